@@ -1,0 +1,149 @@
+//! The agent's settings, resolved flag > `DROVER_*` env > config file > default. The file is
+//! `--config FILE`, else `/etc/drover/agent.toml` when it exists; every key is documented in
+//! `config/agent.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use drover_protocol::types::{Labels, parse_labels};
+use serde::Deserialize;
+
+/// Settings `drover-agent run` works with.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub state_dir: PathBuf,
+    pub labels: Labels,
+    /// HTTP listener for health and `/metrics`; `None` serves no HTTP.
+    pub http: Option<SocketAddr>,
+    pub job_slots: u32,
+    /// Overrides the coordinator address recorded at join time.
+    pub coordinator: Option<String>,
+}
+
+/// The config file's shape; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFile {
+    pub state_dir: Option<PathBuf>,
+    pub labels: Option<String>,
+    pub http: Option<String>,
+    pub job_slots: Option<u32>,
+    pub coordinator: Option<String>,
+}
+
+/// Values given on the command line or in `DROVER_*` variables (clap folds the two).
+#[derive(Debug, Default, Clone)]
+pub struct AgentOverrides {
+    pub config: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub labels: Option<String>,
+    pub http: Option<String>,
+    pub job_slots: Option<u32>,
+    pub coordinator: Option<String>,
+}
+
+/// The commented example shipped in `config/agent.toml`.
+pub const EXAMPLE: &str = include_str!("../../config/agent.toml");
+
+const SYSTEM_CONFIG: &str = "/etc/drover/agent.toml";
+const DEFAULT_LABELS: &str = "role=train,serve";
+const DEFAULT_HTTP: &str = "127.0.0.1:7500";
+
+/// Reads a TOML config file, naming the path in any error.
+pub fn read_file(path: &Path) -> anyhow::Result<AgentFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
+}
+
+/// The default state dir: systemd's `$STATE_DIRECTORY`, else the platform data dir.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
+        return PathBuf::from(dir);
+    }
+    directories::ProjectDirs::from("", "", "drover-agent")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("/var/lib/drover-agent"))
+}
+
+impl AgentConfig {
+    /// Resolves every setting from the overrides, the file and the defaults.
+    pub fn resolve(over: AgentOverrides) -> anyhow::Result<Self> {
+        let file = match &over.config {
+            Some(path) => read_file(path)?,
+            None if Path::new(SYSTEM_CONFIG).exists() => read_file(Path::new(SYSTEM_CONFIG))?,
+            None => AgentFile::default(),
+        };
+        let labels_text = over
+            .labels
+            .or(file.labels)
+            .unwrap_or_else(|| DEFAULT_LABELS.into());
+        let labels = parse_labels(&labels_text).map_err(|e| anyhow::anyhow!("labels: {e}"))?;
+        let http_text = over
+            .http
+            .or(file.http)
+            .unwrap_or_else(|| DEFAULT_HTTP.into());
+        let http = match http_text.trim() {
+            "" | "off" | "none" => None,
+            text => Some(text.parse().with_context(|| {
+                format!("http: {text:?} is not an address like 127.0.0.1:7500")
+            })?),
+        };
+        let job_slots = over.job_slots.or(file.job_slots).unwrap_or(1);
+        anyhow::ensure!(job_slots >= 1, "job_slots must be at least 1");
+        Ok(Self {
+            state_dir: over
+                .state_dir
+                .or(file.state_dir)
+                .unwrap_or_else(default_state_dir),
+            labels,
+            http,
+            job_slots,
+            coordinator: over.coordinator.or(file.coordinator),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_flags_win() {
+        let file: AgentFile = toml::from_str(EXAMPLE).expect("example parses");
+        assert!(
+            file.state_dir.is_none(),
+            "the example keeps defaults commented out"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("agent.toml");
+        std::fs::write(
+            &path,
+            "labels = \"role=serve\"\njob_slots = 4\nhttp = \"off\"\n",
+        )
+        .expect("write");
+        let over = AgentOverrides {
+            config: Some(path),
+            job_slots: Some(2),
+            ..Default::default()
+        };
+        let config = AgentConfig::resolve(over).expect("resolves");
+        assert_eq!(config.job_slots, 2);
+        assert_eq!(config.labels.get("role").map(String::as_str), Some("serve"));
+        assert!(config.http.is_none());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, "lables = \"x=y\"\n").expect("write");
+        let err = AgentConfig::resolve(AgentOverrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .expect_err("typo");
+        assert!(format!("{err:#}").contains("lables"));
+    }
+}

@@ -1,0 +1,44 @@
+//! The agent's HTTP listener: liveness, readiness (connected to the coordinator) and
+//! Prometheus `/metrics`.
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Serves until `shutdown` fires; ready while `connected` is true.
+pub async fn serve(
+    listener: TcpListener,
+    connected: watch::Receiver<bool>,
+    shutdown: CancellationToken,
+) {
+    let prometheus = drover_protocol::telemetry::prometheus();
+    let app = Router::new()
+        .route(
+            "/v2/health/live",
+            get(|| std::future::ready(StatusCode::OK)),
+        )
+        .route(
+            "/v2/health/ready",
+            get(move || {
+                let ready = *connected.borrow();
+                std::future::ready(if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                })
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || std::future::ready(prometheus.render())),
+        );
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::error!(cause = %e, "agent HTTP listener failed");
+    }
+}

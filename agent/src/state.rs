@@ -1,0 +1,72 @@
+//! The agent's state dir: its id, the coordinator address, the pinned CA and its own
+//! certificate and key (0600). `agent.json` is written last, so a state dir either has a
+//! complete identity or none.
+
+use std::path::{Path, PathBuf};
+
+use drover_protocol::files::{read_text, write_atomic};
+use drover_protocol::pki::CertifiedKeyPem;
+use drover_protocol::types::AgentId;
+use serde::{Deserialize, Serialize};
+
+/// An enrolled agent's identity.
+#[derive(Clone)]
+pub struct AgentState {
+    pub agent_id: AgentId,
+    /// `host:port` of the coordinator's QUIC listener.
+    pub coordinator: String,
+    pub ca_pem: String,
+    pub identity: CertifiedKeyPem,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    agent_id: AgentId,
+    coordinator: String,
+}
+
+fn manifest_path(dir: &Path) -> PathBuf {
+    dir.join("agent.json")
+}
+
+impl AgentState {
+    /// Loads the identity in `dir`; `Ok(None)` when the agent has not joined yet.
+    pub fn load(dir: &Path) -> anyhow::Result<Option<Self>> {
+        let path = manifest_path(dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let manifest: Manifest = serde_json::from_str(&read_text(&path)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(Some(Self {
+            agent_id: manifest.agent_id,
+            coordinator: manifest.coordinator,
+            ca_pem: read_text(&dir.join("ca.pem"))?,
+            identity: CertifiedKeyPem {
+                cert_pem: read_text(&dir.join("agent.pem"))?,
+                key_pem: read_text(&dir.join("agent.key"))?,
+            },
+        }))
+    }
+
+    /// Writes the identity into `dir`, the manifest last.
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        write_atomic(
+            &dir.join("agent.key"),
+            self.identity.key_pem.as_bytes(),
+            true,
+        )?;
+        write_atomic(
+            &dir.join("agent.pem"),
+            self.identity.cert_pem.as_bytes(),
+            false,
+        )?;
+        write_atomic(&dir.join("ca.pem"), self.ca_pem.as_bytes(), false)?;
+        let manifest = Manifest {
+            agent_id: self.agent_id.clone(),
+            coordinator: self.coordinator.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
+        write_atomic(&manifest_path(dir), &json, false)
+    }
+}

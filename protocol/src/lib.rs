@@ -1,0 +1,35 @@
+//! drover-protocol: the language the coordinator, agents and operators share.
+//!
+//! - [`types`]: domain types (agent ids, labels, capacity, agent records).
+//! - [`msg`]: the wire enums, `Hello` first on every connection.
+//! - [`frame`]: length-prefixed bincode frames with a size limit (bytes only, no I/O).
+//! - [`conn`]: whole frames over quinn streams.
+//! - [`dial`]: resolving and connecting to the coordinator.
+//! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
+//! - [`tls`]: rustls/quinn configurations for mutual TLS and CA pinning.
+//! - [`pki`]: certificate authority, certificate requests, roles inside certificates.
+//! - [`telemetry`]: the process-wide Prometheus recorder.
+//! - [`token`]: the opaque enrollment token.
+
+pub mod conn;
+pub mod dial;
+pub mod files;
+pub mod frame;
+pub mod msg;
+pub mod pki;
+pub mod telemetry;
+pub mod tls;
+pub mod token;
+pub mod types;
+
+/// Version of the wire protocol; a peer speaking another version is refused with a clear error.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// ALPN identifier negotiated on every QUIC connection.
+pub const ALPN: &[u8] = b"drover/1";
+
+/// The drover release this crate belongs to.
+pub const DROVER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// TLS server name every coordinator certificate carries, whatever address it listens on.
+pub const COORDINATOR_SERVER_NAME: &str = "drover-coordinator";

@@ -1,0 +1,221 @@
+//! Wire messages. bincode is positional: the order of variants and fields is the wire format, so
+//! append new variants only and bump [`crate::PROTOCOL_VERSION`] on any other change.
+//!
+//! Every connection opens with a bidirectional control stream whose first frame is a [`Hello`]
+//! and whose answer is a [`HelloReply`]. Both begin with the protocol version so that a peer of
+//! another version can read that much and report a mismatch instead of a decode error.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{AgentId, AgentInfo, Capacity, HostLoad, Labels};
+
+/// First frame on every connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must stay the first field: peers read it before anything else.
+    pub proto_version: u32,
+    pub drover_version: String,
+    pub intent: Intent,
+}
+
+/// What the connecting side wants to be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Intent {
+    /// An enrolled agent (client certificate with the `agent` role).
+    Agent(AgentHello),
+    /// An operator (client certificate with the `operator` role); requests follow on new streams.
+    Operator,
+    /// An agent without a certificate yet, redeeming a join token.
+    Enroll(EnrollRequest),
+}
+
+/// What an agent tells the coordinator about itself on connect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentHello {
+    pub hostname: String,
+    pub labels: Labels,
+    pub capacity: Capacity,
+}
+
+/// A join token redeemed for a signed agent certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub token_id: String,
+    pub secret: String,
+    /// PKCS#10 request for the agent's own key pair, PEM.
+    pub csr_pem: String,
+    pub hostname: String,
+}
+
+/// The coordinator's answer to a [`Hello`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HelloReply {
+    /// Must stay the first field: peers read it before anything else.
+    pub proto_version: u32,
+    pub outcome: HelloOutcome,
+}
+
+/// Accepted, enrolled, or refused with a reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HelloOutcome {
+    Welcome(Welcome),
+    Enrolled(Enrolled),
+    Refused(String),
+}
+
+/// Session parameters for an accepted agent or operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub coordinator_version: String,
+    /// The agent's id as the coordinator knows it; `None` for operators.
+    pub agent_id: Option<AgentId>,
+    pub heartbeat_interval_ms: u64,
+}
+
+/// A signed certificate for a newly enrolled agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub agent_id: AgentId,
+    pub cert_pem: String,
+    pub ca_pem: String,
+}
+
+/// Agent to coordinator, on the control stream after the hello.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AgentReport {
+    Heartbeat { seq: u64, load: HostLoad },
+}
+
+/// Coordinator to agent, on the control stream after the hello.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AgentCommand {
+    /// The coordinator ends the session for good (the agent was removed).
+    Disconnect { reason: String },
+}
+
+/// One operator request; each travels on its own bidirectional stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OperatorRequest {
+    Status,
+    ListAgents,
+    RemoveAgent {
+        id: AgentId,
+    },
+    CreateToken {
+        ttl_secs: u64,
+        uses: u32,
+    },
+    /// Newest events first, at most `limit`.
+    ListEvents {
+        limit: u32,
+    },
+    /// Keeps the stream open and sends every new event as [`OperatorResponse::Event`].
+    Subscribe,
+}
+
+/// The answer to an [`OperatorRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OperatorResponse {
+    Status(CoordinatorStatus),
+    Agents(Vec<AgentInfo>),
+    AgentRemoved(AgentId),
+    Token(IssuedToken),
+    Events(Vec<EventRecord>),
+    Event(EventRecord),
+    Error(ApiError),
+}
+
+/// A failed operator request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub kind: ApiErrorKind,
+    pub message: String,
+}
+
+/// Broad class of an [`ApiError`], for callers that branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApiErrorKind {
+    NotFound,
+    Invalid,
+    Internal,
+}
+
+/// What a running coordinator reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoordinatorStatus {
+    pub version: String,
+    pub quic_addr: String,
+    pub http_addr: String,
+    pub agents_ready: u32,
+    pub agents_total: u32,
+    pub uptime_secs: u64,
+}
+
+/// A join token as issued, with what it allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub token: String,
+    pub token_id: String,
+    pub expires_ms: u64,
+    pub uses: u32,
+}
+
+/// An event with its sequence number and time (Unix milliseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub event: Event,
+}
+
+/// Something that happened in the fleet; past tense.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    AgentJoined {
+        id: AgentId,
+        hostname: String,
+    },
+    AgentConnected {
+        id: AgentId,
+        address: String,
+    },
+    AgentLost {
+        id: AgentId,
+        reason: String,
+    },
+    AgentRemoved {
+        id: AgentId,
+    },
+    TokenCreated {
+        token_id: String,
+        uses: u32,
+        expires_ms: u64,
+    },
+}
+
+impl Event {
+    /// Short machine-friendly name, e.g. `agent.lost`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::AgentJoined { .. } => "agent.joined",
+            Event::AgentConnected { .. } => "agent.connected",
+            Event::AgentLost { .. } => "agent.lost",
+            Event::AgentRemoved { .. } => "agent.removed",
+            Event::TokenCreated { .. } => "token.created",
+        }
+    }
+
+    /// One human line describing the event.
+    pub fn describe(&self) -> String {
+        match self {
+            Event::AgentJoined { id, hostname } => format!("agent {id} joined from {hostname}"),
+            Event::AgentConnected { id, address } => format!("agent {id} connected from {address}"),
+            Event::AgentLost { id, reason } => format!("agent {id} lost: {reason}"),
+            Event::AgentRemoved { id } => format!("agent {id} removed; its certificate is refused"),
+            Event::TokenCreated { token_id, uses, .. } => {
+                format!("join token {token_id} created for {uses} use(s)")
+            }
+        }
+    }
+}

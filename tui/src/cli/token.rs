@@ -1,0 +1,39 @@
+//! `drover token create`: a join token for new agents.
+
+use std::path::Path;
+use std::time::Duration;
+
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+
+use super::with_client;
+use crate::expect_response;
+
+/// Creates a token valid for `ttl` and `uses` enrollments, and prints it.
+pub async fn create(
+    data_dir: &Path,
+    address: Option<&str>,
+    ttl: Duration,
+    uses: u32,
+    json: bool,
+) -> anyhow::Result<()> {
+    let request = OperatorRequest::CreateToken {
+        ttl_secs: ttl.as_secs().max(1),
+        uses,
+    };
+    let issued = with_client(data_dir, address, async |c| {
+        expect_response!(c.request(&request).await?, OperatorResponse::Token)
+    })
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string(&issued)?);
+    } else {
+        println!("{}", issued.token);
+        eprintln!(
+            "token {} allows {} join(s) within {}; on the agent run: drover-agent join <token>",
+            issued.token_id,
+            issued.uses,
+            humantime::format_duration(ttl)
+        );
+    }
+    Ok(())
+}

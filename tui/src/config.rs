@@ -1,0 +1,183 @@
+//! The coordinator's settings, resolved flag > `DROVER_*` env > config file > default. The file
+//! is `--config FILE`, else `drover.toml` in the platform config dir when it exists; every key
+//! is documented in `config/coordinator.toml`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use drover_protocol::types::{Labels, parse_labels};
+use serde::Deserialize;
+
+use crate::coordinator::CoordinatorOptions;
+
+/// The commented example shipped in `config/coordinator.toml`.
+pub const EXAMPLE: &str = include_str!("../../config/coordinator.toml");
+
+/// The config file's shape; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorFile {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub http: Option<String>,
+    pub advertise: Option<String>,
+    pub heartbeat_interval: Option<String>,
+    pub max_connections: Option<usize>,
+    pub local_agent: Option<bool>,
+    pub local_agent_labels: Option<String>,
+}
+
+/// Values from the command line or `DROVER_*` variables (clap folds the two).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub http: Option<String>,
+    pub advertise: Option<String>,
+    pub heartbeat_interval: Option<String>,
+    pub local_agent: bool,
+}
+
+/// Every coordinator setting, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub coordinator: CoordinatorOptions,
+    /// Also run an agent in this process, enrolled like any other.
+    pub local_agent: bool,
+    pub local_agent_labels: Labels,
+}
+
+const DEFAULT_LISTEN: &str = "0.0.0.0:7400";
+const DEFAULT_HTTP: &str = "127.0.0.1:7401";
+const DEFAULT_HEARTBEAT: &str = "1s";
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "drover")
+}
+
+/// The default data dir: systemd's `$STATE_DIRECTORY`, else the platform data dir.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
+        return PathBuf::from(dir);
+    }
+    project_dirs()
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("/var/lib/drover"))
+}
+
+fn read_file(over: &Overrides) -> anyhow::Result<CoordinatorFile> {
+    let path = match &over.config {
+        Some(path) => path.clone(),
+        None => match project_dirs().map(|d| d.config_dir().join("drover.toml")) {
+            Some(path) if path.exists() => path,
+            _ => return Ok(CoordinatorFile::default()),
+        },
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
+}
+
+fn addr(what: &str, text: &str) -> anyhow::Result<SocketAddr> {
+    text.parse()
+        .with_context(|| format!("{what}: {text:?} is not an address like 127.0.0.1:7400"))
+}
+
+impl Settings {
+    /// Resolves every setting from the overrides, the file and the defaults.
+    pub fn resolve(over: Overrides) -> anyhow::Result<Self> {
+        let file = read_file(&over)?;
+        let heartbeat = over
+            .heartbeat_interval
+            .or(file.heartbeat_interval)
+            .unwrap_or_else(|| DEFAULT_HEARTBEAT.into());
+        let heartbeat_interval = humantime::parse_duration(&heartbeat)
+            .with_context(|| format!("heartbeat_interval: {heartbeat:?}"))?;
+        anyhow::ensure!(
+            (Duration::from_millis(50)..=Duration::from_secs(60)).contains(&heartbeat_interval),
+            "heartbeat_interval must be between 50ms and 60s"
+        );
+        let labels = file
+            .local_agent_labels
+            .unwrap_or_else(|| "role=train,serve".into());
+        Ok(Self {
+            coordinator: CoordinatorOptions {
+                data_dir: over
+                    .data_dir
+                    .or(file.data_dir)
+                    .unwrap_or_else(default_data_dir),
+                listen: addr(
+                    "listen",
+                    &over
+                        .listen
+                        .or(file.listen)
+                        .unwrap_or_else(|| DEFAULT_LISTEN.into()),
+                )?,
+                http: addr(
+                    "http",
+                    &over
+                        .http
+                        .or(file.http)
+                        .unwrap_or_else(|| DEFAULT_HTTP.into()),
+                )?,
+                advertise: over.advertise.or(file.advertise),
+                heartbeat_interval,
+                max_connections: file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            },
+            local_agent: over.local_agent || file.local_agent.unwrap_or(false),
+            local_agent_labels: parse_labels(&labels)
+                .map_err(|e| anyhow::anyhow!("local_agent_labels: {e}"))?,
+        })
+    }
+
+    /// Only the data dir, for verbs that talk to a running coordinator.
+    pub fn data_dir(over: &Overrides) -> anyhow::Result<PathBuf> {
+        Ok(match &over.data_dir {
+            Some(dir) => dir.clone(),
+            None => read_file(over)?.data_dir.unwrap_or_else(default_data_dir),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_parses_and_precedence_holds() {
+        let file: CoordinatorFile = toml::from_str(EXAMPLE).expect("example parses");
+        assert!(
+            file.listen.is_none(),
+            "the example keeps defaults commented out"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("drover.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nhttp = \"127.0.0.1:9001\"\nheartbeat_interval = \"250ms\"\n").expect("write");
+        let over = Overrides {
+            config: Some(path),
+            http: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        };
+        let settings = Settings::resolve(over).expect("resolves");
+        assert_eq!(settings.coordinator.listen.port(), 9000);
+        assert_eq!(settings.coordinator.http.port(), 0);
+        assert_eq!(
+            settings.coordinator.heartbeat_interval,
+            Duration::from_millis(250)
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let over = Overrides {
+            listen: Some("nowhere".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(over).expect_err("bad listen");
+        assert!(format!("{err:#}").contains("listen"));
+    }
+}

@@ -1,0 +1,64 @@
+//! Styles, with and without colour (`NO_COLOR` turns colour off; emphasis stays).
+
+use drover_protocol::types::AgentStatus;
+use ratatui::style::{Color, Modifier, Style};
+
+/// True unless `NO_COLOR` is set to a non-empty value.
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The header line.
+pub fn header(color: bool) -> Style {
+    let style = Style::new().add_modifier(Modifier::BOLD);
+    if color {
+        style.fg(Color::Black).bg(Color::Cyan)
+    } else {
+        style.add_modifier(Modifier::REVERSED)
+    }
+}
+
+/// Table column titles.
+pub fn column_titles(color: bool) -> Style {
+    let style = Style::new().add_modifier(Modifier::BOLD);
+    if color { style.fg(Color::Cyan) } else { style }
+}
+
+/// The selected row.
+pub fn selected(color: bool) -> Style {
+    if color {
+        Style::new()
+            .bg(Color::DarkGray)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::new().add_modifier(Modifier::REVERSED)
+    }
+}
+
+/// An agent status cell.
+pub fn status(status: AgentStatus, color: bool) -> Style {
+    match (status, color) {
+        (AgentStatus::Ready, true) => Style::new().fg(Color::Green),
+        (AgentStatus::Lost, true) => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        (AgentStatus::Lost, false) => Style::new().add_modifier(Modifier::BOLD),
+        (AgentStatus::Ready, false) => Style::new(),
+    }
+}
+
+/// The status line when it carries an error.
+pub fn error(color: bool) -> Style {
+    if color {
+        Style::new().fg(Color::Red)
+    } else {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+}
+
+/// Key hints and other quiet text.
+pub fn hint(color: bool) -> Style {
+    if color {
+        Style::new().fg(Color::DarkGray)
+    } else {
+        Style::new()
+    }
+}

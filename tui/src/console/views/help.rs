@@ -1,0 +1,23 @@
+//! The `?` overlay listing every key.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::widgets::{Block, Clear, Row, Table};
+
+use crate::console::app::App;
+use crate::console::keymap::HELP;
+use crate::console::theme;
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let height = (HELP.len() as u16 + 2).min(area.height);
+    let width = 60.min(area.width);
+    let popup = area.centered(Constraint::Length(width), Constraint::Length(height));
+    let rows = HELP.iter().map(|(keys, what)| Row::new([*keys, *what]));
+    let table = Table::new(rows, [Constraint::Length(18), Constraint::Min(10)]).block(
+        Block::bordered()
+            .title(" Keys (Esc closes) ")
+            .title_style(theme::column_titles(app.color)),
+    );
+    frame.render_widget(Clear, popup);
+    frame.render_widget(table, popup);
+}

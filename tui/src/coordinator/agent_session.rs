@@ -1,0 +1,144 @@
+//! One agent's session: checks its certificate against the enrolled record, welcomes it,
+//! takes heartbeats, forwards commands, and marks it lost when the session ends.
+
+use std::sync::Arc;
+
+use drover_protocol::conn::{FramedRecv, FramedSend};
+use drover_protocol::msg::{
+    AgentCommand, AgentHello, AgentReport, Event, HelloOutcome, HelloReply, Welcome,
+};
+use drover_protocol::types::{AgentId, unix_ms};
+use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::fleet::Beat;
+use super::server::{ConnectionError, peer_fingerprint, reply};
+use super::state::Shared;
+
+/// Runs an agent session until the agent goes, is removed, or the coordinator stops.
+pub async fn run(
+    shared: Arc<Shared>,
+    conn: quinn::Connection,
+    name: String,
+    hello: AgentHello,
+    mut send: FramedSend,
+    mut recv: FramedRecv,
+    shutdown: CancellationToken,
+) -> Result<(), ConnectionError> {
+    let id = AgentId(name);
+    let enrolled = shared
+        .store
+        .agent(&id)
+        .map_err(|e| ConnectionError::Refused(e.to_string()))?;
+    let Some(mut record) = enrolled else {
+        metrics::counter!("drover_connections_refused_total", "reason" => "revoked").increment(1);
+        let reason =
+            format!("agent {id} was removed or never enrolled here; join again with a new token");
+        return reply(&conn, &mut send, HelloOutcome::Refused(reason)).await;
+    };
+    if peer_fingerprint(&conn).as_deref() != Some(record.cert_sha256.as_str()) {
+        metrics::counter!("drover_connections_refused_total", "reason" => "revoked").increment(1);
+        let reason = format!("this certificate is not the one agent {id} enrolled with");
+        return reply(&conn, &mut send, HelloOutcome::Refused(reason)).await;
+    }
+    record.hostname = hello.hostname;
+    record.labels = hello.labels;
+    record.capacity = Some(hello.capacity);
+    record.address = conn.remote_address().to_string();
+    record.version = DROVER_VERSION.to_string();
+    record.last_seen_ms = Some(unix_ms());
+    if let Err(e) = shared.store.update_agent_session(&record) {
+        tracing::error!(cause = %e, agent = %id, "could not record agent session");
+    }
+    let (commands, mut command_rx) = mpsc::channel(8);
+    let (session, replaced) = shared.fleet.connect(record.clone(), commands);
+    if let Some(old) = replaced {
+        // The previous session is stale (the agent reconnected before we noticed it left).
+        let _ = old.try_send(AgentCommand::Disconnect {
+            reason: "replaced by a newer session".into(),
+        });
+    }
+    let welcome = Welcome {
+        coordinator_version: DROVER_VERSION.into(),
+        agent_id: Some(id.clone()),
+        heartbeat_interval_ms: shared.fleet.interval().as_millis() as u64,
+    };
+    send.send(&HelloReply {
+        proto_version: PROTOCOL_VERSION,
+        outcome: HelloOutcome::Welcome(welcome),
+    })
+    .await?;
+    metrics::gauge!("drover_agents_connected").increment(1.0);
+    shared.events.publish(Event::AgentConnected {
+        id: id.clone(),
+        address: record.address.clone(),
+    });
+
+    let ended = session_loop(
+        &shared,
+        &conn,
+        &id,
+        session,
+        &mut send,
+        &mut recv,
+        &mut command_rx,
+        &shutdown,
+    )
+    .await;
+    metrics::gauge!("drover_agents_connected").decrement(1.0);
+    if shared.fleet.disconnect(&id, session) {
+        shared.events.publish(Event::AgentLost {
+            id,
+            reason: ended.clone(),
+        });
+    }
+    tracing::info!(reason = %ended, "agent session ended");
+    Ok(())
+}
+
+/// Loops until the session ends and says why.
+#[allow(clippy::too_many_arguments)]
+async fn session_loop(
+    shared: &Shared,
+    conn: &quinn::Connection,
+    id: &AgentId,
+    session: u64,
+    send: &mut FramedSend,
+    recv: &mut FramedRecv,
+    commands: &mut mpsc::Receiver<AgentCommand>,
+    shutdown: &CancellationToken,
+) -> String {
+    loop {
+        tokio::select! {
+            report = recv.recv::<AgentReport>() => match report {
+                Ok(Some(AgentReport::Heartbeat { load, .. })) => {
+                    metrics::counter!("drover_frames_received_total").increment(1);
+                    if shared.fleet.heartbeat(id, session, load) == Beat::Recovered {
+                        shared.events.publish(Event::AgentConnected { id: id.clone(), address: conn.remote_address().to_string() });
+                    }
+                }
+                Ok(None) => return "the agent closed its session".into(),
+                Err(e) => {
+                    metrics::counter!("drover_frames_rejected_total").increment(1);
+                    conn.close(1u32.into(), b"bad frame");
+                    return format!("connection failed: {e}");
+                }
+            },
+            command = commands.recv() => {
+                let Some(AgentCommand::Disconnect { reason }) = command else { return "session replaced".into() };
+                if let Err(e) = send.send(&AgentCommand::Disconnect { reason: reason.clone() }).await {
+                    return format!("could not send a command: {e}");
+                }
+                send.finish();
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.closed()).await;
+                conn.close(2u32.into(), reason.as_bytes());
+                return reason;
+            }
+            _ = shutdown.cancelled() => {
+                conn.close(0u32.into(), b"coordinator shutting down");
+                return "coordinator shutting down".into();
+            }
+        }
+    }
+}

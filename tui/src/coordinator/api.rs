@@ -1,0 +1,124 @@
+//! The operator API: one request in, one response out. The QUIC server and the in-process
+//! console handle both call [`handle`], so scripts and the console see the same behaviour.
+
+use std::time::Duration;
+
+use drover_protocol::msg::{
+    AgentCommand, ApiError, ApiErrorKind, CoordinatorStatus, Event, IssuedToken, OperatorRequest,
+    OperatorResponse,
+};
+use drover_protocol::pki;
+use drover_protocol::token::JoinToken;
+use drover_protocol::types::{AgentId, unix_ms};
+
+use super::state::Shared;
+use super::store::NewToken;
+
+/// Longest a join token may live.
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Most events one listing returns.
+pub const MAX_EVENTS: u32 = 10_000;
+
+fn error(kind: ApiErrorKind, message: impl Into<String>) -> OperatorResponse {
+    OperatorResponse::Error(ApiError {
+        kind,
+        message: message.into(),
+    })
+}
+
+fn internal(e: impl std::fmt::Display) -> OperatorResponse {
+    tracing::error!(cause = %e, "operator request failed");
+    error(ApiErrorKind::Internal, format!("internal error: {e}"))
+}
+
+/// Answers one operator request. `Subscribe` is a stream, not a request: callers handle it.
+pub async fn handle(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
+    match request {
+        OperatorRequest::Status => status(shared),
+        OperatorRequest::ListAgents => OperatorResponse::Agents(shared.fleet.list()),
+        OperatorRequest::RemoveAgent { id } => remove_agent(shared, id).await,
+        OperatorRequest::CreateToken { ttl_secs, uses } => create_token(shared, ttl_secs, uses),
+        OperatorRequest::ListEvents { limit } => {
+            match shared.store.recent_events(limit.min(MAX_EVENTS)) {
+                Ok(events) => OperatorResponse::Events(events),
+                Err(e) => internal(e),
+            }
+        }
+        OperatorRequest::Subscribe => error(
+            ApiErrorKind::Invalid,
+            "subscribe opens an event stream; it has no single answer",
+        ),
+    }
+}
+
+fn status(shared: &Shared) -> OperatorResponse {
+    let (ready, total) = shared.fleet.counts();
+    OperatorResponse::Status(CoordinatorStatus {
+        version: drover_protocol::DROVER_VERSION.into(),
+        quic_addr: shared.quic_addr.to_string(),
+        http_addr: shared.http_addr.to_string(),
+        agents_ready: ready as u32,
+        agents_total: total as u32,
+        uptime_secs: shared.started.elapsed().as_secs(),
+    })
+}
+
+async fn remove_agent(shared: &Shared, id: AgentId) -> OperatorResponse {
+    match shared.store.remove_agent(&id, unix_ms()) {
+        Ok(false) => return error(ApiErrorKind::NotFound, format!("no agent {id}")),
+        Ok(true) => {}
+        Err(e) => return internal(e),
+    }
+    if let Some(session) = shared.fleet.remove(&id) {
+        // The session may end on its own meanwhile; its certificate is refused either way.
+        let _ = session
+            .send(AgentCommand::Disconnect {
+                reason: "agent removed by an operator".into(),
+            })
+            .await;
+    }
+    shared
+        .events
+        .publish(Event::AgentRemoved { id: id.clone() });
+    OperatorResponse::AgentRemoved(id)
+}
+
+fn create_token(shared: &Shared, ttl_secs: u64, uses: u32) -> OperatorResponse {
+    if uses == 0 {
+        return error(ApiErrorKind::Invalid, "a token needs at least one use");
+    }
+    if ttl_secs == 0 || ttl_secs > MAX_TOKEN_TTL.as_secs() {
+        return error(
+            ApiErrorKind::Invalid,
+            format!(
+                "token lifetime must be between 1s and {}s",
+                MAX_TOKEN_TTL.as_secs()
+            ),
+        );
+    }
+    let token = JoinToken::generate(shared.advertise.clone(), shared.ca_sha256);
+    let now = unix_ms();
+    let expires_ms = now + ttl_secs * 1000;
+    let secret_sha256 = pki::hex(&pki::sha256(token.secret.as_bytes()));
+    let record = NewToken {
+        id: &token.token_id,
+        secret_sha256: &secret_sha256,
+        created_ms: now,
+        expires_ms,
+        uses,
+    };
+    if let Err(e) = shared.store.insert_token(&record) {
+        return internal(e);
+    }
+    shared.events.publish(Event::TokenCreated {
+        token_id: token.token_id.clone(),
+        uses,
+        expires_ms,
+    });
+    OperatorResponse::Token(IssuedToken {
+        token: token.encode(),
+        token_id: token.token_id,
+        expires_ms,
+        uses,
+    })
+}

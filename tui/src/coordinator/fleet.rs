@@ -1,0 +1,286 @@
+//! The live view of the fleet: which agents are connected, their last heartbeat and load.
+//! In memory for speed (1,000 agents heartbeating every second is one lock and a few field
+//! writes each); the store keeps the durable part, flushed in batches.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use drover_protocol::msg::AgentCommand;
+use drover_protocol::types::{AgentId, AgentInfo, AgentStatus, HostLoad, unix_ms};
+use tokio::sync::mpsc;
+
+use super::store::AgentRecord;
+
+/// How many missed heartbeat intervals make an agent `lost`.
+pub const MISSED_BEATS_FOR_LOST: u32 = 3;
+
+struct Live {
+    record: AgentRecord,
+    load: Option<HostLoad>,
+    session: Option<Session>,
+    last_beat: Option<Instant>,
+    status: AgentStatus,
+    seen_dirty: bool,
+}
+
+struct Session {
+    id: u64,
+    commands: mpsc::Sender<AgentCommand>,
+}
+
+/// What a heartbeat changed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Beat {
+    /// The agent was ready and stays ready.
+    Steady,
+    /// The agent had been marked lost by timeout and is ready again.
+    Recovered,
+    /// The heartbeat belongs to a session that has been replaced or removed.
+    Stale,
+}
+
+/// Every enrolled agent and its live state.
+pub struct Fleet {
+    agents: Mutex<HashMap<AgentId, Live>>,
+    interval: Duration,
+    next_session: AtomicU64,
+}
+
+impl Fleet {
+    /// Starts from the stored agents, all `lost` until they connect.
+    pub fn new(records: Vec<AgentRecord>, interval: Duration) -> Self {
+        let agents = records
+            .into_iter()
+            .map(|r| (r.id.clone(), Live::offline(r)))
+            .collect();
+        Self {
+            agents: Mutex::new(agents),
+            interval,
+            next_session: AtomicU64::new(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AgentId, Live>> {
+        // A panic while holding this lock leaves plain data behind; keep serving with it.
+        self.agents
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The heartbeat interval agents are told to use.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Adds a newly enrolled agent.
+    pub fn enrolled(&self, record: AgentRecord) {
+        self.lock().insert(record.id.clone(), Live::offline(record));
+    }
+
+    /// Starts a session for an agent, replacing (and returning the command channel of) any
+    /// session it still had.
+    pub fn connect(
+        &self,
+        record: AgentRecord,
+        commands: mpsc::Sender<AgentCommand>,
+    ) -> (u64, Option<mpsc::Sender<AgentCommand>>) {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let mut agents = self.lock();
+        let live = agents
+            .entry(record.id.clone())
+            .or_insert_with(|| Live::offline(record.clone()));
+        live.record = record;
+        live.record.last_seen_ms = Some(unix_ms());
+        live.last_beat = Some(Instant::now());
+        live.status = AgentStatus::Ready;
+        live.seen_dirty = true;
+        let old = live.session.replace(Session { id, commands });
+        (id, old.map(|s| s.commands))
+    }
+
+    /// Records a heartbeat from session `session` of agent `id`.
+    pub fn heartbeat(&self, id: &AgentId, session: u64, load: HostLoad) -> Beat {
+        let mut agents = self.lock();
+        let Some(live) = agents.get_mut(id) else {
+            return Beat::Stale;
+        };
+        if live.session.as_ref().map(|s| s.id) != Some(session) {
+            return Beat::Stale;
+        }
+        live.last_beat = Some(Instant::now());
+        live.record.last_seen_ms = Some(unix_ms());
+        live.load = Some(load);
+        live.seen_dirty = true;
+        if live.status == AgentStatus::Lost {
+            live.status = AgentStatus::Ready;
+            Beat::Recovered
+        } else {
+            Beat::Steady
+        }
+    }
+
+    /// Ends session `session`; true when that turned a ready agent into a lost one.
+    pub fn disconnect(&self, id: &AgentId, session: u64) -> bool {
+        let mut agents = self.lock();
+        let Some(live) = agents.get_mut(id) else {
+            return false;
+        };
+        if live.session.as_ref().map(|s| s.id) != Some(session) {
+            return false;
+        }
+        live.session = None;
+        std::mem::replace(&mut live.status, AgentStatus::Lost) == AgentStatus::Ready
+    }
+
+    /// Marks ready agents whose heartbeats stopped as lost; returns them with their silence.
+    pub fn expire(&self, now: Instant) -> Vec<(AgentId, Duration)> {
+        let limit = self.interval * MISSED_BEATS_FOR_LOST;
+        let mut lost = Vec::new();
+        for (id, live) in self.lock().iter_mut() {
+            let silent = live
+                .last_beat
+                .map_or(Duration::MAX, |t| now.saturating_duration_since(t));
+            if live.status == AgentStatus::Ready && silent > limit {
+                live.status = AgentStatus::Lost;
+                lost.push((id.clone(), silent));
+            }
+        }
+        lost
+    }
+
+    /// Forgets an agent; returns its session's command channel if it was connected.
+    pub fn remove(&self, id: &AgentId) -> Option<mpsc::Sender<AgentCommand>> {
+        self.lock()
+            .remove(id)
+            .and_then(|l| l.session)
+            .map(|s| s.commands)
+    }
+
+    /// Every agent as operators see it, by id.
+    pub fn list(&self) -> Vec<AgentInfo> {
+        let mut list: Vec<AgentInfo> = self.lock().values().map(Live::info).collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    }
+
+    /// `(ready, total)` agent counts.
+    pub fn counts(&self) -> (usize, usize) {
+        let agents = self.lock();
+        (
+            agents
+                .values()
+                .filter(|l| l.status == AgentStatus::Ready)
+                .count(),
+            agents.len(),
+        )
+    }
+
+    /// The longest time since the last heartbeat among ready agents.
+    pub fn max_lag(&self, now: Instant) -> Duration {
+        self.lock()
+            .values()
+            .filter(|l| l.status == AgentStatus::Ready)
+            .filter_map(|l| l.last_beat.map(|t| now.saturating_duration_since(t)))
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Heartbeat times changed since the last call, for a batched store write.
+    pub fn take_seen(&self) -> Vec<(AgentId, u64)> {
+        let mut seen = Vec::new();
+        for (id, live) in self.lock().iter_mut() {
+            if std::mem::take(&mut live.seen_dirty) {
+                if let Some(ms) = live.record.last_seen_ms {
+                    seen.push((id.clone(), ms));
+                }
+            }
+        }
+        seen
+    }
+}
+
+impl Live {
+    fn offline(record: AgentRecord) -> Self {
+        Self {
+            record,
+            load: None,
+            session: None,
+            last_beat: None,
+            status: AgentStatus::Lost,
+            seen_dirty: false,
+        }
+    }
+
+    fn info(&self) -> AgentInfo {
+        let r = &self.record;
+        AgentInfo {
+            id: r.id.clone(),
+            hostname: r.hostname.clone(),
+            labels: r.labels.clone(),
+            status: self.status,
+            last_heartbeat_ms: r.last_seen_ms,
+            version: r.version.clone(),
+            address: r.address.clone(),
+            capacity: r.capacity,
+            load: self.load,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> AgentRecord {
+        AgentRecord {
+            id: AgentId(id.into()),
+            hostname: "h".into(),
+            labels: Default::default(),
+            version: "v".into(),
+            address: String::new(),
+            cert_sha256: String::new(),
+            capacity: None,
+            enrolled_ms: 0,
+            last_seen_ms: None,
+        }
+    }
+
+    #[test]
+    fn silence_makes_lost_and_a_beat_recovers() {
+        let fleet = Fleet::new(vec![record("a")], Duration::from_millis(100));
+        assert_eq!(fleet.counts(), (0, 1));
+        let (tx, _rx) = mpsc::channel(1);
+        let (session, old) = fleet.connect(record("a"), tx);
+        assert!(old.is_none());
+        assert_eq!(fleet.counts(), (1, 1));
+        assert!(fleet.expire(Instant::now()).is_empty());
+        let lost = fleet.expire(Instant::now() + Duration::from_millis(301));
+        assert_eq!(lost.len(), 1);
+        assert_eq!(fleet.list()[0].status, AgentStatus::Lost);
+        assert_eq!(
+            fleet.heartbeat(&AgentId("a".into()), session, HostLoad::default()),
+            Beat::Recovered
+        );
+        assert_eq!(
+            fleet.heartbeat(&AgentId("a".into()), session + 1, HostLoad::default()),
+            Beat::Stale
+        );
+        assert!(fleet.disconnect(&AgentId("a".into()), session));
+        assert_eq!(fleet.take_seen().len(), 1);
+        assert!(fleet.take_seen().is_empty());
+    }
+
+    #[test]
+    fn a_replaced_session_ending_does_not_mark_lost() {
+        let fleet = Fleet::new(vec![], Duration::from_secs(1));
+        let (tx1, _r1) = mpsc::channel(1);
+        let (tx2, _r2) = mpsc::channel(1);
+        let (first, _) = fleet.connect(record("a"), tx1);
+        let (_second, old) = fleet.connect(record("a"), tx2);
+        assert!(old.is_some());
+        assert!(!fleet.disconnect(&AgentId("a".into()), first));
+        assert_eq!(fleet.counts(), (1, 1));
+    }
+}

@@ -1,0 +1,25 @@
+//! State every coordinator task shares.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::events::Events;
+use super::fleet::Fleet;
+use super::pki::Pki;
+use super::store::Store;
+
+/// The coordinator's shared state; one `Arc` of it is handed to every task.
+pub struct Shared {
+    pub store: Arc<Store>,
+    pub fleet: Fleet,
+    pub events: Events,
+    pub pki: Pki,
+    /// SHA-256 of the CA certificate, carried in join tokens.
+    pub ca_sha256: [u8; 32],
+    /// Address agents are told to dial (in join tokens).
+    pub advertise: String,
+    pub quic_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub started: Instant,
+}

@@ -1,0 +1,71 @@
+//! An agent inside the coordinator's process, so one machine is a complete cluster. It enrolls
+//! through a join token and certificate exactly as a remote agent does, then dials the
+//! coordinator over loopback QUIC.
+
+use std::path::Path;
+
+use anyhow::bail;
+use drover_agent::config::AgentConfig;
+use drover_agent::state::AgentState;
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::types::Labels;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::loopback_if_unspecified;
+use crate::coordinator::CoordinatorHandle;
+
+/// A running in-process agent.
+pub struct LocalAgent {
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Enrolls the local agent on first use (state in `<data_dir>/local-agent`) and starts it.
+pub async fn start(
+    handle: &CoordinatorHandle,
+    data_dir: &Path,
+    labels: Labels,
+) -> anyhow::Result<LocalAgent> {
+    let state_dir = data_dir.join("local-agent");
+    let address = loopback_if_unspecified(handle.quic_addr()).to_string();
+    if AgentState::load(&state_dir)?.is_none() {
+        let token = match handle
+            .request(OperatorRequest::CreateToken {
+                ttl_secs: 300,
+                uses: 1,
+            })
+            .await
+        {
+            OperatorResponse::Token(token) => token,
+            OperatorResponse::Error(e) => bail!("cannot create a token for the local agent: {e}"),
+            other => bail!("unexpected answer to a token request: {other:?}"),
+        };
+        let hostname = drover_agent::host::hostname();
+        let state =
+            drover_agent::enroll::join(&token.token, &state_dir, Some(&address), &hostname).await?;
+        tracing::info!(agent = %state.agent_id, "local agent enrolled");
+    }
+    let config = AgentConfig {
+        state_dir,
+        labels,
+        http: None,
+        job_slots: 1,
+        coordinator: Some(address),
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(drover_agent::run(config, stop.clone()));
+    Ok(LocalAgent { stop, task })
+}
+
+impl LocalAgent {
+    /// Stops the agent and waits for it to close its session.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        match self.task.await {
+            Ok(Err(e)) => tracing::warn!(cause = %e, "local agent ended with an error"),
+            Err(e) => tracing::warn!(cause = %e, "local agent task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+}

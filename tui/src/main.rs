@@ -1,0 +1,264 @@
+//! `drover`: the console (with an embedded coordinator unless one already runs on the data
+//! dir), the headless coordinator, and the scripted verbs. Dispatch only; the work lives in
+//! the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use drover::client::{OperatorClient, OperatorLink};
+use drover::config::{Overrides, Settings};
+use drover::coordinator::{Coordinator, runfile};
+use drover::{cli, config, console, daemon, local_agent};
+use drover_agent::signal::shutdown_on_signal;
+
+#[derive(Parser)]
+#[command(
+    name = "drover",
+    version,
+    about = "drover: a terminal-native MLOps control plane"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Coordinator data dir (database, PKI).
+    #[arg(long, global = true, env = "DROVER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Config file (default: drover.toml in the platform config dir, when it exists).
+    #[arg(long, global = true, env = "DROVER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Talk to the coordinator at this QUIC address instead of the one running on --data-dir.
+    #[arg(long, global = true, env = "DROVER_COORDINATOR")]
+    coordinator: Option<String>,
+    /// QUIC listen address of an embedded or headless coordinator.
+    #[arg(long, global = true, env = "DROVER_LISTEN")]
+    listen: Option<String>,
+    /// HTTP listen address (/metrics) of an embedded or headless coordinator.
+    #[arg(long, global = true, env = "DROVER_HTTP")]
+    http: Option<String>,
+    /// Address put into join tokens.
+    #[arg(long, global = true, env = "DROVER_ADVERTISE")]
+    advertise: Option<String>,
+    /// Heartbeat interval agents are asked to keep (e.g. 1s, 500ms).
+    #[arg(long, global = true, env = "DROVER_HEARTBEAT_INTERVAL")]
+    heartbeat_interval: Option<String>,
+    /// Also run an agent in this process, enrolled like any other.
+    #[arg(long, global = true, env = "DROVER_LOCAL_AGENT")]
+    local_agent: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the coordinator without a terminal (for systemd and scripts).
+    Coordinator,
+    /// Join tokens for new agents.
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+    /// List or remove agents.
+    Agents {
+        #[command(subcommand)]
+        action: Option<AgentsCommand>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show fleet events.
+    Events {
+        /// Keep printing new events until interrupted.
+        #[arg(long)]
+        follow: bool,
+        /// How many past events to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print one JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the running coordinator's addresses and fleet size.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the commented example config.
+    ConfigExample,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a join token.
+    Create {
+        /// How long the token stays valid.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// How many agents may join with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// List agents (the default).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an agent: its certificate is refused from then on.
+    Remove { id: String },
+}
+
+impl Global {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            listen: self.listen.clone(),
+            http: self.http.clone(),
+            advertise: self.advertise.clone(),
+            heartbeat_interval: self.heartbeat_interval.clone(),
+            local_agent: self.local_agent,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn log_to_stderr(default: &str) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+        )
+        .init();
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let over = cli.global.overrides();
+    let address = cli.global.coordinator.as_deref();
+    let Some(command) = cli.command else {
+        return run_console(over, address).await;
+    };
+    if matches!(command, Command::Coordinator) {
+        log_to_stderr("info,quinn=warn,rustls=warn");
+        return daemon::run(Settings::resolve(over)?, shutdown_on_signal()).await;
+    }
+    log_to_stderr("warn");
+    let data_dir = Settings::data_dir(&over)?;
+    match command {
+        Command::Coordinator => unreachable!("handled above"),
+        Command::Token {
+            action: TokenCommand::Create { ttl, uses, json },
+        } => cli::token::create(&data_dir, address, ttl, uses, json).await,
+        Command::Agents { action: None, json }
+        | Command::Agents {
+            action: Some(AgentsCommand::List { json }),
+            ..
+        } => cli::agents::list(&data_dir, address, json).await,
+        Command::Agents {
+            action: Some(AgentsCommand::Remove { id }),
+            ..
+        } => cli::agents::remove(&data_dir, address, &id).await,
+        Command::Events {
+            follow,
+            limit,
+            json,
+        } => {
+            cli::events::show(
+                &data_dir,
+                address,
+                limit,
+                follow,
+                json,
+                shutdown_on_signal(),
+            )
+            .await
+        }
+        Command::Status { json } => cli::status::show(&data_dir, address, json).await,
+        Command::ConfigExample => {
+            print!("{}", config::EXAMPLE);
+            Ok(())
+        }
+    }
+}
+
+/// The console logs to `<data-dir>/console.log`, never to the terminal it draws on.
+fn log_to_file(data_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("console.log"))?;
+    tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn")
+            }),
+        )
+        .init();
+    Ok(())
+}
+
+async fn run_console(over: Overrides, address: Option<&str>) -> anyhow::Result<()> {
+    let settings = Settings::resolve(over)?;
+    let data_dir = settings.coordinator.data_dir.clone();
+    log_to_file(&data_dir)?;
+    if address.is_some() || runfile::is_running(&data_dir) {
+        let client = OperatorClient::for_data_dir(&data_dir, address).await?;
+        let label = format!(
+            "attached {}",
+            address.unwrap_or(&data_dir.display().to_string())
+        );
+        return console::run(OperatorLink::Remote(std::sync::Arc::new(client)), label).await;
+    }
+    let coordinator = Coordinator::start(settings.coordinator).await?;
+    let agent = if settings.local_agent {
+        Some(
+            local_agent::start(
+                &coordinator.handle(),
+                &data_dir,
+                settings.local_agent_labels,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let label = format!("embedded {}", coordinator.quic_addr());
+    let result = console::run(OperatorLink::Local(coordinator.handle()), label).await;
+    if let Some(agent) = agent {
+        agent.stop().await;
+    }
+    coordinator.stop().await;
+    result
+}
