@@ -19,6 +19,8 @@ pub struct AgentConfig {
     pub job_slots: u32,
     /// Overrides the coordinator address recorded at join time.
     pub coordinator: Option<String>,
+    /// Name reported to the coordinator; the machine's hostname when not set.
+    pub hostname: Option<String>,
 }
 
 /// The config file's shape; every field optional.
@@ -30,6 +32,7 @@ pub struct AgentFile {
     pub http: Option<String>,
     pub job_slots: Option<u32>,
     pub coordinator: Option<String>,
+    pub hostname: Option<String>,
 }
 
 /// Values given on the command line or in `DROVER_*` variables (clap folds the two).
@@ -41,6 +44,7 @@ pub struct AgentOverrides {
     pub http: Option<String>,
     pub job_slots: Option<u32>,
     pub coordinator: Option<String>,
+    pub hostname: Option<String>,
 }
 
 /// The commented example shipped in `config/agent.toml`.
@@ -101,6 +105,7 @@ impl AgentConfig {
             http,
             job_slots,
             coordinator: over.coordinator.or(file.coordinator),
+            hostname: over.hostname.or(file.hostname),
         })
     }
 }

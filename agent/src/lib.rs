@@ -50,7 +50,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
     }
     let mut probe = HostProbe::new();
     let hello = AgentHello {
-        hostname: host::hostname(),
+        hostname: config.hostname.clone().unwrap_or_else(host::hostname),
         labels: config.labels.clone(),
         capacity: probe.capacity(config.job_slots),
     };

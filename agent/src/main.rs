@@ -48,6 +48,9 @@ enum Command {
         job_slots: Option<u32>,
         #[arg(long, env = "DROVER_COORDINATOR")]
         coordinator: Option<String>,
+        /// Name to report instead of the machine's hostname.
+        #[arg(long, env = "DROVER_HOSTNAME")]
+        hostname: Option<String>,
     },
     /// Simulate many agents in this process (for benchmarks); stops after --duration.
     Sim {
@@ -130,6 +133,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             http,
             job_slots,
             coordinator,
+            hostname,
         } => {
             let config = AgentConfig::resolve(AgentOverrides {
                 config,
@@ -138,6 +142,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 http,
                 job_slots,
                 coordinator,
+                hostname,
             })?;
             drover_agent::run(config, shutdown_on_signal()).await
         }

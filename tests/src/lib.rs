@@ -1,1 +1,294 @@
-//! Shared helpers live in tests/tests/common.
+//! Helpers for the end-to-end tests: in-process coordinators and agents on 127.0.0.1 with
+//! port 0 and temporary dirs, real `drover`/`drover-agent` processes, and waiting on
+//! conditions with a deadline instead of fixed sleeps.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use drover::coordinator::{Coordinator, CoordinatorHandle, CoordinatorOptions};
+use drover_agent::config::AgentConfig;
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::types::{AgentId, AgentInfo, AgentStatus, parse_labels};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Heartbeat interval used by every test coordinator: lost within 0.6 s.
+pub const HEARTBEAT: Duration = Duration::from_millis(200);
+/// Longest any test waits for a condition.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Options for a coordinator on loopback with free ports.
+pub fn options(data_dir: &Path) -> CoordinatorOptions {
+    CoordinatorOptions {
+        data_dir: data_dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().expect("literal address"),
+        http: "127.0.0.1:0".parse().expect("literal address"),
+        advertise: None,
+        heartbeat_interval: HEARTBEAT,
+        max_connections: 100,
+    }
+}
+
+/// Starts an in-process coordinator on `data_dir`.
+pub async fn start_coordinator(data_dir: &Path) -> Coordinator {
+    Coordinator::start(options(data_dir))
+        .await
+        .expect("coordinator starts")
+}
+
+/// A join token from the coordinator.
+pub async fn token(handle: &CoordinatorHandle, uses: u32, ttl_secs: u64) -> String {
+    match handle
+        .request(OperatorRequest::CreateToken { ttl_secs, uses })
+        .await
+    {
+        OperatorResponse::Token(t) => t.token,
+        other => panic!("token request failed: {other:?}"),
+    }
+}
+
+/// Every agent the coordinator knows.
+pub async fn agents(handle: &CoordinatorHandle) -> Vec<AgentInfo> {
+    match handle.request(OperatorRequest::ListAgents).await {
+        OperatorResponse::Agents(a) => a,
+        other => panic!("list failed: {other:?}"),
+    }
+}
+
+/// How many agents are ready.
+pub async fn ready_count(handle: &CoordinatorHandle) -> usize {
+    agents(handle)
+        .await
+        .iter()
+        .filter(|a| a.status == AgentStatus::Ready)
+        .count()
+}
+
+/// An agent running inside the test process, enrolled through a real token.
+pub struct InProcessAgent {
+    pub id: AgentId,
+    pub state_dir: PathBuf,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessAgent {
+    /// Joins with a fresh token and runs the agent.
+    pub async fn join_and_run(
+        handle: &CoordinatorHandle,
+        state_dir: PathBuf,
+        hostname: &str,
+    ) -> Self {
+        let token = token(handle, 1, 60).await;
+        let state = drover_agent::enroll::join(&token, &state_dir, None, hostname)
+            .await
+            .expect("agent joins");
+        let config = AgentConfig {
+            state_dir: state_dir.clone(),
+            labels: parse_labels("role=train,serve").expect("labels"),
+            http: None,
+            job_slots: 1,
+            coordinator: None,
+            hostname: Some(hostname.to_string()),
+        };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(drover_agent::run(config, stop.clone()));
+        Self {
+            id: state.agent_id,
+            state_dir,
+            stop,
+            task,
+        }
+    }
+
+    /// Waits for the agent to end by itself and returns how its run ended.
+    pub async fn ended(self) -> anyhow::Result<()> {
+        tokio::time::timeout(PATIENCE, self.task)
+            .await
+            .expect("agent ends in time")
+            .expect("agent task does not panic")
+    }
+
+    /// Stops the agent cleanly and returns how its run ended.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await.expect("agent task does not panic")
+    }
+}
+
+/// Polls `check` until it yields `Some`, panicking with `what` after [`PATIENCE`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Path of a workspace binary built next to this test (`cargo test --workspace` builds them).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed when dropped, so a failing test leaves nothing running.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `program args`, with stderr to `log`.
+    pub fn spawn(program: &Path, args: &[&str], log: PathBuf) -> Self {
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(program)
+            .args(args)
+            .env("RUST_LOG", "info,quinn=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("process starts");
+        Self { child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`TERM`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit and returns its exit code (`None` when killed by a signal).
+    pub async fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {} did not exit; log:\n{}",
+                self.pid(),
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `drover args` to completion.
+pub fn drover(args: &[&str]) -> Output {
+    Command::new(bin("drover"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("drover runs")
+}
+
+/// Runs `drover-agent args` to completion.
+pub fn drover_agent(args: &[&str]) -> Output {
+    Command::new(bin("drover-agent"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("drover-agent runs")
+}
+
+/// Starts `drover coordinator` on `data_dir` at `listen` and waits until it has recorded its
+/// addresses. Returns the process and its QUIC address.
+pub async fn spawn_coordinator(data_dir: &Path, listen: &str, log: PathBuf) -> (Proc, SocketAddr) {
+    let interval = format!("{}ms", HEARTBEAT.as_millis());
+    let dir = data_dir.to_str().expect("utf-8 path");
+    let proc = Proc::spawn(
+        &bin("drover"),
+        &[
+            "coordinator",
+            "--data-dir",
+            dir,
+            "--listen",
+            listen,
+            "--http",
+            "127.0.0.1:0",
+            "--heartbeat-interval",
+            &interval,
+        ],
+        log,
+    );
+    let pid = proc.pid();
+    let addr = wait_for("coordinator.json", || async {
+        let info = drover::coordinator::runfile::read(data_dir).ok()?;
+        (info.pid == pid)
+            .then(|| info.quic_addr.parse().ok())
+            .flatten()
+    })
+    .await;
+    (proc, addr)
+}
+
+/// Parses `drover agents --json` output.
+pub fn agents_json(data_dir: &Path) -> Vec<serde_json::Value> {
+    let out = drover(&[
+        "agents",
+        "--json",
+        "--data-dir",
+        data_dir.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "drover agents failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("agents --json is JSON")
+}
+
+/// `(id, status)` of every agent, from `drover agents --json`.
+pub fn statuses(data_dir: &Path) -> Vec<(String, String)> {
+    agents_json(data_dir)
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap_or_default().to_string(),
+                a["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}

@@ -102,6 +102,11 @@ impl OperatorClient {
         Ok(recv)
     }
 
+    /// The underlying QUIC connection.
+    pub fn connection(&self) -> &quinn::Connection {
+        &self.conn
+    }
+
     /// Closes the connection and waits briefly for the close to reach the coordinator.
     pub async fn close(self) {
         self.conn.close(0u32.into(), b"bye");

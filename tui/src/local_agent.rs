@@ -52,6 +52,7 @@ pub async fn start(
         http: None,
         job_slots: 1,
         coordinator: Some(address),
+        hostname: None,
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(drover_agent::run(config, stop.clone()));

@@ -88,8 +88,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmarks (release builds give meaningful figures).
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
     /// Print the commented example config.
     ConfigExample,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// A coordinator under N simulated agents heartbeating every second, and an idle agent.
+    Fleet {
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        /// Length of each measurement window.
+        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+        window: Duration,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -203,6 +222,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Status { json } => cli::status::show(&data_dir, address, json).await,
+        Command::Bench {
+            which:
+                BenchCommand::Fleet {
+                    agents,
+                    window,
+                    json,
+                },
+        } => {
+            let report = cli::bench::fleet(agents, window).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                cli::bench::print(&report);
+            }
+            Ok(())
+        }
         Command::ConfigExample => {
             print!("{}", config::EXAMPLE);
             Ok(())

@@ -2,6 +2,7 @@
 //! API, prints a table (or `--json`), and fails with one line on stderr.
 
 pub mod agents;
+pub mod bench;
 pub mod events;
 pub mod status;
 pub mod token;

@@ -128,17 +128,28 @@ impl App {
                 self.agents = agents;
                 self.clamp_selection();
             }
-            Action::RecordEvent(record) => {
-                if self.events.len() == EVENT_HISTORY {
-                    self.events.pop_front();
-                }
-                self.events.push_back(record);
-            }
+            Action::RecordEvent(record) => self.record_event(record),
             Action::ShowError(message) => self.status = Some(message),
             Action::SetClock(now) => self.now_ms = now,
             Action::Redraw => {}
         }
         None
+    }
+
+    /// Keeps events ordered by sequence number without duplicates: history fetched at start
+    /// and the live stream may overlap.
+    fn record_event(&mut self, record: EventRecord) {
+        if self.events.iter().any(|e| e.seq == record.seq) {
+            return;
+        }
+        let sorted = self.events.back().is_none_or(|last| last.seq < record.seq);
+        self.events.push_back(record);
+        if !sorted {
+            self.events.make_contiguous().sort_by_key(|e| e.seq);
+        }
+        if self.events.len() > EVENT_HISTORY {
+            self.events.pop_front();
+        }
     }
 
     fn open(&mut self, mode: Mode) {
@@ -314,6 +325,24 @@ mod tests {
         assert_eq!(app.filter, "lost");
         app.update(Action::Back);
         assert_eq!(app.visible_agents().len(), 2);
+    }
+
+    #[test]
+    fn events_stay_ordered_without_duplicates() {
+        use drover_protocol::msg::Event;
+        let mut app = App::new("local".into(), 0, false);
+        let record = |seq| EventRecord {
+            seq,
+            at_ms: 0,
+            event: Event::AgentRemoved {
+                id: AgentId("a".into()),
+            },
+        };
+        for seq in [3, 1, 2, 3] {
+            app.update(Action::RecordEvent(record(seq)));
+        }
+        let seqs: Vec<u64> = app.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub fn spawn_ticker(tx: mpsc::Sender<ConsoleEvent>, link: OperatorLink) {
     });
 }
 
-/// Forwards the coordinator's event stream, and refetches agents after each fleet event.
+/// Sends recent history, then forwards the coordinator's event stream, and refetches agents after each fleet event.
 pub fn spawn_event_stream(tx: mpsc::Sender<ConsoleEvent>, link: OperatorLink) {
     tokio::spawn(async move {
         let mut events = match link.subscribe().await {
@@ -74,6 +74,16 @@ pub fn spawn_event_stream(tx: mpsc::Sender<ConsoleEvent>, link: OperatorLink) {
                 return;
             }
         };
+        if let Ok(OperatorResponse::Events(history)) = link
+            .request(OperatorRequest::ListEvents { limit: 200 })
+            .await
+        {
+            for record in history {
+                if tx.send(ConsoleEvent::Fleet(record)).await.is_err() {
+                    return;
+                }
+            }
+        }
         while let Some(record) = events.recv().await {
             if tx.send(ConsoleEvent::Fleet(record)).await.is_err() {
                 return;

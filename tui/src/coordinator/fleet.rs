@@ -191,10 +191,10 @@ impl Fleet {
     pub fn take_seen(&self) -> Vec<(AgentId, u64)> {
         let mut seen = Vec::new();
         for (id, live) in self.lock().iter_mut() {
-            if std::mem::take(&mut live.seen_dirty) {
-                if let Some(ms) = live.record.last_seen_ms {
-                    seen.push((id.clone(), ms));
-                }
+            if std::mem::take(&mut live.seen_dirty)
+                && let Some(ms) = live.record.last_seen_ms
+            {
+                seen.push((id.clone(), ms));
             }
         }
         seen

@@ -94,8 +94,14 @@ impl Coordinator {
         let events = Events::start(store.clone());
 
         let server_config = drover_protocol::tls::server_config(&pki.ca.cert_pem, &pki.server)?;
-        let endpoint = quinn::Endpoint::server(server_config, options.listen)
+        let socket = std::net::UdpSocket::bind(options.listen)
             .with_context(|| format!("binding QUIC listener on {}", options.listen))?;
+        let endpoint = quinn::Endpoint::new(
+            restart_aware_endpoint(&Pki::reset_secret(data_dir)?),
+            Some(server_config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )?;
         let quic_addr = endpoint.local_addr()?;
         let http_listener = tokio::net::TcpListener::bind(options.http)
             .await
@@ -177,6 +183,22 @@ impl Coordinator {
         flush_last_seen(&self.shared).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
+}
+
+/// An endpoint config whose connection ids and stateless-reset tokens derive from a secret
+/// kept in the data dir. After a crash and restart the new process recognises the old
+/// connection ids and answers them with a valid stateless reset, so agents reconnect at once.
+fn restart_aware_endpoint(secret: &[u8]) -> quinn::EndpointConfig {
+    let digest = drover_protocol::pki::sha256(&[secret, b"drover connection ids"].concat());
+    let cid_key = u64::from_le_bytes(digest[..8].try_into().expect("8 of 32 bytes"));
+    let mut config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        secret,
+    )));
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    config
 }
 
 /// The address agents should dial when the listener is bound to every interface.

@@ -89,6 +89,22 @@ impl Pki {
         })
     }
 
+    /// The secret behind QUIC stateless resets, kept across restarts so that agents still
+    /// holding a connection from before a crash learn at once that it is gone and reconnect,
+    /// instead of waiting for the idle timeout.
+    pub fn reset_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+        let path = PkiPaths::new(data_dir).dir.join("reset.key");
+        match std::fs::read(&path) {
+            Ok(secret) if secret.len() == 32 => Ok(secret),
+            _ => {
+                let mut secret = vec![0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut secret);
+                write_atomic(&path, &secret, true)?;
+                Ok(secret)
+            }
+        }
+    }
+
     /// SHA-256 of the CA certificate (DER), the pin carried in join tokens.
     pub fn ca_sha256(&self) -> anyhow::Result<[u8; 32]> {
         Ok(pki::sha256(&pki::cert_der(&self.ca.cert_pem)?))

@@ -58,3 +58,78 @@ fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
     };
     frame.render_widget(Paragraph::new(line), area);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::action::Action;
+    use drover_protocol::msg::{Event, EventRecord};
+    use drover_protocol::types::{AgentId, AgentInfo, AgentStatus, HostLoad, parse_labels};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn agent(id: &str, host: &str, status: AgentStatus, seen_ago_ms: u64) -> AgentInfo {
+        AgentInfo {
+            id: AgentId(id.into()),
+            hostname: host.into(),
+            labels: parse_labels("role=train,serve").expect("labels"),
+            status,
+            last_heartbeat_ms: Some(NOW - seen_ago_ms),
+            version: "0.1.0".into(),
+            address: "10.0.0.7:52000".into(),
+            capacity: None,
+            load: Some(HostLoad {
+                cpu_percent: 37.0,
+                memory_used_bytes: 0,
+            }),
+        }
+    }
+
+    fn app() -> App {
+        let mut app = App::new("embedded 127.0.0.1:7400".into(), NOW, false);
+        app.update(Action::ReplaceAgents(vec![
+            agent("ag-0a1b2c3d4e5f", "gpu-node-1", AgentStatus::Ready, 400),
+            agent("ag-9f8e7d6c5b4a", "cpu-node-2", AgentStatus::Lost, 12_000),
+        ]));
+        app.update(Action::RecordEvent(EventRecord {
+            seq: 7,
+            at_ms: NOW - 12_000,
+            event: Event::AgentLost {
+                id: AgentId("ag-9f8e7d6c5b4a".into()),
+                reason: "no heartbeat for 3.1s".into(),
+            },
+        }));
+        app
+    }
+
+    fn draw(app: &App) -> Terminal<TestBackend> {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        terminal.draw(|f| render(app, f)).expect("draw");
+        terminal
+    }
+
+    #[test]
+    fn agents_view_at_80x24() {
+        insta::assert_snapshot!(draw(&app()).backend());
+    }
+
+    #[test]
+    fn help_overlay() {
+        let mut app = app();
+        app.update(Action::ShowHelp);
+        insta::assert_snapshot!(draw(&app).backend());
+    }
+
+    #[test]
+    fn events_view_after_command_line() {
+        let mut app = app();
+        app.update(Action::OpenCommandLine);
+        "events".chars().for_each(|c| {
+            app.update(Action::Type(c));
+        });
+        app.update(Action::Submit);
+        insta::assert_snapshot!(draw(&app).backend());
+    }
+}

@@ -1,0 +1,101 @@
+//! The console's Agents view, rendered with ratatui's `TestBackend` from what a real
+//! coordinator reports about three real (in-process) agents, read through the operator API.
+
+use drover::client::OperatorLink;
+use drover::console::action::Action;
+use drover::console::app::App;
+use drover::console::views;
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::types::unix_ms;
+use drover_tests::{InProcessAgent, ready_count, start_coordinator, wait_for};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal.draw(|f| views::render(app, f)).expect("draw");
+    let buffer = terminal.backend().buffer().clone();
+    (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_view_shows_live_agents() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let coordinator = start_coordinator(&tmp.path().join("coord")).await;
+    let handle = coordinator.handle();
+    let mut agents = Vec::new();
+    for name in ["gpu-a", "gpu-b", "cpu-c"] {
+        agents.push(InProcessAgent::join_and_run(&handle, tmp.path().join(name), name).await);
+    }
+    wait_for("three ready agents", || async {
+        (ready_count(&handle).await == 3).then_some(())
+    })
+    .await;
+
+    let link = OperatorLink::Local(handle.clone());
+    let OperatorResponse::Agents(list) = link
+        .request(OperatorRequest::ListAgents)
+        .await
+        .expect("list")
+    else {
+        panic!("not an agent list");
+    };
+    let mut app = App::new("embedded test".into(), unix_ms(), false);
+    app.update(Action::ReplaceAgents(list));
+    let text = screen(&app, 100, 30);
+    assert!(text.contains("agents 3/3 ready"), "{text}");
+    for agent in &agents {
+        assert!(text.contains(&agent.id.0), "{} missing:\n{text}", agent.id);
+    }
+    for host in ["gpu-a", "gpu-b", "cpu-c"] {
+        assert!(text.contains(host), "{host} missing:\n{text}");
+    }
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("ag-") && l.contains(" ready "))
+            .count(),
+        3,
+        "{text}"
+    );
+
+    // Works at 80x24 too, and the filter narrows to one row.
+    app.update(Action::OpenFilter);
+    "gpu-b".chars().for_each(|c| {
+        app.update(Action::Type(c));
+    });
+    let narrow = screen(&app, 80, 24);
+    assert!(
+        narrow.contains("gpu-b") && !narrow.contains("gpu-a") && !narrow.contains("cpu-c"),
+        "{narrow}"
+    );
+
+    // Stopping one agent shows up as lost through the same API.
+    let gone = agents.remove(0);
+    let gone_id = gone.id.clone();
+    gone.stop().await.expect("clean stop");
+    let list = wait_for("the stopped agent to be lost", || async {
+        let OperatorResponse::Agents(list) =
+            link.request(OperatorRequest::ListAgents).await.ok()?
+        else {
+            return None;
+        };
+        list.iter()
+            .any(|a| a.id == gone_id && a.status.to_string() == "lost")
+            .then_some(list)
+    })
+    .await;
+    let mut app = App::new("embedded test".into(), unix_ms(), false);
+    app.update(Action::ReplaceAgents(list));
+    assert!(screen(&app, 100, 30).contains("agents 2/3 ready"));
+    for agent in agents {
+        agent.stop().await.expect("clean stop");
+    }
+    coordinator.stop().await;
+}

@@ -1,0 +1,53 @@
+//! The coordinator's Prometheus endpoint, fetched over real HTTP.
+
+use drover_tests::{InProcessAgent, ready_count, start_coordinator, wait_for};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_report_the_fleet_and_the_store() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let coordinator = start_coordinator(&tmp.path().join("coord")).await;
+    let handle = coordinator.handle();
+    let agent =
+        InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "metrics-host").await;
+    wait_for("ready agent", || async {
+        (ready_count(&handle).await == 1).then_some(())
+    })
+    .await;
+    let body = wait_for("heartbeats in the metrics", || async {
+        let body = get(coordinator.http_addr(), "/metrics").await;
+        body.contains("drover_heartbeat_lag_seconds")
+            .then_some(body)
+    })
+    .await;
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    for name in [
+        "drover_agents_connected",
+        "drover_frames_received_total",
+        "drover_heartbeat_lag_seconds",
+        "drover_store_write_seconds_bucket",
+    ] {
+        assert!(body.contains(name), "{name} missing:\n{body}");
+    }
+    assert!(
+        get(coordinator.http_addr(), "/healthz")
+            .await
+            .ends_with("ok\n")
+    );
+    agent.stop().await.expect("clean stop");
+    coordinator.stop().await;
+}

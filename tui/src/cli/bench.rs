@@ -1,0 +1,270 @@
+//! `drover bench fleet`: how much a coordinator costs per agent. Starts a real coordinator
+//! process, measures it idle, then under `drover-agent sim --count N` (N agents with their own
+//! certificates, sockets and sessions, heartbeating every second), then measures an idle
+//! `drover-agent run`. CPU comes from /proc/PID/stat, memory from /proc/PID/status (Linux).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use serde::Serialize;
+
+use crate::client::OperatorClient;
+use crate::coordinator::runfile;
+use crate::expect_response;
+
+/// Budgets from the fleet issue: one coordinator with 1,000 agents, and one idle agent.
+const CPU_BUDGET_PERCENT: f64 = 25.0;
+const COORDINATOR_RSS_BUDGET_MIB: f64 = 200.0;
+const AGENT_RSS_BUDGET_MIB: f64 = 15.0;
+
+/// What one fleet benchmark measured.
+#[derive(Debug, Serialize)]
+pub struct FleetReport {
+    pub agents: usize,
+    pub connected: u32,
+    pub seconds: f64,
+    pub idle_cpu_percent: f64,
+    pub idle_rss_mib: f64,
+    pub fleet_cpu_percent: f64,
+    pub fleet_rss_mib: f64,
+    pub fleet_peak_rss_mib: f64,
+    pub agent_idle_rss_mib: f64,
+    pub connect_seconds: f64,
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe
+        .parent()
+        .context("executable has no directory")?
+        .join(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} not found next to drover (build the workspace)",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// CPU seconds (user + system) a process has used.
+fn cpu_seconds(pid: u32, ticks: f64) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_name = stat.rsplit_once(')').context("malformed /proc stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: f64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: f64 = fields.get(12).context("no stime")?.parse()?;
+    Ok((utime + stime) / ticks)
+}
+
+/// A `/proc/PID/status` size field (`VmRSS`, `VmHWM`) in MiB.
+fn status_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .with_context(|| format!("no {field}"))?;
+    let kib: f64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("no value")?
+        .parse()?;
+    Ok(kib / 1024.0)
+}
+
+/// Average CPU use of `pid` over `window`, in percent of one core.
+async fn cpu_percent(pid: u32, window: Duration, ticks: f64) -> anyhow::Result<f64> {
+    let (start, t0) = (cpu_seconds(pid, ticks)?, Instant::now());
+    tokio::time::sleep(window).await;
+    Ok((cpu_seconds(pid, ticks)? - start) / t0.elapsed().as_secs_f64() * 100.0)
+}
+
+fn spawn(program: &Path, args: &[&str], log: &Path) -> anyhow::Result<Killed> {
+    let file = std::fs::File::create(log)?;
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()?;
+    Ok(Killed(child))
+}
+
+async fn wait_ready(client: &OperatorClient, want: u32, limit: Duration) -> anyhow::Result<u32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let status = expect_response!(
+            client.request(&OperatorRequest::Status).await?,
+            OperatorResponse::Status
+        )?;
+        if status.agents_ready >= want || Instant::now() > deadline {
+            return Ok(status.agents_ready);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Runs the benchmark with `agents` simulated agents measured over `window`.
+pub async fn fleet(agents: usize, window: Duration) -> anyhow::Result<FleetReport> {
+    let tmp = std::env::temp_dir().join(format!("drover-bench-{}", std::process::id()));
+    let data = tmp.join("coordinator");
+    std::fs::create_dir_all(&tmp)?;
+    let ticks = clock_ticks();
+    let data_s = data.to_str().context("temp dir is not UTF-8")?;
+    let coordinator = spawn(
+        &std::env::current_exe()?,
+        &[
+            "coordinator",
+            "--data-dir",
+            data_s,
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--heartbeat-interval",
+            "1s",
+        ],
+        &tmp.join("coordinator.log"),
+    )?;
+    let pid = coordinator.0.id();
+    let started = Instant::now();
+    while runfile::read(&data).map(|i| i.pid).ok() != Some(pid) {
+        if started.elapsed() > Duration::from_secs(20) {
+            bail!(
+                "the coordinator did not start; see {}",
+                tmp.join("coordinator.log").display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = OperatorClient::for_data_dir(&data, None).await?;
+    eprintln!("measuring the idle coordinator for {}s", window.as_secs());
+    let idle_cpu_percent = cpu_percent(pid, window, ticks).await?;
+    let idle_rss_mib = status_mib(pid, "VmRSS")?;
+
+    let token = expect_response!(
+        client
+            .request(&OperatorRequest::CreateToken {
+                ttl_secs: 3600,
+                uses: agents as u32 + 1
+            })
+            .await?,
+        OperatorResponse::Token
+    )?;
+    let sim_for = format!("{}s", window.as_secs() + 120);
+    let count = agents.to_string();
+    let sim_dir = tmp.join("sim");
+    eprintln!("starting {agents} simulated agents");
+    let sim = spawn(
+        &sibling("drover-agent")?,
+        &[
+            "sim",
+            "--count",
+            &count,
+            "--duration",
+            &sim_for,
+            "--token",
+            &token.token,
+            "--state-dir",
+            sim_dir.to_str().context("UTF-8")?,
+        ],
+        &tmp.join("sim.log"),
+    )?;
+    let connect_started = Instant::now();
+    let connected = wait_ready(&client, agents as u32, Duration::from_secs(120)).await?;
+    let connect_seconds = connect_started.elapsed().as_secs_f64();
+    eprintln!(
+        "{connected} agents ready after {connect_seconds:.1}s; measuring for {}s",
+        window.as_secs()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fleet_cpu_percent = cpu_percent(pid, window, ticks).await?;
+    let fleet_rss_mib = status_mib(pid, "VmRSS")?;
+    let fleet_peak_rss_mib = status_mib(pid, "VmHWM")?;
+    drop(sim);
+
+    eprintln!("measuring one idle drover-agent run");
+    let agent_dir = tmp.join("agent");
+    let agent_s = agent_dir.to_str().context("UTF-8")?;
+    let joined = Command::new(sibling("drover-agent")?)
+        .args(["join", &token.token, "--state-dir", agent_s])
+        .output()?;
+    anyhow::ensure!(
+        joined.status.success(),
+        "agent join failed: {}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    let agent = spawn(
+        &sibling("drover-agent")?,
+        &["run", "--state-dir", agent_s, "--http", "127.0.0.1:0"],
+        &tmp.join("agent.log"),
+    )?;
+    tokio::time::sleep(window.min(Duration::from_secs(10))).await;
+    let agent_idle_rss_mib = status_mib(agent.0.id(), "VmRSS")?;
+    drop(agent);
+    client.close().await;
+    drop(coordinator);
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(FleetReport {
+        agents,
+        connected,
+        seconds: window.as_secs_f64(),
+        idle_cpu_percent,
+        idle_rss_mib,
+        fleet_cpu_percent,
+        fleet_rss_mib,
+        fleet_peak_rss_mib,
+        agent_idle_rss_mib,
+        connect_seconds,
+    })
+}
+
+/// Prints a report with each figure against its budget and the idle baseline.
+pub fn print(report: &FleetReport) {
+    let r = report;
+    println!(
+        "fleet benchmark: {} simulated agents ({} ready), heartbeat 1s, measured over {:.0}s",
+        r.agents, r.connected, r.seconds
+    );
+    println!("  connect all agents          {:>8.1} s", r.connect_seconds);
+    println!(
+        "  coordinator CPU             {:>8.2} % of a core   (idle {:.2} %; {:.2}x of the {CPU_BUDGET_PERCENT}% budget)",
+        r.fleet_cpu_percent,
+        r.idle_cpu_percent,
+        r.fleet_cpu_percent / CPU_BUDGET_PERCENT
+    );
+    println!(
+        "  coordinator RSS             {:>8.1} MiB          (idle {:.1} MiB, {:.1}x idle; peak {:.1} MiB; {:.2}x of the {COORDINATOR_RSS_BUDGET_MIB} MiB budget)",
+        r.fleet_rss_mib,
+        r.idle_rss_mib,
+        r.fleet_rss_mib / r.idle_rss_mib.max(0.1),
+        r.fleet_peak_rss_mib,
+        r.fleet_peak_rss_mib / COORDINATOR_RSS_BUDGET_MIB
+    );
+    println!(
+        "  drover-agent run idle RSS   {:>8.1} MiB          ({:.2}x of the {AGENT_RSS_BUDGET_MIB} MiB budget)",
+        r.agent_idle_rss_mib,
+        r.agent_idle_rss_mib / AGENT_RSS_BUDGET_MIB
+    );
+}
