@@ -34,7 +34,11 @@ pub fn endpoint_for(target: SocketAddr) -> Result<quinn::Endpoint, DialError> {
     quinn::Endpoint::client(bind).map_err(DialError::Socket)
 }
 
-/// Connects and completes the QUIC handshake.
+/// Longest a handshake may take. QUIC over UDP hears nothing back from a host where nothing
+/// listens, so without this a dial to a stopped coordinator would wait out the idle timeout.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Connects and completes the QUIC handshake within [`CONNECT_TIMEOUT`].
 pub async fn connect(
     endpoint: &quinn::Endpoint,
     config: quinn::ClientConfig,

@@ -101,6 +101,25 @@ async fn agents_come_and_go_and_survive_coordinator_restarts() {
         2
     );
 
+    // It comes back: ready again, without joining again.
+    let state0 = tmp.path().join("agent0");
+    let revived = Proc::spawn(
+        &bin("drover-agent"),
+        &[
+            "run",
+            "--state-dir",
+            state0.to_str().expect("utf-8"),
+            "--http",
+            "off",
+        ],
+        tmp.path().join("agent0-again.log"),
+    );
+    wait_for("the agent to be ready again", || async {
+        all_ready(&statuses(&data), 3).then_some(())
+    })
+    .await;
+    agents.insert(0, (killed_id, revived));
+
     // A clean coordinator stop: SIGTERM exits 0 and verbs then say nothing runs.
     coordinator.signal("TERM");
     assert_eq!(
@@ -117,12 +136,11 @@ async fn agents_come_and_go_and_survive_coordinator_restarts() {
         "{stderr}"
     );
 
-    // Restart on the same address: the two live agents reconnect by themselves.
+    // Restart on the same address: all three agents reconnect by themselves.
     let listen = addr.to_string();
     let (coordinator, _) = spawn_coordinator(&data, &listen, tmp.path().join("coord2.log")).await;
-    wait_for("both live agents to reconnect", || async {
-        let list = statuses(&data);
-        (list.len() == 3 && list.iter().filter(|(_, s)| s == "ready").count() == 2).then_some(())
+    wait_for("all agents to reconnect", || async {
+        all_ready(&statuses(&data), 3).then_some(())
     })
     .await;
 
@@ -130,8 +148,7 @@ async fn agents_come_and_go_and_survive_coordinator_restarts() {
     coordinator.signal("KILL");
     let (_coordinator, _) = spawn_coordinator(&data, &listen, tmp.path().join("coord3.log")).await;
     wait_for("agents after a SIGKILL restart", || async {
-        let list = statuses(&data);
-        (list.len() == 3 && list.iter().filter(|(_, s)| s == "ready").count() == 2).then_some(())
+        all_ready(&statuses(&data), 3).then_some(())
     })
     .await;
     let late = tmp.path().join("late-agent");

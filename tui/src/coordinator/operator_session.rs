@@ -55,7 +55,7 @@ pub async fn run(
                 }
             };
             metrics::counter!("drover_frames_received_total").increment(1);
-            if let Err(e) = answer(&shared, request, send).await {
+            if let Err(e) = answer(&shared, &conn, request, send).await {
                 tracing::debug!(cause = %e, "operator stream ended");
             }
         });
@@ -64,13 +64,18 @@ pub async fn run(
 
 async fn answer(
     shared: &Shared,
+    conn: &quinn::Connection,
     request: OperatorRequest,
     mut send: FramedSend,
 ) -> Result<(), ConnectionError> {
     if request == OperatorRequest::Subscribe {
         let mut events = shared.events.subscribe();
         loop {
-            match events.recv().await {
+            let next = tokio::select! {
+                next = events.recv() => next,
+                _ = conn.closed() => return Ok(()),
+            };
+            match next {
                 Ok(record) => send.send(&OperatorResponse::Event(record)).await?,
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "subscriber fell behind; events skipped")
