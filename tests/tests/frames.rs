@@ -66,6 +66,38 @@ async fn garbage_truncated_and_oversized_frames_close_only_that_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_hello_closes_the_connection() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let coordinator = start_coordinator(tmp.path()).await;
+    let addr = coordinator.quic_addr();
+    let endpoint = dial::endpoint_for(addr).expect("endpoint");
+    let ca = std::fs::read_to_string(tmp.path().join("pki/ca.pem")).expect("ca");
+    let conn = dial::connect(
+        &endpoint,
+        tls::client_config(&ca, None).expect("config"),
+        addr,
+    )
+    .await
+    .expect("connects");
+    let (mut send, _recv) = open_bi(&conn).await.expect("stream");
+    send.send_raw(&[0, 0, 0, 2, 0xfc, 0x01])
+        .await
+        .expect("sent");
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), conn.closed())
+        .await
+        .expect("closed in time");
+    assert!(
+        matches!(closed, quinn::ConnectionError::ApplicationClosed(ref c) if c.reason.as_ref() == b"bad frame"),
+        "{closed:?}"
+    );
+    let fresh = OperatorClient::for_data_dir(tmp.path(), None)
+        .await
+        .expect("still serving");
+    fresh.close().await;
+    coordinator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_coordinator_refuses_a_peer_of_another_version() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let coordinator = start_coordinator(tmp.path()).await;

@@ -86,7 +86,8 @@ async fn wrong_or_missing_certificates_are_refused() {
     };
     match operator_hello(addr, &ca_pem, Some(&identity)).await {
         Ok(HelloOutcome::Refused(reason)) => assert!(
-            reason.contains("agent certificate cannot use the operator API"),
+            reason.contains("agent certificate of ag-")
+                && reason.contains("cannot use the operator API"),
             "{reason}"
         ),
         other => panic!("agent certificate reached the operator API: {other:?}"),

@@ -9,8 +9,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use drover::client::{OperatorClient, OperatorLink};
 use drover::config::{Overrides, Settings};
-use drover::coordinator::{Coordinator, runfile};
-use drover::{cli, config, console, daemon, local_agent};
+use drover::coordinator::runfile;
+use drover::daemon::LocalCluster;
+use drover::{cli, config, console, daemon};
 use drover_agent::signal::shutdown_on_signal;
 
 #[derive(Parser)]
@@ -276,24 +277,10 @@ async fn run_console(over: Overrides, address: Option<&str>) -> anyhow::Result<(
         );
         return console::run(OperatorLink::Remote(std::sync::Arc::new(client)), label).await;
     }
-    let coordinator = Coordinator::start(settings.coordinator).await?;
-    let agent = if settings.local_agent {
-        Some(
-            local_agent::start(
-                &coordinator.handle(),
-                &data_dir,
-                settings.local_agent_labels,
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
-    let label = format!("embedded {}", coordinator.quic_addr());
-    let result = console::run(OperatorLink::Local(coordinator.handle()), label).await;
-    if let Some(agent) = agent {
-        agent.stop().await;
-    }
-    coordinator.stop().await;
+    let cluster = LocalCluster::start(settings).await?;
+    let handle = cluster.coordinator.handle();
+    let label = format!("embedded {}", handle.quic_addr());
+    let result = console::run(OperatorLink::Local(handle), label).await;
+    cluster.stop().await;
     result
 }

@@ -93,7 +93,12 @@ async fn handle(
             );
             return refuse(&conn, &mut send, reason, "version").await;
         }
-        Ok(other) => other?,
+        Ok(Err(e)) => {
+            metrics::counter!("drover_frames_rejected_total").increment(1);
+            conn.close(1u32.into(), b"bad frame");
+            return Err(e.into());
+        }
+        Ok(Ok(hello)) => hello,
     };
     metrics::counter!("drover_frames_received_total").increment(1);
     match (identity, hello.intent) {
@@ -118,11 +123,17 @@ async fn handle(
             operator_session::run(shared, conn, send, shutdown).await
         }
         (Ok(Some(id)), Intent::Operator) => {
-            let reason = format!("a {} certificate cannot use the operator API", id.role);
+            let reason = format!(
+                "the {} certificate of {} cannot use the operator API",
+                id.role, id.name
+            );
             refuse(&conn, &mut send, reason, "role").await
         }
         (Ok(Some(id)), _) => {
-            let reason = format!("a {} certificate cannot open that kind of session", id.role);
+            let reason = format!(
+                "the {} certificate of {} cannot open that kind of session",
+                id.role, id.name
+            );
             refuse(&conn, &mut send, reason, "role").await
         }
     }
