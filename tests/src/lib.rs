@@ -12,6 +12,7 @@ use drover::coordinator::{Coordinator, CoordinatorHandle, CoordinatorOptions};
 use drover_agent::config::AgentConfig;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::types::{AgentId, AgentInfo, AgentStatus, parse_labels};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -291,4 +292,29 @@ pub fn statuses(data_dir: &Path) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// A plain HTTP/1.1 GET; returns the whole response, status line first.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    response
+}
+
+/// The address a process logged as `http=ADDR`, once it has.
+pub async fn logged_http_addr(proc: &Proc) -> SocketAddr {
+    wait_for("the HTTP address in the log", || async {
+        let log = proc.log_text();
+        let at = log.find("http=")?;
+        log[at + 5..].split_whitespace().next()?.parse().ok()
+    })
+    .await
 }

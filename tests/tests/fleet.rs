@@ -86,6 +86,19 @@ async fn agents_come_and_go_and_survive_coordinator_restarts() {
                 .is_some_and(|s| s.starts_with("127.0.0.1:"))
     }));
 
+    // Each agent serves health and metrics on its own HTTP listener.
+    let http = drover_tests::logged_http_addr(&agents[1].1).await;
+    assert!(
+        drover_tests::http_get(http, "/v2/health/ready")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert!(
+        drover_tests::http_get(http, "/v2/health/live")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+
     // SIGKILL one agent: no goodbye, only silence. It is lost within 3 heartbeat intervals.
     let (killed_id, killed) = agents.remove(0);
     killed.signal("KILL");

@@ -1,21 +1,6 @@
 //! The coordinator's Prometheus endpoint, fetched over real HTTP.
 
-use drover_tests::{InProcessAgent, ready_count, start_coordinator, wait_for};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connects");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response");
-    response
-}
+use drover_tests::{InProcessAgent, http_get as get, ready_count, start_coordinator, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_report_the_fleet_and_the_store() {

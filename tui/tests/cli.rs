@@ -45,6 +45,25 @@ fn bad_config_values_are_named() {
 }
 
 #[test]
+fn environment_settings_apply_and_flags_win() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let from_env = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["coordinator", "--data-dir", data])
+        .env("DROVER_HEARTBEAT_INTERVAL", "10ms")
+        .output()
+        .expect("drover runs");
+    assert_eq!(from_env.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&from_env.stderr).contains("heartbeat_interval"));
+    let flag_wins = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["agents", "--data-dir", data])
+        .env("DROVER_DATA_DIR", "/nonexistent/elsewhere")
+        .output()
+        .expect("drover runs");
+    assert!(String::from_utf8_lossy(&flag_wins.stderr).contains(data));
+}
+
+#[test]
 fn config_example_is_printed() {
     let out = drover(&["config-example"]);
     assert!(out.status.success());

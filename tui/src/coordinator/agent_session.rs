@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use drover_protocol::conn::{FramedRecv, FramedSend};
+use drover_protocol::conn::{ConnError, FramedRecv, FramedSend};
 use drover_protocol::msg::{
     AgentCommand, AgentHello, AgentReport, Event, HelloOutcome, HelloReply, Welcome,
 };
@@ -119,11 +119,7 @@ async fn session_loop(
                     }
                 }
                 Ok(None) => return "the agent closed its session".into(),
-                Err(e) => {
-                    metrics::counter!("drover_frames_rejected_total").increment(1);
-                    conn.close(1u32.into(), b"bad frame");
-                    return format!("connection failed: {e}");
-                }
+                Err(e) => return ended_by(conn, e),
             },
             command = commands.recv() => {
                 let Some(AgentCommand::Disconnect { reason }) = command else { return "session replaced".into() };
@@ -140,5 +136,25 @@ async fn session_loop(
                 return "coordinator shutting down".into();
             }
         }
+    }
+}
+
+/// Why a session whose control stream failed ended: the agent closed the connection, the
+/// connection died, or the agent sent a bad frame (then the connection is closed here).
+fn ended_by(conn: &quinn::Connection, error: ConnError) -> String {
+    match (conn.close_reason(), error) {
+        (Some(quinn::ConnectionError::ApplicationClosed(close)), _) => {
+            format!(
+                "the agent disconnected ({})",
+                String::from_utf8_lossy(&close.reason)
+            )
+        }
+        (Some(reason), _) => format!("connection lost: {reason}"),
+        (None, error @ (ConnError::Frame(_) | ConnError::Truncated)) => {
+            metrics::counter!("drover_frames_rejected_total").increment(1);
+            conn.close(1u32.into(), b"bad frame");
+            format!("bad frame from the agent: {error}")
+        }
+        (None, error) => format!("connection failed: {error}"),
     }
 }
