@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use drover::coordinator::{Coordinator, CoordinatorHandle, CoordinatorOptions};
 use drover_agent::config::AgentConfig;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::pki::CertifiedKeyPem;
 use drover_protocol::types::{AgentId, AgentInfo, AgentStatus, parse_labels};
+use drover_protocol::{dial, tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +40,22 @@ pub async fn start_coordinator(data_dir: &Path) -> Coordinator {
     Coordinator::start(options(data_dir))
         .await
         .expect("coordinator starts")
+}
+
+/// A QUIC connection to `coordinator` (data in `data_dir`) that presents `identity`, or no
+/// certificate, and has sent nothing yet: for tests that speak the protocol by hand.
+pub async fn connect_raw(
+    coordinator: &Coordinator,
+    data_dir: &Path,
+    identity: Option<&CertifiedKeyPem>,
+) -> Result<quinn::Connection, String> {
+    let addr = coordinator.quic_addr();
+    let ca = std::fs::read_to_string(data_dir.join("pki/ca.pem")).map_err(|e| e.to_string())?;
+    let endpoint = dial::endpoint_for(addr).map_err(|e| e.to_string())?;
+    let config = tls::client_config(&ca, identity).map_err(|e| e.to_string())?;
+    dial::connect(&endpoint, config, addr)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// A join token from the coordinator.

@@ -10,8 +10,8 @@ use drover_protocol::msg::{
 };
 use drover_protocol::pki::{self, Role};
 use drover_protocol::types::{AgentId, Capacity};
-use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION, dial, tls};
-use drover_tests::start_coordinator;
+use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION, tls};
+use drover_tests::{connect_raw, start_coordinator};
 
 async fn send_bad_bytes_and_expect_close(data: &std::path::Path, bytes: &[u8]) {
     let client = OperatorClient::for_data_dir(data, None)
@@ -69,16 +69,9 @@ async fn garbage_truncated_and_oversized_frames_close_only_that_connection() {
 async fn a_garbage_hello_closes_the_connection() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let coordinator = start_coordinator(tmp.path()).await;
-    let addr = coordinator.quic_addr();
-    let endpoint = dial::endpoint_for(addr).expect("endpoint");
-    let ca = std::fs::read_to_string(tmp.path().join("pki/ca.pem")).expect("ca");
-    let conn = dial::connect(
-        &endpoint,
-        tls::client_config(&ca, None).expect("config"),
-        addr,
-    )
-    .await
-    .expect("connects");
+    let conn = connect_raw(&coordinator, tmp.path(), None)
+        .await
+        .expect("connects");
     let (mut send, _recv) = open_bi(&conn).await.expect("stream");
     send.send_raw(&[0, 0, 0, 2, 0xfc, 0x01])
         .await
@@ -101,16 +94,9 @@ async fn a_garbage_hello_closes_the_connection() {
 async fn the_coordinator_refuses_a_peer_of_another_version() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let coordinator = start_coordinator(tmp.path()).await;
-    let addr = coordinator.quic_addr();
-    let endpoint = dial::endpoint_for(addr).expect("endpoint");
-    let ca = std::fs::read_to_string(tmp.path().join("pki/ca.pem")).expect("ca");
-    let conn = dial::connect(
-        &endpoint,
-        tls::client_config(&ca, None).expect("config"),
-        addr,
-    )
-    .await
-    .expect("connects");
+    let conn = connect_raw(&coordinator, tmp.path(), None)
+        .await
+        .expect("connects");
     let (mut send, mut recv) = open_bi(&conn).await.expect("stream");
     let hello = Hello {
         proto_version: PROTOCOL_VERSION + 98,

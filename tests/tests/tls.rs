@@ -3,26 +3,22 @@
 //! coordinator keeps serving everyone else.
 
 use drover::client::OperatorClient;
+use drover::coordinator::Coordinator;
 use drover_protocol::conn::open_bi;
-use drover_protocol::dial;
 use drover_protocol::msg::{
     Hello, HelloOutcome, HelloReply, Intent, OperatorRequest, OperatorResponse,
 };
 use drover_protocol::pki::{self, Role};
-use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION, tls};
-use drover_tests::{InProcessAgent, start_coordinator, wait_for};
+use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
+use drover_tests::{InProcessAgent, connect_raw, start_coordinator, wait_for};
 
 /// Connects with `identity` (or none), sends an operator hello, and returns how it went.
 async fn operator_hello(
-    addr: std::net::SocketAddr,
-    ca_pem: &str,
+    coordinator: &Coordinator,
+    data_dir: &std::path::Path,
     identity: Option<&pki::CertifiedKeyPem>,
 ) -> Result<HelloOutcome, String> {
-    let endpoint = dial::endpoint_for(addr).map_err(|e| e.to_string())?;
-    let config = tls::client_config(ca_pem, identity).map_err(|e| e.to_string())?;
-    let conn = dial::connect(&endpoint, config, addr)
-        .await
-        .map_err(|e| e.to_string())?;
+    let conn = connect_raw(coordinator, data_dir, identity).await?;
     let (mut send, mut recv) = open_bi(&conn).await.map_err(|e| e.to_string())?;
     let hello = Hello {
         proto_version: PROTOCOL_VERSION,
@@ -54,20 +50,18 @@ async fn wrong_or_missing_certificates_are_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("coord");
     let coordinator = start_coordinator(&data).await;
-    let addr = coordinator.quic_addr();
-    let ca_pem = std::fs::read_to_string(data.join("pki/ca.pem")).expect("ca");
 
     // A client certificate signed by another CA fails the handshake.
     let other_ca = pki::new_ca("someone else").expect("ca");
     let stranger = pki::issue(&other_ca, Role::Operator, "mallory").expect("cert");
-    let err = operator_hello(addr, &ca_pem, Some(&stranger))
+    let err = operator_hello(&coordinator, &data, Some(&stranger))
         .await
         .expect_err("foreign certificate refused");
     assert!(!err.is_empty());
     still_serves(&data).await;
 
     // No certificate: TLS lets it in, the coordinator refuses anything but enrollment.
-    match operator_hello(addr, &ca_pem, None).await {
+    match operator_hello(&coordinator, &data, None).await {
         Ok(HelloOutcome::Refused(reason)) => assert!(
             reason.contains("client certificate is required"),
             "{reason}"
@@ -84,7 +78,7 @@ async fn wrong_or_missing_certificates_are_refused() {
         cert_pem: std::fs::read_to_string(agent.state_dir.join("agent.pem")).expect("cert"),
         key_pem: std::fs::read_to_string(agent.state_dir.join("agent.key")).expect("key"),
     };
-    match operator_hello(addr, &ca_pem, Some(&identity)).await {
+    match operator_hello(&coordinator, &data, Some(&identity)).await {
         Ok(HelloOutcome::Refused(reason)) => assert!(
             reason.contains("agent certificate of ag-")
                 && reason.contains("cannot use the operator API"),
