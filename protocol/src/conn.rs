@@ -104,6 +104,12 @@ impl FramedRecv {
         self.recv().await?.ok_or(ConnError::Closed)
     }
 
+    /// The raw stream and whatever bytes were read past the last frame, for a bulk transfer
+    /// that follows a request frame on the same stream.
+    pub fn into_parts(self) -> (BytesMut, quinn::RecvStream) {
+        (self.buf, self.stream)
+    }
+
     /// Next message of a versioned kind (`Hello`, `HelloReply`): the version is checked before
     /// the rest is decoded, so a peer of another version gets a mismatch, not a decode error.
     pub async fn expect_versioned<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {

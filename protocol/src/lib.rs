@@ -4,6 +4,7 @@
 //! - [`msg`]: the wire enums, `Hello` first on every connection.
 //! - [`frame`]: length-prefixed bincode frames with a size limit (bytes only, no I/O).
 //! - [`conn`]: whole frames over quinn streams.
+//! - [`data`]: CSV datasets: typed columns, schemas, profiles.
 //! - [`dial`]: resolving and connecting to the coordinator.
 //! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
 //! - [`tls`]: rustls/quinn configurations for mutual TLS and CA pinning.
@@ -12,6 +13,7 @@
 //! - [`token`]: the opaque enrollment token.
 
 pub mod conn;
+pub mod data;
 pub mod dial;
 pub mod files;
 pub mod frame;

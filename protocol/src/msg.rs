@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::{DatasetAdded, DatasetRef, DatasetSummary, DatasetUpload, DatasetVersion};
 use crate::types::{AgentId, AgentInfo, Capacity, HostLoad, Labels};
 
 /// First frame on every connection.
@@ -111,6 +112,10 @@ pub enum OperatorRequest {
     },
     /// Keeps the stream open and sends every new event as [`OperatorResponse::Event`].
     Subscribe,
+    /// Adds a dataset version; exactly `len` bytes of CSV follow the frame on the same stream.
+    AddDataset(DatasetUpload),
+    ListDatasets,
+    ShowDataset(DatasetRef),
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -123,6 +128,9 @@ pub enum OperatorResponse {
     Events(Vec<EventRecord>),
     Event(EventRecord),
     Error(ApiError),
+    DatasetAdded(Box<DatasetAdded>),
+    Datasets(Vec<DatasetSummary>),
+    Dataset(Box<DatasetVersion>),
 }
 
 /// A failed operator request.
@@ -131,6 +139,32 @@ pub enum OperatorResponse {
 pub struct ApiError {
     pub kind: ApiErrorKind,
     pub message: String,
+}
+
+impl ApiError {
+    /// The request cannot be served as asked (bad input, over a limit).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            kind: ApiErrorKind::Invalid,
+            message: message.into(),
+        }
+    }
+
+    /// What the request names does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            kind: ApiErrorKind::NotFound,
+            message: message.into(),
+        }
+    }
+
+    /// The coordinator failed; the request may succeed when retried.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            kind: ApiErrorKind::Internal,
+            message: message.into(),
+        }
+    }
 }
 
 /// Broad class of an [`ApiError`], for callers that branch on it.
@@ -192,6 +226,12 @@ pub enum Event {
         uses: u32,
         expires_ms: u64,
     },
+    DatasetAdded {
+        name: String,
+        version: u32,
+        hash: String,
+        rows: u64,
+    },
 }
 
 impl Event {
@@ -203,6 +243,7 @@ impl Event {
             Event::AgentLost { .. } => "agent.lost",
             Event::AgentRemoved { .. } => "agent.removed",
             Event::TokenCreated { .. } => "token.created",
+            Event::DatasetAdded { .. } => "dataset.added",
         }
     }
 
@@ -215,6 +256,17 @@ impl Event {
             Event::AgentRemoved { id } => format!("agent {id} removed; its certificate is refused"),
             Event::TokenCreated { token_id, uses, .. } => {
                 format!("join token {token_id} created for {uses} use(s)")
+            }
+            Event::DatasetAdded {
+                name,
+                version,
+                hash,
+                rows,
+            } => {
+                format!(
+                    "dataset {name}@{version} added ({rows} rows, {})",
+                    &hash[..hash.len().min(12)]
+                )
             }
         }
     }

@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use drover_protocol::conn::{FramedRecv, FramedSend, open_bi};
+use drover_protocol::data::DatasetUpload;
 use drover_protocol::dial;
 use drover_protocol::msg::{
     EventRecord, Hello, HelloOutcome, HelloReply, Intent, OperatorRequest, OperatorResponse,
 };
 use drover_protocol::pki::CertifiedKeyPem;
 use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION, tls};
+use tokio::io::AsyncReadExt;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::coordinator::pki::PkiPaths;
@@ -94,6 +96,51 @@ impl OperatorClient {
         Ok(recv.expect().await?)
     }
 
+    /// Uploads the CSV at `path` as a new version of dataset `name`. `progress` hears
+    /// `(sent, total)` bytes as they go out.
+    pub async fn upload_dataset(
+        &self,
+        name: &str,
+        path: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> anyhow::Result<OperatorResponse> {
+        let (len, blake3) = hash_file(path).await?;
+        let file_name = path.file_name().map_or_else(
+            || "dataset.csv".into(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let upload = DatasetUpload {
+            name: name.to_string(),
+            file_name,
+            len,
+            blake3,
+        };
+        let (mut send, mut recv) = open_bi(&self.conn).await?;
+        send.send(&OperatorRequest::AddDataset(upload)).await?;
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        let mut buf = vec![0u8; UPLOAD_CHUNK];
+        let mut sent = 0u64;
+        loop {
+            let n = file
+                .read(&mut buf)
+                .await
+                .with_context(|| format!("reading {}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            if send.send_raw(&buf[..n]).await.is_err() {
+                // The coordinator stopped reading (it refused the upload): its answer says why.
+                break;
+            }
+            sent += n as u64;
+            progress(sent, len);
+        }
+        send.finish();
+        Ok(recv.expect().await?)
+    }
+
     /// Opens the event stream: each frame is an [`OperatorResponse::Event`].
     pub async fn subscribe(&self) -> anyhow::Result<FramedRecv> {
         let (mut send, recv) = open_bi(&self.conn).await?;
@@ -113,6 +160,23 @@ impl OperatorClient {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.endpoint.wait_idle())
             .await;
     }
+}
+
+const UPLOAD_CHUNK: usize = 256 * 1024;
+
+/// Length and BLAKE3 hex of a file, read in chunks off the async threads.
+async fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let file =
+            std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let mut hasher = blake3::Hasher::new();
+        hasher
+            .update_reader(file)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok((hasher.count(), hasher.finalize().to_hex().to_string()))
+    })
+    .await?
 }
 
 /// The loopback address of the same family and port when `addr` is a wildcard.

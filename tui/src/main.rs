@@ -72,6 +72,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Versioned datasets: add, list, show; sample and synthetic data to try it on.
+    Data {
+        #[command(subcommand)]
+        action: DataCommand,
+    },
     /// Show fleet events.
     Events {
         /// Keep printing new events until interrupted.
@@ -109,6 +114,44 @@ enum BenchCommand {
         window: Duration,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Validate a CSV, store it by content hash and record it as the next version of NAME.
+    Add {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every dataset with its latest version.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One version (NAME, NAME@latest or NAME@N): schema, changes and column profiles.
+    Show {
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a data set that ships with drover as CSV to stdout (winequality).
+    Sample { name: String },
+    /// Write a synthetic table as CSV to stdout.
+    Synth {
+        /// The generator: churn.
+        #[arg(value_parser = ["churn"])]
+        kind: String,
+        #[arg(long, default_value_t = 10_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Shift feature distributions (0 = reference, 1 = strongly drifted).
+        #[arg(long, default_value_t = 0.0)]
+        drift: f64,
     },
 }
 
@@ -222,6 +265,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Data { action } => data(action, &data_dir, address).await,
         Command::Status { json } => cli::status::show(&data_dir, address, json).await,
         Command::Bench {
             which:
@@ -283,4 +327,33 @@ async fn run_console(over: Overrides, address: Option<&str>) -> anyhow::Result<(
     let result = console::run(OperatorLink::Local(handle), label).await;
     cluster.stop().await;
     result
+}
+
+async fn data(action: DataCommand, data_dir: &Path, address: Option<&str>) -> anyhow::Result<()> {
+    match action {
+        DataCommand::Add { file, name, json } => {
+            cli::data::add(data_dir, address, &file, &name, json).await
+        }
+        DataCommand::List { json } => cli::data::list(data_dir, address, json).await,
+        DataCommand::Show { reference, json } => {
+            cli::data::show(data_dir, address, &reference, json).await
+        }
+        DataCommand::Sample { name } => cli::sample::write(&name, &mut std::io::stdout().lock()),
+        DataCommand::Synth {
+            kind: _,
+            rows,
+            seed,
+            drift,
+        } => {
+            anyhow::ensure!(
+                (0.0..=5.0).contains(&drift),
+                "--drift must be between 0 and 5"
+            );
+            let options = cli::synth::ChurnOptions { rows, seed, drift };
+            cli::synth::churn(
+                options,
+                &mut std::io::BufWriter::new(std::io::stdout().lock()),
+            )
+        }
+    }
 }

@@ -3,8 +3,11 @@
 
 pub mod agents;
 pub mod bench;
+pub mod data;
 pub mod events;
+pub mod sample;
 pub mod status;
+pub mod synth;
 pub mod token;
 
 use std::path::Path;

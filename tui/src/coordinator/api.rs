@@ -11,6 +11,7 @@ use drover_protocol::pki;
 use drover_protocol::token::JoinToken;
 use drover_protocol::types::{AgentId, unix_ms};
 
+use super::datasets;
 use super::state::Shared;
 use super::store::NewToken;
 
@@ -44,6 +45,18 @@ pub async fn handle(shared: &Shared, request: OperatorRequest) -> OperatorRespon
                 Err(e) => internal(e),
             }
         }
+        OperatorRequest::ListDatasets => match shared.store.datasets() {
+            Ok(list) => OperatorResponse::Datasets(list),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::ShowDataset(reference) => match datasets::find(shared, &reference) {
+            Ok(version) => OperatorResponse::Dataset(Box::new(version)),
+            Err(e) => OperatorResponse::Error(e),
+        },
+        OperatorRequest::AddDataset(_) => error(
+            ApiErrorKind::Invalid,
+            "a dataset upload carries its bytes on its own stream",
+        ),
         OperatorRequest::Subscribe => error(
             ApiErrorKind::Invalid,
             "subscribe opens an event stream; it has no single answer",

@@ -4,6 +4,8 @@
 
 mod agent_session;
 pub mod api;
+pub mod artifacts;
+mod datasets;
 mod enroll;
 mod events;
 pub mod fleet;
@@ -27,6 +29,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use self::artifacts::Artifacts;
 use self::events::Events;
 use self::fleet::Fleet;
 use self::pki::Pki;
@@ -115,6 +118,7 @@ impl Coordinator {
         let shared = Arc::new(Shared {
             ca_sha256: pki.ca_sha256()?,
             store,
+            artifacts: Artifacts::open(data_dir).context("opening the artifact store")?,
             fleet,
             events,
             pki,

@@ -1,5 +1,6 @@
 //! An operator's session: after the welcome, every request arrives on its own bidirectional
-//! stream and is answered on it; `Subscribe` keeps its stream open and streams events.
+//! stream and is answered on it; `Subscribe` keeps its stream open and streams events, and
+//! `AddDataset` is followed by the dataset's bytes on the same stream.
 
 use std::sync::Arc;
 
@@ -9,9 +10,9 @@ use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use super::api;
 use super::server::ConnectionError;
 use super::state::Shared;
+use super::{api, datasets};
 
 /// Serves one operator connection until it closes or the coordinator stops.
 pub async fn run(
@@ -55,6 +56,14 @@ pub async fn run(
                 }
             };
             metrics::counter!("drover_frames_received_total").increment(1);
+            if let OperatorRequest::AddDataset(upload) = request {
+                let response = datasets::receive(&shared, upload, recv).await;
+                let mut send = send;
+                if send.send(&response).await.is_ok() {
+                    send.finish();
+                }
+                return;
+            }
             if let Err(e) = answer(&shared, &conn, request, send).await {
                 tracing::debug!(cause = %e, "operator stream ended");
             }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::artifacts::Artifacts;
 use super::events::Events;
 use super::fleet::Fleet;
 use super::pki::Pki;
@@ -12,6 +13,7 @@ use super::store::Store;
 /// The coordinator's shared state; one `Arc` of it is handed to every task.
 pub struct Shared {
     pub store: Arc<Store>,
+    pub artifacts: Artifacts,
     pub fleet: Fleet,
     pub events: Events,
     pub pki: Pki,

@@ -1,4 +1,5 @@
-//! The embedded SQLite store: agents, join tokens and events. WAL journal (commits survive a
+//! The embedded SQLite store: agents, join tokens, events, and (in [`datasets`]) dataset
+//! versions. WAL journal (commits survive a
 //! killed process; `synchronous=NORMAL` trades only power-loss durability of the last commits), schema
 //! migrations by `user_version`. Every multi-row change runs in one transaction, so a crash
 //! (even SIGKILL) leaves either the old or the new state, never half of it.
@@ -10,6 +11,8 @@ use std::time::Instant;
 use drover_protocol::msg::{Event, EventRecord};
 use drover_protocol::types::{AgentId, Capacity, Labels};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+mod datasets;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +59,8 @@ pub struct NewToken<'a> {
     pub uses: u32,
 }
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE agents (
     id            TEXT PRIMARY KEY,
     hostname      TEXT NOT NULL,
@@ -82,7 +86,23 @@ CREATE TABLE events (
     kind   TEXT NOT NULL,
     body   TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE datasets (
+    name        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    hash        TEXT NOT NULL,
+    size_bytes  INTEGER NOT NULL,
+    rows        INTEGER NOT NULL,
+    schema      TEXT NOT NULL,
+    profile     TEXT NOT NULL,
+    changes     TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+);
+"#,
+];
 
 /// The coordinator's database. Cheap critical sections behind one mutex: SQLite allows one
 /// writer at a time anyway, and no caller holds it across an `.await`.

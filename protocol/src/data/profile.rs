@@ -1,0 +1,229 @@
+//! Per-column profiles of a dataset: counts and missing values for every column; quantiles,
+//! moments and an equal-width histogram for numeric columns; frequencies for categorical
+//! ones. The reference that drift detection compares live traffic against.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::schema::ColumnKind;
+use super::table::{ColumnData, Table};
+
+/// Quantiles every numeric profile records.
+pub const QUANTILES: &[f64] = &[0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0];
+/// Histogram bins of a numeric profile.
+pub const HISTOGRAM_BINS: usize = 20;
+/// Most categories listed by name; the rest are counted together.
+pub const TOP_CATEGORIES: usize = 50;
+
+/// Profiles of every column of a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub rows: u64,
+    pub columns: Vec<ColumnProfile>,
+}
+
+/// One column's profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnProfile {
+    pub name: String,
+    pub kind: ColumnKind,
+    /// Values present.
+    pub count: u64,
+    pub nulls: u64,
+    pub numeric: Option<NumericProfile>,
+    pub categorical: Option<CategoricalProfile>,
+}
+
+/// Distribution of a numeric column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NumericProfile {
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub std: f64,
+    /// `(q, value)` for each of [`QUANTILES`].
+    pub quantiles: Vec<(f64, f64)>,
+    pub histogram: Histogram,
+}
+
+/// Counts of values in equal-width bins; `edges` has one more entry than `counts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+impl Histogram {
+    /// The bin `value` falls in; values outside the edges go to the first or last bin.
+    pub fn bin(&self, value: f64) -> usize {
+        let last = self.counts.len().saturating_sub(1);
+        self.edges[1..self.edges.len() - 1]
+            .partition_point(|edge| *edge <= value)
+            .min(last)
+    }
+}
+
+/// Frequencies of a categorical column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoricalProfile {
+    pub distinct: u64,
+    /// The most frequent categories with their counts, most frequent first.
+    pub top: Vec<(String, u64)>,
+    /// Values of categories beyond the top ones.
+    pub other: u64,
+}
+
+/// Profiles every column of `table`.
+pub fn profile(table: &Table) -> Profile {
+    let columns = table
+        .schema
+        .columns
+        .iter()
+        .zip(&table.columns)
+        .map(|(column, data)| {
+            let nulls = data.nulls() as u64;
+            let (numeric, categorical) = match data {
+                ColumnData::Numeric(values) => (numeric(values), None),
+                ColumnData::Categorical(values) => (None, Some(categorical(values))),
+            };
+            ColumnProfile {
+                name: column.name.clone(),
+                kind: column.kind,
+                count: table.rows as u64 - nulls,
+                nulls,
+                numeric,
+                categorical,
+            }
+        })
+        .collect();
+    Profile {
+        rows: table.rows as u64,
+        columns,
+    }
+}
+
+fn numeric(values: &[Option<f64>]) -> Option<NumericProfile> {
+    let mut sorted: Vec<f64> = values.iter().flatten().copied().collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len() as f64;
+    let mean = sorted.iter().sum::<f64>() / n;
+    let std = (sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
+    let quantiles = QUANTILES
+        .iter()
+        .map(|q| (*q, quantile(&sorted, *q)))
+        .collect();
+    Some(NumericProfile {
+        min,
+        max,
+        mean,
+        std,
+        quantiles,
+        histogram: histogram(&sorted, min, max),
+    })
+}
+
+/// Linear interpolation between the closest ranks of sorted values.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let rank = q * (sorted.len() - 1) as f64;
+    let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
+}
+
+fn histogram(sorted: &[f64], min: f64, max: f64) -> Histogram {
+    let bins = if max > min { HISTOGRAM_BINS } else { 1 };
+    let width = (max - min) / bins as f64;
+    let edges: Vec<f64> = (0..=bins)
+        .map(|i| {
+            if i == bins {
+                max
+            } else {
+                min + width * i as f64
+            }
+        })
+        .collect();
+    let mut histogram = Histogram {
+        edges,
+        counts: vec![0; bins],
+    };
+    for value in sorted {
+        let bin = histogram.bin(*value);
+        histogram.counts[bin] += 1;
+    }
+    histogram
+}
+
+fn categorical(values: &[Option<String>]) -> CategoricalProfile {
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for value in values.iter().flatten() {
+        *counts.entry(value).or_default() += 1;
+    }
+    let mut sorted: Vec<(String, u64)> = counts
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let distinct = sorted.len() as u64;
+    let other = sorted.iter().skip(TOP_CATEGORIES).map(|(_, c)| c).sum();
+    sorted.truncate(TOP_CATEGORIES);
+    CategoricalProfile {
+        distinct,
+        top: sorted,
+        other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::table::parse;
+
+    #[test]
+    fn numeric_profiles_have_quantiles_and_a_full_histogram() {
+        let mut csv = String::from("x\n");
+        for i in 0..=100 {
+            csv.push_str(&format!("{i}\n"));
+        }
+        csv.push_str("NA\n");
+        let profile = profile(&parse(csv.as_bytes()).expect("parses"));
+        let x = &profile.columns[0];
+        assert_eq!((x.count, x.nulls), (101, 1));
+        let numeric = x.numeric.as_ref().expect("numeric");
+        assert_eq!((numeric.min, numeric.max, numeric.mean), (0.0, 100.0, 50.0));
+        assert_eq!(numeric.quantiles[4], (0.5, 50.0));
+        assert_eq!(numeric.quantiles[3], (0.25, 25.0));
+        assert_eq!(numeric.histogram.counts.iter().sum::<u64>(), 101);
+        assert_eq!(numeric.histogram.counts.len(), HISTOGRAM_BINS);
+        assert_eq!(numeric.histogram.bin(-5.0), 0);
+        assert_eq!(numeric.histogram.bin(1e9), HISTOGRAM_BINS - 1);
+    }
+
+    #[test]
+    fn categorical_profiles_count_each_category() {
+        let profile = profile(&parse(b"c\nb\na\nb\nNA\nb\n").expect("parses"));
+        let c = profile.columns[0]
+            .categorical
+            .as_ref()
+            .expect("categorical");
+        assert_eq!(c.top, vec![("b".to_string(), 3), ("a".to_string(), 1)]);
+        assert_eq!((c.distinct, c.other, profile.columns[0].nulls), (2, 0, 1));
+    }
+
+    #[test]
+    fn a_constant_column_has_one_bin() {
+        let profile = profile(&parse(b"k\n3\n3\n").expect("parses"));
+        let h = &profile.columns[0]
+            .numeric
+            .as_ref()
+            .expect("numeric")
+            .histogram;
+        assert_eq!(
+            (h.edges.clone(), h.counts.clone()),
+            (vec![3.0, 3.0], vec![2])
+        );
+    }
+}

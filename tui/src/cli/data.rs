@@ -1,0 +1,229 @@
+//! `drover data add|list|show`: versioned datasets in the coordinator.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use drover_protocol::data::profile::ColumnProfile;
+use drover_protocol::data::{DatasetRef, DatasetVersion};
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::types::unix_ms;
+
+use super::{age, table, with_client};
+use crate::expect_response;
+
+/// Uploads `file` as the next version of `name` and prints the version and its schema changes.
+pub async fn add(
+    data_dir: &Path,
+    address: Option<&str>,
+    file: &Path,
+    name: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    drover_protocol::data::version::validate_name(name).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(file.is_file(), "{} is not a readable file", file.display());
+    let show_progress = std::io::stderr().is_terminal();
+    let mut progress = |sent: u64, total: u64| {
+        if show_progress {
+            eprint!(
+                "\ruploading {:>3}% ({} of {})",
+                sent * 100 / total.max(1),
+                size(sent),
+                size(total)
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let response = with_client(data_dir, address, async |c| {
+        c.upload_dataset(name, file, &mut progress).await
+    })
+    .await;
+    if show_progress {
+        eprintln!();
+    }
+    let added = expect_response!(response?, OperatorResponse::DatasetAdded)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&added)?);
+        return Ok(());
+    }
+    let v = &added.version;
+    if added.unchanged {
+        println!(
+            "{}@{} unchanged: the same content is already the latest version ({})",
+            v.name,
+            v.version,
+            short(&v.hash)
+        );
+        return Ok(());
+    }
+    println!(
+        "{}@{}  {} rows, {} columns, {}, blake3 {}",
+        v.name,
+        v.version,
+        v.rows,
+        v.schema.columns.len(),
+        size(v.size_bytes),
+        short(&v.hash)
+    );
+    if v.version > 1 {
+        if v.changes.is_empty() {
+            println!("schema unchanged since {}@{}", v.name, v.version - 1);
+        } else {
+            println!("schema changes since {}@{}:", v.name, v.version - 1);
+            v.changes.iter().for_each(|c| println!("  {c}"));
+        }
+    }
+    Ok(())
+}
+
+/// Prints every dataset with its latest version.
+pub async fn list(data_dir: &Path, address: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let datasets = with_client(data_dir, address, async |c| {
+        expect_response!(
+            c.request(&OperatorRequest::ListDatasets).await?,
+            OperatorResponse::Datasets
+        )
+    })
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&datasets)?);
+        return Ok(());
+    }
+    let now = unix_ms();
+    let rows: Vec<Vec<String>> = datasets
+        .iter()
+        .map(|d| {
+            vec![
+                format!("{}@{}", d.name, d.latest),
+                d.versions.to_string(),
+                d.rows.to_string(),
+                d.columns.to_string(),
+                size(d.size_bytes),
+                short(&d.hash).to_string(),
+                age(Some(d.created_ms), now),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &[
+                "DATASET", "VERSIONS", "ROWS", "COLUMNS", "SIZE", "BLAKE3", "ADDED"
+            ],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+/// Prints one version: where it came from, its schema changes and every column's profile.
+pub async fn show(
+    data_dir: &Path,
+    address: Option<&str>,
+    reference: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let reference: DatasetRef = reference.parse().map_err(anyhow::Error::msg)?;
+    let request = OperatorRequest::ShowDataset(reference);
+    let version = with_client(data_dir, address, async |c| {
+        expect_response!(c.request(&request).await?, OperatorResponse::Dataset)
+    })
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&version)?);
+    } else {
+        println!("{}", render(&version, unix_ms()));
+    }
+    Ok(())
+}
+
+/// The text `data show` prints.
+pub fn render(v: &DatasetVersion, now_ms: u64) -> String {
+    let mut out = format!(
+        "{}@{}  {} rows, {}, from {}, added {}\nblake3 {}\n",
+        v.name,
+        v.version,
+        v.rows,
+        size(v.size_bytes),
+        v.source,
+        age(Some(v.created_ms), now_ms),
+        v.hash
+    );
+    if !v.changes.is_empty() {
+        out.push_str(&format!("schema changes since @{}:\n", v.version - 1));
+        v.changes
+            .iter()
+            .for_each(|c| out.push_str(&format!("  {c}\n")));
+    }
+    let rows: Vec<Vec<String>> = v
+        .profile
+        .columns
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                c.kind.to_string(),
+                c.nulls.to_string(),
+                summary(c),
+            ]
+        })
+        .collect();
+    out.push('\n');
+    out.push_str(&table(&["COLUMN", "TYPE", "NULLS", "PROFILE"], &rows));
+    out
+}
+
+fn summary(c: &ColumnProfile) -> String {
+    if let Some(n) = &c.numeric {
+        let q = |p: f64| {
+            n.quantiles
+                .iter()
+                .find(|(q, _)| (*q - p).abs() < 1e-9)
+                .map_or(f64::NAN, |(_, v)| *v)
+        };
+        return format!(
+            "min {}  p25 {}  p50 {}  p75 {}  max {}  mean {}",
+            num(n.min),
+            num(q(0.25)),
+            num(q(0.5)),
+            num(q(0.75)),
+            num(n.max),
+            num(n.mean)
+        );
+    }
+    if let Some(cat) = &c.categorical {
+        let total = c.count.max(1) as f64;
+        let mut parts: Vec<String> = cat
+            .top
+            .iter()
+            .take(4)
+            .map(|(name, count)| format!("{name} {:.0}%", *count as f64 * 100.0 / total))
+            .collect();
+        if cat.distinct > 4 {
+            parts.push(format!("… {} distinct", cat.distinct));
+        }
+        return parts.join(", ");
+    }
+    "all missing".into()
+}
+
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}
+
+/// Bytes as B, KiB, MiB or GiB.
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
+        _ => format!("{:.1} GiB", bytes as f64 / 1_073_741_824.0),
+    }
+}
