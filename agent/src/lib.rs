@@ -6,6 +6,7 @@
 //! - [`link`]: the QUIC session to the coordinator, heartbeats, reconnect with backoff.
 //! - [`host`]: host facts and load.
 //! - [`http`]: health and `/metrics`.
+//! - [`train`]: preprocessing, linfa learners, cross-validated search, metrics, artifacts.
 //! - [`signal`]: SIGTERM/Ctrl-C as a cancellation token.
 //! - [`sim`]: many simulated agents in one process, for fleet benchmarks.
 
@@ -17,6 +18,7 @@ pub mod link;
 pub mod signal;
 pub mod sim;
 pub mod state;
+pub mod train;
 
 use anyhow::Context;
 use drover_protocol::msg::AgentHello;

@@ -9,6 +9,7 @@
 //! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
 //! - [`tls`]: rustls/quinn configurations for mutual TLS and CA pinning.
 //! - [`pki`]: certificate authority, certificate requests, roles inside certificates.
+//! - [`spec`]: training specs (TOML), validated before anything is queued.
 //! - [`telemetry`]: the process-wide Prometheus recorder.
 //! - [`token`]: the opaque enrollment token.
 
@@ -19,6 +20,7 @@ pub mod files;
 pub mod frame;
 pub mod msg;
 pub mod pki;
+pub mod spec;
 pub mod telemetry;
 pub mod tls;
 pub mod token;

@@ -1,0 +1,394 @@
+//! Training on an agent: the spec's features and target are taken from the table, rows are
+//! split (seeded) into training and held-out test rows, every hyperparameter candidate is
+//! cross-validated on the training rows with a pipeline fitted per fold, the best candidate is
+//! refitted on all training rows and measured on the test rows, and the result is written as a
+//! canonical, content-addressed model artifact. Same data, spec and seed: same bytes.
+
+pub mod metrics;
+pub mod model;
+pub mod pipeline;
+pub mod search;
+
+use std::collections::BTreeSet;
+
+use drover_protocol::data::{ColumnData, Table, content_hash};
+use drover_protocol::spec::{Algorithm, MAX_TRIALS, Params, Task, TrainSpec};
+use ndarray::Array1;
+use serde::{Deserialize, Serialize};
+
+use self::metrics::{Metrics, higher_is_better};
+use self::model::{FitError, Model};
+use self::pipeline::Pipeline;
+
+/// Version of the artifact layout.
+pub const ARTIFACT_FORMAT: u32 = 1;
+
+/// One hyperparameter combination, cross-validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialResult {
+    pub trial: u32,
+    pub params: Params,
+    /// Metrics of each fold, in fold order.
+    pub folds: Vec<Metrics>,
+    /// Mean over the folds.
+    pub mean: Metrics,
+}
+
+/// A finished training.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    pub trials: Vec<TrialResult>,
+    /// Index into `trials` of the chosen candidate.
+    pub best: usize,
+    /// Metrics of the refitted best model on the held-out test rows.
+    pub test_metrics: Metrics,
+    pub artifact: Vec<u8>,
+    pub artifact_hash: String,
+    pub rows_train: usize,
+    pub rows_test: usize,
+}
+
+/// Everything needed to serve the model: the fitted pipeline, the model and the class names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelArtifact {
+    pub format: u32,
+    pub algorithm: Algorithm,
+    pub params: Params,
+    pub target: String,
+    pub classes: Vec<String>,
+    pub pipeline: Pipeline,
+    pub model: Model,
+}
+
+/// Why training could not run or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Data(String),
+    #[error(transparent)]
+    Fit(#[from] FitError),
+    #[error("could not write the model artifact: {0}")]
+    Artifact(String),
+}
+
+/// The metric that picks the best candidate.
+pub fn selection_metric(task: Task) -> &'static str {
+    match task {
+        Task::Classification => "accuracy",
+        Task::Regression => "rmse",
+    }
+}
+
+struct Prepared {
+    features: Vec<usize>,
+    classes: Vec<String>,
+    /// Class index per row of the table; `None` where the target is missing.
+    labels: Vec<Option<usize>>,
+}
+
+fn column_index(table: &Table, name: &str, role: &str) -> Result<usize, TrainError> {
+    table
+        .schema
+        .columns
+        .iter()
+        .position(|c| c.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = table
+                .schema
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            TrainError::Data(format!(
+                "unknown {role} column {name:?}; the dataset has: {}",
+                names.join(", ")
+            ))
+        })
+}
+
+fn prepare(spec: &TrainSpec, table: &Table) -> Result<Prepared, TrainError> {
+    let target = column_index(table, &spec.target, "target")?;
+    for excluded in &spec.exclude {
+        column_index(table, excluded, "excluded")?;
+    }
+    let features = match &spec.features {
+        Some(names) => names
+            .iter()
+            .map(|n| column_index(table, n, "feature"))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => (0..table.schema.columns.len())
+            .filter(|&i| i != target && !spec.exclude.contains(&table.schema.columns[i].name))
+            .collect(),
+    };
+    if features.is_empty() {
+        return Err(TrainError::Data(
+            "no feature columns left besides the target".into(),
+        ));
+    }
+    if features.contains(&target) {
+        return Err(TrainError::Data(format!(
+            "the target {:?} cannot also be a feature",
+            spec.target
+        )));
+    }
+    let values: Vec<Option<String>> = match &table.columns[target] {
+        ColumnData::Numeric(v) => v.iter().map(|x| x.map(|x| x.to_string())).collect(),
+        ColumnData::Categorical(v) => v.clone(),
+    };
+    let classes: Vec<String> = values
+        .iter()
+        .flatten()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if classes.len() < 2 {
+        return Err(TrainError::Data(format!(
+            "target column {:?} has {} class{} ({}); classification needs at least two",
+            spec.target,
+            classes.len(),
+            if classes.len() == 1 { "" } else { "es" },
+            classes.join(", ")
+        )));
+    }
+    let labels = values
+        .iter()
+        .map(|v| v.as_ref().and_then(|v| classes.binary_search(v).ok()))
+        .collect();
+    Ok(Prepared {
+        features,
+        classes,
+        labels,
+    })
+}
+
+/// Fits the pipeline and model on `fit` rows and measures them on `score` rows.
+fn fit_and_score(
+    spec: &TrainSpec,
+    table: &Table,
+    prepared: &Prepared,
+    params: &Params,
+    fit: &[usize],
+    score: &[usize],
+) -> Result<(Pipeline, Model, Metrics), TrainError> {
+    let pipeline = Pipeline::fit(table, &prepared.features, fit);
+    let label = |rows: &[usize]| {
+        rows.iter()
+            .filter_map(|&r| prepared.labels[r])
+            .collect::<Vec<usize>>()
+    };
+    let x = pipeline
+        .transform(table, fit)
+        .map_err(|e| TrainError::Data(e.to_string()))?;
+    let model = Model::fit(spec.algorithm, params, &x, &Array1::from(label(fit)))?;
+    let x_score = pipeline
+        .transform(table, score)
+        .map_err(|e| TrainError::Data(e.to_string()))?;
+    let probabilities = model.probabilities(&x_score, prepared.classes.len());
+    let metrics = metrics::classification(&label(score), &probabilities);
+    Ok((pipeline, model, metrics))
+}
+
+fn mean(folds: &[Metrics]) -> Metrics {
+    let mut mean = Metrics::new();
+    for fold in folds {
+        for (name, value) in fold {
+            *mean.entry(name.clone()).or_default() += value / folds.len() as f64;
+        }
+    }
+    mean
+}
+
+/// Trains as `spec` says on `table`, reporting each trial as it completes.
+pub fn train(
+    spec: &TrainSpec,
+    table: &Table,
+    on_trial: &mut dyn FnMut(&TrialResult),
+) -> Result<Trained, TrainError> {
+    let prepared = prepare(spec, table)?;
+    let usable: Vec<usize> = (0..table.rows)
+        .filter(|&r| prepared.labels[r].is_some())
+        .collect();
+    if usable.len() < (spec.cv_folds as usize) * 2 + 2 {
+        return Err(TrainError::Data(format!(
+            "only {} rows have a target value; too few to split and cross-validate",
+            usable.len()
+        )));
+    }
+    let (train_pos, test_pos) = search::holdout(usable.len(), spec.test_fraction, spec.seed);
+    let train_rows: Vec<usize> = train_pos.iter().map(|&i| usable[i]).collect();
+    let test_rows: Vec<usize> = test_pos.iter().map(|&i| usable[i]).collect();
+    let metric = selection_metric(spec.task);
+    let mut trials = Vec::new();
+    for (i, params) in search::candidates(&spec.search, spec.seed, MAX_TRIALS)
+        .into_iter()
+        .enumerate()
+    {
+        let folds = search::folds(&train_rows, spec.cv_folds as usize)
+            .iter()
+            .map(|(fit, validate)| {
+                fit_and_score(spec, table, &prepared, &params, fit, validate).map(|(_, _, m)| m)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let trial = TrialResult {
+            trial: i as u32 + 1,
+            params,
+            mean: mean(&folds),
+            folds,
+        };
+        on_trial(&trial);
+        trials.push(trial);
+    }
+    let score = |t: &TrialResult| {
+        let v = t.mean.get(metric).copied().unwrap_or(f64::NAN);
+        if higher_is_better(metric) { v } else { -v }
+    };
+    let best = (0..trials.len()).fold(0, |best, i| {
+        if score(&trials[i]) > score(&trials[best]) {
+            i
+        } else {
+            best
+        }
+    });
+    let params = trials[best].params.clone();
+    let (pipeline, model, test_metrics) =
+        fit_and_score(spec, table, &prepared, &params, &train_rows, &test_rows)?;
+    let artifact = ModelArtifact {
+        format: ARTIFACT_FORMAT,
+        algorithm: spec.algorithm,
+        params,
+        target: spec.target.clone(),
+        classes: prepared.classes,
+        pipeline,
+        model,
+    };
+    let bytes = canonical_json(&artifact)?;
+    Ok(Trained {
+        artifact_hash: content_hash(&bytes),
+        artifact: bytes,
+        trials,
+        best,
+        test_metrics,
+        rows_train: train_rows.len(),
+        rows_test: test_rows.len(),
+    })
+}
+
+/// JSON with object keys sorted, so equal models give equal bytes (some learners keep their
+/// state in hash maps, whose order varies between runs).
+fn canonical_json(artifact: &ModelArtifact) -> Result<Vec<u8>, TrainError> {
+    let value = serde_json::to_value(artifact).map_err(|e| TrainError::Artifact(e.to_string()))?;
+    serde_json::to_vec(&sort_keys(value)).map_err(|e| TrainError::Artifact(e.to_string()))
+}
+
+fn sort_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> =
+                map.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort_keys).collect())
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drover_protocol::data::table::parse;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// A learnable table: the label follows `x + bonus(plan)` with noise; `noise` is useless.
+    fn table(rows: usize) -> Table {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut csv = String::from("x,noise,plan,label\n");
+        for i in 0..rows {
+            let x: f64 = rng.gen_range(-2.0..2.0);
+            let plan = ["basic", "plus", "pro"][i % 3];
+            let bonus = match plan {
+                "basic" => -0.5,
+                "plus" => 0.0,
+                _ => 0.8,
+            };
+            let label = u8::from(x + bonus + rng.gen_range(-0.5..0.5) > 0.0);
+            let x = if i % 50 == 0 {
+                String::new()
+            } else {
+                format!("{x:.4}")
+            };
+            csv.push_str(&format!(
+                "{x},{:.3},{plan},{label}\n",
+                rng.gen_range(0.0..1.0)
+            ));
+        }
+        parse(csv.as_bytes()).expect("csv")
+    }
+
+    fn spec(algorithm: &str, params: &str) -> TrainSpec {
+        TrainSpec::from_toml(&format!(
+            "experiment = \"t\"\nmodel = \"t\"\ndataset = \"t\"\ntarget = \"label\"\ntask = \"classification\"\nalgorithm = \"{algorithm}\"\nseed = 7\ncv_folds = 3\n[search]\nparams = {{ {params} }}\n"
+        ))
+        .expect("spec")
+    }
+
+    #[test]
+    fn every_classifier_learns_and_reports_each_trial() {
+        let table = table(600);
+        for (algorithm, params, trials) in [
+            ("logistic_regression", "alpha = [0.0, 1.0]", 2),
+            ("decision_tree", "max_depth = [2, 4, 6]", 3),
+            ("gaussian_nb", "var_smoothing = [1e-9]", 1),
+        ] {
+            let mut seen = Vec::new();
+            let trained = train(&spec(algorithm, params), &table, &mut |t| {
+                seen.push(t.trial)
+            })
+            .expect(algorithm);
+            assert_eq!(seen, (1..=trials).collect::<Vec<u32>>(), "{algorithm}");
+            assert_eq!(trained.trials[0].folds.len(), 3);
+            assert!(
+                trained.test_metrics["accuracy"] > 0.75,
+                "{algorithm}: {:?}",
+                trained.test_metrics
+            );
+            assert_eq!((trained.rows_train, trained.rows_test), (480, 120));
+            let artifact: ModelArtifact =
+                serde_json::from_slice(&trained.artifact).expect("artifact reads back");
+            assert_eq!(artifact.classes, vec!["0", "1"]);
+        }
+    }
+
+    #[test]
+    fn the_same_inputs_give_the_same_artifact_bytes() {
+        let table = table(300);
+        for (algorithm, params) in [
+            ("logistic_regression", "alpha = [0.1]"),
+            ("gaussian_nb", ""),
+            ("decision_tree", "max_depth = [3]"),
+        ] {
+            let first = train(&spec(algorithm, params), &table, &mut |_| {}).expect("trains");
+            let second = train(&spec(algorithm, params), &table, &mut |_| {}).expect("trains");
+            assert_eq!(first.artifact_hash, second.artifact_hash, "{algorithm}");
+        }
+    }
+
+    #[test]
+    fn unusable_data_is_a_clear_error() {
+        let one_class =
+            parse(b"x,label\n1,0\n2,0\n3,0\n4,0\n5,0\n6,0\n7,0\n8,0\n9,0\n10,0\n").expect("csv");
+        let err = train(&spec("gaussian_nb", ""), &one_class, &mut |_| {}).expect_err("one class");
+        assert!(err.to_string().contains("has 1 class (0)"), "{err}");
+        let mut unknown = spec("gaussian_nb", "");
+        unknown.target = "lable".into();
+        let err = train(&unknown, &table(60), &mut |_| {}).expect_err("unknown column");
+        assert!(
+            err.to_string().contains("unknown target column \"lable\""),
+            "{err}"
+        );
+    }
+}

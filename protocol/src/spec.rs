@@ -1,0 +1,332 @@
+//! Training specs: the TOML an operator writes (`drover train SPEC.toml`), validated before
+//! anything is queued. Every field is documented in `config/train.example.toml`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::DatasetRef;
+
+/// What is learnt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    Classification,
+    Regression,
+}
+
+/// The learning algorithms drover trains with linfa.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    LogisticRegression,
+    DecisionTree,
+    GaussianNb,
+}
+
+impl Algorithm {
+    /// The task the algorithm solves.
+    pub fn task(self) -> Task {
+        match self {
+            Algorithm::LogisticRegression | Algorithm::DecisionTree | Algorithm::GaussianNb => {
+                Task::Classification
+            }
+        }
+    }
+
+    /// Hyperparameters it accepts, with their kind.
+    pub fn params(self) -> &'static [(&'static str, ParamKind)] {
+        match self {
+            Algorithm::LogisticRegression => &[
+                ("alpha", ParamKind::Float),
+                ("max_iterations", ParamKind::Int),
+            ],
+            Algorithm::DecisionTree => &[
+                ("max_depth", ParamKind::Int),
+                ("min_samples_split", ParamKind::Int),
+                ("min_samples_leaf", ParamKind::Int),
+                ("split_quality", ParamKind::Text),
+            ],
+            Algorithm::GaussianNb => &[("var_smoothing", ParamKind::Float)],
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Algorithm::LogisticRegression => "logistic_regression",
+            Algorithm::DecisionTree => "decision_tree",
+            Algorithm::GaussianNb => "gaussian_nb",
+        })
+    }
+}
+
+/// The type a hyperparameter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    Float,
+    Int,
+    Text,
+}
+
+/// One hyperparameter value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl ParamValue {
+    /// The value as a float (integers widen).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            ParamValue::Int(v) => Some(*v as f64),
+            ParamValue::Float(v) => Some(*v),
+            ParamValue::Text(_) => None,
+        }
+    }
+
+    fn fits(&self, kind: ParamKind) -> bool {
+        matches!(
+            (self, kind),
+            (ParamValue::Int(_), ParamKind::Int | ParamKind::Float)
+                | (ParamValue::Float(_), ParamKind::Float)
+                | (ParamValue::Text(_), ParamKind::Text)
+        )
+    }
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Int(v) => write!(f, "{v}"),
+            ParamValue::Float(v) => write!(f, "{v}"),
+            ParamValue::Text(v) => f.write_str(v),
+        }
+    }
+}
+
+/// One combination of hyperparameters.
+pub type Params = BTreeMap<String, ParamValue>;
+
+/// How candidate hyperparameters are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Every combination of the listed values.
+    #[default]
+    Grid,
+    /// `trials` combinations drawn at random (seeded) from the listed values.
+    Random,
+}
+
+/// Hyperparameter search.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Search {
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Most trials to run (required for random search; caps a grid).
+    pub trials: Option<u32>,
+    /// Candidate values per hyperparameter.
+    #[serde(default)]
+    pub params: BTreeMap<String, Vec<ParamValue>>,
+}
+
+/// Validation gates a run must pass to become a model version.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gates {
+    /// Lowest acceptable value of each metric on the held-out test rows.
+    #[serde(default)]
+    pub min: BTreeMap<String, f64>,
+    /// Highest acceptable value of each metric on the held-out test rows.
+    #[serde(default)]
+    pub max: BTreeMap<String, f64>,
+}
+
+/// A training job as written by an operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    pub experiment: String,
+    pub model: String,
+    /// `name`, `name@latest` or `name@N`.
+    pub dataset: String,
+    pub target: String,
+    pub task: Task,
+    pub algorithm: Algorithm,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "default_folds")]
+    pub cv_folds: u32,
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+    /// Feature columns; every column but the target (and `exclude`) when absent.
+    pub features: Option<Vec<String>>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub search: Search,
+    #[serde(default)]
+    pub gates: Gates,
+}
+
+fn default_folds() -> u32 {
+    5
+}
+
+fn default_test_fraction() -> f64 {
+    0.2
+}
+
+/// Metrics each task reports; gates may name only these.
+pub const CLASSIFICATION_METRICS: &[&str] = &[
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "log_loss",
+];
+/// Regression metrics.
+pub const REGRESSION_METRICS: &[&str] = &["rmse", "mae", "r2"];
+
+/// Most trials one search may run.
+pub const MAX_TRIALS: usize = 1000;
+
+impl TrainSpec {
+    /// Reads and validates a spec from TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let spec: TrainSpec = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// The dataset reference, parsed.
+    pub fn dataset_ref(&self) -> Result<DatasetRef, String> {
+        self.dataset.parse()
+    }
+
+    /// Checks everything that can be checked without the data.
+    pub fn validate(&self) -> Result<(), String> {
+        crate::data::version::validate_name(&self.model).map_err(|e| format!("model: {e}"))?;
+        crate::data::version::validate_name(&self.experiment)
+            .map_err(|e| format!("experiment: {e}"))?;
+        self.dataset_ref().map_err(|e| format!("dataset: {e}"))?;
+        if self.algorithm.task() != self.task {
+            return Err(format!(
+                "algorithm {} does {:?}, but the task is {:?}",
+                self.algorithm,
+                self.algorithm.task(),
+                self.task
+            )
+            .to_lowercase());
+        }
+        if !(2..=20).contains(&self.cv_folds) {
+            return Err(format!(
+                "cv_folds must be between 2 and 20, not {}",
+                self.cv_folds
+            ));
+        }
+        if !(self.test_fraction > 0.0 && self.test_fraction < 0.9) {
+            return Err(format!(
+                "test_fraction must be above 0 and below 0.9, not {}",
+                self.test_fraction
+            ));
+        }
+        let known = self.algorithm.params();
+        for (name, values) in &self.search.params {
+            let Some((_, kind)) = known.iter().find(|(n, _)| n == name) else {
+                let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "{} has no hyperparameter {name:?} (it has: {})",
+                    self.algorithm,
+                    names.join(", ")
+                ));
+            };
+            if values.is_empty() {
+                return Err(format!("search.params.{name} lists no values"));
+            }
+            if let Some(bad) = values.iter().find(|v| !v.fits(*kind)) {
+                return Err(
+                    format!("search.params.{name}: {bad} is not a {kind:?} value").to_lowercase(),
+                );
+            }
+        }
+        if self.search.strategy == Strategy::Random && self.search.trials.is_none() {
+            return Err("random search needs search.trials".into());
+        }
+        if self.search.trials == Some(0) {
+            return Err("search.trials must be at least 1".into());
+        }
+        let metrics = match self.task {
+            Task::Classification => CLASSIFICATION_METRICS,
+            Task::Regression => REGRESSION_METRICS,
+        };
+        for metric in self.gates.min.keys().chain(self.gates.max.keys()) {
+            if !metrics.contains(&metric.as_str()) {
+                return Err(format!(
+                    "gates: unknown metric {metric:?} (known: {})",
+                    metrics.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+experiment = "churn"
+model = "churn"
+dataset = "churn@latest"
+target = "churned"
+task = "classification"
+algorithm = "logistic_regression"
+seed = 7
+cv_folds = 5
+test_fraction = 0.2
+[search]
+strategy = "grid"
+params = { alpha = [0.0, 0.1, 1.0] }
+[gates]
+min = { accuracy = 0.6 }
+"#;
+
+    #[test]
+    fn the_minimal_spec_parses() {
+        let spec = TrainSpec::from_toml(MINIMAL).expect("valid");
+        assert_eq!(spec.algorithm, Algorithm::LogisticRegression);
+        assert_eq!(spec.search.params["alpha"].len(), 3);
+        assert_eq!(spec.gates.min["accuracy"], 0.6);
+    }
+
+    #[test]
+    fn the_example_spec_parses() {
+        TrainSpec::from_toml(include_str!("../../config/train.example.toml"))
+            .expect("example is valid");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let check = |from: &str, to: &str, expect: &str| {
+            let err = TrainSpec::from_toml(&MINIMAL.replace(from, to)).expect_err(expect);
+            assert!(err.contains(expect), "{err}");
+        };
+        check("logistic_regression", "xgboost", "xgboost");
+        check("alpha =", "gamma =", "no hyperparameter \"gamma\"");
+        check("accuracy = 0.6", "acuracy = 0.6", "unknown metric");
+        check("cv_folds = 5", "cv_folds = 1", "cv_folds");
+        check("seed = 7", "seed = 7\nsede = 8", "sede");
+        check("[0.0, 0.1, 1.0]", "[\"high\"]", "not a float");
+        check("churn@latest", "churn@x", "dataset");
+    }
+}
