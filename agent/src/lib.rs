@@ -6,6 +6,7 @@
 //! - [`link`]: the QUIC session to the coordinator, heartbeats, reconnect with backoff.
 //! - [`host`]: host facts and load.
 //! - [`http`]: health and `/metrics`.
+//! - [`jobs`]: running assigned training jobs: fetch, train, upload, report.
 //! - [`train`]: preprocessing, linfa learners, cross-validated search, metrics, artifacts.
 //! - [`signal`]: SIGTERM/Ctrl-C as a cancellation token.
 //! - [`sim`]: many simulated agents in one process, for fleet benchmarks.
@@ -14,6 +15,7 @@ pub mod config;
 pub mod enroll;
 pub mod host;
 pub mod http;
+pub mod jobs;
 pub mod link;
 pub mod signal;
 pub mod sim;
@@ -57,7 +59,16 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
         capacity: probe.capacity(config.job_slots),
     };
     tracing::info!(agent = %state.agent_id, %coordinator, "agent starting");
-    link::run(&state, &coordinator, hello, probe, connected, shutdown).await?;
+    link::run(
+        &state,
+        &coordinator,
+        hello,
+        probe,
+        connected,
+        jobs::Runner::new(&config.state_dir),
+        shutdown,
+    )
+    .await?;
     tracing::info!("agent stopped");
     Ok(())
 }

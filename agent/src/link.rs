@@ -1,7 +1,10 @@
 //! The agent's link to the coordinator: one QUIC connection with a control stream; `Hello`,
 //! then a heartbeat every interval the coordinator asks for. When the link drops the agent
 //! reconnects with exponential backoff and jitter, until it is told to stop or is refused.
+//! Jobs the coordinator assigns run in the background and report on the same control stream;
+//! they are cancelled when the session ends (the coordinator queues them again).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,10 +16,11 @@ use drover_protocol::msg::{
 use drover_protocol::tls::{self, TlsError};
 use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
 use rand::Rng;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::host::HostProbe;
+use crate::jobs::Runner;
 use crate::state::AgentState;
 
 /// Why the link gave up for good.
@@ -99,6 +103,7 @@ pub async fn run(
     hello: AgentHello,
     mut probe: HostProbe,
     connected: watch::Sender<bool>,
+    jobs: Runner,
     shutdown: CancellationToken,
 ) -> Result<(), LinkError> {
     let client = tls::client_config(&state.ca_pem, Some(&state.identity))?;
@@ -113,6 +118,7 @@ pub async fn run(
             &mut probe,
             &connected,
             &mut backoff,
+            &jobs,
             &shutdown,
         )
         .await;
@@ -154,6 +160,7 @@ async fn session(
     probe: &mut HostProbe,
     connected: &watch::Sender<bool>,
     backoff: &mut Backoff,
+    jobs: &Runner,
     shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
     let addr = dial::resolve(coordinator).await?;
@@ -191,16 +198,37 @@ async fn session(
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0u64;
+    let (reports_tx, mut reports) = mpsc::channel::<AgentReport>(64);
+    let session_jobs = CancellationToken::new();
+    let _cancel_jobs_on_exit = session_jobs.clone().drop_guard();
+    let mut running: HashMap<String, CancellationToken> = HashMap::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 seq += 1;
                 send.send(&AgentReport::Heartbeat { seq, load: probe.sample() }).await?;
             }
+            Some(report) = reports.recv() => {
+                if let AgentReport::JobFinished { run_id, .. } = &report {
+                    running.remove(run_id);
+                }
+                send.send(&report).await?;
+            }
             command = recv.recv::<AgentCommand>() => match command? {
                 Some(AgentCommand::Disconnect { reason }) => {
                     conn.close(0u32.into(), b"disconnected");
                     return Err(SessionError::Fatal(LinkError::Removed(reason)));
+                }
+                Some(AgentCommand::AssignJob(job)) => {
+                    let cancel = session_jobs.child_token();
+                    running.insert(job.run_id.clone(), cancel.clone());
+                    jobs.start(conn.clone(), *job, reports_tx.clone(), cancel);
+                }
+                Some(AgentCommand::CancelJob { run_id }) => {
+                    if let Some(cancel) = running.remove(&run_id) {
+                        tracing::info!(run = %run_id, "job cancelled");
+                        cancel.cancel();
+                    }
                 }
                 None => return Err(SessionError::Closed),
             },

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::enroll;
 use crate::host::HostProbe;
+use crate::jobs::Runner;
 use crate::link;
 use crate::state::AgentState;
 
@@ -97,6 +98,7 @@ pub async fn run(options: SimOptions, shutdown: CancellationToken) -> anyhow::Re
             .clone()
             .unwrap_or_else(|| state.coordinator.clone());
         let stop = stop.clone();
+        let jobs = Runner::new(&options.state_dir.join(format!("sim-{i:05}")));
         links.spawn(async move {
             link::run(
                 &state,
@@ -104,6 +106,7 @@ pub async fn run(options: SimOptions, shutdown: CancellationToken) -> anyhow::Re
                 hello,
                 HostProbe::disabled(),
                 connected,
+                jobs,
                 stop,
             )
             .await

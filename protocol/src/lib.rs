@@ -3,16 +3,19 @@
 //! - [`types`]: domain types (agent ids, labels, capacity, agent records).
 //! - [`msg`]: the wire enums, `Hello` first on every connection.
 //! - [`frame`]: length-prefixed bincode frames with a size limit (bytes only, no I/O).
+//! - [`bulk`]: verified bulk bytes after a request frame.
 //! - [`conn`]: whole frames over quinn streams.
 //! - [`data`]: CSV datasets: typed columns, schemas, profiles.
 //! - [`dial`]: resolving and connecting to the coordinator.
 //! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
 //! - [`tls`]: rustls/quinn configurations for mutual TLS and CA pinning.
 //! - [`pki`]: certificate authority, certificate requests, roles inside certificates.
+//! - [`run`]: training jobs, agent reports, runs as operators see them.
 //! - [`spec`]: training specs (TOML), validated before anything is queued.
 //! - [`telemetry`]: the process-wide Prometheus recorder.
 //! - [`token`]: the opaque enrollment token.
 
+pub mod bulk;
 pub mod conn;
 pub mod data;
 pub mod dial;
@@ -20,6 +23,7 @@ pub mod files;
 pub mod frame;
 pub mod msg;
 pub mod pki;
+pub mod run;
 pub mod spec;
 pub mod telemetry;
 pub mod tls;

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetAdded, DatasetRef, DatasetSummary, DatasetUpload, DatasetVersion};
+use crate::run::{JobAssignment, JobOutcome, RunDetail, RunFilter, RunStatus, RunSummary, Trial};
+use crate::spec::TrainSpec;
 use crate::types::{AgentId, AgentInfo, Capacity, HostLoad, Labels};
 
 /// First frame on every connection.
@@ -84,7 +86,20 @@ pub struct Enrolled {
 /// Agent to coordinator, on the control stream after the hello.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AgentReport {
-    Heartbeat { seq: u64, load: HostLoad },
+    Heartbeat {
+        seq: u64,
+        load: HostLoad,
+    },
+    /// A trial of a running job finished.
+    JobProgress {
+        run_id: String,
+        trial: Trial,
+    },
+    /// A job ended; on success its artifact is already stored.
+    JobFinished {
+        run_id: String,
+        outcome: JobOutcome,
+    },
 }
 
 /// Coordinator to agent, on the control stream after the hello.
@@ -92,6 +107,10 @@ pub enum AgentReport {
 pub enum AgentCommand {
     /// The coordinator ends the session for good (the agent was removed).
     Disconnect { reason: String },
+    /// Run a training job.
+    AssignJob(Box<JobAssignment>),
+    /// Stop a job; no result is expected.
+    CancelJob { run_id: String },
 }
 
 /// One operator request; each travels on its own bidirectional stream.
@@ -116,6 +135,15 @@ pub enum OperatorRequest {
     AddDataset(DatasetUpload),
     ListDatasets,
     ShowDataset(DatasetRef),
+    /// Queues a training run.
+    SubmitRun(Box<TrainSpec>),
+    ListRuns(RunFilter),
+    ShowRun {
+        id: String,
+    },
+    CancelRun {
+        id: String,
+    },
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -131,6 +159,10 @@ pub enum OperatorResponse {
     DatasetAdded(Box<DatasetAdded>),
     Datasets(Vec<DatasetSummary>),
     Dataset(Box<DatasetVersion>),
+    RunQueued(Box<RunSummary>),
+    Runs(Vec<RunSummary>),
+    Run(Box<RunDetail>),
+    RunCancelled(String),
 }
 
 /// A failed operator request.
@@ -232,6 +264,31 @@ pub enum Event {
         hash: String,
         rows: u64,
     },
+    RunQueued {
+        id: String,
+        experiment: String,
+        model: String,
+    },
+    RunStarted {
+        id: String,
+        agent: AgentId,
+    },
+    TrialFinished {
+        id: String,
+        trial: u32,
+        total: u32,
+        metric: String,
+        value: f64,
+    },
+    RunFinished {
+        id: String,
+        status: RunStatus,
+        detail: String,
+    },
+    RunRequeued {
+        id: String,
+        reason: String,
+    },
 }
 
 impl Event {
@@ -244,6 +301,11 @@ impl Event {
             Event::AgentRemoved { .. } => "agent.removed",
             Event::TokenCreated { .. } => "token.created",
             Event::DatasetAdded { .. } => "dataset.added",
+            Event::RunQueued { .. } => "run.queued",
+            Event::RunStarted { .. } => "run.started",
+            Event::TrialFinished { .. } => "run.trial",
+            Event::RunFinished { .. } => "run.finished",
+            Event::RunRequeued { .. } => "run.requeued",
         }
     }
 
@@ -268,6 +330,25 @@ impl Event {
                     &hash[..hash.len().min(12)]
                 )
             }
+            Event::RunQueued {
+                id,
+                experiment,
+                model,
+            } => {
+                format!("run {id} queued (experiment {experiment}, model {model})")
+            }
+            Event::RunStarted { id, agent } => format!("run {id} started on {agent}"),
+            Event::TrialFinished {
+                id,
+                trial,
+                total,
+                metric,
+                value,
+            } => {
+                format!("run {id} trial {trial}/{total}: {metric} {value:.4}")
+            }
+            Event::RunFinished { id, status, detail } => format!("run {id} {status}: {detail}"),
+            Event::RunRequeued { id, reason } => format!("run {id} queued again: {reason}"),
         }
     }
 }

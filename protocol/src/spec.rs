@@ -71,13 +71,59 @@ pub enum ParamKind {
     Text,
 }
 
-/// One hyperparameter value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+/// One hyperparameter value. Written plainly (`0.1`, `4`, `"gini"`) in TOML and JSON; tagged
+/// on the binary wire, whose decoder cannot guess a type.
+#[derive(Debug, Clone, PartialEq)]
 pub enum ParamValue {
     Int(i64),
     Float(f64),
     Text(String),
+}
+
+#[derive(Serialize, Deserialize)]
+enum TaggedValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum PlainValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Serialize for ParamValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match (self, serializer.is_human_readable()) {
+            (ParamValue::Int(v), true) => PlainValue::Int(*v).serialize(serializer),
+            (ParamValue::Float(v), true) => PlainValue::Float(*v).serialize(serializer),
+            (ParamValue::Text(v), true) => PlainValue::Text(v.clone()).serialize(serializer),
+            (ParamValue::Int(v), false) => TaggedValue::Int(*v).serialize(serializer),
+            (ParamValue::Float(v), false) => TaggedValue::Float(*v).serialize(serializer),
+            (ParamValue::Text(v), false) => TaggedValue::Text(v.clone()).serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ParamValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            Ok(match PlainValue::deserialize(deserializer)? {
+                PlainValue::Int(v) => ParamValue::Int(v),
+                PlainValue::Float(v) => ParamValue::Float(v),
+                PlainValue::Text(v) => ParamValue::Text(v),
+            })
+        } else {
+            Ok(match TaggedValue::deserialize(deserializer)? {
+                TaggedValue::Int(v) => ParamValue::Int(v),
+                TaggedValue::Float(v) => ParamValue::Float(v),
+                TaggedValue::Text(v) => ParamValue::Text(v),
+            })
+        }
+    }
 }
 
 impl ParamValue {
@@ -313,6 +359,23 @@ min = { accuracy = 0.6 }
     fn the_example_spec_parses() {
         TrainSpec::from_toml(include_str!("../../config/train.example.toml"))
             .expect("example is valid");
+    }
+
+    #[test]
+    fn specs_cross_the_binary_wire() {
+        let spec =
+            TrainSpec::from_toml(&MINIMAL.replace("alpha = [0.0, 0.1, 1.0]", "alpha = [0.5, 2]"))
+                .expect("valid");
+        let frame = crate::frame::encode(&spec).expect("encodes");
+        let mut buf = frame.clone();
+        let back: TrainSpec = crate::frame::decode(&mut buf)
+            .expect("decodes")
+            .expect("whole frame");
+        assert_eq!(back, spec);
+        assert_eq!(
+            back.search.params["alpha"],
+            vec![ParamValue::Float(0.5), ParamValue::Int(2)]
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use drover::coordinator::runfile;
 use drover::daemon::LocalCluster;
 use drover::{cli, config, console, daemon};
 use drover_agent::signal::shutdown_on_signal;
+use drover_protocol::run::{RunFilter, RunStatus};
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +77,20 @@ enum Command {
     Data {
         #[command(subcommand)]
         action: DataCommand,
+    },
+    /// Queue a training run from a spec file (see config/train.example.toml).
+    Train {
+        spec: PathBuf,
+        /// Show progress until the run ends; exit 0 only if it succeeded and passed its gates.
+        #[arg(long)]
+        follow: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Training runs: list, show, cancel.
+    Runs {
+        #[command(subcommand)]
+        action: RunsCommand,
     },
     /// Show fleet events.
     Events {
@@ -153,6 +168,28 @@ enum DataCommand {
         #[arg(long, default_value_t = 0.0)]
         drift: f64,
     },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// Runs, newest first.
+    List {
+        #[arg(long)]
+        experiment: Option<String>,
+        /// queued, running, succeeded, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run: lineage, metrics, gates and trials.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a queued or running run.
+    Cancel { id: String },
 }
 
 #[derive(Subcommand)]
@@ -266,6 +303,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Data { action } => data(action, &data_dir, address).await,
+        Command::Train { spec, follow, json } => {
+            cli::runs::train(&data_dir, address, &spec, follow, json).await
+        }
+        Command::Runs { action } => runs(action, &data_dir, address).await,
         Command::Status { json } => cli::status::show(&data_dir, address, json).await,
         Command::Bench {
             which:
@@ -355,5 +396,27 @@ async fn data(action: DataCommand, data_dir: &Path, address: Option<&str>) -> an
                 &mut std::io::BufWriter::new(std::io::stdout().lock()),
             )
         }
+    }
+}
+
+async fn runs(action: RunsCommand, data_dir: &Path, address: Option<&str>) -> anyhow::Result<()> {
+    match action {
+        RunsCommand::List {
+            experiment,
+            status,
+            json,
+        } => {
+            let status = match status {
+                Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--status {s:?}: use queued, running, succeeded, failed or cancelled"
+                    )
+                })?),
+                None => None,
+            };
+            cli::runs::list(data_dir, address, RunFilter { experiment, status }, json).await
+        }
+        RunsCommand::Show { id, json } => cli::runs::show(data_dir, address, &id, json).await,
+        RunsCommand::Cancel { id } => cli::runs::cancel(data_dir, address, &id).await,
     }
 }

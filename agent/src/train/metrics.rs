@@ -2,12 +2,8 @@
 //! class; more classes: macro average), ROC AUC (binary: rank statistic; more classes: macro
 //! one-vs-rest) and log loss. Regression: RMSE, MAE, R².
 
-use std::collections::BTreeMap;
-
+use drover_protocol::run::Metrics;
 use ndarray::{Array2, ArrayView1};
-
-/// Metric name to value.
-pub type Metrics = BTreeMap<String, f64>;
 
 /// True when a larger value of `metric` is better.
 pub fn higher_is_better(metric: &str) -> bool {

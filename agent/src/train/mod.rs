@@ -16,28 +16,19 @@ use drover_protocol::spec::{Algorithm, MAX_TRIALS, Params, Task, TrainSpec};
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
-use self::metrics::{Metrics, higher_is_better};
+use drover_protocol::run::{Metrics, Trial};
+
+use self::metrics::higher_is_better;
 use self::model::{FitError, Model};
 use self::pipeline::Pipeline;
 
 /// Version of the artifact layout.
 pub const ARTIFACT_FORMAT: u32 = 1;
 
-/// One hyperparameter combination, cross-validated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrialResult {
-    pub trial: u32,
-    pub params: Params,
-    /// Metrics of each fold, in fold order.
-    pub folds: Vec<Metrics>,
-    /// Mean over the folds.
-    pub mean: Metrics,
-}
-
 /// A finished training.
 #[derive(Debug, Clone)]
 pub struct Trained {
-    pub trials: Vec<TrialResult>,
+    pub trials: Vec<Trial>,
     /// Index into `trials` of the chosen candidate.
     pub best: usize,
     /// Metrics of the refitted best model on the held-out test rows.
@@ -203,7 +194,7 @@ fn mean(folds: &[Metrics]) -> Metrics {
 pub fn train(
     spec: &TrainSpec,
     table: &Table,
-    on_trial: &mut dyn FnMut(&TrialResult),
+    on_trial: &mut dyn FnMut(&Trial),
 ) -> Result<Trained, TrainError> {
     let prepared = prepare(spec, table)?;
     let usable: Vec<usize> = (0..table.rows)
@@ -230,7 +221,7 @@ pub fn train(
                 fit_and_score(spec, table, &prepared, &params, fit, validate).map(|(_, _, m)| m)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let trial = TrialResult {
+        let trial = Trial {
             trial: i as u32 + 1,
             params,
             mean: mean(&folds),
@@ -239,7 +230,7 @@ pub fn train(
         on_trial(&trial);
         trials.push(trial);
     }
-    let score = |t: &TrialResult| {
+    let score = |t: &Trial| {
         let v = t.mean.get(metric).copied().unwrap_or(f64::NAN);
         if higher_is_better(metric) { v } else { -v }
     };

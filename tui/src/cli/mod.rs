@@ -5,6 +5,7 @@ pub mod agents;
 pub mod bench;
 pub mod data;
 pub mod events;
+pub mod runs;
 pub mod sample;
 pub mod status;
 pub mod synth;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::fleet::Beat;
 use super::server::{ConnectionError, peer_fingerprint, reply};
 use super::state::Shared;
+use super::{agent_bulk, runs};
 
 /// Runs an agent session until the agent goes, is removed, or the coordinator stops.
 pub async fn run(
@@ -87,7 +88,9 @@ pub async fn run(
     )
     .await;
     metrics::gauge!("drover_agents_connected").decrement(1.0);
-    if shared.fleet.disconnect(&id, session) {
+    let current = shared.fleet.disconnect(&id, session);
+    runs::requeue_agent(&shared, &id, &ended);
+    if current {
         shared.events.publish(Event::AgentLost {
             id,
             reason: ended.clone(),
@@ -100,7 +103,7 @@ pub async fn run(
 /// Loops until the session ends and says why.
 #[allow(clippy::too_many_arguments)]
 async fn session_loop(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     conn: &quinn::Connection,
     id: &AgentId,
     session: u64,
@@ -118,19 +121,41 @@ async fn session_loop(
                         shared.events.publish(Event::AgentConnected { id: id.clone(), address: conn.remote_address().to_string() });
                     }
                 }
+                Ok(Some(AgentReport::JobProgress { run_id, trial })) => {
+                    metrics::counter!("drover_frames_received_total").increment(1);
+                    runs::progress(shared, &run_id, &trial);
+                }
+                Ok(Some(AgentReport::JobFinished { run_id, outcome })) => {
+                    metrics::counter!("drover_frames_received_total").increment(1);
+                    runs::finish(shared, id, &run_id, outcome);
+                }
                 Ok(None) => return "the agent closed its session".into(),
                 Err(e) => return ended_by(conn, e),
             },
-            command = commands.recv() => {
-                let Some(AgentCommand::Disconnect { reason }) = command else { return "session replaced".into() };
-                if let Err(e) = send.send(&AgentCommand::Disconnect { reason: reason.clone() }).await {
-                    return format!("could not send a command: {e}");
-                }
-                send.finish();
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.closed()).await;
-                conn.close(2u32.into(), reason.as_bytes());
-                return reason;
+            stream = conn.accept_bi() => {
+                let Ok((bulk_send, bulk_recv)) = stream else { continue };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    agent_bulk::serve(&shared, FramedSend::new(bulk_send), FramedRecv::new(bulk_recv)).await;
+                });
             }
+            command = commands.recv() => match command {
+                Some(AgentCommand::Disconnect { reason }) => {
+                    if let Err(e) = send.send(&AgentCommand::Disconnect { reason: reason.clone() }).await {
+                        return format!("could not send a command: {e}");
+                    }
+                    send.finish();
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.closed()).await;
+                    conn.close(2u32.into(), reason.as_bytes());
+                    return reason;
+                }
+                Some(command) => {
+                    if let Err(e) = send.send(&command).await {
+                        return format!("could not send a command: {e}");
+                    }
+                }
+                None => return "session replaced".into(),
+            },
             _ = shutdown.cancelled() => {
                 conn.close(0u32.into(), b"coordinator shutting down");
                 return "coordinator shutting down".into();

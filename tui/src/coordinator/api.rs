@@ -11,12 +11,14 @@ use drover_protocol::pki;
 use drover_protocol::token::JoinToken;
 use drover_protocol::types::{AgentId, unix_ms};
 
-use super::datasets;
 use super::state::Shared;
 use super::store::NewToken;
+use super::{datasets, runs};
 
 /// Longest a join token may live.
 pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Most runs one listing returns.
+pub const MAX_RUNS: u32 = 1000;
 /// Most events one listing returns.
 pub const MAX_EVENTS: u32 = 10_000;
 
@@ -57,6 +59,23 @@ pub async fn handle(shared: &Shared, request: OperatorRequest) -> OperatorRespon
             ApiErrorKind::Invalid,
             "a dataset upload carries its bytes on its own stream",
         ),
+        OperatorRequest::SubmitRun(spec) => match runs::submit(shared, *spec) {
+            Ok(summary) => OperatorResponse::RunQueued(Box::new(summary)),
+            Err(e) => OperatorResponse::Error(e),
+        },
+        OperatorRequest::ListRuns(filter) => match shared.store.runs(&filter, MAX_RUNS) {
+            Ok(list) => OperatorResponse::Runs(list),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::ShowRun { id } => match shared.store.run(&id) {
+            Ok(Some(run)) => OperatorResponse::Run(Box::new(run)),
+            Ok(None) => error(ApiErrorKind::NotFound, format!("no run {id}")),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::CancelRun { id } => match runs::cancel(shared, &id).await {
+            Ok(id) => OperatorResponse::RunCancelled(id),
+            Err(e) => OperatorResponse::Error(e),
+        },
         OperatorRequest::Subscribe => error(
             ApiErrorKind::Invalid,
             "subscribe opens an event stream; it has no single answer",

@@ -4,6 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use std::io::Write;
+
+use drover_protocol::bulk::{self, BulkError};
 use drover_protocol::conn::FramedRecv;
 use drover_protocol::data::version::validate_name;
 use drover_protocol::data::{
@@ -11,14 +14,11 @@ use drover_protocol::data::{
 };
 use drover_protocol::msg::{ApiError, Event, OperatorResponse};
 use drover_protocol::types::unix_ms;
-use tokio::io::AsyncWriteExt;
 
 use super::state::Shared;
 
 /// Most bytes one dataset version may have.
 pub const MAX_DATASET_BYTES: u64 = 1 << 30;
-
-const READ_CHUNK: usize = 256 * 1024;
 
 /// Receives the bytes of `upload` from `recv` and records the version.
 pub async fn receive(shared: &Shared, upload: DatasetUpload, recv: FramedRecv) -> OperatorResponse {
@@ -84,40 +84,20 @@ async fn stream_to_file(
     recv: FramedRecv,
     temp: &Path,
 ) -> Result<String, ApiError> {
-    let io = |e: std::io::Error| ApiError::internal(format!("writing the upload: {e}"));
-    let (leftover, mut stream) = recv.into_parts();
-    let mut file = tokio::fs::File::create(temp).await.map_err(io)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut received = 0u64;
-    let mut chunk = leftover.freeze();
-    loop {
-        received += chunk.len() as u64;
-        if received > upload.len {
-            return Err(ApiError::invalid(format!(
-                "the client sent more than the {} bytes it announced",
-                upload.len
-            )));
-        }
-        hasher.update(&chunk);
-        file.write_all(&chunk).await.map_err(io)?;
-        match stream.read_chunk(READ_CHUNK, true).await {
-            Ok(Some(next)) => chunk = next.bytes,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(ApiError::invalid(format!(
-                    "the upload was cut off after {received} bytes: {e}"
-                )));
-            }
-        }
-    }
-    if received != upload.len {
-        return Err(ApiError::invalid(format!(
-            "the upload was cut off: {received} of {} bytes arrived; nothing was stored",
-            upload.len
-        )));
-    }
-    file.sync_all().await.map_err(io)?;
-    Ok(hasher.finalize().to_hex().to_string())
+    receive_file(recv, upload.len, temp)
+        .await
+        .map_err(|e| match e {
+            BulkError::Sink(e) => ApiError::internal(format!("writing the upload: {e}")),
+            other => ApiError::invalid(format!("{other}; nothing was stored")),
+        })
+}
+
+/// Receives `len` bulk bytes into a new file at `path`, synced, and returns their BLAKE3 hex.
+pub async fn receive_file(recv: FramedRecv, len: u64, path: &Path) -> Result<String, BulkError> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let hash = bulk::receive(recv, len, &mut |chunk| file.write_all(chunk)).await?;
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(hash)
 }
 
 /// Parses and profiles the CSV off the async threads.

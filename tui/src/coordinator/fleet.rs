@@ -41,6 +41,15 @@ pub enum Beat {
     Stale,
 }
 
+/// An agent that can take training jobs.
+pub struct Trainer {
+    pub id: AgentId,
+    pub slots: u32,
+    /// Jobs it runs now (filled in by the scheduler).
+    pub busy: u32,
+    pub commands: mpsc::Sender<AgentCommand>,
+}
+
 /// Every enrolled agent and its live state.
 pub struct Fleet {
     agents: Mutex<HashMap<AgentId, Live>>,
@@ -156,6 +165,41 @@ impl Fleet {
             .remove(id)
             .and_then(|l| l.session)
             .map(|s| s.commands)
+    }
+
+    /// Ready agents labelled for training (`role` includes `train`), with their job slots.
+    pub fn trainers(&self) -> Vec<Trainer> {
+        let agents = self.lock();
+        let mut trainers: Vec<Trainer> = agents
+            .iter()
+            .filter(|(_, l)| l.status == AgentStatus::Ready)
+            .filter(|(_, l)| {
+                l.record
+                    .labels
+                    .get("role")
+                    .is_some_and(|r| r.split(',').any(|r| r.trim() == "train"))
+            })
+            .filter_map(|(id, l)| {
+                let session = l.session.as_ref()?;
+                let slots = l.record.capacity.map_or(1, |c| c.job_slots);
+                Some(Trainer {
+                    id: id.clone(),
+                    slots,
+                    busy: 0,
+                    commands: session.commands.clone(),
+                })
+            })
+            .collect();
+        trainers.sort_by(|a, b| a.id.cmp(&b.id));
+        trainers
+    }
+
+    /// The command channel of an agent's current session.
+    pub fn commands(&self, id: &AgentId) -> Option<mpsc::Sender<AgentCommand>> {
+        self.lock()
+            .get(id)
+            .and_then(|l| l.session.as_ref())
+            .map(|s| s.commands.clone())
     }
 
     /// Every agent as operators see it, by id.

@@ -2,6 +2,7 @@
 //! and the HTTP listener. It never touches a terminal; the console and `drover coordinator`
 //! both start it through [`Coordinator::start`] and reach it through a [`CoordinatorHandle`].
 
+mod agent_bulk;
 mod agent_session;
 pub mod api;
 pub mod artifacts;
@@ -13,6 +14,7 @@ mod http;
 mod operator_session;
 pub mod pki;
 pub mod runfile;
+pub mod runs;
 mod server;
 mod state;
 pub mod store;
@@ -126,6 +128,7 @@ impl Coordinator {
             quic_addr,
             http_addr,
             started: Instant::now(),
+            schedule: tokio::sync::Notify::new(),
         });
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -137,6 +140,7 @@ impl Coordinator {
         ));
         tasks.spawn(http::serve(http_listener, shutdown.clone()));
         tasks.spawn(upkeep(shared.clone(), shutdown.clone()));
+        tasks.spawn(runs::scheduler(shared.clone(), shutdown.clone()));
         runfile::write(
             data_dir,
             &RunInfo {

@@ -24,4 +24,6 @@ pub struct Shared {
     pub quic_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub started: Instant,
+    /// Wakes the scheduler: a run was queued or finished, or an agent came or went.
+    pub schedule: tokio::sync::Notify,
 }

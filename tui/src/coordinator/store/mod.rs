@@ -1,5 +1,5 @@
-//! The embedded SQLite store: agents, join tokens, events, and (in [`datasets`]) dataset
-//! versions. WAL journal (commits survive a
+//! The embedded SQLite store: agents, join tokens and events here; dataset versions in
+//! [`datasets`], training runs and their trials in [`runs`]. WAL journal (commits survive a
 //! killed process; `synchronous=NORMAL` trades only power-loss durability of the last commits), schema
 //! migrations by `user_version`. Every multi-row change runs in one transaction, so a crash
 //! (even SIGKILL) leaves either the old or the new state, never half of it.
@@ -13,6 +13,9 @@ use drover_protocol::types::{AgentId, Capacity, Labels};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod datasets;
+mod runs;
+
+pub use runs::{FinishedRun, NewRun};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +103,44 @@ CREATE TABLE datasets (
     source      TEXT NOT NULL,
     created_ms  INTEGER NOT NULL,
     PRIMARY KEY (name, version)
+);
+"#,
+    r#"
+CREATE TABLE runs (
+    id              TEXT PRIMARY KEY,
+    experiment      TEXT NOT NULL,
+    model           TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    spec            TEXT NOT NULL,
+    spec_hash       TEXT NOT NULL,
+    dataset_name    TEXT NOT NULL,
+    dataset_version INTEGER NOT NULL,
+    dataset_hash    TEXT NOT NULL,
+    dataset_size    INTEGER NOT NULL,
+    seed            INTEGER NOT NULL,
+    drover_version  TEXT NOT NULL,
+    trials_total    INTEGER NOT NULL,
+    agent           TEXT,
+    params          TEXT,
+    metrics         TEXT,
+    gates_passed    INTEGER,
+    gate_failures   TEXT,
+    artifact_hash   TEXT,
+    rows_train      INTEGER,
+    rows_test       INTEGER,
+    error           TEXT,
+    created_ms      INTEGER NOT NULL,
+    started_ms      INTEGER,
+    finished_ms     INTEGER
+);
+CREATE INDEX runs_by_status ON runs (status, created_ms);
+CREATE TABLE trials (
+    run_id  TEXT NOT NULL,
+    trial   INTEGER NOT NULL,
+    params  TEXT NOT NULL,
+    mean    TEXT NOT NULL,
+    folds   TEXT NOT NULL,
+    PRIMARY KEY (run_id, trial)
 );
 "#,
 ];

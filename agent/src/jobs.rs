@@ -1,0 +1,207 @@
+//! Running an assigned training job: fetch the dataset by hash over QUIC (verified, cached in
+//! the state dir), train off the async threads while reporting each trial, upload the model
+//! artifact (verified by the coordinator), then report the outcome. A failure, or a panic in
+//! the learner, becomes a failed outcome with its reason; the agent keeps running.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use drover_protocol::bulk;
+use drover_protocol::conn::open_bi;
+use drover_protocol::data::{content_hash, table};
+use drover_protocol::msg::AgentReport;
+use drover_protocol::run::{AgentRequest, AgentResponse, JobAssignment, JobOutcome, JobSuccess};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::train;
+
+/// Starts jobs for one agent; datasets are cached under `cache_dir` by hash.
+#[derive(Clone)]
+pub struct Runner {
+    cache_dir: PathBuf,
+}
+
+impl Runner {
+    pub fn new(state_dir: &Path) -> Self {
+        Self {
+            cache_dir: state_dir.join("cache"),
+        }
+    }
+
+    /// Runs `job` in the background; its progress and outcome go to `reports`. Nothing is
+    /// reported once `cancel` fires.
+    pub fn start(
+        &self,
+        conn: quinn::Connection,
+        job: JobAssignment,
+        reports: mpsc::Sender<AgentReport>,
+        cancel: CancellationToken,
+    ) {
+        let runner = self.clone();
+        tokio::spawn(async move {
+            let run_id = job.run_id.clone();
+            tracing::info!(run = %run_id, dataset = %job.dataset.name, "job started");
+            let outcome = tokio::select! {
+                _ = cancel.cancelled() => return,
+                outcome = runner.run(&conn, job, reports.clone()) => outcome,
+            };
+            match &outcome {
+                JobOutcome::Succeeded(s) => {
+                    tracing::info!(run = %run_id, artifact = %s.artifact_hash, "job succeeded")
+                }
+                JobOutcome::Failed { reason } => {
+                    tracing::warn!(run = %run_id, %reason, "job failed")
+                }
+            }
+            if !cancel.is_cancelled() {
+                let _ = reports
+                    .send(AgentReport::JobFinished { run_id, outcome })
+                    .await;
+            }
+        });
+    }
+
+    async fn run(
+        &self,
+        conn: &quinn::Connection,
+        job: JobAssignment,
+        reports: mpsc::Sender<AgentReport>,
+    ) -> JobOutcome {
+        match self.try_run(conn, job, reports).await {
+            Ok(success) => JobOutcome::Succeeded(success),
+            Err(reason) => JobOutcome::Failed { reason },
+        }
+    }
+
+    async fn try_run(
+        &self,
+        conn: &quinn::Connection,
+        job: JobAssignment,
+        reports: mpsc::Sender<AgentReport>,
+    ) -> Result<JobSuccess, String> {
+        let started = Instant::now();
+        let path = self
+            .dataset(conn, &job.dataset.hash, job.dataset.size_bytes)
+            .await?;
+        let run_id = job.run_id.clone();
+        let spec = job.spec;
+        let trained = tokio::task::spawn_blocking(move || {
+            let bytes =
+                std::fs::read(&path).map_err(|e| format!("reading the cached dataset: {e}"))?;
+            let table = table::parse(&bytes).map_err(|e| format!("dataset: {e}"))?;
+            train::train(&spec, &table, &mut |trial| {
+                let _ = reports.blocking_send(AgentReport::JobProgress {
+                    run_id: run_id.clone(),
+                    trial: trial.clone(),
+                });
+            })
+            .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| match e.try_into_panic() {
+            Ok(panic) => format!("training panicked: {}", panic_message(&panic)),
+            Err(e) => format!("training was interrupted: {e}"),
+        })??;
+        put_artifact(conn, &trained.artifact_hash, &trained.artifact).await?;
+        let best = &trained.trials[trained.best];
+        Ok(JobSuccess {
+            best_trial: best.trial,
+            params: best.params.clone(),
+            test_metrics: trained.test_metrics,
+            artifact_hash: trained.artifact_hash,
+            artifact_bytes: trained.artifact.len() as u64,
+            rows_train: trained.rows_train as u64,
+            rows_test: trained.rows_test as u64,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// The dataset with `hash`, from the cache or fetched and verified.
+    async fn dataset(
+        &self,
+        conn: &quinn::Connection,
+        hash: &str,
+        size: u64,
+    ) -> Result<PathBuf, String> {
+        let path = self.cache_dir.join(hash);
+        if let Ok(bytes) = std::fs::read(&path)
+            && content_hash(&bytes) == hash
+        {
+            return Ok(path);
+        }
+        std::fs::create_dir_all(&self.cache_dir).map_err(|e| format!("creating the cache: {e}"))?;
+        let (mut send, mut recv) = open_bi(conn).await.map_err(|e| e.to_string())?;
+        send.send(&AgentRequest::FetchArtifact { hash: hash.into() })
+            .await
+            .map_err(|e| e.to_string())?;
+        send.finish();
+        let len = match recv
+            .expect::<AgentResponse>()
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            AgentResponse::Artifact { len } if len == size => len,
+            AgentResponse::Artifact { len } => {
+                return Err(format!("the dataset is {len} bytes, expected {size}"));
+            }
+            AgentResponse::Error(e) => return Err(format!("fetching the dataset: {e}")),
+            AgentResponse::Stored => return Err("unexpected answer to a fetch".into()),
+        };
+        let temp = self.cache_dir.join(format!("{hash}.part"));
+        let mut file =
+            std::io::BufWriter::new(std::fs::File::create(&temp).map_err(|e| e.to_string())?);
+        let got = bulk::receive(recv, len, &mut |chunk| {
+            std::io::Write::write_all(&mut file, chunk)
+        })
+        .await
+        .map_err(|e| format!("fetching the dataset: {e}"))?;
+        drop(file);
+        if got != hash {
+            let _ = std::fs::remove_file(&temp);
+            return Err(format!(
+                "the dataset does not verify: expected BLAKE3 {hash}, got {got}"
+            ));
+        }
+        std::fs::rename(&temp, &path).map_err(|e| e.to_string())?;
+        Ok(path)
+    }
+}
+
+/// Uploads an artifact; the coordinator stores it only if the bytes hash to `hash`.
+pub async fn put_artifact(
+    conn: &quinn::Connection,
+    hash: &str,
+    bytes: &[u8],
+) -> Result<(), String> {
+    let (mut send, mut recv) = open_bi(conn).await.map_err(|e| e.to_string())?;
+    send.send(&AgentRequest::PutArtifact {
+        hash: hash.into(),
+        len: bytes.len() as u64,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    for chunk in bytes.chunks(256 * 1024) {
+        if send.send_raw(chunk).await.is_err() {
+            break;
+        }
+    }
+    send.finish();
+    match recv
+        .expect::<AgentResponse>()
+        .await
+        .map_err(|e| format!("uploading the model: {e}"))?
+    {
+        AgentResponse::Stored => Ok(()),
+        AgentResponse::Error(e) => Err(format!("uploading the model: {e}")),
+        AgentResponse::Artifact { .. } => Err("unexpected answer to an upload".into()),
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}

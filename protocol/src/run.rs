@@ -1,0 +1,174 @@
+//! Training runs: jobs handed to agents, what agents report back, and runs as operators see
+//! them (status, trials, metrics, lineage).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{Params, TrainSpec};
+
+/// Metric name to value.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// One hyperparameter combination, cross-validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    pub trial: u32,
+    pub params: Params,
+    /// Metrics of each fold, in fold order.
+    pub folds: Vec<Metrics>,
+    /// Mean over the folds.
+    pub mean: Metrics,
+}
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    /// True once the run will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+
+    /// Parses the lower-case name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            RunStatus::Queued,
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.to_string() == text)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        })
+    }
+}
+
+/// The dataset version a job trains on, pinned by hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetPin {
+    pub name: String,
+    pub version: u32,
+    pub hash: String,
+    pub size_bytes: u64,
+}
+
+/// A job for an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobAssignment {
+    pub run_id: String,
+    pub spec: TrainSpec,
+    pub dataset: DatasetPin,
+}
+
+/// How a job ended on the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum JobOutcome {
+    Succeeded(JobSuccess),
+    Failed { reason: String },
+}
+
+/// A finished training, its artifact already uploaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSuccess {
+    pub best_trial: u32,
+    pub params: Params,
+    /// Metrics of the final model on the held-out test rows.
+    pub test_metrics: Metrics,
+    pub artifact_hash: String,
+    pub artifact_bytes: u64,
+    pub rows_train: u64,
+    pub rows_test: u64,
+    pub duration_ms: u64,
+}
+
+/// Which runs to list.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunFilter {
+    pub experiment: Option<String>,
+    pub status: Option<RunStatus>,
+}
+
+/// A run as listings show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub experiment: String,
+    pub model: String,
+    pub algorithm: String,
+    /// `name@version` of the dataset.
+    pub dataset: String,
+    pub status: RunStatus,
+    pub agent: Option<String>,
+    pub trials_done: u32,
+    pub trials_total: u32,
+    /// Test metrics once succeeded.
+    pub metrics: Metrics,
+    /// Whether the validation gates passed (once succeeded).
+    pub gates_passed: Option<bool>,
+    pub error: Option<String>,
+    pub created_ms: u64,
+    pub started_ms: Option<u64>,
+    pub finished_ms: Option<u64>,
+}
+
+/// Everything recorded about a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunDetail {
+    pub summary: RunSummary,
+    pub spec: TrainSpec,
+    /// BLAKE3 of the spec as submitted.
+    pub spec_hash: String,
+    pub dataset_hash: String,
+    pub seed: u64,
+    pub drover_version: String,
+    /// Hyperparameters of the chosen trial.
+    pub params: Params,
+    pub trials: Vec<Trial>,
+    /// Each failed gate with its numbers.
+    pub gate_failures: Vec<String>,
+    pub artifact_hash: Option<String>,
+    pub rows_train: Option<u64>,
+    pub rows_test: Option<u64>,
+}
+
+/// A request an agent opens its own stream for (bulk data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentRequest {
+    /// Sends the artifact with this BLAKE3 hash: an [`AgentResponse::Artifact`] frame, then its bytes.
+    FetchArtifact { hash: String },
+    /// Stores an artifact: exactly `len` bytes follow; they must hash to `hash`.
+    PutArtifact { hash: String, len: u64 },
+}
+
+/// The coordinator's answer on an agent's bulk stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentResponse {
+    Artifact { len: u64 },
+    Stored,
+    Error(String),
+}

@@ -1,0 +1,338 @@
+//! Training runs: submission (validated against the dataset before anything is queued),
+//! scheduling onto ready agents labelled `train` with a free job slot, trial progress,
+//! completion with validation gates, cancellation, and re-queueing when an agent goes away.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_protocol::data::content_hash;
+use drover_protocol::msg::{AgentCommand, ApiError, Event};
+use drover_protocol::run::{
+    DatasetPin, JobAssignment, JobOutcome, JobSuccess, Metrics, RunStatus, RunSummary, Trial,
+};
+use drover_protocol::spec::{Gates, MAX_TRIALS, TrainSpec};
+use drover_protocol::types::{AgentId, unix_ms};
+use rand::RngCore;
+use tokio_util::sync::CancellationToken;
+
+use super::datasets;
+use super::state::Shared;
+use super::store::{FinishedRun, NewRun, StoreError};
+
+fn internal(e: StoreError) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+/// Validates `spec` against its dataset and queues a run.
+pub fn submit(shared: &Shared, spec: TrainSpec) -> Result<RunSummary, ApiError> {
+    spec.validate().map_err(ApiError::invalid)?;
+    let reference = spec.dataset_ref().map_err(ApiError::invalid)?;
+    let dataset = datasets::find(shared, &reference)?;
+    let schema = &dataset.schema;
+    let named = std::iter::once(&spec.target)
+        .chain(spec.features.iter().flatten())
+        .chain(&spec.exclude);
+    for column in named {
+        if schema.column(column).is_none() {
+            let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+            return Err(ApiError::invalid(format!(
+                "unknown column {column:?} in {}@{}; it has: {}",
+                dataset.name,
+                dataset.version,
+                names.join(", ")
+            )));
+        }
+    }
+    let mut raw = [0u8; 6];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let id = format!("run-{}", drover_protocol::pki::hex(&raw));
+    let spec_json = serde_json::to_vec(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
+    let pin = DatasetPin {
+        name: dataset.name,
+        version: dataset.version,
+        hash: dataset.hash,
+        size_bytes: dataset.size_bytes,
+    };
+    let trials_total =
+        drover_agent::train::search::candidates(&spec.search, spec.seed, MAX_TRIALS).len() as u32;
+    let run = NewRun {
+        id: &id,
+        spec: &spec,
+        spec_hash: &content_hash(&spec_json),
+        dataset: &pin,
+        trials_total,
+        created_ms: unix_ms(),
+    };
+    shared.store.insert_run(&run).map_err(internal)?;
+    shared.events.publish(Event::RunQueued {
+        id: id.clone(),
+        experiment: spec.experiment.clone(),
+        model: spec.model.clone(),
+    });
+    shared.schedule.notify_one();
+    let detail = shared.store.run(&id).map_err(internal)?;
+    detail
+        .map(|d| d.summary)
+        .ok_or_else(|| ApiError::internal("the run vanished after it was stored"))
+}
+
+/// Records a finished trial reported by an agent.
+pub fn progress(shared: &Shared, run_id: &str, trial: &Trial) {
+    if let Err(e) = shared.store.record_trial(run_id, trial) {
+        tracing::error!(run = run_id, cause = %e, "could not record a trial");
+        return;
+    }
+    let total = shared
+        .store
+        .run(run_id)
+        .ok()
+        .flatten()
+        .map_or(trial.trial, |r| r.summary.trials_total);
+    let metric = drover_agent::train::selection_metric(drover_protocol::spec::Task::Classification);
+    let value = trial.mean.get(metric).copied().unwrap_or(f64::NAN);
+    shared.events.publish(Event::TrialFinished {
+        id: run_id.into(),
+        trial: trial.trial,
+        total,
+        metric: metric.into(),
+        value,
+    });
+}
+
+/// Checks the gates against test metrics; returns each failure with its numbers.
+pub fn gate_failures(gates: &Gates, metrics: &Metrics) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (metric, min) in &gates.min {
+        match metrics.get(metric) {
+            Some(v) if v >= min => {}
+            Some(v) => failures.push(format!("{metric} {v:.4} is below the minimum {min}")),
+            None => failures.push(format!("{metric} was not measured")),
+        }
+    }
+    for (metric, max) in &gates.max {
+        match metrics.get(metric) {
+            Some(v) if v <= max => {}
+            Some(v) => failures.push(format!("{metric} {v:.4} is above the maximum {max}")),
+            None => failures.push(format!("{metric} was not measured")),
+        }
+    }
+    failures
+}
+
+/// Records how a job ended on `agent`.
+pub fn finish(shared: &Shared, agent: &AgentId, run_id: &str, outcome: JobOutcome) {
+    let running_here = shared
+        .store
+        .running_runs()
+        .unwrap_or_default()
+        .iter()
+        .any(|(r, a)| r == run_id && a == &agent.0);
+    if !running_here {
+        tracing::warn!(run = run_id, %agent, "ignoring the result of a run this agent is not running");
+        return;
+    }
+    let now = unix_ms();
+    let (end, detail) = match &outcome {
+        JobOutcome::Succeeded(success)
+            if !shared.artifacts.path(&success.artifact_hash).exists() =>
+        {
+            failed("the model artifact was not uploaded", now)
+        }
+        JobOutcome::Succeeded(success) => succeeded(shared, run_id, success, now),
+        JobOutcome::Failed { reason } => failed(reason, now),
+    };
+    let end = FinishedRun {
+        finished_ms: now,
+        ..end
+    };
+    match shared.store.finish_run(run_id, &end) {
+        Ok(true) => shared.events.publish(Event::RunFinished {
+            id: run_id.into(),
+            status: end.status,
+            detail,
+        }),
+        Ok(false) => {}
+        Err(e) => tracing::error!(run = run_id, cause = %e, "could not record the end of a run"),
+    }
+    shared.schedule.notify_one();
+}
+
+fn failed(reason: &str, now: u64) -> (FinishedRun<'_>, String) {
+    let end = FinishedRun {
+        status: RunStatus::Failed,
+        params: None,
+        metrics: None,
+        gates_passed: None,
+        gate_failures: Vec::new(),
+        artifact_hash: None,
+        rows: None,
+        error: Some(reason),
+        finished_ms: now,
+    };
+    (end, reason.to_string())
+}
+
+fn succeeded<'a>(
+    shared: &Shared,
+    run_id: &str,
+    success: &'a JobSuccess,
+    now: u64,
+) -> (FinishedRun<'a>, String) {
+    let gates = shared
+        .store
+        .run(run_id)
+        .ok()
+        .flatten()
+        .map(|r| r.spec.gates)
+        .unwrap_or_default();
+    let failures = gate_failures(&gates, &success.test_metrics);
+    let summary = success
+        .test_metrics
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let detail = if failures.is_empty() {
+        format!("{summary}; gates passed")
+    } else {
+        format!("{summary}; gates failed: {}", failures.join("; "))
+    };
+    let end = FinishedRun {
+        status: RunStatus::Succeeded,
+        params: Some(&success.params),
+        metrics: Some(&success.test_metrics),
+        gates_passed: Some(failures.is_empty()),
+        gate_failures: failures,
+        artifact_hash: Some(&success.artifact_hash),
+        rows: Some((success.rows_train, success.rows_test)),
+        error: None,
+        finished_ms: now,
+    };
+    (end, detail)
+}
+
+/// Queues again every run `agent` was running (its session ended).
+pub fn requeue_agent(shared: &Shared, agent: &AgentId, reason: &str) {
+    for (run, _) in shared
+        .store
+        .running_runs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, a)| a == &agent.0)
+    {
+        match shared.store.requeue_run(&run) {
+            Ok(true) => shared.events.publish(Event::RunRequeued {
+                id: run,
+                reason: format!("agent {agent}: {reason}"),
+            }),
+            Ok(false) => {}
+            Err(e) => tracing::error!(%run, cause = %e, "could not re-queue a run"),
+        }
+    }
+    shared.schedule.notify_one();
+}
+
+/// Cancels a queued or running run.
+pub async fn cancel(shared: &Shared, id: &str) -> Result<String, ApiError> {
+    let run = shared
+        .store
+        .run(id)
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
+    if run.summary.status.is_final() {
+        return Err(ApiError::invalid(format!(
+            "run {id} already {}",
+            run.summary.status
+        )));
+    }
+    let end = FinishedRun {
+        status: RunStatus::Cancelled,
+        ..failed("cancelled by an operator", unix_ms()).0
+    };
+    if shared.store.finish_run(id, &end).map_err(internal)? {
+        if let Some(agent) = run.summary.agent
+            && let Some(commands) = shared.fleet.commands(&AgentId(agent))
+        {
+            let _ = commands
+                .send(AgentCommand::CancelJob { run_id: id.into() })
+                .await;
+        }
+        shared.events.publish(Event::RunFinished {
+            id: id.into(),
+            status: RunStatus::Cancelled,
+            detail: "cancelled by an operator".into(),
+        });
+    }
+    Ok(id.to_string())
+}
+
+/// Hands queued runs to agents whenever something changes, and at least every second.
+pub async fn scheduler(shared: Arc<Shared>, shutdown: CancellationToken) {
+    for (run, agent) in shared.store.running_runs().unwrap_or_default() {
+        // Sessions do not survive a coordinator restart; their jobs were cancelled with them.
+        if let Ok(true) = shared.store.requeue_run(&run) {
+            shared.events.publish(Event::RunRequeued {
+                id: run,
+                reason: format!("coordinator restarted while {agent} ran it"),
+            });
+        }
+    }
+    loop {
+        schedule(&shared).await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = shared.schedule.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+async fn schedule(shared: &Shared) {
+    let queued = match shared.store.queued_runs() {
+        Ok(q) if !q.is_empty() => q,
+        Ok(_) => return,
+        Err(e) => return tracing::error!(cause = %e, "could not read the run queue"),
+    };
+    let running = shared.store.running_runs().unwrap_or_default();
+    let mut trainers = shared.fleet.trainers();
+    for trainer in &mut trainers {
+        trainer.busy = running.iter().filter(|(_, a)| *a == trainer.id.0).count() as u32;
+    }
+    for (run_id, spec, dataset) in queued {
+        let Some(trainer) = trainers
+            .iter_mut()
+            .filter(|t| t.busy < t.slots)
+            .min_by_key(|t| (t.busy, t.id.clone()))
+        else {
+            return;
+        };
+        match shared.store.start_run(&run_id, &trainer.id.0, unix_ms()) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::error!(run = %run_id, cause = %e, "could not mark a run started");
+                continue;
+            }
+        }
+        let job = JobAssignment {
+            run_id: run_id.clone(),
+            spec,
+            dataset,
+        };
+        if trainer
+            .commands
+            .send(AgentCommand::AssignJob(Box::new(job)))
+            .await
+            .is_err()
+        {
+            // The session ended meanwhile: the run goes back to the queue.
+            let _ = shared.store.requeue_run(&run_id);
+            continue;
+        }
+        trainer.busy += 1;
+        shared.events.publish(Event::RunStarted {
+            id: run_id,
+            agent: trainer.id.clone(),
+        });
+    }
+}
