@@ -1,0 +1,277 @@
+//! Training across real agents: a dataset goes in, a run is scheduled onto an agent labelled
+//! `train`, every trial is tracked, the model artifact is uploaded and verified, and the gates
+//! decide. Bad specs and unusable data fail clearly; a run whose agent goes away is queued
+//! again and finishes on another agent; a queued run can be cancelled.
+
+use std::path::Path;
+
+use drover::cli::synth::{ChurnOptions, churn};
+use drover::client::OperatorClient;
+use drover::coordinator::CoordinatorHandle;
+use drover_protocol::data::content_hash;
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::run::{RunDetail, RunStatus};
+use drover_protocol::spec::TrainSpec;
+use drover_tests::{InProcessAgent, start_coordinator, wait_for};
+
+const SPEC: &str = r#"
+experiment = "churn"
+model = "churn"
+dataset = "churn@latest"
+target = "churned"
+task = "classification"
+algorithm = "logistic_regression"
+seed = 7
+cv_folds = 5
+test_fraction = 0.2
+[search]
+strategy = "grid"
+params = { alpha = [0.0, 0.1, 1.0] }
+[gates]
+min = { accuracy = 0.6 }
+"#;
+
+async fn add_dataset(data: &Path, name: &str, csv: &[u8]) {
+    let path = data.with_file_name(format!("{name}.csv"));
+    std::fs::write(&path, csv).expect("write");
+    let client = OperatorClient::for_data_dir(data, None)
+        .await
+        .expect("operator");
+    let added = client
+        .upload_dataset(name, &path, &mut |_, _| {})
+        .await
+        .expect("upload");
+    assert!(
+        matches!(added, OperatorResponse::DatasetAdded(_)),
+        "{added:?}"
+    );
+    client.close().await;
+}
+
+fn synth(rows: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    churn(
+        ChurnOptions {
+            rows,
+            seed: 7,
+            drift: 0.0,
+        },
+        &mut out,
+    )
+    .expect("synth");
+    out
+}
+
+async fn submit(handle: &CoordinatorHandle, spec: &str) -> Result<String, String> {
+    let spec = TrainSpec::from_toml(spec).expect("spec");
+    match handle
+        .request(OperatorRequest::SubmitRun(Box::new(spec)))
+        .await
+    {
+        OperatorResponse::RunQueued(run) => Ok(run.id),
+        OperatorResponse::Error(e) => Err(e.message),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+async fn run(handle: &CoordinatorHandle, id: &str) -> RunDetail {
+    match handle
+        .request(OperatorRequest::ShowRun { id: id.into() })
+        .await
+    {
+        OperatorResponse::Run(run) => *run,
+        other => panic!("no run {id}: {other:?}"),
+    }
+}
+
+async fn finished(handle: &CoordinatorHandle, id: &str) -> RunDetail {
+    wait_for("the run to end", || async {
+        let run = run(handle, id).await;
+        run.summary.status.is_final().then_some(run)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_minimal_spec_trains_tracks_and_passes_its_gates() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let coordinator = start_coordinator(&data).await;
+    let handle = coordinator.handle();
+    let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
+    add_dataset(&data, "churn", &synth(1500)).await;
+
+    let id = submit(&handle, SPEC).await.expect("queued");
+    let done = finished(&handle, &id).await;
+    assert_eq!(
+        done.summary.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        done.summary.error
+    );
+    assert_eq!(done.summary.agent.as_deref(), Some(agent.id.0.as_str()));
+    assert_eq!(
+        (
+            done.summary.trials_done,
+            done.summary.trials_total,
+            done.trials.len()
+        ),
+        (3, 3, 3)
+    );
+    assert!(done.trials.iter().all(|t| t.folds.len() == 5));
+    assert_eq!(done.summary.gates_passed, Some(true));
+    assert!(
+        done.summary.metrics["accuracy"] >= 0.6,
+        "{:?}",
+        done.summary.metrics
+    );
+    for metric in ["precision", "recall", "f1", "roc_auc", "log_loss"] {
+        assert!(
+            done.summary.metrics.contains_key(metric),
+            "{metric} missing"
+        );
+    }
+    assert_eq!((done.rows_train, done.rows_test), (Some(1200), Some(300)));
+    let hash = done.artifact_hash.expect("artifact");
+    let blob = std::fs::read(data.join("artifacts").join(&hash[..2]).join(&hash))
+        .expect("artifact stored");
+    assert_eq!(content_hash(&blob), hash, "the stored model verifies");
+    assert_eq!(done.seed, 7);
+    assert_eq!(done.summary.dataset, "churn@1");
+
+    // The same spec again gives the same model, bit for bit.
+    let again = finished(&handle, &submit(&handle, SPEC).await.expect("queued")).await;
+    assert_eq!(again.artifact_hash, Some(hash));
+
+    // Gates record their numbers when they fail.
+    let strict = finished(
+        &handle,
+        &submit(&handle, &SPEC.replace("accuracy = 0.6", "accuracy = 0.99"))
+            .await
+            .expect("queued"),
+    )
+    .await;
+    assert_eq!(
+        (strict.summary.status, strict.summary.gates_passed),
+        (RunStatus::Succeeded, Some(false))
+    );
+    assert!(
+        strict.gate_failures[0].contains("below the minimum 0.99"),
+        "{:?}",
+        strict.gate_failures
+    );
+
+    let OperatorResponse::Runs(list) = handle
+        .request(OperatorRequest::ListRuns(Default::default()))
+        .await
+    else {
+        panic!("no list")
+    };
+    assert_eq!(list.len(), 3);
+    agent.stop().await.expect("clean stop");
+    coordinator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_specs_and_unusable_data_fail_clearly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let coordinator = start_coordinator(&data).await;
+    let handle = coordinator.handle();
+    add_dataset(&data, "churn", &synth(200)).await;
+
+    let err = submit(
+        &handle,
+        &SPEC.replace("target = \"churned\"", "target = \"churn_flag\""),
+    )
+    .await
+    .expect_err("unknown column");
+    assert!(
+        err.contains("unknown column \"churn_flag\"") && err.contains("churned"),
+        "{err}"
+    );
+    let err = submit(&handle, &SPEC.replace("churn@latest", "churn@4"))
+        .await
+        .expect_err("unknown version");
+    assert!(err.contains("versions 1 to 1"), "{err}");
+
+    let mut one_class = String::from("x,churned\n");
+    (0..50).for_each(|i| one_class.push_str(&format!("{i},0\n")));
+    add_dataset(&data, "flat", one_class.as_bytes()).await;
+    let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
+    let failed = finished(
+        &handle,
+        &submit(&handle, &SPEC.replace("churn@latest", "flat"))
+            .await
+            .expect("queued"),
+    )
+    .await;
+    assert_eq!(failed.summary.status, RunStatus::Failed);
+    let reason = failed.summary.error.unwrap_or_default();
+    assert!(reason.contains("has 1 class (0)"), "{reason}");
+
+    // The agent keeps serving after a failed job.
+    let ok = finished(&handle, &submit(&handle, SPEC).await.expect("queued")).await;
+    assert_eq!(
+        ok.summary.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        ok.summary.error
+    );
+    agent.stop().await.expect("clean stop");
+    coordinator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_agents_run_moves_to_another_and_queued_runs_cancel() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let coordinator = start_coordinator(&data).await;
+    let handle = coordinator.handle();
+    add_dataset(&data, "churn", &synth(3000)).await;
+
+    // No agent yet: the run waits in the queue and can be cancelled there.
+    let waiting = submit(&handle, SPEC).await.expect("queued");
+    assert_eq!(
+        run(&handle, &waiting).await.summary.status,
+        RunStatus::Queued
+    );
+    assert!(matches!(
+        handle
+            .request(OperatorRequest::CancelRun {
+                id: waiting.clone()
+            })
+            .await,
+        OperatorResponse::RunCancelled(_)
+    ));
+    assert_eq!(
+        run(&handle, &waiting).await.summary.status,
+        RunStatus::Cancelled
+    );
+
+    let first = InProcessAgent::join_and_run(&handle, tmp.path().join("first"), "first").await;
+    let busy = SPEC.replace("[0.0, 0.1, 1.0]", "[0.0, 0.01, 0.1, 0.3, 1.0, 3.0]");
+    let id = submit(&handle, &busy).await.expect("queued");
+    wait_for("the run to start on the first agent", || async {
+        (run(&handle, &id).await.summary.agent.as_deref() == Some(first.id.0.as_str()))
+            .then_some(())
+    })
+    .await;
+    let second = InProcessAgent::join_and_run(&handle, tmp.path().join("second"), "second").await;
+    first.stop().await.expect("clean stop");
+    let done = finished(&handle, &id).await;
+    assert_eq!(
+        done.summary.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        done.summary.error
+    );
+    assert_eq!(
+        done.summary.agent.as_deref(),
+        Some(second.id.0.as_str()),
+        "finished on the other agent"
+    );
+    assert_eq!(done.trials.len(), 6);
+    second.stop().await.expect("clean stop");
+    coordinator.stop().await;
+}
