@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use drover::cli::compare::MetricFilter;
 use drover::client::{OperatorClient, OperatorLink};
 use drover::config::{Overrides, Settings};
 use drover::coordinator::runfile;
@@ -179,9 +180,24 @@ enum RunsCommand {
         /// queued, running, succeeded, failed or cancelled.
         #[arg(long)]
         status: Option<String>,
+        /// Keep runs whose test metric satisfies METRIC OP VALUE, e.g. accuracy>0.8.
+        #[arg(long = "where")]
+        condition: Option<MetricFilter>,
+        /// Order by a test metric, best first.
+        #[arg(long)]
+        sort: Option<String>,
         #[arg(long)]
         json: bool,
     },
+    /// Runs side by side: settings that differ, metrics with the best marked.
+    Compare {
+        #[arg(num_args = 2.., required = true)]
+        ids: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retrain a run from its recorded lineage and check the model is identical.
+    Reproduce { id: String },
     /// One run: lineage, metrics, gates and trials.
     Show {
         id: String,
@@ -404,6 +420,8 @@ async fn runs(action: RunsCommand, data_dir: &Path, address: Option<&str>) -> an
         RunsCommand::List {
             experiment,
             status,
+            condition,
+            sort,
             json,
         } => {
             let status = match status {
@@ -414,9 +432,22 @@ async fn runs(action: RunsCommand, data_dir: &Path, address: Option<&str>) -> an
                 })?),
                 None => None,
             };
-            cli::runs::list(data_dir, address, RunFilter { experiment, status }, json).await
+            let filter = RunFilter { experiment, status };
+            cli::runs::list(
+                data_dir,
+                address,
+                filter,
+                condition.as_ref(),
+                sort.as_deref(),
+                json,
+            )
+            .await
         }
         RunsCommand::Show { id, json } => cli::runs::show(data_dir, address, &id, json).await,
         RunsCommand::Cancel { id } => cli::runs::cancel(data_dir, address, &id).await,
+        RunsCommand::Compare { ids, json } => {
+            cli::compare::compare(data_dir, address, &ids, json).await
+        }
+        RunsCommand::Reproduce { id } => cli::compare::reproduce(data_dir, address, &id).await,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod bench;
+pub mod compare;
 pub mod data;
 pub mod events;
 pub mod runs;

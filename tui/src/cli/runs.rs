@@ -4,11 +4,13 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use drover_protocol::conn::FramedRecv;
 use drover_protocol::msg::{Event, OperatorRequest, OperatorResponse};
 use drover_protocol::run::{RunDetail, RunFilter, RunStatus, RunSummary};
 use drover_protocol::spec::TrainSpec;
 use drover_protocol::types::unix_ms;
 
+use super::compare::{MetricFilter, sort_by_metric};
 use super::{age, table, with_client};
 use crate::client::OperatorClient;
 use crate::expect_response;
@@ -57,10 +59,52 @@ pub async fn train(
 
 async fn follow_run(
     client: &OperatorClient,
-    mut events: drover_protocol::conn::FramedRecv,
+    events: FramedRecv,
     run: &RunSummary,
     json: bool,
 ) -> anyhow::Result<()> {
+    let done = wait_for_end(client, events, run).await?;
+    let s = &done.summary;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+    } else {
+        let metrics: Vec<String> = s
+            .metrics
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.4}"))
+            .collect();
+        println!(
+            "{} {}: {}",
+            s.id,
+            s.status,
+            if metrics.is_empty() {
+                s.error.clone().unwrap_or_default()
+            } else {
+                metrics.join(", ")
+            }
+        );
+    }
+    match (s.status, s.gates_passed) {
+        (RunStatus::Succeeded, Some(true)) => Ok(()),
+        (RunStatus::Succeeded, _) => bail!(
+            "run {} succeeded but failed its gates: {}",
+            s.id,
+            done.gate_failures.join("; ")
+        ),
+        (status, _) => bail!(
+            "run {} {status}: {}",
+            s.id,
+            s.error.as_deref().unwrap_or("no reason recorded")
+        ),
+    }
+}
+
+/// Shows a run's progress from the event stream until it ends, then returns it.
+pub async fn wait_for_end(
+    client: &OperatorClient,
+    mut events: FramedRecv,
+    run: &RunSummary,
+) -> anyhow::Result<RunDetail> {
     let tty = std::io::stderr().is_terminal();
     loop {
         let Some(OperatorResponse::Event(record)) = events.recv::<OperatorResponse>().await? else {
@@ -91,29 +135,14 @@ async fn follow_run(
                     eprintln!("{bar} trial {trial}/{total}  cv {metric} {value:.4}");
                 }
             }
-            Event::RunFinished { id, status, detail } if id == run.id => {
+            Event::RunFinished { id, .. } if id == run.id => {
                 if tty {
                     eprintln!();
                 }
-                let detail_run = expect_response!(
-                    client
-                        .request(&OperatorRequest::ShowRun { id: id.clone() })
-                        .await?,
+                return Ok(*expect_response!(
+                    client.request(&OperatorRequest::ShowRun { id }).await?,
                     OperatorResponse::Run
-                )?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&detail_run)?);
-                } else {
-                    println!("{id} {status}: {detail}");
-                }
-                return match (status, detail_run.summary.gates_passed) {
-                    (RunStatus::Succeeded, Some(true)) => Ok(()),
-                    (RunStatus::Succeeded, _) => bail!(
-                        "run {id} succeeded but failed its gates: {}",
-                        detail_run.gate_failures.join("; ")
-                    ),
-                    (status, _) => bail!("run {id} {status}: {detail}"),
-                };
+                )?);
             }
             _ => {}
         }
@@ -125,15 +154,23 @@ pub async fn list(
     data_dir: &Path,
     address: Option<&str>,
     filter: RunFilter,
+    condition: Option<&MetricFilter>,
+    sort: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let runs = with_client(data_dir, address, async |c| {
+    let mut runs = with_client(data_dir, address, async |c| {
         expect_response!(
             c.request(&OperatorRequest::ListRuns(filter)).await?,
             OperatorResponse::Runs
         )
     })
     .await?;
+    if let Some(condition) = condition {
+        runs.retain(|r| condition.matches(r));
+    }
+    if let Some(metric) = sort {
+        sort_by_metric(&mut runs, metric);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(());
