@@ -10,6 +10,7 @@
 //! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
 //! - [`tls`]: rustls/quinn configurations for mutual TLS and CA pinning.
 //! - [`pki`]: certificate authority, certificate requests, roles inside certificates.
+//! - [`registry`]: model versions, stages, aliases, lineage.
 //! - [`run`]: training jobs, agent reports, runs as operators see them.
 //! - [`spec`]: training specs (TOML), validated before anything is queued.
 //! - [`telemetry`]: the process-wide Prometheus recorder.
@@ -23,6 +24,7 @@ pub mod files;
 pub mod frame;
 pub mod msg;
 pub mod pki;
+pub mod registry;
 pub mod run;
 pub mod spec;
 pub mod telemetry;

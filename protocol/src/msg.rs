@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetAdded, DatasetRef, DatasetSummary, DatasetUpload, DatasetVersion};
+use crate::registry::{ModelRef, ModelSummary, ModelVersion, Stage};
 use crate::run::{JobAssignment, JobOutcome, RunDetail, RunFilter, RunStatus, RunSummary, Trial};
 use crate::spec::TrainSpec;
 use crate::types::{AgentId, AgentInfo, Capacity, HostLoad, Labels};
@@ -144,6 +145,18 @@ pub enum OperatorRequest {
     CancelRun {
         id: String,
     },
+    ListModels,
+    ShowModel(ModelRef),
+    /// Moves a version to a stage; promoting to production archives the previous one.
+    PromoteModel {
+        model: ModelRef,
+        stage: Stage,
+    },
+    /// Points an alias (e.g. `champion`) at a version.
+    SetAlias {
+        model: ModelRef,
+        alias: String,
+    },
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -163,6 +176,8 @@ pub enum OperatorResponse {
     Runs(Vec<RunSummary>),
     Run(Box<RunDetail>),
     RunCancelled(String),
+    Models(Vec<ModelSummary>),
+    Model(Box<ModelVersion>),
 }
 
 /// A failed operator request.
@@ -289,6 +304,23 @@ pub enum Event {
         id: String,
         reason: String,
     },
+    ModelRegistered {
+        model: String,
+        version: u32,
+        semver: String,
+        run_id: String,
+    },
+    ModelPromoted {
+        model: String,
+        version: u32,
+        stage: Stage,
+        archived: Option<u32>,
+    },
+    AliasSet {
+        model: String,
+        version: u32,
+        alias: String,
+    },
 }
 
 impl Event {
@@ -306,6 +338,9 @@ impl Event {
             Event::TrialFinished { .. } => "run.trial",
             Event::RunFinished { .. } => "run.finished",
             Event::RunRequeued { .. } => "run.requeued",
+            Event::ModelRegistered { .. } => "model.registered",
+            Event::ModelPromoted { .. } => "model.promoted",
+            Event::AliasSet { .. } => "model.alias",
         }
     }
 
@@ -349,6 +384,30 @@ impl Event {
             }
             Event::RunFinished { id, status, detail } => format!("run {id} {status}: {detail}"),
             Event::RunRequeued { id, reason } => format!("run {id} queued again: {reason}"),
+            Event::ModelRegistered {
+                model,
+                version,
+                semver,
+                run_id,
+            } => {
+                format!("model {model}@{version} ({semver}) registered from run {run_id}")
+            }
+            Event::ModelPromoted {
+                model,
+                version,
+                stage,
+                archived,
+            } => match archived {
+                Some(old) => {
+                    format!("model {model}@{version} promoted to {stage}; {model}@{old} archived")
+                }
+                None => format!("model {model}@{version} promoted to {stage}"),
+            },
+            Event::AliasSet {
+                model,
+                version,
+                alias,
+            } => format!("alias {model}@{alias} now points to {model}@{version}"),
         }
     }
 }

@@ -154,6 +154,8 @@ pub struct RunDetail {
     pub artifact_hash: Option<String>,
     pub rows_train: Option<u64>,
     pub rows_test: Option<u64>,
+    /// The model version this run registered (`model@N`), if its gates passed.
+    pub registered: Option<String>,
 }
 
 /// A request an agent opens its own stream for (bulk data).

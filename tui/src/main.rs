@@ -93,6 +93,11 @@ enum Command {
         #[command(subcommand)]
         action: RunsCommand,
     },
+    /// The model registry: versions, stages, aliases, lineage.
+    Models {
+        #[command(subcommand)]
+        action: ModelsCommand,
+    },
     /// Show fleet events.
     Events {
         /// Keep printing new events until interrupted.
@@ -206,6 +211,30 @@ enum RunsCommand {
     },
     /// Cancel a queued or running run.
     Cancel { id: String },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Every model with its latest, staging and production versions.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One version (NAME, NAME@N, NAME@ALIAS): stage, metrics, lineage.
+    Show {
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a version to a stage; promoting to production archives the previous one.
+    Promote {
+        reference: String,
+        /// none, staging, production or archived.
+        #[arg(long)]
+        stage: String,
+    },
+    /// Point an alias such as `champion` at a version.
+    Alias { reference: String, alias: String },
 }
 
 #[derive(Subcommand)]
@@ -323,6 +352,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             cli::runs::train(&data_dir, address, &spec, follow, json).await
         }
         Command::Runs { action } => runs(action, &data_dir, address).await,
+        Command::Models { action } => match action {
+            ModelsCommand::List { json } => cli::models::list(&data_dir, address, json).await,
+            ModelsCommand::Show { reference, json } => {
+                cli::models::show(&data_dir, address, &reference, json).await
+            }
+            ModelsCommand::Promote { reference, stage } => {
+                cli::models::promote(&data_dir, address, &reference, &stage).await
+            }
+            ModelsCommand::Alias { reference, alias } => {
+                cli::models::alias(&data_dir, address, &reference, &alias).await
+            }
+        },
         Command::Status { json } => cli::status::show(&data_dir, address, json).await,
         Command::Bench {
             which:

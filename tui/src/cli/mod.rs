@@ -6,6 +6,7 @@ pub mod bench;
 pub mod compare;
 pub mod data;
 pub mod events;
+pub mod models;
 pub mod runs;
 pub mod sample;
 pub mod status;

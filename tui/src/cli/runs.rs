@@ -260,6 +260,9 @@ pub fn render(run: &RunDetail) -> String {
     if let Some(error) = &s.error {
         out.push_str(&format!("error: {error}\n"));
     }
+    if let Some(version) = &run.registered {
+        out.push_str(&format!("registered as {version}\n"));
+    }
     if let Some(hash) = &run.artifact_hash {
         out.push_str(&format!("model artifact blake3 {hash}\n"));
     }

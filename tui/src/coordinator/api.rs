@@ -13,7 +13,7 @@ use drover_protocol::types::{AgentId, unix_ms};
 
 use super::state::Shared;
 use super::store::NewToken;
-use super::{datasets, runs};
+use super::{datasets, registry, runs};
 
 /// Longest a join token may live.
 pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -76,10 +76,30 @@ pub async fn handle(shared: &Shared, request: OperatorRequest) -> OperatorRespon
             Ok(id) => OperatorResponse::RunCancelled(id),
             Err(e) => OperatorResponse::Error(e),
         },
+        OperatorRequest::ListModels => match shared.store.models() {
+            Ok(list) => OperatorResponse::Models(list),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::ShowModel(reference) => model_answer(registry::find(shared, &reference)),
+        OperatorRequest::PromoteModel { model, stage } => {
+            model_answer(registry::promote(shared, &model, stage))
+        }
+        OperatorRequest::SetAlias { model, alias } => {
+            model_answer(registry::alias(shared, &model, &alias))
+        }
         OperatorRequest::Subscribe => error(
             ApiErrorKind::Invalid,
             "subscribe opens an event stream; it has no single answer",
         ),
+    }
+}
+
+fn model_answer(
+    result: Result<drover_protocol::registry::ModelVersion, ApiError>,
+) -> OperatorResponse {
+    match result {
+        Ok(version) => OperatorResponse::Model(Box::new(version)),
+        Err(e) => OperatorResponse::Error(e),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod fleet;
 mod http;
 mod operator_session;
 pub mod pki;
+pub mod registry;
 pub mod runfile;
 pub mod runs;
 mod server;

@@ -146,11 +146,20 @@ pub fn finish(shared: &Shared, agent: &AgentId, run_id: &str, outcome: JobOutcom
         ..end
     };
     match shared.store.finish_run(run_id, &end) {
-        Ok(true) => shared.events.publish(Event::RunFinished {
-            id: run_id.into(),
-            status: end.status,
-            detail,
-        }),
+        Ok(true) => {
+            let detail = match end.gates_passed {
+                Some(true) => match super::registry::register(shared, run_id) {
+                    Ok(version) => format!("{detail}; registered {version}"),
+                    Err(e) => format!("{detail}; could not register the model: {}", e.message),
+                },
+                _ => detail,
+            };
+            shared.events.publish(Event::RunFinished {
+                id: run_id.into(),
+                status: end.status,
+                detail,
+            });
+        }
         Ok(false) => {}
         Err(e) => tracing::error!(run = run_id, cause = %e, "could not record the end of a run"),
     }

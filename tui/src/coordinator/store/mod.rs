@@ -1,5 +1,5 @@
 //! The embedded SQLite store: agents, join tokens and events here; dataset versions in
-//! [`datasets`], training runs and their trials in [`runs`]. WAL journal (commits survive a
+//! [`datasets`], training runs and their trials in [`runs`], the model registry in [`models`]. WAL journal (commits survive a
 //! killed process; `synchronous=NORMAL` trades only power-loss durability of the last commits), schema
 //! migrations by `user_version`. Every multi-row change runs in one transaction, so a crash
 //! (even SIGKILL) leaves either the old or the new state, never half of it.
@@ -13,8 +13,10 @@ use drover_protocol::types::{AgentId, Capacity, Labels};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod datasets;
+mod models;
 mod runs;
 
+pub use models::NewModelVersion;
 pub use runs::{FinishedRun, NewRun};
 
 /// Why a store operation failed.
@@ -141,6 +143,34 @@ CREATE TABLE trials (
     mean    TEXT NOT NULL,
     folds   TEXT NOT NULL,
     PRIMARY KEY (run_id, trial)
+);
+"#,
+    r#"
+CREATE TABLE model_versions (
+    model         TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    semver        TEXT NOT NULL,
+    stage         TEXT NOT NULL DEFAULT 'none',
+    run_id        TEXT NOT NULL,
+    dataset       TEXT NOT NULL,
+    dataset_hash  TEXT NOT NULL,
+    artifact_hash TEXT NOT NULL,
+    algorithm     TEXT NOT NULL,
+    metrics       TEXT NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    PRIMARY KEY (model, version)
+);
+CREATE TABLE model_aliases (
+    model   TEXT NOT NULL,
+    alias   TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (model, alias)
+);
+CREATE TABLE model_schemas (
+    model          TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    feature_schema TEXT NOT NULL,
+    PRIMARY KEY (model, version)
 );
 "#,
 ];

@@ -173,6 +173,13 @@ impl Store {
             rows_train,
             rows_test,
         ) = extra;
+        let registered = conn
+            .query_row(
+                "SELECT model || '@' || version FROM model_versions WHERE run_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
         Ok(Some(RunDetail {
             summary,
             spec,
@@ -186,6 +193,7 @@ impl Store {
             artifact_hash,
             rows_train,
             rows_test,
+            registered,
         }))
     }
 

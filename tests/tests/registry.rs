@@ -1,0 +1,183 @@
+//! The model registry fed by real training runs: a run that passes its gates registers a
+//! version with lineage; stages, the production hand-over and aliases; a run that fails its
+//! gates registers nothing.
+
+use drover::cli::synth::{ChurnOptions, churn};
+use drover::client::OperatorClient;
+use drover::coordinator::CoordinatorHandle;
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::registry::{ModelRef, ModelVersion, Stage};
+use drover_protocol::spec::TrainSpec;
+use drover_tests::{InProcessAgent, start_coordinator, wait_for};
+
+const SPEC: &str = r#"
+experiment = "churn"
+model = "churn"
+dataset = "churn@latest"
+target = "churned"
+task = "classification"
+algorithm = "gaussian_nb"
+seed = 3
+cv_folds = 3
+[gates]
+min = { accuracy = 0.6 }
+"#;
+
+async fn train(handle: &CoordinatorHandle, spec: &str) -> Option<String> {
+    let spec = TrainSpec::from_toml(spec).expect("spec");
+    let OperatorResponse::RunQueued(run) = handle
+        .request(OperatorRequest::SubmitRun(Box::new(spec)))
+        .await
+    else {
+        panic!("not queued")
+    };
+    wait_for("the run to end", || async {
+        let OperatorResponse::Run(detail) = handle
+            .request(OperatorRequest::ShowRun { id: run.id.clone() })
+            .await
+        else {
+            return None;
+        };
+        detail
+            .summary
+            .status
+            .is_final()
+            .then_some(detail.registered)
+    })
+    .await
+}
+
+async fn model(
+    handle: &CoordinatorHandle,
+    request: OperatorRequest,
+) -> Result<ModelVersion, String> {
+    match handle.request(request).await {
+        OperatorResponse::Model(v) => Ok(*v),
+        OperatorResponse::Error(e) => Err(e.message),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn reference(text: &str) -> ModelRef {
+    text.parse().expect("reference")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passing_runs_register_versions_that_move_through_stages() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let coordinator = start_coordinator(&data).await;
+    let handle = coordinator.handle();
+    let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
+    let csv = tmp.path().join("churn.csv");
+    let mut file = std::fs::File::create(&csv).expect("file");
+    churn(
+        ChurnOptions {
+            rows: 800,
+            seed: 1,
+            drift: 0.0,
+        },
+        &mut file,
+    )
+    .expect("synth");
+    let client = OperatorClient::for_data_dir(&data, None)
+        .await
+        .expect("operator");
+    client
+        .upload_dataset("churn", &csv, &mut |_, _| {})
+        .await
+        .expect("upload");
+
+    assert_eq!(train(&handle, SPEC).await.as_deref(), Some("churn@1"));
+    let v1 = model(&handle, OperatorRequest::ShowModel(reference("churn@1")))
+        .await
+        .expect("registered");
+    assert_eq!(
+        (v1.semver.as_str(), v1.stage, v1.dataset.as_str()),
+        ("1.0.0", Stage::None, "churn@1")
+    );
+    assert!(v1.run_id.starts_with("run-") && v1.metrics["accuracy"] >= 0.6);
+
+    let failing = SPEC.replace("accuracy = 0.6", "accuracy = 0.999");
+    assert_eq!(
+        train(&handle, &failing).await,
+        None,
+        "a run that fails its gates registers nothing"
+    );
+
+    assert_eq!(
+        train(&handle, &SPEC.replace("seed = 3", "seed = 4"))
+            .await
+            .as_deref(),
+        Some("churn@2")
+    );
+    let v2 = model(&handle, OperatorRequest::ShowModel(reference("churn")))
+        .await
+        .expect("latest");
+    assert_eq!(
+        (v2.version, v2.semver.as_str()),
+        (2, "1.0.1"),
+        "same data and features: a patch"
+    );
+
+    let promote = |r: &str, stage| OperatorRequest::PromoteModel {
+        model: reference(r),
+        stage,
+    };
+    assert_eq!(
+        model(&handle, promote("churn@1", Stage::Production))
+            .await
+            .expect("promoted")
+            .stage,
+        Stage::Production
+    );
+    assert_eq!(
+        model(&handle, promote("churn@2", Stage::Production))
+            .await
+            .expect("promoted")
+            .stage,
+        Stage::Production
+    );
+    let v1 = model(&handle, OperatorRequest::ShowModel(reference("churn@1")))
+        .await
+        .expect("v1");
+    assert_eq!(
+        v1.stage,
+        Stage::Archived,
+        "the previous production version is archived"
+    );
+
+    let alias = OperatorRequest::SetAlias {
+        model: reference("churn@2"),
+        alias: "champion".into(),
+    };
+    assert_eq!(
+        model(&handle, alias).await.expect("aliased").aliases,
+        vec!["champion"]
+    );
+    assert_eq!(
+        model(
+            &handle,
+            OperatorRequest::ShowModel(reference("churn@champion"))
+        )
+        .await
+        .expect("by alias")
+        .version,
+        2
+    );
+    let err = model(&handle, OperatorRequest::ShowModel(reference("churn@7")))
+        .await
+        .expect_err("missing");
+    assert!(err.contains("versions 1 to 2"), "{err}");
+    let OperatorResponse::Models(list) = handle.request(OperatorRequest::ListModels).await else {
+        panic!("no list")
+    };
+    assert_eq!(
+        (list[0].latest, list[0].production, list[0].versions),
+        (2, Some(2), 2)
+    );
+
+    client.close().await;
+    agent.stop().await.expect("clean stop");
+    coordinator.stop().await;
+}

@@ -1,0 +1,158 @@
+//! `drover models list|show|promote|alias`: the model registry.
+
+use std::path::Path;
+
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::registry::{ModelRef, ModelVersion, Stage};
+use drover_protocol::types::unix_ms;
+
+use super::{age, table, with_client};
+use crate::expect_response;
+
+fn reference(text: &str) -> anyhow::Result<ModelRef> {
+    text.parse().map_err(anyhow::Error::msg)
+}
+
+async fn one(
+    data_dir: &Path,
+    address: Option<&str>,
+    request: OperatorRequest,
+) -> anyhow::Result<ModelVersion> {
+    Ok(*with_client(data_dir, address, async |c| {
+        expect_response!(c.request(&request).await?, OperatorResponse::Model)
+    })
+    .await?)
+}
+
+/// Prints every model with its latest, staging and production versions.
+pub async fn list(data_dir: &Path, address: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let models = with_client(data_dir, address, async |c| {
+        expect_response!(
+            c.request(&OperatorRequest::ListModels).await?,
+            OperatorResponse::Models
+        )
+    })
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&models)?);
+        return Ok(());
+    }
+    let show = |v: Option<u32>| v.map_or_else(|| "-".into(), |v| format!("@{v}"));
+    let rows: Vec<Vec<String>> = models
+        .iter()
+        .map(|m| {
+            vec![
+                m.name.clone(),
+                format!("@{} ({})", m.latest, m.latest_semver),
+                m.versions.to_string(),
+                show(m.staging),
+                show(m.production),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &["MODEL", "LATEST", "VERSIONS", "STAGING", "PRODUCTION"],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+/// The text `models show` prints.
+pub fn render(v: &ModelVersion, now_ms: u64) -> String {
+    let aliases = if v.aliases.is_empty() {
+        "-".into()
+    } else {
+        v.aliases.join(", ")
+    };
+    let mut out = format!(
+        "{}@{}  version {}  stage {}  aliases {}\nalgorithm {}  registered {}\nlineage: run {} <- dataset {} (blake3 {})\nmodel artifact blake3 {}\n",
+        v.model,
+        v.version,
+        v.semver,
+        v.stage,
+        aliases,
+        v.algorithm,
+        age(Some(v.created_ms), now_ms),
+        v.run_id,
+        v.dataset,
+        &v.dataset_hash[..v.dataset_hash.len().min(12)],
+        v.artifact_hash
+    );
+    v.metrics
+        .iter()
+        .for_each(|(k, m)| out.push_str(&format!("  {k:<10} {m:.4}\n")));
+    out
+}
+
+/// Prints one version with its lineage.
+pub async fn show(
+    data_dir: &Path,
+    address: Option<&str>,
+    text: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let version = one(
+        data_dir,
+        address,
+        OperatorRequest::ShowModel(reference(text)?),
+    )
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&version)?);
+    } else {
+        print!("{}", render(&version, unix_ms()));
+    }
+    Ok(())
+}
+
+/// Moves a version to a stage.
+pub async fn promote(
+    data_dir: &Path,
+    address: Option<&str>,
+    text: &str,
+    stage: &str,
+) -> anyhow::Result<()> {
+    let stage = Stage::parse(stage).ok_or_else(|| {
+        anyhow::anyhow!("--stage {stage:?}: use none, staging, production or archived")
+    })?;
+    let version = one(
+        data_dir,
+        address,
+        OperatorRequest::PromoteModel {
+            model: reference(text)?,
+            stage,
+        },
+    )
+    .await?;
+    println!(
+        "{}@{} is now {}",
+        version.model, version.version, version.stage
+    );
+    Ok(())
+}
+
+/// Points an alias at a version.
+pub async fn alias(
+    data_dir: &Path,
+    address: Option<&str>,
+    text: &str,
+    alias: &str,
+) -> anyhow::Result<()> {
+    let version = one(
+        data_dir,
+        address,
+        OperatorRequest::SetAlias {
+            model: reference(text)?,
+            alias: alias.into(),
+        },
+    )
+    .await?;
+    println!(
+        "{}@{alias} -> {}@{}",
+        version.model, version.model, version.version
+    );
+    Ok(())
+}
