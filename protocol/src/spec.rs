@@ -23,15 +23,21 @@ pub enum Algorithm {
     LogisticRegression,
     DecisionTree,
     GaussianNb,
+    RandomForest,
+    LinearRegression,
+    Ridge,
+    Lasso,
 }
 
 impl Algorithm {
     /// The task the algorithm solves.
     pub fn task(self) -> Task {
         match self {
-            Algorithm::LogisticRegression | Algorithm::DecisionTree | Algorithm::GaussianNb => {
-                Task::Classification
-            }
+            Algorithm::LogisticRegression
+            | Algorithm::DecisionTree
+            | Algorithm::GaussianNb
+            | Algorithm::RandomForest => Task::Classification,
+            Algorithm::LinearRegression | Algorithm::Ridge | Algorithm::Lasso => Task::Regression,
         }
     }
 
@@ -49,6 +55,17 @@ impl Algorithm {
                 ("split_quality", ParamKind::Text),
             ],
             Algorithm::GaussianNb => &[("var_smoothing", ParamKind::Float)],
+            Algorithm::RandomForest => &[
+                ("n_trees", ParamKind::Int),
+                ("max_depth", ParamKind::Int),
+                ("min_samples_leaf", ParamKind::Int),
+                ("feature_fraction", ParamKind::Float),
+            ],
+            Algorithm::LinearRegression => &[],
+            Algorithm::Ridge | Algorithm::Lasso => &[
+                ("alpha", ParamKind::Float),
+                ("max_iterations", ParamKind::Int),
+            ],
         }
     }
 }
@@ -59,6 +76,10 @@ impl fmt::Display for Algorithm {
             Algorithm::LogisticRegression => "logistic_regression",
             Algorithm::DecisionTree => "decision_tree",
             Algorithm::GaussianNb => "gaussian_nb",
+            Algorithm::RandomForest => "random_forest",
+            Algorithm::LinearRegression => "linear_regression",
+            Algorithm::Ridge => "ridge",
+            Algorithm::Lasso => "lasso",
         })
     }
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use drover_protocol::run::{Metrics, Trial};
 
 use self::metrics::higher_is_better;
-use self::model::{FitError, Model};
+use self::model::{FitError, Model, Targets};
 use self::pipeline::Pipeline;
 
 /// Version of the artifact layout.
@@ -72,9 +72,12 @@ pub fn selection_metric(task: Task) -> &'static str {
 
 struct Prepared {
     features: Vec<usize>,
+    /// Class names (classification; empty for regression).
     classes: Vec<String>,
-    /// Class index per row of the table; `None` where the target is missing.
+    /// Target per row of the table: a class index (classification) or a value (regression);
+    /// `None` where it is missing.
     labels: Vec<Option<usize>>,
+    values: Vec<Option<f64>>,
 }
 
 fn column_index(table: &Table, name: &str, role: &str) -> Result<usize, TrainError> {
@@ -122,6 +125,21 @@ fn prepare(spec: &TrainSpec, table: &Table) -> Result<Prepared, TrainError> {
             spec.target
         )));
     }
+    if spec.task == Task::Regression {
+        let ColumnData::Numeric(values) = &table.columns[target] else {
+            return Err(TrainError::Data(format!(
+                "target column {:?} is categorical; regression needs a numeric target",
+                spec.target
+            )));
+        };
+        let labels = values.iter().map(|v| v.map(|_| 0)).collect();
+        return Ok(Prepared {
+            features,
+            classes: Vec::new(),
+            labels,
+            values: values.clone(),
+        });
+    }
     let values: Vec<Option<String>> = match &table.columns[target] {
         ColumnData::Numeric(v) => v.iter().map(|x| x.map(|x| x.to_string())).collect(),
         ColumnData::Categorical(v) => v.clone(),
@@ -150,6 +168,7 @@ fn prepare(spec: &TrainSpec, table: &Table) -> Result<Prepared, TrainError> {
         features,
         classes,
         labels,
+        values: Vec::new(),
     })
 }
 
@@ -163,20 +182,37 @@ fn fit_and_score(
     score: &[usize],
 ) -> Result<(Pipeline, Model, Metrics), TrainError> {
     let pipeline = Pipeline::fit(table, &prepared.features, fit);
-    let label = |rows: &[usize]| {
-        rows.iter()
-            .filter_map(|&r| prepared.labels[r])
-            .collect::<Vec<usize>>()
+    let transform = |rows: &[usize]| {
+        pipeline
+            .transform(table, rows)
+            .map_err(|e| TrainError::Data(e.to_string()))
     };
-    let x = pipeline
-        .transform(table, fit)
-        .map_err(|e| TrainError::Data(e.to_string()))?;
-    let model = Model::fit(spec.algorithm, params, &x, &Array1::from(label(fit)))?;
-    let x_score = pipeline
-        .transform(table, score)
-        .map_err(|e| TrainError::Data(e.to_string()))?;
-    let probabilities = model.probabilities(&x_score, prepared.classes.len());
-    let metrics = metrics::classification(&label(score), &probabilities);
+    let (x, x_score) = (transform(fit)?, transform(score)?);
+    let (model, metrics) = match spec.task {
+        Task::Classification => {
+            let label = |rows: &[usize]| {
+                rows.iter()
+                    .filter_map(|&r| prepared.labels[r])
+                    .collect::<Vec<usize>>()
+            };
+            let y = Array1::from(label(fit));
+            let model = Model::fit(spec.algorithm, params, &x, Targets::Classes(&y), spec.seed)?;
+            let probabilities = model.probabilities(&x_score, prepared.classes.len());
+            let metrics = metrics::classification(&label(score), &probabilities);
+            (model, metrics)
+        }
+        Task::Regression => {
+            let value = |rows: &[usize]| {
+                rows.iter()
+                    .filter_map(|&r| prepared.values[r])
+                    .collect::<Vec<f64>>()
+            };
+            let y = Array1::from(value(fit));
+            let model = Model::fit(spec.algorithm, params, &x, Targets::Values(&y), spec.seed)?;
+            let metrics = metrics::regression(&value(score), &model.values(&x_score).to_vec());
+            (model, metrics)
+        }
+    };
     Ok((pipeline, model, metrics))
 }
 
@@ -334,6 +370,7 @@ mod tests {
             ("logistic_regression", "alpha = [0.0, 1.0]", 2),
             ("decision_tree", "max_depth = [2, 4, 6]", 3),
             ("gaussian_nb", "var_smoothing = [1e-9]", 1),
+            ("random_forest", "n_trees = [25], max_depth = [4]", 1),
         ] {
             let mut seen = Vec::new();
             let trained = train(&spec(algorithm, params), &table, &mut |t| {
@@ -352,6 +389,54 @@ mod tests {
                 serde_json::from_slice(&trained.artifact).expect("artifact reads back");
             assert_eq!(artifact.classes, vec!["0", "1"]);
         }
+    }
+
+    #[test]
+    fn regressors_fit_a_linear_signal() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut csv = String::from("x,plan,y\n");
+        for i in 0..400 {
+            let x: f64 = rng.gen_range(-2.0..2.0);
+            let plan = ["basic", "pro"][i % 2];
+            let y = 3.0 * x + if plan == "pro" { 2.0 } else { 0.0 } + rng.gen_range(-0.3..0.3);
+            csv.push_str(&format!("{x:.4},{plan},{y:.4}\n"));
+        }
+        let table = parse(csv.as_bytes()).expect("csv");
+        for (algorithm, params) in [
+            ("linear_regression", ""),
+            ("ridge", "alpha = [0.01, 1.0]"),
+            ("lasso", "alpha = [0.01]"),
+        ] {
+            let text = format!(
+                "experiment = \"t\"\nmodel = \"t\"\ndataset = \"t\"\ntarget = \"y\"\ntask = \"regression\"\nalgorithm = \"{algorithm}\"\ncv_folds = 3\n[search]\nparams = {{ {params} }}\n"
+            );
+            let trained = train(
+                &TrainSpec::from_toml(&text).expect("spec"),
+                &table,
+                &mut |_| {},
+            )
+            .expect(algorithm);
+            assert!(
+                trained.test_metrics["r2"] > 0.95,
+                "{algorithm}: {:?}",
+                trained.test_metrics
+            );
+            assert!(
+                trained.test_metrics["rmse"] < 0.5,
+                "{algorithm}: {:?}",
+                trained.test_metrics
+            );
+        }
+        let categorical = TrainSpec::from_toml(
+            "experiment = \"t\"\nmodel = \"t\"\ndataset = \"t\"\ntarget = \"plan\"\ntask = \"regression\"\nalgorithm = \"ridge\"\n",
+        )
+        .expect("spec");
+        let err = train(&categorical, &table, &mut |_| {}).expect_err("categorical target");
+        assert!(
+            err.to_string()
+                .contains("regression needs a numeric target"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -186,9 +186,7 @@ pub async fn list(
                 r.dataset.clone(),
                 r.status.to_string(),
                 format!("{}/{}", r.trials_done, r.trials_total),
-                r.metrics
-                    .get("accuracy")
-                    .map_or_else(|| "-".into(), |v| format!("{v:.4}")),
+                score(r),
                 match r.gates_passed {
                     Some(true) => "passed".into(),
                     Some(false) => "failed".into(),
@@ -209,7 +207,7 @@ pub async fn list(
                 "DATASET",
                 "STATUS",
                 "TRIALS",
-                "ACCURACY",
+                "SCORE",
                 "GATES",
                 "AGENT",
                 "CREATED"
@@ -218,6 +216,15 @@ pub async fn list(
         )
     );
     Ok(())
+}
+
+/// The selection metric of a finished run: accuracy for classifiers, RMSE for regressors.
+fn score(run: &RunSummary) -> String {
+    match (run.metrics.get("accuracy"), run.metrics.get("rmse")) {
+        (Some(v), _) => format!("accuracy {v:.4}"),
+        (None, Some(v)) => format!("rmse {v:.4}"),
+        (None, None) => "-".into(),
+    }
 }
 
 /// Prints one run with its lineage and trials.

@@ -82,13 +82,12 @@ pub fn progress(shared: &Shared, run_id: &str, trial: &Trial) {
         tracing::error!(run = run_id, cause = %e, "could not record a trial");
         return;
     }
-    let total = shared
-        .store
-        .run(run_id)
-        .ok()
-        .flatten()
-        .map_or(trial.trial, |r| r.summary.trials_total);
-    let metric = drover_agent::train::selection_metric(drover_protocol::spec::Task::Classification);
+    let run = shared.store.run(run_id).ok().flatten();
+    let total = run.as_ref().map_or(trial.trial, |r| r.summary.trials_total);
+    let task = run
+        .as_ref()
+        .map_or(drover_protocol::spec::Task::Classification, |r| r.spec.task);
+    let metric = drover_agent::train::selection_metric(task);
     let value = trial.mean.get(metric).copied().unwrap_or(f64::NAN);
     shared.events.publish(Event::TrialFinished {
         id: run_id.into(),
