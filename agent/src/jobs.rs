@@ -82,15 +82,30 @@ impl Runner {
     ) -> Result<JobSuccess, String> {
         let started = Instant::now();
         let path = self
-            .dataset(conn, &job.dataset.hash, job.dataset.size_bytes)
+            .fetch(conn, &job.dataset.hash, job.dataset.size_bytes, "dataset")
             .await?;
+        let baseline = match &job.baseline {
+            Some(b) => {
+                let path = self
+                    .fetch(conn, &b.artifact_hash, b.size_bytes, "production model")
+                    .await?;
+                let bytes =
+                    std::fs::read(&path).map_err(|e| format!("reading {}: {e}", b.version))?;
+                let artifact: train::ModelArtifact =
+                    serde_json::from_slice(&bytes).map_err(|e| {
+                        format!("the production model {} cannot be read: {e}", b.version)
+                    })?;
+                Some(artifact)
+            }
+            None => None,
+        };
         let run_id = job.run_id.clone();
         let spec = job.spec;
         let trained = tokio::task::spawn_blocking(move || {
             let bytes =
                 std::fs::read(&path).map_err(|e| format!("reading the cached dataset: {e}"))?;
             let table = table::parse(&bytes).map_err(|e| format!("dataset: {e}"))?;
-            train::train(&spec, &table, &mut |trial| {
+            train::train(&spec, &table, baseline.as_ref(), &mut |trial| {
                 let _ = reports.blocking_send(AgentReport::JobProgress {
                     run_id: run_id.clone(),
                     trial: trial.clone(),
@@ -117,12 +132,14 @@ impl Runner {
         })
     }
 
-    /// The dataset with `hash`, from the cache or fetched and verified.
-    async fn dataset(
+    /// The artifact (`what`: the dataset, a model) with `hash`, from the cache or fetched and
+    /// verified.
+    async fn fetch(
         &self,
         conn: &quinn::Connection,
         hash: &str,
         size: u64,
+        what: &str,
     ) -> Result<PathBuf, String> {
         let path = self.cache_dir.join(hash);
         if let Ok(bytes) = std::fs::read(&path)
@@ -143,9 +160,9 @@ impl Runner {
         {
             AgentResponse::Artifact { len } if len == size => len,
             AgentResponse::Artifact { len } => {
-                return Err(format!("the dataset is {len} bytes, expected {size}"));
+                return Err(format!("the {what} is {len} bytes, expected {size}"));
             }
-            AgentResponse::Error(e) => return Err(format!("fetching the dataset: {e}")),
+            AgentResponse::Error(e) => return Err(format!("fetching the {what}: {e}")),
             AgentResponse::Stored => return Err("unexpected answer to a fetch".into()),
         };
         let temp = self.cache_dir.join(format!("{hash}.part"));
@@ -155,12 +172,12 @@ impl Runner {
             std::io::Write::write_all(&mut file, chunk)
         })
         .await
-        .map_err(|e| format!("fetching the dataset: {e}"))?;
+        .map_err(|e| format!("fetching the {what}: {e}"))?;
         drop(file);
         if got != hash {
             let _ = std::fs::remove_file(&temp);
             return Err(format!(
-                "the dataset does not verify: expected BLAKE3 {hash}, got {got}"
+                "the {what} does not verify: expected BLAKE3 {hash}, got {got}"
             ));
         }
         std::fs::rename(&temp, &path).map_err(|e| e.to_string())?;

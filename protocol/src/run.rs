@@ -83,6 +83,17 @@ pub struct JobAssignment {
     pub run_id: String,
     pub spec: TrainSpec,
     pub dataset: DatasetPin,
+    /// The production version to compare with, when the gates ask for no regression.
+    pub baseline: Option<Baseline>,
+}
+
+/// A registered model version a candidate is measured against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// `model@N`.
+    pub version: String,
+    pub artifact_hash: String,
+    pub size_bytes: u64,
 }
 
 /// How a job ended on the agent.

@@ -214,6 +214,22 @@ pub struct Gates {
     /// Highest acceptable value of each metric on the held-out test rows.
     #[serde(default)]
     pub max: BTreeMap<String, f64>,
+    /// A sensitive column (e.g. `gender`): the fairness metrics `demographic_parity_diff` and
+    /// `equal_opportunity_diff` are measured across its groups and may be gated with `max`.
+    pub sensitive: Option<String>,
+    /// No regression against the model's production version on the same held-out rows.
+    pub no_regression: Option<NoRegression>,
+}
+
+/// The candidate may trail production on `metric` by at most `tolerance`; a paired exact
+/// test (McNemar for classification, a sign test on absolute errors for regression) is
+/// reported with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoRegression {
+    pub metric: String,
+    #[serde(default)]
+    pub tolerance: f64,
 }
 
 /// A training job as written by an operator.
@@ -260,6 +276,8 @@ pub const CLASSIFICATION_METRICS: &[&str] = &[
     "roc_auc",
     "log_loss",
 ];
+/// Fairness metrics, measured when `gates.sensitive` names a column.
+pub const FAIRNESS_METRICS: &[&str] = &["demographic_parity_diff", "equal_opportunity_diff"];
 /// Regression metrics.
 pub const REGRESSION_METRICS: &[&str] = &["rmse", "mae", "r2"];
 
@@ -335,8 +353,31 @@ impl TrainSpec {
             Task::Classification => CLASSIFICATION_METRICS,
             Task::Regression => REGRESSION_METRICS,
         };
+        let fairness = FAIRNESS_METRICS
+            .iter()
+            .any(|m| self.gates.max.contains_key(*m) || self.gates.min.contains_key(*m));
+        if fairness && self.gates.sensitive.is_none() {
+            return Err(
+                "gates: fairness metrics need gates.sensitive, the column whose groups to compare"
+                    .into(),
+            );
+        }
+        if self.gates.sensitive.is_some() && self.task != Task::Classification {
+            return Err("gates.sensitive applies to classification".into());
+        }
+        if let Some(no_regression) = &self.gates.no_regression
+            && !metrics.contains(&no_regression.metric.as_str())
+        {
+            return Err(format!(
+                "gates.no_regression: unknown metric {:?} (known: {})",
+                no_regression.metric,
+                metrics.join(", ")
+            ));
+        }
         for metric in self.gates.min.keys().chain(self.gates.max.keys()) {
-            if !metrics.contains(&metric.as_str()) {
+            let known =
+                metrics.contains(&metric.as_str()) || FAIRNESS_METRICS.contains(&metric.as_str());
+            if !known {
                 return Err(format!(
                     "gates: unknown metric {metric:?} (known: {})",
                     metrics.join(", ")

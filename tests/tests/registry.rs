@@ -181,3 +181,119 @@ async fn passing_runs_register_versions_that_move_through_stages() {
     agent.stop().await.expect("clean stop");
     coordinator.stop().await;
 }
+
+async fn detail(handle: &CoordinatorHandle, spec: &str) -> drover_protocol::run::RunDetail {
+    let spec = TrainSpec::from_toml(spec).expect("spec");
+    let OperatorResponse::RunQueued(run) = handle
+        .request(OperatorRequest::SubmitRun(Box::new(spec)))
+        .await
+    else {
+        panic!("not queued")
+    };
+    wait_for("the run to end", || async {
+        let OperatorResponse::Run(detail) = handle
+            .request(OperatorRequest::ShowRun { id: run.id.clone() })
+            .await
+        else {
+            return None;
+        };
+        detail.summary.status.is_final().then_some(*detail)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fairness_and_no_regression_gates_report_their_numbers() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let coordinator = start_coordinator(&data).await;
+    let handle = coordinator.handle();
+    let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
+    let csv = tmp.path().join("churn.csv");
+    let mut file = std::fs::File::create(&csv).expect("file");
+    churn(
+        ChurnOptions {
+            rows: 1500,
+            seed: 2,
+            drift: 0.0,
+        },
+        &mut file,
+    )
+    .expect("synth");
+    let client = OperatorClient::for_data_dir(&data, None)
+        .await
+        .expect("operator");
+    client
+        .upload_dataset("churn", &csv, &mut |_, _| {})
+        .await
+        .expect("upload");
+
+    // Fairness on the sensitive column, which the model does not see.
+    let fair = SPEC.replace("seed = 3", "seed = 3\nexclude = [\"gender\"]").replace(
+        "min = { accuracy = 0.6 }",
+        "min = { accuracy = 0.6 }\nsensitive = \"gender\"\nmax = { demographic_parity_diff = 0.2, equal_opportunity_diff = 0.2 }",
+    );
+    let run = detail(&handle, &fair).await;
+    assert_eq!(
+        run.summary.gates_passed,
+        Some(true),
+        "{:?} {:?}",
+        run.gate_failures,
+        run.summary.metrics
+    );
+    let parity = run.summary.metrics["demographic_parity_diff"];
+    assert!(
+        (0.0..0.2).contains(&parity),
+        "gender has no effect on churn: {parity}"
+    );
+    let strict = detail(
+        &handle,
+        &fair.replace(
+            "demographic_parity_diff = 0.2",
+            "demographic_parity_diff = 0.0",
+        ),
+    )
+    .await;
+    assert_eq!(strict.summary.gates_passed, Some(false));
+    assert!(
+        strict
+            .gate_failures
+            .iter()
+            .any(|f| f.contains("demographic_parity_diff")),
+        "{:?}",
+        strict.gate_failures
+    );
+
+    // A production version, then a weaker candidate that must not regress from it.
+    let production = run.registered.expect("registered");
+    let promote = OperatorRequest::PromoteModel {
+        model: reference(&production),
+        stage: Stage::Production,
+    };
+    model(&handle, promote).await.expect("promoted");
+    let weak = SPEC
+        .replace("gaussian_nb", "decision_tree")
+        .replace("seed = 3", "seed = 3\nfeatures = [\"gender\"]")
+        .replace(
+            "min = { accuracy = 0.6 }",
+            "no_regression = { metric = \"accuracy\", tolerance = 0.0 }",
+        );
+    let candidate = detail(&handle, &weak).await;
+    let m = &candidate.summary.metrics;
+    assert!(
+        m.contains_key("baseline_accuracy") && m.contains_key("paired_p_value"),
+        "{m:?}"
+    );
+    assert_eq!(candidate.summary.gates_passed, Some(false), "{m:?}");
+    assert!(
+        candidate.gate_failures[0].contains("regresses from production")
+            && candidate.gate_failures[0].contains("p = "),
+        "{:?}",
+        candidate.gate_failures
+    );
+    assert_eq!(candidate.registered, None);
+
+    client.close().await;
+    agent.stop().await.expect("clean stop");
+    coordinator.stop().await;
+}

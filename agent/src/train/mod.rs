@@ -4,8 +4,10 @@
 //! refitted on all training rows and measured on the test rows, and the result is written as a
 //! canonical, content-addressed model artifact. Same data, spec and seed: same bytes.
 
+pub mod fairness;
 pub mod metrics;
 pub mod model;
+pub mod paired;
 pub mod pipeline;
 pub mod search;
 
@@ -230,6 +232,7 @@ fn mean(folds: &[Metrics]) -> Metrics {
 pub fn train(
     spec: &TrainSpec,
     table: &Table,
+    baseline: Option<&ModelArtifact>,
     on_trial: &mut dyn FnMut(&Trial),
 ) -> Result<Trained, TrainError> {
     let prepared = prepare(spec, table)?;
@@ -278,8 +281,32 @@ pub fn train(
         }
     });
     let params = trials[best].params.clone();
-    let (pipeline, model, test_metrics) =
+    let (pipeline, model, mut test_metrics) =
         fit_and_score(spec, table, &prepared, &params, &train_rows, &test_rows)?;
+    let candidate = Scored::new(
+        spec,
+        table,
+        &prepared,
+        &pipeline,
+        &model,
+        &prepared.classes,
+        &test_rows,
+    )?;
+    if let Some(column) = &spec.gates.sensitive {
+        test_metrics.extend(candidate.fairness(table, column, &test_rows)?);
+    }
+    if let Some(baseline) = baseline {
+        let scored = Scored::new(
+            spec,
+            table,
+            &prepared,
+            &baseline.pipeline,
+            &baseline.model,
+            &baseline.classes,
+            &test_rows,
+        )?;
+        test_metrics.extend(candidate.against(&scored));
+    }
     let artifact = ModelArtifact {
         format: ARTIFACT_FORMAT,
         algorithm: spec.algorithm,
@@ -299,6 +326,138 @@ pub fn train(
         rows_train: train_rows.len(),
         rows_test: test_rows.len(),
     })
+}
+
+/// One model's predictions on the held-out rows, with the truth, for fairness and comparison.
+struct Scored {
+    task: Task,
+    /// Classification: predicted and true class indices (in the candidate's classes) and the
+    /// probabilities; regression: predicted and true values.
+    predicted: Vec<usize>,
+    truth: Vec<usize>,
+    probabilities: ndarray::Array2<f64>,
+    values: Vec<f64>,
+    targets: Vec<f64>,
+    positive: usize,
+}
+
+impl Scored {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        spec: &TrainSpec,
+        table: &Table,
+        prepared: &Prepared,
+        pipeline: &Pipeline,
+        model: &Model,
+        model_classes: &[String],
+        rows: &[usize],
+    ) -> Result<Self, TrainError> {
+        let x = pipeline
+            .transform(table, rows)
+            .map_err(|e| TrainError::Data(format!("baseline: {e}")))?;
+        let classes = prepared.classes.len();
+        let mut probabilities = ndarray::Array2::zeros((rows.len(), classes));
+        let (mut values, mut targets) = (Vec::new(), Vec::new());
+        match spec.task {
+            Task::Classification => {
+                let own = model.probabilities(&x, model_classes.len());
+                for (j, name) in model_classes.iter().enumerate() {
+                    if let Ok(k) = prepared.classes.binary_search(name) {
+                        probabilities.column_mut(k).assign(&own.column(j));
+                    }
+                }
+            }
+            Task::Regression => {
+                values = model.values(&x).to_vec();
+                targets = rows.iter().filter_map(|&r| prepared.values[r]).collect();
+            }
+        }
+        let predicted = probabilities
+            .outer_iter()
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .fold(
+                        (0, f64::NEG_INFINITY),
+                        |b, (i, &p)| if p > b.1 { (i, p) } else { b },
+                    )
+                    .0
+            })
+            .collect();
+        let truth = rows.iter().filter_map(|&r| prepared.labels[r]).collect();
+        Ok(Self {
+            task: spec.task,
+            predicted,
+            truth,
+            probabilities,
+            values,
+            targets,
+            positive: classes.saturating_sub(1),
+        })
+    }
+
+    fn fairness(&self, table: &Table, column: &str, rows: &[usize]) -> Result<Metrics, TrainError> {
+        let index = column_index(table, column, "sensitive")?;
+        let groups: Vec<String> = rows
+            .iter()
+            .map(|&r| match &table.columns[index] {
+                ColumnData::Numeric(v) => {
+                    v[r].map_or_else(|| "(missing)".into(), |x| x.to_string())
+                }
+                ColumnData::Categorical(v) => v[r].clone().unwrap_or_else(|| "(missing)".into()),
+            })
+            .collect();
+        Ok(fairness::differences(
+            &groups,
+            &self.truth,
+            &self.predicted,
+            self.positive,
+        ))
+    }
+
+    /// The baseline's metrics as `baseline_*`, and the paired test's p-value.
+    fn against(&self, baseline: &Scored) -> Metrics {
+        let (metrics, wins, losses) = match self.task {
+            Task::Classification => {
+                let right = |s: &Scored, i: usize| s.predicted[i] == s.truth[i];
+                let n = self.truth.len();
+                let wins = (0..n)
+                    .filter(|&i| right(self, i) && !right(baseline, i))
+                    .count() as u64;
+                let losses = (0..n)
+                    .filter(|&i| !right(self, i) && right(baseline, i))
+                    .count() as u64;
+                (
+                    metrics::classification(&baseline.truth, &baseline.probabilities),
+                    wins,
+                    losses,
+                )
+            }
+            Task::Regression => {
+                let errors = |s: &Scored| {
+                    s.values
+                        .iter()
+                        .zip(&s.targets)
+                        .map(|(p, t)| (p - t).abs())
+                        .collect::<Vec<f64>>()
+                };
+                let (mine, theirs) = (errors(self), errors(baseline));
+                let wins = mine.iter().zip(&theirs).filter(|(a, b)| a < b).count() as u64;
+                let losses = mine.iter().zip(&theirs).filter(|(a, b)| a > b).count() as u64;
+                (
+                    metrics::regression(&baseline.targets, &baseline.values),
+                    wins,
+                    losses,
+                )
+            }
+        };
+        let mut out: Metrics = metrics
+            .into_iter()
+            .map(|(k, v)| (format!("baseline_{k}"), v))
+            .collect();
+        out.insert("paired_p_value".into(), paired::exact_p_value(wins, losses));
+        out
+    }
 }
 
 /// JSON with object keys sorted, so equal models give equal bytes (some learners keep their
@@ -373,7 +532,7 @@ mod tests {
             ("random_forest", "n_trees = [25], max_depth = [4]", 1),
         ] {
             let mut seen = Vec::new();
-            let trained = train(&spec(algorithm, params), &table, &mut |t| {
+            let trained = train(&spec(algorithm, params), &table, None, &mut |t| {
                 seen.push(t.trial)
             })
             .expect(algorithm);
@@ -413,6 +572,7 @@ mod tests {
             let trained = train(
                 &TrainSpec::from_toml(&text).expect("spec"),
                 &table,
+                None,
                 &mut |_| {},
             )
             .expect(algorithm);
@@ -431,7 +591,7 @@ mod tests {
             "experiment = \"t\"\nmodel = \"t\"\ndataset = \"t\"\ntarget = \"plan\"\ntask = \"regression\"\nalgorithm = \"ridge\"\n",
         )
         .expect("spec");
-        let err = train(&categorical, &table, &mut |_| {}).expect_err("categorical target");
+        let err = train(&categorical, &table, None, &mut |_| {}).expect_err("categorical target");
         assert!(
             err.to_string()
                 .contains("regression needs a numeric target"),
@@ -447,8 +607,9 @@ mod tests {
             ("gaussian_nb", ""),
             ("decision_tree", "max_depth = [3]"),
         ] {
-            let first = train(&spec(algorithm, params), &table, &mut |_| {}).expect("trains");
-            let second = train(&spec(algorithm, params), &table, &mut |_| {}).expect("trains");
+            let first = train(&spec(algorithm, params), &table, None, &mut |_| {}).expect("trains");
+            let second =
+                train(&spec(algorithm, params), &table, None, &mut |_| {}).expect("trains");
             assert_eq!(first.artifact_hash, second.artifact_hash, "{algorithm}");
         }
     }
@@ -457,11 +618,12 @@ mod tests {
     fn unusable_data_is_a_clear_error() {
         let one_class =
             parse(b"x,label\n1,0\n2,0\n3,0\n4,0\n5,0\n6,0\n7,0\n8,0\n9,0\n10,0\n").expect("csv");
-        let err = train(&spec("gaussian_nb", ""), &one_class, &mut |_| {}).expect_err("one class");
+        let err =
+            train(&spec("gaussian_nb", ""), &one_class, None, &mut |_| {}).expect_err("one class");
         assert!(err.to_string().contains("has 1 class (0)"), "{err}");
         let mut unknown = spec("gaussian_nb", "");
         unknown.target = "lable".into();
-        let err = train(&unknown, &table(60), &mut |_| {}).expect_err("unknown column");
+        let err = train(&unknown, &table(60), None, &mut |_| {}).expect_err("unknown column");
         assert!(
             err.to_string().contains("unknown target column \"lable\""),
             "{err}"

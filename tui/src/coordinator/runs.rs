@@ -8,7 +8,8 @@ use std::time::Duration;
 use drover_protocol::data::content_hash;
 use drover_protocol::msg::{AgentCommand, ApiError, Event};
 use drover_protocol::run::{
-    DatasetPin, JobAssignment, JobOutcome, JobSuccess, Metrics, RunStatus, RunSummary, Trial,
+    Baseline, DatasetPin, JobAssignment, JobOutcome, JobSuccess, Metrics, RunStatus, RunSummary,
+    Trial,
 };
 use drover_protocol::spec::{Gates, MAX_TRIALS, TrainSpec};
 use drover_protocol::types::{AgentId, unix_ms};
@@ -98,9 +99,47 @@ pub fn progress(shared: &Shared, run_id: &str, trial: &Trial) {
     });
 }
 
+/// The production version a spec's no-regression gate compares with, if it has one.
+fn baseline(shared: &Shared, spec: &TrainSpec) -> Option<Baseline> {
+    spec.gates.no_regression.as_ref()?;
+    let production = shared
+        .store
+        .production_version(&spec.model)
+        .ok()
+        .flatten()?;
+    let size_bytes = std::fs::metadata(shared.artifacts.path(&production.artifact_hash))
+        .ok()?
+        .len();
+    Some(Baseline {
+        version: format!("{}@{}", production.model, production.version),
+        artifact_hash: production.artifact_hash,
+        size_bytes,
+    })
+}
+
 /// Checks the gates against test metrics; returns each failure with its numbers.
 pub fn gate_failures(gates: &Gates, metrics: &Metrics) -> Vec<String> {
     let mut failures = Vec::new();
+    if let Some(rule) = &gates.no_regression
+        && let (Some(candidate), Some(production)) = (
+            metrics.get(&rule.metric),
+            metrics.get(&format!("baseline_{}", rule.metric)),
+        )
+    {
+        let higher = drover_agent::train::metrics::higher_is_better(&rule.metric);
+        let regressed = if higher {
+            *candidate < production - rule.tolerance
+        } else {
+            *candidate > production + rule.tolerance
+        };
+        if regressed {
+            let p = metrics.get("paired_p_value").copied().unwrap_or(f64::NAN);
+            failures.push(format!(
+                "{} {candidate:.4} regresses from production's {production:.4} beyond the tolerance {} (paired exact test p = {p:.4})",
+                rule.metric, rule.tolerance
+            ));
+        }
+    }
     for (metric, min) in &gates.min {
         match metrics.get(metric) {
             Some(v) if v >= min => {}
@@ -322,10 +361,12 @@ async fn schedule(shared: &Shared) {
                 continue;
             }
         }
+        let baseline = baseline(shared, &spec);
         let job = JobAssignment {
             run_id: run_id.clone(),
             spec,
             dataset,
+            baseline,
         };
         if trainer
             .commands

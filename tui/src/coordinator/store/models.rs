@@ -175,6 +175,18 @@ impl Store {
             .optional()?)
     }
 
+    /// The version of `model` in production, if any.
+    pub fn production_version(&self, model: &str) -> Result<Option<ModelVersion>, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn
+            .query_row(
+                &format!("{SELECT} WHERE model = ?1 AND stage = 'production'"),
+                [model],
+                version_row,
+            )
+            .optional()?)
+    }
+
     /// Every model with where its versions stand.
     pub fn models(&self) -> Result<Vec<ModelSummary>, StoreError> {
         let conn = self.lock()?;
