@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetAdded, DatasetRef, DatasetSummary, DatasetUpload, DatasetVersion};
 use crate::registry::{ModelRef, ModelSummary, ModelVersion, Stage};
-use crate::run::{JobAssignment, JobOutcome, RunDetail, RunFilter, RunStatus, RunSummary, Trial};
+use crate::run::{
+    JobAssignment, JobOutcome, RunDetail, RunFilter, RunStatus, RunSummary, ScheduleInfo, Trial,
+};
 use crate::spec::TrainSpec;
 use crate::types::{AgentId, AgentInfo, Capacity, HostLoad, Labels};
 
@@ -157,6 +159,10 @@ pub enum OperatorRequest {
         model: ModelRef,
         alias: String,
     },
+    ListSchedules,
+    RemoveSchedule {
+        id: String,
+    },
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -178,6 +184,8 @@ pub enum OperatorResponse {
     RunCancelled(String),
     Models(Vec<ModelSummary>),
     Model(Box<ModelVersion>),
+    Schedules(Vec<ScheduleInfo>),
+    ScheduleRemoved(String),
 }
 
 /// A failed operator request.
@@ -321,6 +329,11 @@ pub enum Event {
         version: u32,
         alias: String,
     },
+    ScheduleFired {
+        id: String,
+        run: String,
+        reason: String,
+    },
 }
 
 impl Event {
@@ -341,6 +354,7 @@ impl Event {
             Event::ModelRegistered { .. } => "model.registered",
             Event::ModelPromoted { .. } => "model.promoted",
             Event::AliasSet { .. } => "model.alias",
+            Event::ScheduleFired { .. } => "schedule.fired",
         }
     }
 
@@ -408,6 +422,9 @@ impl Event {
                 version,
                 alias,
             } => format!("alias {model}@{alias} now points to {model}@{version}"),
+            Event::ScheduleFired { id, run, reason } => {
+                format!("schedule {id} queued run {run}: {reason}")
+            }
         }
     }
 }

@@ -185,3 +185,18 @@ pub enum AgentResponse {
     Stored,
     Error(String),
 }
+
+/// A repeating training spec: on a cron schedule, on new data, or both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleInfo {
+    pub id: String,
+    pub experiment: String,
+    pub model: String,
+    pub dataset: String,
+    pub cron: Option<String>,
+    pub on_new_data: bool,
+    pub next_run_ms: Option<u64>,
+    pub last_run_ms: Option<u64>,
+    pub last_run_id: Option<String>,
+    pub created_ms: u64,
+}

@@ -257,6 +257,11 @@ pub struct TrainSpec {
     pub search: Search,
     #[serde(default)]
     pub gates: Gates,
+    /// Cron pattern (UTC, five fields) on which the run repeats, e.g. `0 3 * * *`.
+    pub schedule: Option<String>,
+    /// Queue the run again whenever a new version of its dataset is added.
+    #[serde(default)]
+    pub retrain_on_new_data: bool,
 }
 
 fn default_folds() -> u32 {
@@ -290,6 +295,20 @@ impl TrainSpec {
         let spec: TrainSpec = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// True when submitting the spec also sets up a schedule or trigger.
+    pub fn repeats(&self) -> bool {
+        self.schedule.is_some() || self.retrain_on_new_data
+    }
+
+    /// The spec of one run of a repeating spec (schedule and trigger removed).
+    pub fn once(&self) -> TrainSpec {
+        TrainSpec {
+            schedule: None,
+            retrain_on_new_data: false,
+            ..self.clone()
+        }
     }
 
     /// The dataset reference, parsed.

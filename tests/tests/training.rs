@@ -275,3 +275,67 @@ async fn a_lost_agents_run_moves_to_another_and_queued_runs_cancel() {
     second.stop().await.expect("clean stop");
     coordinator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_queue_runs_on_new_data_and_on_their_cron() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let coordinator = start_coordinator(&data).await;
+    let handle = coordinator.handle();
+    let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
+    add_dataset(&data, "churn", &synth(300)).await;
+
+    let bad = submit(
+        &handle,
+        &SPEC.replace("seed = 7", "seed = 7\nschedule = \"every night\""),
+    )
+    .await;
+    assert!(bad.expect_err("bad cron").contains("not a cron pattern"));
+
+    let repeating = SPEC.replace(
+        "seed = 7",
+        "seed = 7\nretrain_on_new_data = true\nschedule = \"* * * * *\"",
+    );
+    let first = submit(&handle, &repeating).await.expect("queued");
+    finished(&handle, &first).await;
+    let OperatorResponse::Schedules(list) = handle.request(OperatorRequest::ListSchedules).await
+    else {
+        panic!("no list")
+    };
+    assert_eq!(list.len(), 1);
+    assert!(list[0].on_new_data && list[0].next_run_ms.is_some());
+
+    // A new dataset version queues a run of churn@latest, which is now version 2.
+    let mut more = synth(300);
+    more.extend_from_slice(b"");
+    let second_version =
+        String::from_utf8(more)
+            .expect("utf-8")
+            .replacen("tenure_months", "tenure", 1);
+    add_dataset(&data, "churn", second_version.as_bytes()).await;
+    let triggered = wait_for("a run on the new version", || async {
+        let OperatorResponse::Runs(runs) = handle
+            .request(OperatorRequest::ListRuns(Default::default()))
+            .await
+        else {
+            return None;
+        };
+        runs.into_iter().find(|r| r.dataset == "churn@2")
+    })
+    .await;
+    assert_eq!(
+        finished(&handle, &triggered.id).await.summary.status,
+        RunStatus::Succeeded
+    );
+
+    let OperatorResponse::ScheduleRemoved(_) = handle
+        .request(OperatorRequest::RemoveSchedule {
+            id: list[0].id.clone(),
+        })
+        .await
+    else {
+        panic!("not removed")
+    };
+    agent.stop().await.expect("clean stop");
+    coordinator.stop().await;
+}

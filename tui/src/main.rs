@@ -98,6 +98,11 @@ enum Command {
         #[command(subcommand)]
         action: ModelsCommand,
     },
+    /// Repeating training specs (cron schedules and new-data triggers).
+    Schedules {
+        #[command(subcommand)]
+        action: SchedulesCommand,
+    },
     /// Show fleet events.
     Events {
         /// Keep printing new events until interrupted.
@@ -238,6 +243,17 @@ enum ModelsCommand {
 }
 
 #[derive(Subcommand)]
+enum SchedulesCommand {
+    /// Every schedule, its trigger, next and last run.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a schedule.
+    Remove { id: String },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a join token.
     Create {
@@ -352,6 +368,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             cli::runs::train(&data_dir, address, &spec, follow, json).await
         }
         Command::Runs { action } => runs(action, &data_dir, address).await,
+        Command::Schedules { action } => match action {
+            SchedulesCommand::List { json } => cli::schedules::list(&data_dir, address, json).await,
+            SchedulesCommand::Remove { id } => {
+                cli::schedules::remove(&data_dir, address, &id).await
+            }
+        },
         Command::Models { action } => match action {
             ModelsCommand::List { json } => cli::models::list(&data_dir, address, json).await,
             ModelsCommand::Show { reference, json } => {

@@ -9,6 +9,7 @@ pub mod events;
 pub mod models;
 pub mod runs;
 pub mod sample;
+pub mod schedules;
 pub mod status;
 pub mod synth;
 pub mod token;

@@ -59,7 +59,7 @@ pub async fn handle(shared: &Shared, request: OperatorRequest) -> OperatorRespon
             ApiErrorKind::Invalid,
             "a dataset upload carries its bytes on its own stream",
         ),
-        OperatorRequest::SubmitRun(spec) => match runs::submit(shared, *spec) {
+        OperatorRequest::SubmitRun(spec) => match runs::submit_spec(shared, *spec) {
             Ok(summary) => OperatorResponse::RunQueued(Box::new(summary)),
             Err(e) => OperatorResponse::Error(e),
         },
@@ -87,6 +87,17 @@ pub async fn handle(shared: &Shared, request: OperatorRequest) -> OperatorRespon
         OperatorRequest::SetAlias { model, alias } => {
             model_answer(registry::alias(shared, &model, &alias))
         }
+        OperatorRequest::ListSchedules => match shared.store.schedules() {
+            Ok(list) => {
+                OperatorResponse::Schedules(list.into_iter().map(|(info, _)| info).collect())
+            }
+            Err(e) => internal(e),
+        },
+        OperatorRequest::RemoveSchedule { id } => match shared.store.remove_schedule(&id) {
+            Ok(true) => OperatorResponse::ScheduleRemoved(id),
+            Ok(false) => error(ApiErrorKind::NotFound, format!("no schedule {id}")),
+            Err(e) => internal(e),
+        },
         OperatorRequest::Subscribe => error(
             ApiErrorKind::Invalid,
             "subscribe opens an event stream; it has no single answer",

@@ -74,6 +74,7 @@ async fn receive_into(
             hash: v.hash.clone(),
             rows: v.rows,
         });
+        super::schedules::on_dataset_added(shared, &v.name, v.version);
     }
     Ok(added)
 }

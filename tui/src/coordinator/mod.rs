@@ -16,6 +16,7 @@ pub mod pki;
 pub mod registry;
 pub mod runfile;
 pub mod runs;
+pub mod schedules;
 mod server;
 mod state;
 pub mod store;

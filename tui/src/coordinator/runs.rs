@@ -24,6 +24,19 @@ fn internal(e: StoreError) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
+/// Queues a run of `spec`; a repeating spec also becomes a schedule that queues more.
+pub fn submit_spec(shared: &Shared, spec: TrainSpec) -> Result<RunSummary, ApiError> {
+    if !spec.repeats() {
+        return submit(shared, spec);
+    }
+    if let Some(pattern) = &spec.schedule {
+        super::schedules::parse(pattern)?;
+    }
+    let run = submit(shared, spec.once())?;
+    super::schedules::create(shared, &spec)?;
+    Ok(run)
+}
+
 /// Validates `spec` against its dataset and queues a run.
 pub fn submit(shared: &Shared, spec: TrainSpec) -> Result<RunSummary, ApiError> {
     spec.validate().map_err(ApiError::invalid)?;
@@ -325,6 +338,7 @@ pub async fn scheduler(shared: Arc<Shared>, shutdown: CancellationToken) {
         }
     }
     loop {
+        super::schedules::tick(&shared);
         schedule(&shared).await;
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -1,5 +1,6 @@
 //! The embedded SQLite store: agents, join tokens and events here; dataset versions in
-//! [`datasets`], training runs and their trials in [`runs`], the model registry in [`models`]. WAL journal (commits survive a
+//! [`datasets`], training runs and their trials in [`runs`], the model registry in [`models`],
+//! repeating specs in [`schedules`]. WAL journal (commits survive a
 //! killed process; `synchronous=NORMAL` trades only power-loss durability of the last commits), schema
 //! migrations by `user_version`. Every multi-row change runs in one transaction, so a crash
 //! (even SIGKILL) leaves either the old or the new state, never half of it.
@@ -15,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 mod datasets;
 mod models;
 mod runs;
+mod schedules;
 
 pub use models::NewModelVersion;
 pub use runs::{FinishedRun, NewRun};
@@ -171,6 +173,19 @@ CREATE TABLE model_schemas (
     version        INTEGER NOT NULL,
     feature_schema TEXT NOT NULL,
     PRIMARY KEY (model, version)
+);
+"#,
+    r#"
+CREATE TABLE schedules (
+    id           TEXT PRIMARY KEY,
+    spec         TEXT NOT NULL,
+    cron         TEXT,
+    on_new_data  INTEGER NOT NULL,
+    dataset_name TEXT NOT NULL,
+    next_run_ms  INTEGER,
+    last_run_ms  INTEGER,
+    last_run_id  TEXT,
+    created_ms   INTEGER NOT NULL
 );
 "#,
 ];
