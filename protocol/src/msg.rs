@@ -163,6 +163,10 @@ pub enum OperatorRequest {
     RemoveSchedule {
         id: String,
     },
+    /// Every version of one model, newest first.
+    ListModelVersions {
+        model: String,
+    },
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -186,6 +190,7 @@ pub enum OperatorResponse {
     Model(Box<ModelVersion>),
     Schedules(Vec<ScheduleInfo>),
     ScheduleRemoved(String),
+    ModelVersions(Vec<ModelVersion>),
 }
 
 /// A failed operator request.

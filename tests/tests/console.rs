@@ -3,7 +3,8 @@
 
 use drover::client::OperatorLink;
 use drover::console::action::Action;
-use drover::console::app::App;
+use drover::console::app::{App, View};
+use drover::console::event::{Snapshot, fetch_snapshot};
 use drover::console::views;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::types::unix_ms;
@@ -48,7 +49,10 @@ async fn agents_view_shows_live_agents() {
         panic!("not an agent list");
     };
     let mut app = App::new("embedded test".into(), unix_ms(), false);
-    app.update(Action::ReplaceAgents(list));
+    app.update(Action::ApplySnapshot(Box::new(Snapshot {
+        agents: list,
+        ..Default::default()
+    })));
     let text = screen(&app, 100, 30);
     assert!(text.contains("agents 3/3 ready"), "{text}");
     for agent in &agents {
@@ -92,10 +96,97 @@ async fn agents_view_shows_live_agents() {
     })
     .await;
     let mut app = App::new("embedded test".into(), unix_ms(), false);
-    app.update(Action::ReplaceAgents(list));
+    app.update(Action::ApplySnapshot(Box::new(Snapshot {
+        agents: list,
+        ..Default::default()
+    })));
     assert!(screen(&app, 100, 30).contains("agents 2/3 ready"));
     for agent in agents {
         agent.stop().await.expect("clean stop");
     }
+    coordinator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_compare_and_models_views_show_real_training() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let coordinator = start_coordinator(&data).await;
+    let handle = coordinator.handle();
+    let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
+    let csv = tmp.path().join("churn.csv");
+    let mut file = std::fs::File::create(&csv).expect("file");
+    drover::cli::synth::churn(
+        drover::cli::synth::ChurnOptions {
+            rows: 400,
+            seed: 1,
+            drift: 0.0,
+        },
+        &mut file,
+    )
+    .expect("synth");
+    let client = drover::client::OperatorClient::for_data_dir(&data, None)
+        .await
+        .expect("operator");
+    client
+        .upload_dataset("churn", &csv, &mut |_, _| {})
+        .await
+        .expect("upload");
+    client.close().await;
+
+    let link = OperatorLink::Local(handle.clone());
+    let spec = |algorithm: &str| {
+        drover_protocol::spec::TrainSpec::from_toml(&format!(
+            "experiment = \"churn\"\nmodel = \"churn\"\ndataset = \"churn\"\ntarget = \"churned\"\ntask = \"classification\"\nalgorithm = \"{algorithm}\"\ncv_folds = 3\n[search]\nparams = {{}}\n"
+        ))
+        .expect("spec")
+    };
+    let mut ids = Vec::new();
+    for algorithm in ["gaussian_nb", "decision_tree"] {
+        let OperatorResponse::RunQueued(run) = link
+            .request(OperatorRequest::SubmitRun(Box::new(spec(algorithm))))
+            .await
+            .expect("queued")
+        else {
+            panic!("not queued")
+        };
+        ids.push(run.id);
+    }
+    let snapshot = wait_for("both runs to finish", || async {
+        let snapshot = fetch_snapshot(&link, Some("churn".into()), ids.clone())
+            .await
+            .ok()?;
+        snapshot
+            .runs
+            .iter()
+            .all(|r| r.status.is_final())
+            .then_some(snapshot)
+    })
+    .await;
+
+    let mut app = App::new("embedded test".into(), unix_ms(), false);
+    app.update(Action::ApplySnapshot(Box::new(snapshot)));
+    app.view = View::Runs;
+    let runs = screen(&app, 100, 30);
+    assert!(
+        ids.iter().all(|id| runs.contains(id.as_str())) && runs.contains("succeeded"),
+        "{runs}"
+    );
+    app.view = View::Compare;
+    let compare = screen(&app, 100, 30);
+    assert!(
+        compare.contains("accuracy")
+            && compare.contains("algorithm")
+            && compare.contains("cv accuracy by trial"),
+        "{compare}"
+    );
+    app.view = View::Models;
+    let models = screen(&app, 100, 30);
+    assert!(
+        models.contains("churn") && models.contains("@1 1.0.0") && models.contains("churn@1"),
+        "{models}"
+    );
+
+    agent.stop().await.expect("clean stop");
     coordinator.stop().await;
 }

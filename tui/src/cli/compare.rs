@@ -86,8 +86,9 @@ async fn fetch(client: &OperatorClient, id: &str) -> anyhow::Result<RunDetail> {
     )?)
 }
 
-/// The comparison table: settings that differ, then every metric with the best marked `*`.
-pub fn render(runs: &[RunDetail]) -> String {
+/// The comparison as headers and rows: settings that differ, then every metric with the best
+/// marked `*`. The CLI prints it as text and the console's Compare view as a table.
+pub fn rows(runs: &[RunDetail]) -> (Vec<String>, Vec<Vec<String>>) {
     let mut rows = Vec::new();
     let setting = |r: &RunDetail, key: &str| -> String {
         match key {
@@ -143,6 +144,12 @@ pub fn render(runs: &[RunDetail]) -> String {
     }
     let mut headers = vec!["".to_string()];
     headers.extend(runs.iter().map(|r| r.summary.id.clone()));
+    (headers, rows)
+}
+
+/// The comparison as aligned text.
+pub fn render(runs: &[RunDetail]) -> String {
+    let (headers, rows) = rows(runs);
     let refs: Vec<&str> = headers.iter().map(String::as_str).collect();
     table(&refs, &rows)
 }

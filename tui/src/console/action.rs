@@ -1,48 +1,73 @@
-//! Everything that can change the console's state, each an imperative verb.
+//! Everything that can change the console's state, each an imperative verb, and the work the
+//! console asks to be done off its loop.
 
 use drover_protocol::msg::EventRecord;
-use drover_protocol::types::AgentInfo;
+use drover_protocol::spec::TrainSpec;
+
+use super::event::Snapshot;
 
 /// One change to [`super::app::App`]; `App::update` is the only place that applies them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Leave the console, restoring the terminal.
     Quit,
-    /// Open the `:` command line to switch views.
+    /// Open the `:` command line to switch views or run `:train SPEC`.
     OpenCommandLine,
     /// Open the `/` filter for the current view.
     OpenFilter,
     /// Show the key help overlay.
     ShowHelp,
-    /// Close the overlay or input line, or clear the filter.
+    /// Close the overlay, form or input line, or clear the filter.
     Back,
     /// Move the selection down one row.
     SelectNext,
     /// Move the selection up one row.
     SelectPrevious,
-    /// Type a character into the open input line.
+    /// Type a character into the open input line or form field.
     Type(char),
-    /// Erase the last character of the open input line.
+    /// Erase the last character of the open input line or form field.
     Erase,
-    /// Run what the input line holds.
+    /// Run what the input line or form holds.
     Submit,
     /// Ask the coordinator for fresh data now.
     Refresh,
-    /// Replace the agent list with a fresh one from the coordinator.
-    ReplaceAgents(Vec<AgentInfo>),
+    /// Mark or unmark the selected run for comparison.
+    ToggleMark,
+    /// Open the Compare view for the marked runs.
+    CompareMarked,
+    /// Cycle the Runs view's order.
+    CycleSort,
+    /// Open the form to launch training.
+    OpenLaunchForm,
+    /// Move to the next form field.
+    NextField,
+    /// Change the selected form field's choice (-1 previous, +1 next).
+    CycleChoice(i32),
+    /// Replace what the console knows with a fresh snapshot from the coordinator.
+    ApplySnapshot(Box<Snapshot>),
     /// Add an event from the coordinator's stream.
     RecordEvent(EventRecord),
+    /// Show a message in the status line.
+    ShowMessage(String),
     /// Show an error in the status line.
     ShowError(String),
-    /// Advance the clock used for "3s ago" columns.
+    /// Advance the clock used for "3s ago" columns (and refresh).
     SetClock(u64),
     /// Redraw (after a terminal resize).
     Redraw,
 }
 
 /// Work the console asks to be done off the UI loop; results come back as events.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// Fetch the agent list.
-    FetchAgents,
+    /// Fetch agents, runs, datasets and models, the versions of `model`, and the details of
+    /// the runs in `compare`.
+    FetchSnapshot {
+        model: Option<String>,
+        compare: Vec<String>,
+    },
+    /// Read a spec file and queue it.
+    SubmitSpecFile(String),
+    /// Queue a spec built in the launch form.
+    SubmitSpec(Box<TrainSpec>),
 }

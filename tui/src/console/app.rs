@@ -1,12 +1,16 @@
 //! The console's one state, and the only place it changes ([`App::update`]).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
+use drover_protocol::data::DatasetSummary;
 use drover_protocol::msg::EventRecord;
+use drover_protocol::registry::{ModelSummary, ModelVersion};
+use drover_protocol::run::{RunDetail, RunSummary};
 use drover_protocol::types::{AgentInfo, AgentStatus, format_labels};
 
 use super::action::{Action, Command};
 use super::event::ConsoleEvent;
+use super::form::LaunchForm;
 use super::keymap;
 
 /// Most fleet events kept for the Events view.
@@ -16,6 +20,9 @@ pub const EVENT_HISTORY: usize = 500;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
     Agents,
+    Runs,
+    Compare,
+    Models,
     Events,
 }
 
@@ -24,6 +31,9 @@ impl View {
     pub fn name(self) -> &'static str {
         match self {
             View::Agents => "agents",
+            View::Runs => "runs",
+            View::Compare => "compare",
+            View::Models => "models",
             View::Events => "events",
         }
     }
@@ -31,6 +41,9 @@ impl View {
     fn parse(text: &str) -> Option<Self> {
         match text {
             "agents" | "agent" | "a" | "ag" => Some(View::Agents),
+            "runs" | "run" | "r" => Some(View::Runs),
+            "compare" | "cmp" | "c" => Some(View::Compare),
+            "models" | "model" | "m" => Some(View::Models),
             "events" | "event" | "e" | "ev" => Some(View::Events),
             _ => None,
         }
@@ -44,6 +57,14 @@ pub enum Mode {
     Command,
     Filter,
     Help,
+    Form,
+}
+
+/// How the Runs view is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunSort {
+    Newest,
+    Score,
 }
 
 /// Everything the console shows.
@@ -55,9 +76,21 @@ pub struct App {
     pub input: String,
     pub filter: String,
     pub agents: Vec<AgentInfo>,
+    pub runs: Vec<RunSummary>,
+    pub datasets: Vec<DatasetSummary>,
+    pub models: Vec<ModelSummary>,
+    pub versions: Vec<ModelVersion>,
+    pub compared: Vec<RunDetail>,
     pub events: VecDeque<EventRecord>,
+    /// Runs marked for comparison.
+    pub marked: BTreeSet<String>,
+    /// Runs the Compare view shows.
+    pub compare: Vec<String>,
+    pub sort: RunSort,
+    pub form: LaunchForm,
     pub selected: usize,
-    pub status: Option<String>,
+    /// The status line and whether it is an error.
+    pub status: Option<(String, bool)>,
     /// Where the coordinator is, for the header.
     pub coordinator: String,
     /// Clock for relative times, Unix ms; advanced by ticks so rendering stays pure.
@@ -75,7 +108,16 @@ impl App {
             input: String::new(),
             filter: String::new(),
             agents: Vec::new(),
+            runs: Vec::new(),
+            datasets: Vec::new(),
+            models: Vec::new(),
+            versions: Vec::new(),
+            compared: Vec::new(),
             events: VecDeque::new(),
+            marked: BTreeSet::new(),
+            compare: Vec::new(),
+            sort: RunSort::Newest,
+            form: LaunchForm::default(),
             selected: 0,
             status: None,
             coordinator,
@@ -92,8 +134,9 @@ impl App {
             ConsoleEvent::Key(key) => keymap::action_for(self.mode, key).into_iter().collect(),
             ConsoleEvent::Resize => vec![Action::Redraw],
             ConsoleEvent::Tick(now) => vec![Action::SetClock(now)],
-            ConsoleEvent::Agents(agents) => vec![Action::ReplaceAgents(agents)],
+            ConsoleEvent::Snapshot(snapshot) => vec![Action::ApplySnapshot(snapshot)],
             ConsoleEvent::Fleet(record) => vec![Action::RecordEvent(record)],
+            ConsoleEvent::Message(message) => vec![Action::ShowMessage(message)],
             ConsoleEvent::Failed(message) => vec![Action::ShowError(message)],
         }
     }
@@ -111,29 +154,99 @@ impl App {
             Action::ShowHelp => self.mode = Mode::Help,
             Action::Back => self.back(),
             Action::SelectNext => {
-                self.selected = (self.selected + 1).min(self.row_count().saturating_sub(1))
+                self.selected = (self.selected + 1).min(self.row_count().saturating_sub(1));
+                return self.refresh_if(self.view == View::Models);
             }
-            Action::SelectPrevious => self.selected = self.selected.saturating_sub(1),
+            Action::SelectPrevious => {
+                self.selected = self.selected.saturating_sub(1);
+                return self.refresh_if(self.view == View::Models);
+            }
+            Action::Type(c) if self.mode == Mode::Form => self.form.type_char(c),
             Action::Type(c) => {
                 self.input.push(c);
                 self.follow_filter();
             }
+            Action::Erase if self.mode == Mode::Form => self.form.erase(),
             Action::Erase => {
                 self.input.pop();
                 self.follow_filter();
             }
             Action::Submit => return self.submit(),
-            Action::Refresh => return Some(Command::FetchAgents),
-            Action::ReplaceAgents(agents) => {
-                self.agents = agents;
+            Action::Refresh => return Some(self.snapshot_command()),
+            Action::ToggleMark => self.toggle_mark(),
+            Action::CompareMarked => return self.compare_marked(),
+            Action::CycleSort => {
+                self.sort = if self.sort == RunSort::Newest {
+                    RunSort::Score
+                } else {
+                    RunSort::Newest
+                };
+            }
+            Action::OpenLaunchForm => {
+                self.mode = Mode::Form;
+                self.status = None;
+            }
+            Action::NextField => self.form.next_field(),
+            Action::CycleChoice(step) => self.form.cycle(step, self.datasets.len()),
+            Action::ApplySnapshot(snapshot) => {
+                let s = *snapshot;
+                (self.agents, self.runs, self.datasets, self.models) =
+                    (s.agents, s.runs, s.datasets, s.models);
+                (self.versions, self.compared) = (s.versions, s.compared);
                 self.clamp_selection();
             }
             Action::RecordEvent(record) => self.record_event(record),
-            Action::ShowError(message) => self.status = Some(message),
-            Action::SetClock(now) => self.now_ms = now,
+            Action::ShowMessage(message) => self.status = Some((message, false)),
+            Action::ShowError(message) => self.status = Some((message, true)),
+            Action::SetClock(now) => {
+                self.now_ms = now;
+                return Some(self.snapshot_command());
+            }
             Action::Redraw => {}
         }
         None
+    }
+
+    fn snapshot_command(&self) -> Command {
+        let model = (self.view == View::Models)
+            .then(|| {
+                self.visible_models()
+                    .get(self.selected)
+                    .map(|m| m.name.clone())
+            })
+            .flatten();
+        Command::FetchSnapshot {
+            model,
+            compare: self.compare.clone(),
+        }
+    }
+
+    fn refresh_if(&self, condition: bool) -> Option<Command> {
+        condition.then(|| self.snapshot_command())
+    }
+
+    fn toggle_mark(&mut self) {
+        if self.view != View::Runs {
+            return;
+        }
+        if let Some(id) = self.visible_runs().get(self.selected).map(|r| r.id.clone())
+            && !self.marked.remove(&id)
+        {
+            self.marked.insert(id);
+        }
+    }
+
+    fn compare_marked(&mut self) -> Option<Command> {
+        if self.marked.len() < 2 {
+            self.status = Some((
+                "mark at least two runs with space to compare them".into(),
+                true,
+            ));
+            return None;
+        }
+        self.compare = self.marked.iter().cloned().collect();
+        self.switch(View::Compare);
+        Some(self.snapshot_command())
     }
 
     /// Keeps events ordered by sequence number without duplicates: history fetched at start
@@ -165,7 +278,7 @@ impl App {
                 self.input.clear();
             }
             Mode::Normal => self.filter.clear(),
-            Mode::Command | Mode::Help => self.input.clear(),
+            Mode::Command | Mode::Help | Mode::Form => self.input.clear(),
         }
         self.mode = Mode::Normal;
         self.clamp_selection();
@@ -178,24 +291,49 @@ impl App {
         }
     }
 
+    fn switch(&mut self, view: View) {
+        self.view = view;
+        self.selected = 0;
+        self.filter.clear();
+        self.status = None;
+    }
+
     fn submit(&mut self) -> Option<Command> {
-        let text = std::mem::take(&mut self.input);
         let mode = std::mem::replace(&mut self.mode, Mode::Normal);
+        if mode == Mode::Form {
+            let dataset = self
+                .datasets
+                .get(self.form.dataset)
+                .map(|d| d.name.as_str());
+            return match self.form.spec(dataset) {
+                Ok(spec) => Some(Command::SubmitSpec(Box::new(spec))),
+                Err(e) => {
+                    self.mode = Mode::Form;
+                    self.status = Some((e, true));
+                    None
+                }
+            };
+        }
+        let text = std::mem::take(&mut self.input);
         if mode != Mode::Command {
             return None;
         }
-        let name = text.trim();
-        match name {
-            "q" | "quit" => self.quit = true,
-            _ => match View::parse(name) {
+        let text = text.trim();
+        match text.split_once(' ') {
+            Some(("train", path)) => return Some(Command::SubmitSpecFile(path.trim().to_string())),
+            _ if text == "q" || text == "quit" => self.quit = true,
+            _ => match View::parse(text) {
                 Some(view) => {
-                    self.view = view;
-                    self.selected = 0;
-                    self.filter.clear();
-                    self.status = None;
+                    self.switch(view);
+                    return Some(self.snapshot_command());
                 }
                 None => {
-                    self.status = Some(format!("unknown view :{name} (try :agents or :events)"))
+                    self.status = Some((
+                        format!(
+                            "unknown command :{text} (try :agents :runs :compare :models :events, :train SPEC)"
+                        ),
+                        true,
+                    ));
                 }
             },
         }
@@ -205,7 +343,10 @@ impl App {
     fn row_count(&self) -> usize {
         match self.view {
             View::Agents => self.visible_agents().len(),
+            View::Runs => self.visible_runs().len(),
+            View::Models => self.visible_models().len(),
             View::Events => self.visible_events().len(),
+            View::Compare => 0,
         }
     }
 
@@ -213,37 +354,72 @@ impl App {
         self.selected = self.selected.min(self.row_count().saturating_sub(1));
     }
 
+    fn matches(&self, fields: &[&str]) -> bool {
+        let needle = self.filter.to_lowercase();
+        needle.is_empty() || fields.iter().any(|f| f.to_lowercase().contains(&needle))
+    }
+
     /// Agents that match the filter (id, hostname, status, labels, address; any case).
     pub fn visible_agents(&self) -> Vec<&AgentInfo> {
-        let needle = self.filter.to_lowercase();
         self.agents
             .iter()
             .filter(|a| {
-                needle.is_empty()
-                    || [
-                        a.id.0.as_str(),
-                        &a.hostname,
-                        &a.status.to_string(),
-                        &format_labels(&a.labels),
-                        &a.address,
-                    ]
-                    .iter()
-                    .any(|field| field.to_lowercase().contains(&needle))
+                self.matches(&[
+                    a.id.0.as_str(),
+                    &a.hostname,
+                    &a.status.to_string(),
+                    &format_labels(&a.labels),
+                    &a.address,
+                ])
             })
+            .collect()
+    }
+
+    /// Runs that match the filter, in the chosen order.
+    pub fn visible_runs(&self) -> Vec<&RunSummary> {
+        let mut runs: Vec<&RunSummary> = self
+            .runs
+            .iter()
+            .filter(|r| {
+                self.matches(&[
+                    r.id.as_str(),
+                    &r.experiment,
+                    &r.algorithm,
+                    &r.dataset,
+                    &r.status.to_string(),
+                ])
+            })
+            .collect();
+        if self.sort == RunSort::Score {
+            let score = |r: &RunSummary| {
+                r.metrics
+                    .get("accuracy")
+                    .copied()
+                    .or_else(|| r.metrics.get("rmse").map(|v| -v))
+            };
+            runs.sort_by(|a, b| {
+                score(b)
+                    .partial_cmp(&score(a))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        }
+        runs
+    }
+
+    /// Models that match the filter.
+    pub fn visible_models(&self) -> Vec<&ModelSummary> {
+        self.models
+            .iter()
+            .filter(|m| self.matches(&[m.name.as_str()]))
             .collect()
     }
 
     /// Events that match the filter, newest first.
     pub fn visible_events(&self) -> Vec<&EventRecord> {
-        let needle = self.filter.to_lowercase();
         self.events
             .iter()
             .rev()
-            .filter(|e| {
-                needle.is_empty()
-                    || e.event.describe().to_lowercase().contains(&needle)
-                    || e.event.kind().contains(&needle)
-            })
+            .filter(|e| self.matches(&[&e.event.describe(), e.event.kind()]))
             .collect()
     }
 
@@ -269,8 +445,10 @@ impl App {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::console::event::Snapshot;
+    use drover_protocol::run::RunStatus;
     use drover_protocol::types::AgentId;
 
     fn agent(id: &str, status: AgentStatus) -> AgentInfo {
@@ -287,10 +465,34 @@ mod tests {
         }
     }
 
+    pub(crate) fn run(id: &str, accuracy: f64) -> RunSummary {
+        RunSummary {
+            id: id.into(),
+            experiment: "churn".into(),
+            model: "churn".into(),
+            algorithm: "logistic_regression".into(),
+            dataset: "churn@1".into(),
+            status: RunStatus::Succeeded,
+            agent: Some("ag-1".into()),
+            trials_done: 3,
+            trials_total: 3,
+            metrics: [("accuracy".to_string(), accuracy)].into(),
+            gates_passed: Some(true),
+            error: None,
+            created_ms: 0,
+            started_ms: None,
+            finished_ms: None,
+        }
+    }
+
     fn typed(app: &mut App, text: &str) {
         text.chars().for_each(|c| {
             app.update(Action::Type(c));
         });
+    }
+
+    fn with(snapshot: Snapshot) -> Action {
+        Action::ApplySnapshot(Box::new(snapshot))
     }
 
     #[test]
@@ -298,7 +500,10 @@ mod tests {
         let mut app = App::new("local".into(), 0, false);
         app.update(Action::OpenCommandLine);
         typed(&mut app, "events");
-        app.update(Action::Submit);
+        assert!(matches!(
+            app.update(Action::Submit),
+            Some(Command::FetchSnapshot { .. })
+        ));
         assert_eq!((app.view, app.mode), (View::Events, Mode::Normal));
         app.update(Action::OpenCommandLine);
         typed(&mut app, "nope");
@@ -306,18 +511,27 @@ mod tests {
         assert_eq!(app.view, View::Events);
         assert!(
             app.status
-                .as_deref()
-                .is_some_and(|s| s.contains("unknown view"))
+                .as_ref()
+                .is_some_and(|(s, error)| s.contains("unknown command") && *error)
+        );
+        app.update(Action::OpenCommandLine);
+        typed(&mut app, "train specs/churn.toml");
+        assert_eq!(
+            app.update(Action::Submit),
+            Some(Command::SubmitSpecFile("specs/churn.toml".into()))
         );
     }
 
     #[test]
     fn filter_narrows_live_and_esc_clears() {
         let mut app = App::new("local".into(), 0, false);
-        app.update(Action::ReplaceAgents(vec![
-            agent("ag-1", AgentStatus::Ready),
-            agent("ag-2", AgentStatus::Lost),
-        ]));
+        app.update(with(Snapshot {
+            agents: vec![
+                agent("ag-1", AgentStatus::Ready),
+                agent("ag-2", AgentStatus::Lost),
+            ],
+            ..Default::default()
+        }));
         app.update(Action::OpenFilter);
         typed(&mut app, "lost");
         assert_eq!(app.visible_agents().len(), 1);
@@ -325,6 +539,60 @@ mod tests {
         assert_eq!(app.filter, "lost");
         app.update(Action::Back);
         assert_eq!(app.visible_agents().len(), 2);
+    }
+
+    #[test]
+    fn runs_sort_mark_and_compare() {
+        let mut app = App::new("local".into(), 0, false);
+        app.update(with(Snapshot {
+            runs: vec![run("run-a", 0.7), run("run-b", 0.9)],
+            ..Default::default()
+        }));
+        app.view = View::Runs;
+        app.update(Action::CycleSort);
+        assert_eq!(app.visible_runs()[0].id, "run-b");
+        assert_eq!(
+            app.update(Action::CompareMarked),
+            None,
+            "needs two marked runs"
+        );
+        app.update(Action::ToggleMark);
+        app.update(Action::SelectNext);
+        app.update(Action::ToggleMark);
+        let command = app.update(Action::CompareMarked);
+        assert_eq!(app.view, View::Compare);
+        assert!(
+            matches!(command, Some(Command::FetchSnapshot { compare, .. }) if compare.len() == 2)
+        );
+    }
+
+    #[test]
+    fn the_launch_form_submits_a_spec_or_says_what_is_wrong() {
+        let mut app = App::new("local".into(), 0, false);
+        app.update(Action::OpenLaunchForm);
+        assert_eq!(app.update(Action::Submit), None);
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|(s, _)| s.contains("no dataset"))
+        );
+        assert_eq!(app.mode, Mode::Form);
+        app.datasets = vec![DatasetSummary {
+            name: "churn".into(),
+            latest: 1,
+            versions: 1,
+            rows: 10,
+            columns: 3,
+            size_bytes: 1,
+            hash: "h".into(),
+            created_ms: 0,
+        }];
+        app.update(Action::NextField);
+        typed(&mut app, "churned");
+        assert!(
+            matches!(app.update(Action::Submit), Some(Command::SubmitSpec(spec)) if spec.target == "churned")
+        );
+        assert_eq!(app.mode, Mode::Normal);
     }
 
     #[test]
@@ -348,14 +616,17 @@ mod tests {
     #[test]
     fn selection_stays_inside_the_list_and_quit_quits() {
         let mut app = App::new("local".into(), 0, false);
-        app.update(Action::ReplaceAgents(vec![agent(
-            "ag-1",
-            AgentStatus::Ready,
-        )]));
+        app.update(with(Snapshot {
+            agents: vec![agent("ag-1", AgentStatus::Ready)],
+            ..Default::default()
+        }));
         app.update(Action::SelectNext);
         app.update(Action::SelectNext);
         assert_eq!(app.selected, 0);
-        assert_eq!(app.update(Action::Refresh), Some(Command::FetchAgents));
+        assert!(matches!(
+            app.update(Action::Refresh),
+            Some(Command::FetchSnapshot { .. })
+        ));
         app.update(Action::Quit);
         assert!(app.should_quit());
     }

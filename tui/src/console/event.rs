@@ -3,12 +3,29 @@
 
 use std::time::Duration;
 
+use drover_protocol::data::DatasetSummary;
 use drover_protocol::msg::{EventRecord, OperatorRequest, OperatorResponse};
+use drover_protocol::registry::{ModelSummary, ModelVersion};
+use drover_protocol::run::{RunDetail, RunSummary};
+use drover_protocol::spec::TrainSpec;
 use drover_protocol::types::{AgentInfo, unix_ms};
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEvent, KeyEventKind};
 use tokio::sync::mpsc;
 
 use crate::client::OperatorLink;
+
+/// Everything the views show, fetched together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub agents: Vec<AgentInfo>,
+    pub runs: Vec<RunSummary>,
+    pub datasets: Vec<DatasetSummary>,
+    pub models: Vec<ModelSummary>,
+    /// Versions of the model selected in the Models view.
+    pub versions: Vec<ModelVersion>,
+    /// Details of the runs being compared.
+    pub compared: Vec<RunDetail>,
+}
 
 /// Something the console must react to.
 #[derive(Debug, Clone)]
@@ -16,12 +33,13 @@ pub enum ConsoleEvent {
     Key(KeyEvent),
     Resize,
     Tick(u64),
-    Agents(Vec<AgentInfo>),
+    Snapshot(Box<Snapshot>),
     Fleet(EventRecord),
+    Message(String),
     Failed(String),
 }
 
-/// How often agent rows refresh (heartbeat ages, load) besides event-driven refreshes.
+/// How often the views refresh besides event-driven refreshes.
 pub const POLL: Duration = Duration::from_secs(1);
 
 /// Reads terminal events on a thread (crossterm reads block) until the channel closes.
@@ -48,8 +66,8 @@ pub fn spawn_terminal_reader(tx: mpsc::Sender<ConsoleEvent>) {
     });
 }
 
-/// Ticks the clock and polls the agent list every [`POLL`].
-pub fn spawn_ticker(tx: mpsc::Sender<ConsoleEvent>, link: OperatorLink) {
+/// Ticks the clock every [`POLL`]; each tick also refreshes the snapshot (see `App::update`).
+pub fn spawn_ticker(tx: mpsc::Sender<ConsoleEvent>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(POLL);
         loop {
@@ -57,12 +75,11 @@ pub fn spawn_ticker(tx: mpsc::Sender<ConsoleEvent>, link: OperatorLink) {
             if tx.send(ConsoleEvent::Tick(unix_ms())).await.is_err() {
                 return;
             }
-            fetch_agents(&link, &tx).await;
         }
     });
 }
 
-/// Sends recent history, then forwards the coordinator's event stream, and refetches agents after each fleet event.
+/// Sends recent history, then forwards the coordinator's event stream.
 pub fn spawn_event_stream(tx: mpsc::Sender<ConsoleEvent>, link: OperatorLink) {
     tokio::spawn(async move {
         let mut events = match link.subscribe().await {
@@ -88,7 +105,6 @@ pub fn spawn_event_stream(tx: mpsc::Sender<ConsoleEvent>, link: OperatorLink) {
             if tx.send(ConsoleEvent::Fleet(record)).await.is_err() {
                 return;
             }
-            fetch_agents(&link, &tx).await;
         }
         let _ = tx
             .send(ConsoleEvent::Failed(
@@ -98,12 +114,64 @@ pub fn spawn_event_stream(tx: mpsc::Sender<ConsoleEvent>, link: OperatorLink) {
     });
 }
 
-/// Fetches the agent list once and sends it (or the failure) as an event.
-pub async fn fetch_agents(link: &OperatorLink, tx: &mpsc::Sender<ConsoleEvent>) {
-    let event = match link.request(OperatorRequest::ListAgents).await {
-        Ok(OperatorResponse::Agents(agents)) => ConsoleEvent::Agents(agents),
+macro_rules! fetch {
+    ($link:expr, $request:expr, $variant:path) => {
+        match $link.request($request).await? {
+            $variant(value) => value,
+            other => anyhow::bail!("unexpected answer: {other:?}"),
+        }
+    };
+}
+
+/// Fetches everything the views show.
+pub async fn fetch_snapshot(
+    link: &OperatorLink,
+    model: Option<String>,
+    compare: Vec<String>,
+) -> anyhow::Result<Snapshot> {
+    let mut snapshot = Snapshot {
+        agents: fetch!(link, OperatorRequest::ListAgents, OperatorResponse::Agents),
+        runs: fetch!(
+            link,
+            OperatorRequest::ListRuns(Default::default()),
+            OperatorResponse::Runs
+        ),
+        datasets: fetch!(
+            link,
+            OperatorRequest::ListDatasets,
+            OperatorResponse::Datasets
+        ),
+        models: fetch!(link, OperatorRequest::ListModels, OperatorResponse::Models),
+        ..Snapshot::default()
+    };
+    if let Some(model) = model {
+        snapshot.versions = fetch!(
+            link,
+            OperatorRequest::ListModelVersions { model },
+            OperatorResponse::ModelVersions
+        );
+    }
+    for id in compare {
+        snapshot.compared.push(*fetch!(
+            link,
+            OperatorRequest::ShowRun { id },
+            OperatorResponse::Run
+        ));
+    }
+    Ok(snapshot)
+}
+
+/// Queues a spec and says which run it became.
+pub async fn submit(link: &OperatorLink, spec: TrainSpec) -> ConsoleEvent {
+    match link
+        .request(OperatorRequest::SubmitRun(Box::new(spec)))
+        .await
+    {
+        Ok(OperatorResponse::RunQueued(run)) => ConsoleEvent::Message(format!(
+            "queued {} ({} on {})",
+            run.id, run.algorithm, run.dataset
+        )),
         Ok(other) => ConsoleEvent::Failed(format!("unexpected answer: {other:?}")),
         Err(e) => ConsoleEvent::Failed(format!("{e:#}")),
-    };
-    let _ = tx.send(event).await;
+    }
 }

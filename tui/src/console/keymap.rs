@@ -17,6 +17,10 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('/') => Some(Action::OpenFilter),
             KeyCode::Char('?') => Some(Action::ShowHelp),
             KeyCode::Char('r') => Some(Action::Refresh),
+            KeyCode::Char(' ') => Some(Action::ToggleMark),
+            KeyCode::Char('c') => Some(Action::CompareMarked),
+            KeyCode::Char('s') => Some(Action::CycleSort),
+            KeyCode::Char('n') => Some(Action::OpenLaunchForm),
             KeyCode::Char('j') | KeyCode::Down => Some(Action::SelectNext),
             KeyCode::Char('k') | KeyCode::Up => Some(Action::SelectPrevious),
             KeyCode::Esc => Some(Action::Back),
@@ -25,6 +29,16 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
         Mode::Help => match key.code {
             KeyCode::Char('q') => Some(Action::Quit),
             KeyCode::Esc | KeyCode::Char('?') | KeyCode::Enter => Some(Action::Back),
+            _ => None,
+        },
+        Mode::Form => match key.code {
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Enter => Some(Action::Submit),
+            KeyCode::Tab | KeyCode::Down => Some(Action::NextField),
+            KeyCode::Left => Some(Action::CycleChoice(-1)),
+            KeyCode::Right => Some(Action::CycleChoice(1)),
+            KeyCode::Backspace => Some(Action::Erase),
+            KeyCode::Char(c) => Some(Action::Type(c)),
             _ => None,
         },
         Mode::Command | Mode::Filter => match key.code {
@@ -39,11 +53,17 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
 
 /// Key help as `(keys, what they do)`, shown by `?`.
 pub const HELP: &[(&str, &str)] = &[
-    (":agents  :events", "switch view"),
+    (
+        ":agents :runs :models",
+        "switch view (also :compare :events)",
+    ),
+    (":train SPEC.toml", "queue training from a spec file"),
+    ("n", "launch training from a form"),
+    ("space  c", "mark runs, compare the marked ones"),
+    ("s", "sort runs: newest / best score"),
     ("/", "filter rows (Enter keeps, Esc clears)"),
     ("j k  ↓ ↑", "move the selection"),
     ("r", "refresh now"),
-    ("?", "this help"),
     ("Esc", "back / clear filter"),
     ("q  Ctrl-C", "quit"),
 ];

@@ -7,10 +7,12 @@
 pub mod action;
 pub mod app;
 pub mod event;
+pub mod form;
 pub mod keymap;
 pub mod theme;
 pub mod views;
 
+use drover_protocol::spec::TrainSpec;
 use drover_protocol::types::unix_ms;
 use tokio::sync::mpsc;
 
@@ -35,7 +37,7 @@ async fn run_loop(
     let (tx, mut rx) = mpsc::channel(256);
     event::spawn_terminal_reader(tx.clone());
     event::spawn_event_stream(tx.clone(), link.clone());
-    event::spawn_ticker(tx.clone(), link.clone());
+    event::spawn_ticker(tx.clone());
     let mut app = App::new(coordinator, unix_ms(), theme::color_enabled());
     terminal.draw(|f| views::render(&app, f))?;
     while let Some(event) = rx.recv().await {
@@ -56,9 +58,23 @@ async fn run_loop(
 
 fn run_command(command: Command, link: &OperatorLink, tx: &mpsc::Sender<ConsoleEvent>) {
     let (link, tx) = (link.clone(), tx.clone());
-    match command {
-        Command::FetchAgents => {
-            tokio::spawn(async move { event::fetch_agents(&link, &tx).await });
-        }
-    }
+    tokio::spawn(async move {
+        let event = match command {
+            Command::FetchSnapshot { model, compare } => {
+                match event::fetch_snapshot(&link, model, compare).await {
+                    Ok(snapshot) => ConsoleEvent::Snapshot(Box::new(snapshot)),
+                    Err(e) => ConsoleEvent::Failed(format!("{e:#}")),
+                }
+            }
+            Command::SubmitSpecFile(path) => match tokio::fs::read_to_string(&path).await {
+                Ok(text) => match TrainSpec::from_toml(&text) {
+                    Ok(spec) => event::submit(&link, spec).await,
+                    Err(e) => ConsoleEvent::Failed(format!("{path}: {e}")),
+                },
+                Err(e) => ConsoleEvent::Failed(format!("{path}: {e}")),
+            },
+            Command::SubmitSpec(spec) => event::submit(&link, *spec).await,
+        };
+        let _ = tx.send(event).await;
+    });
 }

@@ -45,6 +45,18 @@ pub fn status(status: AgentStatus, color: bool) -> Style {
     }
 }
 
+/// A run status cell.
+pub fn run_status(status: drover_protocol::run::RunStatus, color: bool) -> Style {
+    use drover_protocol::run::RunStatus;
+    match (status, color) {
+        (RunStatus::Succeeded, true) => Style::new().fg(Color::Green),
+        (RunStatus::Running, true) => Style::new().fg(Color::Cyan),
+        (RunStatus::Failed, true) => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        (RunStatus::Failed, false) => Style::new().add_modifier(Modifier::BOLD),
+        _ => Style::new(),
+    }
+}
+
 /// The status line when it carries an error.
 pub fn error(color: bool) -> Style {
     if color {

@@ -98,6 +98,10 @@ pub async fn handle(shared: &Shared, request: OperatorRequest) -> OperatorRespon
             Ok(false) => error(ApiErrorKind::NotFound, format!("no schedule {id}")),
             Err(e) => internal(e),
         },
+        OperatorRequest::ListModelVersions { model } => match shared.store.model_versions(&model) {
+            Ok(list) => OperatorResponse::ModelVersions(list),
+            Err(e) => internal(e),
+        },
         OperatorRequest::Subscribe => error(
             ApiErrorKind::Invalid,
             "subscribe opens an event stream; it has no single answer",

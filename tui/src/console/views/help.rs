@@ -10,10 +10,10 @@ use crate::console::theme;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let height = (HELP.len() as u16 + 2).min(area.height);
-    let width = 60.min(area.width);
+    let width = 72.min(area.width);
     let popup = area.centered(Constraint::Length(width), Constraint::Length(height));
     let rows = HELP.iter().map(|(keys, what)| Row::new([*keys, *what]));
-    let table = Table::new(rows, [Constraint::Length(18), Constraint::Min(10)]).block(
+    let table = Table::new(rows, [Constraint::Length(24), Constraint::Min(10)]).block(
         Block::bordered()
             .title(" Keys (Esc closes) ")
             .title_style(theme::column_titles(app.color)),

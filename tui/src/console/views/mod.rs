@@ -1,8 +1,12 @@
 //! Rendering: pure functions of [`App`] into a frame. No I/O, no mutation.
 
 mod agents;
+mod compare;
 mod events;
+mod form;
 mod help;
+mod models;
+mod runs;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -23,11 +27,16 @@ pub fn render(app: &App, frame: &mut Frame) {
     render_header(app, frame, header);
     match app.view {
         View::Agents => agents::render(app, frame, body),
+        View::Runs => runs::render(app, frame, body),
+        View::Compare => compare::render(app, frame, body),
+        View::Models => models::render(app, frame, body),
         View::Events => events::render(app, frame, body),
     }
     render_footer(app, frame, footer);
-    if app.mode == Mode::Help {
-        help::render(app, frame, body);
+    match app.mode {
+        Mode::Help => help::render(app, frame, body),
+        Mode::Form => form::render(app, frame, body),
+        _ => {}
     }
 }
 
@@ -45,8 +54,11 @@ fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
     let line = match app.mode {
         Mode::Command => Line::from(format!(":{}█", app.input)),
         Mode::Filter => Line::from(format!("/{}█", app.input)),
-        Mode::Normal | Mode::Help => match &app.status {
-            Some(message) => Line::from(Span::styled(message.clone(), theme::error(app.color))),
+        Mode::Normal | Mode::Help | Mode::Form => match &app.status {
+            Some((message, true)) => {
+                Line::from(Span::styled(message.clone(), theme::error(app.color)))
+            }
+            Some((message, false)) => Line::from(message.clone()),
             None if !app.filter.is_empty() => {
                 Line::from(format!("filter: {}  (Esc clears)", app.filter))
             }
@@ -63,6 +75,7 @@ fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
 mod tests {
     use super::*;
     use crate::console::action::Action;
+    use crate::console::event::Snapshot;
     use drover_protocol::msg::{Event, EventRecord};
     use drover_protocol::types::{AgentId, AgentInfo, AgentStatus, HostLoad, parse_labels};
     use ratatui::Terminal;
@@ -89,10 +102,23 @@ mod tests {
 
     fn app() -> App {
         let mut app = App::new("embedded 127.0.0.1:7400".into(), NOW, false);
-        app.update(Action::ReplaceAgents(vec![
+        let agents = vec![
             agent("ag-0a1b2c3d4e5f", "gpu-node-1", AgentStatus::Ready, 400),
             agent("ag-9f8e7d6c5b4a", "cpu-node-2", AgentStatus::Lost, 12_000),
-        ]));
+        ];
+        let mut runs = vec![
+            crate::console::app::tests::run("run-0000000000a1", 0.81),
+            crate::console::app::tests::run("run-0000000000b2", 0.74),
+        ];
+        runs[1].status = drover_protocol::run::RunStatus::Running;
+        runs[1].trials_done = 2;
+        runs[1].metrics.clear();
+        runs.iter_mut().for_each(|r| r.created_ms = NOW - 5_000);
+        app.update(Action::ApplySnapshot(Box::new(Snapshot {
+            agents,
+            runs,
+            ..Default::default()
+        })));
         app.update(Action::RecordEvent(EventRecord {
             seq: 7,
             at_ms: NOW - 12_000,
@@ -119,6 +145,25 @@ mod tests {
     fn help_overlay() {
         let mut app = app();
         app.update(Action::ShowHelp);
+        insta::assert_snapshot!(draw(&app).backend());
+    }
+
+    #[test]
+    fn runs_view_with_progress_and_marks() {
+        let mut app = app();
+        app.view = crate::console::app::View::Runs;
+        app.update(Action::ToggleMark);
+        insta::assert_snapshot!(draw(&app).backend());
+    }
+
+    #[test]
+    fn launch_form() {
+        let mut app = app();
+        app.update(Action::OpenLaunchForm);
+        app.update(Action::NextField);
+        "churned".chars().for_each(|c| {
+            app.update(Action::Type(c));
+        });
         insta::assert_snapshot!(draw(&app).backend());
     }
 

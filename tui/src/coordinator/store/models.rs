@@ -175,6 +175,17 @@ impl Store {
             .optional()?)
     }
 
+    /// Every version of `model`, newest first.
+    pub fn model_versions(&self, model: &str) -> Result<Vec<ModelVersion>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt =
+            conn.prepare_cached(&format!("{SELECT} WHERE model = ?1 ORDER BY version DESC"))?;
+        let rows = stmt
+            .query_map([model], version_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// The version of `model` in production, if any.
     pub fn production_version(&self, model: &str) -> Result<Option<ModelVersion>, StoreError> {
         let conn = self.lock()?;

@@ -1,0 +1,91 @@
+//! The Runs view: every run with live trial progress, newest first or best first; space marks
+//! runs for comparison.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Text;
+use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+
+use crate::cli::age;
+use crate::console::app::{App, RunSort};
+use crate::console::theme;
+
+/// `■■■□□ 3/5`.
+fn progress(done: u32, total: u32) -> String {
+    let width = 5;
+    let filled = (done as usize * width)
+        .checked_div(total as usize)
+        .unwrap_or(0)
+        .min(width);
+    format!(
+        "{}{} {done}/{total}",
+        "■".repeat(filled),
+        "□".repeat(width - filled)
+    )
+}
+
+/// Below this width the CREATED column gives way.
+const WIDE: u16 = 100;
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let wide = area.width >= WIDE;
+    let runs = app.visible_runs();
+    let rows = runs.iter().map(|r| {
+        let mark = if app.marked.contains(&r.id) {
+            "✓"
+        } else {
+            " "
+        };
+        let score = match (r.metrics.get("accuracy"), r.metrics.get("rmse")) {
+            (Some(v), _) => format!("acc {v:.3}"),
+            (None, Some(v)) => format!("rmse {v:.3}"),
+            (None, None) => "-".into(),
+        };
+        let mut cells = vec![
+            Cell::from(format!("{mark}{}", r.id)),
+            Cell::from(r.algorithm.clone()),
+            Cell::from(r.dataset.clone()),
+            Cell::from(Text::styled(
+                r.status.to_string(),
+                theme::run_status(r.status, app.color),
+            )),
+            Cell::from(progress(r.trials_done, r.trials_total)),
+            Cell::from(score),
+        ];
+        if wide {
+            cells.push(Cell::from(age(Some(r.created_ms), app.now_ms)));
+        }
+        Row::new(cells)
+    });
+    let mut titles = vec!["RUN", "ALGORITHM", "DATASET", "STATUS", "TRIALS", "SCORE"];
+    let mut widths = vec![
+        Constraint::Length(17),
+        Constraint::Fill(1),
+        Constraint::Length(10),
+        Constraint::Length(9),
+        Constraint::Length(11),
+        Constraint::Length(10),
+    ];
+    if wide {
+        titles.push("CREATED");
+        widths.push(Constraint::Length(10));
+    }
+    let header = Row::new(titles).style(theme::column_titles(app.color));
+    let order = if app.sort == RunSort::Score {
+        "best first"
+    } else {
+        "newest first"
+    };
+    let title = format!(
+        " Runs ({}, {order}; {} marked) ",
+        runs.len(),
+        app.marked.len()
+    );
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(Block::bordered().title(title))
+        .row_highlight_style(theme::selected(app.color))
+        .column_spacing(1);
+    let mut state = TableState::default().with_selected((!runs.is_empty()).then_some(app.selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}
