@@ -10,7 +10,9 @@ use drover_protocol::bulk;
 use drover_protocol::conn::open_bi;
 use drover_protocol::data::{content_hash, table};
 use drover_protocol::msg::AgentReport;
-use drover_protocol::run::{AgentRequest, AgentResponse, JobAssignment, JobOutcome, JobSuccess};
+use drover_protocol::run::{
+    AgentRequest, AgentResponse, JobAssignment, JobOutcome, JobSuccess, MetricPoint,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -106,6 +108,23 @@ impl Runner {
                 std::fs::read(&path).map_err(|e| format!("reading the cached dataset: {e}"))?;
             let table = table::parse(&bytes).map_err(|e| format!("dataset: {e}"))?;
             train::train(&spec, &table, baseline.as_ref(), &mut |trial| {
+                let at_ms = drover_protocol::types::unix_ms();
+                let points = trial
+                    .mean
+                    .iter()
+                    .map(|(key, value)| MetricPoint {
+                        key: format!("cv_{key}"),
+                        step: trial.trial.into(),
+                        value: *value,
+                        at_ms,
+                    })
+                    .collect();
+                let batch = AgentReport::MetricBatch {
+                    run_id: run_id.clone(),
+                    seq: trial.trial.into(),
+                    points,
+                };
+                let _ = reports.blocking_send(batch);
                 let _ = reports.blocking_send(AgentReport::JobProgress {
                     run_id: run_id.clone(),
                     trial: trial.clone(),

@@ -224,6 +224,7 @@ async fn session(
                     running.insert(job.run_id.clone(), cancel.clone());
                     jobs.start(conn.clone(), *job, reports_tx.clone(), cancel);
                 }
+                Some(AgentCommand::MetricsAck { seq }) => tracing::trace!(seq, "metrics stored"),
                 Some(AgentCommand::CancelJob { run_id }) => {
                     if let Some(cancel) = running.remove(&run_id) {
                         tracing::info!(run = %run_id, "job cancelled");

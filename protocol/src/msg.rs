@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::{DatasetAdded, DatasetRef, DatasetSummary, DatasetUpload, DatasetVersion};
 use crate::registry::{ModelRef, ModelSummary, ModelVersion, Stage};
 use crate::run::{
-    JobAssignment, JobOutcome, RunDetail, RunFilter, RunStatus, RunSummary, ScheduleInfo, Trial,
+    JobAssignment, JobOutcome, MetricPoint, RunDetail, RunFilter, RunStatus, RunSummary,
+    ScheduleInfo, Trial,
 };
 use crate::spec::TrainSpec;
 use crate::types::{AgentId, AgentInfo, Capacity, HostLoad, Labels};
@@ -103,6 +104,12 @@ pub enum AgentReport {
         run_id: String,
         outcome: JobOutcome,
     },
+    /// Metric points of a run, acknowledged by [`AgentCommand::MetricsAck`] once stored.
+    MetricBatch {
+        run_id: String,
+        seq: u64,
+        points: Vec<MetricPoint>,
+    },
 }
 
 /// Coordinator to agent, on the control stream after the hello.
@@ -114,6 +121,8 @@ pub enum AgentCommand {
     AssignJob(Box<JobAssignment>),
     /// Stop a job; no result is expected.
     CancelJob { run_id: String },
+    /// The metric batch `seq` is durably stored.
+    MetricsAck { seq: u64 },
 }
 
 /// One operator request; each travels on its own bidirectional stream.

@@ -200,3 +200,12 @@ pub struct ScheduleInfo {
     pub last_run_id: Option<String>,
     pub created_ms: u64,
 }
+
+/// One value of a metric at a step of a run (a trial, an epoch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    pub key: String,
+    pub step: u64,
+    pub value: f64,
+    pub at_ms: u64,
+}

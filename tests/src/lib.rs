@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 /// Heartbeat interval used by every test coordinator: lost within 0.6 s.
 pub const HEARTBEAT: Duration = Duration::from_millis(200);
 /// Longest any test waits for a condition.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Options for a coordinator on loopback with free ports.
 pub fn options(data_dir: &Path) -> CoordinatorOptions {

@@ -131,6 +131,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Metric points per second from an agent into the store, acknowledged after commit.
+    Ingest {
+        #[arg(long, default_value_t = 1_000_000)]
+        points: usize,
+        #[arg(long, default_value_t = 5_000)]
+        batch: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// A coordinator under N simulated agents heartbeating every second, and an idle agent.
     Fleet {
         #[arg(long, default_value_t = 1000)]
@@ -387,6 +396,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::Status { json } => cli::status::show(&data_dir, address, json).await,
+        Command::Bench {
+            which:
+                BenchCommand::Ingest {
+                    points,
+                    batch,
+                    json,
+                },
+        } => {
+            let report = cli::bench_ingest::ingest(points, batch).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                cli::bench_ingest::print(&report);
+            }
+            Ok(())
+        }
         Command::Bench {
             which:
                 BenchCommand::Fleet {

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod bench;
+pub mod bench_ingest;
 pub mod compare;
 pub mod data;
 pub mod events;

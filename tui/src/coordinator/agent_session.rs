@@ -112,8 +112,14 @@ async fn session_loop(
     commands: &mut mpsc::Receiver<AgentCommand>,
     shutdown: &CancellationToken,
 ) -> String {
+    let (acks, mut acked) = mpsc::unbounded_channel::<u64>();
     loop {
         tokio::select! {
+            Some(seq) = acked.recv() => {
+                if let Err(e) = send.send(&AgentCommand::MetricsAck { seq }).await {
+                    return format!("could not acknowledge metrics: {e}");
+                }
+            }
             report = recv.recv::<AgentReport>() => match report {
                 Ok(Some(AgentReport::Heartbeat { load, .. })) => {
                     metrics::counter!("drover_frames_received_total").increment(1);
@@ -128,6 +134,10 @@ async fn session_loop(
                 Ok(Some(AgentReport::JobFinished { run_id, outcome })) => {
                     metrics::counter!("drover_frames_received_total").increment(1);
                     runs::finish(shared, id, &run_id, outcome);
+                }
+                Ok(Some(AgentReport::MetricBatch { run_id, seq, points })) => {
+                    metrics::counter!("drover_frames_received_total").increment(1);
+                    shared.ingest.submit(run_id, seq, points, acks.clone());
                 }
                 Ok(None) => return "the agent closed its session".into(),
                 Err(e) => return ended_by(conn, e),

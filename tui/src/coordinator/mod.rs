@@ -11,6 +11,7 @@ mod enroll;
 mod events;
 pub mod fleet;
 mod http;
+mod ingest;
 mod operator_session;
 pub mod pki;
 pub mod registry;
@@ -99,6 +100,7 @@ impl Coordinator {
             Arc::new(Store::open(&data_dir.join("drover.db")).context("opening drover.db")?);
         let fleet = Fleet::new(store.agents()?, options.heartbeat_interval);
         let events = Events::start(store.clone());
+        let ingest = ingest::Ingest::start(store.clone());
 
         let server_config = drover_protocol::tls::server_config(&pki.ca.cert_pem, &pki.server)?;
         let socket = std::net::UdpSocket::bind(options.listen)
@@ -125,6 +127,7 @@ impl Coordinator {
             artifacts: Artifacts::open(data_dir).context("opening the artifact store")?,
             fleet,
             events,
+            ingest,
             pki,
             advertise,
             quic_addr,

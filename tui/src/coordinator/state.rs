@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::artifacts::Artifacts;
 use super::events::Events;
 use super::fleet::Fleet;
+use super::ingest::Ingest;
 use super::pki::Pki;
 use super::store::Store;
 
@@ -16,6 +17,7 @@ pub struct Shared {
     pub artifacts: Artifacts,
     pub fleet: Fleet,
     pub events: Events,
+    pub ingest: Ingest,
     pub pki: Pki,
     /// SHA-256 of the CA certificate, carried in join tokens.
     pub ca_sha256: [u8; 32],

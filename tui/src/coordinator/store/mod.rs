@@ -1,6 +1,6 @@
 //! The embedded SQLite store: agents, join tokens and events here; dataset versions in
 //! [`datasets`], training runs and their trials in [`runs`], the model registry in [`models`],
-//! repeating specs in [`schedules`]. WAL journal (commits survive a
+//! repeating specs in [`schedules`], metric histories in [`metrics`]. WAL journal (commits survive a
 //! killed process; `synchronous=NORMAL` trades only power-loss durability of the last commits), schema
 //! migrations by `user_version`. Every multi-row change runs in one transaction, so a crash
 //! (even SIGKILL) leaves either the old or the new state, never half of it.
@@ -14,6 +14,7 @@ use drover_protocol::types::{AgentId, Capacity, Labels};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod datasets;
+mod metrics;
 mod models;
 mod runs;
 mod schedules;
@@ -188,6 +189,16 @@ CREATE TABLE schedules (
     created_ms   INTEGER NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE metric_points (
+    run_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    step   INTEGER NOT NULL,
+    value  REAL NOT NULL,
+    at_ms  INTEGER NOT NULL
+);
+CREATE INDEX metric_points_by_run ON metric_points (run_id, key, step);
+"#,
 ];
 
 /// The coordinator's database. Cheap critical sections behind one mutex: SQLite allows one
@@ -197,7 +208,7 @@ pub struct Store {
 }
 
 fn record_write(started: Instant) {
-    metrics::histogram!("drover_store_write_seconds").record(started.elapsed().as_secs_f64());
+    ::metrics::histogram!("drover_store_write_seconds").record(started.elapsed().as_secs_f64());
 }
 
 impl Store {
