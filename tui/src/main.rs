@@ -131,6 +131,14 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Cross-validated accuracy and time of each classifier, next to scikit-learn.
+    Train {
+        /// Rows of the synthetic table (20 features).
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Metric points per second from an agent into the store, acknowledged after commit.
     Ingest {
         #[arg(long, default_value_t = 1_000_000)]
@@ -396,6 +404,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::Status { json } => cli::status::show(&data_dir, address, json).await,
+        Command::Bench {
+            which: BenchCommand::Train { rows, json },
+        } => {
+            let report = tokio::task::spawn_blocking(move || cli::bench_train::run(rows)).await??;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                cli::bench_train::print(&report);
+            }
+            Ok(())
+        }
         Command::Bench {
             which:
                 BenchCommand::Ingest {

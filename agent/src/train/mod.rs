@@ -228,6 +228,26 @@ fn mean(folds: &[Metrics]) -> Metrics {
     mean
 }
 
+/// Mean `k`-fold cross-validated metrics of `params` over every row of `table` (seeded fold
+/// assignment), for benchmarks against other libraries.
+pub fn cross_validate(
+    spec: &TrainSpec,
+    table: &Table,
+    params: &Params,
+    k: usize,
+) -> Result<Metrics, TrainError> {
+    let prepared = prepare(spec, table)?;
+    let mut rows = search::shuffled(table.rows, spec.seed);
+    rows.retain(|&r| prepared.labels[r].is_some());
+    let folds = search::folds(&rows, k)
+        .iter()
+        .map(|(fit, validate)| {
+            fit_and_score(spec, table, &prepared, params, fit, validate).map(|(_, _, m)| m)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(mean(&folds))
+}
+
 /// Trains as `spec` says on `table`, reporting each trial as it completes.
 pub fn train(
     spec: &TrainSpec,

@@ -31,13 +31,19 @@ pub fn candidates(search: &Search, seed: u64, cap: usize) -> Vec<Params> {
 
 /// Row indices shuffled by `seed`, split into `(train, test)` with `test_fraction` held out.
 pub fn holdout(rows: usize, test_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut order: Vec<usize> = (0..rows).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    let mut order = shuffled(rows, seed);
     let test = ((rows as f64) * test_fraction)
         .round()
         .clamp(1.0, rows.saturating_sub(1) as f64) as usize;
     let train = order.split_off(test);
     (train, order)
+}
+
+/// Row indices `0..rows` in a seeded random order.
+pub fn shuffled(rows: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..rows).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    order
 }
 
 /// `k` folds over `rows`: for each, `(fit rows, validation rows)`.

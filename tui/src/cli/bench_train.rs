@@ -1,0 +1,195 @@
+//! `drover bench train`: 5-fold cross-validated accuracy and time of each classifier on the
+//! wine-quality data and a synthetic table, next to scikit-learn with comparable settings
+//! measured in the same run (when `python3` with scikit-learn and pandas is available).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::Context;
+use drover_protocol::data::table;
+use drover_protocol::spec::{ParamValue, Params, TrainSpec};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+const SCRIPT: &str = include_str!("sklearn_cv.py");
+
+/// One algorithm on one data set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Score {
+    pub accuracy: f64,
+    pub seconds: f64,
+}
+
+/// Results per data set and algorithm, for drover and (when it ran) scikit-learn.
+#[derive(Debug, Serialize)]
+pub struct TrainReport {
+    pub drover: BTreeMap<String, BTreeMap<String, Score>>,
+    pub sklearn: BTreeMap<String, BTreeMap<String, Score>>,
+    pub sklearn_error: Option<String>,
+}
+
+/// The settings both libraries use, per algorithm.
+fn algorithms() -> Vec<(&'static str, Params)> {
+    let p = |pairs: &[(&str, ParamValue)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<Params>()
+    };
+    vec![
+        (
+            "logistic_regression",
+            p(&[
+                ("alpha", ParamValue::Float(1.0)),
+                ("max_iterations", ParamValue::Int(100)),
+            ]),
+        ),
+        ("decision_tree", p(&[("max_depth", ParamValue::Int(8))])),
+        (
+            "random_forest",
+            p(&[
+                ("n_trees", ParamValue::Int(50)),
+                ("max_depth", ParamValue::Int(8)),
+                ("feature_fraction", ParamValue::Float(0.7)),
+            ]),
+        ),
+        ("gaussian_nb", Params::new()),
+    ]
+}
+
+/// A synthetic binary table: `features` standard-normal columns, the label a noisy linear
+/// threshold of them.
+fn synthetic(rows: usize, features: usize) -> String {
+    let mut rng = StdRng::seed_from_u64(11);
+    let weights: Vec<f64> = (0..features)
+        .map(|i| {
+            if i % 3 == 0 {
+                0.0
+            } else {
+                rng.gen_range(-1.0..1.0)
+            }
+        })
+        .collect();
+    let mut csv: String = (0..features).map(|i| format!("x{i},")).collect();
+    csv.push_str("label\n");
+    for _ in 0..rows {
+        let x: Vec<f64> = (0..features)
+            .map(|_| rng.gen_range(-1.0f64..1.0) + rng.gen_range(-1.0f64..1.0))
+            .collect();
+        let z: f64 =
+            x.iter().zip(&weights).map(|(a, b)| a * b).sum::<f64>() + rng.gen_range(-0.5..0.5);
+        x.iter().for_each(|v| csv.push_str(&format!("{v:.5},")));
+        csv.push_str(if z > 0.0 { "1\n" } else { "0\n" });
+    }
+    csv
+}
+
+fn drover_scores(csv: &[u8], target: &str) -> anyhow::Result<BTreeMap<String, Score>> {
+    let table = table::parse(csv)?;
+    let mut out = BTreeMap::new();
+    for (name, params) in algorithms() {
+        let spec = TrainSpec::from_toml(&format!(
+            "experiment = \"bench\"\nmodel = \"bench\"\ndataset = \"bench\"\ntarget = \"{target}\"\ntask = \"classification\"\nalgorithm = \"{name}\"\n"
+        ))
+        .map_err(anyhow::Error::msg)?;
+        let started = Instant::now();
+        let metrics = drover_agent::train::cross_validate(&spec, &table, &params, 5)?;
+        out.insert(
+            name.to_string(),
+            Score {
+                accuracy: metrics["accuracy"],
+                seconds: started.elapsed().as_secs_f64(),
+            },
+        );
+        eprintln!("  drover {name}: accuracy {:.4}", metrics["accuracy"]);
+    }
+    Ok(out)
+}
+
+fn sklearn_scores(
+    path: &std::path::Path,
+    target: &str,
+    script: &std::path::Path,
+) -> anyhow::Result<BTreeMap<String, Score>> {
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .arg(path)
+        .arg(target)
+        .output()
+        .context("running python3")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .last()
+            .unwrap_or("python3 failed")
+    );
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// Runs every algorithm on wine quality and a `rows` x 20 synthetic table.
+pub fn run(rows: usize) -> anyhow::Result<TrainReport> {
+    let tmp = std::env::temp_dir().join(format!("drover-bench-train-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let script = tmp.join("sklearn_cv.py");
+    std::fs::write(&script, SCRIPT)?;
+    let mut wine = Vec::new();
+    super::sample::write("winequality", &mut wine)?;
+    let sets = [
+        ("winequality", wine, "quality"),
+        ("synthetic", synthetic(rows, 20).into_bytes(), "label"),
+    ];
+    let mut report = TrainReport {
+        drover: BTreeMap::new(),
+        sklearn: BTreeMap::new(),
+        sklearn_error: None,
+    };
+    for (name, csv, target) in sets {
+        eprintln!("{name}:");
+        report
+            .drover
+            .insert(name.to_string(), drover_scores(&csv, target)?);
+        let path = tmp.join(format!("{name}.csv"));
+        std::fs::write(&path, &csv)?;
+        match sklearn_scores(&path, target, &script) {
+            Ok(scores) => {
+                report.sklearn.insert(name.to_string(), scores);
+            }
+            Err(e) => report.sklearn_error = Some(format!("{e:#}")),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(report)
+}
+
+/// Prints accuracy differences in points and time ratios against scikit-learn.
+pub fn print(report: &TrainReport) {
+    println!(
+        "5-fold cross-validated accuracy and time, drover vs scikit-learn (same run, one thread each)"
+    );
+    for (set, scores) in &report.drover {
+        println!("{set}:");
+        for (name, d) in scores {
+            match report.sklearn.get(set).and_then(|s| s.get(name)) {
+                Some(s) => println!(
+                    "  {name:<20} drover {:.4} in {:>7.2}s   sklearn {:.4} in {:>7.2}s   accuracy {:+.2} points, time {:.2}x",
+                    d.accuracy,
+                    d.seconds,
+                    s.accuracy,
+                    s.seconds,
+                    (d.accuracy - s.accuracy) * 100.0,
+                    d.seconds / s.seconds.max(1e-9)
+                ),
+                None => println!(
+                    "  {name:<20} drover {:.4} in {:>7.2}s",
+                    d.accuracy, d.seconds
+                ),
+            }
+        }
+    }
+    if let Some(e) = &report.sklearn_error {
+        println!("scikit-learn did not run: {e}");
+    }
+}
