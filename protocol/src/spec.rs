@@ -253,6 +253,9 @@ pub struct TrainSpec {
     pub features: Option<Vec<String>>,
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Free-form labels recorded with every run, e.g. `{ team = "growth" }`.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
     #[serde(default)]
     pub search: Search,
     #[serde(default)]

@@ -101,8 +101,13 @@ async fn the_minimal_spec_trains_tracks_and_passes_its_gates() {
     let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
     add_dataset(&data, "churn", &synth(1500)).await;
 
-    let id = submit(&handle, SPEC).await.expect("queued");
+    let tagged = SPEC.replace("seed = 7", "seed = 7\ntags = { team = \"growth\" }");
+    let id = submit(&handle, &tagged).await.expect("queued");
     let done = finished(&handle, &id).await;
+    assert_eq!(
+        done.spec.tags.get("team").map(String::as_str),
+        Some("growth")
+    );
     assert_eq!(
         done.summary.status,
         RunStatus::Succeeded,
@@ -148,7 +153,7 @@ async fn the_minimal_spec_trains_tracks_and_passes_its_gates() {
     );
 
     // The same spec again gives the same model, bit for bit.
-    let again = finished(&handle, &submit(&handle, SPEC).await.expect("queued")).await;
+    let again = finished(&handle, &submit(&handle, &tagged).await.expect("queued")).await;
     assert_eq!(again.artifact_hash, Some(hash));
 
     // Gates record their numbers when they fail.

@@ -264,6 +264,15 @@ pub fn render(run: &RunDetail) -> String {
         run.drover_version,
         s.agent.as_deref().unwrap_or("-"),
     );
+    if !run.spec.tags.is_empty() {
+        let tags: Vec<String> = run
+            .spec
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        out.push_str(&format!("tags: {}\n", tags.join(", ")));
+    }
     if let Some(error) = &s.error {
         out.push_str(&format!("error: {error}\n"));
     }
