@@ -12,6 +12,7 @@ use drover::coordinator::{Coordinator, CoordinatorHandle, CoordinatorOptions};
 use drover_agent::config::AgentConfig;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::pki::CertifiedKeyPem;
+use drover_protocol::run::RunDetail;
 use drover_protocol::types::{AgentId, AgentInfo, AgentStatus, parse_labels};
 use drover_protocol::{dial, tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -335,4 +336,80 @@ pub async fn logged_http_addr(proc: &Proc) -> SocketAddr {
         log[at + 5..].split_whitespace().next()?.parse().ok()
     })
     .await
+}
+
+/// A synthetic churn table as CSV.
+pub fn churn_csv(rows: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    drover::cli::synth::churn(
+        drover::cli::synth::ChurnOptions {
+            rows,
+            seed,
+            drift: 0.0,
+        },
+        &mut out,
+    )
+    .expect("synth");
+    out
+}
+
+/// Uploads `csv` as the next version of dataset `name` through the operator API over QUIC.
+pub async fn add_dataset(data_dir: &Path, name: &str, csv: &[u8]) {
+    let path = data_dir.with_file_name(format!("{name}-upload.csv"));
+    std::fs::write(&path, csv).expect("write");
+    let client = drover::client::OperatorClient::for_data_dir(data_dir, None)
+        .await
+        .expect("operator");
+    let added = client
+        .upload_dataset(name, &path, &mut |_, _| {})
+        .await
+        .expect("upload");
+    assert!(
+        matches!(added, OperatorResponse::DatasetAdded(_)),
+        "{added:?}"
+    );
+    client.close().await;
+}
+
+/// Queues the spec in `toml`; the run id, or the coordinator's reason.
+pub async fn submit(handle: &CoordinatorHandle, toml: &str) -> Result<String, String> {
+    let spec = drover_protocol::spec::TrainSpec::from_toml(toml).expect("spec");
+    match handle
+        .request(OperatorRequest::SubmitRun(Box::new(spec)))
+        .await
+    {
+        OperatorResponse::RunQueued(run) => Ok(run.id),
+        OperatorResponse::Error(e) => Err(e.message),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Everything recorded about run `id`.
+pub async fn run_detail(handle: &CoordinatorHandle, id: &str) -> RunDetail {
+    match handle
+        .request(OperatorRequest::ShowRun { id: id.into() })
+        .await
+    {
+        OperatorResponse::Run(run) => *run,
+        other => panic!("no run {id}: {other:?}"),
+    }
+}
+
+/// Waits for run `id` to end and returns it.
+pub async fn finished(handle: &CoordinatorHandle, id: &str) -> RunDetail {
+    wait_for("the run to end", || async {
+        let run = run_detail(handle, id).await;
+        run.summary.status.is_final().then_some(run)
+    })
+    .await
+}
+
+/// Blobs in a coordinator's artifact store (the temporary directory not counted).
+pub fn blobs(data_dir: &Path) -> usize {
+    std::fs::read_dir(data_dir.join("artifacts"))
+        .expect("artifacts dir")
+        .flatten()
+        .filter(|e| e.file_name() != "tmp")
+        .map(|e| std::fs::read_dir(e.path()).map_or(0, |d| d.count()))
+        .sum()
 }

@@ -9,7 +9,7 @@ use drover_protocol::msg::{AgentHello, Hello, HelloOutcome, HelloReply, Intent};
 use drover_protocol::run::{AgentRequest, AgentResponse};
 use drover_protocol::types::{Capacity, Labels};
 use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
-use drover_tests::{connect_raw, start_coordinator, token};
+use drover_tests::{blobs, connect_raw, start_coordinator, token};
 
 async fn put(conn: &quinn::Connection, hash: String, len: u64, bytes: &[u8]) -> AgentResponse {
     let (mut send, mut recv) = open_bi(conn).await.expect("stream");
@@ -19,15 +19,6 @@ async fn put(conn: &quinn::Connection, hash: String, len: u64, bytes: &[u8]) -> 
     let _ = send.send_raw(bytes).await;
     send.finish();
     recv.expect().await.expect("answer")
-}
-
-fn blobs(data: &std::path::Path) -> usize {
-    std::fs::read_dir(data.join("artifacts"))
-        .expect("artifacts")
-        .flatten()
-        .filter(|e| e.file_name() != "tmp")
-        .map(|e| std::fs::read_dir(e.path()).map_or(0, |d| d.count()))
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -114,25 +114,7 @@ async fn runs_compare_and_models_views_show_real_training() {
     let coordinator = start_coordinator(&data).await;
     let handle = coordinator.handle();
     let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
-    let csv = tmp.path().join("churn.csv");
-    let mut file = std::fs::File::create(&csv).expect("file");
-    drover::cli::synth::churn(
-        drover::cli::synth::ChurnOptions {
-            rows: 400,
-            seed: 1,
-            drift: 0.0,
-        },
-        &mut file,
-    )
-    .expect("synth");
-    let client = drover::client::OperatorClient::for_data_dir(&data, None)
-        .await
-        .expect("operator");
-    client
-        .upload_dataset("churn", &csv, &mut |_, _| {})
-        .await
-        .expect("upload");
-    client.close().await;
+    drover_tests::add_dataset(&data, "churn", &drover_tests::churn_csv(400, 1)).await;
 
     let link = OperatorLink::Local(handle.clone());
     let spec = |algorithm: &str| {

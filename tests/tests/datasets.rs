@@ -9,7 +9,7 @@ use drover::client::OperatorClient;
 use drover_protocol::conn::open_bi;
 use drover_protocol::data::{DatasetRef, DatasetUpload, SchemaChange, content_hash};
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
-use drover_tests::start_coordinator;
+use drover_tests::{blobs, start_coordinator};
 
 fn synth(dir: &Path, name: &str, rows: usize, seed: u64) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -31,16 +31,6 @@ async fn upload(client: &OperatorClient, name: &str, path: &Path) -> OperatorRes
         .upload_dataset(name, path, &mut |_, _| {})
         .await
         .expect("upload answered")
-}
-
-/// Artifact blobs in the store (not counting the temporary directory).
-fn blobs(data: &Path) -> usize {
-    std::fs::read_dir(data.join("artifacts"))
-        .expect("artifacts dir")
-        .flatten()
-        .filter(|e| e.file_name() != "tmp")
-        .map(|e| std::fs::read_dir(e.path()).map_or(0, |d| d.count()))
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,8 @@ use drover::client::OperatorClient;
 use drover::coordinator::CoordinatorHandle;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::registry::{ModelRef, ModelVersion, Stage};
-use drover_protocol::spec::TrainSpec;
-use drover_tests::{InProcessAgent, start_coordinator, wait_for};
+use drover_protocol::run::RunDetail;
+use drover_tests::{InProcessAgent, finished, start_coordinator, submit};
 
 const SPEC: &str = r#"
 experiment = "churn"
@@ -24,27 +24,9 @@ min = { accuracy = 0.6 }
 "#;
 
 async fn train(handle: &CoordinatorHandle, spec: &str) -> Option<String> {
-    let spec = TrainSpec::from_toml(spec).expect("spec");
-    let OperatorResponse::RunQueued(run) = handle
-        .request(OperatorRequest::SubmitRun(Box::new(spec)))
+    finished(handle, &submit(handle, spec).await.expect("queued"))
         .await
-    else {
-        panic!("not queued")
-    };
-    wait_for("the run to end", || async {
-        let OperatorResponse::Run(detail) = handle
-            .request(OperatorRequest::ShowRun { id: run.id.clone() })
-            .await
-        else {
-            return None;
-        };
-        detail
-            .summary
-            .status
-            .is_final()
-            .then_some(detail.registered)
-    })
-    .await
+        .registered
 }
 
 async fn model(
@@ -182,24 +164,8 @@ async fn passing_runs_register_versions_that_move_through_stages() {
     coordinator.stop().await;
 }
 
-async fn detail(handle: &CoordinatorHandle, spec: &str) -> drover_protocol::run::RunDetail {
-    let spec = TrainSpec::from_toml(spec).expect("spec");
-    let OperatorResponse::RunQueued(run) = handle
-        .request(OperatorRequest::SubmitRun(Box::new(spec)))
-        .await
-    else {
-        panic!("not queued")
-    };
-    wait_for("the run to end", || async {
-        let OperatorResponse::Run(detail) = handle
-            .request(OperatorRequest::ShowRun { id: run.id.clone() })
-            .await
-        else {
-            return None;
-        };
-        detail.summary.status.is_final().then_some(*detail)
-    })
-    .await
+async fn detail(handle: &CoordinatorHandle, spec: &str) -> RunDetail {
+    finished(handle, &submit(handle, spec).await.expect("queued")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

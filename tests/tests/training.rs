@@ -3,16 +3,13 @@
 //! decide. Bad specs and unusable data fail clearly; a run whose agent goes away is queued
 //! again and finishes on another agent; a queued run can be cancelled.
 
-use std::path::Path;
-
-use drover::cli::synth::{ChurnOptions, churn};
-use drover::client::OperatorClient;
-use drover::coordinator::CoordinatorHandle;
 use drover_protocol::data::content_hash;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
-use drover_protocol::run::{RunDetail, RunStatus};
-use drover_protocol::spec::TrainSpec;
-use drover_tests::{InProcessAgent, start_coordinator, wait_for};
+use drover_protocol::run::RunStatus;
+use drover_tests::{
+    InProcessAgent, add_dataset, churn_csv, finished, run_detail, start_coordinator, submit,
+    wait_for,
+};
 
 const SPEC: &str = r#"
 experiment = "churn"
@@ -31,67 +28,6 @@ params = { alpha = [0.0, 0.1, 1.0] }
 min = { accuracy = 0.6 }
 "#;
 
-async fn add_dataset(data: &Path, name: &str, csv: &[u8]) {
-    let path = data.with_file_name(format!("{name}.csv"));
-    std::fs::write(&path, csv).expect("write");
-    let client = OperatorClient::for_data_dir(data, None)
-        .await
-        .expect("operator");
-    let added = client
-        .upload_dataset(name, &path, &mut |_, _| {})
-        .await
-        .expect("upload");
-    assert!(
-        matches!(added, OperatorResponse::DatasetAdded(_)),
-        "{added:?}"
-    );
-    client.close().await;
-}
-
-fn synth(rows: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    churn(
-        ChurnOptions {
-            rows,
-            seed: 7,
-            drift: 0.0,
-        },
-        &mut out,
-    )
-    .expect("synth");
-    out
-}
-
-async fn submit(handle: &CoordinatorHandle, spec: &str) -> Result<String, String> {
-    let spec = TrainSpec::from_toml(spec).expect("spec");
-    match handle
-        .request(OperatorRequest::SubmitRun(Box::new(spec)))
-        .await
-    {
-        OperatorResponse::RunQueued(run) => Ok(run.id),
-        OperatorResponse::Error(e) => Err(e.message),
-        other => panic!("unexpected {other:?}"),
-    }
-}
-
-async fn run(handle: &CoordinatorHandle, id: &str) -> RunDetail {
-    match handle
-        .request(OperatorRequest::ShowRun { id: id.into() })
-        .await
-    {
-        OperatorResponse::Run(run) => *run,
-        other => panic!("no run {id}: {other:?}"),
-    }
-}
-
-async fn finished(handle: &CoordinatorHandle, id: &str) -> RunDetail {
-    wait_for("the run to end", || async {
-        let run = run(handle, id).await;
-        run.summary.status.is_final().then_some(run)
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_minimal_spec_trains_tracks_and_passes_its_gates() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -99,7 +35,7 @@ async fn the_minimal_spec_trains_tracks_and_passes_its_gates() {
     let coordinator = start_coordinator(&data).await;
     let handle = coordinator.handle();
     let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
-    add_dataset(&data, "churn", &synth(1500)).await;
+    add_dataset(&data, "churn", &churn_csv(1500, 7)).await;
 
     let tagged = SPEC.replace("seed = 7", "seed = 7\ntags = { team = \"growth\" }");
     let id = submit(&handle, &tagged).await.expect("queued");
@@ -191,7 +127,7 @@ async fn bad_specs_and_unusable_data_fail_clearly() {
     let data = tmp.path().join("coord");
     let coordinator = start_coordinator(&data).await;
     let handle = coordinator.handle();
-    add_dataset(&data, "churn", &synth(200)).await;
+    add_dataset(&data, "churn", &churn_csv(200, 7)).await;
 
     let err = submit(
         &handle,
@@ -241,12 +177,12 @@ async fn a_lost_agents_run_moves_to_another_and_queued_runs_cancel() {
     let data = tmp.path().join("coord");
     let coordinator = start_coordinator(&data).await;
     let handle = coordinator.handle();
-    add_dataset(&data, "churn", &synth(2000)).await;
+    add_dataset(&data, "churn", &churn_csv(2000, 7)).await;
 
     // No agent yet: the run waits in the queue and can be cancelled there.
     let waiting = submit(&handle, SPEC).await.expect("queued");
     assert_eq!(
-        run(&handle, &waiting).await.summary.status,
+        run_detail(&handle, &waiting).await.summary.status,
         RunStatus::Queued
     );
     assert!(matches!(
@@ -258,7 +194,7 @@ async fn a_lost_agents_run_moves_to_another_and_queued_runs_cancel() {
         OperatorResponse::RunCancelled(_)
     ));
     assert_eq!(
-        run(&handle, &waiting).await.summary.status,
+        run_detail(&handle, &waiting).await.summary.status,
         RunStatus::Cancelled
     );
 
@@ -266,7 +202,7 @@ async fn a_lost_agents_run_moves_to_another_and_queued_runs_cancel() {
     let busy = SPEC.replace("[0.0, 0.1, 1.0]", "[0.0, 0.1, 1.0, 3.0]");
     let id = submit(&handle, &busy).await.expect("queued");
     wait_for("the run to start on the first agent", || async {
-        (run(&handle, &id).await.summary.agent.as_deref() == Some(first.id.0.as_str()))
+        (run_detail(&handle, &id).await.summary.agent.as_deref() == Some(first.id.0.as_str()))
             .then_some(())
     })
     .await;
@@ -296,7 +232,7 @@ async fn schedules_queue_runs_on_new_data_and_on_their_cron() {
     let coordinator = start_coordinator(&data).await;
     let handle = coordinator.handle();
     let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
-    add_dataset(&data, "churn", &synth(300)).await;
+    add_dataset(&data, "churn", &churn_csv(300, 7)).await;
 
     let bad = submit(
         &handle,
@@ -319,12 +255,9 @@ async fn schedules_queue_runs_on_new_data_and_on_their_cron() {
     assert!(list[0].on_new_data && list[0].next_run_ms.is_some());
 
     // A new dataset version queues a run of churn@latest, which is now version 2.
-    let mut more = synth(300);
-    more.extend_from_slice(b"");
-    let second_version =
-        String::from_utf8(more)
-            .expect("utf-8")
-            .replacen("tenure_months", "tenure", 1);
+    let second_version = String::from_utf8(churn_csv(300, 7))
+        .expect("utf-8")
+        .replacen("tenure_months", "tenure", 1);
     add_dataset(&data, "churn", second_version.as_bytes()).await;
     let triggered = wait_for("a run on the new version", || async {
         let OperatorResponse::Runs(runs) = handle

@@ -328,6 +328,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints a benchmark report as JSON or as text.
+fn emit<T: serde::Serialize>(report: &T, json: bool, print: fn(&T)) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print(report);
+    }
+    Ok(())
+}
+
 fn log_to_stderr(default: &str) {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -408,12 +418,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             which: BenchCommand::Train { rows, json },
         } => {
             let report = tokio::task::spawn_blocking(move || cli::bench_train::run(rows)).await??;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                cli::bench_train::print(&report);
-            }
-            Ok(())
+            emit(&report, json, cli::bench_train::print)
         }
         Command::Bench {
             which:
@@ -424,12 +429,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let report = cli::bench_ingest::ingest(points, batch).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                cli::bench_ingest::print(&report);
-            }
-            Ok(())
+            emit(&report, json, cli::bench_ingest::print)
         }
         Command::Bench {
             which:
@@ -440,12 +440,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let report = cli::bench::fleet(agents, window).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                cli::bench::print(&report);
-            }
-            Ok(())
+            emit(&report, json, cli::bench::print)
         }
         Command::ConfigExample => {
             print!("{}", config::EXAMPLE);
