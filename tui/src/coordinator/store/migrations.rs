@@ -1,0 +1,159 @@
+//! The store's schema, as numbered migrations applied in order; `user_version` records how far
+//! a database has come. Append new migrations; never edit one that has shipped.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE agents (
+    id            TEXT PRIMARY KEY,
+    hostname      TEXT NOT NULL,
+    labels        TEXT NOT NULL DEFAULT '{}',
+    version       TEXT NOT NULL DEFAULT '',
+    address       TEXT NOT NULL DEFAULT '',
+    cert_sha256   TEXT NOT NULL,
+    capacity      TEXT,
+    enrolled_ms   INTEGER NOT NULL,
+    last_seen_ms  INTEGER,
+    removed_ms    INTEGER
+);
+CREATE TABLE tokens (
+    id            TEXT PRIMARY KEY,
+    secret_sha256 TEXT NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    expires_ms    INTEGER NOT NULL,
+    uses_left     INTEGER NOT NULL
+);
+CREATE TABLE events (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms  INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    body   TEXT NOT NULL
+);
+"#,
+    r#"
+CREATE TABLE datasets (
+    name        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    hash        TEXT NOT NULL,
+    size_bytes  INTEGER NOT NULL,
+    rows        INTEGER NOT NULL,
+    schema      TEXT NOT NULL,
+    profile     TEXT NOT NULL,
+    changes     TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+);
+"#,
+    r#"
+CREATE TABLE runs (
+    id              TEXT PRIMARY KEY,
+    experiment      TEXT NOT NULL,
+    model           TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    spec            TEXT NOT NULL,
+    spec_hash       TEXT NOT NULL,
+    dataset_name    TEXT NOT NULL,
+    dataset_version INTEGER NOT NULL,
+    dataset_hash    TEXT NOT NULL,
+    dataset_size    INTEGER NOT NULL,
+    seed            INTEGER NOT NULL,
+    drover_version  TEXT NOT NULL,
+    trials_total    INTEGER NOT NULL,
+    agent           TEXT,
+    params          TEXT,
+    metrics         TEXT,
+    gates_passed    INTEGER,
+    gate_failures   TEXT,
+    artifact_hash   TEXT,
+    rows_train      INTEGER,
+    rows_test       INTEGER,
+    error           TEXT,
+    created_ms      INTEGER NOT NULL,
+    started_ms      INTEGER,
+    finished_ms     INTEGER
+);
+CREATE INDEX runs_by_status ON runs (status, created_ms);
+CREATE TABLE trials (
+    run_id  TEXT NOT NULL,
+    trial   INTEGER NOT NULL,
+    params  TEXT NOT NULL,
+    mean    TEXT NOT NULL,
+    folds   TEXT NOT NULL,
+    PRIMARY KEY (run_id, trial)
+);
+"#,
+    r#"
+CREATE TABLE model_versions (
+    model         TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    semver        TEXT NOT NULL,
+    stage         TEXT NOT NULL DEFAULT 'none',
+    run_id        TEXT NOT NULL,
+    dataset       TEXT NOT NULL,
+    dataset_hash  TEXT NOT NULL,
+    artifact_hash TEXT NOT NULL,
+    algorithm     TEXT NOT NULL,
+    metrics       TEXT NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    PRIMARY KEY (model, version)
+);
+CREATE TABLE model_aliases (
+    model   TEXT NOT NULL,
+    alias   TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (model, alias)
+);
+CREATE TABLE model_schemas (
+    model          TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    feature_schema TEXT NOT NULL,
+    PRIMARY KEY (model, version)
+);
+"#,
+    r#"
+CREATE TABLE schedules (
+    id           TEXT PRIMARY KEY,
+    spec         TEXT NOT NULL,
+    cron         TEXT,
+    on_new_data  INTEGER NOT NULL,
+    dataset_name TEXT NOT NULL,
+    next_run_ms  INTEGER,
+    last_run_ms  INTEGER,
+    last_run_id  TEXT,
+    created_ms   INTEGER NOT NULL
+);
+"#,
+    r#"
+CREATE TABLE metric_points (
+    run_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    step   INTEGER NOT NULL,
+    value  REAL NOT NULL,
+    at_ms  INTEGER NOT NULL
+);
+CREATE INDEX metric_points_by_run ON metric_points (run_id, key, step);
+"#,
+];
+
+/// Applies every migration the database has not seen yet, each in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: usize =
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {current} is newer than this drover ({}); upgrade drover",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
