@@ -174,12 +174,7 @@ async fn bad_csvs_and_broken_uploads_store_nothing() {
     // Bytes that do not match the announced hash.
     let wrong_hash = raw_upload(
         &client,
-        DatasetUpload {
-            name: "x".into(),
-            file_name: "x.csv".into(),
-            len: good.len() as u64,
-            blake3: content_hash(b"other"),
-        },
+        announce("x", good.len() as u64, content_hash(b"other")),
         &good,
     )
     .await;
@@ -188,48 +183,18 @@ async fn bad_csvs_and_broken_uploads_store_nothing() {
         "{wrong_hash:?}"
     );
     // An upload cut off halfway.
-    let cut = raw_upload(
-        &client,
-        DatasetUpload {
-            name: "x".into(),
-            file_name: "x.csv".into(),
-            len: 1000,
-            blake3: content_hash(&good),
-        },
-        &good,
-    )
-    .await;
+    let cut = raw_upload(&client, announce("x", 1000, content_hash(&good)), &good).await;
     assert!(
         matches!(cut, OperatorResponse::Error(ref e) if e.message.contains("cut off")),
         "{cut:?}"
     );
     // More than the limit, refused before any byte is read.
-    let huge = raw_upload(
-        &client,
-        DatasetUpload {
-            name: "x".into(),
-            file_name: "x.csv".into(),
-            len: u64::MAX,
-            blake3: String::new(),
-        },
-        b"",
-    )
-    .await;
+    let huge = raw_upload(&client, announce("x", u64::MAX, String::new()), b"").await;
     assert!(
         matches!(huge, OperatorResponse::Error(ref e) if e.message.contains("limit")),
         "{huge:?}"
     );
-    let bad_name = raw_upload(
-        &client,
-        DatasetUpload {
-            name: "Bad Name".into(),
-            file_name: "x.csv".into(),
-            len: 2,
-            blake3: String::new(),
-        },
-        b"ab",
-    )
-    .await;
+    let bad_name = raw_upload(&client, announce("Bad Name", 2, String::new()), b"ab").await;
     assert!(
         matches!(bad_name, OperatorResponse::Error(ref e) if e.message.contains("not a valid name")),
         "{bad_name:?}"
@@ -253,6 +218,16 @@ async fn bad_csvs_and_broken_uploads_store_nothing() {
     );
     client.close().await;
     coordinator.stop().await;
+}
+
+/// An upload of `name`, `len` bytes hashing to `blake3`, from `x.csv`.
+fn announce(name: &str, len: u64, blake3: String) -> DatasetUpload {
+    DatasetUpload {
+        name: name.into(),
+        file_name: "x.csv".into(),
+        len,
+        blake3,
+    }
 }
 
 /// Announces `upload` and sends `bytes` as they are, then reads the answer.

@@ -2,13 +2,11 @@
 //! version with lineage; stages, the production hand-over and aliases; a run that fails its
 //! gates registers nothing.
 
-use drover::cli::synth::{ChurnOptions, churn};
-use drover::client::OperatorClient;
 use drover::coordinator::CoordinatorHandle;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::registry::{ModelRef, ModelVersion, Stage};
 use drover_protocol::run::RunDetail;
-use drover_tests::{InProcessAgent, finished, start_coordinator, submit};
+use drover_tests::{InProcessAgent, add_dataset, churn_csv, finished, start_coordinator, submit};
 
 const SPEC: &str = r#"
 experiment = "churn"
@@ -51,24 +49,7 @@ async fn passing_runs_register_versions_that_move_through_stages() {
     let coordinator = start_coordinator(&data).await;
     let handle = coordinator.handle();
     let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
-    let csv = tmp.path().join("churn.csv");
-    let mut file = std::fs::File::create(&csv).expect("file");
-    churn(
-        ChurnOptions {
-            rows: 800,
-            seed: 1,
-            drift: 0.0,
-        },
-        &mut file,
-    )
-    .expect("synth");
-    let client = OperatorClient::for_data_dir(&data, None)
-        .await
-        .expect("operator");
-    client
-        .upload_dataset("churn", &csv, &mut |_, _| {})
-        .await
-        .expect("upload");
+    add_dataset(&data, "churn", &churn_csv(800, 1)).await;
 
     assert_eq!(train(&handle, SPEC).await.as_deref(), Some("churn@1"));
     let v1 = model(&handle, OperatorRequest::ShowModel(reference("churn@1")))
@@ -159,7 +140,6 @@ async fn passing_runs_register_versions_that_move_through_stages() {
         (2, Some(2), 2)
     );
 
-    client.close().await;
     agent.stop().await.expect("clean stop");
     coordinator.stop().await;
 }
@@ -175,24 +155,7 @@ async fn fairness_and_no_regression_gates_report_their_numbers() {
     let coordinator = start_coordinator(&data).await;
     let handle = coordinator.handle();
     let agent = InProcessAgent::join_and_run(&handle, tmp.path().join("agent"), "trainer").await;
-    let csv = tmp.path().join("churn.csv");
-    let mut file = std::fs::File::create(&csv).expect("file");
-    churn(
-        ChurnOptions {
-            rows: 1500,
-            seed: 2,
-            drift: 0.0,
-        },
-        &mut file,
-    )
-    .expect("synth");
-    let client = OperatorClient::for_data_dir(&data, None)
-        .await
-        .expect("operator");
-    client
-        .upload_dataset("churn", &csv, &mut |_, _| {})
-        .await
-        .expect("upload");
+    add_dataset(&data, "churn", &churn_csv(1500, 2)).await;
 
     // Fairness on the sensitive column, which the model does not see.
     let fair = SPEC.replace("seed = 3", "seed = 3\nexclude = [\"gender\"]").replace(
@@ -259,7 +222,6 @@ async fn fairness_and_no_regression_gates_report_their_numbers() {
     );
     assert_eq!(candidate.registered, None);
 
-    client.close().await;
     agent.stop().await.expect("clean stop");
     coordinator.stop().await;
 }

@@ -5,7 +5,7 @@ use drover_protocol::conn::{FramedRecv, FramedSend};
 use drover_protocol::run::{AgentRequest, AgentResponse};
 use tokio::io::AsyncReadExt;
 
-use super::datasets::{MAX_DATASET_BYTES, receive_file};
+use super::artifacts::StageError;
 use super::state::Shared;
 
 const CHUNK: usize = 256 * 1024;
@@ -55,24 +55,20 @@ async fn fetch(shared: &Shared, hash: &str, send: &mut FramedSend) -> Result<(),
 }
 
 async fn put(shared: &Shared, hash: &str, len: u64, recv: FramedRecv) -> AgentResponse {
-    if len > MAX_DATASET_BYTES {
-        return AgentResponse::Error(format!(
-            "{len} bytes is over the {MAX_DATASET_BYTES}-byte artifact limit"
-        ));
-    }
-    let temp = shared.artifacts.temp_path();
-    let answer = match receive_file(recv, len, &temp).await {
-        Ok(got) if got == hash => match shared.artifacts.commit(&temp, hash) {
-            Ok(_) => AgentResponse::Stored,
-            Err(e) => AgentResponse::Error(format!("storing the artifact: {e}")),
-        },
-        Ok(got) => AgentResponse::Error(format!(
-            "the artifact does not verify: announced BLAKE3 {hash}, received {got}"
-        )),
-        Err(e) => AgentResponse::Error(e.to_string()),
+    let staged = match shared.artifacts.stage(recv, len, hash).await {
+        Ok(staged) => staged,
+        Err(StageError::Mismatch {
+            announced,
+            received,
+        }) => {
+            return AgentResponse::Error(format!(
+                "the artifact does not verify: announced BLAKE3 {announced}, received {received}"
+            ));
+        }
+        Err(e) => return AgentResponse::Error(e.to_string()),
     };
-    if temp.exists() {
-        let _ = std::fs::remove_file(&temp);
+    match shared.artifacts.commit(staged) {
+        Ok(_) => AgentResponse::Stored,
+        Err(e) => AgentResponse::Error(format!("storing the artifact: {e}")),
     }
-    answer
 }

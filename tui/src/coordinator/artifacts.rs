@@ -1,14 +1,59 @@
 //! The content-addressed artifact store under `<data-dir>/artifacts`: every blob lives at
-//! `ab/abcdef...` named by its BLAKE3 hash, is written once through a temporary file, and is
-//! never modified afterwards.
+//! `ab/abcdef...` named by its BLAKE3 hash, arrives through a temporary file that is kept only
+//! once its bytes verify, and is never modified afterwards.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use drover_protocol::bulk::{self, BulkError};
+use drover_protocol::conn::FramedRecv;
 use rand::RngCore;
+
+/// Most bytes one blob (a dataset version, a model) may have.
+pub const MAX_BLOB_BYTES: u64 = 1 << 30;
 
 /// Blobs by BLAKE3 hash.
 pub struct Artifacts {
     root: PathBuf,
+}
+
+/// Why an incoming blob was not staged.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("{len} bytes is over the {MAX_BLOB_BYTES}-byte limit")]
+    TooLarge { len: u64 },
+    #[error(transparent)]
+    Transfer(#[from] BulkError),
+    #[error("the bytes do not verify: announced BLAKE3 {announced}, received {received}")]
+    Mismatch { announced: String, received: String },
+}
+
+/// Verified bytes waiting in the temporary directory; removed when dropped uncommitted.
+pub struct Staged {
+    path: PathBuf,
+    hash: String,
+}
+
+impl Staged {
+    /// Where the bytes are until they are committed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Their BLAKE3 hash, hex.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.path.exists() {
+            // An uncommitted blob must not linger; a failure here leaves a file that the next
+            // start removes with the rest of the temporary directory.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl Artifacts {
@@ -29,22 +74,45 @@ impl Artifacts {
         self.root.join(prefix).join(hash)
     }
 
-    /// A fresh temporary path for an incoming blob.
-    pub fn temp_path(&self) -> PathBuf {
+    /// Receives exactly `len` bulk bytes from `recv` into a temporary file, synced, and checks
+    /// that they hash to `announced`.
+    pub async fn stage(
+        &self,
+        recv: FramedRecv,
+        len: u64,
+        announced: &str,
+    ) -> Result<Staged, StageError> {
+        if len > MAX_BLOB_BYTES {
+            return Err(StageError::TooLarge { len });
+        }
         let mut id = [0u8; 8];
         rand::thread_rng().fill_bytes(&mut id);
-        self.root.join("tmp").join(drover_protocol::pki::hex(&id))
+        let mut staged = Staged {
+            path: self.root.join("tmp").join(drover_protocol::pki::hex(&id)),
+            hash: String::new(),
+        };
+        let mut file =
+            std::io::BufWriter::new(std::fs::File::create(&staged.path).map_err(BulkError::Sink)?);
+        staged.hash = bulk::receive(recv, len, &mut |chunk| file.write_all(chunk)).await?;
+        file.into_inner()
+            .map_err(|e| BulkError::Sink(e.into_error()))?
+            .sync_all()
+            .map_err(BulkError::Sink)?;
+        if staged.hash != announced {
+            return Err(StageError::Mismatch {
+                announced: announced.into(),
+                received: staged.hash.clone(),
+            });
+        }
+        Ok(staged)
     }
 
-    /// Moves a verified temporary file into place as `hash`; a blob already there is kept.
-    pub fn commit(&self, temp: &Path, hash: &str) -> std::io::Result<PathBuf> {
-        let target = self.path(hash);
-        if target.exists() {
-            std::fs::remove_file(temp)?;
-        } else {
+    /// Moves staged bytes into place under their hash; a blob already there is kept.
+    pub fn commit(&self, staged: Staged) -> std::io::Result<PathBuf> {
+        let target = self.path(&staged.hash);
+        if !target.exists() {
             std::fs::create_dir_all(target.parent().unwrap_or(&self.root))?;
-            std::fs::File::open(temp)?.sync_all()?;
-            std::fs::rename(temp, &target)?;
+            std::fs::rename(&staged.path, &target)?;
         }
         Ok(target)
     }

@@ -1,12 +1,10 @@
-//! Dataset uploads: the CSV streams to a temporary file while it is hashed; only bytes that
-//! match the announced length and BLAKE3 hash and parse as a valid table are moved into the
-//! artifact store and recorded as a version. Anything else leaves nothing behind.
+//! Dataset uploads: the CSV is staged in the artifact store (exact length, verified BLAKE3);
+//! only bytes that also parse as a valid table are committed and recorded as a version.
+//! Anything else leaves nothing behind.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use std::io::Write;
-
-use drover_protocol::bulk::{self, BulkError};
+use drover_protocol::bulk::BulkError;
 use drover_protocol::conn::FramedRecv;
 use drover_protocol::data::version::validate_name;
 use drover_protocol::data::{
@@ -15,20 +13,12 @@ use drover_protocol::data::{
 use drover_protocol::msg::{ApiError, Event, OperatorResponse};
 use drover_protocol::types::unix_ms;
 
+use super::artifacts::StageError;
 use super::state::Shared;
-
-/// Most bytes one dataset version may have.
-pub const MAX_DATASET_BYTES: u64 = 1 << 30;
 
 /// Receives the bytes of `upload` from `recv` and records the version.
 pub async fn receive(shared: &Shared, upload: DatasetUpload, recv: FramedRecv) -> OperatorResponse {
-    let temp = shared.artifacts.temp_path();
-    let result = receive_into(shared, &upload, recv, &temp).await;
-    if temp.exists() {
-        // Whatever failed, an unverified upload must not linger.
-        let _ = tokio::fs::remove_file(&temp).await;
-    }
-    match result {
+    match receive_into(shared, &upload, recv).await {
         Ok(added) => OperatorResponse::DatasetAdded(Box::new(added)),
         Err(e) => {
             tracing::warn!(dataset = %upload.name, cause = %e, "dataset upload refused");
@@ -41,26 +31,24 @@ async fn receive_into(
     shared: &Shared,
     upload: &DatasetUpload,
     recv: FramedRecv,
-    temp: &Path,
 ) -> Result<DatasetAdded, ApiError> {
     validate_name(&upload.name).map_err(ApiError::invalid)?;
-    if upload.len > MAX_DATASET_BYTES {
-        return Err(ApiError::invalid(format!(
-            "{} bytes is over the {MAX_DATASET_BYTES}-byte limit for one dataset",
-            upload.len
-        )));
-    }
-    let hash = stream_to_file(upload, recv, temp).await?;
-    if hash != upload.blake3 {
-        return Err(ApiError::invalid(format!(
-            "the upload does not verify: its BLAKE3 is {hash}, the client announced {}; nothing was stored",
-            upload.blake3
-        )));
-    }
-    let draft = validate(temp.to_path_buf(), upload, hash.clone()).await?;
+    let staged = shared.artifacts.stage(recv, upload.len, &upload.blake3).await.map_err(|e| match e {
+        StageError::Transfer(BulkError::Sink(e)) => ApiError::internal(format!("writing the upload: {e}")),
+        StageError::Mismatch { announced, received } => ApiError::invalid(format!(
+            "the upload does not verify: its BLAKE3 is {received}, the client announced {announced}; nothing was stored"
+        )),
+        other => ApiError::invalid(format!("{other}; nothing was stored")),
+    })?;
+    let draft = validate(
+        staged.path().to_path_buf(),
+        upload,
+        staged.hash().to_string(),
+    )
+    .await?;
     shared
         .artifacts
-        .commit(temp, &hash)
+        .commit(staged)
         .map_err(|e| ApiError::internal(format!("storing the dataset: {e}")))?;
     let added = shared
         .store
@@ -77,28 +65,6 @@ async fn receive_into(
         super::schedules::on_dataset_added(shared, &v.name, v.version);
     }
     Ok(added)
-}
-
-/// Writes exactly `upload.len` bytes to `temp` and returns their BLAKE3 hex.
-async fn stream_to_file(
-    upload: &DatasetUpload,
-    recv: FramedRecv,
-    temp: &Path,
-) -> Result<String, ApiError> {
-    receive_file(recv, upload.len, temp)
-        .await
-        .map_err(|e| match e {
-            BulkError::Sink(e) => ApiError::internal(format!("writing the upload: {e}")),
-            other => ApiError::invalid(format!("{other}; nothing was stored")),
-        })
-}
-
-/// Receives `len` bulk bytes into a new file at `path`, synced, and returns their BLAKE3 hex.
-pub async fn receive_file(recv: FramedRecv, len: u64, path: &Path) -> Result<String, BulkError> {
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let hash = bulk::receive(recv, len, &mut |chunk| file.write_all(chunk)).await?;
-    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(hash)
 }
 
 /// Parses and profiles the CSV off the async threads.
