@@ -55,6 +55,9 @@ impl Runner {
                 JobOutcome::Failed { reason } => {
                     tracing::warn!(run = %run_id, %reason, "job failed")
                 }
+                JobOutcome::Searched { trials } => {
+                    tracing::info!(run = %run_id, trials, "search share done")
+                }
             }
             if !cancel.is_cancelled() {
                 let _ = reports
@@ -70,10 +73,9 @@ impl Runner {
         job: JobAssignment,
         reports: mpsc::Sender<AgentReport>,
     ) -> JobOutcome {
-        match self.try_run(conn, job, reports).await {
-            Ok(success) => JobOutcome::Succeeded(success),
-            Err(reason) => JobOutcome::Failed { reason },
-        }
+        self.try_run(conn, job, reports)
+            .await
+            .unwrap_or_else(|reason| JobOutcome::Failed { reason })
     }
 
     async fn try_run(
@@ -81,13 +83,13 @@ impl Runner {
         conn: &quinn::Connection,
         job: JobAssignment,
         reports: mpsc::Sender<AgentReport>,
-    ) -> Result<JobSuccess, String> {
+    ) -> Result<JobOutcome, String> {
         let started = Instant::now();
         let path = self
             .fetch(conn, &job.dataset.hash, job.dataset.size_bytes, "dataset")
             .await?;
         let baseline = match &job.baseline {
-            Some(b) => {
+            Some(b) if !job.search_only => {
                 let path = self
                     .fetch(conn, &b.artifact_hash, b.size_bytes, "production model")
                     .await?;
@@ -99,15 +101,19 @@ impl Runner {
                     })?;
                 Some(artifact)
             }
-            None => None,
+            _ => None,
         };
         let run_id = job.run_id.clone();
-        let spec = job.spec;
-        let trained = tokio::task::spawn_blocking(move || {
+        let (spec, only, search_only) = (job.spec, job.trials, job.search_only);
+        let done = tokio::task::spawn_blocking(move || {
             let bytes =
                 std::fs::read(&path).map_err(|e| format!("reading the cached dataset: {e}"))?;
             let table = table::parse(&bytes).map_err(|e| format!("dataset: {e}"))?;
-            train::train(&spec, &table, baseline.as_ref(), &mut |trial| {
+            #[cfg(feature = "fault-injection")]
+            if spec.tags.get("drover.fault").is_some_and(|f| f == "panic") {
+                panic!("injected fault: the learner panicked");
+            }
+            let mut report = |trial: &drover_protocol::run::Trial| {
                 let at_ms = drover_protocol::types::unix_ms();
                 let points = trial
                     .mean
@@ -129,7 +135,15 @@ impl Runner {
                     run_id: run_id.clone(),
                     trial: trial.clone(),
                 });
-            })
+            };
+            let only = only.as_deref();
+            if search_only {
+                train::search(&spec, &table, only, &mut report)
+                    .map(|trials| Done::Searched(trials.len() as u32))
+            } else {
+                train::train(&spec, &table, baseline.as_ref(), only, &mut report)
+                    .map(|trained| Done::Trained(Box::new(trained)))
+            }
             .map_err(|e| e.to_string())
         })
         .await
@@ -137,9 +151,13 @@ impl Runner {
             Ok(panic) => format!("training panicked: {}", panic_message(&panic)),
             Err(e) => format!("training was interrupted: {e}"),
         })??;
+        let trained = match done {
+            Done::Searched(trials) => return Ok(JobOutcome::Searched { trials }),
+            Done::Trained(trained) => trained,
+        };
         put_artifact(conn, &trained.artifact_hash, &trained.artifact).await?;
         let best = &trained.trials[trained.best];
-        Ok(JobSuccess {
+        Ok(JobOutcome::Succeeded(JobSuccess {
             best_trial: best.trial,
             params: best.params.clone(),
             test_metrics: trained.test_metrics,
@@ -148,7 +166,7 @@ impl Runner {
             rows_train: trained.rows_train as u64,
             rows_test: trained.rows_test as u64,
             duration_ms: started.elapsed().as_millis() as u64,
-        })
+        }))
     }
 
     /// The artifact (`what`: the dataset, a model) with `hash`, from the cache or fetched and
@@ -232,6 +250,12 @@ pub async fn put_artifact(
         AgentResponse::Error(e) => Err(format!("uploading the model: {e}")),
         AgentResponse::Artifact { .. } => Err("unexpected answer to an upload".into()),
     }
+}
+
+/// What the training thread produced.
+enum Done {
+    Searched(u32),
+    Trained(Box<train::Trained>),
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

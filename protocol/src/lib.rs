@@ -33,7 +33,7 @@ pub mod token;
 pub mod types;
 
 /// Version of the wire protocol; a peer speaking another version is refused with a clear error.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// ALPN identifier negotiated on every QUIC connection.
 pub const ALPN: &[u8] = b"drover/1";

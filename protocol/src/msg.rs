@@ -348,6 +348,12 @@ pub enum Event {
         run: String,
         reason: String,
     },
+    /// A run's search was split: each agent cross-validates its share of the trials, then one
+    /// of them refits the best.
+    SearchSpread {
+        id: String,
+        agents: Vec<AgentId>,
+    },
 }
 
 impl Event {
@@ -369,6 +375,7 @@ impl Event {
             Event::ModelPromoted { .. } => "model.promoted",
             Event::AliasSet { .. } => "model.alias",
             Event::ScheduleFired { .. } => "schedule.fired",
+            Event::SearchSpread { .. } => "run.spread",
         }
     }
 
@@ -436,6 +443,10 @@ impl Event {
                 version,
                 alias,
             } => format!("alias {model}@{alias} now points to {model}@{version}"),
+            Event::SearchSpread { id, agents } => {
+                let names: Vec<String> = agents.iter().map(ToString::to_string).collect();
+                format!("run {id}: trials spread over {}", names.join(", "))
+            }
             Event::ScheduleFired { id, run, reason } => {
                 format!("schedule {id} queued run {run}: {reason}")
             }

@@ -85,6 +85,11 @@ pub struct JobAssignment {
     pub dataset: DatasetPin,
     /// The production version to compare with, when the gates ask for no regression.
     pub baseline: Option<Baseline>,
+    /// Trial numbers (from 1) to cross-validate; every candidate when `None`.
+    pub trials: Option<Vec<u32>>,
+    /// Only cross-validate the trials and report [`JobOutcome::Searched`]; another job refits
+    /// the best.
+    pub search_only: bool,
 }
 
 /// A registered model version a candidate is measured against.
@@ -100,7 +105,13 @@ pub struct Baseline {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum JobOutcome {
     Succeeded(JobSuccess),
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
+    /// A search-only job reported all of its trials.
+    Searched {
+        trials: u32,
+    },
 }
 
 /// A finished training, its artifact already uploaded.

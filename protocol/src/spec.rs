@@ -47,6 +47,7 @@ impl Algorithm {
             Algorithm::LogisticRegression => &[
                 ("alpha", ParamKind::Float),
                 ("max_iterations", ParamKind::Int),
+                ("tolerance", ParamKind::Float),
             ],
             Algorithm::DecisionTree => &[
                 ("max_depth", ParamKind::Int),

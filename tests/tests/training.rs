@@ -1,14 +1,15 @@
 //! Training across real agents: a dataset goes in, a run is scheduled onto an agent labelled
 //! `train`, every trial is tracked, the model artifact is uploaded and verified, and the gates
 //! decide. Bad specs and unusable data fail clearly; a run whose agent goes away is queued
-//! again and finishes on another agent; a queued run can be cancelled.
+//! again and finishes on another agent; a queued run can be cancelled; a search spreads over
+//! free agents and gives the same model as on one.
 
 use drover_protocol::data::content_hash;
-use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::msg::{Event, OperatorRequest, OperatorResponse};
 use drover_protocol::run::RunStatus;
 use drover_tests::{
-    InProcessAgent, add_dataset, churn_csv, finished, run_detail, start_coordinator, submit,
-    wait_for,
+    InProcessAgent, add_dataset, churn_csv, finished, ready_count, run_detail, start_coordinator,
+    submit, wait_for,
 };
 
 const SPEC: &str = r#"
@@ -159,7 +160,21 @@ async fn bad_specs_and_unusable_data_fail_clearly() {
     let reason = failed.summary.error.unwrap_or_default();
     assert!(reason.contains("has 1 class (0)"), "{reason}");
 
-    // The agent keeps serving after a failed job.
+    // A learner that panics fails its run with the reason; the agent stays connected.
+    let panicking = SPEC.replace(
+        "seed = 7",
+        "seed = 7\ntags = { \"drover.fault\" = \"panic\" }",
+    );
+    let panicked = finished(&handle, &submit(&handle, &panicking).await.expect("queued")).await;
+    assert_eq!(panicked.summary.status, RunStatus::Failed);
+    let reason = panicked.summary.error.unwrap_or_default();
+    assert!(
+        reason.contains("training panicked: injected fault: the learner panicked"),
+        "{reason}"
+    );
+    assert_eq!(panicked.summary.agent.as_deref(), Some(agent.id.0.as_str()));
+
+    // The agent keeps serving after failed and panicked jobs.
     let ok = finished(&handle, &submit(&handle, SPEC).await.expect("queued")).await;
     assert_eq!(
         ok.summary.status,
@@ -284,4 +299,83 @@ async fn schedules_queue_runs_on_new_data_and_on_their_cron() {
     };
     agent.stop().await.expect("clean stop");
     coordinator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_spreads_over_free_agents_and_refits_the_same_model() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let coordinator = start_coordinator(&data).await;
+    let handle = coordinator.handle();
+    let a = InProcessAgent::join_and_run(&handle, tmp.path().join("a"), "a").await;
+    let b = InProcessAgent::join_and_run(&handle, tmp.path().join("b"), "b").await;
+    wait_for("two ready agents", || async {
+        (ready_count(&handle).await == 2).then_some(())
+    })
+    .await;
+    add_dataset(&data, "churn", &churn_csv(1500, 7)).await;
+    let grid = SPEC.replace("[0.0, 0.1, 1.0]", "[0.0, 0.1, 1.0, 3.0]");
+
+    let spread = finished(&handle, &submit(&handle, &grid).await.expect("queued")).await;
+    assert_eq!(
+        spread.summary.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        spread.summary.error
+    );
+    let numbers: Vec<u32> = spread.trials.iter().map(|t| t.trial).collect();
+    assert_eq!(numbers, vec![1, 2, 3, 4]);
+    let mut over = spread_agents(&handle, &spread.summary.id).await;
+    over.sort();
+    let mut both = vec![a.id.clone(), b.id.clone()];
+    both.sort();
+    assert_eq!(over, both, "each agent searched a share");
+
+    // A share that fails fails the run with the agent and the reason.
+    let panicking = grid.replace(
+        "seed = 7",
+        "seed = 7\ntags = { \"drover.fault\" = \"panic\" }",
+    );
+    let failed = finished(&handle, &submit(&handle, &panicking).await.expect("queued")).await;
+    assert_eq!(failed.summary.status, RunStatus::Failed);
+    let reason = failed.summary.error.unwrap_or_default();
+    assert!(
+        reason.starts_with("agent ") && reason.contains("training panicked"),
+        "{reason}"
+    );
+
+    // The same search on one agent picks the same trial and builds the same bytes.
+    b.stop().await.expect("clean stop");
+    wait_for("one ready agent", || async {
+        (ready_count(&handle).await == 1).then_some(())
+    })
+    .await;
+    let alone = finished(&handle, &submit(&handle, &grid).await.expect("queued")).await;
+    assert_eq!(alone.summary.agent.as_deref(), Some(a.id.0.as_str()));
+    assert!(spread_agents(&handle, &alone.summary.id).await.is_empty());
+    assert_eq!(alone.params, spread.params);
+    assert_eq!(alone.summary.metrics, spread.summary.metrics);
+    assert_eq!(alone.artifact_hash, spread.artifact_hash);
+    a.stop().await.expect("clean stop");
+    coordinator.stop().await;
+}
+
+/// The agents a run's search was spread over, from the event log.
+async fn spread_agents(
+    handle: &drover::coordinator::CoordinatorHandle,
+    run: &str,
+) -> Vec<drover_protocol::types::AgentId> {
+    let OperatorResponse::Events(events) = handle
+        .request(OperatorRequest::ListEvents { limit: 1000 })
+        .await
+    else {
+        panic!("no events")
+    };
+    events
+        .into_iter()
+        .find_map(|e| match e.event {
+            Event::SearchSpread { id, agents } if id == run => Some(agents),
+            _ => None,
+        })
+        .unwrap_or_default()
 }

@@ -136,6 +136,9 @@ enum BenchCommand {
         /// Rows of the synthetic table (20 features).
         #[arg(long, default_value_t = 100_000)]
         rows: usize,
+        /// Only these algorithms (repeatable); all classifiers by default.
+        #[arg(long = "algorithm")]
+        algorithms: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -415,9 +418,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Status { json } => cli::status::show(&data_dir, address, json).await,
         Command::Bench {
-            which: BenchCommand::Train { rows, json },
+            which:
+                BenchCommand::Train {
+                    rows,
+                    algorithms,
+                    json,
+                },
         } => {
-            let report = tokio::task::spawn_blocking(move || cli::bench_train::run(rows)).await??;
+            let report =
+                tokio::task::spawn_blocking(move || cli::bench_train::run(rows, &algorithms))
+                    .await??;
             emit(&report, json, cli::bench_train::print)
         }
         Command::Bench {

@@ -10,6 +10,7 @@ pub mod model;
 pub mod paired;
 pub mod pipeline;
 pub mod search;
+pub mod tree;
 
 use std::collections::BTreeSet;
 
@@ -248,14 +249,12 @@ pub fn cross_validate(
     Ok(mean(&folds))
 }
 
-/// Trains as `spec` says on `table`, reporting each trial as it completes.
-pub fn train(
+/// Rows with a target value, split into training and held-out test rows.
+fn split_rows(
     spec: &TrainSpec,
     table: &Table,
-    baseline: Option<&ModelArtifact>,
-    on_trial: &mut dyn FnMut(&Trial),
-) -> Result<Trained, TrainError> {
-    let prepared = prepare(spec, table)?;
+    prepared: &Prepared,
+) -> Result<(Vec<usize>, Vec<usize>), TrainError> {
     let usable: Vec<usize> = (0..table.rows)
         .filter(|&r| prepared.labels[r].is_some())
         .collect();
@@ -266,22 +265,50 @@ pub fn train(
         )));
     }
     let (train_pos, test_pos) = search::holdout(usable.len(), spec.test_fraction, spec.seed);
-    let train_rows: Vec<usize> = train_pos.iter().map(|&i| usable[i]).collect();
-    let test_rows: Vec<usize> = test_pos.iter().map(|&i| usable[i]).collect();
-    let metric = selection_metric(spec.task);
+    Ok((
+        train_pos.iter().map(|&i| usable[i]).collect(),
+        test_pos.iter().map(|&i| usable[i]).collect(),
+    ))
+}
+
+/// Cross-validates the search's candidates on the training rows (only the trial numbers in
+/// `only`, counted from 1, when given), reporting each trial as it completes.
+pub fn search(
+    spec: &TrainSpec,
+    table: &Table,
+    only: Option<&[u32]>,
+    on_trial: &mut dyn FnMut(&Trial),
+) -> Result<Vec<Trial>, TrainError> {
+    let prepared = prepare(spec, table)?;
+    let (train_rows, _) = split_rows(spec, table, &prepared)?;
+    search_prepared(spec, table, &prepared, &train_rows, only, on_trial)
+}
+
+fn search_prepared(
+    spec: &TrainSpec,
+    table: &Table,
+    prepared: &Prepared,
+    train_rows: &[usize],
+    only: Option<&[u32]>,
+    on_trial: &mut dyn FnMut(&Trial),
+) -> Result<Vec<Trial>, TrainError> {
     let mut trials = Vec::new();
     for (i, params) in search::candidates(&spec.search, spec.seed, MAX_TRIALS)
         .into_iter()
         .enumerate()
     {
-        let folds = search::folds(&train_rows, spec.cv_folds as usize)
+        let number = i as u32 + 1;
+        if only.is_some_and(|o| !o.contains(&number)) {
+            continue;
+        }
+        let folds = search::folds(train_rows, spec.cv_folds as usize)
             .iter()
             .map(|(fit, validate)| {
-                fit_and_score(spec, table, &prepared, &params, fit, validate).map(|(_, _, m)| m)
+                fit_and_score(spec, table, prepared, &params, fit, validate).map(|(_, _, m)| m)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let trial = Trial {
-            trial: i as u32 + 1,
+            trial: number,
             params,
             mean: mean(&folds),
             folds,
@@ -289,17 +316,43 @@ pub fn train(
         on_trial(&trial);
         trials.push(trial);
     }
+    if trials.is_empty() {
+        return Err(TrainError::Data("no trial to run".into()));
+    }
+    Ok(trials)
+}
+
+/// Index into `trials` of the best by the task's selection metric; the lowest trial number
+/// wins a tie, wherever the trials ran.
+pub fn best_trial(task: Task, trials: &[Trial]) -> usize {
+    let metric = selection_metric(task);
     let score = |t: &Trial| {
         let v = t.mean.get(metric).copied().unwrap_or(f64::NAN);
         if higher_is_better(metric) { v } else { -v }
     };
-    let best = (0..trials.len()).fold(0, |best, i| {
-        if score(&trials[i]) > score(&trials[best]) {
+    (0..trials.len()).fold(0, |best, i| {
+        let (a, b) = (score(&trials[i]), score(&trials[best]));
+        if a > b || (a == b && trials[i].trial < trials[best].trial) {
             i
         } else {
             best
         }
-    });
+    })
+}
+
+/// Trains as `spec` says on `table` (searching only the trial numbers in `only` when given),
+/// reporting each trial as it completes.
+pub fn train(
+    spec: &TrainSpec,
+    table: &Table,
+    baseline: Option<&ModelArtifact>,
+    only: Option<&[u32]>,
+    on_trial: &mut dyn FnMut(&Trial),
+) -> Result<Trained, TrainError> {
+    let prepared = prepare(spec, table)?;
+    let (train_rows, test_rows) = split_rows(spec, table, &prepared)?;
+    let trials = search_prepared(spec, table, &prepared, &train_rows, only, on_trial)?;
+    let best = best_trial(spec.task, &trials);
     let params = trials[best].params.clone();
     let (pipeline, model, mut test_metrics) =
         fit_and_score(spec, table, &prepared, &params, &train_rows, &test_rows)?;
@@ -552,7 +605,7 @@ mod tests {
             ("random_forest", "n_trees = [25], max_depth = [4]", 1),
         ] {
             let mut seen = Vec::new();
-            let trained = train(&spec(algorithm, params), &table, None, &mut |t| {
+            let trained = train(&spec(algorithm, params), &table, None, None, &mut |t| {
                 seen.push(t.trial)
             })
             .expect(algorithm);
@@ -593,6 +646,7 @@ mod tests {
                 &TrainSpec::from_toml(&text).expect("spec"),
                 &table,
                 None,
+                None,
                 &mut |_| {},
             )
             .expect(algorithm);
@@ -611,7 +665,8 @@ mod tests {
             "experiment = \"t\"\nmodel = \"t\"\ndataset = \"t\"\ntarget = \"plan\"\ntask = \"regression\"\nalgorithm = \"ridge\"\n",
         )
         .expect("spec");
-        let err = train(&categorical, &table, None, &mut |_| {}).expect_err("categorical target");
+        let err =
+            train(&categorical, &table, None, None, &mut |_| {}).expect_err("categorical target");
         assert!(
             err.to_string()
                 .contains("regression needs a numeric target"),
@@ -627,23 +682,46 @@ mod tests {
             ("gaussian_nb", ""),
             ("decision_tree", "max_depth = [3]"),
         ] {
-            let first = train(&spec(algorithm, params), &table, None, &mut |_| {}).expect("trains");
+            let first =
+                train(&spec(algorithm, params), &table, None, None, &mut |_| {}).expect("trains");
             let second =
-                train(&spec(algorithm, params), &table, None, &mut |_| {}).expect("trains");
+                train(&spec(algorithm, params), &table, None, None, &mut |_| {}).expect("trains");
             assert_eq!(first.artifact_hash, second.artifact_hash, "{algorithm}");
         }
+    }
+
+    #[test]
+    fn shares_of_a_search_add_up_to_the_whole_and_refit_the_same_model() {
+        let table = table(300);
+        let spec = spec("decision_tree", "max_depth = [1, 2, 3, 4, 5]");
+        let whole = train(&spec, &table, None, None, &mut |_| {}).expect("trains");
+        let mut shared = search(&spec, &table, Some(&[1, 3, 5]), &mut |_| {}).expect("searches");
+        shared.extend(search(&spec, &table, Some(&[2, 4]), &mut |_| {}).expect("searches"));
+        shared.sort_by_key(|t| t.trial);
+        assert_eq!(shared, whole.trials);
+        let best = shared[best_trial(spec.task, &shared)].trial;
+        assert_eq!(best, whole.trials[whole.best].trial);
+        let refit = train(&spec, &table, None, Some(&[best]), &mut |_| {}).expect("refits");
+        assert_eq!(refit.artifact_hash, whole.artifact_hash);
+        assert_eq!(refit.test_metrics, whole.test_metrics);
     }
 
     #[test]
     fn unusable_data_is_a_clear_error() {
         let one_class =
             parse(b"x,label\n1,0\n2,0\n3,0\n4,0\n5,0\n6,0\n7,0\n8,0\n9,0\n10,0\n").expect("csv");
-        let err =
-            train(&spec("gaussian_nb", ""), &one_class, None, &mut |_| {}).expect_err("one class");
+        let err = train(
+            &spec("gaussian_nb", ""),
+            &one_class,
+            None,
+            None,
+            &mut |_| {},
+        )
+        .expect_err("one class");
         assert!(err.to_string().contains("has 1 class (0)"), "{err}");
         let mut unknown = spec("gaussian_nb", "");
         unknown.target = "lable".into();
-        let err = train(&unknown, &table(60), None, &mut |_| {}).expect_err("unknown column");
+        let err = train(&unknown, &table(60), None, None, &mut |_| {}).expect_err("unknown column");
         assert!(
             err.to_string().contains("unknown target column \"lable\""),
             "{err}"

@@ -9,22 +9,27 @@ use linfa::prelude::*;
 use linfa_bayes::{GaussianNb, NaiveBayes};
 use linfa_elasticnet::ElasticNet;
 use linfa_linear::LinearRegression;
-use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
-use linfa_trees::{DecisionTree, SplitQuality};
-use ndarray::{Array1, Array2, Axis};
+use linfa_logistic::{
+    FittedLogisticRegression, LogisticRegression, MultiFittedLogisticRegression,
+    MultiLogisticRegression,
+};
+use ndarray::{Array1, Array2, ShapeBuilder};
 use rand::rngs::StdRng;
-use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+
+use super::tree::{Binned, Criterion, Tree, TreeParams};
 
 /// A fitted model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Model {
     Logistic(MultiFittedLogisticRegression<f64, usize>),
-    Tree(DecisionTree<f64, usize>),
+    /// Logistic regression on exactly two classes.
+    BinaryLogistic(FittedLogisticRegression<f64, usize>),
+    Tree(Tree),
     GaussianNb(GaussianNb<f64, usize>),
-    /// Trees with the feature columns each was trained on.
-    Forest(Vec<(Vec<usize>, DecisionTree<f64, usize>)>),
+    /// Trees whose probabilities are averaged.
+    Forest(Vec<Tree>),
     /// `y = x · coefficients + intercept`.
     Linear {
         coefficients: Vec<f64>,
@@ -76,11 +81,11 @@ fn count(params: &Params, name: &str, default: usize) -> Result<usize, FitError>
     }
 }
 
-fn tree_params(params: &Params) -> Result<linfa_trees::DecisionTreeParams<f64, usize>, FitError> {
-    let quality = match params.get("split_quality") {
-        None => SplitQuality::Gini,
-        Some(ParamValue::Text(q)) if q == "gini" => SplitQuality::Gini,
-        Some(ParamValue::Text(q)) if q == "entropy" => SplitQuality::Entropy,
+fn tree_params(params: &Params) -> Result<TreeParams, FitError> {
+    let criterion = match params.get("split_quality") {
+        None => Criterion::Gini,
+        Some(ParamValue::Text(q)) if q == "gini" => Criterion::Gini,
+        Some(ParamValue::Text(q)) if q == "entropy" => Criterion::Entropy,
         Some(v) => {
             return Err(FitError::Param {
                 name: "split_quality".into(),
@@ -88,15 +93,17 @@ fn tree_params(params: &Params) -> Result<linfa_trees::DecisionTreeParams<f64, u
             });
         }
     };
-    let depth = params
+    let max_depth = params
         .get("max_depth")
         .map(|_| count(params, "max_depth", 1))
         .transpose()?;
-    Ok(DecisionTree::params()
-        .max_depth(depth)
-        .min_weight_split(count(params, "min_samples_split", 2)? as f32)
-        .min_weight_leaf(count(params, "min_samples_leaf", 1)? as f32)
-        .split_quality(quality))
+    Ok(TreeParams {
+        max_depth,
+        min_samples_split: count(params, "min_samples_split", 2)?,
+        min_samples_leaf: count(params, "min_samples_leaf", 1)?,
+        criterion,
+        max_features: None,
+    })
 }
 
 impl Model {
@@ -115,12 +122,33 @@ impl Model {
         };
         match (algorithm, targets) {
             (Algorithm::LogisticRegression, Targets::Classes(y)) => {
-                MultiLogisticRegression::default()
-                    .alpha(float(params, "alpha", 1.0)?)
-                    .max_iterations(count(params, "max_iterations", 100)? as u64)
-                    .fit(&DatasetBase::new(x.clone(), y.clone()))
-                    .map(Model::Logistic)
-                    .map_err(|e| learner(&e))
+                let alpha = float(params, "alpha", 1.0)?;
+                let iterations = count(params, "max_iterations", 100)? as u64;
+                // linfa minimises the summed loss; scaling the tolerance by the row count
+                // stops at the same point as a solver of the mean loss (scikit-learn's 1e-4).
+                let tolerance = float(params, "tolerance", 1e-4)? * x.nrows().max(1) as f64;
+                // Column-major features: without BLAS, ndarray's matrix-vector product walks
+                // rows, and the gradient multiplies by the transpose.
+                let mut columns = Array2::zeros(x.raw_dim().f());
+                columns.assign(x);
+                let data = DatasetBase::new(columns, y.clone());
+                if distinct(y) == 2 {
+                    LogisticRegression::default()
+                        .alpha(alpha)
+                        .max_iterations(iterations)
+                        .gradient_tolerance(tolerance)
+                        .fit(&data)
+                        .map(Model::BinaryLogistic)
+                        .map_err(|e| learner(&e))
+                } else {
+                    MultiLogisticRegression::default()
+                        .alpha(alpha)
+                        .max_iterations(iterations)
+                        .gradient_tolerance(tolerance)
+                        .fit(&data)
+                        .map(Model::Logistic)
+                        .map_err(|e| learner(&e))
+                }
             }
             (Algorithm::DecisionTree, Targets::Classes(y)) => tree_params(params)?
                 .fit(&DatasetBase::new(x.clone(), y.clone()))
@@ -183,11 +211,14 @@ impl Model {
                     out.column_mut(class).assign(&probs.column(j));
                 }
             }
-            Model::Tree(model) => {
-                for (i, &class) in model.predict(x).iter().enumerate() {
-                    out[[i, class]] = 1.0;
-                }
+            Model::BinaryLogistic(model) => {
+                let positive = model.predict_probabilities(x);
+                let labels = model.labels();
+                out.column_mut(labels.pos.class).assign(&positive);
+                out.column_mut(labels.neg.class)
+                    .assign(&positive.mapv(|p| 1.0 - p));
             }
+            Model::Tree(tree) => tree.add_probabilities(x, 1.0, &mut out),
             Model::GaussianNb(model) => {
                 let (probs, order) = model.predict_proba(x.view());
                 for (j, &&class) in order.iter().enumerate() {
@@ -195,11 +226,8 @@ impl Model {
                 }
             }
             Model::Forest(trees) => {
-                for (columns, tree) in trees {
-                    for (i, &class) in tree.predict(&x.select(Axis(1), columns)).iter().enumerate()
-                    {
-                        out[[i, class]] += 1.0 / trees.len() as f64;
-                    }
+                for tree in trees {
+                    tree.add_probabilities(x, 1.0 / trees.len() as f64, &mut out);
                 }
             }
             Model::Linear { .. } => {}
@@ -219,12 +247,19 @@ impl Model {
     }
 }
 
-/// Share of features each tree sees. linfa's trees cannot sample features per split, so each
-/// tree samples once (random subspaces); a large share keeps every tree useful.
+/// How many different classes `y` holds.
+fn distinct(y: &Array1<usize>) -> usize {
+    let mut seen: Vec<usize> = y.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    seen.len()
+}
+
+/// Share of features drawn for each split of a forest's trees.
 const DEFAULT_FEATURE_FRACTION: f64 = 0.7;
 
-/// A seeded bag of decision trees, each on a bootstrap sample of the rows and a random subset
-/// of the features.
+/// A seeded bag of decision trees, each on a bootstrap sample of the rows, drawing a share of
+/// the features at every split.
 fn forest(
     params: &Params,
     x: &Array2<f64>,
@@ -239,26 +274,27 @@ fn forest(
             reason: format!("{fraction} is not in (0, 1]"),
         });
     }
-    let per_tree = ((x.ncols() as f64 * fraction).round() as usize).clamp(1, x.ncols().max(1));
-    let tree_params = tree_params(params)?;
-    let mut rng = StdRng::seed_from_u64(seed ^ 0xf07e57);
-    let mut bag = Vec::with_capacity(trees);
-    for _ in 0..trees {
-        let rows: Vec<usize> = (0..x.nrows())
-            .map(|_| rng.gen_range(0..x.nrows()))
-            .collect();
-        let mut columns = sample(&mut rng, x.ncols(), per_tree).into_vec();
-        columns.sort_unstable();
-        let sample_x = x.select(Axis(0), &rows).select(Axis(1), &columns);
-        let sample_y = y.select(Axis(0), &rows);
-        let tree = tree_params
-            .clone()
-            .fit(&DatasetBase::new(sample_x, sample_y))
-            .map_err(|e| FitError::Learner {
-                algorithm: Algorithm::RandomForest,
-                reason: e.to_string(),
-            })?;
-        bag.push((columns, tree));
+    if x.nrows() == 0 {
+        return Err(FitError::Learner {
+            algorithm: Algorithm::RandomForest,
+            reason: "no training rows".into(),
+        });
     }
+    let tree_params = TreeParams {
+        max_features: Some(((x.ncols() as f64 * fraction) as usize).max(1)),
+        ..tree_params(params)?
+    };
+    let binned = Binned::new(x);
+    let labels = y.to_vec();
+    let classes = y.iter().max().map_or(0, |m| m + 1);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xf07e57);
+    let bag = (0..trees)
+        .map(|_| {
+            let rows = (0..x.nrows())
+                .map(|_| rng.gen_range(0..x.nrows() as u32))
+                .collect();
+            tree_params.grow(&binned, &labels, classes, rows, &mut rng)
+        })
+        .collect();
     Ok(Model::Forest(bag))
 }

@@ -1,11 +1,12 @@
 //! `drover bench train`: 5-fold cross-validated accuracy and time of each classifier on the
 //! wine-quality data and a synthetic table, next to scikit-learn with comparable settings
-//! measured in the same run (when `python3` with scikit-learn and pandas is available).
+//! measured in the same run on the same folds (when `python3` with scikit-learn and pandas is available).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Context;
+use drover_agent::train::search;
 use drover_protocol::data::table;
 use drover_protocol::spec::{ParamValue, Params, TrainSpec};
 use rand::rngs::StdRng;
@@ -13,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 const SCRIPT: &str = include_str!("sklearn_cv.py");
+const FOLDS: usize = 5;
 
 /// One algorithm on one data set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +60,22 @@ fn algorithms() -> Vec<(&'static str, Params)> {
     ]
 }
 
+/// The algorithms named in `only` (all when empty), with an error for an unknown name.
+fn selected(only: &[String]) -> anyhow::Result<Vec<(&'static str, Params)>> {
+    let all = algorithms();
+    if let Some(unknown) = only.iter().find(|n| !all.iter().any(|(a, _)| a == n)) {
+        let names: Vec<&str> = all.iter().map(|(a, _)| *a).collect();
+        anyhow::bail!(
+            "unknown algorithm {unknown}; expected one of {}",
+            names.join(", ")
+        );
+    }
+    Ok(all
+        .into_iter()
+        .filter(|(name, _)| only.is_empty() || only.iter().any(|n| n == name))
+        .collect())
+}
+
 /// A synthetic binary table: `features` standard-normal columns, the label a noisy linear
 /// threshold of them.
 fn synthetic(rows: usize, features: usize) -> String {
@@ -85,16 +103,35 @@ fn synthetic(rows: usize, features: usize) -> String {
     csv
 }
 
-fn drover_scores(csv: &[u8], target: &str) -> anyhow::Result<BTreeMap<String, Score>> {
-    let table = table::parse(csv)?;
+/// The spec the benchmark trains `algorithm` with (its default seed fixes the folds).
+fn spec(target: &str, algorithm: &str) -> anyhow::Result<TrainSpec> {
+    TrainSpec::from_toml(&format!(
+        "experiment = \"bench\"\nmodel = \"bench\"\ndataset = \"bench\"\ntarget = \"{target}\"\ntask = \"classification\"\nalgorithm = \"{algorithm}\"\n"
+    ))
+    .map_err(anyhow::Error::msg)
+}
+
+/// The cross-validation fold of every row, one per line, so that scikit-learn validates on
+/// exactly the rows drover does.
+fn fold_ids(rows: usize, target: &str) -> anyhow::Result<String> {
+    let seed = spec(target, "gaussian_nb")?.seed;
+    let mut ids = vec![0; rows];
+    for (position, row) in search::shuffled(rows, seed).into_iter().enumerate() {
+        ids[row] = position % FOLDS;
+    }
+    Ok(ids.iter().map(|f| format!("{f}\n")).collect())
+}
+
+fn drover_scores(
+    table: &table::Table,
+    target: &str,
+    only: &[String],
+) -> anyhow::Result<BTreeMap<String, Score>> {
     let mut out = BTreeMap::new();
-    for (name, params) in algorithms() {
-        let spec = TrainSpec::from_toml(&format!(
-            "experiment = \"bench\"\nmodel = \"bench\"\ndataset = \"bench\"\ntarget = \"{target}\"\ntask = \"classification\"\nalgorithm = \"{name}\"\n"
-        ))
-        .map_err(anyhow::Error::msg)?;
+    for (name, params) in selected(only)? {
+        let spec = spec(target, name)?;
         let started = Instant::now();
-        let metrics = drover_agent::train::cross_validate(&spec, &table, &params, 5)?;
+        let metrics = drover_agent::train::cross_validate(&spec, table, &params, FOLDS)?;
         out.insert(
             name.to_string(),
             Score {
@@ -110,12 +147,19 @@ fn drover_scores(csv: &[u8], target: &str) -> anyhow::Result<BTreeMap<String, Sc
 fn sklearn_scores(
     path: &std::path::Path,
     target: &str,
+    folds: &std::path::Path,
     script: &std::path::Path,
+    only: &[String],
 ) -> anyhow::Result<BTreeMap<String, Score>> {
     let output = std::process::Command::new("python3")
         .arg(script)
         .arg(path)
         .arg(target)
+        .arg(folds)
+        .args(only)
+        .env("OMP_NUM_THREADS", "1")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .env("MKL_NUM_THREADS", "1")
         .output()
         .context("running python3")?;
     anyhow::ensure!(
@@ -129,8 +173,9 @@ fn sklearn_scores(
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
-/// Runs every algorithm on wine quality and a `rows` x 20 synthetic table.
-pub fn run(rows: usize) -> anyhow::Result<TrainReport> {
+/// Runs every algorithm (or those in `only`) on wine quality and a `rows` x 20 synthetic table.
+pub fn run(rows: usize, only: &[String]) -> anyhow::Result<TrainReport> {
+    selected(only)?;
     let tmp = std::env::temp_dir().join(format!("drover-bench-train-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     let script = tmp.join("sklearn_cv.py");
@@ -148,12 +193,15 @@ pub fn run(rows: usize) -> anyhow::Result<TrainReport> {
     };
     for (name, csv, target) in sets {
         eprintln!("{name}:");
+        let table = table::parse(&csv)?;
         report
             .drover
-            .insert(name.to_string(), drover_scores(&csv, target)?);
+            .insert(name.to_string(), drover_scores(&table, target, only)?);
         let path = tmp.join(format!("{name}.csv"));
         std::fs::write(&path, &csv)?;
-        match sklearn_scores(&path, target, &script) {
+        let folds = tmp.join(format!("{name}.folds"));
+        std::fs::write(&folds, fold_ids(table.rows, target)?)?;
+        match sklearn_scores(&path, target, &folds, &script, only) {
             Ok(scores) => {
                 report.sklearn.insert(name.to_string(), scores);
             }

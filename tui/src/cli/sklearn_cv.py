@@ -1,5 +1,6 @@
 """5-fold cross-validated accuracy and time of scikit-learn classifiers on a CSV, for
-`drover bench train`. Usage: sklearn_cv.py FILE.csv TARGET; prints JSON."""
+`drover bench train`. Usage: sklearn_cv.py FILE.csv TARGET FOLDS [ALGORITHM...], FOLDS holding each row's
+validation fold on its own line; prints JSON."""
 import json
 import sys
 import time
@@ -9,7 +10,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold, cross_val_score
+from sklearn.model_selection import PredefinedSplit, cross_val_score
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -30,8 +31,11 @@ models = {
     "random_forest": RandomForestClassifier(n_estimators=50, max_depth=8, max_features=0.7, random_state=0, n_jobs=1),
     "gaussian_nb": GaussianNB(),
 }
+only = sys.argv[4:]
+models = {name: model for name, model in models.items() if not only or name in only}
 out = {}
-folds = KFold(n_splits=5, shuffle=True, random_state=0)
+with open(sys.argv[3]) as f:
+    folds = PredefinedSplit([int(line) for line in f])
 for name, model in models.items():
     started = time.perf_counter()
     scores = cross_val_score(make_pipeline(prep, model), frame, y, cv=folds, scoring="accuracy", n_jobs=1)

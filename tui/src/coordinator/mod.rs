@@ -19,6 +19,7 @@ pub mod runfile;
 pub mod runs;
 pub mod schedules;
 mod server;
+mod spread;
 mod state;
 pub mod store;
 
@@ -134,6 +135,7 @@ impl Coordinator {
             http_addr,
             started: Instant::now(),
             schedule: tokio::sync::Notify::new(),
+            spreads: spread::Spreads::default(),
         });
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();

@@ -1,6 +1,8 @@
 //! Training runs: submission (validated against the dataset before anything is queued),
 //! scheduling onto ready agents labelled `train` with a free job slot, trial progress,
 //! completion with validation gates, cancellation, and re-queueing when an agent goes away.
+//! With more free agents than waiting runs, a run's search is spread over several (see
+//! [`super::spread`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,8 @@ use rand::RngCore;
 use tokio_util::sync::CancellationToken;
 
 use super::datasets;
+use super::fleet::Trainer;
+use super::spread::{self, ShareDone};
 use super::state::Shared;
 use super::store::{FinishedRun, NewRun, StoreError};
 
@@ -172,6 +176,11 @@ pub fn gate_failures(gates: &Gates, metrics: &Metrics) -> Vec<String> {
 
 /// Records how a job ended on `agent`.
 pub fn finish(shared: &Shared, agent: &AgentId, run_id: &str, outcome: JobOutcome) {
+    if shared.spreads.contains(run_id) {
+        finish_share(shared, agent, run_id, outcome);
+        shared.schedule.notify_one();
+        return;
+    }
     let running_here = shared
         .store
         .running_runs()
@@ -191,11 +200,14 @@ pub fn finish(shared: &Shared, agent: &AgentId, run_id: &str, outcome: JobOutcom
         }
         JobOutcome::Succeeded(success) => succeeded(shared, run_id, success, now),
         JobOutcome::Failed { reason } => failed(reason, now),
+        JobOutcome::Searched { .. } => failed("the agent only searched; no model came back", now),
     };
-    let end = FinishedRun {
-        finished_ms: now,
-        ..end
-    };
+    record(shared, run_id, end, detail);
+    shared.schedule.notify_one();
+}
+
+/// Stores the end of a run, registers a model that passed its gates, and tells everyone.
+fn record(shared: &Shared, run_id: &str, end: FinishedRun<'_>, detail: String) {
     match shared.store.finish_run(run_id, &end) {
         Ok(true) => {
             let detail = match end.gates_passed {
@@ -214,7 +226,78 @@ pub fn finish(shared: &Shared, agent: &AgentId, run_id: &str, outcome: JobOutcom
         Ok(false) => {}
         Err(e) => tracing::error!(run = run_id, cause = %e, "could not record the end of a run"),
     }
-    shared.schedule.notify_one();
+}
+
+/// One agent's share of a spread search ended: wait for the others, refit the best trial
+/// once all are in, or fail the run (and stop the other shares) if this one failed.
+fn finish_share(shared: &Shared, agent: &AgentId, run_id: &str, outcome: JobOutcome) {
+    let reason = match outcome {
+        JobOutcome::Searched { .. } => match shared.spreads.share_done(run_id, agent) {
+            ShareDone::NotShared => {
+                tracing::warn!(run = run_id, %agent, "ignoring a search share this agent does not hold");
+                return;
+            }
+            ShareDone::Waiting => return,
+            ShareDone::Complete(job) => match refit(shared, agent, *job) {
+                Ok(()) => return,
+                Err(reason) => reason,
+            },
+        },
+        JobOutcome::Failed { reason } => format!("agent {agent}: {reason}"),
+        JobOutcome::Succeeded(_) => format!("agent {agent} refitted instead of searching"),
+    };
+    stop_shares(shared, run_id);
+    let (end, detail) = failed(&reason, unix_ms());
+    record(shared, run_id, end, detail);
+}
+
+/// Sends the refit of the best trial of a completed spread search to `agent`.
+fn refit(shared: &Shared, agent: &AgentId, job: JobAssignment) -> Result<(), String> {
+    let run = shared
+        .store
+        .run(&job.run_id)
+        .map_err(|e| e.to_string())?
+        .ok_or("the run vanished")?;
+    if run.trials.is_empty() {
+        return Err("no trial finished".into());
+    }
+    let best = run.trials[drover_agent::train::best_trial(run.spec.task, &run.trials)].trial;
+    if !shared
+        .store
+        .reassign_run(&job.run_id, &agent.0)
+        .map_err(|e| e.to_string())?
+    {
+        return Ok(());
+    }
+    let job = JobAssignment {
+        baseline: baseline(shared, &job.spec),
+        trials: Some(vec![best]),
+        search_only: false,
+        ..job
+    };
+    let run_id = job.run_id.clone();
+    let sent = shared
+        .fleet
+        .commands(agent)
+        .is_some_and(|c| c.try_send(AgentCommand::AssignJob(Box::new(job))).is_ok());
+    if !sent && let Ok(true) = shared.store.requeue_run(&run_id) {
+        shared.events.publish(Event::RunRequeued {
+            id: run_id,
+            reason: format!("agent {agent} went away before refitting trial {best}"),
+        });
+    }
+    Ok(())
+}
+
+/// Stops tracking a spread search and cancels the shares still running.
+fn stop_shares(shared: &Shared, run_id: &str) {
+    for agent in shared.spreads.forget(run_id) {
+        if let Some(commands) = shared.fleet.commands(&agent) {
+            let _ = commands.try_send(AgentCommand::CancelJob {
+                run_id: run_id.into(),
+            });
+        }
+    }
 }
 
 fn failed(reason: &str, now: u64) -> (FinishedRun<'_>, String) {
@@ -273,6 +356,15 @@ fn succeeded<'a>(
 
 /// Queues again every run `agent` was running (its session ended).
 pub fn requeue_agent(shared: &Shared, agent: &AgentId, reason: &str) {
+    for run in shared.spreads.runs_of(agent) {
+        stop_shares(shared, &run);
+        if let Ok(true) = shared.store.requeue_run(&run) {
+            shared.events.publish(Event::RunRequeued {
+                id: run,
+                reason: format!("agent {agent} searching a share: {reason}"),
+            });
+        }
+    }
     for (run, _) in shared
         .store
         .running_runs()
@@ -310,6 +402,7 @@ pub async fn cancel(shared: &Shared, id: &str) -> Result<String, ApiError> {
         ..failed("cancelled by an operator", unix_ms()).0
     };
     if shared.store.finish_run(id, &end).map_err(internal)? {
+        stop_shares(shared, id);
         if let Some(agent) = run.summary.agent
             && let Some(commands) = shared.fleet.commands(&AgentId(agent))
         {
@@ -354,48 +447,102 @@ async fn schedule(shared: &Shared) {
         Ok(_) => return,
         Err(e) => return tracing::error!(cause = %e, "could not read the run queue"),
     };
-    let running = shared.store.running_runs().unwrap_or_default();
     let mut trainers = shared.fleet.trainers();
-    for trainer in &mut trainers {
-        trainer.busy = running.iter().filter(|(_, a)| *a == trainer.id.0).count() as u32;
-    }
-    for (run_id, spec, dataset) in queued {
-        let Some(trainer) = trainers
-            .iter_mut()
-            .filter(|t| t.busy < t.slots)
-            .min_by_key(|t| (t.busy, t.id.clone()))
-        else {
-            return;
-        };
-        match shared.store.start_run(&run_id, &trainer.id.0, unix_ms()) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                tracing::error!(run = %run_id, cause = %e, "could not mark a run started");
-                continue;
-            }
+    for agent in busy_agents(shared) {
+        if let Some(t) = trainers.iter_mut().find(|t| t.id == agent) {
+            t.busy += 1;
         }
-        let baseline = baseline(shared, &spec);
+    }
+    let mut waiting = queued.len();
+    for (run_id, spec, dataset) in queued {
+        let mut free: Vec<&mut Trainer> =
+            trainers.iter_mut().filter(|t| t.busy < t.slots).collect();
+        if free.is_empty() {
+            return;
+        }
+        free.sort_by_key(|t| (t.busy, t.id.clone()));
+        // Free agents are shared out among the waiting runs; a run with several candidates
+        // spreads its trials over its share.
+        let trials = drover_agent::train::search::candidates(&spec.search, spec.seed, MAX_TRIALS)
+            .len()
+            .max(1);
+        let take = (free.len() / waiting).clamp(1, trials);
+        waiting -= 1;
+        free.truncate(take);
         let job = JobAssignment {
-            run_id: run_id.clone(),
+            run_id,
             spec,
             dataset,
-            baseline,
+            baseline: None,
+            trials: None,
+            search_only: false,
         };
+        place(shared, job, trials as u32, free).await;
+    }
+}
+
+/// Agents by job they are running: one entry per running run (or search share).
+fn busy_agents(shared: &Shared) -> Vec<AgentId> {
+    let running = shared.store.running_runs().unwrap_or_default();
+    running
+        .into_iter()
+        .filter(|(run, _)| !shared.spreads.contains(run))
+        .map(|(_, agent)| AgentId(agent))
+        .chain(shared.spreads.busy().into_iter().map(|(_, agent)| agent))
+        .collect()
+}
+
+/// Starts `job` on `trainers`: the whole run on one, or a share of its `trials` on each.
+async fn place(shared: &Shared, job: JobAssignment, trials: u32, trainers: Vec<&mut Trainer>) {
+    let Some(first) = trainers.first().map(|t| t.id.clone()) else {
+        return;
+    };
+    match shared.store.start_run(&job.run_id, &first.0, unix_ms()) {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            return tracing::error!(run = %job.run_id, cause = %e, "could not mark a run started");
+        }
+    }
+    let run_id = job.run_id.clone();
+    let agents: Vec<AgentId> = trainers.iter().map(|t| t.id.clone()).collect();
+    let assignments: Vec<JobAssignment> = if trainers.len() > 1 {
+        shared.spreads.start(job.clone(), agents.clone());
+        spread::shares(trials, trainers.len())
+            .into_iter()
+            .map(|share| JobAssignment {
+                trials: Some(share),
+                search_only: true,
+                ..job.clone()
+            })
+            .collect()
+    } else {
+        vec![JobAssignment {
+            baseline: baseline(shared, &job.spec),
+            ..job
+        }]
+    };
+    for (trainer, assignment) in trainers.into_iter().zip(assignments) {
         if trainer
             .commands
-            .send(AgentCommand::AssignJob(Box::new(job)))
+            .send(AgentCommand::AssignJob(Box::new(assignment)))
             .await
             .is_err()
         {
             // The session ended meanwhile: the run goes back to the queue.
+            stop_shares(shared, &run_id);
             let _ = shared.store.requeue_run(&run_id);
-            continue;
+            return;
         }
         trainer.busy += 1;
-        shared.events.publish(Event::RunStarted {
-            id: run_id,
-            agent: trainer.id.clone(),
-        });
+    }
+    shared.events.publish(Event::RunStarted {
+        id: run_id.clone(),
+        agent: first,
+    });
+    if agents.len() > 1 {
+        shared
+            .events
+            .publish(Event::SearchSpread { id: run_id, agents });
     }
 }

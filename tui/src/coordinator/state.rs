@@ -9,6 +9,7 @@ use super::events::Events;
 use super::fleet::Fleet;
 use super::ingest::Ingest;
 use super::pki::Pki;
+use super::spread::Spreads;
 use super::store::Store;
 
 /// The coordinator's shared state; one `Arc` of it is handed to every task.
@@ -28,4 +29,6 @@ pub struct Shared {
     pub started: Instant,
     /// Wakes the scheduler: a run was queued or finished, or an agent came or went.
     pub schedule: tokio::sync::Notify,
+    /// Runs whose search is spread over several agents.
+    pub spreads: Spreads,
 }

@@ -281,7 +281,18 @@ impl Store {
         Ok(changed == 1)
     }
 
-    /// Puts a running run back in the queue, forgetting its partial trials.
+    /// Hands a running run to `agent` (the one refitting a spread search's best trial).
+    pub fn reassign_run(&self, id: &str, agent: &str) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let changed = self.lock()?.execute(
+            "UPDATE runs SET agent = ?2 WHERE id = ?1 AND status = 'running'",
+            params![id, agent],
+        )?;
+        record_write(started);
+        Ok(changed == 1)
+    }
+
+    /// Puts a running run back in the queue, forgetting its partial trials and their metric points.
     pub fn requeue_run(&self, id: &str) -> Result<bool, StoreError> {
         let started = Instant::now();
         let mut conn = self.lock()?;
@@ -291,6 +302,7 @@ impl Store {
             [id],
         )?;
         tx.execute("DELETE FROM trials WHERE run_id = ?1", [id])?;
+        tx.execute("DELETE FROM metric_points WHERE run_id = ?1", [id])?;
         tx.commit()?;
         record_write(started);
         Ok(changed == 1)
