@@ -16,3 +16,4 @@ pub mod console;
 pub mod coordinator;
 pub mod daemon;
 pub mod local_agent;
+pub mod mlflow;
