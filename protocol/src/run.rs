@@ -162,7 +162,8 @@ pub struct RunSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunDetail {
     pub summary: RunSummary,
-    pub spec: TrainSpec,
+    /// What drover trained it from; `None` for a run logged through the MLflow API.
+    pub spec: Option<TrainSpec>,
     /// BLAKE3 of the spec as submitted.
     pub spec_hash: String,
     pub dataset_hash: String,
@@ -178,6 +179,8 @@ pub struct RunDetail {
     pub rows_test: Option<u64>,
     /// The model version this run registered (`model@N`), if its gates passed.
     pub registered: Option<String>,
+    /// Tags: the spec's for a run drover trained, the client's for a logged run.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// A request an agent opens its own stream for (bulk data).

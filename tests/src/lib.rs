@@ -273,14 +273,30 @@ pub async fn spawn_coordinator(data_dir: &Path, listen: &str, log: PathBuf) -> (
         ],
         log,
     );
+    let mut proc = proc;
     let pid = proc.pid();
-    let addr = wait_for("coordinator.json", || async {
-        let info = drover::coordinator::runfile::read(data_dir).ok()?;
-        (info.pid == pid)
-            .then(|| info.quic_addr.parse().ok())
-            .flatten()
-    })
-    .await;
+    let deadline = Instant::now() + PATIENCE;
+    let addr = loop {
+        if let Some(addr) = drover::coordinator::runfile::read(data_dir)
+            .ok()
+            .filter(|info| info.pid == pid)
+            .and_then(|info| info.quic_addr.parse().ok())
+        {
+            break addr;
+        }
+        if let Some(status) = proc.child.try_wait().expect("try_wait") {
+            panic!(
+                "the coordinator exited ({status}) before it started; log:\n{}",
+                proc.log_text()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the coordinator did not record its addresses; log:\n{}",
+            proc.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     (proc, addr)
 }
 
@@ -326,6 +342,43 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
         .await
         .expect("response");
     response
+}
+
+/// A plain HTTP/1.1 request with an optional JSON body; returns the status and the body.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let body = json.unwrap_or("");
+    let kind = if json.is_some() {
+        "Content-Type: application/json\r\n"
+    } else {
+        ""
+    };
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{kind}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
 }
 
 /// The address a process logged as `http=ADDR`, once it has.

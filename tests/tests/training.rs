@@ -41,10 +41,7 @@ async fn the_minimal_spec_trains_tracks_and_passes_its_gates() {
     let tagged = SPEC.replace("seed = 7", "seed = 7\ntags = { team = \"growth\" }");
     let id = submit(&handle, &tagged).await.expect("queued");
     let done = finished(&handle, &id).await;
-    assert_eq!(
-        done.spec.tags.get("team").map(String::as_str),
-        Some("growth")
-    );
+    assert_eq!(done.tags.get("team").map(String::as_str), Some("growth"));
     assert_eq!(
         done.summary.status,
         RunStatus::Succeeded,

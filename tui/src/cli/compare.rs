@@ -95,8 +95,14 @@ pub fn rows(runs: &[RunDetail]) -> (Vec<String>, Vec<Vec<String>>) {
             "algorithm" => r.summary.algorithm.clone(),
             "dataset" => r.summary.dataset.clone(),
             "seed" => r.seed.to_string(),
-            "cv_folds" => r.spec.cv_folds.to_string(),
-            "test_fraction" => r.spec.test_fraction.to_string(),
+            "cv_folds" => r
+                .spec
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| s.cv_folds.to_string()),
+            "test_fraction" => r
+                .spec
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| s.test_fraction.to_string()),
             param => r
                 .params
                 .get(param)
@@ -191,7 +197,11 @@ pub async fn reproduce(data_dir: &Path, address: Option<&str>, id: &str) -> anyh
                 original.summary.status
             );
         };
-        let mut spec = original.spec.clone();
+        let Some(mut spec) = original.spec.clone() else {
+            bail!(
+                "run {id} was logged through the MLflow API; drover has no spec to retrain it from"
+            );
+        };
         spec.dataset = original.summary.dataset.clone();
         let events = c.subscribe().await?;
         let queued = expect_response!(

@@ -250,7 +250,22 @@ pub async fn show(
 /// The text `runs show` prints.
 pub fn render(run: &RunDetail) -> String {
     let s = &run.summary;
-    let mut out = format!(
+    let mut out = if run.spec.is_none() {
+        format!(
+            "{}  {}  experiment {}\nlogged through the MLflow API  drover {}\n",
+            s.id, s.status, s.experiment, run.drover_version
+        )
+    } else {
+        lineage(run)
+    };
+    render_rest(run, &mut out);
+    out
+}
+
+/// The header of a run drover trained: what it trained from.
+fn lineage(run: &RunDetail) -> String {
+    let s = &run.summary;
+    format!(
         "{}  {}  experiment {}  model {}\nalgorithm {}  dataset {} (blake3 {})  seed {}\nspec blake3 {}  drover {}  agent {}\n",
         s.id,
         s.status,
@@ -263,14 +278,14 @@ pub fn render(run: &RunDetail) -> String {
         &run.spec_hash[..run.spec_hash.len().min(12)],
         run.drover_version,
         s.agent.as_deref().unwrap_or("-"),
-    );
-    if !run.spec.tags.is_empty() {
-        let tags: Vec<String> = run
-            .spec
-            .tags
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+    )
+}
+
+/// Tags, outcome, model and metrics: the same for every run.
+fn render_rest(run: &RunDetail, out: &mut String) {
+    let s = &run.summary;
+    if !run.tags.is_empty() {
+        let tags: Vec<String> = run.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         out.push_str(&format!("tags: {}\n", tags.join(", ")));
     }
     if let Some(error) = &s.error {
@@ -334,7 +349,6 @@ pub fn render(run: &RunDetail) -> String {
         out.push('\n');
         out.push_str(&table(&header_refs, &rows));
     }
-    out
 }
 
 /// Cancels a queued or running run.

@@ -1,19 +1,24 @@
-//! The coordinator's HTTP listener: Prometheus text at `/metrics` and a liveness probe.
+//! The coordinator's HTTP listener: Prometheus text at `/metrics`, a liveness probe, and the
+//! MLflow-compatible tracking API (see [`crate::mlflow`]).
 
-use axum::Router;
+use std::sync::Arc;
+
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::store::Store;
+
 /// Serves HTTP on `listener` until `shutdown` fires.
-pub async fn serve(listener: TcpListener, shutdown: CancellationToken) {
+pub async fn serve(listener: TcpListener, store: Arc<Store>, shutdown: CancellationToken) {
     let prometheus = drover_protocol::telemetry::prometheus();
-    let app = Router::new()
+    let app = crate::mlflow::router(crate::mlflow::Api { store })
         .route(
             "/metrics",
             get(move || std::future::ready(prometheus.render())),
         )
-        .route("/healthz", get(|| std::future::ready("ok\n")));
+        .route("/healthz", get(|| std::future::ready("ok\n")))
+        .fallback(crate::mlflow::not_found);
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

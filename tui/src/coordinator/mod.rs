@@ -145,7 +145,11 @@ impl Coordinator {
             options.max_connections,
             shutdown.clone(),
         ));
-        tasks.spawn(http::serve(http_listener, shutdown.clone()));
+        tasks.spawn(http::serve(
+            http_listener,
+            shared.store.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(upkeep(shared.clone(), shutdown.clone()));
         tasks.spawn(runs::scheduler(shared.clone(), shutdown.clone()));
         runfile::write(

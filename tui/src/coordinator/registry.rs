@@ -26,7 +26,11 @@ pub fn register(shared: &Shared, run_id: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::invalid(format!("run {run_id} has no model")))?;
     let reference = run.summary.dataset.parse().map_err(ApiError::internal)?;
     let dataset = super::datasets::find(shared, &reference)?;
-    let spec = &run.spec;
+    let spec = run.spec.as_ref().ok_or_else(|| {
+        ApiError::invalid(format!(
+            "run {run_id} was logged through the MLflow API; it has no drover spec"
+        ))
+    })?;
     let mut schema: Vec<String> = dataset
         .schema
         .columns

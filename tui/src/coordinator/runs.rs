@@ -104,7 +104,8 @@ pub fn progress(shared: &Shared, run_id: &str, trial: &Trial) {
     let total = run.as_ref().map_or(trial.trial, |r| r.summary.trials_total);
     let task = run
         .as_ref()
-        .map_or(drover_protocol::spec::Task::Classification, |r| r.spec.task);
+        .and_then(|r| r.spec.as_ref().map(|s| s.task))
+        .unwrap_or(drover_protocol::spec::Task::Classification);
     let metric = drover_agent::train::selection_metric(task);
     let value = trial.mean.get(metric).copied().unwrap_or(f64::NAN);
     shared.events.publish(Event::TrialFinished {
@@ -261,7 +262,12 @@ fn refit(shared: &Shared, agent: &AgentId, job: JobAssignment) -> Result<(), Str
     if run.trials.is_empty() {
         return Err("no trial finished".into());
     }
-    let best = run.trials[drover_agent::train::best_trial(run.spec.task, &run.trials)].trial;
+    let task = run
+        .spec
+        .as_ref()
+        .map(|s| s.task)
+        .ok_or("the run has no spec")?;
+    let best = run.trials[drover_agent::train::best_trial(task, &run.trials)].trial;
     if !shared
         .store
         .reassign_run(&job.run_id, &agent.0)
@@ -326,7 +332,7 @@ fn succeeded<'a>(
         .run(run_id)
         .ok()
         .flatten()
-        .map(|r| r.spec.gates)
+        .and_then(|r| r.spec.map(|s| s.gates))
         .unwrap_or_default();
     let failures = gate_failures(&gates, &success.test_metrics);
     let summary = success

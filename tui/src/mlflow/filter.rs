@@ -76,14 +76,24 @@ pub trait Searchable {
     fn attribute(&self, name: &str) -> Option<Attribute>;
 }
 
-/// Attributes a run filter may name, and whether they are numbers.
-const ATTRIBUTES: &[(&str, bool)] = &[
+/// Attributes a filter may name, and whether they are numbers.
+pub type Attributes = &'static [(&'static str, bool)];
+
+/// Attributes of runs.
+pub const RUN_ATTRIBUTES: Attributes = &[
     ("status", false),
     ("run_name", false),
     ("run_id", false),
     ("start_time", true),
     ("end_time", true),
-    ("created", true),
+];
+
+/// Attributes of experiments.
+pub const EXPERIMENT_ATTRIBUTES: Attributes = &[
+    ("name", false),
+    ("experiment_id", false),
+    ("creation_time", true),
+    ("last_update_time", true),
 ];
 
 /// Why a filter or order clause was refused (MLflow: 400 INVALID_PARAMETER_VALUE).
@@ -223,13 +233,13 @@ fn identifier(word: &str) -> Result<(Entity, String), FilterError> {
     Ok((entity, key))
 }
 
-fn attribute_kind(name: &str) -> Result<bool, FilterError> {
-    ATTRIBUTES
+fn attribute_kind(attributes: Attributes, name: &str) -> Result<bool, FilterError> {
+    attributes
         .iter()
         .find(|(a, _)| *a == name)
         .map(|(_, numeric)| *numeric)
         .ok_or_else(|| {
-            let names: Vec<&str> = ATTRIBUTES.iter().map(|(a, _)| *a).collect();
+            let names: Vec<&str> = attributes.iter().map(|(a, _)| *a).collect();
             FilterError(format!(
                 "invalid attribute {name:?}; expected one of {}",
                 names.join(", ")
@@ -238,8 +248,13 @@ fn attribute_kind(name: &str) -> Result<bool, FilterError> {
 }
 
 impl Filter {
-    /// Parses a filter; an empty string matches everything.
+    /// Parses a filter over runs; an empty string matches everything.
     pub fn parse(text: &str) -> Result<Self, FilterError> {
+        Self::parse_with(text, RUN_ATTRIBUTES)
+    }
+
+    /// Parses a filter whose bare names are `attributes`.
+    pub fn parse_with(text: &str, attributes: Attributes) -> Result<Self, FilterError> {
         let tokens = tokenize(text)?;
         let mut clauses = Vec::new();
         let mut at = 0;
@@ -250,7 +265,7 @@ impl Filter {
                     other => return err(format!("expected AND, found {other:?} in {text:?}")),
                 }
             }
-            let (clause, next) = clause(&tokens, at, text)?;
+            let (clause, next) = clause(&tokens, at, text, attributes)?;
             clauses.push(clause);
             at = next;
         }
@@ -263,7 +278,12 @@ impl Filter {
     }
 }
 
-fn clause(tokens: &[Token], at: usize, text: &str) -> Result<(Clause, usize), FilterError> {
+fn clause(
+    tokens: &[Token],
+    at: usize,
+    text: &str,
+    attributes: Attributes,
+) -> Result<(Clause, usize), FilterError> {
     let incomplete = || FilterError(format!("incomplete clause in {text:?}"));
     let Token::Word(word) = tokens.get(at).ok_or_else(incomplete)? else {
         return err(format!("expected a key at clause {} of {text:?}", at + 1));
@@ -327,24 +347,22 @@ fn clause(tokens: &[Token], at: usize, text: &str) -> Result<(Clause, usize), Fi
         op,
         value,
     };
-    clause.check()?;
+    clause.check(attributes)?;
     Ok((clause, next + 1))
 }
 
 impl Clause {
     /// Refuses comparisons MLflow refuses: quoted metric values, ordering of strings.
-    fn check(&self) -> Result<(), FilterError> {
+    fn check(&self, attributes: Attributes) -> Result<(), FilterError> {
         let numeric = match self.entity {
             Entity::Metric => true,
             Entity::Param | Entity::Tag => false,
-            Entity::Attribute => attribute_kind(&self.key)?,
+            Entity::Attribute => attribute_kind(attributes, &self.key)?,
         };
         let ok = match (&self.value, self.op) {
             (Value::Number(_), Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge) => numeric,
             (Value::Text(_), Op::Eq | Op::Ne | Op::Like | Op::ILike) => !numeric,
-            (Value::List(_), Op::In | Op::NotIn) => {
-                self.entity == Entity::Attribute && self.key == "run_id"
-            }
+            (Value::List(_), Op::In | Op::NotIn) => self.entity == Entity::Attribute && !numeric,
             _ => false,
         };
         if ok {
@@ -442,8 +460,13 @@ fn like(text: &str, pattern: &str, ignore_case: bool) -> bool {
 }
 
 impl OrderBy {
-    /// Parses `key [ASC|DESC]`.
+    /// Parses `key [ASC|DESC]` over runs.
     pub fn parse(text: &str) -> Result<Self, FilterError> {
+        Self::parse_with(text, RUN_ATTRIBUTES)
+    }
+
+    /// Parses `key [ASC|DESC]` whose bare names are `attributes`.
+    pub fn parse_with(text: &str, attributes: Attributes) -> Result<Self, FilterError> {
         let tokens = tokenize(text)?;
         let (word, direction) = match tokens.as_slice() {
             [Token::Word(w)] => (w, None),
@@ -457,7 +480,7 @@ impl OrderBy {
         };
         let (entity, key) = identifier(word)?;
         if entity == Entity::Attribute {
-            attribute_kind(&key)?;
+            attribute_kind(attributes, &key)?;
         }
         Ok(OrderBy {
             entity,

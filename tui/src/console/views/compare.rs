@@ -40,11 +40,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .block(Block::bordered().title(" Compare: test metrics (* best) and differing settings "));
     frame.render_widget(table, top);
 
-    let metric = if app
-        .compared
-        .iter()
-        .any(|r| r.spec.task == drover_protocol::spec::Task::Regression)
-    {
+    let metric = if app.compared.iter().any(|r| {
+        r.spec
+            .as_ref()
+            .is_some_and(|s| s.task == drover_protocol::spec::Task::Regression)
+    }) {
         "rmse"
     } else {
         "accuracy"

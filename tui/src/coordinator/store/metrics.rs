@@ -4,8 +4,35 @@ use std::time::Instant;
 
 use drover_protocol::run::MetricPoint;
 use rusqlite::params;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use super::{Store, StoreError, record_write};
+
+/// A metric value as stored: SQLite would turn NaN into NULL, so NaN is kept as the text
+/// `NaN`; every other value (±infinity included) is a REAL, exact to the bit.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricValue(pub f64);
+
+impl ToSql for MetricValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(if self.0.is_nan() {
+            ToSqlOutput::from("NaN")
+        } else {
+            ToSqlOutput::from(self.0)
+        })
+    }
+}
+
+impl FromSql for MetricValue {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Real(v) => Ok(MetricValue(v)),
+            ValueRef::Integer(v) => Ok(MetricValue(v as f64)),
+            ValueRef::Text(b"NaN") => Ok(MetricValue(f64::NAN)),
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
 
 impl Store {
     /// Stores every point of every batch in one transaction; returns how many were written.
@@ -22,7 +49,7 @@ impl Store {
                         run_id,
                         p.key,
                         p.step as i64,
-                        p.value,
+                        MetricValue(p.value),
                         p.at_ms as i64
                     ])?;
                 }
@@ -42,7 +69,7 @@ impl Store {
         )?;
         let rows = stmt
             .query_map(params![run_id, key], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, MetricValue>(1)?.0))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)

@@ -137,6 +137,44 @@ CREATE TABLE metric_points (
 );
 CREATE INDEX metric_points_by_run ON metric_points (run_id, key, step);
 "#,
+    r#"
+CREATE TABLE experiments (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    lifecycle   TEXT NOT NULL DEFAULT 'active',
+    tags        TEXT NOT NULL DEFAULT '{}',
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+);
+INSERT INTO experiments (id, name, created_ms, updated_ms) VALUES (0, 'Default', 0, 0);
+INSERT OR IGNORE INTO experiments (name, created_ms, updated_ms)
+    SELECT experiment, MIN(created_ms), MAX(created_ms) FROM runs GROUP BY experiment;
+ALTER TABLE runs ADD COLUMN source TEXT NOT NULL DEFAULT 'drover';
+ALTER TABLE runs ADD COLUMN run_name TEXT;
+ALTER TABLE runs ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX runs_by_experiment ON runs (experiment, created_ms);
+CREATE TABLE run_params (
+    run_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+CREATE TABLE run_tags (
+    run_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+CREATE TABLE metric_latest (
+    run_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    step   INTEGER NOT NULL,
+    at_ms  INTEGER NOT NULL,
+    value  REAL NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+"#,
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

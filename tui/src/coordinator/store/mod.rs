@@ -1,6 +1,7 @@
 //! The embedded SQLite store: agents, join tokens and events here; dataset versions in
 //! [`datasets`], training runs and their trials in [`runs`], the model registry in [`models`],
-//! repeating specs in [`schedules`], metric histories in [`metrics`]. WAL journal (commits survive a
+//! repeating specs in [`schedules`], metric histories in [`metrics`], experiments and runs as
+//! tracking clients see them in [`tracking`]. WAL journal (commits survive a
 //! killed process; `synchronous=NORMAL` trades only power-loss durability of the last commits), schema
 //! migrations by `user_version`. Every multi-row change runs in one transaction, so a crash
 //! (even SIGKILL) leaves either the old or the new state, never half of it.
@@ -19,9 +20,11 @@ mod migrations;
 mod models;
 mod runs;
 mod schedules;
+mod tracking;
 
 pub use models::NewModelVersion;
 pub use runs::{FinishedRun, NewRun};
+pub use tracking::{Experiment, LogError, NewTrackedRun, Point, TrackedRun};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

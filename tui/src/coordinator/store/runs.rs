@@ -1,11 +1,12 @@
 //! Training runs and their trials in the store.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use drover_protocol::run::{
     DatasetPin, Metrics, RunDetail, RunFilter, RunStatus, RunSummary, Trial,
 };
-use drover_protocol::spec::{Params, TrainSpec};
+use drover_protocol::spec::{ParamValue, Params, TrainSpec};
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, json, record_write};
@@ -33,9 +34,13 @@ pub struct FinishedRun<'a> {
     pub finished_ms: u64,
 }
 
+/// Runs logged through the MLflow API have no spec (`null`) and no test metrics; their summary
+/// shows the latest value of each finite metric instead.
 const SUMMARY: &str = "SELECT r.id, r.experiment, r.model, r.spec, r.dataset_name, r.dataset_version, r.status, r.agent,
-    (SELECT COUNT(*) FROM trials t WHERE t.run_id = r.id), r.trials_total, r.metrics, r.gates_passed, r.error,
-    r.created_ms, r.started_ms, r.finished_ms FROM runs r";
+    (SELECT COUNT(*) FROM trials t WHERE t.run_id = r.id), r.trials_total,
+    COALESCE(r.metrics, (SELECT json_group_object(m.key, m.value) FROM metric_latest m WHERE m.run_id = r.id
+        AND typeof(m.value) = 'real' AND abs(m.value) <= 1.7976931348623157e308)),
+    r.gates_passed, r.error, r.created_ms, r.started_ms, r.finished_ms FROM runs r";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("run {what}: {e}"))
@@ -52,14 +57,19 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> rusqlite::Re
 }
 
 fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
-    let spec: TrainSpec = parse("spec", &r.get::<_, String>(3)?)?;
+    let spec: Option<TrainSpec> = parse("spec", &r.get::<_, String>(3)?)?;
     let status: String = r.get(6)?;
+    let dataset: String = r.get(4)?;
     Ok(RunSummary {
         id: r.get(0)?,
         experiment: r.get(1)?,
         model: r.get(2)?,
-        algorithm: spec.algorithm.to_string(),
-        dataset: format!("{}@{}", r.get::<_, String>(4)?, r.get::<_, u32>(5)?),
+        algorithm: spec.map_or_else(|| "mlflow".into(), |s| s.algorithm.to_string()),
+        dataset: if dataset.is_empty() {
+            "-".into()
+        } else {
+            format!("{dataset}@{}", r.get::<_, u32>(5)?)
+        },
         status: RunStatus::parse(&status)
             .ok_or_else(|| rusqlite::Error::InvalidColumnName(format!("status {status}")))?,
         agent: r.get(7)?,
@@ -82,7 +92,13 @@ impl Store {
     /// Records a queued run.
     pub fn insert_run(&self, run: &NewRun<'_>) -> Result<(), StoreError> {
         let started = Instant::now();
-        self.lock()?.execute(
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO experiments (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)",
+            params![run.spec.experiment, run.created_ms as i64],
+        )?;
+        tx.execute(
             "INSERT INTO runs (id, experiment, model, status, spec, spec_hash, dataset_name, dataset_version, dataset_hash,
                 dataset_size, seed, drover_version, trials_total, created_ms)
              VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -102,6 +118,7 @@ impl Store {
                 run.created_ms as i64
             ],
         )?;
+        tx.commit()?;
         record_write(started);
         Ok(())
     }
@@ -110,7 +127,7 @@ impl Store {
     pub fn runs(&self, filter: &RunFilter, limit: u32) -> Result<Vec<RunSummary>, StoreError> {
         let conn = self.lock()?;
         let mut stmt = conn.prepare_cached(&format!(
-            "{SUMMARY} WHERE (?1 IS NULL OR r.experiment = ?1) AND (?2 IS NULL OR r.status = ?2)
+            "{SUMMARY} WHERE r.deleted = 0 AND (?1 IS NULL OR r.experiment = ?1) AND (?2 IS NULL OR r.status = ?2)
              ORDER BY r.created_ms DESC, r.id DESC LIMIT ?3"
         ))?;
         let status = filter.status.map(|s| s.to_string());
@@ -135,7 +152,7 @@ impl Store {
             [id],
             |r| {
                 Ok((
-                    parse::<TrainSpec>("spec", &r.get::<_, String>(0)?)?,
+                    parse::<Option<TrainSpec>>("spec", &r.get::<_, String>(0)?)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, i64>(3)? as u64,
@@ -180,6 +197,25 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?;
+        let (params, tags) = match &spec {
+            Some(spec) => (params, spec.tags.clone()),
+            None => {
+                let logged = |table: &str| -> Result<BTreeMap<String, String>, StoreError> {
+                    let mut stmt = conn.prepare_cached(&format!(
+                        "SELECT key, value FROM {table} WHERE run_id = ?1"
+                    ))?;
+                    let rows = stmt
+                        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<Result<_, _>>()?;
+                    Ok(rows)
+                };
+                let params = logged("run_params")?
+                    .into_iter()
+                    .map(|(k, v)| (k, ParamValue::Text(v)))
+                    .collect();
+                (params, logged("run_tags")?)
+            }
+        };
         Ok(Some(RunDetail {
             summary,
             spec,
@@ -194,6 +230,7 @@ impl Store {
             rows_train,
             rows_test,
             registered,
+            tags,
         }))
     }
 

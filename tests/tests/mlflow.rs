@@ -1,0 +1,180 @@
+//! The MLflow-compatible tracking API on a real coordinator's HTTP listener: error replies
+//! over real HTTP, and the official `mlflow` client driving it end to end (when
+//! `DROVER_MLFLOW_PYTHON` names a Python with `tests/mlflow/requirements.txt` installed, as
+//! `.ci/run` arranges), its runs then listed by drover next to drover's own.
+
+use std::net::SocketAddr;
+
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::run::RunStatus;
+use drover_tests::{http_request, start_coordinator};
+use serde_json::Value;
+
+const API: &str = "/api/2.0/mlflow";
+
+async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let (status, text) = http_request(addr, method, &format!("{API}/{path}"), body).await;
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, json)
+}
+
+fn code(reply: &(u16, Value)) -> (u16, &str) {
+    (reply.0, reply.1["error_code"].as_str().unwrap_or(""))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_have_the_mlflow_shape_and_status() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let coordinator = start_coordinator(&tmp.path().join("coord")).await;
+    let addr = coordinator.http_addr();
+
+    let unknown = call(
+        addr,
+        "GET",
+        "experiments/get-by-name?experiment_name=nope",
+        None,
+    )
+    .await;
+    assert_eq!(code(&unknown), (404, "RESOURCE_DOES_NOT_EXIST"));
+    let default = call(addr, "GET", "experiments/get?experiment_id=0", None).await;
+    assert_eq!(default.1["experiment"]["name"], "Default");
+    assert_eq!(
+        code(&call(addr, "POST", "no/such/endpoint", Some("{}")).await),
+        (404, "ENDPOINT_NOT_FOUND")
+    );
+    assert_eq!(
+        code(&call(addr, "GET", "runs/create", None).await),
+        (404, "ENDPOINT_NOT_FOUND"),
+        "a wrong method is not a 5xx"
+    );
+    assert_eq!(
+        code(&call(addr, "POST", "runs/create", Some("{not json")).await),
+        (400, "INVALID_PARAMETER_VALUE")
+    );
+
+    let created = call(
+        addr,
+        "POST",
+        "runs/create",
+        Some(r#"{"experiment_id": "0", "start_time": "1700000000000"}"#),
+    )
+    .await;
+    assert_eq!(created.0, 200, "{}", created.1);
+    let run = created.1["run"]["info"]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_string();
+    assert_eq!(created.1["run"]["info"]["start_time"], 1_700_000_000_000u64);
+    let param = |value: &str| format!(r#"{{"run_id": "{run}", "key": "lr", "value": "{value}"}}"#);
+    assert_eq!(
+        call(addr, "POST", "runs/log-parameter", Some(&param("0.1")))
+            .await
+            .0,
+        200
+    );
+    let changed = call(addr, "POST", "runs/log-parameter", Some(&param("0.2"))).await;
+    assert_eq!(code(&changed), (400, "INVALID_PARAMETER_VALUE"));
+    assert!(
+        changed.1["message"].as_str().unwrap_or("").contains("lr"),
+        "{}",
+        changed.1
+    );
+
+    let metric = format!(
+        r#"{{"run_id": "{run}", "key": "loss", "value": "NaN", "timestamp": 5, "step": 1}}"#
+    );
+    assert_eq!(
+        call(addr, "POST", "runs/log-metric", Some(&metric)).await.0,
+        200
+    );
+    let got = call(addr, "GET", &format!("runs/get?run_id={run}"), None).await;
+    assert_eq!(got.1["run"]["data"]["metrics"][0]["value"], "NaN");
+
+    let missing = format!(
+        r#"{{"run_id": "{}", "key": "k", "value": "v"}}"#,
+        "0".repeat(32)
+    );
+    assert_eq!(
+        code(&call(addr, "POST", "runs/set-tag", Some(&missing)).await),
+        (404, "RESOURCE_DOES_NOT_EXIST")
+    );
+    let bad_filter = r#"{"experiment_ids": ["0"], "filter": "metrics.loss > '1'"}"#;
+    let refused = call(addr, "POST", "runs/search", Some(bad_filter)).await;
+    assert_eq!(code(&refused), (400, "INVALID_PARAMETER_VALUE"));
+    let too_many: Vec<String> = (0..1001)
+        .map(|i| format!(r#"{{"key": "m", "value": {i}, "timestamp": 1, "step": {i}}}"#))
+        .collect();
+    let batch = format!(
+        r#"{{"run_id": "{run}", "metrics": [{}]}}"#,
+        too_many.join(",")
+    );
+    assert_eq!(
+        code(&call(addr, "POST", "runs/log-batch", Some(&batch)).await),
+        (400, "INVALID_PARAMETER_VALUE")
+    );
+    coordinator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_client_logs_runs_that_drover_lists() {
+    let Some(python) = std::env::var_os("DROVER_MLFLOW_PYTHON") else {
+        eprintln!(
+            "skipped: set DROVER_MLFLOW_PYTHON to a Python with tests/mlflow/requirements.txt installed (.ci/run does)"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let coordinator = start_coordinator(&tmp.path().join("coord")).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mlflow/tracking_e2e.py");
+    let uri = format!("http://{}", coordinator.http_addr());
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(240),
+        tokio::process::Command::new(python)
+            .arg(&script)
+            .env("MLFLOW_TRACKING_URI", &uri)
+            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            .current_dir(tmp.path())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the script ends in time")
+    .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ids: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("created "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len(), 3);
+
+    let handle = coordinator.handle();
+    let OperatorResponse::Runs(runs) = handle
+        .request(OperatorRequest::ListRuns(Default::default()))
+        .await
+    else {
+        panic!("no run list")
+    };
+    for id in &ids {
+        let run = runs.iter().find(|r| &r.id == id).expect("listed by drover");
+        assert_eq!(
+            (run.experiment.as_str(), run.algorithm.as_str()),
+            ("mlflow-churn", "mlflow")
+        );
+    }
+    let OperatorResponse::Run(detail) = handle
+        .request(OperatorRequest::ShowRun { id: ids[0].clone() })
+        .await
+    else {
+        panic!("no run")
+    };
+    assert_eq!(detail.summary.status, RunStatus::Succeeded);
+    assert!(detail.spec.is_none());
+    assert_eq!(detail.tags.get("team").map(String::as_str), Some("growth"));
+    assert_eq!(detail.summary.metrics.get("loss"), Some(&(1.0 / 300.0)));
+    coordinator.stop().await;
+}
