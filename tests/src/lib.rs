@@ -344,11 +344,13 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     response
 }
 
-/// A plain HTTP/1.1 request with an optional JSON body; returns the status and the body.
+/// A plain HTTP/1.1 request with extra header lines and an optional JSON body; returns the
+/// status and the body.
 pub async fn http_request(
     addr: SocketAddr,
     method: &str,
     path: &str,
+    headers: &[&str],
     json: Option<&str>,
 ) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr)
@@ -360,8 +362,9 @@ pub async fn http_request(
     } else {
         ""
     };
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{kind}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}{kind}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.expect("request");

@@ -1,7 +1,7 @@
-//! The MLflow-compatible tracking API on a real coordinator's HTTP listener: error replies
-//! over real HTTP, and the official `mlflow` client driving it end to end (when
-//! `DROVER_MLFLOW_PYTHON` names a Python with `tests/mlflow/requirements.txt` installed, as
-//! `.ci/run` arranges), its runs then listed by drover next to drover's own.
+//! The MLflow-compatible API on a real coordinator's HTTP listener: error replies over real
+//! HTTP, and the official `mlflow` client driving tracking, artifacts and the registry end to
+//! end (when `DROVER_MLFLOW_PYTHON` names a Python with `tests/mlflow/requirements.txt`
+//! installed, as `.ci/run` arranges), its runs and versions then read back through drover.
 
 use std::net::SocketAddr;
 
@@ -13,7 +13,7 @@ use serde_json::Value;
 const API: &str = "/api/2.0/mlflow";
 
 async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let (status, text) = http_request(addr, method, &format!("{API}/{path}"), body).await;
+    let (status, text) = http_request(addr, method, &format!("{API}/{path}"), &[], body).await;
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
     (status, json)
 }
@@ -116,6 +116,37 @@ async fn errors_have_the_mlflow_shape_and_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_on_file_is_required_from_every_client() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::write(drover::coordinator::http::token_path(&data), "s3cret\n").expect("token");
+    let coordinator = start_coordinator(&data).await;
+    let addr = coordinator.http_addr();
+    let path = format!("{API}/experiments/get?experiment_id=0");
+    for headers in [&[][..], &["Authorization: Bearer wrong"][..]] {
+        let (status, body) = http_request(addr, "GET", &path, headers, None).await;
+        let body: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            (status, body["error_code"].as_str()),
+            (401, Some("UNAUTHENTICATED"))
+        );
+    }
+    let (status, body) =
+        http_request(addr, "GET", &path, &["Authorization: Bearer s3cret"], None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        http_request(addr, "GET", "/healthz", &[], None).await.0,
+        200
+    );
+    assert_eq!(
+        http_request(addr, "GET", "/metrics", &[], None).await.0,
+        401
+    );
+    coordinator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_client_logs_runs_that_drover_lists() {
     let Some(python) = std::env::var_os("DROVER_MLFLOW_PYTHON") else {
         eprintln!(
@@ -124,14 +155,18 @@ async fn the_official_client_logs_runs_that_drover_lists() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let coordinator = start_coordinator(&tmp.path().join("coord")).await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mlflow/tracking_e2e.py");
+    let data = tmp.path().join("coord");
+    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::write(drover::coordinator::http::token_path(&data), "e2e-token\n").expect("token");
+    let coordinator = start_coordinator(&data).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mlflow/client_e2e.py");
     let uri = format!("http://{}", coordinator.http_addr());
     let output = tokio::time::timeout(
         std::time::Duration::from_secs(240),
         tokio::process::Command::new(python)
             .arg(&script)
             .env("MLFLOW_TRACKING_URI", &uri)
+            .env("MLFLOW_TRACKING_TOKEN", "e2e-token")
             .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
             .current_dir(tmp.path())
             .kill_on_drop(true)
@@ -176,5 +211,35 @@ async fn the_official_client_logs_runs_that_drover_lists() {
     assert!(detail.spec.is_none());
     assert_eq!(detail.tags.get("team").map(String::as_str), Some("growth"));
     assert_eq!(detail.summary.metrics.get("loss"), Some(&(1.0 / 300.0)));
+
+    // The version registered through MLflow is a drover model version.
+    let OperatorResponse::Models(models) = handle.request(OperatorRequest::ListModels).await else {
+        panic!("no model list")
+    };
+    let model = models
+        .iter()
+        .find(|m| m.name == "mlflow-churn-model")
+        .expect("listed by drover");
+    assert_eq!(
+        (
+            model.versions,
+            model.latest_semver.as_str(),
+            model.production
+        ),
+        (2, "1.0.1", Some(1))
+    );
+    let OperatorResponse::Model(version) = handle
+        .request(OperatorRequest::ShowModel(
+            "mlflow-churn-model@1".parse().expect("ref"),
+        ))
+        .await
+    else {
+        panic!("no version")
+    };
+    assert_eq!(version.run_id, ids[0]);
+    assert!(
+        !version.artifact_hash.is_empty(),
+        "the source's artifacts are in the store"
+    );
     coordinator.stop().await;
 }

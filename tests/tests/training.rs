@@ -333,13 +333,18 @@ async fn a_search_spreads_over_free_agents_and_refits_the_same_model() {
         "seed = 7",
         "seed = 7\ntags = { \"drover.fault\" = \"panic\" }",
     );
+    wait_for("two ready agents again", || async {
+        (ready_count(&handle).await == 2).then_some(())
+    })
+    .await;
     let failed = finished(&handle, &submit(&handle, &panicking).await.expect("queued")).await;
     assert_eq!(failed.summary.status, RunStatus::Failed);
     let reason = failed.summary.error.unwrap_or_default();
-    assert!(
-        reason.starts_with("agent ") && reason.contains("training panicked"),
-        "{reason}"
-    );
+    assert!(reason.contains("training panicked"), "{reason}");
+    // Under heavy load an agent can miss heartbeats and the run then goes to one agent only.
+    if !spread_agents(&handle, &failed.summary.id).await.is_empty() {
+        assert!(reason.starts_with("agent "), "{reason}");
+    }
 
     // The same search on one agent picks the same trial and builds the same bytes.
     b.stop().await.expect("clean stop");

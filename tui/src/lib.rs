@@ -16,4 +16,3 @@ pub mod console;
 pub mod coordinator;
 pub mod daemon;
 pub mod local_agent;
-pub mod mlflow;

@@ -37,16 +37,24 @@ pub struct Pipeline {
 #[error("the data has no column {0:?}")]
 pub struct MissingColumn(pub String);
 
+/// The median, found by selection rather than a full sort.
 fn median(mut values: Vec<f64>) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
-    values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
+    let even = values.len().is_multiple_of(2);
+    let (lower, upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+    let upper = *upper;
+    if even {
+        let below = lower
+            .iter()
+            .copied()
+            .max_by(f64::total_cmp)
+            .unwrap_or(upper);
+        (below + upper) / 2.0
     } else {
-        values[mid]
+        upper
     }
 }
 
@@ -60,7 +68,7 @@ impl Pipeline {
                 match &table.columns[c] {
                     ColumnData::Numeric(values) => {
                         let present: Vec<f64> = rows.iter().filter_map(|&r| values[r]).collect();
-                        let fill = median(present.clone());
+                        let fill = median(present);
                         let n = rows.len().max(1) as f64;
                         let filled = || rows.iter().map(|&r| values[r].unwrap_or(fill));
                         let mean = filled().sum::<f64>() / n;
@@ -172,6 +180,14 @@ impl Pipeline {
 mod tests {
     use super::*;
     use drover_protocol::data::table::parse;
+
+    #[test]
+    fn median_by_selection_matches_the_sorted_middle() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![7.0]), 7.0);
+        assert_eq!(median(Vec::new()), 0.0);
+    }
 
     #[test]
     fn fits_on_training_rows_only_and_encodes() {

@@ -26,6 +26,10 @@ pub enum StageError {
     Transfer(#[from] BulkError),
     #[error("the bytes do not verify: announced BLAKE3 {announced}, received {received}")]
     Mismatch { announced: String, received: String },
+    #[error("reading the upload: {0}")]
+    Body(String),
+    #[error("storing the upload: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Verified bytes waiting in the temporary directory; removed when dropped uncommitted.
@@ -85,12 +89,7 @@ impl Artifacts {
         if len > MAX_BLOB_BYTES {
             return Err(StageError::TooLarge { len });
         }
-        let mut id = [0u8; 8];
-        rand::thread_rng().fill_bytes(&mut id);
-        let mut staged = Staged {
-            path: self.root.join("tmp").join(drover_protocol::pki::hex(&id)),
-            hash: String::new(),
-        };
+        let mut staged = self.temporary();
         let mut file =
             std::io::BufWriter::new(std::fs::File::create(&staged.path).map_err(BulkError::Sink)?);
         staged.hash = bulk::receive(recv, len, &mut |chunk| file.write_all(chunk)).await?;
@@ -105,6 +104,43 @@ impl Artifacts {
             });
         }
         Ok(staged)
+    }
+
+    /// Writes a stream of chunks of unknown length (an HTTP upload) into a temporary file,
+    /// synced, hashing it on the way; more than [`MAX_BLOB_BYTES`] is refused.
+    pub async fn stage_stream<S, E>(&self, mut chunks: S) -> Result<Staged, StageError>
+    where
+        S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let mut staged = self.temporary();
+        let mut file = tokio::fs::File::create(&staged.path).await?;
+        let mut hasher = blake3::Hasher::new();
+        let mut len = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| StageError::Body(e.to_string()))?;
+            len += chunk.len() as u64;
+            if len > MAX_BLOB_BYTES {
+                return Err(StageError::TooLarge { len });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        staged.hash = hasher.finalize().to_hex().to_string();
+        Ok(staged)
+    }
+
+    /// A fresh temporary file name for incoming bytes.
+    fn temporary(&self) -> Staged {
+        let mut id = [0u8; 8];
+        rand::thread_rng().fill_bytes(&mut id);
+        Staged {
+            path: self.root.join("tmp").join(drover_protocol::pki::hex(&id)),
+            hash: String::new(),
+        }
     }
 
     /// Moves staged bytes into place under their hash; a blob already there is kept.

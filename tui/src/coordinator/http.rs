@@ -1,28 +1,134 @@
 //! The coordinator's HTTP listener: Prometheus text at `/metrics`, a liveness probe, and the
-//! MLflow-compatible tracking API (see [`crate::mlflow`]).
+//! MLflow-compatible API (see [`super::mlflow`]). A listener reachable beyond loopback requires
+//! a bearer token (kept in `<data-dir>/http.token`, created on first need); creating that file
+//! requires it on loopback too. `/healthz` stays open for probes.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::store::Store;
+use super::mlflow::error::MlflowError;
 
-/// Serves HTTP on `listener` until `shutdown` fires.
-pub async fn serve(listener: TcpListener, store: Arc<Store>, shutdown: CancellationToken) {
+/// Where the HTTP bearer token lives.
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("http.token")
+}
+
+/// The bearer token the listener on `addr` requires, if any: the one in `http.token`, or a new
+/// one written there when the listener is not loopback.
+pub fn bearer_token(data_dir: &Path, addr: SocketAddr) -> std::io::Result<Option<String>> {
+    let path = token_path(data_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(Some(text.trim().to_string())),
+        Ok(_) => {
+            return Err(std::io::Error::other(format!(
+                "{} is empty; delete it or put a token in it",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    if addr.ip().is_loopback() {
+        return Ok(None);
+    }
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let token = format!("drvh_{}", drover_protocol::pki::hex(&raw));
+    drover_protocol::files::write_atomic(&path, format!("{token}\n").as_bytes(), true)?;
+    tracing::info!(
+        path = %path.display(),
+        "the HTTP listener is not loopback: clients need the bearer token in this file (MLFLOW_TRACKING_TOKEN)"
+    );
+    Ok(Some(token))
+}
+
+async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/healthz" {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(p) if constant_time_eq(p.as_bytes(), token.as_bytes()) => next.run(request).await,
+        Some(_) => MlflowError::unauthenticated("the bearer token is wrong").into_response(),
+        None => MlflowError::unauthenticated(
+            "this listener requires a bearer token (set MLFLOW_TRACKING_TOKEN)",
+        )
+        .into_response(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Serves HTTP on `listener` until `shutdown` fires; with `token`, every route but `/healthz`
+/// requires it.
+pub async fn serve(
+    listener: TcpListener,
+    api: super::mlflow::Api,
+    token: Option<String>,
+    shutdown: CancellationToken,
+) {
     let prometheus = drover_protocol::telemetry::prometheus();
-    let app = crate::mlflow::router(crate::mlflow::Api { store })
+    let mut app = super::mlflow::router(api)
         .route(
             "/metrics",
             get(move || std::future::ready(prometheus.render())),
         )
         .route("/healthz", get(|| std::future::ready("ok\n")))
-        .fallback(crate::mlflow::not_found);
+        .fallback(super::mlflow::not_found);
+    if let Some(token) = token {
+        app = app.layer(middleware::from_fn_with_state(
+            Arc::from(token),
+            require_token,
+        ));
+    }
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
     {
         tracing::error!(cause = %e, "HTTP listener failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_listeners_beyond_loopback_get_a_token_unless_one_is_on_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let loopback: SocketAddr = "127.0.0.1:7401".parse().expect("addr");
+        assert_eq!(bearer_token(dir.path(), loopback).expect("reads"), None);
+        let exposed: SocketAddr = "0.0.0.0:7401".parse().expect("addr");
+        let token = bearer_token(dir.path(), exposed)
+            .expect("creates")
+            .expect("token");
+        assert!(token.starts_with("drvh_"));
+        assert_eq!(
+            bearer_token(dir.path(), loopback).expect("reads"),
+            Some(token.clone()),
+            "a token on file is required on loopback too"
+        );
+        assert_eq!(
+            bearer_token(dir.path(), exposed).expect("reads"),
+            Some(token)
+        );
+        std::fs::write(token_path(dir.path()), "\n").expect("writes");
+        assert!(bearer_token(dir.path(), loopback).is_err());
     }
 }

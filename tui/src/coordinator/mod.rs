@@ -10,8 +10,9 @@ mod datasets;
 mod enroll;
 mod events;
 pub mod fleet;
-mod http;
+pub mod http;
 mod ingest;
+pub mod mlflow;
 mod operator_session;
 pub mod pki;
 pub mod registry;
@@ -117,6 +118,8 @@ impl Coordinator {
             .await
             .with_context(|| format!("binding HTTP listener on {}", options.http))?;
         let http_addr = http_listener.local_addr()?;
+        let http_token =
+            http::bearer_token(data_dir, http_addr).context("reading the HTTP bearer token")?;
         let advertise = options
             .advertise
             .clone()
@@ -147,7 +150,8 @@ impl Coordinator {
         ));
         tasks.spawn(http::serve(
             http_listener,
-            shared.store.clone(),
+            mlflow::Api(shared.clone()),
+            http_token,
             shutdown.clone(),
         ));
         tasks.spawn(upkeep(shared.clone(), shutdown.clone()));

@@ -175,6 +175,22 @@ CREATE TABLE metric_latest (
     PRIMARY KEY (run_id, key)
 );
 "#,
+    r#"
+CREATE TABLE run_files (
+    path       TEXT PRIMARY KEY,
+    run_id     TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE registered_models (
+    name        TEXT PRIMARY KEY,
+    description TEXT NOT NULL DEFAULT '',
+    tags        TEXT NOT NULL DEFAULT '{}',
+    created_ms  INTEGER NOT NULL
+);
+ALTER TABLE model_versions ADD COLUMN source TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

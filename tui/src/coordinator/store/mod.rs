@@ -18,11 +18,13 @@ mod datasets;
 mod metrics;
 mod migrations;
 mod models;
+mod registered;
 mod runs;
 mod schedules;
 mod tracking;
 
 pub use models::NewModelVersion;
+pub use registered::RegisteredModel;
 pub use runs::{FinishedRun, NewRun};
 pub use tracking::{Experiment, LogError, NewTrackedRun, Point, TrackedRun};
 

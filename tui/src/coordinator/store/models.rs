@@ -53,6 +53,15 @@ fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
     })
 }
 
+/// `name@version` of the dataset a version learnt from; `-` for one registered through MLflow.
+fn dataset_label(new: &NewModelVersion<'_>) -> String {
+    if new.dataset_name.is_empty() {
+        "-".into()
+    } else {
+        format!("{}@{}", new.dataset_name, new.dataset_version)
+    }
+}
+
 fn bump(previous: Option<(String, String, String)>, new: &NewModelVersion<'_>) -> String {
     let Some((semver, dataset, schema)) = previous else {
         return "1.0.0".into();
@@ -63,10 +72,15 @@ fn bump(previous: Option<(String, String, String)>, new: &NewModelVersion<'_>) -
         parts.next().unwrap_or(0),
         parts.next().unwrap_or(0),
     );
-    let same_data = dataset == format!("{}@{}", new.dataset_name, new.dataset_version);
-    if schema != new.feature_schema || !dataset.starts_with(&format!("{}@", new.dataset_name)) {
+    let label = dataset_label(new);
+    let same_family = if new.dataset_name.is_empty() {
+        dataset == label
+    } else {
+        dataset.starts_with(&format!("{}@", new.dataset_name))
+    };
+    if schema != new.feature_schema || !same_family {
         format!("{}.0.0", major + 1)
-    } else if !same_data {
+    } else if dataset != label {
         format!("{major}.{}.0", minor + 1)
     } else {
         format!("{major}.{minor}.{}", patch + 1)
@@ -138,7 +152,7 @@ impl Store {
                 version,
                 semver,
                 new.run_id,
-                format!("{}@{}", new.dataset_name, new.dataset_version),
+                dataset_label(new),
                 new.dataset_hash,
                 new.artifact_hash,
                 new.algorithm,

@@ -466,6 +466,57 @@ impl Store {
         Ok(())
     }
 
+    /// Whether a run with `id` exists.
+    pub fn run_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn
+            .query_row("SELECT 1 FROM runs WHERE id = ?1", [id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Records that the file at `path` of `run`'s artifacts is the blob `hash`.
+    pub fn put_run_file(
+        &self,
+        path: &str,
+        run: &str,
+        hash: &str,
+        size: u64,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let started = Instant::now();
+        self.lock()?.execute(
+            "INSERT OR REPLACE INTO run_files (path, run_id, hash, size, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![path, run, hash, size as i64, now_ms as i64],
+        )?;
+        record_write(started);
+        Ok(())
+    }
+
+    /// The blob hash and size of the file at `path`.
+    pub fn run_file(&self, path: &str) -> Result<Option<(String, u64)>, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn
+            .query_row(
+                "SELECT hash, size FROM run_files WHERE path = ?1",
+                [path],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()?)
+    }
+
+    /// Every file below the directory `dir`, with its size.
+    pub fn run_files(&self, dir: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT path, size FROM run_files WHERE substr(path, 1, length(?1) + 1) = ?1 || '/' ORDER BY path",
+        )?;
+        let rows = stmt
+            .query_map([dir], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// A page of one metric's points, in the order they were logged.
     pub fn metric_points(
         &self,

@@ -106,6 +106,58 @@ assert [r.info.run_id for r in client.search_runs([experiment.experiment_id])] =
 client.restore_run(second)
 assert len(client.search_runs([experiment.experiment_id])) == 2
 
+# Artifacts go through the coordinator (mlflow-artifacts:/ URIs) into its artifact store.
+import os
+import tempfile
+
+assert client.get_run(first).info.artifact_uri.startswith("mlflow-artifacts:/")
+client.log_text(first, "hello drover\n", "notes/hello.txt")
+client.log_dict(first, {"layers": 3}, "config.json")
+with tempfile.TemporaryDirectory() as scratch:
+    blob = os.path.join(scratch, "weights.bin")
+    payload = bytes(range(256)) * 4096
+    with open(blob, "wb") as f:
+        f.write(payload)
+    client.log_artifact(first, blob, "model")
+    top = sorted((f.path, f.is_dir) for f in client.list_artifacts(first))
+    assert top == [("config.json", False), ("model", True), ("notes", True)], top
+    assert client.list_artifacts(first)[0].file_size > 0
+    inner = [(f.path, f.file_size) for f in client.list_artifacts(first, "model")]
+    assert inner == [("model/weights.bin", len(payload))], inner
+    got = client.download_artifacts(first, "model/weights.bin", scratch)
+    with open(got, "rb") as f:
+        assert f.read() == payload
+    text = mlflow.artifacts.load_text(f"runs:/{first}/notes/hello.txt")
+    assert text == "hello drover\n", text
+
+# The registry: a version registered from the run's model directory, with an alias.
+import warnings
+
+warnings.simplefilter("ignore")
+model = client.create_registered_model("mlflow-churn-model", description="from mlflow")
+assert model.name == "mlflow-churn-model"
+expect_error("RESOURCE_ALREADY_EXISTS", client.create_registered_model, "mlflow-churn-model")
+source = f"{client.get_run(first).info.artifact_uri}/model"
+version = client.create_model_version("mlflow-churn-model", source, run_id=first)
+assert (version.version, version.status, version.source) == ("1", "READY", source), version
+assert version.run_id == first
+client.set_registered_model_alias("mlflow-churn-model", "champion", "1")
+by_alias = client.get_model_version_by_alias("mlflow-churn-model", "champion")
+assert by_alias.version == "1" and "champion" in by_alias.aliases
+assert client.get_registered_model("mlflow-churn-model").aliases == {"champion": "1"}
+promoted = client.transition_model_version_stage("mlflow-churn-model", "1", "Production")
+assert promoted.current_stage == "Production"
+latest = client.get_latest_versions("mlflow-churn-model", stages=["Production"])
+assert [v.version for v in latest] == ["1"]
+second_version = client.create_model_version("mlflow-churn-model", source, run_id=second)
+assert second_version.version == "2"
+found = client.search_model_versions("name='mlflow-churn-model'")
+assert sorted(v.version for v in found) == ["1", "2"]
+assert client.get_model_version("mlflow-churn-model", "2").current_stage == "None"
+client.delete_registered_model_alias("mlflow-churn-model", "champion")
+expect_error("RESOURCE_DOES_NOT_EXIST", client.get_model_version_by_alias, "mlflow-churn-model", "champion")
+expect_error("RESOURCE_DOES_NOT_EXIST", client.get_registered_model, "no-such-model")
+
 # A failed run keeps its status.
 with mlflow.start_run(run_name="broken") as broken:
     ids.append(broken.info.run_id)

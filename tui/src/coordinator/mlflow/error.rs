@@ -42,6 +42,11 @@ impl MlflowError {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
     }
 
+    /// 500 `INTERNAL_ERROR`: drover failed (the client retries these).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", message)
+    }
+
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -54,11 +59,7 @@ impl MlflowError {
 impl From<StoreError> for MlflowError {
     fn from(e: StoreError) -> Self {
         tracing::error!(cause = %e, "MLflow API store error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            e.to_string(),
-        )
+        Self::internal(e.to_string())
     }
 }
 

@@ -1,0 +1,125 @@
+//! Proxied artifacts under `/api/2.0/mlflow-artifacts/artifacts`: a file a client uploads for
+//! a run (`<experiment>/<run>/artifacts/<path>`) is stored once in drover's content-addressed
+//! artifact store, and its path is recorded in the store so listings and downloads find it.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{Uri, header};
+use axum::response::{IntoResponse, Response};
+use drover_protocol::types::unix_ms;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Api;
+use super::error::MlflowError;
+use super::tracking::query;
+use crate::coordinator::artifacts::StageError;
+
+/// Checks an artifact path (no empty, `.` or `..` segments) and returns it with its run id.
+fn run_path(api: &Api, path: &str) -> Result<(String, String), MlflowError> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    if segments
+        .iter()
+        .any(|s| s.is_empty() || *s == "." || *s == "..")
+    {
+        return Err(MlflowError::invalid(format!(
+            "invalid artifact path {path:?}"
+        )));
+    }
+    let [_, run, "artifacts", ..] = segments.as_slice() else {
+        return Err(MlflowError::invalid(format!(
+            "artifact paths are <experiment>/<run>/artifacts/..., not {path:?}"
+        )));
+    };
+    if !api.store.run_exists(run)? {
+        return Err(MlflowError::not_found(format!(
+            "Run with id={run} not found"
+        )));
+    }
+    Ok((run.to_string(), segments.join("/")))
+}
+
+/// `PUT artifacts/<path>`: stores the body as the file at `path`.
+pub async fn put(
+    State(api): State<Api>,
+    Path(path): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, MlflowError> {
+    let (run, path) = run_path(&api, &path)?;
+    if path.split('/').count() < 4 {
+        return Err(MlflowError::invalid(format!("{path:?} names no file")));
+    }
+    let staged = api
+        .artifacts
+        .stage_stream(body.into_data_stream())
+        .await
+        .map_err(|e| match e {
+            StageError::TooLarge { .. } | StageError::Body(_) => {
+                MlflowError::invalid(e.to_string())
+            }
+            other => MlflowError::internal(other.to_string()),
+        })?;
+    let size = std::fs::metadata(staged.path())
+        .map_err(|e| MlflowError::internal(e.to_string()))?
+        .len();
+    let hash = staged.hash().to_string();
+    api.artifacts
+        .commit(staged)
+        .map_err(|e| MlflowError::internal(e.to_string()))?;
+    api.store
+        .put_run_file(&path, &run, &hash, size, unix_ms())?;
+    Ok(Json(json!({})))
+}
+
+/// `GET artifacts/<path>`: the file's bytes.
+pub async fn get(
+    State(api): State<Api>,
+    Path(path): Path<String>,
+) -> Result<Response, MlflowError> {
+    let (_, path) = run_path(&api, &path)?;
+    let (hash, _) = api
+        .store
+        .run_file(&path)?
+        .ok_or_else(|| MlflowError::not_found(format!("no artifact at {path}")))?;
+    let bytes = tokio::fs::read(api.artifacts.path(&hash))
+        .await
+        .map_err(|e| MlflowError::internal(format!("reading artifact {path}: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+#[derive(Deserialize)]
+struct Listing {
+    path: Option<String>,
+}
+
+/// `GET artifacts?path=<dir>`: the files and directories directly in `dir`; a file or an
+/// unknown path lists nothing (`{}`), which the client reads as "this is a file".
+pub async fn list(State(api): State<Api>, uri: Uri) -> Result<Json<Value>, MlflowError> {
+    let q: Listing = query(&uri)?;
+    let Some(dir) = q.path.filter(|p| !p.is_empty()) else {
+        return Ok(Json(json!({})));
+    };
+    let (_, dir) = run_path(&api, &dir)?;
+    let mut entries: BTreeMap<String, Option<u64>> = BTreeMap::new();
+    for (path, size) in api.store.run_files(&dir)? {
+        let rest = &path[dir.len() + 1..];
+        match rest.split_once('/') {
+            Some((sub, _)) => entries.insert(sub.to_string(), None),
+            None => entries.insert(rest.to_string(), Some(size)),
+        };
+    }
+    if entries.is_empty() {
+        return Ok(Json(json!({})));
+    }
+    let files: Vec<Value> = entries
+        .into_iter()
+        .map(|(name, size)| match size {
+            Some(size) => json!({"path": name, "is_dir": false, "file_size": size}),
+            None => json!({"path": name, "is_dir": true}),
+        })
+        .collect();
+    Ok(Json(json!({ "files": files })))
+}

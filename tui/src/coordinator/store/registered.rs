@@ -1,0 +1,136 @@
+//! The registry as MLflow clients see it: registered models that may have no version yet, the
+//! source URI each version was registered from, and alias removal.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, json, record_write};
+
+/// A registered model's own record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisteredModel {
+    pub name: String,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    pub created_ms: u64,
+}
+
+impl Store {
+    /// Registers a model name; false when a model of that name (or a version of it) exists.
+    pub fn create_registered_model(
+        &self,
+        name: &str,
+        description: &str,
+        tags: &BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        if self.registered_model(name)?.is_some() {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let changed = self.lock()?.execute(
+            "INSERT OR IGNORE INTO registered_models (name, description, tags, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![name, description, json(tags)?, now_ms as i64],
+        )?;
+        record_write(started);
+        Ok(changed == 1)
+    }
+
+    /// The model called `name`: its record, or one made up from its versions when drover
+    /// registered them itself.
+    pub fn registered_model(&self, name: &str) -> Result<Option<RegisteredModel>, StoreError> {
+        let conn = self.lock()?;
+        let record = conn
+            .query_row(
+                "SELECT description, tags, created_ms FROM registered_models WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(RegisteredModel {
+                        name: name.into(),
+                        description: r.get(0)?,
+                        tags: serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or_default(),
+                        created_ms: r.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .optional()?;
+        if record.is_some() {
+            return Ok(record);
+        }
+        let first: Option<i64> = conn.query_row(
+            "SELECT MIN(created_ms) FROM model_versions WHERE model = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        Ok(first.map(|created| RegisteredModel {
+            name: name.into(),
+            description: String::new(),
+            tags: BTreeMap::new(),
+            created_ms: created as u64,
+        }))
+    }
+
+    /// Records the URI a version was registered from.
+    pub fn set_version_source(
+        &self,
+        model: &str,
+        version: u32,
+        source: &str,
+    ) -> Result<(), StoreError> {
+        let started = Instant::now();
+        self.lock()?.execute(
+            "UPDATE model_versions SET source = ?3 WHERE model = ?1 AND version = ?2",
+            params![model, version, source],
+        )?;
+        record_write(started);
+        Ok(())
+    }
+
+    /// The source URI of every version of `model`.
+    pub fn version_sources(&self, model: &str) -> Result<BTreeMap<u32, String>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT version, source FROM model_versions WHERE model = ?1")?;
+        let rows = stmt
+            .query_map([model], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Every alias of `model` with its version.
+    pub fn model_aliases(&self, model: &str) -> Result<Vec<(String, u32)>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT alias, version FROM model_aliases WHERE model = ?1 ORDER BY alias",
+        )?;
+        let rows = stmt
+            .query_map([model], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Removes an alias; false when it did not exist.
+    pub fn delete_alias(&self, model: &str, alias: &str) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let changed = self.lock()?.execute(
+            "DELETE FROM model_aliases WHERE model = ?1 AND alias = ?2",
+            params![model, alias],
+        )?;
+        record_write(started);
+        Ok(changed == 1)
+    }
+
+    /// Names of every model, registered by record or by version.
+    pub fn model_names(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT name FROM registered_models UNION SELECT model FROM model_versions ORDER BY 1",
+        )?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+}
