@@ -151,6 +151,19 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// log-batch ingest and runs/search through the MLflow API, next to `mlflow server`.
+    Mlflow {
+        /// A Python with the `mlflow` package (the client and the reference server).
+        #[arg(long, env = "DROVER_MLFLOW_PYTHON", default_value = "python3")]
+        python: std::path::PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        points: usize,
+        /// Runs to search over.
+        #[arg(long, default_value_t = 1000)]
+        runs: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// A coordinator under N simulated agents heartbeating every second, and an idle agent.
     Fleet {
         #[arg(long, default_value_t = 1000)]
@@ -440,6 +453,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         } => {
             let report = cli::bench_ingest::ingest(points, batch).await?;
             emit(&report, json, cli::bench_ingest::print)
+        }
+        Command::Bench {
+            which:
+                BenchCommand::Mlflow {
+                    python,
+                    points,
+                    runs,
+                    json,
+                },
+        } => {
+            let report = cli::bench_mlflow::run(&python, points, runs).await?;
+            emit(&report, json, cli::bench_mlflow::print)
         }
         Command::Bench {
             which:

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod bench;
 pub mod bench_ingest;
+pub mod bench_mlflow;
 pub mod bench_train;
 pub mod compare;
 pub mod data;

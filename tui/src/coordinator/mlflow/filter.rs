@@ -272,6 +272,11 @@ impl Filter {
         Ok(Filter { clauses })
     }
 
+    /// The (entity, key) pairs the clauses read.
+    pub fn keys(&self) -> impl Iterator<Item = (Entity, &str)> {
+        self.clauses.iter().map(|c| (c.entity, c.key.as_str()))
+    }
+
     /// Whether `run` satisfies every clause.
     pub fn matches(&self, run: &impl Searchable) -> bool {
         self.clauses.iter().all(|c| c.matches(run))

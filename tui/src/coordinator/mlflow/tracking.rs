@@ -2,7 +2,7 @@
 //! metric histories and search, answered from drover's store.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 use super::Api;
 use super::error::MlflowError;
 use super::filter::{
-    Attribute, EXPERIMENT_ATTRIBUTES, Filter, OrderBy, RUN_ATTRIBUTES, Searchable,
+    Attribute, EXPERIMENT_ATTRIBUTES, Entity, Filter, OrderBy, RUN_ATTRIBUTES, Searchable,
 };
 use super::wire::{KeyValue, double, int64, number};
-use crate::coordinator::store::{Experiment, LogError, NewTrackedRun, Point, TrackedRun};
+use crate::coordinator::store::{Experiment, Keys, LogError, NewTrackedRun, Point, TrackedRun};
 
 type Reply = Result<Json<Value>, MlflowError>;
 
@@ -608,8 +608,26 @@ pub async fn search_runs(State(api): State<Api>, bytes: Bytes) -> Reply {
         .iter()
         .map(|id| experiment_id(id))
         .collect::<Result<Vec<_>, _>>()?;
+    // Filter and sort on only the keys they read, then load the page whole.
+    let mut keys = Keys::default();
+    let read = filter
+        .keys()
+        .chain(order.iter().map(|o| (o.entity, o.key.as_str())));
+    for (entity, key) in read {
+        let list = match entity {
+            Entity::Metric => &mut keys.metrics,
+            Entity::Param => &mut keys.params,
+            Entity::Tag => &mut keys.tags,
+            Entity::Attribute => continue,
+        };
+        if !list.iter().any(|k| k == key) {
+            list.push(key.to_string());
+        }
+    }
     let mut runs = Vec::new();
-    for run in api.store.tracked_runs(&ids)? {
+    let partial = api.store.tracked_runs(&ids, Some(&keys))?;
+    let scanned = partial.len();
+    for run in partial {
         if view_matches(req.run_view_type.as_deref(), run.deleted)? && filter.matches(&run) {
             runs.push(run);
         }
@@ -632,6 +650,16 @@ pub async fn search_runs(State(api): State<Api>, bytes: Bytes) -> Reply {
     });
     let max = req.max_results.unwrap_or(1000).clamp(1, 50_000) as usize;
     let (runs, next) = page(runs, req.page_token.as_deref(), max)?;
+    // A small page is loaded by id; a large one with its experiments (one scan, no id list).
+    let whole = if runs.len() * 4 < scanned {
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        api.store.tracked_runs_by_id(&ids)?
+    } else {
+        api.store.tracked_runs(&ids, None)?
+    };
+    let mut whole: HashMap<String, TrackedRun> =
+        whole.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let runs: Vec<TrackedRun> = runs.iter().filter_map(|r| whole.remove(&r.id)).collect();
     let mut reply = json!({});
     if !runs.is_empty() {
         reply["runs"] = json!(runs.iter().map(run_json).collect::<Vec<_>>());

@@ -159,13 +159,13 @@ CREATE TABLE run_params (
     key    TEXT NOT NULL,
     value  TEXT NOT NULL,
     PRIMARY KEY (run_id, key)
-);
+) WITHOUT ROWID;
 CREATE TABLE run_tags (
     run_id TEXT NOT NULL,
     key    TEXT NOT NULL,
     value  TEXT NOT NULL,
     PRIMARY KEY (run_id, key)
-);
+) WITHOUT ROWID;
 CREATE TABLE metric_latest (
     run_id TEXT NOT NULL,
     key    TEXT NOT NULL,
@@ -173,7 +173,7 @@ CREATE TABLE metric_latest (
     at_ms  INTEGER NOT NULL,
     value  REAL NOT NULL,
     PRIMARY KEY (run_id, key)
-);
+) WITHOUT ROWID;
 "#,
     r#"
 CREATE TABLE run_files (

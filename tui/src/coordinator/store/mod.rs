@@ -26,7 +26,7 @@ mod tracking;
 pub use models::NewModelVersion;
 pub use registered::RegisteredModel;
 pub use runs::{FinishedRun, NewRun};
-pub use tracking::{Experiment, LogError, NewTrackedRun, Point, TrackedRun};
+pub use tracking::{Experiment, Keys, LogError, NewTrackedRun, Point, TrackedRun};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

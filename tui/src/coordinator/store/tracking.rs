@@ -49,6 +49,14 @@ pub struct TrackedRun {
     pub metrics: BTreeMap<String, Point>,
 }
 
+/// The params, tags and metrics a search reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Keys {
+    pub params: Vec<String>,
+    pub tags: Vec<String>,
+    pub metrics: Vec<String>,
+}
+
 /// A run started by a tracking client.
 pub struct NewTrackedRun<'a> {
     pub id: &'a str,
@@ -258,25 +266,40 @@ impl Store {
 
     /// One run as a tracking client sees it.
     pub fn tracked_run(&self, id: &str) -> Result<Option<TrackedRun>, StoreError> {
-        let mut runs = self.tracked_runs_where("r.id = ?", &[id])?;
+        let mut runs = self.tracked_runs_where("r.id = ?", &[id], None)?;
         Ok(runs.pop())
     }
 
-    /// Every run of the experiments with `ids`.
-    pub fn tracked_runs(&self, experiment_ids: &[i64]) -> Result<Vec<TrackedRun>, StoreError> {
+    /// Every run of the experiments with `ids`; with `keys`, only those params, tags and
+    /// metrics are loaded (enough to filter and sort before loading a page whole).
+    pub fn tracked_runs(
+        &self,
+        experiment_ids: &[i64],
+        keys: Option<&Keys>,
+    ) -> Result<Vec<TrackedRun>, StoreError> {
         if experiment_ids.is_empty() {
             return Ok(Vec::new());
         }
         let marks = vec!["?"; experiment_ids.len()].join(", ");
         let ids: Vec<String> = experiment_ids.iter().map(i64::to_string).collect();
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        self.tracked_runs_where(&format!("e.id IN ({marks})"), &ids)
+        self.tracked_runs_where(&format!("e.id IN ({marks})"), &ids, keys)
+    }
+
+    /// The runs with `ids`, whole, in no particular order.
+    pub fn tracked_runs_by_id(&self, ids: &[&str]) -> Result<Vec<TrackedRun>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        self.tracked_runs_where(&format!("r.id IN ({marks})"), ids, None)
     }
 
     fn tracked_runs_where(
         &self,
         condition: &str,
         args: &[&str],
+        keys: Option<&Keys>,
     ) -> Result<Vec<TrackedRun>, StoreError> {
         let conn = self.lock()?;
         let mut stmt =
@@ -289,12 +312,14 @@ impl Store {
             .enumerate()
             .map(|(i, r)| (r.id.clone(), i))
             .collect();
-        let scope = format!("run_id IN (SELECT r.id {RUN_FROM} WHERE {condition})");
         for (table, is_param) in [("run_params", true), ("run_tags", false)] {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT run_id, key, value FROM {table} WHERE {scope}"
-            ))?;
-            let rows = stmt.query_map(params_from_iter(args), |r| {
+            let wanted = keys.map(|k| if is_param { &k.params } else { &k.tags });
+            if wanted.is_some_and(Vec::is_empty) {
+                continue;
+            }
+            let (sql, all) = keyed(table, "t.value", condition, args, wanted);
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(all), |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -313,24 +338,32 @@ impl Store {
                 }
             }
         }
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT run_id, key, value, at_ms, step FROM metric_latest WHERE {scope}"
-        ))?;
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                Point {
-                    value: r.get::<_, MetricValue>(2)?.0,
-                    at_ms: r.get(3)?,
-                    step: r.get(4)?,
-                },
-            ))
-        })?;
-        for row in rows {
-            let (run, key, point) = row?;
-            if let Some(&i) = index.get(&run) {
-                runs[i].metrics.insert(key, point);
+        let wanted = keys.map(|k| &k.metrics);
+        if !wanted.is_some_and(Vec::is_empty) {
+            let (sql, all) = keyed(
+                "metric_latest",
+                "t.value, t.at_ms, t.step",
+                condition,
+                args,
+                wanted,
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(all), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    Point {
+                        value: r.get::<_, MetricValue>(2)?.0,
+                        at_ms: r.get(3)?,
+                        step: r.get(4)?,
+                    },
+                ))
+            })?;
+            for row in rows {
+                let (run, key, point) = row?;
+                if let Some(&i) = index.get(&run) {
+                    runs[i].metrics.insert(key, point);
+                }
             }
         }
         Ok(runs)
@@ -543,6 +576,29 @@ impl Store {
     }
 }
 
+/// A query of the rows of `table` (aliased `t`) belonging to the runs matching `condition`,
+/// joined run by run rather than through a subquery; restricted to the `wanted` keys when given.
+fn keyed<'a>(
+    table: &str,
+    columns: &str,
+    condition: &str,
+    args: &[&'a str],
+    wanted: Option<&'a Vec<String>>,
+) -> (String, Vec<&'a str>) {
+    let mut sql = format!(
+        "SELECT t.run_id, t.key, {columns} {RUN_FROM} JOIN {table} t ON t.run_id = r.id WHERE ({condition})"
+    );
+    let mut all: Vec<&str> = args.to_vec();
+    if let Some(wanted) = wanted {
+        sql.push_str(&format!(
+            " AND t.key IN ({})",
+            vec!["?"; wanted.len()].join(", ")
+        ));
+        all.extend(wanted.iter().map(String::as_str));
+    }
+    (sql, all)
+}
+
 /// Whether `a` supersedes `b` as a metric's latest value: higher step, then later time, then
 /// larger value (NaN counts as the largest, as in MLflow).
 fn later(a: &Point, b: &Point) -> bool {
@@ -665,6 +721,13 @@ mod tests {
                 .len(),
             1
         );
-        assert_eq!(store.tracked_runs(&[0]).expect("reads").len(), 1);
+        assert_eq!(store.tracked_runs(&[0], None).expect("reads").len(), 1);
+        let only_loss = Keys {
+            metrics: vec!["loss".into()],
+            ..Keys::default()
+        };
+        let partial = store.tracked_runs(&[0], Some(&only_loss)).expect("reads");
+        assert_eq!(partial[0].metrics.keys().collect::<Vec<_>>(), vec!["loss"]);
+        assert!(partial[0].params.is_empty() && partial[0].tags.is_empty());
     }
 }
