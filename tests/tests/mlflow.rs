@@ -212,6 +212,22 @@ async fn the_official_client_logs_runs_that_drover_lists() {
     assert_eq!(detail.tags.get("team").map(String::as_str), Some("growth"));
     assert_eq!(detail.summary.metrics.get("loss"), Some(&(1.0 / 300.0)));
 
+    // Compared side by side as drover compares any runs: the differing param, the metrics.
+    let OperatorResponse::Run(other) = handle
+        .request(OperatorRequest::ShowRun { id: ids[1].clone() })
+        .await
+    else {
+        panic!("no run")
+    };
+    let (headers, rows) = drover::cli::compare::rows(&[*detail, *other]);
+    assert_eq!(headers.len(), 3, "{headers:?}");
+    let row = |name: &str| rows.iter().find(|r| r[0] == name).cloned();
+    assert_eq!(
+        row("learning_rate").map(|r| r[1..].to_vec()),
+        Some(vec!["0.1".to_string(), "0.01".to_string()])
+    );
+    assert!(row("loss").is_some(), "{rows:?}");
+
     // The version registered through MLflow is a drover model version.
     let OperatorResponse::Models(models) = handle.request(OperatorRequest::ListModels).await else {
         panic!("no model list")
