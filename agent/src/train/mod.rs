@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod model;
 pub mod paired;
 pub mod pipeline;
+mod scored;
 pub mod search;
 pub mod tree;
 
@@ -24,6 +25,7 @@ use drover_protocol::run::{Metrics, Trial};
 use self::metrics::higher_is_better;
 use self::model::{FitError, Model, Targets};
 use self::pipeline::Pipeline;
+use self::scored::Scored;
 
 /// Version of the artifact layout.
 pub const ARTIFACT_FORMAT: u32 = 1;
@@ -399,138 +401,6 @@ pub fn train(
         rows_train: train_rows.len(),
         rows_test: test_rows.len(),
     })
-}
-
-/// One model's predictions on the held-out rows, with the truth, for fairness and comparison.
-struct Scored {
-    task: Task,
-    /// Classification: predicted and true class indices (in the candidate's classes) and the
-    /// probabilities; regression: predicted and true values.
-    predicted: Vec<usize>,
-    truth: Vec<usize>,
-    probabilities: ndarray::Array2<f64>,
-    values: Vec<f64>,
-    targets: Vec<f64>,
-    positive: usize,
-}
-
-impl Scored {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        spec: &TrainSpec,
-        table: &Table,
-        prepared: &Prepared,
-        pipeline: &Pipeline,
-        model: &Model,
-        model_classes: &[String],
-        rows: &[usize],
-    ) -> Result<Self, TrainError> {
-        let x = pipeline
-            .transform(table, rows)
-            .map_err(|e| TrainError::Data(format!("baseline: {e}")))?;
-        let classes = prepared.classes.len();
-        let mut probabilities = ndarray::Array2::zeros((rows.len(), classes));
-        let (mut values, mut targets) = (Vec::new(), Vec::new());
-        match spec.task {
-            Task::Classification => {
-                let own = model.probabilities(&x, model_classes.len());
-                for (j, name) in model_classes.iter().enumerate() {
-                    if let Ok(k) = prepared.classes.binary_search(name) {
-                        probabilities.column_mut(k).assign(&own.column(j));
-                    }
-                }
-            }
-            Task::Regression => {
-                values = model.values(&x).to_vec();
-                targets = rows.iter().filter_map(|&r| prepared.values[r]).collect();
-            }
-        }
-        let predicted = probabilities
-            .outer_iter()
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .fold(
-                        (0, f64::NEG_INFINITY),
-                        |b, (i, &p)| if p > b.1 { (i, p) } else { b },
-                    )
-                    .0
-            })
-            .collect();
-        let truth = rows.iter().filter_map(|&r| prepared.labels[r]).collect();
-        Ok(Self {
-            task: spec.task,
-            predicted,
-            truth,
-            probabilities,
-            values,
-            targets,
-            positive: classes.saturating_sub(1),
-        })
-    }
-
-    fn fairness(&self, table: &Table, column: &str, rows: &[usize]) -> Result<Metrics, TrainError> {
-        let index = column_index(table, column, "sensitive")?;
-        let groups: Vec<String> = rows
-            .iter()
-            .map(|&r| match &table.columns[index] {
-                ColumnData::Numeric(v) => {
-                    v[r].map_or_else(|| "(missing)".into(), |x| x.to_string())
-                }
-                ColumnData::Categorical(v) => v[r].clone().unwrap_or_else(|| "(missing)".into()),
-            })
-            .collect();
-        Ok(fairness::differences(
-            &groups,
-            &self.truth,
-            &self.predicted,
-            self.positive,
-        ))
-    }
-
-    /// The baseline's metrics as `baseline_*`, and the paired test's p-value.
-    fn against(&self, baseline: &Scored) -> Metrics {
-        let (metrics, wins, losses) = match self.task {
-            Task::Classification => {
-                let right = |s: &Scored, i: usize| s.predicted[i] == s.truth[i];
-                let n = self.truth.len();
-                let wins = (0..n)
-                    .filter(|&i| right(self, i) && !right(baseline, i))
-                    .count() as u64;
-                let losses = (0..n)
-                    .filter(|&i| !right(self, i) && right(baseline, i))
-                    .count() as u64;
-                (
-                    metrics::classification(&baseline.truth, &baseline.probabilities),
-                    wins,
-                    losses,
-                )
-            }
-            Task::Regression => {
-                let errors = |s: &Scored| {
-                    s.values
-                        .iter()
-                        .zip(&s.targets)
-                        .map(|(p, t)| (p - t).abs())
-                        .collect::<Vec<f64>>()
-                };
-                let (mine, theirs) = (errors(self), errors(baseline));
-                let wins = mine.iter().zip(&theirs).filter(|(a, b)| a < b).count() as u64;
-                let losses = mine.iter().zip(&theirs).filter(|(a, b)| a > b).count() as u64;
-                (
-                    metrics::regression(&baseline.targets, &baseline.values),
-                    wins,
-                    losses,
-                )
-            }
-        };
-        let mut out: Metrics = metrics
-            .into_iter()
-            .map(|(k, v)| (format!("baseline_{k}"), v))
-            .collect();
-        out.insert("paired_p_value".into(), paired::exact_p_value(wins, losses));
-        out
-    }
 }
 
 /// JSON with object keys sorted, so equal models give equal bytes (some learners keep their

@@ -1,7 +1,8 @@
 //! The embedded SQLite store: agents, join tokens and events here; dataset versions in
 //! [`datasets`], training runs and their trials in [`runs`], the model registry in [`models`],
-//! repeating specs in [`schedules`], metric histories in [`metrics`], experiments and runs as
-//! tracking clients see them in [`tracking`]. WAL journal (commits survive a
+//! repeating specs in [`schedules`], metric histories in [`metrics`], experiments in
+//! [`experiments`], runs as tracking clients see them in [`tracking`] and their files in
+//! [`run_files`]. WAL journal (commits survive a
 //! killed process; `synchronous=NORMAL` trades only power-loss durability of the last commits), schema
 //! migrations by `user_version`. Every multi-row change runs in one transaction, so a crash
 //! (even SIGKILL) leaves either the old or the new state, never half of it.
@@ -15,18 +16,21 @@ use drover_protocol::types::{AgentId, Capacity, Labels};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod datasets;
+mod experiments;
 mod metrics;
 mod migrations;
 mod models;
 mod registered;
+mod run_files;
 mod runs;
 mod schedules;
 mod tracking;
 
+pub use experiments::Experiment;
 pub use models::NewModelVersion;
 pub use registered::RegisteredModel;
 pub use runs::{FinishedRun, NewRun};
-pub use tracking::{Experiment, Keys, LogError, NewTrackedRun, Point, TrackedRun};
+pub use tracking::{Keys, LogError, NewTrackedRun, Point, TrackedRun};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! Experiments and runs as a tracking client sees them: runs logged from outside (through the
+//! Runs as a tracking client sees them: runs logged from outside (through the
 //! MLflow API) live in the same `runs` table as runs drover's agents trained, with string
 //! params and tags beside them and the latest value of each metric kept for search.
 
@@ -9,20 +9,9 @@ use drover_protocol::run::RunStatus;
 use drover_protocol::spec::{Params, TrainSpec};
 use rusqlite::{OptionalExtension, params, params_from_iter};
 
+use super::experiments::Experiment;
 use super::metrics::MetricValue;
-use super::{Store, StoreError, json, record_write};
-
-/// An experiment: a named group of runs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Experiment {
-    pub id: i64,
-    pub name: String,
-    /// `active` or `deleted`.
-    pub lifecycle: String,
-    pub tags: BTreeMap<String, String>,
-    pub created_ms: u64,
-    pub updated_ms: u64,
-}
+use super::{Store, StoreError, record_write};
 
 /// One point of a metric.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,20 +82,6 @@ impl From<rusqlite::Error> for LogError {
     }
 }
 
-fn experiment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Experiment> {
-    Ok(Experiment {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        lifecycle: r.get(2)?,
-        tags: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
-        created_ms: r.get::<_, i64>(4)? as u64,
-        updated_ms: r.get::<_, i64>(5)? as u64,
-    })
-}
-
-const EXPERIMENT: &str =
-    "SELECT id, name, lifecycle, tags, created_ms, updated_ms FROM experiments";
-
 const RUN_COLUMNS: &str = "SELECT r.id, e.id, COALESCE(r.run_name, r.id), r.user_id, r.status,
     r.created_ms, r.started_ms, r.finished_ms, r.deleted, r.source, r.params, r.spec, r.metrics";
 
@@ -169,69 +144,6 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrackedRun> {
 }
 
 impl Store {
-    /// The experiment called `name`.
-    pub fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, StoreError> {
-        let conn = self.lock()?;
-        Ok(conn
-            .query_row(
-                &format!("{EXPERIMENT} WHERE name = ?1"),
-                [name],
-                experiment_row,
-            )
-            .optional()?)
-    }
-
-    /// The experiment with `id`.
-    pub fn experiment(&self, id: i64) -> Result<Option<Experiment>, StoreError> {
-        let conn = self.lock()?;
-        Ok(conn
-            .query_row(&format!("{EXPERIMENT} WHERE id = ?1"), [id], experiment_row)
-            .optional()?)
-    }
-
-    /// Every experiment, by id.
-    pub fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(&format!("{EXPERIMENT} ORDER BY id"))?;
-        let rows = stmt
-            .query_map([], experiment_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    /// Creates an experiment; `None` when the name is taken.
-    pub fn create_experiment(
-        &self,
-        name: &str,
-        tags: &BTreeMap<String, String>,
-        now_ms: u64,
-    ) -> Result<Option<i64>, StoreError> {
-        let started = Instant::now();
-        let conn = self.lock()?;
-        let changed = conn.execute(
-            "INSERT OR IGNORE INTO experiments (name, tags, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?3)",
-            params![name, json(tags)?, now_ms as i64],
-        )?;
-        record_write(started);
-        Ok((changed == 1).then(|| conn.last_insert_rowid()))
-    }
-
-    /// Marks an experiment `active` or `deleted`; false when it does not exist.
-    pub fn set_experiment_lifecycle(
-        &self,
-        id: i64,
-        lifecycle: &str,
-        now_ms: u64,
-    ) -> Result<bool, StoreError> {
-        let started = Instant::now();
-        let changed = self.lock()?.execute(
-            "UPDATE experiments SET lifecycle = ?2, updated_ms = ?3 WHERE id = ?1",
-            params![id, lifecycle, now_ms as i64],
-        )?;
-        record_write(started);
-        Ok(changed == 1)
-    }
-
     /// Starts a run logged from outside drover, with its first tags.
     pub fn create_tracked_run(&self, run: &NewTrackedRun<'_>) -> Result<(), StoreError> {
         let started = Instant::now();
@@ -508,48 +420,6 @@ impl Store {
             .is_some())
     }
 
-    /// Records that the file at `path` of `run`'s artifacts is the blob `hash`.
-    pub fn put_run_file(
-        &self,
-        path: &str,
-        run: &str,
-        hash: &str,
-        size: u64,
-        now_ms: u64,
-    ) -> Result<(), StoreError> {
-        let started = Instant::now();
-        self.lock()?.execute(
-            "INSERT OR REPLACE INTO run_files (path, run_id, hash, size, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![path, run, hash, size as i64, now_ms as i64],
-        )?;
-        record_write(started);
-        Ok(())
-    }
-
-    /// The blob hash and size of the file at `path`.
-    pub fn run_file(&self, path: &str) -> Result<Option<(String, u64)>, StoreError> {
-        let conn = self.lock()?;
-        Ok(conn
-            .query_row(
-                "SELECT hash, size FROM run_files WHERE path = ?1",
-                [path],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
-            )
-            .optional()?)
-    }
-
-    /// Every file below the directory `dir`, with its size.
-    pub fn run_files(&self, dir: &str) -> Result<Vec<(String, u64)>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT path, size FROM run_files WHERE substr(path, 1, length(?1) + 1) = ?1 || '/' ORDER BY path",
-        )?;
-        let rows = stmt
-            .query_map([dir], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
     /// A page of one metric's points, in the order they were logged.
     pub fn metric_points(
         &self,
@@ -624,46 +494,6 @@ mod tests {
             at_ms: 10,
             step,
         }
-    }
-
-    #[test]
-    fn the_default_experiment_exists_and_names_are_unique() {
-        let (_dir, store) = store();
-        assert_eq!(
-            store.experiment(0).expect("reads").expect("default").name,
-            "Default"
-        );
-        let id = store
-            .create_experiment("churn", &BTreeMap::new(), 5)
-            .expect("creates")
-            .expect("new");
-        assert!(id > 0);
-        assert_eq!(
-            store
-                .create_experiment("churn", &BTreeMap::new(), 6)
-                .expect("runs"),
-            None
-        );
-        assert_eq!(
-            store
-                .experiment_by_name("churn")
-                .expect("reads")
-                .map(|e| e.id),
-            Some(id)
-        );
-        assert!(
-            store
-                .set_experiment_lifecycle(id, "deleted", 7)
-                .expect("updates")
-        );
-        assert_eq!(
-            store
-                .experiment(id)
-                .expect("reads")
-                .expect("there")
-                .lifecycle,
-            "deleted"
-        );
     }
 
     #[test]
