@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::Api;
 use super::error::MlflowError;
 use super::filter::{Attribute, Attributes, Filter, Searchable};
-use super::tracking::{body, query};
+use super::tracking::{body, query, required};
 use super::wire::KeyValue;
 use crate::coordinator::registry;
 use crate::coordinator::store::NewModelVersion;
@@ -101,12 +101,6 @@ fn find(api: &Api, name: &str, selector: Selector) -> Result<ModelVersion, Mlflo
 fn version_number(text: &str) -> Result<u32, MlflowError> {
     text.parse()
         .map_err(|_| MlflowError::invalid(format!("invalid model version {text:?}")))
-}
-
-fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, MlflowError> {
-    value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| {
-        MlflowError::invalid(format!("missing value for required parameter '{name}'"))
-    })
 }
 
 /// Arguments from the query string (GET) or the JSON body (other methods).

@@ -39,7 +39,8 @@ pub fn query<T: DeserializeOwned>(uri: &Uri) -> Result<T, MlflowError> {
         .map_err(|e| MlflowError::invalid(format!("malformed query: {e}")))
 }
 
-fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, MlflowError> {
+/// A required argument, non-empty; `INVALID_PARAMETER_VALUE` naming it otherwise.
+pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, MlflowError> {
     value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| {
         MlflowError::invalid(format!("missing value for required parameter '{name}'"))
     })
@@ -189,18 +190,23 @@ fn view_matches(view: Option<&str>, deleted: bool) -> Result<bool, MlflowError> 
     }
 }
 
+/// Where a page token says to start (tokens are offsets).
+fn offset(token: Option<&str>) -> Result<usize, MlflowError> {
+    match token.filter(|t| !t.is_empty()) {
+        None => Ok(0),
+        Some(t) => t
+            .parse()
+            .map_err(|_| MlflowError::invalid(format!("invalid page token {t:?}"))),
+    }
+}
+
 /// A page of `items` from the offset in `token`, and the token of the next page if any.
 fn page<T>(
     items: Vec<T>,
     token: Option<&str>,
     max: usize,
 ) -> Result<(Vec<T>, Option<String>), MlflowError> {
-    let offset = match token.filter(|t| !t.is_empty()) {
-        None => 0,
-        Some(t) => t
-            .parse::<usize>()
-            .map_err(|_| MlflowError::invalid(format!("invalid page token {t:?}")))?,
-    };
+    let offset = offset(token)?;
     let total = items.len();
     let end = offset.saturating_add(max).min(total);
     let next = (end < total).then(|| end.to_string());
@@ -557,12 +563,7 @@ pub async fn metric_history(State(api): State<Api>, uri: Uri) -> Reply {
     let key = required(&q.metric_key, "metric_key")?;
     load_run(&api, id)?;
     let max = q.max_results.unwrap_or(25_000).clamp(1, 100_000) as usize;
-    let offset = match q.page_token.as_deref().filter(|t| !t.is_empty()) {
-        None => 0,
-        Some(t) => t
-            .parse::<usize>()
-            .map_err(|_| MlflowError::invalid(format!("invalid page token {t:?}")))?,
-    };
+    let offset = offset(q.page_token.as_deref())?;
     let points = api.store.metric_points(id, key, offset, max + 1)?;
     let more = points.len() > max;
     let metrics: Vec<Value> = points
