@@ -40,23 +40,13 @@ fn load(
     points: usize,
     runs: usize,
 ) -> anyhow::Result<Load> {
-    let output = Command::new(python)
-        .arg(script)
-        .arg(uri)
-        .arg(points.to_string())
-        .arg(runs.to_string())
-        .output()
-        .with_context(|| format!("running {}", python.display()))?;
-    if !output.status.success() {
-        bail!(
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or("the load script failed")
-        );
-    }
-    Ok(serde_json::from_slice(&output.stdout)?)
+    super::script_json(
+        Command::new(python)
+            .arg(script)
+            .arg(uri)
+            .arg(points.to_string())
+            .arg(runs.to_string()),
+    )
 }
 
 /// The reference server on a free loopback port with a SQLite store in `dir`.

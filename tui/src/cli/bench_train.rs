@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::Context;
 use drover_agent::train::search;
 use drover_protocol::data::table;
 use drover_protocol::spec::{ParamValue, Params, TrainSpec};
@@ -151,26 +150,17 @@ fn sklearn_scores(
     script: &std::path::Path,
     only: &[String],
 ) -> anyhow::Result<BTreeMap<String, Score>> {
-    let output = std::process::Command::new("python3")
-        .arg(script)
-        .arg(path)
-        .arg(target)
-        .arg(folds)
-        .args(only)
-        .env("OMP_NUM_THREADS", "1")
-        .env("OPENBLAS_NUM_THREADS", "1")
-        .env("MKL_NUM_THREADS", "1")
-        .output()
-        .context("running python3")?;
-    anyhow::ensure!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .last()
-            .unwrap_or("python3 failed")
-    );
-    Ok(serde_json::from_slice(&output.stdout)?)
+    super::script_json(
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(path)
+            .arg(target)
+            .arg(folds)
+            .args(only)
+            .env("OMP_NUM_THREADS", "1")
+            .env("OPENBLAS_NUM_THREADS", "1")
+            .env("MKL_NUM_THREADS", "1"),
+    )
 }
 
 /// Runs every algorithm (or those in `only`) on wine quality and a `rows` x 20 synthetic table.

@@ -33,6 +33,26 @@ pub async fn with_client<T>(
     result
 }
 
+/// Runs a helper script's `command` and reads the JSON it prints; a failure is the last line
+/// of its stderr.
+pub fn script_json<T: serde::de::DeserializeOwned>(
+    command: &mut std::process::Command,
+) -> anyhow::Result<T> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command
+        .output()
+        .map_err(|e| anyhow::anyhow!("running {program}: {e}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .last()
+            .unwrap_or("the script failed")
+    );
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
 /// Formats a Unix-ms time as an age relative to `now_ms`: `3s ago`, `5m ago`, `never`.
 pub fn age(at_ms: Option<u64>, now_ms: u64) -> String {
     let Some(at) = at_ms else {

@@ -3,6 +3,8 @@
 //! version, stages, aliases and events) whose lineage is the run it names and the artifacts
 //! its source points at.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -78,13 +80,17 @@ fn version_json(v: &ModelVersion, source: &str) -> Value {
     })
 }
 
-fn source_of(api: &Api, v: &ModelVersion) -> Result<String, MlflowError> {
-    Ok(api
-        .store
-        .version_sources(&v.model)?
-        .remove(&v.version)
+/// The URI `v` was registered from, or its artifact in drover's store when drover registered it.
+fn source_in(sources: &BTreeMap<u32, String>, v: &ModelVersion) -> String {
+    sources
+        .get(&v.version)
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| format!("drover-artifacts:/{}", v.artifact_hash)))
+        .cloned()
+        .unwrap_or_else(|| format!("drover-artifacts:/{}", v.artifact_hash))
+}
+
+fn source_of(api: &Api, v: &ModelVersion) -> Result<String, MlflowError> {
+    Ok(source_in(&api.store.version_sources(&v.model)?, v))
 }
 
 fn find(api: &Api, name: &str, selector: Selector) -> Result<ModelVersion, MlflowError> {
@@ -351,11 +357,7 @@ pub async fn search_versions(State(api): State<Api>, uri: Uri) -> Reply {
     for name in api.store.model_names()? {
         let sources = api.store.version_sources(&name)?;
         for v in api.store.model_versions(&name)? {
-            let source = sources
-                .get(&v.version)
-                .filter(|s| !s.is_empty())
-                .cloned()
-                .unwrap_or_else(|| format!("drover-artifacts:/{}", v.artifact_hash));
+            let source = source_in(&sources, &v);
             if filter.matches(&Searched(&v, &source)) {
                 found.push(version_json(&v, &source));
             }

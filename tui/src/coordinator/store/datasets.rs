@@ -24,21 +24,6 @@ type Row = (
     i64,
 );
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
-}
-
 fn decode(fields: Row) -> Result<DatasetVersion, StoreError> {
     let (name, version, hash, size_bytes, rows, schema, profile, changes, source, created_ms) =
         fields;
@@ -70,7 +55,7 @@ impl Store {
             .query_row(
                 &format!("{SELECT} WHERE name = ?1 ORDER BY version DESC LIMIT 1"),
                 [&draft.name],
-                row,
+                |r| Row::try_from(r),
             )
             .optional()?
             .map(decode)
@@ -121,12 +106,12 @@ impl Store {
             Some(v) => conn.query_row(
                 &format!("{SELECT} WHERE name = ?1 AND version = ?2"),
                 params![name, v],
-                row,
+                |r| Row::try_from(r),
             ),
             None => conn.query_row(
                 &format!("{SELECT} WHERE name = ?1 ORDER BY version DESC LIMIT 1"),
                 [name],
-                row,
+                |r| Row::try_from(r),
             ),
         };
         found.optional()?.map(decode).transpose()
@@ -138,7 +123,9 @@ impl Store {
         let mut stmt = conn.prepare_cached(&format!(
             "{SELECT} d WHERE version = (SELECT MAX(version) FROM datasets WHERE name = d.name) ORDER BY name"
         ))?;
-        let latest = stmt.query_map([], row)?.collect::<Result<Vec<_>, _>>()?;
+        let latest = stmt
+            .query_map([], |r| Row::try_from(r))?
+            .collect::<Result<Vec<_>, _>>()?;
         let mut counts = conn.prepare_cached("SELECT COUNT(*) FROM datasets WHERE name = ?1")?;
         latest
             .into_iter()

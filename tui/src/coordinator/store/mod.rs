@@ -176,7 +176,9 @@ impl Store {
         let mut stmt = conn.prepare_cached(&format!(
             "{AGENT_SELECT} WHERE id = ?1 AND removed_ms IS NULL"
         ))?;
-        let row = stmt.query_row([&id.0], agent_row).optional()?;
+        let row = stmt
+            .query_row([&id.0], |r| AgentRow::try_from(r))
+            .optional()?;
         row.map(decode_agent).transpose()
     }
 
@@ -187,7 +189,7 @@ impl Store {
             "{AGENT_SELECT} WHERE removed_ms IS NULL ORDER BY id"
         ))?;
         let rows = stmt
-            .query_map([], agent_row)?
+            .query_map([], |r| AgentRow::try_from(r))?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(decode_agent).collect()
     }
@@ -309,20 +311,6 @@ type AgentRow = (
     i64,
     Option<i64>,
 );
-
-fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-    ))
-}
 
 fn decode_agent(row: AgentRow) -> Result<AgentRecord, StoreError> {
     let (id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms, last_seen_ms) =

@@ -21,19 +21,6 @@ type Row = (
     i64,
 );
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
-}
-
 fn decode(row: Row) -> Result<(ScheduleInfo, TrainSpec), StoreError> {
     let (id, spec, cron, on_new_data, next, last, last_run_id, created) = row;
     let spec: TrainSpec = serde_json::from_str(&spec)
@@ -76,7 +63,9 @@ impl Store {
     pub fn schedules(&self) -> Result<Vec<(ScheduleInfo, TrainSpec)>, StoreError> {
         let conn = self.lock()?;
         let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_ms, id"))?;
-        let rows = stmt.query_map([], row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt
+            .query_map([], |r| Row::try_from(r))?
+            .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(decode).collect()
     }
 
@@ -87,7 +76,7 @@ impl Store {
             "{SELECT} WHERE next_run_ms IS NOT NULL AND next_run_ms <= ?1"
         ))?;
         let rows = stmt
-            .query_map([now_ms as i64], row)?
+            .query_map([now_ms as i64], |r| Row::try_from(r))?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(decode).collect()
     }
@@ -102,7 +91,7 @@ impl Store {
             "{SELECT} WHERE on_new_data = 1 AND dataset_name = ?1"
         ))?;
         let rows = stmt
-            .query_map([dataset], row)?
+            .query_map([dataset], |r| Row::try_from(r))?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(decode).collect()
     }
