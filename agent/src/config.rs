@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use drover_protocol::types::{Labels, parse_labels};
@@ -21,6 +22,10 @@ pub struct AgentConfig {
     pub coordinator: Option<String>,
     /// Name reported to the coordinator; the machine's hostname when not set.
     pub hostname: Option<String>,
+    /// How long a shutdown waits for running jobs before cancelling them.
+    pub shutdown_grace: Duration,
+    /// Log filter directives (e.g. `debug`); `RUST_LOG` wins over it.
+    pub log_level: Option<String>,
 }
 
 /// The config file's shape; every field optional.
@@ -33,6 +38,8 @@ pub struct AgentFile {
     pub job_slots: Option<u32>,
     pub coordinator: Option<String>,
     pub hostname: Option<String>,
+    pub shutdown_grace: Option<String>,
+    pub log_level: Option<String>,
 }
 
 /// Values given on the command line or in `DROVER_*` variables (clap folds the two).
@@ -45,6 +52,7 @@ pub struct AgentOverrides {
     pub job_slots: Option<u32>,
     pub coordinator: Option<String>,
     pub hostname: Option<String>,
+    pub shutdown_grace: Option<String>,
 }
 
 /// The commented example shipped in `config/agent.toml`.
@@ -53,6 +61,7 @@ pub const EXAMPLE: &str = include_str!("../../config/agent.toml");
 const SYSTEM_CONFIG: &str = "/etc/drover/agent.toml";
 const DEFAULT_LABELS: &str = "role=train,serve";
 const DEFAULT_HTTP: &str = "127.0.0.1:7500";
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 
 /// Reads a TOML config file, naming the path in any error.
 pub fn read_file(path: &Path) -> anyhow::Result<AgentFile> {
@@ -94,6 +103,11 @@ impl AgentConfig {
                 format!("http: {text:?} is not an address like 127.0.0.1:7500")
             })?),
         };
+        let shutdown_grace = match over.shutdown_grace.or(file.shutdown_grace) {
+            Some(text) => humantime::parse_duration(&text)
+                .with_context(|| format!("shutdown_grace: {text:?} is not a duration like 60s"))?,
+            None => DEFAULT_SHUTDOWN_GRACE,
+        };
         let job_slots = over.job_slots.or(file.job_slots).unwrap_or(1);
         anyhow::ensure!(job_slots >= 1, "job_slots must be at least 1");
         Ok(Self {
@@ -106,6 +120,8 @@ impl AgentConfig {
             job_slots,
             coordinator: over.coordinator.or(file.coordinator),
             hostname: over.hostname.or(file.hostname),
+            shutdown_grace,
+            log_level: file.log_level,
         })
     }
 }
@@ -135,6 +151,7 @@ mod tests {
         };
         let config = AgentConfig::resolve(over).expect("resolves");
         assert_eq!(config.job_slots, 2);
+        assert_eq!(config.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
         assert_eq!(config.labels.get("role").map(String::as_str), Some("serve"));
         assert!(config.http.is_none());
     }
@@ -145,10 +162,17 @@ mod tests {
         let path = dir.path().join("agent.toml");
         std::fs::write(&path, "lables = \"x=y\"\n").expect("write");
         let err = AgentConfig::resolve(AgentOverrides {
-            config: Some(path),
+            config: Some(path.clone()),
             ..Default::default()
         })
         .expect_err("typo");
         assert!(format!("{err:#}").contains("lables"));
+        std::fs::write(&path, "shutdown_grace = \"soon\"\n").expect("write");
+        let err = AgentConfig::resolve(AgentOverrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .expect_err("bad duration");
+        assert!(format!("{err:#}").contains("shutdown_grace"));
     }
 }

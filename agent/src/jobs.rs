@@ -103,6 +103,16 @@ impl Runner {
             }
             _ => None,
         };
+        #[cfg(feature = "fault-injection")]
+        if let Some(ms) = job
+            .spec
+            .tags
+            .get("drover.fault")
+            .and_then(|f| f.strip_prefix("slow:"))
+            .and_then(|ms| ms.parse().ok())
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         let run_id = job.run_id.clone();
         let (spec, only, search_only) = (job.spec, job.trials, job.search_only);
         let done = tokio::task::spawn_blocking(move || {

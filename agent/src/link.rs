@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use drover_protocol::conn::{ConnError, open_bi};
+use drover_protocol::conn::{ConnError, FramedSend, open_bi};
 use drover_protocol::dial::{self, DialError};
 use drover_protocol::msg::{
     AgentCommand, AgentHello, AgentReport, Hello, HelloOutcome, HelloReply, Intent,
 };
 use drover_protocol::tls::{self, TlsError};
+use drover_protocol::types::unix_ms;
 use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
@@ -31,7 +32,7 @@ pub enum LinkError {
     #[error("the coordinator disconnected this agent: {0}")]
     Removed(String),
     #[error(
-        "protocol version mismatch: this agent speaks {ours}, the coordinator speaks {theirs}; run the same drover version on both"
+        "protocol version mismatch: this agent speaks up to version {ours}, the coordinator speaks {theirs}; upgrade the older side"
     )]
     VersionMismatch { ours: u32, theirs: u32 },
     #[error(transparent)]
@@ -95,34 +96,52 @@ impl Backoff {
     }
 }
 
-/// Keeps the agent connected until `shutdown` fires (`Ok`) or the coordinator refuses it.
-/// `connected` is true while a session is up.
-pub async fn run(
-    state: &AgentState,
-    coordinator: &str,
-    hello: AgentHello,
-    mut probe: HostProbe,
-    connected: watch::Sender<bool>,
-    jobs: Runner,
-    shutdown: CancellationToken,
-) -> Result<(), LinkError> {
-    let client = tls::client_config(&state.ca_pem, Some(&state.identity))?;
+/// What the agent tells the coordinator about itself and may change on a config reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Presence {
+    pub hello: AgentHello,
+    /// How long a drain waits for running jobs before cancelling them.
+    pub grace: Duration,
+}
+
+/// When to stop: `drain` starts a graceful shutdown (no new jobs, running ones get the grace
+/// period), `now` ends the session at once. The same token twice stops at once.
+#[derive(Clone)]
+pub struct Stops {
+    pub drain: CancellationToken,
+    pub now: CancellationToken,
+}
+
+impl Stops {
+    /// Both kinds of stop on one token: the agent stops at once when it fires.
+    pub fn immediate(token: CancellationToken) -> Self {
+        Self {
+            drain: token.clone(),
+            now: token,
+        }
+    }
+}
+
+/// Everything a session needs besides the connection.
+pub struct Link<'a> {
+    pub state: &'a AgentState,
+    pub coordinator: &'a str,
+    pub presence: watch::Receiver<Presence>,
+    pub probe: HostProbe,
+    /// True while a session is up and the agent is not draining.
+    pub connected: watch::Sender<bool>,
+    pub jobs: Runner,
+    pub stops: Stops,
+}
+
+/// Keeps the agent connected until it is stopped (`Ok`) or the coordinator refuses it.
+pub async fn run(mut link: Link<'_>) -> Result<(), LinkError> {
+    let client = tls::client_config(&link.state.ca_pem, Some(&link.state.identity))?;
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     let mut endpoint: Option<(SocketAddr, quinn::Endpoint)> = None;
     loop {
-        let result = session(
-            &mut endpoint,
-            coordinator,
-            &client,
-            &hello,
-            &mut probe,
-            &connected,
-            &mut backoff,
-            &jobs,
-            &shutdown,
-        )
-        .await;
-        connected.send_replace(false);
+        let result = session(&mut link, &mut endpoint, &client, &mut backoff).await;
+        link.connected.send_replace(false);
         match result {
             Ok(()) => break,
             Err(SessionError::Fatal(e)) => {
@@ -133,7 +152,7 @@ pub async fn run(
                 let wait = backoff.next_delay();
                 tracing::warn!(cause = %e, retry_in_ms = wait.as_millis() as u64, "link to coordinator down");
                 tokio::select! {
-                    _ = shutdown.cancelled() => break,
+                    _ = link.stops.drain.cancelled() => break,
                     _ = tokio::time::sleep(wait) => {}
                 }
             }
@@ -150,20 +169,17 @@ async fn close(endpoint: Option<(SocketAddr, quinn::Endpoint)>) {
     }
 }
 
+/// How often an agent reports its clock to a coordinator that understands it.
+const CLOCK_EVERY: Duration = Duration::from_secs(60);
+
 /// One session: connect, hello, heartbeat until it ends. `Ok` only on shutdown.
-#[allow(clippy::too_many_arguments)]
 async fn session(
+    link: &mut Link<'_>,
     endpoint: &mut Option<(SocketAddr, quinn::Endpoint)>,
-    coordinator: &str,
     client: &quinn::ClientConfig,
-    hello: &AgentHello,
-    probe: &mut HostProbe,
-    connected: &watch::Sender<bool>,
     backoff: &mut Backoff,
-    jobs: &Runner,
-    shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
-    let addr = dial::resolve(coordinator).await?;
+    let addr = dial::resolve(link.coordinator).await?;
     let endpoint = match endpoint {
         Some((family, ep)) if family.is_ipv6() == addr.is_ipv6() => ep.clone(),
         slot => {
@@ -173,14 +189,15 @@ async fn session(
         }
     };
     let conn = tokio::select! {
-        _ = shutdown.cancelled() => return Ok(()),
+        _ = link.stops.drain.cancelled() => return Ok(()),
         conn = dial::connect(&endpoint, client.clone(), addr) => conn?,
     };
     let (mut send, mut recv) = open_bi(&conn).await?;
+    let mut presence = link.presence.borrow_and_update().clone();
     let hello = Hello {
         proto_version: PROTOCOL_VERSION,
         drover_version: DROVER_VERSION.into(),
-        intent: Intent::Agent(hello.clone()),
+        intent: Intent::Agent(presence.hello.clone()),
     };
     send.send(&hello).await?;
     let reply: HelloReply = recv.expect_versioned().await?;
@@ -191,22 +208,34 @@ async fn session(
         }
         HelloOutcome::Enrolled(_) => return Err(SessionError::Closed),
     };
+    let peer = PeerFeatures::of(reply.proto_version);
     let interval = Duration::from_millis(welcome.heartbeat_interval_ms.clamp(50, 60_000));
-    tracing::info!(coordinator = %addr, interval_ms = interval.as_millis() as u64, "connected to coordinator");
-    connected.send_replace(true);
+    tracing::info!(coordinator = %addr, interval_ms = interval.as_millis() as u64, protocol = reply.proto_version, "connected to coordinator");
+    link.connected.send_replace(true);
     backoff.reset();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut clock = tokio::time::interval(CLOCK_EVERY);
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0u64;
     let (reports_tx, mut reports) = mpsc::channel::<AgentReport>(64);
     let session_jobs = CancellationToken::new();
     let _cancel_jobs_on_exit = session_jobs.clone().drop_guard();
     let mut running: HashMap<String, CancellationToken> = HashMap::new();
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
+    let mut presence_open = true;
     loop {
+        if drain_deadline.is_some() && running.is_empty() {
+            tracing::info!("drained: no job left running");
+            return leave(&conn, &mut send).await;
+        }
         tokio::select! {
             _ = tick.tick() => {
                 seq += 1;
-                send.send(&AgentReport::Heartbeat { seq, load: probe.sample() }).await?;
+                send.send(&AgentReport::Heartbeat { seq, load: link.probe.sample() }).await?;
+            }
+            _ = clock.tick(), if peer.lifecycle_reports => {
+                send.send(&AgentReport::Clock { unix_ms: unix_ms() }).await?;
             }
             Some(report) = reports.recv() => {
                 if let AgentReport::JobFinished { run_id, .. } = &report {
@@ -219,10 +248,13 @@ async fn session(
                     conn.close(0u32.into(), b"disconnected");
                     return Err(SessionError::Fatal(LinkError::Removed(reason)));
                 }
+                Some(AgentCommand::AssignJob(job)) if drain_deadline.is_some() => {
+                    tracing::info!(run = %job.run_id, "draining: job declined; the coordinator queues it again when this agent leaves");
+                }
                 Some(AgentCommand::AssignJob(job)) => {
                     let cancel = session_jobs.child_token();
                     running.insert(job.run_id.clone(), cancel.clone());
-                    jobs.start(conn.clone(), *job, reports_tx.clone(), cancel);
+                    link.jobs.start(conn.clone(), *job, reports_tx.clone(), cancel);
                 }
                 Some(AgentCommand::MetricsAck { seq }) => tracing::trace!(seq, "metrics stored"),
                 Some(AgentCommand::CancelJob { run_id }) => {
@@ -233,7 +265,42 @@ async fn session(
                 }
                 None => return Err(SessionError::Closed),
             },
-            _ = shutdown.cancelled() => {
+            changed = link.presence.changed(), if presence_open => {
+                if changed.is_err() {
+                    presence_open = false;
+                    continue;
+                }
+                let next = link.presence.borrow_and_update().clone();
+                if next.hello != presence.hello {
+                    if peer.lifecycle_reports {
+                        send.send(&AgentReport::Reconfigured {
+                            labels: next.hello.labels.clone(),
+                            capacity: next.hello.capacity,
+                        }).await?;
+                    } else {
+                        tracing::warn!("the coordinator predates config reloads: new labels and job slots apply when the agent next connects");
+                    }
+                }
+                presence = next;
+            }
+            _ = link.stops.drain.cancelled(), if drain_deadline.is_none() => {
+                if running.is_empty() {
+                    return leave(&conn, &mut send).await;
+                }
+                drain_deadline = Some(tokio::time::Instant::now() + presence.grace);
+                link.connected.send_replace(false);
+                if peer.lifecycle_reports {
+                    send.send(&AgentReport::Draining).await?;
+                }
+                let status = format!("draining: waiting up to {:?} for {} job(s)", presence.grace, running.len());
+                tracing::info!("{status}");
+                crate::systemd::status(&status);
+            }
+            _ = sleep_until(drain_deadline) => {
+                tracing::warn!(jobs = running.len(), "grace period over: cancelling the jobs still running; the coordinator queues them again");
+                return leave(&conn, &mut send).await;
+            }
+            _ = link.stops.now.cancelled() => {
                 conn.close(0u32.into(), b"agent shutting down");
                 return Ok(());
             }
@@ -241,9 +308,50 @@ async fn session(
     }
 }
 
+/// Waits until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Ends the session cleanly: the control stream is finished so that every report sent so far
+/// reaches the coordinator before the connection closes.
+async fn leave(conn: &quinn::Connection, send: &mut FramedSend) -> Result<(), SessionError> {
+    send.finish();
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+    conn.close(0u32.into(), b"agent shutting down");
+    Ok(())
+}
+
+/// What the coordinator's protocol version lets the agent send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerFeatures {
+    /// [`AgentReport::Draining`], [`AgentReport::Reconfigured`] and [`AgentReport::Clock`]
+    /// (protocol 3).
+    pub lifecycle_reports: bool,
+}
+
+impl PeerFeatures {
+    /// The features of a coordinator speaking `version`.
+    pub fn of(version: u32) -> Self {
+        Self {
+            lifecycle_reports: version >= 3,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifecycle_reports_go_only_to_coordinators_that_know_them() {
+        assert!(!PeerFeatures::of(2).lifecycle_reports);
+        assert!(PeerFeatures::of(3).lifecycle_reports);
+        assert!(PeerFeatures::of(PROTOCOL_VERSION).lifecycle_reports);
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_caps() {

@@ -4,13 +4,25 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use drover_agent::config::{self, AgentConfig, AgentOverrides};
-use drover_agent::signal::shutdown_on_signal;
+use drover_agent::link::Stops;
+use drover_agent::logging::{self, LogFormat};
+use drover_agent::signal::{graceful_then_forced, reload_on_hangup, shutdown_on_signal};
+use drover_agent::{Lifecycle, Reload, cli_docs};
 
 #[derive(Parser)]
 #[command(name = "drover-agent", version, about = "drover's node daemon")]
 struct Cli {
+    /// Log lines on stderr as text or as one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        env = "DROVER_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +63,9 @@ enum Command {
         /// Name to report instead of the machine's hostname.
         #[arg(long, env = "DROVER_HOSTNAME")]
         hostname: Option<String>,
+        /// On SIGTERM, how long running jobs may take before they are cancelled (e.g. 60s).
+        #[arg(long, env = "DROVER_SHUTDOWN_GRACE")]
+        shutdown_grace: Option<String>,
     },
     /// Simulate many agents in this process (for benchmarks); stops after --duration.
     Sim {
@@ -68,19 +83,21 @@ enum Command {
     },
     /// Print the commented example config.
     ConfigExample,
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one per command into --out-dir.
+    Man {
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn")
-            }),
-        )
-        .init();
+    let log = logging::init(cli.log_format, logging::DEFAULT_FILTER);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -88,7 +105,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    match runtime.block_on(dispatch(cli.command, log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -97,7 +114,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<()> {
+async fn dispatch(command: Command, log: logging::LogFilter) -> anyhow::Result<()> {
     match command {
         Command::Join {
             token,
@@ -134,8 +151,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             job_slots,
             coordinator,
             hostname,
+            shutdown_grace,
         } => {
-            let config = AgentConfig::resolve(AgentOverrides {
+            let overrides = AgentOverrides {
                 config,
                 state_dir,
                 labels,
@@ -143,8 +161,22 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 job_slots,
                 coordinator,
                 hostname,
-            })?;
-            drover_agent::run(config, shutdown_on_signal()).await
+                shutdown_grace,
+            };
+            let config = AgentConfig::resolve(overrides.clone())?;
+            if let Some(level) = &config.log_level {
+                log.set(level)?;
+            }
+            let (drain, now) = graceful_then_forced();
+            let lifecycle = Lifecycle {
+                stops: Stops { drain, now },
+                reload: Some(Reload {
+                    requests: reload_on_hangup(),
+                    overrides,
+                    log: Some(log),
+                }),
+            };
+            drover_agent::run_with(config, lifecycle).await
         }
         Command::Sim {
             count,
@@ -167,6 +199,12 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::ConfigExample => {
             print!("{}", config::EXAMPLE);
             Ok(())
+        }
+        Command::Completions { shell } => {
+            cli_docs::completions(Cli::command(), shell, &mut std::io::stdout())
+        }
+        Command::Man { out_dir } => {
+            cli_docs::man(Cli::command(), out_dir.as_deref(), &mut std::io::stdout())
         }
     }
 }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::enroll;
 use crate::host::HostProbe;
 use crate::jobs::Runner;
-use crate::link;
+use crate::link::{self, Link, Presence, Stops};
 use crate::state::AgentState;
 
 /// What to simulate.
@@ -100,15 +100,19 @@ pub async fn run(options: SimOptions, shutdown: CancellationToken) -> anyhow::Re
         let stop = stop.clone();
         let jobs = Runner::new(&options.state_dir.join(format!("sim-{i:05}")));
         links.spawn(async move {
-            link::run(
-                &state,
-                &coordinator,
+            let presence = Presence {
                 hello,
-                HostProbe::disabled(),
+                grace: Duration::ZERO,
+            };
+            link::run(Link {
+                state: &state,
+                coordinator: &coordinator,
+                presence: watch::channel(presence).1,
+                probe: HostProbe::disabled(),
                 connected,
                 jobs,
-                stop,
-            )
+                stops: Stops::immediate(stop),
+            })
             .await
         });
     }

@@ -4,8 +4,8 @@ use bytes::BytesMut;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::PROTOCOL_VERSION;
 use crate::frame::{self, FrameError};
+use crate::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// Why a framed stream failed.
 #[derive(Debug, thiserror::Error)]
@@ -111,11 +111,12 @@ impl FramedRecv {
     }
 
     /// Next message of a versioned kind (`Hello`, `HelloReply`): the version is checked before
-    /// the rest is decoded, so a peer of another version gets a mismatch, not a decode error.
+    /// the rest is decoded, so a peer outside [`MIN_PROTOCOL_VERSION`]..=[`PROTOCOL_VERSION`]
+    /// gets a mismatch, not a decode error.
     pub async fn expect_versioned<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
         let body = self.recv_body().await?.ok_or(ConnError::Closed)?;
         let theirs = frame::peek_version(&body)?;
-        if theirs != PROTOCOL_VERSION {
+        if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&theirs) {
             return Err(ConnError::VersionMismatch {
                 ours: PROTOCOL_VERSION,
                 theirs,

@@ -32,8 +32,16 @@ pub mod tls;
 pub mod token;
 pub mod types;
 
-/// Version of the wire protocol; a peer speaking another version is refused with a clear error.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version of the wire protocol this build speaks.
+///
+/// Version 3 added [`msg::AgentReport::Draining`], [`msg::AgentReport::Reconfigured`] and
+/// [`msg::AgentReport::Clock`]; an agent sends them only to a coordinator of version 3 or later.
+pub const PROTOCOL_VERSION: u32 = 3;
+
+/// The oldest protocol version still spoken: peers one version apart work together, so
+/// agents and the coordinator can be upgraded one at a time. Older peers are refused with a
+/// clear error.
+pub const MIN_PROTOCOL_VERSION: u32 = 2;
 
 /// ALPN identifier negotiated on every QUIC connection.
 pub const ALPN: &[u8] = b"drover/1";

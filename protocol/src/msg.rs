@@ -110,6 +110,18 @@ pub enum AgentReport {
         seq: u64,
         points: Vec<MetricPoint>,
     },
+    /// Protocol 3: the agent is shutting down and takes no new jobs; the ones it runs finish
+    /// (or are cancelled at its grace period's end, then queued again elsewhere).
+    Draining,
+    /// Protocol 3: the agent reloaded its config; placement uses these from now on.
+    Reconfigured {
+        labels: Labels,
+        capacity: Capacity,
+    },
+    /// Protocol 3: the agent's wall clock (Unix milliseconds) when it sent this, for skew checks.
+    Clock {
+        unix_ms: u64,
+    },
 }
 
 /// Coordinator to agent, on the control stream after the hello.
@@ -176,6 +188,8 @@ pub enum OperatorRequest {
     ListModelVersions {
         model: String,
     },
+    /// Protocol 3: each connected agent's clock offset from the coordinator's.
+    ClockSkews,
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -200,6 +214,18 @@ pub enum OperatorResponse {
     Schedules(Vec<ScheduleInfo>),
     ScheduleRemoved(String),
     ModelVersions(Vec<ModelVersion>),
+    ClockSkews(Vec<ClockSkew>),
+}
+
+/// How far an agent's wall clock is from the coordinator's, measured when it last sent
+/// [`AgentReport::Clock`] (half the round-trip time taken off).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockSkew {
+    pub agent: AgentId,
+    /// Agent clock minus coordinator clock, milliseconds.
+    pub skew_ms: i64,
+    /// Unix milliseconds (coordinator clock) of the measurement.
+    pub measured_ms: u64,
 }
 
 /// A failed operator request.
@@ -354,6 +380,10 @@ pub enum Event {
         id: String,
         agents: Vec<AgentId>,
     },
+    /// Protocol 3: an agent is shutting down and takes no new jobs.
+    AgentDraining {
+        id: AgentId,
+    },
 }
 
 impl Event {
@@ -376,6 +406,7 @@ impl Event {
             Event::AliasSet { .. } => "model.alias",
             Event::ScheduleFired { .. } => "schedule.fired",
             Event::SearchSpread { .. } => "run.spread",
+            Event::AgentDraining { .. } => "agent.draining",
         }
     }
 
@@ -449,6 +480,9 @@ impl Event {
             }
             Event::ScheduleFired { id, run, reason } => {
                 format!("schedule {id} queued run {run}: {reason}")
+            }
+            Event::AgentDraining { id } => {
+                format!("agent {id} is draining: it finishes its jobs and takes no new ones")
             }
         }
     }

@@ -77,6 +77,8 @@ pub enum AgentStatus {
     Ready,
     /// No heartbeat within three intervals, or disconnected.
     Lost,
+    /// Connected but shutting down: takes no new jobs.
+    Draining,
 }
 
 impl fmt::Display for AgentStatus {
@@ -84,6 +86,7 @@ impl fmt::Display for AgentStatus {
         f.write_str(match self {
             AgentStatus::Ready => "ready",
             AgentStatus::Lost => "lost",
+            AgentStatus::Draining => "draining",
         })
     }
 }

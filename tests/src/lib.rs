@@ -113,6 +113,8 @@ impl InProcessAgent {
             job_slots: 1,
             coordinator: None,
             hostname: Some(hostname.to_string()),
+            shutdown_grace: std::time::Duration::ZERO,
+            log_level: None,
         };
         let stop = CancellationToken::new();
         let task = tokio::spawn(drover_agent::run(config, stop.clone()));
@@ -180,10 +182,21 @@ pub struct Proc {
 impl Proc {
     /// Starts `program args`, with stderr to `log`.
     pub fn spawn(program: &Path, args: &[&str], log: PathBuf) -> Self {
+        Self::spawn_with_env(program, args, &[], log)
+    }
+
+    /// Starts `program args` with extra environment variables, with stderr to `log`.
+    pub fn spawn_with_env(
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: PathBuf,
+    ) -> Self {
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(program)
             .args(args)
             .env("RUST_LOG", "info,quinn=warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)

@@ -171,6 +171,8 @@ async fn an_agent_reports_a_coordinator_of_another_version() {
         job_slots: 1,
         coordinator: None,
         hostname: None,
+        shutdown_grace: std::time::Duration::ZERO,
+        log_level: None,
     };
     let err = drover_agent::run(config, tokio_util::sync::CancellationToken::new())
         .await
@@ -178,7 +180,7 @@ async fn an_agent_reports_a_coordinator_of_another_version() {
     let text = format!("{err:#}");
     assert!(
         text.contains(&format!(
-            "this agent speaks {PROTOCOL_VERSION}, the coordinator speaks {}",
+            "this agent speaks up to version {PROTOCOL_VERSION}, the coordinator speaks {}",
             PROTOCOL_VERSION + 1
         )),
         "{text}"

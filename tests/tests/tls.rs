@@ -114,6 +114,8 @@ async fn wrong_or_missing_certificates_are_refused() {
         job_slots: 1,
         coordinator: Some(state.coordinator),
         hostname: None,
+        shutdown_grace: std::time::Duration::ZERO,
+        log_level: None,
     };
     let rerun = drover_agent::run(config, tokio_util::sync::CancellationToken::new())
         .await

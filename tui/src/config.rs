@@ -27,6 +27,7 @@ pub struct CoordinatorFile {
     pub max_connections: Option<usize>,
     pub local_agent: Option<bool>,
     pub local_agent_labels: Option<String>,
+    pub log_level: Option<String>,
 }
 
 /// Values from the command line or `DROVER_*` variables (clap folds the two).
@@ -48,6 +49,8 @@ pub struct Settings {
     /// Also run an agent in this process, enrolled like any other.
     pub local_agent: bool,
     pub local_agent_labels: Labels,
+    /// Log filter directives for the headless coordinator; `RUST_LOG` wins over it.
+    pub log_level: Option<String>,
 }
 
 const DEFAULT_LISTEN: &str = "0.0.0.0:7400";
@@ -131,6 +134,7 @@ impl Settings {
             local_agent: over.local_agent || file.local_agent.unwrap_or(false),
             local_agent_labels: parse_labels(&labels)
                 .map_err(|e| anyhow::anyhow!("local_agent_labels: {e}"))?,
+            log_level: file.log_level,
         })
     }
 

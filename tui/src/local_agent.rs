@@ -53,6 +53,8 @@ pub async fn start(
         job_slots: 1,
         coordinator: Some(address),
         hostname: None,
+        shutdown_grace: std::time::Duration::ZERO,
+        log_level: None,
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(drover_agent::run(config, stop.clone()));

@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use drover::cli::compare::MetricFilter;
 use drover::client::{OperatorClient, OperatorLink};
 use drover::config::{Overrides, Settings};
 use drover::coordinator::runfile;
 use drover::daemon::LocalCluster;
 use drover::{cli, config, console, daemon};
-use drover_agent::signal::shutdown_on_signal;
+use drover_agent::cli_docs;
+use drover_agent::logging::{self, LogFormat};
+use drover_agent::signal::{reload_on_hangup, shutdown_on_signal};
 use drover_protocol::run::{RunFilter, RunStatus};
 
 #[derive(Parser)]
@@ -55,6 +57,15 @@ struct Global {
     /// Also run an agent in this process, enrolled like any other.
     #[arg(long, global = true, env = "DROVER_LOCAL_AGENT")]
     local_agent: bool,
+    /// Log lines on stderr as text or as one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        env = "DROVER_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -127,6 +138,16 @@ enum Command {
     },
     /// Print the commented example config.
     ConfigExample,
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one per command into --out-dir.
+    Man {
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -354,28 +375,27 @@ fn emit<T: serde::Serialize>(report: &T, json: bool, print: fn(&T)) -> anyhow::R
     Ok(())
 }
 
-fn log_to_stderr(default: &str) {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
-        )
-        .init();
-}
-
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let over = cli.global.overrides();
     let address = cli.global.coordinator.as_deref();
     let Some(command) = cli.command else {
         return run_console(over, address).await;
     };
+    let format = cli.global.log_format;
     if matches!(command, Command::Coordinator) {
-        log_to_stderr("info,quinn=warn,rustls=warn");
-        return daemon::run(Settings::resolve(over)?, shutdown_on_signal()).await;
+        let log = logging::init(format, logging::DEFAULT_FILTER);
+        let settings = Settings::resolve(over.clone())?;
+        if let Some(level) = &settings.log_level {
+            log.set(level)?;
+        }
+        let reload = daemon::Reload {
+            requests: reload_on_hangup(),
+            overrides: over,
+            log,
+        };
+        return daemon::run(settings, shutdown_on_signal(), Some(reload)).await;
     }
-    log_to_stderr("warn");
+    logging::init(format, "warn");
     let data_dir = Settings::data_dir(&over)?;
     match command {
         Command::Coordinator => unreachable!("handled above"),
@@ -480,6 +500,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::ConfigExample => {
             print!("{}", config::EXAMPLE);
             Ok(())
+        }
+        Command::Completions { shell } => {
+            cli_docs::completions(Cli::command(), shell, &mut std::io::stdout())
+        }
+        Command::Man { out_dir } => {
+            cli_docs::man(Cli::command(), out_dir.as_deref(), &mut std::io::stdout())
         }
     }
 }

@@ -42,6 +42,8 @@ pub fn status(status: AgentStatus, color: bool) -> Style {
         (AgentStatus::Lost, true) => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         (AgentStatus::Lost, false) => Style::new().add_modifier(Modifier::BOLD),
         (AgentStatus::Ready, false) => Style::new(),
+        (AgentStatus::Draining, true) => Style::new().fg(Color::Yellow),
+        (AgentStatus::Draining, false) => Style::new().add_modifier(Modifier::ITALIC),
     }
 }
 

@@ -17,16 +17,27 @@ use super::server::{ConnectionError, peer_fingerprint, reply};
 use super::state::Shared;
 use super::{agent_bulk, runs};
 
+/// Who connected: the name in its certificate and what its hello said.
+pub struct Arrival {
+    pub name: String,
+    pub drover_version: String,
+    pub hello: AgentHello,
+}
+
 /// Runs an agent session until the agent goes, is removed, or the coordinator stops.
 pub async fn run(
     shared: Arc<Shared>,
     conn: quinn::Connection,
-    name: String,
-    hello: AgentHello,
+    arrival: Arrival,
     mut send: FramedSend,
     mut recv: FramedRecv,
     shutdown: CancellationToken,
 ) -> Result<(), ConnectionError> {
+    let Arrival {
+        name,
+        drover_version,
+        hello,
+    } = arrival;
     let id = AgentId(name);
     let enrolled = shared
         .store
@@ -47,7 +58,7 @@ pub async fn run(
     record.labels = hello.labels;
     record.capacity = Some(hello.capacity);
     record.address = conn.remote_address().to_string();
-    record.version = DROVER_VERSION.to_string();
+    record.version = drover_version;
     record.last_seen_ms = Some(unix_ms());
     if let Err(e) = shared.store.update_agent_session(&record) {
         tracing::error!(cause = %e, agent = %id, "could not record agent session");
@@ -139,6 +150,10 @@ async fn session_loop(
                     metrics::counter!("drover_frames_received_total").increment(1);
                     shared.ingest.submit(run_id, seq, points, acks.clone());
                 }
+                Ok(Some(report)) => {
+                    metrics::counter!("drover_frames_received_total").increment(1);
+                    lifecycle(shared, conn, id, session, report);
+                }
                 Ok(None) => return "the agent closed its session".into(),
                 Err(e) => return ended_by(conn, e),
             },
@@ -171,6 +186,43 @@ async fn session_loop(
                 return "coordinator shutting down".into();
             }
         }
+    }
+}
+
+/// The reports about the agent itself (protocol 3): draining, a reloaded config, its clock.
+fn lifecycle(
+    shared: &Shared,
+    conn: &quinn::Connection,
+    id: &AgentId,
+    session: u64,
+    report: AgentReport,
+) {
+    match report {
+        AgentReport::Draining => {
+            if shared.fleet.draining(id, session) {
+                tracing::info!(agent = %id, "agent draining: no new jobs for it");
+                shared
+                    .events
+                    .publish(Event::AgentDraining { id: id.clone() });
+            }
+        }
+        AgentReport::Reconfigured { labels, capacity } => {
+            if let Some(record) = shared.fleet.reconfigured(id, session, labels, capacity) {
+                tracing::info!(agent = %id, labels = ?record.labels, "agent reloaded its config");
+                if let Err(e) = shared.store.update_agent_session(&record) {
+                    tracing::error!(cause = %e, agent = %id, "could not record agent labels");
+                }
+            }
+        }
+        AgentReport::Clock { unix_ms: theirs } => {
+            let half_rtt = (conn.rtt().as_millis() / 2) as i64;
+            let skew = theirs as i64 + half_rtt - unix_ms() as i64;
+            shared.fleet.clock(id, session, skew);
+        }
+        AgentReport::Heartbeat { .. }
+        | AgentReport::JobProgress { .. }
+        | AgentReport::JobFinished { .. }
+        | AgentReport::MetricBatch { .. } => {}
     }
 }
 

@@ -39,6 +39,7 @@ pub async fn handle(shared: &Shared, request: OperatorRequest) -> OperatorRespon
     match request {
         OperatorRequest::Status => status(shared),
         OperatorRequest::ListAgents => OperatorResponse::Agents(shared.fleet.list()),
+        OperatorRequest::ClockSkews => OperatorResponse::ClockSkews(shared.fleet.clock_skews()),
         OperatorRequest::RemoveAgent { id } => remove_agent(shared, id).await,
         OperatorRequest::CreateToken { ttl_secs, uses } => create_token(shared, ttl_secs, uses),
         OperatorRequest::ListEvents { limit } => {

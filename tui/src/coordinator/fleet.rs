@@ -7,8 +7,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use drover_protocol::msg::AgentCommand;
-use drover_protocol::types::{AgentId, AgentInfo, AgentStatus, HostLoad, unix_ms};
+use drover_protocol::msg::{AgentCommand, ClockSkew};
+use drover_protocol::types::{
+    AgentId, AgentInfo, AgentStatus, Capacity, HostLoad, Labels, unix_ms,
+};
 use tokio::sync::mpsc;
 
 use super::store::AgentRecord;
@@ -23,6 +25,9 @@ struct Live {
     last_beat: Option<Instant>,
     status: AgentStatus,
     seen_dirty: bool,
+    /// The agent said it is shutting down: no new jobs for it.
+    draining: bool,
+    clock: Option<ClockSkew>,
 }
 
 struct Session {
@@ -105,6 +110,7 @@ impl Fleet {
         live.last_beat = Some(Instant::now());
         live.status = AgentStatus::Ready;
         live.seen_dirty = true;
+        live.draining = false;
         let old = live.session.replace(Session { id, commands });
         (id, old.map(|s| s.commands))
     }
@@ -143,6 +149,64 @@ impl Fleet {
         std::mem::replace(&mut live.status, AgentStatus::Lost) == AgentStatus::Ready
     }
 
+    /// Runs `change` on the live state of session `session` of agent `id`; false when the
+    /// session is stale.
+    fn with_session(&self, id: &AgentId, session: u64, change: impl FnOnce(&mut Live)) -> bool {
+        let mut agents = self.lock();
+        match agents.get_mut(id) {
+            Some(live) if live.session.as_ref().map(|s| s.id) == Some(session) => {
+                change(live);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The agent is shutting down: it gets no new jobs until it connects again.
+    pub fn draining(&self, id: &AgentId, session: u64) -> bool {
+        self.with_session(id, session, |live| live.draining = true)
+    }
+
+    /// The agent reloaded its config; returns its updated record for the store.
+    pub fn reconfigured(
+        &self,
+        id: &AgentId,
+        session: u64,
+        labels: Labels,
+        capacity: Capacity,
+    ) -> Option<AgentRecord> {
+        let mut record = None;
+        self.with_session(id, session, |live| {
+            live.record.labels = labels;
+            live.record.capacity = Some(capacity);
+            record = Some(live.record.clone());
+        });
+        record
+    }
+
+    /// Records the agent's clock offset, measured now.
+    pub fn clock(&self, id: &AgentId, session: u64, skew_ms: i64) {
+        self.with_session(id, session, |live| {
+            live.clock = Some(ClockSkew {
+                agent: id.clone(),
+                skew_ms,
+                measured_ms: unix_ms(),
+            });
+        });
+    }
+
+    /// The clock offset of every connected agent that reported one, by id.
+    pub fn clock_skews(&self) -> Vec<ClockSkew> {
+        let mut skews: Vec<ClockSkew> = self
+            .lock()
+            .values()
+            .filter(|l| l.session.is_some())
+            .filter_map(|l| l.clock.clone())
+            .collect();
+        skews.sort_by(|a, b| a.agent.cmp(&b.agent));
+        skews
+    }
+
     /// Marks ready agents whose heartbeats stopped as lost; returns them with their silence.
     pub fn expire(&self, now: Instant) -> Vec<(AgentId, Duration)> {
         let limit = self.interval * MISSED_BEATS_FOR_LOST;
@@ -172,7 +236,7 @@ impl Fleet {
         let agents = self.lock();
         let mut trainers: Vec<Trainer> = agents
             .iter()
-            .filter(|(_, l)| l.status == AgentStatus::Ready)
+            .filter(|(_, l)| l.status == AgentStatus::Ready && !l.draining)
             .filter(|(_, l)| {
                 l.record
                     .labels
@@ -254,6 +318,8 @@ impl Live {
             last_beat: None,
             status: AgentStatus::Lost,
             seen_dirty: false,
+            draining: false,
+            clock: None,
         }
     }
 
@@ -263,7 +329,10 @@ impl Live {
             id: r.id.clone(),
             hostname: r.hostname.clone(),
             labels: r.labels.clone(),
-            status: self.status,
+            status: match self.status {
+                AgentStatus::Ready if self.draining => AgentStatus::Draining,
+                status => status,
+            },
             last_heartbeat_ms: r.last_seen_ms,
             version: r.version.clone(),
             address: r.address.clone(),

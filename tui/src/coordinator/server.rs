@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use drover_protocol::PROTOCOL_VERSION;
 use drover_protocol::conn::{ConnError, FramedSend, accept_bi};
 use drover_protocol::msg::{Hello, HelloOutcome, HelloReply, Intent};
 use drover_protocol::pki::{self, Identity, Role};
+use drover_protocol::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use rustls::pki_types::CertificateDer;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -89,7 +89,7 @@ async fn handle(
         Err(_) => return Err(ConnectionError::HelloTimeout(HELLO_TIMEOUT)),
         Ok(Err(ConnError::VersionMismatch { theirs, .. })) => {
             let reason = format!(
-                "protocol version mismatch: the coordinator speaks {PROTOCOL_VERSION}, this peer speaks {theirs}; run the same drover version on both"
+                "protocol version mismatch: the coordinator speaks versions {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}, this peer speaks {theirs}; upgrade the older side"
             );
             return refuse(&conn, &mut send, reason, "version").await;
         }
@@ -101,7 +101,12 @@ async fn handle(
         Ok(Ok(hello)) => hello,
     };
     metrics::counter!("drover_frames_received_total").increment(1);
-    match (identity, hello.intent) {
+    let Hello {
+        drover_version,
+        intent,
+        ..
+    } = hello;
+    match (identity, intent) {
         (Err(reason), _) => refuse(&conn, &mut send, reason, "certificate").await,
         (Ok(None), Intent::Enroll(request)) => {
             let outcome = enroll::enroll(&shared, request, conn.remote_address()).await;
@@ -117,7 +122,12 @@ async fn handle(
             .await
         }
         (Ok(Some(id)), Intent::Agent(agent)) if id.role == Role::Agent => {
-            agent_session::run(shared, conn, id.name, agent, send, recv, shutdown).await
+            let arrival = agent_session::Arrival {
+                name: id.name,
+                drover_version,
+                hello: agent,
+            };
+            agent_session::run(shared, conn, arrival, send, recv, shutdown).await
         }
         (Ok(Some(id)), Intent::Operator) if id.role == Role::Operator => {
             operator_session::run(shared, conn, send, shutdown).await
