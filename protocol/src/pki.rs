@@ -192,6 +192,14 @@ pub fn identity_of(cert_der: &[u8]) -> Result<Identity, PkiError> {
     Ok(Identity { role, name })
 }
 
+/// When the first certificate in a PEM text expires, in Unix seconds.
+pub fn expires_at(pem: &str) -> Result<i64, PkiError> {
+    let der = cert_der(pem)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| PkiError::Identity(format!("unreadable certificate: {e}")))?;
+    Ok(cert.validity().not_after.timestamp())
+}
+
 /// The first certificate in a PEM text, as DER.
 pub fn cert_der(pem: &str) -> Result<CertificateDer<'static>, PkiError> {
     CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| PkiError::Pem(e.to_string()))

@@ -33,7 +33,10 @@ seed = 7
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_of_the_previous_protocol_works_with_this_coordinator() {
-    assert_eq!(PREVIOUS, MIN_PROTOCOL_VERSION, "one version back is supported");
+    assert_eq!(
+        PREVIOUS, MIN_PROTOCOL_VERSION,
+        "one version back is supported"
+    );
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("coord");
     let coordinator = start_coordinator(&data).await;

@@ -8,6 +8,7 @@
 //! - [`cli`]: one scripted verb per file.
 //! - [`console`]: the ratatui application.
 //! - [`daemon`]: the headless coordinator, with an optional in-process agent.
+//! - [`ops`]: backup, restore and doctor for a coordinator's data dir.
 
 pub mod cli;
 pub mod client;
@@ -16,3 +17,4 @@ pub mod console;
 pub mod coordinator;
 pub mod daemon;
 pub mod local_agent;
+pub mod ops;

@@ -12,7 +12,7 @@ use drover::client::{OperatorClient, OperatorLink};
 use drover::config::{Overrides, Settings};
 use drover::coordinator::runfile;
 use drover::daemon::LocalCluster;
-use drover::{cli, config, console, daemon};
+use drover::{cli, config, console, daemon, ops};
 use drover_agent::cli_docs;
 use drover_agent::logging::{self, LogFormat};
 use drover_agent::signal::{reload_on_hangup, shutdown_on_signal};
@@ -138,6 +138,27 @@ enum Command {
     },
     /// Print the commented example config.
     ConfigExample,
+    /// Write a consistent snapshot of the store and the PKI to FILE (online; artifacts are
+    /// listed by hash, not copied).
+    Backup {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into the data dir (the coordinator must be stopped).
+    Restore {
+        file: PathBuf,
+        /// Replace the store the data dir already holds.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the data dir, certificates, disk and agent clocks; print what to fix.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -500,6 +521,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::ConfigExample => {
             print!("{}", config::EXAMPLE);
             Ok(())
+        }
+        Command::Backup { file, json } => {
+            let report = ops::backup::backup(&data_dir, &file)?;
+            emit(&report, json, ops::backup::print)
+        }
+        Command::Restore { file, force, json } => {
+            let report = ops::restore::restore(&file, &data_dir, force)?;
+            emit(&report, json, ops::restore::print)
+        }
+        Command::Doctor { json } => {
+            let checks = ops::doctor::run(&data_dir, address).await;
+            emit(&checks, json, |c: &Vec<ops::doctor::Check>| {
+                ops::doctor::print(c)
+            })?;
+            match checks.iter().map(|c| c.verdict).max() {
+                Some(ops::doctor::Verdict::Fail) => anyhow::bail!("drover doctor found problems"),
+                _ => Ok(()),
+            }
         }
         Command::Completions { shell } => {
             cli_docs::completions(Cli::command(), shell, &mut std::io::stdout())

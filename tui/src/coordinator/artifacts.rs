@@ -60,6 +60,13 @@ impl Drop for Staged {
     }
 }
 
+/// Where the blob with `hash` lives under an artifact store's `root` (`<data-dir>/artifacts`):
+/// sharded by its first two hex digits.
+pub fn blob_path(root: &Path, hash: &str) -> PathBuf {
+    let prefix = hash.get(..2).unwrap_or("00");
+    root.join(prefix).join(hash)
+}
+
 impl Artifacts {
     /// The store in `data_dir`, created if needed; leftovers of interrupted uploads are removed.
     pub fn open(data_dir: &Path) -> std::io::Result<Self> {
@@ -74,8 +81,7 @@ impl Artifacts {
 
     /// Where the blob with `hash` lives (whether or not it exists).
     pub fn path(&self, hash: &str) -> PathBuf {
-        let prefix = hash.get(..2).unwrap_or("00");
-        self.root.join(prefix).join(hash)
+        blob_path(&self.root, hash)
     }
 
     /// Receives exactly `len` bulk bytes from `recv` into a temporary file, synced, and checks
