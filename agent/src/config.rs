@@ -70,14 +70,26 @@ pub fn read_file(path: &Path) -> anyhow::Result<AgentFile> {
     toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
 }
 
-/// The default state dir: systemd's `$STATE_DIRECTORY`, else the platform data dir.
+/// The default state dir: systemd's `$STATE_DIRECTORY`, else `/var/lib/drover-agent` when
+/// this user owns it (a packaged install, used as the `drover` user), else the platform data
+/// dir.
 pub fn default_state_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
         return PathBuf::from(dir);
     }
+    if let Some(dir) = owned_dir(Path::new("/var/lib/drover-agent")) {
+        return dir;
+    }
     directories::ProjectDirs::from("", "", "drover-agent")
         .map(|d| d.data_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from("/var/lib/drover-agent"))
+}
+
+/// `dir` when it is a directory owned by the effective user.
+pub fn owned_dir(dir: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).ok()?;
+    (meta.is_dir() && meta.uid() == rustix::process::geteuid().as_raw()).then(|| dir.to_path_buf())
 }
 
 impl AgentConfig {

@@ -385,3 +385,30 @@ fn completions_and_man_pages_cover_every_command() {
         );
     }
 }
+
+#[test]
+fn the_units_start_commands_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/systemd");
+    for unit in ["drover-agent.service", "drover-coordinator.service"] {
+        let text = std::fs::read_to_string(dir.join(unit)).expect("unit file");
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .expect("ExecStart");
+        let mut words = exec.split_whitespace();
+        let program = words
+            .next()
+            .and_then(|p| p.strip_prefix("/usr/bin/"))
+            .expect("/usr/bin/X");
+        let out = std::process::Command::new(bin(program))
+            .args(words)
+            .arg("--help")
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{unit}: {exec}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,9 +1,10 @@
 //! The coordinator's settings, resolved flag > `DROVER_*` env > config file > default. The file
-//! is `--config FILE`, else `drover.toml` in the platform config dir when it exists; every key
-//! is documented in `config/coordinator.toml`.
+//! is `--config FILE`, else `drover.toml` in the platform config dir when it exists, else
+//! `/etc/drover/coordinator.toml` when it exists; every key is documented in
+//! `config/coordinator.toml`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -53,6 +54,8 @@ pub struct Settings {
     pub log_level: Option<String>,
 }
 
+/// The packaged config, read when the user has none of their own.
+const SYSTEM_CONFIG: &str = "/etc/drover/coordinator.toml";
 const DEFAULT_LISTEN: &str = "0.0.0.0:7400";
 const DEFAULT_HTTP: &str = "127.0.0.1:7401";
 const DEFAULT_HEARTBEAT: &str = "1s";
@@ -62,10 +65,14 @@ fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "drover")
 }
 
-/// The default data dir: systemd's `$STATE_DIRECTORY`, else the platform data dir.
+/// The default data dir: systemd's `$STATE_DIRECTORY`, else `/var/lib/drover` when this user
+/// owns it (a packaged install, used as the `drover` user), else the platform data dir.
 pub fn default_data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
         return PathBuf::from(dir);
+    }
+    if let Some(dir) = drover_agent::config::owned_dir(std::path::Path::new("/var/lib/drover")) {
+        return dir;
     }
     project_dirs()
         .map(|d| d.data_dir().to_path_buf())
@@ -77,6 +84,7 @@ fn read_file(over: &Overrides) -> anyhow::Result<CoordinatorFile> {
         Some(path) => path.clone(),
         None => match project_dirs().map(|d| d.config_dir().join("drover.toml")) {
             Some(path) if path.exists() => path,
+            _ if Path::new(SYSTEM_CONFIG).exists() => PathBuf::from(SYSTEM_CONFIG),
             _ => return Ok(CoordinatorFile::default()),
         },
     };
