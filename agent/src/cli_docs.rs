@@ -1,10 +1,34 @@
 //! Shell completions and man pages generated from a clap command, for both binaries.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap_complete::Shell;
+
+/// The `completions` and `man` verbs both binaries share (flattened into their commands).
+#[derive(Debug, clap::Subcommand)]
+pub enum DocsCommand {
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page, or write one per command into --out-dir.
+    Man {
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+/// Runs a docs verb for `command` (the binary's whole clap command), printing to stdout.
+pub fn run(docs: DocsCommand, command: clap::Command) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    match docs {
+        DocsCommand::Completions { shell } => completions(command, shell, &mut out),
+        DocsCommand::Man { out_dir } => man(command, out_dir.as_deref(), &mut out),
+    }
+}
 
 /// Writes the completion script for `shell` to `out`.
 pub fn completions(

@@ -83,16 +83,8 @@ enum Command {
     },
     /// Print the commented example config.
     ConfigExample,
-    /// Print a shell completion script.
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Print the man page, or write one per command into --out-dir.
-    Man {
-        #[arg(long)]
-        out_dir: Option<PathBuf>,
-    },
+    #[command(flatten)]
+    Docs(cli_docs::DocsCommand),
 }
 
 fn main() -> ExitCode {
@@ -135,7 +127,7 @@ async fn dispatch(command: Command, log: logging::LogFilter) -> anyhow::Result<(
             } else {
                 println!("{}", state.agent_id);
                 eprintln!(
-                    "joined {} as {}; start it with: drover-agent run --state-dir {}",
+                    "joined {} as {}; start it with: drover-agent run --state-dir {} (or, installed as a package: sudo systemctl start drover-agent)",
                     state.coordinator,
                     state.agent_id,
                     state_dir.display()
@@ -200,11 +192,6 @@ async fn dispatch(command: Command, log: logging::LogFilter) -> anyhow::Result<(
             print!("{}", config::EXAMPLE);
             Ok(())
         }
-        Command::Completions { shell } => {
-            cli_docs::completions(Cli::command(), shell, &mut std::io::stdout())
-        }
-        Command::Man { out_dir } => {
-            cli_docs::man(Cli::command(), out_dir.as_deref(), &mut std::io::stdout())
-        }
+        Command::Docs(docs) => cli_docs::run(docs, Cli::command()),
     }
 }

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use drover::coordinator::{Coordinator, CoordinatorHandle, CoordinatorOptions};
 use drover_agent::config::AgentConfig;
+use drover_protocol::conn::{FramedRecv, FramedSend, accept_bi};
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
-use drover_protocol::pki::CertifiedKeyPem;
+use drover_protocol::pki::{self, CertifiedKeyPem, Role};
 use drover_protocol::run::RunDetail;
 use drover_protocol::types::{AgentId, AgentInfo, AgentStatus, parse_labels};
 use drover_protocol::{dial, tls};
@@ -57,6 +58,64 @@ pub async fn connect_raw(
     dial::connect(&endpoint, config, addr)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// A QUIC server with its own CA, for tests that play the coordinator by hand, and the state
+/// dir of an agent that trusts it (saved in `state_dir`, agent id `agent`).
+pub struct FakeCoordinator {
+    pub endpoint: quinn::Endpoint,
+    pub addr: SocketAddr,
+}
+
+impl FakeCoordinator {
+    /// Binds on loopback and saves a matching agent identity into `state_dir`.
+    pub fn start(state_dir: &Path, agent: &str) -> Self {
+        let ca = pki::new_ca("fake").expect("ca");
+        let server = pki::issue(&ca, Role::Coordinator, "coordinator").expect("server cert");
+        let identity = pki::issue(&ca, Role::Agent, agent).expect("agent cert");
+        let endpoint = quinn::Endpoint::server(
+            tls::server_config(&ca.cert_pem, &server).expect("config"),
+            "127.0.0.1:0".parse().expect("addr"),
+        )
+        .expect("bind");
+        let addr = endpoint.local_addr().expect("addr");
+        drover_agent::state::AgentState {
+            agent_id: AgentId(agent.into()),
+            coordinator: addr.to_string(),
+            ca_pem: ca.cert_pem.clone(),
+            identity,
+        }
+        .save(state_dir)
+        .expect("state");
+        Self { endpoint, addr }
+    }
+
+    /// The agent config to run against it from `state_dir`.
+    pub fn agent_config(state_dir: &Path, shutdown_grace: Duration) -> AgentConfig {
+        AgentConfig {
+            state_dir: state_dir.to_path_buf(),
+            labels: Default::default(),
+            http: None,
+            job_slots: 1,
+            coordinator: None,
+            hostname: None,
+            shutdown_grace,
+            log_level: None,
+        }
+    }
+
+    /// Accepts the agent's connection and its control stream.
+    pub async fn accept(&self) -> (quinn::Connection, FramedSend, FramedRecv) {
+        let conn = self
+            .endpoint
+            .accept()
+            .await
+            .expect("incoming")
+            .await
+            .expect("handshake");
+        let (send, recv) = accept_bi(&conn).await.expect("stream");
+        (conn, send, recv)
+    }
 }
 
 /// A join token from the coordinator.

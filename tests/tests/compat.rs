@@ -6,16 +6,16 @@
 
 use std::time::Duration;
 
-use drover_protocol::conn::{accept_bi, open_bi};
+use drover_protocol::conn::open_bi;
 use drover_protocol::msg::{
     AgentCommand, AgentHello, AgentReport, Hello, HelloOutcome, HelloReply, Intent, Welcome,
 };
-use drover_protocol::pki::{self, Role};
 use drover_protocol::run::{JobOutcome, MetricPoint, RunStatus};
 use drover_protocol::types::{AgentId, AgentStatus, Capacity, HostLoad, parse_labels};
-use drover_protocol::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, tls};
+use drover_protocol::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use drover_tests::{
-    add_dataset, agents, churn_csv, connect_raw, finished, start_coordinator, submit, token,
+    FakeCoordinator, add_dataset, agents, churn_csv, connect_raw, finished, start_coordinator,
+    submit, token,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -162,27 +162,14 @@ async fn an_agent_of_the_previous_protocol_works_with_this_coordinator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn this_agent_sends_a_previous_protocol_coordinator_only_what_it_knows() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let ca = pki::new_ca("old").expect("ca");
-    let server = pki::issue(&ca, Role::Coordinator, "coordinator").expect("server cert");
-    let identity = pki::issue(&ca, Role::Agent, "ag-new").expect("agent cert");
-    let endpoint = quinn::Endpoint::server(
-        tls::server_config(&ca.cert_pem, &server).expect("config"),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .expect("bind");
-    let addr = endpoint.local_addr().expect("addr");
+    let old = FakeCoordinator::start(tmp.path(), "ag-new");
+    let config = FakeCoordinator::agent_config(tmp.path(), Duration::from_secs(5));
     let drain = CancellationToken::new();
     let drain_agent = drain.clone();
     // A coordinator of the previous protocol: it welcomes the agent, then records what it
     // sends for a while, then asks it to drain (the drain report is protocol 3).
     let old = tokio::spawn(async move {
-        let conn = endpoint
-            .accept()
-            .await
-            .expect("incoming")
-            .await
-            .expect("handshake");
-        let (mut send, mut recv) = accept_bi(&conn).await.expect("stream");
+        let (_conn, mut send, mut recv) = old.accept().await;
         let hello: Hello = recv.expect_versioned().await.expect("hello");
         assert_eq!(hello.proto_version, PROTOCOL_VERSION);
         send.send(&HelloReply {
@@ -209,23 +196,6 @@ async fn this_agent_sends_a_previous_protocol_coordinator_only_what_it_knows() {
         }
         reports
     });
-    let state = drover_agent::state::AgentState {
-        agent_id: AgentId("ag-new".into()),
-        coordinator: addr.to_string(),
-        ca_pem: ca.cert_pem.clone(),
-        identity,
-    };
-    state.save(tmp.path()).expect("state");
-    let config = drover_agent::config::AgentConfig {
-        state_dir: tmp.path().to_path_buf(),
-        labels: Default::default(),
-        http: None,
-        job_slots: 1,
-        coordinator: None,
-        hostname: None,
-        shutdown_grace: Duration::from_secs(5),
-        log_level: None,
-    };
     let lifecycle = drover_agent::Lifecycle {
         stops: drover_agent::link::Stops {
             drain,

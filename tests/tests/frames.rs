@@ -3,15 +3,14 @@
 
 use bytes::BufMut;
 use drover::client::OperatorClient;
-use drover_protocol::conn::{accept_bi, open_bi};
+use drover_protocol::conn::open_bi;
 use drover_protocol::frame::MAX_FRAME_LEN;
 use drover_protocol::msg::{
     AgentHello, Hello, HelloOutcome, HelloReply, Intent, OperatorRequest, OperatorResponse,
 };
-use drover_protocol::pki::{self, Role};
-use drover_protocol::types::{AgentId, Capacity};
-use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION, tls};
-use drover_tests::{connect_raw, start_coordinator};
+use drover_protocol::types::Capacity;
+use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
+use drover_tests::{FakeCoordinator, connect_raw, start_coordinator};
 
 async fn send_bad_bytes_and_expect_close(data: &std::path::Path, bytes: &[u8]) {
     let client = OperatorClient::for_data_dir(data, None)
@@ -124,23 +123,10 @@ async fn the_coordinator_refuses_a_peer_of_another_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_reports_a_coordinator_of_another_version() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let ca = pki::new_ca("fake").expect("ca");
-    let server = pki::issue(&ca, Role::Coordinator, "coordinator").expect("server cert");
-    let agent_identity = pki::issue(&ca, Role::Agent, "ag-fake").expect("agent cert");
-    let endpoint = quinn::Endpoint::server(
-        tls::server_config(&ca.cert_pem, &server).expect("config"),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .expect("bind");
-    let addr = endpoint.local_addr().expect("addr");
+    let fake = FakeCoordinator::start(tmp.path(), "ag-fake");
+    let config = FakeCoordinator::agent_config(tmp.path(), std::time::Duration::ZERO);
     let fake = tokio::spawn(async move {
-        let conn = endpoint
-            .accept()
-            .await
-            .expect("incoming")
-            .await
-            .expect("handshake");
-        let (mut send, mut recv) = accept_bi(&conn).await.expect("stream");
+        let (conn, mut send, mut recv) = fake.accept().await;
         let hello: Hello = recv.expect_versioned().await.expect("hello");
         assert!(matches!(
             hello.intent,
@@ -157,23 +143,6 @@ async fn an_agent_reports_a_coordinator_of_another_version() {
         send.finish();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn.closed()).await;
     });
-    let state = drover_agent::state::AgentState {
-        agent_id: AgentId("ag-fake".into()),
-        coordinator: addr.to_string(),
-        ca_pem: ca.cert_pem.clone(),
-        identity: agent_identity,
-    };
-    state.save(tmp.path()).expect("state");
-    let config = drover_agent::config::AgentConfig {
-        state_dir: tmp.path().to_path_buf(),
-        labels: Default::default(),
-        http: None,
-        job_slots: 1,
-        coordinator: None,
-        hostname: None,
-        shutdown_grace: std::time::Duration::ZERO,
-        log_level: None,
-    };
     let err = drover_agent::run(config, tokio_util::sync::CancellationToken::new())
         .await
         .expect_err("mismatch is fatal");

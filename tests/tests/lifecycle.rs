@@ -94,6 +94,13 @@ async fn agent(handle: &CoordinatorHandle, id: &str) -> AgentInfo {
         .expect("agent listed")
 }
 
+async fn reaches(handle: &CoordinatorHandle, run: &str, status: RunStatus) {
+    wait_for(&format!("run {run} to be {status:?}"), || async {
+        (run_detail(handle, run).await.summary.status == status).then_some(())
+    })
+    .await;
+}
+
 fn join(token: &str, state: &Path) -> String {
     let out = drover_agent(&["join", token, "--state-dir", state.to_str().expect("utf-8")]);
     assert!(
@@ -154,11 +161,7 @@ async fn an_agent_notifies_systemd_and_drains_on_sigterm() {
     .await;
 
     let running = submit(&handle, &slow_spec(2500)).await.expect("queued");
-    wait_for("the run to start on the agent", || async {
-        let run = run_detail(&handle, &running).await;
-        (run.summary.status == RunStatus::Running).then_some(())
-    })
-    .await;
+    reaches(&handle, &running, RunStatus::Running).await;
     proc.signal("TERM");
     wait_for("the agent to show draining", || async {
         (agent(&handle, &id).await.status == AgentStatus::Draining).then_some(())
@@ -195,11 +198,7 @@ async fn an_agent_notifies_systemd_and_drains_on_sigterm() {
         ],
         tmp.path().join("agent2.log"),
     );
-    wait_for("the waiting run to start", || async {
-        let run = run_detail(&handle, &waiting).await;
-        (run.summary.status == RunStatus::Running).then_some(())
-    })
-    .await;
+    reaches(&handle, &waiting, RunStatus::Running).await;
     proc.signal("TERM");
     assert_eq!(proc.wait_exit().await, Some(0), "{}", proc.log_text());
     assert!(
@@ -207,11 +206,7 @@ async fn an_agent_notifies_systemd_and_drains_on_sigterm() {
         "{}",
         proc.log_text()
     );
-    wait_for("the cancelled job to be queued again", || async {
-        let run = run_detail(&handle, &waiting).await;
-        (run.summary.status == RunStatus::Queued).then_some(())
-    })
-    .await;
+    reaches(&handle, &waiting, RunStatus::Queued).await;
     assert!(matches!(
         handle
             .request(OperatorRequest::CancelRun { id: waiting })

@@ -159,16 +159,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a shell completion script.
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Print the man page, or write one per command into --out-dir.
-    Man {
-        #[arg(long)]
-        out_dir: Option<PathBuf>,
-    },
+    #[command(flatten)]
+    Docs(cli_docs::DocsCommand),
 }
 
 #[derive(Subcommand)]
@@ -540,12 +532,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 _ => Ok(()),
             }
         }
-        Command::Completions { shell } => {
-            cli_docs::completions(Cli::command(), shell, &mut std::io::stdout())
-        }
-        Command::Man { out_dir } => {
-            cli_docs::man(Cli::command(), out_dir.as_deref(), &mut std::io::stdout())
-        }
+        Command::Docs(docs) => cli_docs::run(docs, Cli::command()),
     }
 }
 
