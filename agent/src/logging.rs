@@ -18,6 +18,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// The `--log-format` flag both binaries take.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct LogArgs {
+    /// Log lines on stderr as text or as one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        env = "DROVER_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: LogFormat,
+}
+
 /// Changes the filter of the installed logger. `RUST_LOG`, when set, always wins.
 #[derive(Clone)]
 pub struct LogFilter {

@@ -7,22 +7,15 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, Subcommand};
 use drover_agent::config::{self, AgentConfig, AgentOverrides};
 use drover_agent::link::Stops;
-use drover_agent::logging::{self, LogFormat};
+use drover_agent::logging::{self, LogArgs};
 use drover_agent::signal::{graceful_then_forced, reload_on_hangup, shutdown_on_signal};
 use drover_agent::{Lifecycle, Reload, cli_docs};
 
 #[derive(Parser)]
 #[command(name = "drover-agent", version, about = "drover's node daemon")]
 struct Cli {
-    /// Log lines on stderr as text or as one JSON object per line.
-    #[arg(
-        long,
-        global = true,
-        env = "DROVER_LOG_FORMAT",
-        value_enum,
-        default_value_t
-    )]
-    log_format: LogFormat,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -89,7 +82,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let log = logging::init(cli.log_format, logging::DEFAULT_FILTER);
+    let log = logging::init(cli.log.log_format, logging::DEFAULT_FILTER);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -14,7 +14,7 @@ use drover::coordinator::runfile;
 use drover::daemon::LocalCluster;
 use drover::{cli, config, console, daemon, ops};
 use drover_agent::cli_docs;
-use drover_agent::logging::{self, LogFormat};
+use drover_agent::logging::{self, LogArgs};
 use drover_agent::signal::{reload_on_hangup, shutdown_on_signal};
 use drover_protocol::run::{RunFilter, RunStatus};
 
@@ -57,15 +57,8 @@ struct Global {
     /// Also run an agent in this process, enrolled like any other.
     #[arg(long, global = true, env = "DROVER_LOCAL_AGENT")]
     local_agent: bool,
-    /// Log lines on stderr as text or as one JSON object per line.
-    #[arg(
-        long,
-        global = true,
-        env = "DROVER_LOG_FORMAT",
-        value_enum,
-        default_value_t
-    )]
-    log_format: LogFormat,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -394,7 +387,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let Some(command) = cli.command else {
         return run_console(over, address).await;
     };
-    let format = cli.global.log_format;
+    let format = cli.global.log.log_format;
     if matches!(command, Command::Coordinator) {
         let log = logging::init(format, logging::DEFAULT_FILTER);
         let settings = Settings::resolve(over.clone())?;
