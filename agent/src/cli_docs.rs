@@ -31,7 +31,7 @@ pub fn run(docs: DocsCommand, command: clap::Command) -> anyhow::Result<()> {
 }
 
 /// Writes the completion script for `shell` to `out`.
-pub fn completions(
+fn completions(
     mut command: clap::Command,
     shell: Shell,
     out: &mut dyn Write,
@@ -52,7 +52,7 @@ fn quiet_on_closed_pipe(result: std::io::Result<()>) -> anyhow::Result<()> {
 
 /// Writes the man page of `command` to `out`, or with `dir`, one page per command and
 /// subcommand (`drover.1`, `drover-runs-list.1`...) into `dir`, and lists the files written.
-pub fn man(command: clap::Command, dir: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
+fn man(command: clap::Command, dir: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
     let Some(dir) = dir else {
         return quiet_on_closed_pipe(clap_mangen::Man::new(command).render(out));
     };

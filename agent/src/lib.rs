@@ -105,10 +105,12 @@ pub async fn run_with(config: AgentConfig, lifecycle: Lifecycle) -> anyhow::Resu
     let (presence_tx, presence_rx) = watch::channel(presence);
     systemd::spawn_watchdog(stopped.clone());
     tokio::spawn(announce(ready, coordinator.clone()));
-    let drain = lifecycle.stops.drain.clone();
+    let (drain, done) = (lifecycle.stops.drain.clone(), stopped.clone());
     tokio::spawn(async move {
-        drain.cancelled().await;
-        systemd::stopping("draining");
+        tokio::select! {
+            _ = drain.cancelled() => systemd::stopping("draining"),
+            _ = done.cancelled() => {}
+        }
     });
     if let Some(reload) = lifecycle.reload {
         tokio::spawn(reload_loop(reload, config.clone(), presence_tx));
