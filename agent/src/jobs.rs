@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use drover_protocol::bulk;
 use drover_protocol::conn::open_bi;
-use drover_protocol::data::{content_hash, table};
+use drover_protocol::data::table;
+use drover_protocol::hash::ContentHash;
 use drover_protocol::msg::AgentReport;
 use drover_protocol::run::{
     AgentRequest, AgentResponse, JobAssignment, JobOutcome, JobSuccess, MetricPoint,
@@ -184,19 +185,19 @@ impl Runner {
     async fn fetch(
         &self,
         conn: &quinn::Connection,
-        hash: &str,
+        hash: &ContentHash,
         size: u64,
         what: &str,
     ) -> Result<PathBuf, String> {
-        let path = self.cache_dir.join(hash);
+        let path = self.cache_dir.join(hash.as_str());
         if let Ok(bytes) = std::fs::read(&path)
-            && content_hash(&bytes) == hash
+            && ContentHash::of(&bytes) == *hash
         {
             return Ok(path);
         }
         std::fs::create_dir_all(&self.cache_dir).map_err(|e| format!("creating the cache: {e}"))?;
         let (mut send, mut recv) = open_bi(conn).await.map_err(|e| e.to_string())?;
-        send.send(&AgentRequest::FetchArtifact { hash: hash.into() })
+        send.send(&AgentRequest::FetchArtifact { hash: hash.clone() })
             .await
             .map_err(|e| e.to_string())?;
         send.finish();
@@ -221,7 +222,7 @@ impl Runner {
         .await
         .map_err(|e| format!("fetching the {what}: {e}"))?;
         drop(file);
-        if got != hash {
+        if got != *hash {
             let _ = std::fs::remove_file(&temp);
             return Err(format!(
                 "the {what} does not verify: expected BLAKE3 {hash}, got {got}"
@@ -235,12 +236,12 @@ impl Runner {
 /// Uploads an artifact; the coordinator stores it only if the bytes hash to `hash`.
 pub async fn put_artifact(
     conn: &quinn::Connection,
-    hash: &str,
+    hash: &ContentHash,
     bytes: &[u8],
 ) -> Result<(), String> {
     let (mut send, mut recv) = open_bi(conn).await.map_err(|e| e.to_string())?;
     send.send(&AgentRequest::PutArtifact {
-        hash: hash.into(),
+        hash: hash.clone(),
         len: bytes.len() as u64,
     })
     .await

@@ -21,12 +21,12 @@ pub enum BulkError {
 }
 
 /// Reads exactly `len` bytes that follow the last frame read from `recv`, handing each chunk to
-/// `sink`, and returns their BLAKE3 hex.
+/// `sink`, and returns their BLAKE3 hash.
 pub async fn receive(
     recv: FramedRecv,
     len: u64,
     sink: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
-) -> Result<String, BulkError> {
+) -> Result<crate::hash::ContentHash, BulkError> {
     let (leftover, mut stream) = recv.into_parts();
     let mut hasher = blake3::Hasher::new();
     let mut received = 0u64;
@@ -57,5 +57,5 @@ pub async fn receive(
             reason: None,
         });
     }
-    Ok(hasher.finalize().to_hex().to_string())
+    Ok(crate::hash::ContentHash::from_hasher(&hasher))
 }

@@ -8,6 +8,7 @@
 //! - [`data`]: CSV datasets: typed columns, schemas, profiles.
 //! - [`dial`]: resolving and connecting to the coordinator.
 //! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
+//! - [`hash`]: content hashes, which can never be paths.
 //! - [`tls`]: rustls/quinn configurations for mutual TLS and CA pinning.
 //! - [`pki`]: certificate authority, certificate requests, roles inside certificates.
 //! - [`registry`]: model versions, stages, aliases, lineage.
@@ -22,6 +23,7 @@ pub mod data;
 pub mod dial;
 pub mod files;
 pub mod frame;
+pub mod hash;
 pub mod msg;
 pub mod pki;
 pub mod registry;

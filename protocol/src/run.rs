@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hash::ContentHash;
 use crate::spec::{Params, TrainSpec};
 
 /// Metric name to value.
@@ -73,7 +74,7 @@ impl fmt::Display for RunStatus {
 pub struct DatasetPin {
     pub name: String,
     pub version: u32,
-    pub hash: String,
+    pub hash: ContentHash,
     pub size_bytes: u64,
 }
 
@@ -97,7 +98,7 @@ pub struct JobAssignment {
 pub struct Baseline {
     /// `model@N`.
     pub version: String,
-    pub artifact_hash: String,
+    pub artifact_hash: ContentHash,
     pub size_bytes: u64,
 }
 
@@ -121,7 +122,7 @@ pub struct JobSuccess {
     pub params: Params,
     /// Metrics of the final model on the held-out test rows.
     pub test_metrics: Metrics,
-    pub artifact_hash: String,
+    pub artifact_hash: ContentHash,
     pub artifact_bytes: u64,
     pub rows_train: u64,
     pub rows_test: u64,
@@ -187,9 +188,9 @@ pub struct RunDetail {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AgentRequest {
     /// Sends the artifact with this BLAKE3 hash: an [`AgentResponse::Artifact`] frame, then its bytes.
-    FetchArtifact { hash: String },
+    FetchArtifact { hash: ContentHash },
     /// Stores an artifact: exactly `len` bytes follow; they must hash to `hash`.
-    PutArtifact { hash: String, len: u64 },
+    PutArtifact { hash: ContentHash, len: u64 },
 }
 
 /// The coordinator's answer on an agent's bulk stream.

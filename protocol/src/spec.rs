@@ -41,32 +41,93 @@ impl Algorithm {
         }
     }
 
-    /// Hyperparameters it accepts, with their kind.
-    pub fn params(self) -> &'static [(&'static str, ParamKind)] {
+    /// Hyperparameters it accepts, with their kind and the values allowed.
+    pub fn params(self) -> &'static [Hyperparameter] {
+        use Allowed::{Choices, Range};
+        use ParamKind::{Float, Int, Text};
+        const fn p(name: &'static str, kind: ParamKind, allowed: Allowed) -> Hyperparameter {
+            Hyperparameter {
+                name,
+                kind,
+                allowed,
+            }
+        }
+        const ALPHA: Hyperparameter = p("alpha", Float, Range(0.0, 1e6));
+        const LEAF: Hyperparameter = p("min_samples_leaf", Int, Range(1.0, 1e6));
+        const DEPTH: Hyperparameter = p("max_depth", Int, Range(1.0, 64.0));
+        const LOGISTIC: &[Hyperparameter] = &[
+            ALPHA,
+            p("max_iterations", Int, Range(1.0, 10_000.0)),
+            p("tolerance", Float, Range(1e-12, 1.0)),
+        ];
+        const TREE: &[Hyperparameter] = &[
+            DEPTH,
+            p("min_samples_split", Int, Range(2.0, 1e6)),
+            LEAF,
+            p("split_quality", Text, Choices(&["gini", "entropy"])),
+        ];
+        const NB: &[Hyperparameter] = &[p("var_smoothing", Float, Range(0.0, 1.0))];
+        const FOREST: &[Hyperparameter] = &[
+            p("n_trees", Int, Range(1.0, 1000.0)),
+            DEPTH,
+            LEAF,
+            p("feature_fraction", Float, Range(1e-6, 1.0)),
+        ];
+        const PENALISED: &[Hyperparameter] =
+            &[ALPHA, p("max_iterations", Int, Range(1.0, 100_000.0))];
         match self {
-            Algorithm::LogisticRegression => &[
-                ("alpha", ParamKind::Float),
-                ("max_iterations", ParamKind::Int),
-                ("tolerance", ParamKind::Float),
-            ],
-            Algorithm::DecisionTree => &[
-                ("max_depth", ParamKind::Int),
-                ("min_samples_split", ParamKind::Int),
-                ("min_samples_leaf", ParamKind::Int),
-                ("split_quality", ParamKind::Text),
-            ],
-            Algorithm::GaussianNb => &[("var_smoothing", ParamKind::Float)],
-            Algorithm::RandomForest => &[
-                ("n_trees", ParamKind::Int),
-                ("max_depth", ParamKind::Int),
-                ("min_samples_leaf", ParamKind::Int),
-                ("feature_fraction", ParamKind::Float),
-            ],
+            Algorithm::LogisticRegression => LOGISTIC,
+            Algorithm::DecisionTree => TREE,
+            Algorithm::GaussianNb => NB,
+            Algorithm::RandomForest => FOREST,
             Algorithm::LinearRegression => &[],
-            Algorithm::Ridge | Algorithm::Lasso => &[
-                ("alpha", ParamKind::Float),
-                ("max_iterations", ParamKind::Int),
-            ],
+            Algorithm::Ridge | Algorithm::Lasso => PENALISED,
+        }
+    }
+}
+
+/// A hyperparameter an algorithm accepts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hyperparameter {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub allowed: Allowed,
+}
+
+/// The values a hyperparameter may take; checked when a spec is submitted, so that no job can
+/// ask an agent for unbounded work.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Allowed {
+    /// From the first to the second, both included.
+    Range(f64, f64),
+    /// One of these words.
+    Choices(&'static [&'static str]),
+}
+
+impl Hyperparameter {
+    /// Checks one value: its type and its range.
+    fn check(&self, value: &ParamValue) -> Result<(), String> {
+        let name = self.name;
+        if !value.fits(self.kind) {
+            return Err(format!(
+                "search.params.{name}: {value} is not a {:?} value",
+                self.kind
+            )
+            .to_lowercase());
+        }
+        match (self.allowed, value.as_f64(), value) {
+            (Allowed::Range(low, high), Some(v), _) if !(low..=high).contains(&v) => Err(format!(
+                "search.params.{name}: {value} is outside the allowed range {low} to {high}"
+            )),
+            (Allowed::Choices(choices), _, ParamValue::Text(text))
+                if !choices.contains(&text.as_str()) =>
+            {
+                Err(format!(
+                    "search.params.{name}: {text:?} is not one of {}",
+                    choices.join(", ")
+                ))
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -292,6 +353,8 @@ pub const REGRESSION_METRICS: &[&str] = &["rmse", "mae", "r2"];
 
 /// Most trials one search may run.
 pub const MAX_TRIALS: usize = 1000;
+/// Most combinations a search may list (random search draws from them).
+pub const MAX_GRID: usize = 100_000;
 
 impl TrainSpec {
     /// Reads and validates a spec from TOML text.
@@ -318,6 +381,35 @@ impl TrainSpec {
     /// The dataset reference, parsed.
     pub fn dataset_ref(&self) -> Result<DatasetRef, String> {
         self.dataset.parse()
+    }
+
+    /// Combinations in the search's grid, saturating.
+    pub fn grid_size(&self) -> usize {
+        self.search
+            .params
+            .values()
+            .fold(1usize, |n, values| n.saturating_mul(values.len()))
+    }
+
+    /// The search runs at most [`MAX_TRIALS`] trials, drawn from at most [`MAX_GRID`]
+    /// combinations; a grid larger than the limit must be capped by `search.trials`.
+    fn validate_search_size(&self) -> Result<(), String> {
+        let grid = self.grid_size();
+        if grid > MAX_GRID {
+            return Err(format!(
+                "the search lists {grid} combinations of hyperparameters, more than the limit of {MAX_GRID}"
+            ));
+        }
+        match self.search.trials {
+            Some(0) => Err("search.trials must be at least 1".into()),
+            Some(t) if t as usize > MAX_TRIALS => Err(format!(
+                "search.trials is {t}, more than the limit of {MAX_TRIALS}"
+            )),
+            None if grid > MAX_TRIALS => Err(format!(
+                "the grid has {grid} combinations, more than the limit of {MAX_TRIALS} trials; list fewer values or set search.trials to draw at most {MAX_TRIALS}"
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Checks everything that can be checked without the data.
@@ -349,8 +441,8 @@ impl TrainSpec {
         }
         let known = self.algorithm.params();
         for (name, values) in &self.search.params {
-            let Some((_, kind)) = known.iter().find(|(n, _)| n == name) else {
-                let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
+            let Some(param) = known.iter().find(|p| p.name == name) else {
+                let names: Vec<&str> = known.iter().map(|p| p.name).collect();
                 return Err(format!(
                     "{} has no hyperparameter {name:?} (it has: {})",
                     self.algorithm,
@@ -360,17 +452,11 @@ impl TrainSpec {
             if values.is_empty() {
                 return Err(format!("search.params.{name} lists no values"));
             }
-            if let Some(bad) = values.iter().find(|v| !v.fits(*kind)) {
-                return Err(
-                    format!("search.params.{name}: {bad} is not a {kind:?} value").to_lowercase(),
-                );
-            }
+            values.iter().try_for_each(|v| param.check(v))?;
         }
+        self.validate_search_size()?;
         if self.search.strategy == Strategy::Random && self.search.trials.is_none() {
             return Err("random search needs search.trials".into());
-        }
-        if self.search.trials == Some(0) {
-            return Err("search.trials must be at least 1".into());
         }
         let metrics = match self.task {
             Task::Classification => CLASSIFICATION_METRICS,
@@ -476,5 +562,61 @@ min = { accuracy = 0.6 }
         check("seed = 7", "seed = 7\nsede = 8", "sede");
         check("[0.0, 0.1, 1.0]", "[\"high\"]", "not a float");
         check("churn@latest", "churn@x", "dataset");
+    }
+
+    #[test]
+    fn hyperparameters_and_search_size_are_bounded_with_the_limit_named() {
+        let forest = MINIMAL.replace("logistic_regression", "random_forest");
+        let check = |spec: &str, from: &str, to: &str, expect: &str| {
+            let err = TrainSpec::from_toml(&spec.replace(from, to)).expect_err(expect);
+            assert!(err.contains(expect), "{err}");
+        };
+        let alpha = "alpha = [0.0, 0.1, 1.0]";
+        check(&forest, alpha, "n_trees = [1000000]", "range 1 to 1000");
+        check(&forest, alpha, "max_depth = [100000]", "range 1 to 64");
+        check(MINIMAL, alpha, "alpha = [-5.0]", "range 0 to 1000000");
+        check(MINIMAL, alpha, "max_iterations = [0]", "range 1 to 10000");
+        let dt = MINIMAL.replace("logistic_regression", "decision_tree");
+        check(
+            &dt,
+            alpha,
+            "split_quality = [\"best\"]",
+            "not one of gini, entropy",
+        );
+        let big: Vec<String> = (0..100).map(|i| format!("{i}.0")).collect();
+        let grid = format!(
+            "alpha = [{}], max_iterations = [{}]",
+            big.join(","),
+            (1..=100)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        check(
+            MINIMAL,
+            alpha,
+            &grid,
+            "10000 combinations, more than the limit of 1000 trials",
+        );
+        let capped = MINIMAL
+            .replace(alpha, &grid)
+            .replace("strategy = \"grid\"", "strategy = \"grid\"\ntrials = 50");
+        TrainSpec::from_toml(&capped).expect("a capped grid is fine");
+        check(
+            &capped,
+            "trials = 50",
+            "trials = 5000",
+            "more than the limit of 1000",
+        );
+        let huge = format!(
+            "alpha = [{}], max_iterations = [{}], tolerance = [{}]",
+            big.join(","),
+            (1..=100)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            big.iter().map(|_| "0.001").collect::<Vec<_>>().join(",")
+        );
+        check(&capped, &grid, &huge, "more than the limit of 100000");
     }
 }

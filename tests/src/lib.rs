@@ -2,6 +2,9 @@
 //! port 0 and temporary dirs, real `drover`/`drover-agent` processes, and waiting on
 //! conditions with a deadline instead of fixed sleeps.
 
+pub mod logs;
+pub mod raw_agent;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

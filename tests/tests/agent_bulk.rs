@@ -1,17 +1,16 @@
 //! An agent's bulk streams: model artifacts are kept only when every announced byte arrives
-//! and hashes as announced; artifacts are fetched whole. A cut-off or forged upload leaves
-//! nothing behind (so no run can register a model from it).
+//! and hashes as announced, and only from an agent that holds a job; the blobs a job was
+//! handed are fetched whole. A cut-off or forged upload leaves nothing behind (so no run can
+//! register a model from it).
 
 use drover_protocol::bulk;
 use drover_protocol::conn::open_bi;
-use drover_protocol::data::content_hash;
-use drover_protocol::msg::{AgentHello, Hello, HelloOutcome, HelloReply, Intent};
+use drover_protocol::hash::ContentHash;
 use drover_protocol::run::{AgentRequest, AgentResponse};
-use drover_protocol::types::{Capacity, Labels};
-use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
-use drover_tests::{blobs, connect_raw, start_coordinator, token};
+use drover_tests::raw_agent::RawAgent;
+use drover_tests::{add_dataset, blobs, churn_csv, start_coordinator, submit};
 
-async fn put(conn: &quinn::Connection, hash: String, len: u64, bytes: &[u8]) -> AgentResponse {
+async fn put(conn: &quinn::Connection, hash: ContentHash, len: u64, bytes: &[u8]) -> AgentResponse {
     let (mut send, mut recv) = open_bi(conn).await.expect("stream");
     send.send(&AgentRequest::PutArtifact { hash, len })
         .await
@@ -21,60 +20,53 @@ async fn put(conn: &quinn::Connection, hash: String, len: u64, bytes: &[u8]) -> 
     recv.expect().await.expect("answer")
 }
 
+const SPEC: &str = r#"
+experiment = "bulk"
+model = "churn"
+dataset = "churn@latest"
+target = "churned"
+task = "classification"
+algorithm = "gaussian_nb"
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artifacts_are_stored_only_whole_and_verified() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("coord");
     let coordinator = start_coordinator(&data).await;
-    let join = token(&coordinator.handle(), 1, 60).await;
-    let state = drover_agent::enroll::join(&join, &tmp.path().join("agent"), None, "bulk")
-        .await
-        .expect("joins");
-    let conn = connect_raw(&coordinator, &data, Some(&state.identity))
-        .await
-        .expect("connects");
-    let (mut control, mut replies) = open_bi(&conn).await.expect("control stream");
-    let hello = AgentHello {
-        hostname: "bulk".into(),
-        labels: Labels::new(),
-        capacity: Capacity {
-            cpus: 1,
-            memory_bytes: 0,
-            job_slots: 1,
-        },
-    };
-    control
-        .send(&Hello {
-            proto_version: PROTOCOL_VERSION,
-            drover_version: DROVER_VERSION.into(),
-            intent: Intent::Agent(hello),
-        })
-        .await
-        .expect("hello");
-    let reply: HelloReply = replies.expect_versioned().await.expect("reply");
-    assert!(matches!(reply.outcome, HelloOutcome::Welcome(_)));
-
+    add_dataset(&data, "churn", &churn_csv(300, 7)).await;
+    let mut agent = RawAgent::join(&coordinator, &data, tmp.path(), "bulk").await;
+    let conn = agent.conn.clone();
     let model = vec![7u8; 1000];
-    let cut = put(&conn, content_hash(&model), 1000, &model[..400]).await;
+    let idle = put(&conn, ContentHash::of(&model), 1000, &model).await;
+    assert!(
+        matches!(&idle, AgentResponse::Error(e) if e.contains("no job is assigned")),
+        "{idle:?}"
+    );
+    assert_eq!(blobs(&data), 1, "only the dataset is stored");
+
+    submit(&coordinator.handle(), SPEC).await.expect("queued");
+    let job = agent.next_job().await;
+    let cut = put(&conn, ContentHash::of(&model), 1000, &model[..400]).await;
     assert!(
         matches!(&cut, AgentResponse::Error(e) if e.contains("cut off")),
         "{cut:?}"
     );
-    let forged = put(&conn, content_hash(b"other"), 1000, &model).await;
+    let forged = put(&conn, ContentHash::of(b"other"), 1000, &model).await;
     assert!(
         matches!(&forged, AgentResponse::Error(e) if e.contains("does not verify")),
         "{forged:?}"
     );
-    assert_eq!(blobs(&data), 0, "nothing was stored");
+    assert_eq!(blobs(&data), 1, "nothing was stored");
 
-    drover_agent::jobs::put_artifact(&conn, &content_hash(&model), &model)
+    drover_agent::jobs::put_artifact(&conn, &ContentHash::of(&model), &model)
         .await
         .expect("a whole upload is stored");
-    assert_eq!(blobs(&data), 1);
+    assert_eq!(blobs(&data), 2);
 
     let (mut send, mut recv) = open_bi(&conn).await.expect("stream");
     send.send(&AgentRequest::FetchArtifact {
-        hash: content_hash(&model),
+        hash: job.dataset.hash.clone(),
     })
     .await
     .expect("frame");
@@ -89,17 +81,18 @@ async fn artifacts_are_stored_only_whole_and_verified() {
     })
     .await
     .expect("bytes");
-    assert_eq!((fetched, hash), (model.clone(), content_hash(&model)));
+    assert_eq!(hash, job.dataset.hash);
+    assert_eq!(ContentHash::of(&fetched), job.dataset.hash);
 
     let (mut send, mut recv) = open_bi(&conn).await.expect("stream");
     send.send(&AgentRequest::FetchArtifact {
-        hash: "00".repeat(32),
+        hash: ContentHash::of(b"never stored"),
     })
     .await
     .expect("frame");
     send.finish();
     assert!(
-        matches!(recv.expect().await.expect("answer"), AgentResponse::Error(e) if e.contains("no artifact"))
+        matches!(recv.expect().await.expect("answer"), AgentResponse::Error(e) if e.contains("not part of a job"))
     );
     conn.close(0u32.into(), b"done");
     coordinator.stop().await;

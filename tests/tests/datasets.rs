@@ -189,7 +189,7 @@ async fn bad_csvs_and_broken_uploads_store_nothing() {
         "{cut:?}"
     );
     // More than the limit, refused before any byte is read.
-    let huge = raw_upload(&client, announce("x", u64::MAX, String::new()), b"").await;
+    let huge = raw_upload(&client, announce("x", u64::MAX, content_hash(b"")), b"").await;
     assert!(
         matches!(huge, OperatorResponse::Error(ref e) if e.message.contains("limit")),
         "{huge:?}"

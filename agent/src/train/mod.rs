@@ -15,7 +15,8 @@ pub mod tree;
 
 use std::collections::BTreeSet;
 
-use drover_protocol::data::{ColumnData, Table, content_hash};
+use drover_protocol::data::{ColumnData, Table};
+use drover_protocol::hash::ContentHash;
 use drover_protocol::spec::{Algorithm, MAX_TRIALS, Params, Task, TrainSpec};
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
@@ -39,7 +40,7 @@ pub struct Trained {
     /// Metrics of the refitted best model on the held-out test rows.
     pub test_metrics: Metrics,
     pub artifact: Vec<u8>,
-    pub artifact_hash: String,
+    pub artifact_hash: ContentHash,
     pub rows_train: usize,
     pub rows_test: usize,
 }
@@ -393,7 +394,7 @@ pub fn train(
     };
     let bytes = canonical_json(&artifact)?;
     Ok(Trained {
-        artifact_hash: content_hash(&bytes),
+        artifact_hash: ContentHash::of(&bytes),
         artifact: bytes,
         trials,
         best,

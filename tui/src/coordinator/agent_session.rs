@@ -1,5 +1,7 @@
 //! One agent's session: checks its certificate against the enrolled record, welcomes it,
-//! takes heartbeats, forwards commands, and marks it lost when the session ends.
+//! takes heartbeats, forwards commands, and marks it lost when the session ends. Reports about
+//! runs are accepted only for the runs assigned to the agent in this session (see
+//! [`super::grants`]).
 
 use std::sync::Arc;
 
@@ -13,8 +15,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::fleet::Beat;
+use super::grants::Grants;
 use super::server::{ConnectionError, peer_fingerprint, reply};
 use super::state::Shared;
+use super::throttle::Throttle;
 use super::{agent_bulk, runs};
 
 /// Who connected: the name in its certificate and what its hello said.
@@ -124,6 +128,8 @@ async fn session_loop(
     shutdown: &CancellationToken,
 ) -> String {
     let (acks, mut acked) = mpsc::unbounded_channel::<u64>();
+    let grants = Arc::new(Grants::default());
+    let foreign = Throttle::new(std::time::Duration::from_secs(10));
     loop {
         tokio::select! {
             Some(seq) = acked.recv() => {
@@ -138,17 +144,9 @@ async fn session_loop(
                         shared.events.publish(Event::AgentConnected { id: id.clone(), address: conn.remote_address().to_string() });
                     }
                 }
-                Ok(Some(AgentReport::JobProgress { run_id, trial })) => {
+                Ok(Some(report @ (AgentReport::JobProgress { .. } | AgentReport::JobFinished { .. } | AgentReport::MetricBatch { .. }))) => {
                     metrics::counter!("drover_frames_received_total").increment(1);
-                    runs::progress(shared, &run_id, &trial);
-                }
-                Ok(Some(AgentReport::JobFinished { run_id, outcome })) => {
-                    metrics::counter!("drover_frames_received_total").increment(1);
-                    runs::finish(shared, id, &run_id, outcome);
-                }
-                Ok(Some(AgentReport::MetricBatch { run_id, seq, points })) => {
-                    metrics::counter!("drover_frames_received_total").increment(1);
-                    shared.ingest.submit(run_id, seq, points, acks.clone());
+                    run_report(shared, id, &grants, &foreign, report, &acks);
                 }
                 Ok(Some(report)) => {
                     metrics::counter!("drover_frames_received_total").increment(1);
@@ -159,9 +157,9 @@ async fn session_loop(
             },
             stream = conn.accept_bi() => {
                 let Ok((bulk_send, bulk_recv)) = stream else { continue };
-                let shared = shared.clone();
+                let (shared, id, grants) = (shared.clone(), id.clone(), grants.clone());
                 tokio::spawn(async move {
-                    agent_bulk::serve(&shared, FramedSend::new(bulk_send), FramedRecv::new(bulk_recv)).await;
+                    agent_bulk::serve(&shared, &id, &grants, FramedSend::new(bulk_send), FramedRecv::new(bulk_recv)).await;
                 });
             }
             command = commands.recv() => match command {
@@ -175,6 +173,11 @@ async fn session_loop(
                     return reason;
                 }
                 Some(command) => {
+                    match &command {
+                        AgentCommand::AssignJob(job) => grants.assign(job),
+                        AgentCommand::CancelJob { run_id } => grants.revoke(run_id),
+                        _ => {}
+                    }
                     if let Err(e) = send.send(&command).await {
                         return format!("could not send a command: {e}");
                     }
@@ -186,6 +189,51 @@ async fn session_loop(
                 return "coordinator shutting down".into();
             }
         }
+    }
+}
+
+/// A report about a run: accepted only when the run is assigned to this agent in this
+/// session; anything else is dropped, counted and logged (at most once per interval).
+fn run_report(
+    shared: &Shared,
+    id: &AgentId,
+    grants: &Grants,
+    foreign: &Throttle,
+    report: AgentReport,
+    acks: &mpsc::UnboundedSender<u64>,
+) {
+    let run_id = match &report {
+        AgentReport::JobProgress { run_id, .. }
+        | AgentReport::JobFinished { run_id, .. }
+        | AgentReport::MetricBatch { run_id, .. } => run_id.clone(),
+        _ => return,
+    };
+    if !grants.holds(&run_id) {
+        metrics::counter!("drover_reports_refused_total").increment(1);
+        if let AgentReport::MetricBatch { seq, .. } = &report {
+            // Acknowledged as dropped, so that an honest agent whose run was cancelled
+            // meanwhile does not keep it.
+            let _ = acks.send(*seq);
+        }
+        if let Some(suppressed) = foreign.allow() {
+            tracing::warn!(agent = %id, run = %run_id, suppressed, "refused a report about a run not assigned to this agent");
+        }
+        return;
+    }
+    match report {
+        AgentReport::JobProgress { run_id, trial } => runs::progress(shared, &run_id, &trial),
+        AgentReport::JobFinished { run_id, outcome } => {
+            runs::finish(shared, id, grants, &run_id, outcome);
+            grants.revoke(&run_id);
+        }
+        AgentReport::MetricBatch {
+            run_id,
+            seq,
+            points,
+        } => {
+            shared.ingest.submit(run_id, seq, points, acks.clone());
+        }
+        _ => {}
     }
 }
 

@@ -1,12 +1,14 @@
 //! The content-addressed artifact store under `<data-dir>/artifacts`: every blob lives at
 //! `ab/abcdef...` named by its BLAKE3 hash, arrives through a temporary file that is kept only
-//! once its bytes verify, and is never modified afterwards.
+//! once its bytes verify, and is never modified afterwards. It takes only [`ContentHash`]es,
+//! which cannot name anything outside it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use drover_protocol::bulk::{self, BulkError};
 use drover_protocol::conn::FramedRecv;
+use drover_protocol::hash::ContentHash;
 use rand::RngCore;
 
 /// Most bytes one blob (a dataset version, a model) may have.
@@ -34,23 +36,28 @@ pub enum StageError {
 
 /// Verified bytes waiting in the temporary directory; removed when dropped uncommitted.
 pub struct Staged {
-    path: PathBuf,
-    hash: String,
+    file: TempFile,
+    hash: ContentHash,
 }
 
 impl Staged {
     /// Where the bytes are until they are committed.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.file.path
     }
 
-    /// Their BLAKE3 hash, hex.
-    pub fn hash(&self) -> &str {
+    /// Their BLAKE3 hash.
+    pub fn hash(&self) -> &ContentHash {
         &self.hash
     }
 }
 
-impl Drop for Staged {
+/// A file in the temporary directory, removed when dropped unless it was moved away.
+struct TempFile {
+    path: PathBuf,
+}
+
+impl Drop for TempFile {
     fn drop(&mut self) {
         if self.path.exists() {
             // An uncommitted blob must not linger; a failure here leaves a file that the next
@@ -62,9 +69,8 @@ impl Drop for Staged {
 
 /// Where the blob with `hash` lives under an artifact store's `root` (`<data-dir>/artifacts`):
 /// sharded by its first two hex digits.
-pub fn blob_path(root: &Path, hash: &str) -> PathBuf {
-    let prefix = hash.get(..2).unwrap_or("00");
-    root.join(prefix).join(hash)
+pub fn blob_path(root: &Path, hash: &ContentHash) -> PathBuf {
+    root.join(hash.shard()).join(hash.as_str())
 }
 
 impl Artifacts {
@@ -80,7 +86,7 @@ impl Artifacts {
     }
 
     /// Where the blob with `hash` lives (whether or not it exists).
-    pub fn path(&self, hash: &str) -> PathBuf {
+    pub fn path(&self, hash: &ContentHash) -> PathBuf {
         blob_path(&self.root, hash)
     }
 
@@ -90,26 +96,29 @@ impl Artifacts {
         &self,
         recv: FramedRecv,
         len: u64,
-        announced: &str,
+        announced: &ContentHash,
     ) -> Result<Staged, StageError> {
         if len > MAX_BLOB_BYTES {
             return Err(StageError::TooLarge { len });
         }
-        let mut staged = self.temporary();
+        let temp = self.temporary();
         let mut file =
-            std::io::BufWriter::new(std::fs::File::create(&staged.path).map_err(BulkError::Sink)?);
-        staged.hash = bulk::receive(recv, len, &mut |chunk| file.write_all(chunk)).await?;
+            std::io::BufWriter::new(std::fs::File::create(&temp.path).map_err(BulkError::Sink)?);
+        let received = bulk::receive(recv, len, &mut |chunk| file.write_all(chunk)).await?;
         file.into_inner()
             .map_err(|e| BulkError::Sink(e.into_error()))?
             .sync_all()
             .map_err(BulkError::Sink)?;
-        if staged.hash != announced {
+        if &received != announced {
             return Err(StageError::Mismatch {
-                announced: announced.into(),
-                received: staged.hash.clone(),
+                announced: announced.to_string(),
+                received: received.to_string(),
             });
         }
-        Ok(staged)
+        Ok(Staged {
+            file: temp,
+            hash: received,
+        })
     }
 
     /// Writes a stream of chunks of unknown length (an HTTP upload) into a temporary file,
@@ -121,8 +130,8 @@ impl Artifacts {
     {
         use futures_util::StreamExt;
         use tokio::io::AsyncWriteExt;
-        let mut staged = self.temporary();
-        let mut file = tokio::fs::File::create(&staged.path).await?;
+        let temp = self.temporary();
+        let mut file = tokio::fs::File::create(&temp.path).await?;
         let mut hasher = blake3::Hasher::new();
         let mut len = 0u64;
         while let Some(chunk) = chunks.next().await {
@@ -135,26 +144,27 @@ impl Artifacts {
             file.write_all(&chunk).await?;
         }
         file.sync_all().await?;
-        staged.hash = hasher.finalize().to_hex().to_string();
-        Ok(staged)
+        Ok(Staged {
+            file: temp,
+            hash: ContentHash::from_hasher(&hasher),
+        })
     }
 
     /// A fresh temporary file name for incoming bytes.
-    fn temporary(&self) -> Staged {
+    fn temporary(&self) -> TempFile {
         let mut id = [0u8; 8];
         rand::thread_rng().fill_bytes(&mut id);
-        Staged {
+        TempFile {
             path: self.root.join("tmp").join(drover_protocol::pki::hex(&id)),
-            hash: String::new(),
         }
     }
 
     /// Moves staged bytes into place under their hash; a blob already there is kept.
     pub fn commit(&self, staged: Staged) -> std::io::Result<PathBuf> {
-        let target = self.path(&staged.hash);
+        let target = self.path(staged.hash());
         if !target.exists() {
             std::fs::create_dir_all(target.parent().unwrap_or(&self.root))?;
-            std::fs::rename(&staged.path, &target)?;
+            std::fs::rename(staged.path(), &target)?;
         }
         Ok(target)
     }

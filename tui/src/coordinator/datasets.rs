@@ -10,6 +10,7 @@ use drover_protocol::data::version::validate_name;
 use drover_protocol::data::{
     DatasetAdded, DatasetRef, DatasetUpload, DatasetVersion, profile, table,
 };
+use drover_protocol::hash::ContentHash;
 use drover_protocol::msg::{ApiError, Event, OperatorResponse};
 use drover_protocol::types::unix_ms;
 
@@ -33,7 +34,9 @@ async fn receive_into(
     recv: FramedRecv,
 ) -> Result<DatasetAdded, ApiError> {
     validate_name(&upload.name).map_err(ApiError::invalid)?;
-    let staged = shared.artifacts.stage(recv, upload.len, &upload.blake3).await.map_err(|e| match e {
+    let announced =
+        ContentHash::parse(&upload.blake3).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let staged = shared.artifacts.stage(recv, upload.len, &announced).await.map_err(|e| match e {
         StageError::Transfer(BulkError::Sink(e)) => ApiError::internal(format!("writing the upload: {e}")),
         StageError::Mismatch { announced, received } => ApiError::invalid(format!(
             "the upload does not verify: its BLAKE3 is {received}, the client announced {announced}; nothing was stored"

@@ -10,6 +10,7 @@ mod datasets;
 mod enroll;
 mod events;
 pub mod fleet;
+mod grants;
 pub mod http;
 mod ingest;
 pub mod mlflow;
@@ -23,6 +24,7 @@ mod server;
 mod spread;
 mod state;
 pub mod store;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drover_protocol::data::content_hash;
+use drover_protocol::hash::ContentHash;
 use drover_protocol::msg::{AgentCommand, ApiError, Event};
 use drover_protocol::run::{
     Baseline, DatasetPin, JobAssignment, JobOutcome, JobSuccess, Metrics, RunStatus, RunSummary,
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::datasets;
 use super::fleet::Trainer;
+use super::grants::Grants;
 use super::spread::{self, ShareDone};
 use super::state::Shared;
 use super::store::{FinishedRun, NewRun, StoreError};
@@ -65,10 +67,11 @@ pub fn submit(shared: &Shared, spec: TrainSpec) -> Result<RunSummary, ApiError> 
     rand::thread_rng().fill_bytes(&mut raw);
     let id = format!("run-{}", drover_protocol::pki::hex(&raw));
     let spec_json = serde_json::to_vec(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
+    let hash = ContentHash::parse(&dataset.hash).map_err(|e| ApiError::internal(e.to_string()))?;
     let pin = DatasetPin {
         name: dataset.name,
         version: dataset.version,
-        hash: dataset.hash,
+        hash,
         size_bytes: dataset.size_bytes,
     };
     let trials_total =
@@ -125,12 +128,13 @@ fn baseline(shared: &Shared, spec: &TrainSpec) -> Option<Baseline> {
         .production_version(&spec.model)
         .ok()
         .flatten()?;
-    let size_bytes = std::fs::metadata(shared.artifacts.path(&production.artifact_hash))
+    let artifact_hash = ContentHash::parse(&production.artifact_hash).ok()?;
+    let size_bytes = std::fs::metadata(shared.artifacts.path(&artifact_hash))
         .ok()?
         .len();
     Some(Baseline {
         version: format!("{}@{}", production.model, production.version),
-        artifact_hash: production.artifact_hash,
+        artifact_hash,
         size_bytes,
     })
 }
@@ -175,8 +179,15 @@ pub fn gate_failures(gates: &Gates, metrics: &Metrics) -> Vec<String> {
     failures
 }
 
-/// Records how a job ended on `agent`.
-pub fn finish(shared: &Shared, agent: &AgentId, run_id: &str, outcome: JobOutcome) {
+/// Records how a job ended on `agent`; a model counts only when that agent's session uploaded
+/// it while it held the run.
+pub fn finish(
+    shared: &Shared,
+    agent: &AgentId,
+    grants: &Grants,
+    run_id: &str,
+    outcome: JobOutcome,
+) {
     if shared.spreads.contains(run_id) {
         finish_share(shared, agent, run_id, outcome);
         shared.schedule.notify_one();
@@ -194,10 +205,12 @@ pub fn finish(shared: &Shared, agent: &AgentId, run_id: &str, outcome: JobOutcom
     }
     let now = unix_ms();
     let (end, detail) = match &outcome {
-        JobOutcome::Succeeded(success)
-            if !shared.artifacts.path(&success.artifact_hash).exists() =>
-        {
-            failed("the model artifact was not uploaded", now)
+        JobOutcome::Succeeded(success) if !grants.uploaded_for(&success.artifact_hash, run_id) => {
+            tracing::warn!(run = run_id, %agent, artifact = %success.artifact_hash, "a run finished with an artifact this agent did not upload for it");
+            failed(
+                "the model artifact was not uploaded by this agent for this run",
+                now,
+            )
         }
         JobOutcome::Succeeded(success) => succeeded(shared, run_id, success, now),
         JobOutcome::Failed { reason } => failed(reason, now),
@@ -352,7 +365,7 @@ fn succeeded<'a>(
         metrics: Some(&success.test_metrics),
         gates_passed: Some(failures.is_empty()),
         gate_failures: failures,
-        artifact_hash: Some(&success.artifact_hash),
+        artifact_hash: Some(success.artifact_hash.as_str()),
         rows: Some((success.rows_train, success.rows_test)),
         error: None,
         finished_ms: now,

@@ -125,7 +125,7 @@ mod tests {
             dataset: drover_protocol::run::DatasetPin {
                 name: "d".into(),
                 version: 1,
-                hash: "h".into(),
+                hash: drover_protocol::hash::ContentHash::of(b"h"),
                 size_bytes: 1,
             },
             baseline: None,

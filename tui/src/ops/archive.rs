@@ -5,6 +5,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use drover_protocol::hash::ContentHash;
 use serde::{Deserialize, Serialize};
 
 /// Version of the archive layout.
@@ -41,7 +42,7 @@ pub struct FileEntry {
 /// An artifact blob, by content hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactEntry {
-    pub hash: String,
+    pub hash: ContentHash,
     pub size: u64,
 }
 
@@ -96,9 +97,11 @@ pub fn list_artifacts(data_dir: &Path) -> std::io::Result<Vec<ArtifactEntry>> {
         }
         for blob in std::fs::read_dir(prefix.path())? {
             let blob = blob?;
-            if let Some(hash) = blob.file_name().to_str() {
+            // Anything that is not named by a hash is not a blob of the store.
+            let hash = blob.file_name().to_str().map(ContentHash::parse);
+            if let Some(Ok(hash)) = hash {
                 blobs.push(ArtifactEntry {
-                    hash: hash.to_string(),
+                    hash,
                     size: blob.metadata()?.len(),
                 });
             }

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
+use drover_protocol::hash::ContentHash;
 use drover_protocol::types::unix_ms;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -84,6 +85,7 @@ pub async fn get(
         .store
         .run_file(&path)?
         .ok_or_else(|| MlflowError::not_found(format!("no artifact at {path}")))?;
+    let hash = ContentHash::parse(&hash).map_err(|e| MlflowError::internal(e.to_string()))?;
     let bytes = tokio::fs::read(api.artifacts.path(&hash))
         .await
         .map_err(|e| MlflowError::internal(format!("reading artifact {path}: {e}")))?;

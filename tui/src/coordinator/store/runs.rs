@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use drover_protocol::hash::ContentHash;
 use drover_protocol::run::{
     DatasetPin, Metrics, RunDetail, RunFilter, RunStatus, RunSummary, Trial,
 };
@@ -52,6 +53,17 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> rusqlite::Re
             0,
             rusqlite::types::Type::Text,
             Box::new(corrupt(what, e)),
+        )
+    })
+}
+
+/// A stored content hash; a value that is not one is corruption.
+pub(super) fn hash_column(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<ContentHash> {
+    ContentHash::parse(&r.get::<_, String>(index)?).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(corrupt("hash", e)),
         )
     })
 }
@@ -110,7 +122,7 @@ impl Store {
                 run.spec_hash,
                 run.dataset.name,
                 run.dataset.version,
-                run.dataset.hash,
+                run.dataset.hash.as_str(),
                 run.dataset.size_bytes as i64,
                 run.spec.seed as i64,
                 drover_protocol::DROVER_VERSION,
@@ -249,7 +261,7 @@ impl Store {
                     DatasetPin {
                         name: r.get(2)?,
                         version: r.get(3)?,
-                        hash: r.get(4)?,
+                        hash: hash_column(r, 4)?,
                         size_bytes: r.get::<_, i64>(5)? as u64,
                     },
                 ))
