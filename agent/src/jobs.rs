@@ -1,7 +1,9 @@
 //! Running an assigned training job: fetch the dataset by hash over QUIC (verified, cached in
 //! the state dir), train off the async threads while reporting each trial, upload the model
 //! artifact (verified by the coordinator), then report the outcome. A failure, or a panic in
-//! the learner, becomes a failed outcome with its reason; the agent keeps running.
+//! the learner, becomes a failed outcome with its reason; the agent keeps running. A cancelled
+//! job stops its learners and reports that it ended only once its thread has returned, so its
+//! slot is free only when its work has really stopped.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::train;
+use crate::train::stop::Stop;
 
 /// Starts jobs for one agent; datasets are cached under `cache_dir` by hash.
 #[derive(Clone)]
@@ -32,8 +35,9 @@ impl Runner {
         }
     }
 
-    /// Runs `job` in the background; its progress and outcome go to `reports`. Nothing is
-    /// reported once `cancel` fires.
+    /// Runs `job` in the background; its progress and outcome go to `reports`. When `cancel`
+    /// fires the training is stopped, and once it has returned the job reports that it ended
+    /// as cancelled.
     pub fn start(
         &self,
         conn: quinn::Connection,
@@ -45,9 +49,25 @@ impl Runner {
         tokio::spawn(async move {
             let run_id = job.run_id.clone();
             tracing::info!(run = %run_id, dataset = %job.dataset.name, "job started");
+            let stop = Stop::default();
+            // Whatever ends this task (a cancel, the session, the runtime), the training
+            // thread stops with it.
+            let _stop_on_exit = stop.on_drop();
+            let work = runner.run(&conn, job, reports.clone(), stop.clone());
+            tokio::pin!(work);
             let outcome = tokio::select! {
-                _ = cancel.cancelled() => return,
-                outcome = runner.run(&conn, job, reports.clone()) => outcome,
+                outcome = &mut work => outcome,
+                _ = cancel.cancelled() => {
+                    stop.stop();
+                    let started = Instant::now();
+                    let _ = (&mut work).await;
+                    tracing::info!(run = %run_id, stopped_in_ms = started.elapsed().as_millis() as u64, "cancelled job stopped");
+                    let _ = reports.send(AgentReport::JobFinished {
+                        run_id,
+                        outcome: JobOutcome::Failed { reason: CANCELLED.into() },
+                    }).await;
+                    return;
+                }
             };
             match &outcome {
                 JobOutcome::Succeeded(s) => {
@@ -60,11 +80,9 @@ impl Runner {
                     tracing::info!(run = %run_id, trials, "search share done")
                 }
             }
-            if !cancel.is_cancelled() {
-                let _ = reports
-                    .send(AgentReport::JobFinished { run_id, outcome })
-                    .await;
-            }
+            let _ = reports
+                .send(AgentReport::JobFinished { run_id, outcome })
+                .await;
         });
     }
 
@@ -73,8 +91,9 @@ impl Runner {
         conn: &quinn::Connection,
         job: JobAssignment,
         reports: mpsc::Sender<AgentReport>,
+        stop: Stop,
     ) -> JobOutcome {
-        self.try_run(conn, job, reports)
+        self.try_run(conn, job, reports, stop)
             .await
             .unwrap_or_else(|reason| JobOutcome::Failed { reason })
     }
@@ -84,6 +103,7 @@ impl Runner {
         conn: &quinn::Connection,
         job: JobAssignment,
         reports: mpsc::Sender<AgentReport>,
+        stop: Stop,
     ) -> Result<JobOutcome, String> {
         let started = Instant::now();
         let path = self
@@ -149,10 +169,10 @@ impl Runner {
             };
             let only = only.as_deref();
             if search_only {
-                train::search(&spec, &table, only, &mut report)
+                train::search(&spec, &table, only, &mut report, &stop)
                     .map(|trials| Done::Searched(trials.len() as u32))
             } else {
-                train::train(&spec, &table, baseline.as_ref(), only, &mut report)
+                train::train(&spec, &table, baseline.as_ref(), only, &mut report, &stop)
                     .map(|trained| Done::Trained(Box::new(trained)))
             }
             .map_err(|e| e.to_string())
@@ -262,6 +282,9 @@ pub async fn put_artifact(
         AgentResponse::Artifact { .. } => Err("unexpected answer to an upload".into()),
     }
 }
+
+/// The reason a cancelled job reports when its work has stopped.
+pub const CANCELLED: &str = "cancelled";
 
 /// What the training thread produced.
 enum Done {

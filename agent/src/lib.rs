@@ -11,6 +11,7 @@
 //! - [`signal`]: SIGTERM/Ctrl-C as cancellation tokens, SIGHUP as reload requests.
 //! - [`cli_docs`]: shell completions and man pages.
 //! - [`logging`]: text or JSON logs on stderr with a reloadable filter.
+//! - [`pipe`]: ending quietly when stdout's reader goes away.
 //! - [`systemd`]: readiness, status and watchdog notifications.
 //! - [`sim`]: many simulated agents in one process, for fleet benchmarks.
 
@@ -22,6 +23,7 @@ pub mod http;
 pub mod jobs;
 pub mod link;
 pub mod logging;
+pub mod pipe;
 pub mod signal;
 pub mod sim;
 pub mod state;

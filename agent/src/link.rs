@@ -258,7 +258,8 @@ async fn session(
                 }
                 Some(AgentCommand::MetricsAck { seq }) => tracing::trace!(seq, "metrics stored"),
                 Some(AgentCommand::CancelJob { run_id }) => {
-                    if let Some(cancel) = running.remove(&run_id) {
+                    // The job stays counted until its work has stopped and it says so.
+                    if let Some(cancel) = running.get(&run_id) {
                         tracing::info!(run = %run_id, "job cancelled");
                         cancel.cancel();
                     }

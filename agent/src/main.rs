@@ -81,6 +81,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    drover_agent::pipe::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let log = logging::init(cli.log.log_format, logging::DEFAULT_FILTER);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -92,6 +93,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli.command, log)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if drover_agent::pipe::is_broken_pipe_error(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -51,6 +51,7 @@ impl AgentState {
 
     /// Writes the identity into `dir`, the manifest last.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        private_dir(dir)?;
         write_atomic(
             &dir.join("agent.key"),
             self.identity.key_pem.as_bytes(),
@@ -69,4 +70,15 @@ impl AgentState {
         let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
         write_atomic(&manifest_path(dir), &json, false)
     }
+}
+
+/// Creates the state dir readable by its owner only (it holds the agent's key), or narrows an
+/// existing one to that.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }

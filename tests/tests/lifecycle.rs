@@ -407,3 +407,72 @@ fn the_units_start_commands_parse() {
         );
     }
 }
+
+/// A random forest big enough to keep a core busy for far longer than any test waits.
+const FOREST: &str = r#"
+experiment = "lifecycle"
+model = "churn"
+dataset = "churn@latest"
+target = "churned"
+task = "classification"
+algorithm = "random_forest"
+seed = 7
+cv_folds = 2
+[search]
+params = { n_trees = [1000], min_samples_leaf = [1] }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_training_stops_its_learners_and_sigterm_ends_the_agent() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let coordinator = start_coordinator(&data).await;
+    let handle = coordinator.handle();
+    add_dataset(&data, "churn", &churn_csv(3000, 7)).await;
+    let state = tmp.path().join("agent");
+    join(&token(&handle, 1, 60).await, &state);
+    let mut proc = Proc::spawn(
+        &bin("drover-agent"),
+        &[
+            "run",
+            "--state-dir",
+            state.to_str().expect("utf-8"),
+            "--http",
+            "off",
+            "--shutdown-grace",
+            "300ms",
+        ],
+        tmp.path().join("agent.log"),
+    );
+    let first = submit(&handle, FOREST).await.expect("queued");
+    reaches(&handle, &first, RunStatus::Running).await;
+    let second = submit(&handle, FOREST).await.expect("queued");
+    assert!(matches!(
+        handle
+            .request(OperatorRequest::CancelRun { id: first.clone() })
+            .await,
+        OperatorResponse::RunCancelled(_)
+    ));
+    wait_for("the cancelled job to stop", || async {
+        proc.log_text()
+            .contains("cancelled job stopped")
+            .then_some(())
+    })
+    .await;
+    reaches(&handle, &second, RunStatus::Running).await;
+    let log = proc.log_text();
+    let stopped = log.find("cancelled job stopped").expect("logged");
+    let started_again = log.rfind("job started").expect("second job started");
+    assert!(
+        stopped < started_again,
+        "the slot was taken again only once the cancelled work stopped:\n{log}"
+    );
+    let second_detail = run_detail(&handle, &second).await;
+    assert_eq!(second_detail.summary.status, RunStatus::Running);
+
+    // SIGTERM: the grace period ends, the forest is stopped and the process really exits.
+    proc.signal("TERM");
+    assert_eq!(proc.wait_exit().await, Some(0), "{}", proc.log_text());
+    reaches(&handle, &second, RunStatus::Queued).await;
+    coordinator.stop().await;
+}

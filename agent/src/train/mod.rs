@@ -11,6 +11,7 @@ pub mod paired;
 pub mod pipeline;
 mod scored;
 pub mod search;
+pub mod stop;
 pub mod tree;
 
 use std::collections::BTreeSet;
@@ -27,6 +28,7 @@ use self::metrics::higher_is_better;
 use self::model::{FitError, Model, Targets};
 use self::pipeline::Pipeline;
 use self::scored::Scored;
+use self::stop::{Stop, Stopped};
 
 /// Version of the artifact layout.
 pub const ARTIFACT_FORMAT: u32 = 1;
@@ -66,6 +68,8 @@ pub enum TrainError {
     Fit(#[from] FitError),
     #[error("could not write the model artifact: {0}")]
     Artifact(String),
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
 }
 
 /// The metric that picks the best candidate.
@@ -186,7 +190,9 @@ fn fit_and_score(
     params: &Params,
     fit: &[usize],
     score: &[usize],
+    stop: &Stop,
 ) -> Result<(Pipeline, Model, Metrics), TrainError> {
+    stop.check()?;
     let pipeline = Pipeline::fit(table, &prepared.features, fit);
     let transform = |rows: &[usize]| {
         pipeline
@@ -202,7 +208,14 @@ fn fit_and_score(
                     .collect::<Vec<usize>>()
             };
             let y = Array1::from(label(fit));
-            let model = Model::fit(spec.algorithm, params, &x, Targets::Classes(&y), spec.seed)?;
+            let model = Model::fit(
+                spec.algorithm,
+                params,
+                &x,
+                Targets::Classes(&y),
+                spec.seed,
+                stop,
+            )?;
             let probabilities = model.probabilities(&x_score, prepared.classes.len());
             let metrics = metrics::classification(&label(score), &probabilities);
             (model, metrics)
@@ -214,7 +227,14 @@ fn fit_and_score(
                     .collect::<Vec<f64>>()
             };
             let y = Array1::from(value(fit));
-            let model = Model::fit(spec.algorithm, params, &x, Targets::Values(&y), spec.seed)?;
+            let model = Model::fit(
+                spec.algorithm,
+                params,
+                &x,
+                Targets::Values(&y),
+                spec.seed,
+                stop,
+            )?;
             let metrics = metrics::regression(&value(score), &model.values(&x_score).to_vec());
             (model, metrics)
         }
@@ -246,7 +266,16 @@ pub fn cross_validate(
     let folds = search::folds(&rows, k)
         .iter()
         .map(|(fit, validate)| {
-            fit_and_score(spec, table, &prepared, params, fit, validate).map(|(_, _, m)| m)
+            fit_and_score(
+                spec,
+                table,
+                &prepared,
+                params,
+                fit,
+                validate,
+                &Stop::default(),
+            )
+            .map(|(_, _, m)| m)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(mean(&folds))
@@ -275,16 +304,18 @@ fn split_rows(
 }
 
 /// Cross-validates the search's candidates on the training rows (only the trial numbers in
-/// `only`, counted from 1, when given), reporting each trial as it completes.
+/// `only`, counted from 1, when given), reporting each trial as it completes; ends early
+/// when `stop` is set.
 pub fn search(
     spec: &TrainSpec,
     table: &Table,
     only: Option<&[u32]>,
     on_trial: &mut dyn FnMut(&Trial),
+    stop: &Stop,
 ) -> Result<Vec<Trial>, TrainError> {
     let prepared = prepare(spec, table)?;
     let (train_rows, _) = split_rows(spec, table, &prepared)?;
-    search_prepared(spec, table, &prepared, &train_rows, only, on_trial)
+    search_prepared(spec, table, &prepared, &train_rows, only, on_trial, stop)
 }
 
 fn search_prepared(
@@ -294,6 +325,7 @@ fn search_prepared(
     train_rows: &[usize],
     only: Option<&[u32]>,
     on_trial: &mut dyn FnMut(&Trial),
+    stop: &Stop,
 ) -> Result<Vec<Trial>, TrainError> {
     let mut trials = Vec::new();
     for (i, params) in search::candidates(&spec.search, spec.seed, MAX_TRIALS)
@@ -307,7 +339,8 @@ fn search_prepared(
         let folds = search::folds(train_rows, spec.cv_folds as usize)
             .iter()
             .map(|(fit, validate)| {
-                fit_and_score(spec, table, prepared, &params, fit, validate).map(|(_, _, m)| m)
+                fit_and_score(spec, table, prepared, &params, fit, validate, stop)
+                    .map(|(_, _, m)| m)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let trial = Trial {
@@ -344,21 +377,29 @@ pub fn best_trial(task: Task, trials: &[Trial]) -> usize {
 }
 
 /// Trains as `spec` says on `table` (searching only the trial numbers in `only` when given),
-/// reporting each trial as it completes.
+/// reporting each trial as it completes; ends early when `stop` is set.
 pub fn train(
     spec: &TrainSpec,
     table: &Table,
     baseline: Option<&ModelArtifact>,
     only: Option<&[u32]>,
     on_trial: &mut dyn FnMut(&Trial),
+    stop: &Stop,
 ) -> Result<Trained, TrainError> {
     let prepared = prepare(spec, table)?;
     let (train_rows, test_rows) = split_rows(spec, table, &prepared)?;
-    let trials = search_prepared(spec, table, &prepared, &train_rows, only, on_trial)?;
+    let trials = search_prepared(spec, table, &prepared, &train_rows, only, on_trial, stop)?;
     let best = best_trial(spec.task, &trials);
     let params = trials[best].params.clone();
-    let (pipeline, model, mut test_metrics) =
-        fit_and_score(spec, table, &prepared, &params, &train_rows, &test_rows)?;
+    let (pipeline, model, mut test_metrics) = fit_and_score(
+        spec,
+        table,
+        &prepared,
+        &params,
+        &train_rows,
+        &test_rows,
+        stop,
+    )?;
     let candidate = Scored::new(
         spec,
         table,
@@ -476,9 +517,14 @@ mod tests {
             ("random_forest", "n_trees = [25], max_depth = [4]", 1),
         ] {
             let mut seen = Vec::new();
-            let trained = train(&spec(algorithm, params), &table, None, None, &mut |t| {
-                seen.push(t.trial)
-            })
+            let trained = train(
+                &spec(algorithm, params),
+                &table,
+                None,
+                None,
+                &mut |t| seen.push(t.trial),
+                &Stop::default(),
+            )
             .expect(algorithm);
             assert_eq!(seen, (1..=trials).collect::<Vec<u32>>(), "{algorithm}");
             assert_eq!(trained.trials[0].folds.len(), 3);
@@ -519,6 +565,7 @@ mod tests {
                 None,
                 None,
                 &mut |_| {},
+                &Stop::default(),
             )
             .expect(algorithm);
             assert!(
@@ -536,8 +583,15 @@ mod tests {
             "experiment = \"t\"\nmodel = \"t\"\ndataset = \"t\"\ntarget = \"plan\"\ntask = \"regression\"\nalgorithm = \"ridge\"\n",
         )
         .expect("spec");
-        let err =
-            train(&categorical, &table, None, None, &mut |_| {}).expect_err("categorical target");
+        let err = train(
+            &categorical,
+            &table,
+            None,
+            None,
+            &mut |_| {},
+            &Stop::default(),
+        )
+        .expect_err("categorical target");
         assert!(
             err.to_string()
                 .contains("regression needs a numeric target"),
@@ -553,10 +607,24 @@ mod tests {
             ("gaussian_nb", ""),
             ("decision_tree", "max_depth = [3]"),
         ] {
-            let first =
-                train(&spec(algorithm, params), &table, None, None, &mut |_| {}).expect("trains");
-            let second =
-                train(&spec(algorithm, params), &table, None, None, &mut |_| {}).expect("trains");
+            let first = train(
+                &spec(algorithm, params),
+                &table,
+                None,
+                None,
+                &mut |_| {},
+                &Stop::default(),
+            )
+            .expect("trains");
+            let second = train(
+                &spec(algorithm, params),
+                &table,
+                None,
+                None,
+                &mut |_| {},
+                &Stop::default(),
+            )
+            .expect("trains");
             assert_eq!(first.artifact_hash, second.artifact_hash, "{algorithm}");
         }
     }
@@ -565,14 +633,32 @@ mod tests {
     fn shares_of_a_search_add_up_to_the_whole_and_refit_the_same_model() {
         let table = table(300);
         let spec = spec("decision_tree", "max_depth = [1, 2, 3, 4, 5]");
-        let whole = train(&spec, &table, None, None, &mut |_| {}).expect("trains");
-        let mut shared = search(&spec, &table, Some(&[1, 3, 5]), &mut |_| {}).expect("searches");
-        shared.extend(search(&spec, &table, Some(&[2, 4]), &mut |_| {}).expect("searches"));
+        let whole =
+            train(&spec, &table, None, None, &mut |_| {}, &Stop::default()).expect("trains");
+        let mut shared = search(
+            &spec,
+            &table,
+            Some(&[1, 3, 5]),
+            &mut |_| {},
+            &Stop::default(),
+        )
+        .expect("searches");
+        shared.extend(
+            search(&spec, &table, Some(&[2, 4]), &mut |_| {}, &Stop::default()).expect("searches"),
+        );
         shared.sort_by_key(|t| t.trial);
         assert_eq!(shared, whole.trials);
         let best = shared[best_trial(spec.task, &shared)].trial;
         assert_eq!(best, whole.trials[whole.best].trial);
-        let refit = train(&spec, &table, None, Some(&[best]), &mut |_| {}).expect("refits");
+        let refit = train(
+            &spec,
+            &table,
+            None,
+            Some(&[best]),
+            &mut |_| {},
+            &Stop::default(),
+        )
+        .expect("refits");
         assert_eq!(refit.artifact_hash, whole.artifact_hash);
         assert_eq!(refit.test_metrics, whole.test_metrics);
     }
@@ -587,12 +673,21 @@ mod tests {
             None,
             None,
             &mut |_| {},
+            &Stop::default(),
         )
         .expect_err("one class");
         assert!(err.to_string().contains("has 1 class (0)"), "{err}");
         let mut unknown = spec("gaussian_nb", "");
         unknown.target = "lable".into();
-        let err = train(&unknown, &table(60), None, None, &mut |_| {}).expect_err("unknown column");
+        let err = train(
+            &unknown,
+            &table(60),
+            None,
+            None,
+            &mut |_| {},
+            &Stop::default(),
+        )
+        .expect_err("unknown column");
         assert!(
             err.to_string().contains("unknown target column \"lable\""),
             "{err}"

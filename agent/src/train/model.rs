@@ -18,6 +18,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use super::stop::{Stop, Stopped};
 use super::tree::{Binned, Criterion, Tree, TreeParams};
 
 /// A fitted model.
@@ -58,6 +59,8 @@ pub enum FitError {
         algorithm: Algorithm,
         needs: &'static str,
     },
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
 }
 
 fn float(params: &Params, name: &str, default: f64) -> Result<f64, FitError> {
@@ -108,13 +111,15 @@ fn tree_params(params: &Params) -> Result<TreeParams, FitError> {
 
 impl Model {
     /// Fits `algorithm` with `params` to features `x` and `targets`; `seed` drives any
-    /// randomness so that a fit is reproducible.
+    /// randomness so that a fit is reproducible. Trees look at `stop` between splits and
+    /// forests between trees; the other learners are bounded by their iteration limits.
     pub fn fit(
         algorithm: Algorithm,
         params: &Params,
         x: &Array2<f64>,
         targets: Targets<'_>,
         seed: u64,
+        stop: &Stop,
     ) -> Result<Self, FitError> {
         let learner = |e: &dyn std::fmt::Display| FitError::Learner {
             algorithm,
@@ -150,21 +155,23 @@ impl Model {
                         .map_err(|e| learner(&e))
                 }
             }
-            (Algorithm::DecisionTree, Targets::Classes(y)) => tree_params(params)?
-                .fit(&DatasetBase::new(x.clone(), y.clone()))
-                .map(Model::Tree)
-                .map_err(|e| learner(&e)),
+            (Algorithm::DecisionTree, Targets::Classes(y)) => {
+                let tree = tree_params(params)?
+                    .grow_all(x, y, stop)
+                    .map_err(|e| learner(&e))?;
+                stop.check()?;
+                Ok(Model::Tree(tree))
+            }
             (Algorithm::GaussianNb, Targets::Classes(y)) => GaussianNb::params()
                 .var_smoothing(float(params, "var_smoothing", 1e-9)?)
                 .fit(&DatasetBase::new(x.clone(), y.clone()))
                 .map(Model::GaussianNb)
                 .map_err(|e| learner(&e)),
-            (Algorithm::RandomForest, Targets::Classes(y)) => {
-                forest(params, x, y, seed).map_err(|e| match e {
+            (Algorithm::RandomForest, Targets::Classes(y)) => forest(params, x, y, seed, stop)
+                .map_err(|e| match e {
                     FitError::Learner { reason, .. } => FitError::Learner { algorithm, reason },
                     other => other,
-                })
-            }
+                }),
             (Algorithm::LinearRegression, Targets::Values(y)) => {
                 let fitted = LinearRegression::new()
                     .fit(&DatasetBase::new(x.clone(), y.clone()))
@@ -265,6 +272,7 @@ fn forest(
     x: &Array2<f64>,
     y: &Array1<usize>,
     seed: u64,
+    stop: &Stop,
 ) -> Result<Model, FitError> {
     let trees = count(params, "n_trees", 100)?;
     let fraction = float(params, "feature_fraction", DEFAULT_FEATURE_FRACTION)?;
@@ -288,13 +296,70 @@ fn forest(
     let labels = y.to_vec();
     let classes = y.iter().max().map_or(0, |m| m + 1);
     let mut rng = StdRng::seed_from_u64(seed ^ 0xf07e57);
-    let bag = (0..trees)
-        .map(|_| {
-            let rows = (0..x.nrows())
-                .map(|_| rng.gen_range(0..x.nrows() as u32))
-                .collect();
-            tree_params.grow(&binned, &labels, classes, rows, &mut rng)
-        })
-        .collect();
+    let mut bag = Vec::with_capacity(trees);
+    for _ in 0..trees {
+        stop.check()?;
+        let rows = (0..x.nrows())
+            .map(|_| rng.gen_range(0..x.nrows() as u32))
+            .collect();
+        bag.push(tree_params.grow(&binned, &labels, classes, rows, &mut rng, stop));
+    }
+    stop.check()?;
     Ok(Model::Forest(bag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noisy(rows: usize) -> (Array2<f64>, Array1<usize>) {
+        let mut rng = StdRng::seed_from_u64(3);
+        let x = Array2::from_shape_fn((rows, 8), |_| rng.gen_range(0.0..1.0));
+        let y = x
+            .rows()
+            .into_iter()
+            .map(|r| usize::from(r[0] + r[1] > 1.0))
+            .collect();
+        (x, y)
+    }
+
+    #[test]
+    fn a_stop_ends_a_forest_between_trees_and_a_tree_between_splits() {
+        let (x, y) = noisy(2000);
+        let params: Params = [("n_trees".to_string(), ParamValue::Int(1000))].into();
+        let stop = Stop::default();
+        let setter = stop.clone();
+        let timer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            setter.stop();
+        });
+        let forest = Model::fit(
+            Algorithm::RandomForest,
+            &params,
+            &x,
+            Targets::Classes(&y),
+            1,
+            &stop,
+        );
+        timer.join().expect("timer");
+        assert!(matches!(forest, Err(FitError::Stopped(_))), "{forest:?}");
+        let tree = Model::fit(
+            Algorithm::DecisionTree,
+            &Params::new(),
+            &x,
+            Targets::Classes(&y),
+            1,
+            &stop,
+        );
+        assert!(matches!(tree, Err(FitError::Stopped(_))), "{tree:?}");
+        let unstopped = Model::fit(
+            Algorithm::DecisionTree,
+            &Params::new(),
+            &x,
+            Targets::Classes(&y),
+            1,
+            &Stop::default(),
+        );
+        assert!(unstopped.is_ok());
+    }
 }

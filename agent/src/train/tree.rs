@@ -9,6 +9,8 @@ use linfa::prelude::*;
 use ndarray::{Array1, Array2, ArrayBase, Data, Ix2};
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
+
+use super::stop::Stop;
 use serde::{Deserialize, Serialize};
 
 /// Most bins per feature (codes fit a byte).
@@ -118,7 +120,8 @@ struct Pending {
 
 impl TreeParams {
     /// Grows a tree on `rows` (repeats allowed, as in a bootstrap sample) of binned features
-    /// with class labels `y` below `classes`; `rng` draws the features of each split.
+    /// with class labels `y` below `classes`; `rng` draws the features of each split. Once
+    /// `stop` is set no node is split any more (the caller discards the tree).
     pub fn grow(
         &self,
         binned: &Binned,
@@ -126,6 +129,7 @@ impl TreeParams {
         classes: usize,
         rows: Vec<u32>,
         rng: &mut StdRng,
+        stop: &Stop,
     ) -> Tree {
         let mut nodes = vec![Node::Leaf {
             probabilities: Vec::new(),
@@ -138,7 +142,8 @@ impl TreeParams {
         let mut scratch = Vec::new();
         while let Some(Pending { node, rows, depth }) = stack.pop() {
             let counts = class_counts(&rows, y, classes);
-            let can_split = self.max_depth.is_none_or(|d| depth < d)
+            let can_split = !stop.is_stopped()
+                && self.max_depth.is_none_or(|d| depth < d)
                 && rows.len() >= self.min_samples_split.max(2)
                 && counts.iter().filter(|&&c| c > 0.0).count() > 1;
             let split = if can_split {
@@ -319,12 +324,14 @@ impl Tree {
     }
 }
 
-impl Fit<Array2<f64>, Array1<usize>, linfa::Error> for TreeParams {
-    type Object = Tree;
-
-    fn fit(&self, dataset: &DatasetBase<Array2<f64>, Array1<usize>>) -> Result<Tree, linfa::Error> {
-        let x = dataset.records();
-        let y = dataset.targets();
+impl TreeParams {
+    /// Grows a tree on every row of `x` with labels `y`, as long as `stop` is not set.
+    pub fn grow_all(
+        &self,
+        x: &Array2<f64>,
+        y: &Array1<usize>,
+        stop: &Stop,
+    ) -> Result<Tree, linfa::Error> {
         if x.nrows() == 0 {
             return Err(linfa::Error::NotEnoughSamples);
         }
@@ -332,7 +339,15 @@ impl Fit<Array2<f64>, Array1<usize>, linfa::Error> for TreeParams {
         let binned = Binned::new(x);
         let rows = (0..x.nrows() as u32).collect();
         let mut rng = rand::SeedableRng::seed_from_u64(0);
-        Ok(self.grow(&binned, &y.to_vec(), classes, rows, &mut rng))
+        Ok(self.grow(&binned, &y.to_vec(), classes, rows, &mut rng, stop))
+    }
+}
+
+impl Fit<Array2<f64>, Array1<usize>, linfa::Error> for TreeParams {
+    type Object = Tree;
+
+    fn fit(&self, dataset: &DatasetBase<Array2<f64>, Array1<usize>>) -> Result<Tree, linfa::Error> {
+        self.grow_all(dataset.records(), dataset.targets(), &Stop::default())
     }
 }
 

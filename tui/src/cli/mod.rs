@@ -107,6 +107,18 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A CSV writer's error as the I/O error it wraps, when it is one, so that a closed pipe is
+/// recognised as such.
+pub fn csv_error(error: csv::Error) -> anyhow::Error {
+    if !error.is_io_error() {
+        return error.into();
+    }
+    match error.into_kind() {
+        csv::ErrorKind::Io(io) => io.into(),
+        other => anyhow::anyhow!("{other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::age;

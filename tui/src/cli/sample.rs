@@ -14,11 +14,11 @@ pub fn write(name: &str, out: &mut dyn Write) -> anyhow::Result<()> {
             let mut csv = csv::Writer::from_writer(out);
             let mut header: Vec<String> = data.feature_names().to_vec();
             header.push("quality".into());
-            csv.write_record(&header)?;
+            csv.write_record(&header).map_err(super::csv_error)?;
             for (row, target) in data.records.outer_iter().zip(data.targets.iter()) {
                 let mut record: Vec<String> = row.iter().map(|v| v.to_string()).collect();
                 record.push(target.to_string());
-                csv.write_record(&record)?;
+                csv.write_record(&record).map_err(super::csv_error)?;
             }
             csv.flush()?;
             Ok(())

@@ -53,7 +53,7 @@ pub fn churn(options: ChurnOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     let drift = options.drift;
     let mut rng = StdRng::seed_from_u64(options.seed);
     let mut csv = csv::Writer::from_writer(out);
-    csv.write_record(HEADER)?;
+    csv.write_record(HEADER).map_err(super::csv_error)?;
     for _ in 0..options.rows {
         let tenure = (rng.r#gen::<f64>().powf(1.3) * 72.0).round();
         let monthly = normal(&mut rng, 65.0 + 15.0 * drift, 20.0).clamp(18.0, 120.0);
@@ -106,7 +106,8 @@ pub fn churn(options: ChurnOptions, out: &mut dyn Write) -> anyhow::Result<()> {
             u8::from(senior).to_string(),
             gender.into(),
             u8::from(churned).to_string(),
-        ])?;
+        ])
+        .map_err(super::csv_error)?;
     }
     csv.flush()?;
     Ok(())

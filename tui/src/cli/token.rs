@@ -16,8 +16,16 @@ pub async fn create(
     uses: u32,
     json: bool,
 ) -> anyhow::Result<()> {
+    if ttl < Duration::from_secs(1) {
+        anyhow::bail!(
+            "--ttl {} is too short: a token lives at least 1s",
+            humantime::format_duration(ttl)
+        );
+    }
+    // Tokens live whole seconds; the lifetime printed is the one the token has.
+    let ttl = Duration::from_secs(ttl.as_secs());
     let request = OperatorRequest::CreateToken {
-        ttl_secs: ttl.as_secs().max(1),
+        ttl_secs: ttl.as_secs(),
         uses,
     };
     let issued = with_client(data_dir, address, async |c| {

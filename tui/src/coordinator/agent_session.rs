@@ -104,6 +104,7 @@ pub async fn run(
     .await;
     metrics::gauge!("drover_agents_connected").decrement(1.0);
     let current = shared.fleet.disconnect(&id, session);
+    shared.stopping.forget(&id);
     runs::requeue_agent(&shared, &id, &ended);
     if current {
         shared.events.publish(Event::AgentLost {
@@ -208,6 +209,22 @@ fn run_report(
         | AgentReport::MetricBatch { run_id, .. } => run_id.clone(),
         _ => return,
     };
+    if grants.stopping(&run_id) {
+        // A cancelled job: whatever it still sends is dropped; its end frees its slot.
+        match &report {
+            AgentReport::JobFinished { .. } => {
+                grants.end(&run_id);
+                shared.stopping.remove(id, &run_id);
+                shared.schedule.notify_one();
+                tracing::debug!(agent = %id, run = %run_id, "cancelled job stopped");
+            }
+            AgentReport::MetricBatch { seq, .. } => {
+                let _ = acks.send(*seq);
+            }
+            _ => {}
+        }
+        return;
+    }
     if !grants.holds(&run_id) {
         metrics::counter!("drover_reports_refused_total").increment(1);
         if let AgentReport::MetricBatch { seq, .. } = &report {
@@ -224,7 +241,7 @@ fn run_report(
         AgentReport::JobProgress { run_id, trial } => runs::progress(shared, &run_id, &trial),
         AgentReport::JobFinished { run_id, outcome } => {
             runs::finish(shared, id, grants, &run_id, outcome);
-            grants.revoke(&run_id);
+            grants.end(&run_id);
         }
         AgentReport::MetricBatch {
             run_id,

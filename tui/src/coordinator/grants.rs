@@ -22,6 +22,8 @@ pub struct Grants {
 struct Inner {
     /// Runs assigned in this session and the blobs each may fetch, with what they are.
     runs: HashMap<String, Vec<(ContentHash, &'static str)>>,
+    /// Runs cancelled on this agent whose work has not yet been reported stopped.
+    stopping: BTreeSet<String>,
     /// Runs ever assigned in this session (bounds the uploads).
     assigned: usize,
     /// Artifacts uploaded in this session, each with the runs the agent held then.
@@ -55,9 +57,25 @@ impl Grants {
         inner.assigned += 1;
     }
 
-    /// The run was cancelled on this agent: nothing more about it is accepted.
+    /// The run was cancelled on this agent: nothing more about it is accepted but the report
+    /// that its work has stopped.
     pub fn revoke(&self, run_id: &str) {
-        self.lock().runs.remove(run_id);
+        let mut inner = self.lock();
+        if inner.runs.remove(run_id).is_some() {
+            inner.stopping.insert(run_id.to_string());
+        }
+    }
+
+    /// The run ended on this agent: nothing more about it is accepted.
+    pub fn end(&self, run_id: &str) {
+        let mut inner = self.lock();
+        inner.runs.remove(run_id);
+        inner.stopping.remove(run_id);
+    }
+
+    /// Whether the run was cancelled on this agent and its work is still stopping.
+    pub fn stopping(&self, run_id: &str) -> bool {
+        self.lock().stopping.contains(run_id)
     }
 
     /// Whether the run is assigned to this agent in this session.
@@ -146,6 +164,9 @@ mod tests {
         grants.revoke("run-a");
         assert_eq!(grants.fetchable(&ContentHash::of(b"data")), None);
         assert!(!grants.holds("run-a"));
+        assert!(grants.stopping("run-a"));
+        grants.end("run-a");
+        assert!(!grants.stopping("run-a"));
     }
 
     #[test]

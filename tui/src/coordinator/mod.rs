@@ -23,6 +23,7 @@ pub mod schedules;
 mod server;
 mod spread;
 mod state;
+mod stopping;
 pub mod store;
 mod throttle;
 
@@ -141,6 +142,7 @@ impl Coordinator {
             started: Instant::now(),
             schedule: tokio::sync::Notify::new(),
             spreads: spread::Spreads::default(),
+            stopping: stopping::Stopping::default(),
         });
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -243,14 +245,28 @@ fn advertised(addr: SocketAddr) -> String {
     }
 }
 
+/// Creates the data dir readable by its owner only; an existing one that others can read is
+/// used, with a warning naming the fix (it holds the CA key and the store).
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .with_context(|| format!("creating data dir {}", dir.display()))?;
+    }
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading data dir {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            data_dir = %dir.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the data dir is open to other users; run: chmod 700 {}",
+            dir.display()
+        );
     }
     Ok(())
 }

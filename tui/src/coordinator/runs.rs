@@ -312,6 +312,7 @@ fn refit(shared: &Shared, agent: &AgentId, job: JobAssignment) -> Result<(), Str
 fn stop_shares(shared: &Shared, run_id: &str) {
     for agent in shared.spreads.forget(run_id) {
         if let Some(commands) = shared.fleet.commands(&agent) {
+            shared.stopping.insert(&agent, run_id);
             let _ = commands.try_send(AgentCommand::CancelJob {
                 run_id: run_id.into(),
             });
@@ -422,9 +423,10 @@ pub async fn cancel(shared: &Shared, id: &str) -> Result<String, ApiError> {
     };
     if shared.store.finish_run(id, &end).map_err(internal)? {
         stop_shares(shared, id);
-        if let Some(agent) = run.summary.agent
-            && let Some(commands) = shared.fleet.commands(&AgentId(agent))
+        if let Some(agent) = run.summary.agent.map(AgentId)
+            && let Some(commands) = shared.fleet.commands(&agent)
         {
+            shared.stopping.insert(&agent, id);
             let _ = commands
                 .send(AgentCommand::CancelJob { run_id: id.into() })
                 .await;
@@ -508,6 +510,7 @@ fn busy_agents(shared: &Shared) -> Vec<AgentId> {
         .filter(|(run, _)| !shared.spreads.contains(run))
         .map(|(_, agent)| AgentId(agent))
         .chain(shared.spreads.busy().into_iter().map(|(_, agent)| agent))
+        .chain(shared.stopping.busy())
         .collect()
 }
 

@@ -10,6 +10,7 @@ use super::fleet::Fleet;
 use super::ingest::Ingest;
 use super::pki::Pki;
 use super::spread::Spreads;
+use super::stopping::Stopping;
 use super::store::Store;
 
 /// The coordinator's shared state; one `Arc` of it is handed to every task.
@@ -31,4 +32,6 @@ pub struct Shared {
     pub schedule: tokio::sync::Notify,
     /// Runs whose search is spread over several agents.
     pub spreads: Spreads,
+    /// Cancelled jobs whose agents are still stopping them.
+    pub stopping: Stopping,
 }

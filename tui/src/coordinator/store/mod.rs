@@ -41,6 +41,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store's lock was poisoned by a panic")]
     Poisoned,
+    #[error("database file: {0}")]
+    File(#[from] std::io::Error),
 }
 
 /// Why a join token could not be redeemed.
@@ -90,6 +92,7 @@ fn record_write(started: Instant) {
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private(path)?;
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -339,6 +342,21 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Creates the database file with mode 0600 before SQLite opens it (SQLite gives its WAL and
+/// shared-memory files the same mode); an existing file is left as it is.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
