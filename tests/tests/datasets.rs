@@ -9,7 +9,7 @@ use drover::client::OperatorClient;
 use drover_protocol::conn::open_bi;
 use drover_protocol::data::{DatasetRef, DatasetUpload, SchemaChange, content_hash};
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
-use drover_tests::{blobs, start_coordinator};
+use drover_tests::{add_dataset, blobs, start_coordinator};
 
 fn synth(dir: &Path, name: &str, rows: usize, seed: u64) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -244,4 +244,33 @@ async fn raw_upload(
     let _ = send.send_raw(bytes).await;
     send.finish();
     recv.expect().await.expect("answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_cell_is_stored_and_its_version_can_still_be_shown() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let coordinator = start_coordinator(&data).await;
+    let cell = "x".repeat(6 << 20);
+    let csv = format!("id,note\n1,{cell}\n2,short\n");
+    add_dataset(&data, "notes", csv.as_bytes()).await;
+    let client = OperatorClient::for_data_dir(&data, None)
+        .await
+        .expect("operator");
+    let shown = client
+        .request(&OperatorRequest::ShowDataset(
+            "notes".parse().expect("reference"),
+        ))
+        .await
+        .expect("an answer over QUIC");
+    let OperatorResponse::Dataset(version) = shown else {
+        panic!("{shown:?}")
+    };
+    let note = version.profile.columns[1]
+        .categorical
+        .as_ref()
+        .expect("categorical");
+    assert!(note.top.iter().all(|(value, _)| value.len() < 1000));
+    client.close().await;
+    coordinator.stop().await;
 }

@@ -112,6 +112,60 @@ async fn errors_have_the_mlflow_shape_and_status() {
         code(&call(addr, "POST", "runs/log-batch", Some(&batch)).await),
         (400, "INVALID_PARAMETER_VALUE")
     );
+
+    // MLflow's own length limits, and steps an int64 cannot hold.
+    let long_key = "k".repeat(251);
+    let long_value = "v".repeat(8001);
+    let oversized = [
+        (
+            "runs/log-parameter",
+            format!(r#"{{"run_id": "{run}", "key": "{long_key}", "value": "1"}}"#),
+        ),
+        (
+            "runs/log-parameter",
+            format!(
+                r#"{{"run_id": "{run}", "key": "p", "value": "{}"}}"#,
+                "v".repeat(6001)
+            ),
+        ),
+        (
+            "runs/set-tag",
+            format!(r#"{{"run_id": "{run}", "key": "t", "value": "{long_value}"}}"#),
+        ),
+        (
+            "runs/log-metric",
+            format!(r#"{{"run_id": "{run}", "key": "{long_key}", "value": 1, "timestamp": 1}}"#),
+        ),
+        (
+            "runs/log-metric",
+            format!(
+                r#"{{"run_id": "{run}", "key": "m", "value": 1, "timestamp": 1, "step": 1e300}}"#
+            ),
+        ),
+        (
+            "runs/log-batch",
+            format!(r#"{{"run_id": "{run}", "params": [{{"key": "{long_key}", "value": "1"}}]}}"#),
+        ),
+        (
+            "experiments/create",
+            format!(r#"{{"name": "{}"}}"#, "e".repeat(257)),
+        ),
+    ];
+    for (path, body) in &oversized {
+        let answer = call(addr, "POST", path, Some(body)).await;
+        assert_eq!(
+            code(&answer),
+            (400, "INVALID_PARAMETER_VALUE"),
+            "{path}: {}",
+            answer.1
+        );
+    }
+    let got = call(addr, "GET", &format!("runs/get?run_id={run}"), None).await;
+    assert_eq!(
+        got.1["run"]["data"]["params"].as_array().map(Vec::len),
+        Some(1),
+        "nothing of it was stored"
+    );
     coordinator.stop().await;
 }
 

@@ -13,6 +13,10 @@ use super::table::{ColumnData, Table};
 pub const QUANTILES: &[f64] = &[0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0];
 /// Histogram bins of a numeric profile.
 pub const HISTOGRAM_BINS: usize = 20;
+/// Most characters of a category value a profile keeps; longer values are cut, so that a
+/// profile stays small whatever the cells hold.
+pub const MAX_VALUE_CHARS: usize = 120;
+
 /// Most categories listed by name; the rest are counted together.
 pub const TOP_CATEGORIES: usize = 50;
 
@@ -170,6 +174,12 @@ fn categorical(values: &[Option<String>]) -> CategoricalProfile {
     let distinct = sorted.len() as u64;
     let other = sorted.iter().skip(TOP_CATEGORIES).map(|(_, c)| c).sum();
     sorted.truncate(TOP_CATEGORIES);
+    for (value, _) in &mut sorted {
+        if let Some((cut, _)) = value.char_indices().nth(MAX_VALUE_CHARS) {
+            value.truncate(cut);
+            value.push('…');
+        }
+    }
     CategoricalProfile {
         distinct,
         top: sorted,
@@ -200,6 +210,22 @@ mod tests {
         assert_eq!(numeric.histogram.counts.len(), HISTOGRAM_BINS);
         assert_eq!(numeric.histogram.bin(-5.0), 0);
         assert_eq!(numeric.histogram.bin(1e9), HISTOGRAM_BINS - 1);
+    }
+
+    #[test]
+    fn long_category_values_are_cut_in_profiles() {
+        let long = "é".repeat(50_000);
+        let csv = format!("x\n{long}\n{long}\nb\n");
+        let profile = profile(&parse(csv.as_bytes()).expect("parses"));
+        let top = &profile.columns[0]
+            .categorical
+            .as_ref()
+            .expect("categorical")
+            .top;
+        assert_eq!(top[0].1, 2);
+        assert_eq!(top[0].0.chars().count(), MAX_VALUE_CHARS + 1);
+        assert!(top[0].0.ends_with('…'));
+        assert_eq!(top[1], ("b".to_string(), 1));
     }
 
     #[test]

@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 
-use drover_protocol::conn::{FramedSend, accept_bi};
-use drover_protocol::msg::{HelloOutcome, HelloReply, OperatorRequest, OperatorResponse, Welcome};
+use drover_protocol::conn::{ConnError, FramedSend, accept_bi};
+use drover_protocol::frame::FrameError;
+use drover_protocol::msg::{
+    ApiError, HelloOutcome, HelloReply, OperatorRequest, OperatorResponse, Welcome,
+};
 use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
@@ -58,9 +61,8 @@ pub async fn run(
             metrics::counter!("drover_frames_received_total").increment(1);
             if let OperatorRequest::AddDataset(upload) = request {
                 let response = datasets::receive(&shared, upload, recv).await;
-                let mut send = send;
-                if send.send(&response).await.is_ok() {
-                    send.finish();
+                if respond(send, &response).await.is_err() {
+                    tracing::debug!("operator stream ended before the answer");
                 }
                 return;
             }
@@ -93,7 +95,20 @@ async fn answer(
             }
         }
     }
-    send.send(&api::handle(shared, request).await).await?;
+    respond(send, &api::handle(shared, request).await).await
+}
+
+/// Sends one answer and finishes the stream. An answer too large for a frame becomes an error
+/// answer saying so, and is logged, instead of a stream that closes without a word.
+async fn respond(mut send: FramedSend, response: &OperatorResponse) -> Result<(), ConnectionError> {
+    match send.send(response).await {
+        Err(ConnError::Frame(e @ (FrameError::TooLarge { .. } | FrameError::Encode(_)))) => {
+            tracing::error!(cause = %e, "an operator answer is too large to send");
+            let error = ApiError::internal(format!("the answer cannot be sent: {e}"));
+            send.send(&OperatorResponse::Error(error)).await?;
+        }
+        other => other?,
+    }
     send.finish();
     Ok(())
 }

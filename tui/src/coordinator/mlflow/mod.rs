@@ -5,6 +5,7 @@
 pub mod artifacts;
 pub mod error;
 pub mod filter;
+pub mod limits;
 pub mod registry;
 pub mod tracking;
 pub mod wire;

@@ -184,7 +184,9 @@ pub async fn create_model(State(api): State<Api>, bytes: Bytes) -> Reply {
     let name = required(&req.name, "name")?;
     drover_protocol::data::version::validate_name(name)
         .map_err(|e| MlflowError::invalid(format!("model name: {e}")))?;
-    let tags = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
+    let tags: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
+    super::limits::check([], &tags, [])?;
+    let tags = tags.into_iter().collect();
     let description = req.description.unwrap_or_default();
     if !api
         .store

@@ -20,6 +20,7 @@ use super::error::MlflowError;
 use super::filter::{
     Attribute, EXPERIMENT_ATTRIBUTES, Entity, Filter, OrderBy, RUN_ATTRIBUTES, Searchable,
 };
+use super::limits;
 use super::wire::{KeyValue, double, int64, number};
 use crate::coordinator::store::{Experiment, Keys, LogError, NewTrackedRun, Point, TrackedRun};
 
@@ -252,7 +253,10 @@ struct CreateExperiment {
 pub async fn create_experiment(State(api): State<Api>, bytes: Bytes) -> Reply {
     let req: CreateExperiment = body(&bytes)?;
     let name = required(&req.name, "name")?;
-    let tags = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
+    limits::name("experiment name", name)?;
+    let tags: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
+    limits::check([], &tags, [])?;
+    let tags = tags.into_iter().collect();
     let id = api
         .store
         .create_experiment(name, &tags, unix_ms())?
@@ -357,6 +361,7 @@ pub async fn create_run(State(api): State<Api>, bytes: Bytes) -> Reply {
     if !tags.iter().any(|(k, _)| k == "mlflow.runName") {
         tags.push(("mlflow.runName".into(), run_name.clone()));
     }
+    limits::check([], &tags, [])?;
     let start = req.start_time.unwrap_or_else(|| unix_ms() as i64).max(0) as u64;
     api.store.create_tracked_run(&NewTrackedRun {
         id: &run_id,
@@ -442,6 +447,7 @@ pub async fn log_param(State(api): State<Api>, bytes: Bytes) -> Reply {
         required(&req.key, "key")?.to_string(),
         req.value.unwrap_or_default(),
     )];
+    limits::check(&pair, [], [])?;
     api.store
         .log_batch(req.run.id()?, &pair, &[], &[])
         .map_err(log_error)?;
@@ -454,6 +460,7 @@ pub async fn set_tag(State(api): State<Api>, bytes: Bytes) -> Reply {
         required(&req.key, "key")?.to_string(),
         req.value.unwrap_or_default(),
     )];
+    limits::check([], &pair, [])?;
     api.store
         .log_batch(req.run.id()?, &[], &pair, &[])
         .map_err(log_error)?;
@@ -474,6 +481,7 @@ struct MetricIn {
 impl MetricIn {
     fn point(self) -> Result<(String, Point), MlflowError> {
         let key = required(&self.key, "key")?.to_string();
+        limits::check([], [], [key.as_str()])?;
         Ok((
             key,
             Point {
@@ -541,6 +549,7 @@ pub async fn log_batch(State(api): State<Api>, bytes: Bytes) -> Reply {
         .collect::<Result<Vec<_>, _>>()?;
     let params: Vec<(String, String)> = req.params.into_iter().map(|p| (p.key, p.value)).collect();
     let tags: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
+    limits::check(&params, &tags, [])?;
     api.store
         .log_batch(&id, &params, &tags, &metrics)
         .map_err(log_error)?;

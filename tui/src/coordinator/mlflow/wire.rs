@@ -52,7 +52,15 @@ pub fn int64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            .or_else(|| {
+                // Only whole numbers that an int64 holds: 1e300 is an error, not i64::MAX.
+                n.as_f64()
+                    .filter(|f| {
+                        f.fract() == 0.0
+                            && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(f)
+                    })
+                    .map(|f| f as i64)
+            })
             .map(Some)
             .ok_or_else(|| de::Error::custom(format!("{n} is not an int64"))),
         Some(Value::String(s)) => s
@@ -97,5 +105,7 @@ mod tests {
         assert_eq!((back.value, back.step), (f64::INFINITY, Some(42)));
         assert!(serde_json::from_str::<Sample>(r#"{"value": "lots"}"#).is_err());
         assert!(serde_json::from_str::<Sample>(r#"{"value": 1, "step": 1.5}"#).is_err());
+        assert!(serde_json::from_str::<Sample>(r#"{"value": 1, "step": 1e300}"#).is_err());
+        assert!(serde_json::from_str::<Sample>(r#"{"value": 1, "step": -1e19}"#).is_err());
     }
 }
