@@ -147,7 +147,7 @@ async fn session_loop(
                 }
                 Ok(Some(report @ (AgentReport::JobProgress { .. } | AgentReport::JobFinished { .. } | AgentReport::MetricBatch { .. }))) => {
                     metrics::counter!("drover_frames_received_total").increment(1);
-                    run_report(shared, id, &grants, &foreign, report, &acks);
+                    run_report(shared, id, &grants, &foreign, report, &acks).await;
                 }
                 Ok(Some(report)) => {
                     metrics::counter!("drover_frames_received_total").increment(1);
@@ -195,7 +195,7 @@ async fn session_loop(
 
 /// A report about a run: accepted only when the run is assigned to this agent in this
 /// session; anything else is dropped, counted and logged (at most once per interval).
-fn run_report(
+async fn run_report(
     shared: &Shared,
     id: &AgentId,
     grants: &Grants,
@@ -248,7 +248,10 @@ fn run_report(
             seq,
             points,
         } => {
-            shared.ingest.submit(run_id, seq, points, acks.clone());
+            shared
+                .ingest
+                .submit(run_id, seq, points, acks.clone())
+                .await;
         }
         _ => {}
     }

@@ -1,6 +1,10 @@
 //! Metric ingest, the hot path: batches from every agent go to one writer thread, which takes
 //! whatever has queued up and stores it in one transaction, then acknowledges each batch to
-//! its session. A batch is acknowledged only after it is committed.
+//! its session. A batch is acknowledged only after it is committed. The queue is bounded: a
+//! session waits for room before it reads its agent's next frame, so an agent that floods
+//! the coordinator is slowed to the store's pace, and waiting sessions take turns in order.
+//! Agents do not resend a batch the store could not write: such a batch is logged (at most
+//! once per interval) as lost and not acknowledged.
 
 use std::sync::Arc;
 
@@ -8,6 +12,11 @@ use drover_protocol::run::MetricPoint;
 use tokio::sync::mpsc;
 
 use super::store::Store;
+use super::throttle::Throttle;
+
+/// Batches waiting for the writer at most; with frames of at most 4 MiB this bounds the
+/// queue's memory whatever the agents send.
+const QUEUE_BATCHES: usize = 16;
 
 /// A batch waiting to be stored, and where to acknowledge it.
 struct Pending {
@@ -20,13 +29,14 @@ struct Pending {
 /// Cloneable handle to the ingest writer.
 #[derive(Clone)]
 pub struct Ingest {
-    queue: mpsc::UnboundedSender<Pending>,
+    queue: mpsc::Sender<Pending>,
 }
 
 impl Ingest {
     /// Starts the writer thread; it ends when every handle is dropped.
     pub fn start(store: Arc<Store>) -> Self {
-        let (queue, mut rx) = mpsc::unbounded_channel::<Pending>();
+        let (queue, mut rx) = mpsc::channel::<Pending>(QUEUE_BATCHES);
+        let failures = Throttle::new(std::time::Duration::from_secs(10));
         std::thread::Builder::new()
             .name("drover-ingest".into())
             .spawn(move || {
@@ -44,7 +54,13 @@ impl Ingest {
                                 let _ = pending.ack.send(pending.seq);
                             }
                         }
-                        Err(e) => tracing::error!(cause = %e, "could not store metric points; they will be resent"),
+                        Err(e) => {
+                            let points: usize = batch.iter().map(|p| p.points.len()).sum();
+                            metrics::counter!("drover_metric_points_lost_total").increment(points as u64);
+                            if let Some(suppressed) = failures.allow() {
+                                tracing::error!(cause = %e, points, batches = batch.len(), suppressed, "could not store metric points; they are lost and not acknowledged");
+                            }
+                        }
                     }
                 }
             })
@@ -52,8 +68,9 @@ impl Ingest {
         Self { queue }
     }
 
-    /// Queues a batch; `ack` hears its `seq` once it is committed.
-    pub fn submit(
+    /// Queues a batch, waiting while the queue is full; `ack` hears its `seq` once it is
+    /// committed.
+    pub async fn submit(
         &self,
         run_id: String,
         seq: u64,
@@ -68,6 +85,7 @@ impl Ingest {
                 points,
                 ack,
             })
+            .await
             .is_err()
         {
             tracing::error!("the ingest writer has stopped");
