@@ -195,10 +195,83 @@ mod tests {
 
         #[test]
         fn random_bodies_with_valid_length_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let mut buf = BytesMut::new();
-            buf.put_u32(body.len() as u32);
-            buf.put_slice(&body);
-            let _ = decode::<crate::msg::HelloReply>(&mut buf);
+            decode_as_every_wire_enum(&body);
         }
+
+        #[test]
+        fn mutated_frames_of_every_wire_enum_never_panic(
+            sample in 0..wire_samples().len(),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+            cut in any::<usize>(),
+        ) {
+            let mut body = wire_samples()[sample].clone();
+            for (at, byte) in flips {
+                let at = at % body.len();
+                body[at] ^= byte;
+            }
+            body.truncate(body.len() - cut % body.len());
+            decode_as_every_wire_enum(&body);
+        }
+    }
+
+    /// Decodes `body` as each message every peer reads from the network.
+    fn decode_as_every_wire_enum(body: &[u8]) {
+        use crate::msg::*;
+        use crate::run::{AgentRequest, AgentResponse};
+        let _ = decode_body::<Hello>(body);
+        let _ = decode_body::<HelloReply>(body);
+        let _ = decode_body::<AgentReport>(body);
+        let _ = decode_body::<AgentCommand>(body);
+        let _ = decode_body::<OperatorRequest>(body);
+        let _ = decode_body::<OperatorResponse>(body);
+        let _ = decode_body::<AgentRequest>(body);
+        let _ = decode_body::<AgentResponse>(body);
+        let _ = decode_body::<Event>(body);
+    }
+
+    /// Encoded bodies of real messages of each wire enum, to mutate.
+    fn wire_samples() -> Vec<Vec<u8>> {
+        use crate::hash::ContentHash;
+        use crate::run::{AgentRequest, AgentResponse, JobOutcome, MetricPoint};
+        let body = |msg: BytesMut| msg[HEADER_LEN..].to_vec();
+        let heartbeat = AgentReport::Heartbeat {
+            seq: 7,
+            load: HostLoad {
+                cpu_percent: 1.0,
+                memory_used_bytes: 2,
+            },
+        };
+        let batch = AgentReport::MetricBatch {
+            run_id: "run-1".into(),
+            seq: 1,
+            points: vec![MetricPoint {
+                key: "cv_accuracy".into(),
+                step: 1,
+                value: 0.5,
+                at_ms: 1,
+            }],
+        };
+        let finished = AgentReport::JobFinished {
+            run_id: "run-1".into(),
+            outcome: JobOutcome::Failed { reason: "x".into() },
+        };
+        let fetch = AgentRequest::FetchArtifact {
+            hash: ContentHash::of(b"x"),
+        };
+        let samples = [
+            encode(&heartbeat),
+            encode(&batch),
+            encode(&finished),
+            encode(&crate::msg::AgentCommand::CancelJob {
+                run_id: "run-1".into(),
+            }),
+            encode(&OperatorRequest::ShowRun { id: "run-1".into() }),
+            encode(&fetch),
+            encode(&AgentResponse::Artifact { len: 3 }),
+        ];
+        samples
+            .into_iter()
+            .map(|s| body(s.expect("encodes")))
+            .collect()
     }
 }
