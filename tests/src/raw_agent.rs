@@ -25,20 +25,9 @@ pub struct RawAgent {
 }
 
 impl RawAgent {
-    /// Enrolls `name` with a fresh token (state in `dir/name`), connects and says hello as a
-    /// protocol-`version` agent labelled `role=train` with one job slot.
+    /// Enrolls `name` with a fresh token (state in `dir/name`), connects and says hello as an
+    /// agent of this protocol version labelled `role=train` with one job slot.
     pub async fn join(coordinator: &Coordinator, data_dir: &Path, dir: &Path, name: &str) -> Self {
-        Self::join_speaking(coordinator, data_dir, dir, name, PROTOCOL_VERSION).await
-    }
-
-    /// [`RawAgent::join`], speaking protocol `version`.
-    pub async fn join_speaking(
-        coordinator: &Coordinator,
-        data_dir: &Path,
-        dir: &Path,
-        name: &str,
-        version: u32,
-    ) -> Self {
         let join = token(&coordinator.handle(), 1, 60).await;
         let state = drover_agent::enroll::join(&join, &dir.join(name), None, name)
             .await
@@ -57,7 +46,7 @@ impl RawAgent {
             },
         };
         send.send(&Hello {
-            proto_version: version,
+            proto_version: PROTOCOL_VERSION,
             drover_version: DROVER_VERSION.into(),
             intent: Intent::Agent(hello),
         })
