@@ -124,7 +124,7 @@ impl Runner {
             }
             _ => None,
         };
-        #[cfg(feature = "fault-injection")]
+        #[cfg(all(feature = "fault-injection", debug_assertions))]
         if let Some(ms) = job
             .spec
             .tags
@@ -140,7 +140,7 @@ impl Runner {
             let bytes =
                 std::fs::read(&path).map_err(|e| format!("reading the cached dataset: {e}"))?;
             let table = table::parse(&bytes).map_err(|e| format!("dataset: {e}"))?;
-            #[cfg(feature = "fault-injection")]
+            #[cfg(all(feature = "fault-injection", debug_assertions))]
             if spec.tags.get("drover.fault").is_some_and(|f| f == "panic") {
                 panic!("injected fault: the learner panicked");
             }

@@ -502,6 +502,30 @@ pub async fn add_dataset(data_dir: &Path, name: &str, csv: &[u8]) {
     client.close().await;
 }
 
+/// The quickest training spec: Gaussian naive Bayes on the `churn` dataset, in `experiment`.
+pub fn quick_spec(experiment: &str) -> String {
+    format!(
+        r#"
+experiment = "{experiment}"
+model = "churn"
+dataset = "churn@latest"
+target = "churned"
+task = "classification"
+algorithm = "gaussian_nb"
+seed = 7
+"#
+    )
+}
+
+/// An in-process coordinator on `dir/coord` holding a 300-row `churn` dataset; returns it and
+/// its data dir.
+pub async fn coordinator_with_churn(dir: &Path) -> (Coordinator, PathBuf) {
+    let data = dir.join("coord");
+    let coordinator = start_coordinator(&data).await;
+    add_dataset(&data, "churn", &churn_csv(300, 7)).await;
+    (coordinator, data)
+}
+
 /// Queues the spec in `toml`; the run id, or the coordinator's reason.
 pub async fn submit(handle: &CoordinatorHandle, toml: &str) -> Result<String, String> {
     let spec = drover_protocol::spec::TrainSpec::from_toml(toml).expect("spec");

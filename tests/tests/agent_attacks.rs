@@ -7,18 +7,8 @@ use drover_protocol::conn::{FramedRecv, open_bi};
 use drover_protocol::msg::{AgentReport, OperatorRequest, OperatorResponse};
 use drover_protocol::run::{AgentResponse, JobOutcome, JobSuccess, MetricPoint, RunStatus, Trial};
 use drover_tests::raw_agent::RawAgent;
-use drover_tests::{add_dataset, churn_csv, finished, logs, run_detail, start_coordinator, submit};
+use drover_tests::{coordinator_with_churn, finished, logs, quick_spec, run_detail, submit};
 use serde::Serialize;
-
-const SPEC: &str = r#"
-experiment = "attacks"
-model = "churn"
-dataset = "churn@latest"
-target = "churned"
-task = "classification"
-algorithm = "gaussian_nb"
-seed = 7
-"#;
 
 /// The bulk request as an attacker writes it: any string where a hash belongs. bincode is
 /// positional, so this encodes exactly like `AgentRequest`.
@@ -45,10 +35,8 @@ async fn answer(mut recv: FramedRecv) -> Option<AgentResponse> {
 async fn an_agent_reads_no_file_and_no_blob_beyond_its_jobs() {
     let logs = logs::capture();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("coord");
-    let coordinator = start_coordinator(&data).await;
+    let (coordinator, data) = coordinator_with_churn(tmp.path()).await;
     let handle = coordinator.handle();
-    add_dataset(&data, "churn", &churn_csv(300, 7)).await;
     let mut agent = RawAgent::join(&coordinator, &data, tmp.path(), "mallory").await;
     let id = agent.id.to_string();
 
@@ -89,7 +77,9 @@ async fn an_agent_reads_no_file_and_no_blob_beyond_its_jobs() {
     assert!(!logs.lines_with(&["refused a fetch", &id]).is_empty());
 
     // Once a job hands it the dataset, the agent may fetch it (and the transfer is logged).
-    let run = submit(&handle, SPEC).await.expect("queued");
+    let run = submit(&handle, &quick_spec("attacks"))
+        .await
+        .expect("queued");
     let job = agent.next_job().await;
     assert_eq!(job.run_id, run);
     let got = fetch(&agent.conn, job.dataset.hash.as_str()).await;
@@ -137,12 +127,12 @@ async fn an_agent_reads_no_file_and_no_blob_beyond_its_jobs() {
 async fn reports_about_runs_of_other_agents_are_refused() {
     let logs = logs::capture();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("coord");
-    let coordinator = start_coordinator(&data).await;
+    let (coordinator, data) = coordinator_with_churn(tmp.path()).await;
     let handle = coordinator.handle();
-    add_dataset(&data, "churn", &churn_csv(300, 7)).await;
     let mut owner = RawAgent::join(&coordinator, &data, tmp.path(), "owner").await;
-    let run = submit(&handle, SPEC).await.expect("queued");
+    let run = submit(&handle, &quick_spec("attacks"))
+        .await
+        .expect("queued");
     let job = owner.next_job().await;
     assert_eq!(job.run_id, run);
     let mut intruder = RawAgent::join(&coordinator, &data, tmp.path(), "intruder").await;

@@ -8,7 +8,7 @@ use drover_protocol::conn::open_bi;
 use drover_protocol::hash::ContentHash;
 use drover_protocol::run::{AgentRequest, AgentResponse};
 use drover_tests::raw_agent::RawAgent;
-use drover_tests::{add_dataset, blobs, churn_csv, start_coordinator, submit};
+use drover_tests::{blobs, coordinator_with_churn, quick_spec, submit};
 
 async fn put(conn: &quinn::Connection, hash: ContentHash, len: u64, bytes: &[u8]) -> AgentResponse {
     let (mut send, mut recv) = open_bi(conn).await.expect("stream");
@@ -20,21 +20,10 @@ async fn put(conn: &quinn::Connection, hash: ContentHash, len: u64, bytes: &[u8]
     recv.expect().await.expect("answer")
 }
 
-const SPEC: &str = r#"
-experiment = "bulk"
-model = "churn"
-dataset = "churn@latest"
-target = "churned"
-task = "classification"
-algorithm = "gaussian_nb"
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artifacts_are_stored_only_whole_and_verified() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("coord");
-    let coordinator = start_coordinator(&data).await;
-    add_dataset(&data, "churn", &churn_csv(300, 7)).await;
+    let (coordinator, data) = coordinator_with_churn(tmp.path()).await;
     let mut agent = RawAgent::join(&coordinator, &data, tmp.path(), "bulk").await;
     let conn = agent.conn.clone();
     let model = vec![7u8; 1000];
@@ -45,7 +34,9 @@ async fn artifacts_are_stored_only_whole_and_verified() {
     );
     assert_eq!(blobs(&data), 1, "only the dataset is stored");
 
-    submit(&coordinator.handle(), SPEC).await.expect("queued");
+    submit(&coordinator.handle(), &quick_spec("bulk"))
+        .await
+        .expect("queued");
     let job = agent.next_job().await;
     let cut = put(&conn, ContentHash::of(&model), 1000, &model[..400]).await;
     assert!(

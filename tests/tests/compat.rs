@@ -14,22 +14,12 @@ use drover_protocol::run::{JobOutcome, MetricPoint, RunStatus};
 use drover_protocol::types::{AgentId, AgentStatus, Capacity, HostLoad, parse_labels};
 use drover_protocol::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use drover_tests::{
-    FakeCoordinator, add_dataset, agents, churn_csv, connect_raw, finished, start_coordinator,
-    submit, token,
+    FakeCoordinator, agents, connect_raw, coordinator_with_churn, finished, quick_spec, submit,
+    token,
 };
 use tokio_util::sync::CancellationToken;
 
 const PREVIOUS: u32 = PROTOCOL_VERSION - 1;
-
-const SPEC: &str = r#"
-experiment = "compat"
-model = "churn"
-dataset = "churn@latest"
-target = "churned"
-task = "classification"
-algorithm = "gaussian_nb"
-seed = 7
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_of_the_previous_protocol_works_with_this_coordinator() {
@@ -38,10 +28,8 @@ async fn an_agent_of_the_previous_protocol_works_with_this_coordinator() {
         "one version back is supported"
     );
     let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("coord");
-    let coordinator = start_coordinator(&data).await;
+    let (coordinator, data) = coordinator_with_churn(tmp.path()).await;
     let handle = coordinator.handle();
-    add_dataset(&data, "churn", &churn_csv(300, 7)).await;
     let token = token(&handle, 1, 60).await;
     let state = drover_agent::enroll::join(&token, &tmp.path().join("old"), None, "old-node")
         .await
@@ -81,7 +69,9 @@ async fn an_agent_of_the_previous_protocol_works_with_this_coordinator() {
         (AgentStatus::Ready, "0.0.9")
     );
 
-    let id = submit(&handle, SPEC).await.expect("queued");
+    let id = submit(&handle, &quick_spec("compat"))
+        .await
+        .expect("queued");
     let mut seq = 0;
     let job = loop {
         tokio::select! {

@@ -6,16 +6,7 @@
 use drover_protocol::msg::AgentReport;
 use drover_protocol::run::MetricPoint;
 use drover_tests::raw_agent::RawAgent;
-use drover_tests::{add_dataset, churn_csv, start_coordinator, submit};
-
-const SPEC: &str = r#"
-experiment = "flood"
-model = "churn"
-dataset = "churn@latest"
-target = "churned"
-task = "classification"
-algorithm = "gaussian_nb"
-"#;
+use drover_tests::{coordinator_with_churn, quick_spec, submit};
 
 /// Peak resident memory of this process, in MiB.
 fn peak_mib() -> u64 {
@@ -31,11 +22,11 @@ fn peak_mib() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_metric_flood_is_paced_by_the_store_in_bounded_memory() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("coord");
-    let coordinator = start_coordinator(&data).await;
-    add_dataset(&data, "churn", &churn_csv(300, 7)).await;
+    let (coordinator, data) = coordinator_with_churn(tmp.path()).await;
     let mut agent = RawAgent::join(&coordinator, &data, tmp.path(), "flood").await;
-    let run = submit(&coordinator.handle(), SPEC).await.expect("queued");
+    let run = submit(&coordinator.handle(), &quick_spec("flood"))
+        .await
+        .expect("queued");
     agent.next_job().await;
     let before = peak_mib();
     const BATCHES: u64 = 100;

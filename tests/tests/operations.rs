@@ -5,17 +5,9 @@
 
 use std::path::Path;
 
-use drover_tests::{Proc, bin, churn_csv, drover, drover_agent, spawn_coordinator, wait_for};
-
-const SPEC: &str = r#"
-experiment = "ops"
-model = "churn"
-dataset = "churn@latest"
-target = "churned"
-task = "classification"
-algorithm = "gaussian_nb"
-seed = 7
-"#;
+use drover_tests::{
+    Proc, bin, churn_csv, drover, drover_agent, quick_spec, spawn_coordinator, wait_for,
+};
 
 fn ok(args: &[&str]) -> String {
     let out = drover(args);
@@ -68,7 +60,7 @@ async fn backup_restore_and_doctor() {
         s(&data),
     ]);
     let spec = tmp.path().join("spec.toml");
-    std::fs::write(&spec, SPEC).expect("spec");
+    std::fs::write(&spec, quick_spec("ops")).expect("spec");
     ok(&["train", s(&spec), "--follow", "--data-dir", s(&data)]);
 
     // Doctor on the healthy, running coordinator: every check passes, the agent's clock too.

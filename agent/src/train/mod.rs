@@ -470,6 +470,11 @@ fn sort_keys(value: serde_json::Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Trains every candidate with no baseline, no progress and no stop.
+    fn train_all(spec: &TrainSpec, table: &Table) -> Result<Trained, TrainError> {
+        train(spec, table, None, None, &mut |_| {}, &Stop::default())
+    }
     use drover_protocol::data::table::parse;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
@@ -559,15 +564,8 @@ mod tests {
             let text = format!(
                 "experiment = \"t\"\nmodel = \"t\"\ndataset = \"t\"\ntarget = \"y\"\ntask = \"regression\"\nalgorithm = \"{algorithm}\"\ncv_folds = 3\n[search]\nparams = {{ {params} }}\n"
             );
-            let trained = train(
-                &TrainSpec::from_toml(&text).expect("spec"),
-                &table,
-                None,
-                None,
-                &mut |_| {},
-                &Stop::default(),
-            )
-            .expect(algorithm);
+            let trained =
+                train_all(&TrainSpec::from_toml(&text).expect("spec"), &table).expect(algorithm);
             assert!(
                 trained.test_metrics["r2"] > 0.95,
                 "{algorithm}: {:?}",
@@ -583,15 +581,7 @@ mod tests {
             "experiment = \"t\"\nmodel = \"t\"\ndataset = \"t\"\ntarget = \"plan\"\ntask = \"regression\"\nalgorithm = \"ridge\"\n",
         )
         .expect("spec");
-        let err = train(
-            &categorical,
-            &table,
-            None,
-            None,
-            &mut |_| {},
-            &Stop::default(),
-        )
-        .expect_err("categorical target");
+        let err = train_all(&categorical, &table).expect_err("categorical target");
         assert!(
             err.to_string()
                 .contains("regression needs a numeric target"),
@@ -607,24 +597,8 @@ mod tests {
             ("gaussian_nb", ""),
             ("decision_tree", "max_depth = [3]"),
         ] {
-            let first = train(
-                &spec(algorithm, params),
-                &table,
-                None,
-                None,
-                &mut |_| {},
-                &Stop::default(),
-            )
-            .expect("trains");
-            let second = train(
-                &spec(algorithm, params),
-                &table,
-                None,
-                None,
-                &mut |_| {},
-                &Stop::default(),
-            )
-            .expect("trains");
+            let first = train_all(&spec(algorithm, params), &table).expect("trains");
+            let second = train_all(&spec(algorithm, params), &table).expect("trains");
             assert_eq!(first.artifact_hash, second.artifact_hash, "{algorithm}");
         }
     }
@@ -633,8 +607,7 @@ mod tests {
     fn shares_of_a_search_add_up_to_the_whole_and_refit_the_same_model() {
         let table = table(300);
         let spec = spec("decision_tree", "max_depth = [1, 2, 3, 4, 5]");
-        let whole =
-            train(&spec, &table, None, None, &mut |_| {}, &Stop::default()).expect("trains");
+        let whole = train_all(&spec, &table).expect("trains");
         let mut shared = search(
             &spec,
             &table,
@@ -667,27 +640,11 @@ mod tests {
     fn unusable_data_is_a_clear_error() {
         let one_class =
             parse(b"x,label\n1,0\n2,0\n3,0\n4,0\n5,0\n6,0\n7,0\n8,0\n9,0\n10,0\n").expect("csv");
-        let err = train(
-            &spec("gaussian_nb", ""),
-            &one_class,
-            None,
-            None,
-            &mut |_| {},
-            &Stop::default(),
-        )
-        .expect_err("one class");
+        let err = train_all(&spec("gaussian_nb", ""), &one_class).expect_err("one class");
         assert!(err.to_string().contains("has 1 class (0)"), "{err}");
         let mut unknown = spec("gaussian_nb", "");
         unknown.target = "lable".into();
-        let err = train(
-            &unknown,
-            &table(60),
-            None,
-            None,
-            &mut |_| {},
-            &Stop::default(),
-        )
-        .expect_err("unknown column");
+        let err = train_all(&unknown, &table(60)).expect_err("unknown column");
         assert!(
             err.to_string().contains("unknown target column \"lable\""),
             "{err}"

@@ -209,11 +209,11 @@ async fn run_report(
         | AgentReport::MetricBatch { run_id, .. } => run_id.clone(),
         _ => return,
     };
-    if grants.stopping(&run_id) {
+    if shared.stopping.contains(id, &run_id) {
         // A cancelled job: whatever it still sends is dropped; its end frees its slot.
         match &report {
             AgentReport::JobFinished { .. } => {
-                grants.end(&run_id);
+                grants.revoke(&run_id);
                 shared.stopping.remove(id, &run_id);
                 shared.schedule.notify_one();
                 tracing::debug!(agent = %id, run = %run_id, "cancelled job stopped");
@@ -241,7 +241,10 @@ async fn run_report(
         AgentReport::JobProgress { run_id, trial } => runs::progress(shared, &run_id, &trial),
         AgentReport::JobFinished { run_id, outcome } => {
             runs::finish(shared, id, grants, &run_id, outcome);
-            grants.end(&run_id);
+            grants.revoke(&run_id);
+            // Its work here has ended, even if finishing it cancelled the run's other shares
+            // (this one included).
+            shared.stopping.remove(id, &run_id);
         }
         AgentReport::MetricBatch {
             run_id,

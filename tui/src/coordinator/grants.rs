@@ -22,8 +22,6 @@ pub struct Grants {
 struct Inner {
     /// Runs assigned in this session and the blobs each may fetch, with what they are.
     runs: HashMap<String, Vec<(ContentHash, &'static str)>>,
-    /// Runs cancelled on this agent whose work has not yet been reported stopped.
-    stopping: BTreeSet<String>,
     /// Runs ever assigned in this session (bounds the uploads).
     assigned: usize,
     /// Artifacts uploaded in this session, each with the runs the agent held then.
@@ -57,25 +55,9 @@ impl Grants {
         inner.assigned += 1;
     }
 
-    /// The run was cancelled on this agent: nothing more about it is accepted but the report
-    /// that its work has stopped.
+    /// The run ended or was cancelled on this agent: nothing more about it is accepted.
     pub fn revoke(&self, run_id: &str) {
-        let mut inner = self.lock();
-        if inner.runs.remove(run_id).is_some() {
-            inner.stopping.insert(run_id.to_string());
-        }
-    }
-
-    /// The run ended on this agent: nothing more about it is accepted.
-    pub fn end(&self, run_id: &str) {
-        let mut inner = self.lock();
-        inner.runs.remove(run_id);
-        inner.stopping.remove(run_id);
-    }
-
-    /// Whether the run was cancelled on this agent and its work is still stopping.
-    pub fn stopping(&self, run_id: &str) -> bool {
-        self.lock().stopping.contains(run_id)
+        self.lock().runs.remove(run_id);
     }
 
     /// Whether the run is assigned to this agent in this session.
@@ -164,9 +146,6 @@ mod tests {
         grants.revoke("run-a");
         assert_eq!(grants.fetchable(&ContentHash::of(b"data")), None);
         assert!(!grants.holds("run-a"));
-        assert!(grants.stopping("run-a"));
-        grants.end("run-a");
-        assert!(!grants.stopping("run-a"));
     }
 
     #[test]

@@ -34,6 +34,11 @@ impl Stopping {
         self.lock().remove(&(agent.clone(), run.to_string()));
     }
 
+    /// Whether `run` was cancelled on `agent` and is still stopping.
+    pub fn contains(&self, agent: &AgentId, run: &str) -> bool {
+        self.lock().contains_key(&(agent.clone(), run.to_string()))
+    }
+
     /// `agent`'s session ended: its jobs stopped with it.
     pub fn forget(&self, agent: &AgentId) {
         self.lock().retain(|(a, _), _| a != agent);
@@ -60,7 +65,9 @@ mod tests {
         stopping.insert(&a, "run-2");
         stopping.insert(&b, "run-3");
         assert_eq!(stopping.busy().len(), 3);
+        assert!(stopping.contains(&a, "run-1"));
         stopping.remove(&a, "run-1");
+        assert!(!stopping.contains(&a, "run-1"));
         assert_eq!(stopping.busy().iter().filter(|x| **x == a).count(), 1);
         stopping.forget(&a);
         assert_eq!(stopping.busy(), vec![b]);

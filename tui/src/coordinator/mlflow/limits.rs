@@ -1,6 +1,7 @@
 //! MLflow's own size limits on what a client logs, checked before anything is stored and
 //! refused with MLflow's `INVALID_PARAMETER_VALUE`: keys of 250 characters, param values of
-//! 6000, tag values of 8000, and names of 256 (the width of MLflow's own name columns).
+//! 6000, tag values of 8000, names of 256 (the width of MLflow's own name columns), and the
+//! client's own chunk sizes for a log batch.
 
 use super::error::MlflowError;
 
@@ -12,6 +13,10 @@ pub const MAX_PARAM_VALUE: usize = 6000;
 pub const MAX_TAG_VALUE: usize = 8000;
 /// Longest experiment or registered model name.
 pub const MAX_NAME: usize = 256;
+/// The client's own chunk limits for one log-batch request.
+pub const MAX_BATCH_METRICS: usize = 1000;
+pub const MAX_BATCH_PARAMS: usize = 100;
+pub const MAX_BATCH_TAGS: usize = 100;
 
 fn within(what: &str, text: &str, max: usize) -> Result<(), MlflowError> {
     let len = text.chars().count();
@@ -40,6 +45,16 @@ pub fn check<'a>(
     }
     for key in metric_keys {
         within("metric key", key, MAX_KEY)?;
+    }
+    Ok(())
+}
+
+/// Checks the size of one log-batch request.
+pub fn batch(metrics: usize, params: usize, tags: usize) -> Result<(), MlflowError> {
+    if metrics > MAX_BATCH_METRICS || params > MAX_BATCH_PARAMS || tags > MAX_BATCH_TAGS {
+        return Err(MlflowError::invalid(format!(
+            "a batch holds at most {MAX_BATCH_METRICS} metrics, {MAX_BATCH_PARAMS} params and {MAX_BATCH_TAGS} tags; got {metrics}, {params} and {tags}"
+        )));
     }
     Ok(())
 }

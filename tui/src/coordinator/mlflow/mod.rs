@@ -6,6 +6,7 @@ pub mod artifacts;
 pub mod error;
 pub mod filter;
 pub mod limits;
+pub mod logging;
 pub mod registry;
 pub mod tracking;
 pub mod wire;
@@ -44,10 +45,10 @@ pub fn router(api: Api) -> Router {
         ("runs/create", post(tracking::create_run)),
         ("runs/update", post(tracking::update_run)),
         ("runs/get", get(tracking::get_run)),
-        ("runs/log-parameter", post(tracking::log_param)),
-        ("runs/log-metric", post(tracking::log_metric)),
-        ("runs/set-tag", post(tracking::set_tag)),
-        ("runs/log-batch", post(tracking::log_batch)),
+        ("runs/log-parameter", post(logging::log_param)),
+        ("runs/log-metric", post(logging::log_metric)),
+        ("runs/set-tag", post(logging::set_tag)),
+        ("runs/log-batch", post(logging::log_batch)),
         ("runs/search", post(tracking::search_runs)),
         ("runs/delete", post(tracking::delete_run)),
         ("runs/restore", post(tracking::restore_run)),

@@ -1,5 +1,6 @@
-//! The tracking endpoints under `/api/2.0/mlflow`: experiments, runs, params, tags, metrics,
-//! metric histories and search, answered from drover's store.
+//! The tracking endpoints under `/api/2.0/mlflow`: experiments, runs, metric histories and
+//! search, answered from drover's store (logging params, tags and metrics is in
+//! [`super::logging`]).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
@@ -21,10 +22,10 @@ use super::filter::{
     Attribute, EXPERIMENT_ATTRIBUTES, Entity, Filter, OrderBy, RUN_ATTRIBUTES, Searchable,
 };
 use super::limits;
-use super::wire::{KeyValue, double, int64, number};
+use super::wire::{KeyValue, int64, number};
 use crate::coordinator::store::{Experiment, Keys, LogError, NewTrackedRun, Point, TrackedRun};
 
-type Reply = Result<Json<Value>, MlflowError>;
+pub(super) type Reply = Result<Json<Value>, MlflowError>;
 
 /// A JSON body (an empty body reads as `{}`); a malformed one is `INVALID_PARAMETER_VALUE`.
 pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, MlflowError> {
@@ -130,7 +131,8 @@ fn run_json(run: &TrackedRun) -> Value {
     })
 }
 
-fn log_error(e: LogError) -> MlflowError {
+/// A store refusal as MLflow's error.
+pub(super) fn log_error(e: LogError) -> MlflowError {
     match e {
         LogError::Store(e) => e.into(),
         LogError::UnknownRun(id) => MlflowError::not_found(format!("Run with id={id} not found")),
@@ -378,14 +380,15 @@ pub async fn create_run(State(api): State<Api>, bytes: Bytes) -> Reply {
     Ok(Json(json!({ "run": run_json(&run) })))
 }
 
+/// The run a request names, by `run_id` or the older `run_uuid`.
 #[derive(Deserialize)]
-struct RunRef {
+pub(super) struct RunRef {
     run_id: Option<String>,
     run_uuid: Option<String>,
 }
 
 impl RunRef {
-    fn id(&self) -> Result<&str, MlflowError> {
+    pub(super) fn id(&self) -> Result<&str, MlflowError> {
         required(&self.run_id, "run_id").or_else(|_| required(&self.run_uuid, "run_id"))
     }
 }
@@ -431,129 +434,6 @@ pub async fn update_run(State(api): State<Api>, bytes: Bytes) -> Reply {
     }
     let run = load_run(&api, id)?;
     Ok(Json(json!({ "run_info": info_json(&run) })))
-}
-
-#[derive(Deserialize)]
-struct LogKeyValue {
-    #[serde(flatten)]
-    run: RunRef,
-    key: Option<String>,
-    value: Option<String>,
-}
-
-pub async fn log_param(State(api): State<Api>, bytes: Bytes) -> Reply {
-    let req: LogKeyValue = body(&bytes)?;
-    let pair = [(
-        required(&req.key, "key")?.to_string(),
-        req.value.unwrap_or_default(),
-    )];
-    limits::check(&pair, [], [])?;
-    api.store
-        .log_batch(req.run.id()?, &pair, &[], &[])
-        .map_err(log_error)?;
-    Ok(Json(json!({})))
-}
-
-pub async fn set_tag(State(api): State<Api>, bytes: Bytes) -> Reply {
-    let req: LogKeyValue = body(&bytes)?;
-    let pair = [(
-        required(&req.key, "key")?.to_string(),
-        req.value.unwrap_or_default(),
-    )];
-    limits::check([], &pair, [])?;
-    api.store
-        .log_batch(req.run.id()?, &[], &pair, &[])
-        .map_err(log_error)?;
-    Ok(Json(json!({})))
-}
-
-#[derive(Deserialize)]
-struct MetricIn {
-    key: Option<String>,
-    #[serde(deserialize_with = "double")]
-    value: f64,
-    #[serde(default, deserialize_with = "int64")]
-    timestamp: Option<i64>,
-    #[serde(default, deserialize_with = "int64")]
-    step: Option<i64>,
-}
-
-impl MetricIn {
-    fn point(self) -> Result<(String, Point), MlflowError> {
-        let key = required(&self.key, "key")?.to_string();
-        limits::check([], [], [key.as_str()])?;
-        Ok((
-            key,
-            Point {
-                value: self.value,
-                at_ms: self.timestamp.unwrap_or_else(|| unix_ms() as i64),
-                step: self.step.unwrap_or(0),
-            },
-        ))
-    }
-}
-
-#[derive(Deserialize)]
-struct LogMetric {
-    #[serde(flatten)]
-    run: RunRef,
-    #[serde(flatten)]
-    metric: MetricIn,
-}
-
-pub async fn log_metric(State(api): State<Api>, bytes: Bytes) -> Reply {
-    let req: LogMetric = body(&bytes)?;
-    let id = req.run.id()?.to_string();
-    let point = [req.metric.point()?];
-    api.store
-        .log_batch(&id, &[], &[], &point)
-        .map_err(log_error)?;
-    Ok(Json(json!({})))
-}
-
-/// The client's own chunk limits for one log-batch request.
-const MAX_BATCH_METRICS: usize = 1000;
-const MAX_BATCH_PARAMS: usize = 100;
-const MAX_BATCH_TAGS: usize = 100;
-
-#[derive(Deserialize)]
-struct LogBatch {
-    #[serde(flatten)]
-    run: RunRef,
-    #[serde(default)]
-    metrics: Vec<MetricIn>,
-    #[serde(default)]
-    params: Vec<KeyValue>,
-    #[serde(default)]
-    tags: Vec<KeyValue>,
-}
-
-pub async fn log_batch(State(api): State<Api>, bytes: Bytes) -> Reply {
-    let req: LogBatch = body(&bytes)?;
-    if req.metrics.len() > MAX_BATCH_METRICS
-        || req.params.len() > MAX_BATCH_PARAMS
-        || req.tags.len() > MAX_BATCH_TAGS
-    {
-        return Err(MlflowError::invalid(format!(
-            "a batch holds at most {MAX_BATCH_METRICS} metrics, {MAX_BATCH_PARAMS} params and {MAX_BATCH_TAGS} tags; got {}, {} and {}",
-            req.metrics.len(),
-            req.params.len(),
-            req.tags.len()
-        )));
-    }
-    let id = req.run.id()?.to_string();
-    let metrics = req
-        .metrics
-        .into_iter()
-        .map(MetricIn::point)
-        .collect::<Result<Vec<_>, _>>()?;
-    let params: Vec<(String, String)> = req.params.into_iter().map(|p| (p.key, p.value)).collect();
-    let tags: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
-    limits::check(&params, &tags, [])?;
-    api.store
-        .log_batch(&id, &params, &tags, &metrics)
-        .map_err(log_error)?;
-    Ok(Json(json!({})))
 }
 
 #[derive(Deserialize)]
