@@ -313,3 +313,59 @@ async fn the_official_client_logs_runs_that_drover_lists() {
     );
     coordinator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifact_paths_that_could_escape_or_hide_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let coordinator = start_coordinator(&tmp.path().join("coord")).await;
+    let addr = coordinator.http_addr();
+    let created = call(
+        addr,
+        "POST",
+        "runs/create",
+        Some(r#"{"experiment_id": "0"}"#),
+    )
+    .await;
+    let run = created.1["run"]["info"]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_string();
+    let put = |path: String| async move {
+        let url = format!("/api/2.0/mlflow-artifacts/artifacts/{path}");
+        http_request(addr, "PUT", &url, &[], Some("bytes")).await
+    };
+    let base = format!("0/{run}/artifacts");
+    for bad in ["..%5C..%5Cx", "a%00b", "line%0Abreak", "tab%09x"] {
+        let (status, body) = put(format!("{base}/{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body.contains("INVALID_PARAMETER_VALUE"), "{body}");
+    }
+    let (status, body) = put(format!("1/{run}/artifacts/model.pkl")).await;
+    assert_eq!(status, 400, "another experiment's URI: {body}");
+    assert!(body.contains("belongs to experiment 0"), "{body}");
+
+    assert_eq!(put(format!("{base}/model/weights.bin")).await.0, 200);
+    let (status, body) = put(format!("{base}/model")).await;
+    assert_eq!(status, 400, "a file over a folder: {body}");
+    assert_eq!(put(format!("{base}/notes.txt")).await.0, 200);
+    let (status, body) = put(format!("{base}/notes.txt/inner")).await;
+    assert_eq!(status, 400, "a folder under a file: {body}");
+    let listing = http_request(
+        addr,
+        "GET",
+        &format!("/api/2.0/mlflow-artifacts/artifacts?path={base}"),
+        &[],
+        None,
+    )
+    .await
+    .1;
+    let listing: Value = serde_json::from_str(&listing).expect("json");
+    let names: Vec<&str> = listing["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(names, ["model", "notes.txt"]);
+    coordinator.stop().await;
+}

@@ -19,28 +19,61 @@ use super::error::MlflowError;
 use super::tracking::query;
 use crate::coordinator::artifacts::StageError;
 
-/// Checks an artifact path (no empty, `.` or `..` segments) and returns it with its run id.
+/// Whether one segment of an artifact path is a plain name: not empty, `.` or `..`, and free
+/// of backslashes and control characters (a client on Windows would read `..\x` as a way
+/// out of its folder).
+fn plain_segment(segment: &str) -> bool {
+    !matches!(segment, "" | "." | "..") && !segment.chars().any(|c| c == '\\' || c.is_control())
+}
+
+/// Checks an artifact path (plain segments, `<experiment>/<run>/artifacts/...`, the run's own
+/// experiment) and returns it with its run id.
 fn run_path(api: &Api, path: &str) -> Result<(String, String), MlflowError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    if segments
-        .iter()
-        .any(|s| s.is_empty() || *s == "." || *s == "..")
-    {
+    if !segments.iter().all(|s| plain_segment(s)) {
         return Err(MlflowError::invalid(format!(
-            "invalid artifact path {path:?}"
+            "invalid artifact path {path:?}: every part must be a plain name, without backslashes or control characters"
         )));
     }
-    let [_, run, "artifacts", ..] = segments.as_slice() else {
+    let [experiment, run, "artifacts", ..] = segments.as_slice() else {
         return Err(MlflowError::invalid(format!(
             "artifact paths are <experiment>/<run>/artifacts/..., not {path:?}"
         )));
     };
-    if !api.store.run_exists(run)? {
+    let Some(owner) = api.store.run_experiment(run)? else {
         return Err(MlflowError::not_found(format!(
             "Run with id={run} not found"
         )));
+    };
+    if *experiment != owner.to_string() {
+        return Err(MlflowError::invalid(format!(
+            "run {run} belongs to experiment {owner}, not {experiment}"
+        )));
     }
     Ok((run.to_string(), segments.join("/")))
+}
+
+/// Refuses a file where a folder of that name holds files, or below a file of that name: the
+/// two would hide each other in listings and downloads.
+fn no_clash(api: &Api, path: &str) -> Result<(), MlflowError> {
+    if !api.store.run_files(path)?.is_empty() {
+        return Err(MlflowError::invalid(format!(
+            "{path:?} is a folder of artifacts; a file cannot have its name"
+        )));
+    }
+    let mut parent = path;
+    while let Some((above, _)) = parent.rsplit_once('/') {
+        if above.split('/').count() < 4 {
+            break;
+        }
+        if api.store.run_file(above)?.is_some() {
+            return Err(MlflowError::invalid(format!(
+                "{above:?} is a file; it cannot also be a folder"
+            )));
+        }
+        parent = above;
+    }
+    Ok(())
 }
 
 /// `PUT artifacts/<path>`: stores the body as the file at `path`.
@@ -53,6 +86,7 @@ pub async fn put(
     if path.split('/').count() < 4 {
         return Err(MlflowError::invalid(format!("{path:?} names no file")));
     }
+    no_clash(&api, &path)?;
     let staged = api
         .artifacts
         .stage_stream(body.into_data_stream())

@@ -411,13 +411,11 @@ impl Store {
         Ok(())
     }
 
-    /// Whether a run with `id` exists.
-    pub fn run_exists(&self, id: &str) -> Result<bool, StoreError> {
+    /// The experiment of run `id`, if the run exists.
+    pub fn run_experiment(&self, id: &str) -> Result<Option<i64>, StoreError> {
         let conn = self.lock()?;
-        Ok(conn
-            .query_row("SELECT 1 FROM runs WHERE id = ?1", [id], |_| Ok(()))
-            .optional()?
-            .is_some())
+        let sql = format!("SELECT e.id {RUN_FROM} WHERE r.id = ?1");
+        Ok(conn.query_row(&sql, [id], |r| r.get(0)).optional()?)
     }
 
     /// A page of one metric's points, in the order they were logged.
