@@ -186,9 +186,11 @@ async fn a_token_on_file_is_required_from_every_client() {
             (401, Some("UNAUTHENTICATED"))
         );
     }
-    let (status, body) =
-        http_request(addr, "GET", &path, &["Authorization: Bearer s3cret"], None).await;
-    assert_eq!(status, 200, "{body}");
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let header = format!("Authorization: {scheme} s3cret");
+        let (status, body) = http_request(addr, "GET", &path, &[&header], None).await;
+        assert_eq!(status, 200, "{scheme}: {body}");
+    }
     assert_eq!(
         http_request(addr, "GET", "/healthz", &[], None).await.0,
         200

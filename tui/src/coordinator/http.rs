@@ -2,19 +2,33 @@
 //! MLflow-compatible API (see [`super::mlflow`]). A listener reachable beyond loopback requires
 //! a bearer token (kept in `<data-dir>/http.token`, created on first need); creating that file
 //! requires it on loopback too. `/healthz` stays open for probes.
+//!
+//! The listener is bounded: at most [`MAX_CONNECTIONS`] at once (more are closed on accept),
+//! and a request's headers must arrive within [`HEADER_TIMEOUT`], so idle or half-sent
+//! connections cannot take every slot or file descriptor.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use rand::RngCore;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Connections served at once; more are closed as soon as they are accepted.
+pub const MAX_CONNECTIONS: usize = 256;
+/// How long a client may take to send a request's headers (and how long an idle
+/// keep-alive connection stays open).
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 use super::mlflow::error::MlflowError;
 
@@ -56,11 +70,14 @@ async fn require_token(State(token): State<Arc<str>>, request: Request, next: Ne
     if request.uri().path() == "/healthz" {
         return next.run(request).await;
     }
+    // The scheme is case-insensitive (RFC 9110): `bearer` and `BEARER` are `Bearer`.
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     match presented {
         // blake3::Hash compares in constant time.
         Some(p) if blake3::hash(p.as_bytes()) == blake3::hash(token.as_bytes()) => {
@@ -72,6 +89,15 @@ async fn require_token(State(token): State<Arc<str>>, request: Request, next: Ne
         )
         .into_response(),
     }
+}
+
+/// A body over a limit answers 413 in MLflow's error shape, whichever layer refused it.
+async fn mlflow_shaped_413(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    MlflowError::too_large("the request body is over the size limit").into_response()
 }
 
 /// Serves HTTP on `listener` until `shutdown` fires; with `token`, every route but `/healthz`
@@ -96,12 +122,47 @@ pub async fn serve(
             require_token,
         ));
     }
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(cause = %e, "HTTP listener failed");
+    let app = app.layer(middleware::from_fn(mlflow_shaped_413));
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = TaskTracker::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait instead of spinning.
+                    tracing::warn!(cause = %e, "HTTP accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics::counter!("drover_http_connections_refused_total").increment(1);
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
     }
+    connections.close();
+    connections.wait().await;
 }
 
 #[cfg(test)]

@@ -42,6 +42,15 @@ impl MlflowError {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
     }
 
+    /// 413 `REQUEST_LIMIT_EXCEEDED`: the request body is over the limit.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "REQUEST_LIMIT_EXCEEDED",
+            message,
+        )
+    }
+
     /// 500 `INTERNAL_ERROR`: drover failed (the client retries these).
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", message)
