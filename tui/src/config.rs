@@ -59,7 +59,7 @@ const SYSTEM_CONFIG: &str = "/etc/drover/coordinator.toml";
 const DEFAULT_LISTEN: &str = "0.0.0.0:7400";
 const DEFAULT_HTTP: &str = "127.0.0.1:7401";
 const DEFAULT_HEARTBEAT: &str = "1s";
-const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "drover")

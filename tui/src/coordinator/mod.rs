@@ -2,6 +2,7 @@
 //! and the HTTP listener. It never touches a terminal; the console and `drover coordinator`
 //! both start it through [`Coordinator::start`] and reach it through a [`CoordinatorHandle`].
 
+mod admission;
 mod agent_bulk;
 mod agent_session;
 pub mod api;

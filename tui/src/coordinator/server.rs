@@ -1,6 +1,8 @@
 //! The QUIC listener: accepts connections, reads who the peer is from its certificate and its
 //! `Hello`, and hands the connection to the enrollment, agent or operator handler. An error on
-//! one connection ends that connection only.
+//! one connection ends that connection only. Handshakes are admitted by [`super::admission`]
+//! and must finish within [`HANDSHAKE_TIMEOUT`]; failed ones are summarised in one log line
+//! per interval, since anyone can cause them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,22 +16,32 @@ use rustls::pki_types::CertificateDer;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::admission::{Admission, Admit, Handshaking};
 use super::state::Shared;
+use super::throttle::Throttle;
 use super::{agent_session, enroll, operator_session};
+
+/// How long a QUIC handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often failed handshakes are summarised in the log.
+const HANDSHAKE_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// How long a new connection may take to send its `Hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a refused peer gets to read the reason before the connection is closed.
 const REFUSAL_GRACE: Duration = Duration::from_secs(2);
 
-/// Accepts connections until `shutdown` fires, at most `max_connections` at a time.
+/// Accepts connections until `shutdown` fires: at most `max_connections` established at a
+/// time, and handshakes as [`Admission`] allows.
 pub async fn serve(
     endpoint: quinn::Endpoint,
     shared: Arc<Shared>,
     max_connections: usize,
     shutdown: CancellationToken,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let established = Arc::new(AtomicUsize::new(0));
+    let admission = Arc::new(Admission::default());
+    let failed = Arc::new(Throttle::new(HANDSHAKE_LOG_EVERY));
     loop {
         let incoming = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -38,21 +50,48 @@ pub async fn serve(
                 None => break,
             },
         };
-        if open.load(Ordering::Relaxed) >= max_connections {
-            metrics::counter!("drover_connections_refused_total", "reason" => "capacity")
-                .increment(1);
-            incoming.refuse();
-            continue;
-        }
         let remote = incoming.remote_address();
-        let (shared, open, shutdown) = (shared.clone(), open.clone(), shutdown.clone());
-        open.fetch_add(1, Ordering::Relaxed);
+        match admission.decide(remote.ip(), incoming.remote_address_validated()) {
+            Admit::Handshake => {}
+            Admit::Retry => {
+                metrics::counter!("drover_handshakes_retried_total").increment(1);
+                if let Err(e) = incoming.retry() {
+                    e.into_incoming().refuse();
+                }
+                continue;
+            }
+            Admit::Refuse => {
+                metrics::counter!("drover_connections_refused_total", "reason" => "handshakes")
+                    .increment(1);
+                incoming.refuse();
+                continue;
+            }
+        }
+        let handshaking = admission.start(remote.ip());
+        let (shared, established, failed, shutdown) = (
+            shared.clone(),
+            established.clone(),
+            failed.clone(),
+            shutdown.clone(),
+        );
         tokio::spawn(
             async move {
-                if let Err(e) = handle(incoming, shared, shutdown).await {
-                    tracing::info!(cause = %e, "connection ended");
+                let limit = Limit {
+                    established: &established,
+                    max: max_connections,
+                };
+                match handle(incoming, handshaking, limit, shared, shutdown).await {
+                    Err(ConnectionError::Handshake(_) | ConnectionError::HandshakeTimeout) => {
+                        if let Some(suppressed) = failed.allow() {
+                            tracing::info!(
+                                earlier = suppressed,
+                                "a QUIC handshake failed or timed out (and this many others since the last such line)"
+                            );
+                        }
+                    }
+                    Err(e) => tracing::info!(cause = %e, "connection ended"),
+                    Ok(()) => {}
                 }
-                open.fetch_sub(1, Ordering::Relaxed);
             }
             .instrument(tracing::info_span!("conn", %remote)),
         );
@@ -60,11 +99,30 @@ pub async fn serve(
     endpoint.close(0u32.into(), b"coordinator shutting down");
 }
 
+/// Established connections and their most.
+struct Limit<'a> {
+    established: &'a AtomicUsize,
+    max: usize,
+}
+
+/// Counts one established connection until dropped.
+struct Established<'a>(&'a AtomicUsize);
+
+impl Drop for Established<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Why a connection was dropped.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
     #[error("handshake failed: {0}")]
     Handshake(#[from] quinn::ConnectionError),
+    #[error("handshake not finished within {HANDSHAKE_TIMEOUT:?}")]
+    HandshakeTimeout,
+    #[error("the coordinator serves its most connections")]
+    Capacity,
     #[error(transparent)]
     Stream(#[from] ConnError),
     #[error("no hello within {0:?}")]
@@ -75,12 +133,30 @@ pub enum ConnectionError {
 
 async fn handle(
     incoming: quinn::Incoming,
+    handshaking: Handshaking,
+    limit: Limit<'_>,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) -> Result<(), ConnectionError> {
-    let conn = incoming.await.inspect_err(|_| {
-        metrics::counter!("drover_connections_refused_total", "reason" => "handshake").increment(1);
-    })?;
+    let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
+        Ok(Ok(conn)) => conn,
+        outcome => {
+            metrics::counter!("drover_connections_refused_total", "reason" => "handshake")
+                .increment(1);
+            return Err(match outcome {
+                Ok(Err(e)) => ConnectionError::Handshake(e),
+                _ => ConnectionError::HandshakeTimeout,
+            });
+        }
+    };
+    drop(handshaking);
+    if limit.established.fetch_add(1, Ordering::Relaxed) >= limit.max {
+        limit.established.fetch_sub(1, Ordering::Relaxed);
+        metrics::counter!("drover_connections_refused_total", "reason" => "capacity").increment(1);
+        conn.close(3u32.into(), b"the coordinator serves its most connections");
+        return Err(ConnectionError::Capacity);
+    }
+    let _established = Established(limit.established);
     let identity = peer_identity(&conn);
     let (mut send, mut recv) = tokio::time::timeout(HELLO_TIMEOUT, accept_bi(&conn))
         .await
