@@ -191,6 +191,15 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Validating and profiling a large CSV as `data add` does (streamed), next to the
+    /// whole table in memory.
+    Data {
+        /// Size of the synthetic CSV, MiB.
+        #[arg(long, default_value_t = 256)]
+        mib: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// A coordinator under N simulated agents heartbeating every second, and an idle agent.
     Fleet {
         #[arg(long, default_value_t = 1000)]
@@ -493,6 +502,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         } => {
             let report = cli::bench_mlflow::run(&python, points, runs).await?;
             emit(&report, json, cli::bench_mlflow::print)
+        }
+        Command::Bench {
+            which: BenchCommand::Data { mib, json },
+        } => {
+            let report = tokio::task::spawn_blocking(move || cli::bench_data::run(mib)).await??;
+            emit(&report, json, cli::bench_data::print)
         }
         Command::Bench {
             which:

@@ -4,6 +4,7 @@
 //! (which train on the same typed columns).
 
 pub mod profile;
+pub mod scan;
 pub mod schema;
 pub mod table;
 pub mod version;

@@ -108,7 +108,11 @@ pub fn profile(table: &Table) -> Profile {
 }
 
 fn numeric(values: &[Option<f64>]) -> Option<NumericProfile> {
-    let mut sorted: Vec<f64> = values.iter().flatten().copied().collect();
+    numeric_exact(values.iter().flatten().copied().collect())
+}
+
+/// The profile of a numeric column's present values, with exact quantiles.
+pub(crate) fn numeric_exact(mut sorted: Vec<f64>) -> Option<NumericProfile> {
     if sorted.is_empty() {
         return None;
     }
@@ -121,13 +125,15 @@ fn numeric(values: &[Option<f64>]) -> Option<NumericProfile> {
         .iter()
         .map(|q| (*q, quantile(&sorted, *q)))
         .collect();
+    let mut histogram = Histogram::spanning(min, max);
+    sorted.iter().for_each(|v| histogram.add(*v));
     Some(NumericProfile {
         min,
         max,
         mean,
         std,
         quantiles,
-        histogram: histogram(&sorted, min, max),
+        histogram,
     })
 }
 
@@ -138,52 +144,81 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
 }
 
-fn histogram(sorted: &[f64], min: f64, max: f64) -> Histogram {
-    let bins = if max > min { HISTOGRAM_BINS } else { 1 };
-    let width = (max - min) / bins as f64;
-    let edges: Vec<f64> = (0..=bins)
-        .map(|i| {
-            if i == bins {
-                max
-            } else {
-                min + width * i as f64
-            }
-        })
-        .collect();
-    let mut histogram = Histogram {
-        edges,
-        counts: vec![0; bins],
-    };
-    for value in sorted {
-        let bin = histogram.bin(*value);
-        histogram.counts[bin] += 1;
+impl Histogram {
+    /// [`HISTOGRAM_BINS`] empty equal-width bins from `min` to `max` (one bin when they are
+    /// equal).
+    pub fn spanning(min: f64, max: f64) -> Self {
+        Self::with_bins(min, max, HISTOGRAM_BINS)
     }
-    histogram
+
+    /// `bins` empty equal-width bins from `min` to `max` (one bin when they are equal).
+    pub fn with_bins(min: f64, max: f64, bins: usize) -> Self {
+        let bins = if max > min { bins.max(1) } else { 1 };
+        let width = (max - min) / bins as f64;
+        let edges = (0..=bins)
+            .map(|i| {
+                if i == bins {
+                    max
+                } else {
+                    min + width * i as f64
+                }
+            })
+            .collect();
+        Self {
+            edges,
+            counts: vec![0; bins],
+        }
+    }
+
+    /// Counts one value.
+    pub fn add(&mut self, value: f64) {
+        let bin = self.bin(value);
+        self.counts[bin] += 1;
+    }
 }
 
 fn categorical(values: &[Option<String>]) -> CategoricalProfile {
-    let mut counts: HashMap<&str, u64> = HashMap::new();
+    let mut counts: HashMap<String, u64> = HashMap::new();
     for value in values.iter().flatten() {
-        *counts.entry(value).or_default() += 1;
+        match counts.get_mut(value.as_str()) {
+            Some(count) => *count += 1,
+            None => {
+                counts.insert(value.clone(), 1);
+            }
+        }
     }
-    let mut sorted: Vec<(String, u64)> = counts
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    categorical_from(counts, 0)
+}
+
+/// The profile of a categorical column from its counts; `untracked` values were counted in
+/// no category (a bounded counter ran out of room), so they go to `other` and `distinct` is
+/// then a lower bound.
+pub(crate) fn categorical_from(counts: HashMap<String, u64>, untracked: u64) -> CategoricalProfile {
+    let mut sorted: Vec<(String, u64)> = counts.into_iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let distinct = sorted.len() as u64;
-    let other = sorted.iter().skip(TOP_CATEGORIES).map(|(_, c)| c).sum();
+    let other = untracked
+        + sorted
+            .iter()
+            .skip(TOP_CATEGORIES)
+            .map(|(_, c)| c)
+            .sum::<u64>();
     sorted.truncate(TOP_CATEGORIES);
     for (value, _) in &mut sorted {
-        if let Some((cut, _)) = value.char_indices().nth(MAX_VALUE_CHARS) {
-            value.truncate(cut);
-            value.push('…');
-        }
+        cut(value);
     }
     CategoricalProfile {
         distinct,
         top: sorted,
         other,
+    }
+}
+
+/// Cuts `value` to [`MAX_VALUE_CHARS`] characters, marking the cut with an ellipsis.
+pub(crate) fn cut(value: &mut String) {
+    if let Some((at, _)) = value.char_indices().nth(MAX_VALUE_CHARS) {
+        value.truncate(at);
+        value.push('…');
     }
 }
 

@@ -11,9 +11,9 @@ pub const MAX_COLUMNS: usize = 4096;
 
 /// Share of a column's values that must be numbers before a non-number in it is called a
 /// malformed value rather than a sign that the column is categorical.
-const NUMERIC_MAJORITY: f64 = 0.9;
+pub(super) const NUMERIC_MAJORITY: f64 = 0.9;
 /// Fewest values for that judgement: tiny columns are taken at face value.
-const NUMERIC_MIN_VALUES: usize = 10;
+pub(super) const NUMERIC_MIN_VALUES: usize = 10;
 
 const NULL_TOKENS: &[&str] = &["", "na", "n/a", "nan", "null"];
 
@@ -76,11 +76,11 @@ pub enum TableError {
     Csv { line: u64, message: String },
 }
 
-fn is_null(value: &str) -> bool {
+pub(super) fn is_null(value: &str) -> bool {
     NULL_TOKENS.iter().any(|t| t.eq_ignore_ascii_case(value))
 }
 
-fn number(value: &str) -> Option<f64> {
+pub(super) fn number(value: &str) -> Option<f64> {
     value.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
@@ -89,12 +89,17 @@ struct RawColumn {
     values: Vec<Option<String>>,
 }
 
-/// Parses CSV bytes into a typed table.
-pub fn parse(bytes: &[u8]) -> Result<Table, TableError> {
-    let mut reader = csv::ReaderBuilder::new()
+/// A CSV reader as every dataset is read: a header line, fields trimmed.
+pub(super) fn reader<R: std::io::Read>(source: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
-        .from_reader(bytes);
+        .from_reader(source)
+}
+
+/// Parses CSV bytes into a typed table.
+pub fn parse(bytes: &[u8]) -> Result<Table, TableError> {
+    let mut reader = reader(bytes);
     let headers = reader.byte_headers().map_err(|e| csv_error(&e, 1))?.clone();
     if headers.is_empty()
         || (headers.len() == 1
@@ -103,7 +108,13 @@ pub fn parse(bytes: &[u8]) -> Result<Table, TableError> {
     {
         return Err(TableError::Empty);
     }
-    let mut columns = header_columns(&headers)?;
+    let mut columns: Vec<RawColumn> = header_names(&headers)?
+        .into_iter()
+        .map(|name| RawColumn {
+            name,
+            values: Vec::new(),
+        })
+        .collect();
     let mut lines = Vec::new();
     for record in reader.byte_records() {
         let record = record.map_err(|e| csv_error(&e, 0))?;
@@ -146,7 +157,8 @@ pub fn parse(bytes: &[u8]) -> Result<Table, TableError> {
     })
 }
 
-fn header_columns(headers: &csv::ByteRecord) -> Result<Vec<RawColumn>, TableError> {
+/// The column names of a header line, checked: a bounded count, non-empty, distinct.
+pub(super) fn header_names(headers: &csv::ByteRecord) -> Result<Vec<String>, TableError> {
     if headers.len() > MAX_COLUMNS {
         return Err(TableError::TooManyColumns {
             found: headers.len(),
@@ -164,10 +176,7 @@ fn header_columns(headers: &csv::ByteRecord) -> Result<Vec<RawColumn>, TableErro
         if !seen.insert(name.clone()) {
             return Err(TableError::DuplicateName { name });
         }
-        columns.push(RawColumn {
-            name,
-            values: Vec::new(),
-        });
+        columns.push(name);
     }
     Ok(columns)
 }
@@ -214,7 +223,7 @@ fn infer(raw: &RawColumn, lines: &[u64]) -> Result<(ColumnKind, ColumnData), Tab
     ))
 }
 
-fn csv_error(error: &csv::Error, fallback_line: u64) -> TableError {
+pub(super) fn csv_error(error: &csv::Error, fallback_line: u64) -> TableError {
     let line = error.position().map_or(fallback_line, |p| p.line());
     match error.kind() {
         csv::ErrorKind::UnequalLengths {

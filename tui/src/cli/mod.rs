@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod bench;
+pub mod bench_data;
 pub mod bench_ingest;
 pub mod bench_mlflow;
 pub mod bench_train;

@@ -1,15 +1,15 @@
 //! Dataset uploads: the CSV is staged in the artifact store (exact length, verified BLAKE3);
-//! only bytes that also parse as a valid table are committed and recorded as a version.
+//! only bytes that also scan as a valid table (as a stream, in bounded memory) are committed
+//! and recorded as a version.
 //! Anything else leaves nothing behind.
 
 use std::path::PathBuf;
 
 use drover_protocol::bulk::BulkError;
 use drover_protocol::conn::FramedRecv;
+use drover_protocol::data::scan::{self, ScanError};
 use drover_protocol::data::version::validate_name;
-use drover_protocol::data::{
-    DatasetAdded, DatasetRef, DatasetUpload, DatasetVersion, profile, table,
-};
+use drover_protocol::data::{DatasetAdded, DatasetRef, DatasetUpload, DatasetVersion};
 use drover_protocol::hash::ContentHash;
 use drover_protocol::msg::{ApiError, Event, OperatorResponse};
 use drover_protocol::types::unix_ms;
@@ -70,7 +70,8 @@ async fn receive_into(
     Ok(added)
 }
 
-/// Parses and profiles the CSV off the async threads.
+/// Validates and profiles the CSV as a stream, off the async threads, in bounded memory
+/// whatever its size.
 async fn validate(
     path: PathBuf,
     upload: &DatasetUpload,
@@ -78,19 +79,22 @@ async fn validate(
 ) -> Result<DatasetVersion, ApiError> {
     let (name, source) = (upload.name.clone(), upload.file_name.clone());
     tokio::task::spawn_blocking(move || {
-        let bytes = std::fs::read(&path)
-            .map_err(|e| ApiError::internal(format!("reading the upload: {e}")))?;
-        let table =
-            table::parse(&bytes).map_err(|e| ApiError::invalid(format!("{source}: {e}")))?;
-        let profile = profile::profile(&table);
+        let open = || std::fs::File::open(&path).map(std::io::BufReader::new);
+        let scanned = scan::scan(open).map_err(|e| match e {
+            ScanError::Table(e) => ApiError::invalid(format!("{source}: {e}")),
+            ScanError::Io(e) => ApiError::internal(format!("reading the upload: {e}")),
+        })?;
+        let size_bytes = std::fs::metadata(&path)
+            .map_err(|e| ApiError::internal(format!("reading the upload: {e}")))?
+            .len();
         Ok(DatasetVersion {
             name,
             version: 0,
             hash,
-            size_bytes: bytes.len() as u64,
-            rows: table.rows as u64,
-            schema: table.schema,
-            profile,
+            size_bytes,
+            rows: scanned.rows,
+            schema: scanned.schema,
+            profile: scanned.profile,
             changes: Vec::new(),
             source,
             created_ms: unix_ms(),
