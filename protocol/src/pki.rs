@@ -152,6 +152,25 @@ pub fn issue(ca: &CertifiedKeyPem, role: Role, name: &str) -> Result<CertifiedKe
     })
 }
 
+/// Issues an HTTPS server certificate for `names` (host names or IP addresses), signed by
+/// `ca`, for the coordinator's HTTP listener.
+pub fn issue_https(ca: &CertifiedKeyPem, names: &[String]) -> Result<CertifiedKeyPem, PkiError> {
+    let key = KeyPair::generate()?;
+    let mut params = params(Role::Coordinator, "drover-http", LEAF_YEARS)?;
+    params.subject_alt_names = names
+        .iter()
+        .map(|name| match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(rcgen::SanType::IpAddress(ip)),
+            Err(_) => Ok(rcgen::SanType::DnsName(name.as_str().try_into()?)),
+        })
+        .collect::<Result<_, rcgen::Error>>()?;
+    let cert = params.signed_by(&key, &issuer(ca)?)?;
+    Ok(CertifiedKeyPem {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
 /// A new key pair and a certificate request for it. Returns `(csr_pem, key_pem)`.
 pub fn new_request(name: &str) -> Result<(String, String), PkiError> {
     let key = KeyPair::generate()?;

@@ -33,6 +33,8 @@ pub enum TlsError {
     Verifier(String),
     #[error("private key: {0}")]
     Key(String),
+    #[error("certificate: {0}")]
+    Certificate(String),
     #[error("quic crypto: {0}")]
     Quic(String),
 }
@@ -84,6 +86,22 @@ pub fn server_config(
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(transport(None));
     Ok(config)
+}
+
+/// An HTTPS server presenting `chain_pem` (leaf first, PEM) with `key_pem`, speaking HTTP/1.1.
+pub fn https_server_config(
+    chain_pem: &str,
+    key_pem: &str,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Certificate(e.to_string()))?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der(key_pem)?)?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(tls))
 }
 
 fn finish_client(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig, TlsError> {

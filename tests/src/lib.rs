@@ -37,6 +37,7 @@ pub fn options(data_dir: &Path) -> CoordinatorOptions {
         advertise: None,
         heartbeat_interval: HEARTBEAT,
         max_connections: 100,
+        http_tls: None,
     }
 }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use drover::coordinator::http::{HEADER_TIMEOUT, MAX_CONNECTIONS};
+use rustls::pki_types::pem::PemObject;
 use drover_tests::{http_request, start_coordinator, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -92,5 +93,54 @@ async fn slow_idle_and_excess_connections_are_closed_and_big_bodies_get_413() {
     assert_eq!(status, 413, "{body}");
     let body: serde_json::Value = serde_json::from_str(&body).expect("MLflow's JSON shape");
     assert_eq!(body["error_code"], "REQUEST_LIMIT_EXCEEDED");
+    coordinator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_speaks_https_with_a_certificate_from_drovers_own_ca() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let options = drover::coordinator::CoordinatorOptions {
+        http_tls: Some(drover::coordinator::http::HttpTls::OwnCa {
+            names: vec!["localhost".into(), "127.0.0.1".into()],
+        }),
+        ..drover_tests::options(&data)
+    };
+    let coordinator = drover::coordinator::Coordinator::start(options)
+        .await
+        .expect("starts");
+    let addr = coordinator.http_addr();
+
+    let ca = std::fs::read(data.join("pki/ca.pem")).expect("ca");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+        roots.add(cert.expect("pem")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(drover_protocol::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.expect("connects");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .expect("a verified TLS handshake");
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut response = String::new();
+    tls.read_to_string(&mut response).await.expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    // Plain HTTP gets no answer from an HTTPS listener.
+    let plain = tokio::time::timeout(
+        HEADER_TIMEOUT + Duration::from_secs(5),
+        http_request(addr, "GET", "/healthz", &[], None),
+    )
+    .await;
+    assert!(!matches!(plain, Ok((200, _))));
     coordinator.stop().await;
 }

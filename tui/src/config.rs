@@ -12,6 +12,7 @@ use drover_protocol::types::{Labels, parse_labels};
 use serde::Deserialize;
 
 use crate::coordinator::CoordinatorOptions;
+use crate::coordinator::http::HttpTls;
 
 /// The commented example shipped in `config/coordinator.toml`.
 pub const EXAMPLE: &str = include_str!("../../config/coordinator.toml");
@@ -26,6 +27,10 @@ pub struct CoordinatorFile {
     pub advertise: Option<String>,
     pub heartbeat_interval: Option<String>,
     pub max_connections: Option<usize>,
+    pub http_tls_cert: Option<PathBuf>,
+    pub http_tls_key: Option<PathBuf>,
+    pub http_tls_self: Option<bool>,
+    pub http_tls_names: Option<Vec<String>>,
     pub local_agent: Option<bool>,
     pub local_agent_labels: Option<String>,
     pub log_level: Option<String>,
@@ -102,6 +107,7 @@ impl Settings {
     /// Resolves every setting from the overrides, the file and the defaults.
     pub fn resolve(over: Overrides) -> anyhow::Result<Self> {
         let file = read_file(&over)?;
+        let http_tls = http_tls(&file)?;
         let heartbeat = over
             .heartbeat_interval
             .or(file.heartbeat_interval)
@@ -138,6 +144,7 @@ impl Settings {
                 advertise: over.advertise.or(file.advertise),
                 heartbeat_interval,
                 max_connections: file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+                http_tls,
             },
             local_agent: over.local_agent || file.local_agent.unwrap_or(false),
             local_agent_labels: parse_labels(&labels)
@@ -152,6 +159,31 @@ impl Settings {
             Some(dir) => dir.clone(),
             None => read_file(over)?.data_dir.unwrap_or_else(default_data_dir),
         })
+    }
+}
+
+/// HTTPS for the HTTP listener: certificate and key files, or a certificate from drover's
+/// own CA (for this host's name and loopback unless names are given), or none.
+fn http_tls(file: &CoordinatorFile) -> anyhow::Result<Option<HttpTls>> {
+    match (&file.http_tls_cert, &file.http_tls_key, file.http_tls_self) {
+        (Some(cert), Some(key), _) => Ok(Some(HttpTls::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        })),
+        (Some(_), None, _) | (None, Some(_), _) => {
+            anyhow::bail!("http_tls_cert and http_tls_key go together")
+        }
+        (None, None, Some(true)) => {
+            let names = file.http_tls_names.clone().unwrap_or_else(|| {
+                let host = rustix::system::uname()
+                    .nodename()
+                    .to_string_lossy()
+                    .into_owned();
+                vec![host, "localhost".into(), "127.0.0.1".into(), "::1".into()]
+            });
+            Ok(Some(HttpTls::OwnCa { names }))
+        }
+        (None, None, _) => Ok(None),
     }
 }
 
@@ -181,6 +213,34 @@ mod tests {
             settings.coordinator.heartbeat_interval,
             Duration::from_millis(250)
         );
+    }
+
+    #[test]
+    fn https_takes_files_or_drovers_own_ca() {
+        let file = |text: &str| -> CoordinatorFile { toml::from_str(text).expect("parses") };
+        assert_eq!(http_tls(&file("")).expect("none"), None);
+        assert_eq!(
+            http_tls(&file("http_tls_cert = \"c.pem\"\nhttp_tls_key = \"k.pem\"")).expect("files"),
+            Some(HttpTls::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        assert!(http_tls(&file("http_tls_cert = \"c.pem\"")).is_err());
+        assert_eq!(
+            http_tls(&file(
+                "http_tls_self = true\nhttp_tls_names = [\"ctl.example\"]"
+            ))
+            .expect("own"),
+            Some(HttpTls::OwnCa {
+                names: vec!["ctl.example".into()]
+            })
+        );
+        let Some(HttpTls::OwnCa { names }) = http_tls(&file("http_tls_self = true")).expect("own")
+        else {
+            panic!("own CA by default names")
+        };
+        assert!(names.contains(&"localhost".to_string()));
     }
 
     #[test]

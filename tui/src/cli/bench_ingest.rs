@@ -62,6 +62,7 @@ pub async fn ingest(total: usize, batch: usize) -> anyhow::Result<IngestReport> 
         advertise: None,
         heartbeat_interval: Duration::from_secs(1),
         max_connections: 16,
+        http_tls: None,
     };
     let coordinator = Coordinator::start(options).await?;
     let handle = coordinator.handle();

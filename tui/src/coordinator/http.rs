@@ -5,7 +5,8 @@
 //!
 //! The listener is bounded: at most [`MAX_CONNECTIONS`] at once (more are closed on accept),
 //! and a request's headers must arrive within [`HEADER_TIMEOUT`], so idle or half-sent
-//! connections cannot take every slot or file descriptor.
+//! connections cannot take every slot or file descriptor. With [`HttpTls`] it speaks HTTPS,
+//! so that a bearer token never crosses the network in clear.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,41 @@ pub const MAX_CONNECTIONS: usize = 256;
 pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 use super::mlflow::error::MlflowError;
+
+/// HTTPS for the listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpTls {
+    /// A certificate chain and key from PEM files.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A certificate from drover's own CA for these host names and addresses; clients trust
+    /// `<data-dir>/pki/ca.pem` (for MLflow clients: `MLFLOW_TRACKING_SERVER_CERT_PATH`).
+    OwnCa { names: Vec<String> },
+}
+
+/// The TLS acceptor for `tls`, the certificate signed by `ca` when it is drover's own.
+pub fn tls_acceptor(
+    tls: &HttpTls,
+    ca: &drover_protocol::pki::CertifiedKeyPem,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use anyhow::Context;
+    let (chain, key) = match tls {
+        HttpTls::Files { cert, key } => (
+            drover_protocol::files::read_text(cert)?,
+            drover_protocol::files::read_text(key)?,
+        ),
+        HttpTls::OwnCa { names } => {
+            let issued = drover_protocol::pki::issue_https(ca, names)
+                .context("issuing the HTTPS certificate")?;
+            (
+                format!("{}{}", issued.cert_pem, ca.cert_pem),
+                issued.key_pem,
+            )
+        }
+    };
+    let config = drover_protocol::tls::https_server_config(&chain, &key)
+        .context("the HTTPS certificate and key")?;
+    Ok(tokio_rustls::TlsAcceptor::from(config))
+}
 
 /// Where the HTTP bearer token lives.
 pub fn token_path(data_dir: &Path) -> PathBuf {
@@ -100,14 +136,21 @@ async fn mlflow_shaped_413(request: Request, next: Next) -> Response {
     MlflowError::too_large("the request body is over the size limit").into_response()
 }
 
-/// Serves HTTP on `listener` until `shutdown` fires; with `token`, every route but `/healthz`
-/// requires it.
+/// How the listener is reached: with the bearer token it requires, if any, and TLS, if on.
+pub struct Access {
+    pub token: Option<String>,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Serves HTTP (or HTTPS) on `listener` until `shutdown` fires; with a token, every route but
+/// `/healthz` requires it.
 pub async fn serve(
     listener: TcpListener,
     api: super::mlflow::Api,
-    token: Option<String>,
+    access: Access,
     shutdown: CancellationToken,
 ) {
+    let Access { token, tls } = access;
     let prometheus = drover_protocol::telemetry::prometheus();
     let mut app = super::mlflow::router(api)
         .route(
@@ -144,25 +187,44 @@ pub async fn serve(
             continue;
         };
         let service = TowerToHyperService::new(app.clone());
-        let shutdown = shutdown.clone();
+        let (shutdown, tls) = (shutdown.clone(), tls.clone());
         connections.spawn(async move {
             let _slot = slot;
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = shutdown.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
+            match tls {
+                None => serve_connection(stream, service, shutdown).await,
+                Some(tls) => match tokio::time::timeout(HEADER_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, service, shutdown).await,
+                    Ok(Err(e)) => tracing::debug!(cause = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                },
             }
         });
     }
     connections.close();
     connections.wait().await;
+}
+
+/// Serves HTTP/1.1 on one connection until the client goes or `shutdown` fires (then the
+/// request in progress is finished first).
+async fn serve_connection<I>(
+    io: I,
+    service: TowerToHyperService<axum::Router>,
+    shutdown: CancellationToken,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,8 @@ pub struct CoordinatorOptions {
     pub advertise: Option<String>,
     pub heartbeat_interval: Duration,
     pub max_connections: usize,
+    /// HTTPS on the HTTP listener.
+    pub http_tls: Option<http::HttpTls>,
 }
 
 /// A running coordinator. Stop it with [`Coordinator::stop`].
@@ -122,8 +124,15 @@ impl Coordinator {
             .await
             .with_context(|| format!("binding HTTP listener on {}", options.http))?;
         let http_addr = http_listener.local_addr()?;
-        let http_token =
-            http::bearer_token(data_dir, http_addr).context("reading the HTTP bearer token")?;
+        let http_access = http::Access {
+            token: http::bearer_token(data_dir, http_addr)
+                .context("reading the HTTP bearer token")?,
+            tls: options
+                .http_tls
+                .as_ref()
+                .map(|tls| http::tls_acceptor(tls, &pki.ca))
+                .transpose()?,
+        };
         let advertise = options
             .advertise
             .clone()
@@ -156,7 +165,7 @@ impl Coordinator {
         tasks.spawn(http::serve(
             http_listener,
             mlflow::Api(shared.clone()),
-            http_token,
+            http_access,
             shutdown.clone(),
         ));
         tasks.spawn(upkeep(shared.clone(), shutdown.clone()));
