@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use drover::coordinator::http::{HEADER_TIMEOUT, MAX_CONNECTIONS};
-use rustls::pki_types::pem::PemObject;
 use drover_tests::{http_request, start_coordinator, wait_for};
+use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
