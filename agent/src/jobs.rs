@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use drover_ml::table;
 use drover_protocol::bulk;
 use drover_protocol::conn::open_bi;
-use drover_protocol::data::table;
 use drover_protocol::hash::ContentHash;
 use drover_protocol::msg::AgentReport;
 use drover_protocol::run::{

@@ -1,11 +1,14 @@
 //! drover-protocol: the language the coordinator, agents and operators share.
 //!
+//! The types and framing build without features; the `net` feature adds the network half
+//! (QUIC and TLS, PKI, tokens, bulk streams, telemetry).
+//!
 //! - [`types`]: domain types (agent ids, labels, capacity, agent records).
 //! - [`msg`]: the wire enums, `Hello` first on every connection.
 //! - [`frame`]: length-prefixed bincode frames with a size limit (bytes only, no I/O).
 //! - [`bulk`]: verified bulk bytes after a request frame.
 //! - [`conn`]: whole frames over quinn streams.
-//! - [`data`]: CSV datasets: typed columns, schemas, profiles.
+//! - [`data`]: dataset types: schemas, profiles, versions.
 //! - [`dial`]: resolving and connecting to the coordinator.
 //! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
 //! - [`hash`]: content hashes, which can never be paths.
@@ -17,20 +20,28 @@
 //! - [`telemetry`]: the process-wide Prometheus recorder.
 //! - [`token`]: the opaque enrollment token.
 
+#[cfg(feature = "net")]
 pub mod bulk;
+#[cfg(feature = "net")]
 pub mod conn;
 pub mod data;
+#[cfg(feature = "net")]
 pub mod dial;
+#[cfg(feature = "net")]
 pub mod files;
 pub mod frame;
 pub mod hash;
 pub mod msg;
+#[cfg(feature = "net")]
 pub mod pki;
 pub mod registry;
 pub mod run;
 pub mod spec;
+#[cfg(feature = "net")]
 pub mod telemetry;
+#[cfg(feature = "net")]
 pub mod tls;
+#[cfg(feature = "net")]
 pub mod token;
 pub mod types;
 

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use drover::coordinator::{Coordinator, CoordinatorHandle, CoordinatorOptions};
 use drover_agent::config::AgentConfig;
+use drover_coordinator::{Coordinator, CoordinatorHandle, CoordinatorOptions};
 use drover_protocol::conn::{FramedRecv, FramedSend, accept_bi};
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::pki::{self, CertifiedKeyPem, Role};
@@ -332,9 +332,19 @@ pub fn drover_agent(args: &[&str]) -> Output {
 /// Starts `drover coordinator` on `data_dir` at `listen` and waits until it has recorded its
 /// addresses. Returns the process and its QUIC address.
 pub async fn spawn_coordinator(data_dir: &Path, listen: &str, log: PathBuf) -> (Proc, SocketAddr) {
+    spawn_coordinator_with_env(data_dir, listen, log, &[]).await
+}
+
+/// [`spawn_coordinator`] with extra environment variables.
+pub async fn spawn_coordinator_with_env(
+    data_dir: &Path,
+    listen: &str,
+    log: PathBuf,
+    env: &[(&str, &str)],
+) -> (Proc, SocketAddr) {
     let interval = format!("{}ms", HEARTBEAT.as_millis());
     let dir = data_dir.to_str().expect("utf-8 path");
-    let proc = Proc::spawn(
+    let proc = Proc::spawn_with_env(
         &bin("drover"),
         &[
             "coordinator",
@@ -347,13 +357,14 @@ pub async fn spawn_coordinator(data_dir: &Path, listen: &str, log: PathBuf) -> (
             "--heartbeat-interval",
             &interval,
         ],
+        env,
         log,
     );
     let mut proc = proc;
     let pid = proc.pid();
     let deadline = Instant::now() + PATIENCE;
     let addr = loop {
-        if let Some(addr) = drover::coordinator::runfile::read(data_dir)
+        if let Some(addr) = drover_coordinator::runfile::read(data_dir)
             .ok()
             .filter(|info| info.pid == pid)
             .and_then(|info| info.quic_addr.parse().ok())
@@ -541,6 +552,19 @@ pub async fn submit(handle: &CoordinatorHandle, toml: &str) -> Result<String, St
 }
 
 /// Everything recorded about run `id`.
+/// A run's metric history as stored in the coordinator's database under `data_dir`, read on
+/// the blocking pool as the store requires.
+pub async fn metric_history(data_dir: &Path, run: &str, key: &str) -> Vec<(u64, f64)> {
+    let (path, run, key) = (data_dir.join("drover.db"), run.to_string(), key.to_string());
+    drover_coordinator::store::handle::blocking(move || {
+        drover_coordinator::store::Store::open(&path)
+            .expect("store")
+            .metric_history(&run, &key)
+            .expect("history")
+    })
+    .await
+}
+
 pub async fn run_detail(handle: &CoordinatorHandle, id: &str) -> RunDetail {
     match handle
         .request(OperatorRequest::ShowRun { id: id.into() })
@@ -552,10 +576,13 @@ pub async fn run_detail(handle: &CoordinatorHandle, id: &str) -> RunDetail {
 }
 
 /// Waits for run `id` to end and returns it.
+/// Waits until run `id` has ended and, when it passed its gates, until the reaction that
+/// registers its model has run.
 pub async fn finished(handle: &CoordinatorHandle, id: &str) -> RunDetail {
     wait_for("the run to end", || async {
         let run = run_detail(handle, id).await;
-        run.summary.status.is_final().then_some(run)
+        let registering = run.summary.gates_passed == Some(true) && run.registered.is_none();
+        (run.summary.status.is_final() && !registering).then_some(run)
     })
     .await
 }

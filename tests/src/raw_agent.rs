@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use drover::coordinator::Coordinator;
+use drover_coordinator::Coordinator;
 use drover_protocol::conn::{FramedRecv, FramedSend, open_bi};
 use drover_protocol::msg::{
     AgentCommand, AgentHello, AgentReport, Hello, HelloOutcome, HelloReply, Intent,

@@ -7,7 +7,9 @@ use drover_protocol::conn::{FramedRecv, open_bi};
 use drover_protocol::msg::{AgentReport, OperatorRequest, OperatorResponse};
 use drover_protocol::run::{AgentResponse, JobOutcome, JobSuccess, MetricPoint, RunStatus, Trial};
 use drover_tests::raw_agent::RawAgent;
-use drover_tests::{coordinator_with_churn, finished, logs, quick_spec, run_detail, submit};
+use drover_tests::{
+    coordinator_with_churn, finished, logs, metric_history, quick_spec, run_detail, submit,
+};
 use serde::Serialize;
 
 /// The bulk request as an attacker writes it: any string where a hash belongs. bincode is
@@ -186,12 +188,9 @@ async fn reports_about_runs_of_other_agents_are_refused() {
     let detail = run_detail(&handle, &run).await;
     assert_eq!(detail.summary.status, RunStatus::Running);
     assert!(detail.trials.is_empty(), "{:?}", detail.trials);
-    let store = drover::coordinator::store::Store::open(&data.join("drover.db")).expect("store");
-    let history = store.metric_history(&run, "cv_accuracy").expect("history");
+    let history = metric_history(&data, &run, "cv_accuracy").await;
     assert_eq!(history, vec![(1, 0.5)]);
-    let stranger = store
-        .metric_history("run-that-does-not-exist", "cv_accuracy")
-        .expect("history");
+    let stranger = metric_history(&data, "run-that-does-not-exist", "cv_accuracy").await;
     assert!(stranger.is_empty());
     assert!(
         !logs

@@ -26,7 +26,7 @@ async fn black_hole(server: SocketAddr) -> SocketAddr {
 }
 
 async fn enroll(
-    handle: &drover::coordinator::CoordinatorHandle,
+    handle: &drover_coordinator::CoordinatorHandle,
     dir: &std::path::Path,
     name: &str,
 ) -> Duration {

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use drover::coordinator::http::{HEADER_TIMEOUT, MAX_CONNECTIONS};
+use drover_coordinator::http::{HEADER_TIMEOUT, MAX_CONNECTIONS};
 use drover_tests::{http_request, start_coordinator, wait_for};
 use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,13 +100,13 @@ async fn slow_idle_and_excess_connections_are_closed_and_big_bodies_get_413() {
 async fn the_listener_speaks_https_with_a_certificate_from_drovers_own_ca() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("coord");
-    let options = drover::coordinator::CoordinatorOptions {
-        http_tls: Some(drover::coordinator::http::HttpTls::OwnCa {
+    let options = drover_coordinator::CoordinatorOptions {
+        http_tls: Some(drover_coordinator::http::HttpTls::OwnCa {
             names: vec!["localhost".into(), "127.0.0.1".into()],
         }),
         ..drover_tests::options(&data)
     };
-    let coordinator = drover::coordinator::Coordinator::start(options)
+    let coordinator = drover_coordinator::Coordinator::start(options)
         .await
         .expect("starts");
     let addr = coordinator.http_addr();

@@ -68,10 +68,8 @@ async fn a_metric_flood_is_paced_by_the_store_in_bounded_memory() {
     }
     let _send = sender.await.expect("sender");
     let grown = peak_mib().saturating_sub(before);
-    let store = drover::coordinator::store::Store::open(&data.join("drover.db")).expect("store");
-    let stored = store
-        .metric_history(&run, &"k".repeat(24))
-        .expect("history")
+    let stored = drover_tests::metric_history(&data, &run, &"k".repeat(24))
+        .await
         .len() as u64;
     assert_eq!(stored, BATCHES * POINTS);
     eprintln!("peak memory grew by {grown} MiB during the flood");

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drover::coordinator::CoordinatorHandle;
+use drover_coordinator::CoordinatorHandle;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::run::RunStatus;
 use drover_protocol::types::{AgentInfo, AgentStatus};
@@ -331,7 +331,7 @@ async fn the_headless_coordinator_notifies_systemd_and_reloads() {
         "{ready:?}"
     );
     assert!(
-        drover::coordinator::runfile::is_running(&data),
+        drover_coordinator::runfile::is_running(&data),
         "ready only once it serves"
     );
     std::fs::write(&config, "log_level = \"debug\"\n").expect("write");

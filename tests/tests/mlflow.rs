@@ -174,7 +174,7 @@ async fn a_token_on_file_is_required_from_every_client() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("coord");
     std::fs::create_dir_all(&data).expect("data dir");
-    std::fs::write(drover::coordinator::http::token_path(&data), "s3cret\n").expect("token");
+    std::fs::write(drover_coordinator::http::token_path(&data), "s3cret\n").expect("token");
     let coordinator = start_coordinator(&data).await;
     let addr = coordinator.http_addr();
     let path = format!("{API}/experiments/get?experiment_id=0");
@@ -213,7 +213,7 @@ async fn the_official_client_logs_runs_that_drover_lists() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("coord");
     std::fs::create_dir_all(&data).expect("data dir");
-    std::fs::write(drover::coordinator::http::token_path(&data), "e2e-token\n").expect("token");
+    std::fs::write(drover_coordinator::http::token_path(&data), "e2e-token\n").expect("token");
     let coordinator = start_coordinator(&data).await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mlflow/client_e2e.py");
     let uri = format!("http://{}", coordinator.http_addr());

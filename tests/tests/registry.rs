@@ -2,7 +2,7 @@
 //! version with lineage; stages, the production hand-over and aliases; a run that fails its
 //! gates registers nothing.
 
-use drover::coordinator::CoordinatorHandle;
+use drover_coordinator::CoordinatorHandle;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::registry::{ModelRef, ModelVersion, Stage};
 use drover_protocol::run::RunDetail;

@@ -3,7 +3,7 @@
 //! coordinator keeps serving everyone else.
 
 use drover::client::OperatorClient;
-use drover::coordinator::Coordinator;
+use drover_coordinator::Coordinator;
 use drover_protocol::conn::open_bi;
 use drover_protocol::msg::{
     Hello, HelloOutcome, HelloReply, Intent, OperatorRequest, OperatorResponse,

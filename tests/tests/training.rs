@@ -8,8 +8,8 @@ use drover_protocol::data::content_hash;
 use drover_protocol::msg::{Event, OperatorRequest, OperatorResponse};
 use drover_protocol::run::RunStatus;
 use drover_tests::{
-    InProcessAgent, add_dataset, churn_csv, finished, ready_count, run_detail, start_coordinator,
-    submit, wait_for,
+    InProcessAgent, add_dataset, churn_csv, finished, metric_history, ready_count, run_detail,
+    start_coordinator, submit, wait_for,
 };
 
 const SPEC: &str = r#"
@@ -79,8 +79,7 @@ async fn the_minimal_spec_trains_tracks_and_passes_its_gates() {
     assert_eq!(done.summary.dataset, "churn@1");
 
     // Each trial's cross-validated metrics were ingested as a history by step.
-    let store = drover::coordinator::store::Store::open(&data.join("drover.db")).expect("store");
-    let history = store.metric_history(&id, "cv_accuracy").expect("history");
+    let history = metric_history(&data, &id, "cv_accuracy").await;
     assert_eq!(
         history.iter().map(|(step, _)| *step).collect::<Vec<_>>(),
         vec![1, 2, 3]
@@ -364,7 +363,7 @@ async fn a_search_spreads_over_free_agents_and_refits_the_same_model() {
 
 /// The agents a run's search was spread over, from the event log.
 async fn spread_agents(
-    handle: &drover::coordinator::CoordinatorHandle,
+    handle: &drover_coordinator::CoordinatorHandle,
     run: &str,
 ) -> Vec<drover_protocol::types::AgentId> {
     let OperatorResponse::Events(events) = handle

@@ -18,8 +18,8 @@ use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION, tls};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::coordinator::pki::PkiPaths;
-use crate::coordinator::{CoordinatorHandle, runfile};
+use drover_coordinator::pki::PkiPaths;
+use drover_coordinator::{CoordinatorHandle, runfile};
 
 /// An operator session with a coordinator over QUIC.
 pub struct OperatorClient {

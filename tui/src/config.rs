@@ -11,8 +11,8 @@ use anyhow::Context;
 use drover_protocol::types::{Labels, parse_labels};
 use serde::Deserialize;
 
-use crate::coordinator::CoordinatorOptions;
-use crate::coordinator::http::HttpTls;
+use drover_coordinator::CoordinatorOptions;
+use drover_coordinator::http::HttpTls;
 
 /// The commented example shipped in `config/coordinator.toml`.
 pub const EXAMPLE: &str = include_str!("../../config/coordinator.toml");

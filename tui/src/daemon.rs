@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Overrides, Settings};
-use crate::coordinator::Coordinator;
 use crate::local_agent::{self, LocalAgent};
+use drover_coordinator::Coordinator;
 
 /// A coordinator running in this process, with the optional local agent.
 pub struct LocalCluster {

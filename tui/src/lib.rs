@@ -14,7 +14,6 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod console;
-pub mod coordinator;
 pub mod daemon;
 pub mod local_agent;
 pub mod ops;

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::loopback_if_unspecified;
-use crate::coordinator::CoordinatorHandle;
+use drover_coordinator::CoordinatorHandle;
 
 /// A running in-process agent.
 pub struct LocalAgent {

@@ -10,12 +10,12 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use drover::cli::compare::MetricFilter;
 use drover::client::{OperatorClient, OperatorLink};
 use drover::config::{Overrides, Settings};
-use drover::coordinator::runfile;
 use drover::daemon::LocalCluster;
 use drover::{cli, config, console, daemon, ops};
 use drover_agent::cli_docs;
 use drover_agent::logging::{self, LogArgs};
 use drover_agent::signal::{reload_on_hangup, shutdown_on_signal};
+use drover_coordinator::runfile;
 use drover_protocol::run::{RunFilter, RunStatus};
 
 #[derive(Parser)]

@@ -4,19 +4,17 @@
 //! refitted on all training rows and measured on the test rows, and the result is written as a
 //! canonical, content-addressed model artifact. Same data, spec and seed: same bytes.
 
-pub mod fairness;
-pub mod metrics;
 pub mod model;
-pub mod paired;
 pub mod pipeline;
 mod scored;
-pub mod search;
 pub mod stop;
 pub mod tree;
 
 use std::collections::BTreeSet;
 
-use drover_protocol::data::{ColumnData, Table};
+use drover_ml::score;
+use drover_ml::search::{self, best_trial};
+use drover_ml::table::{ColumnData, Table};
 use drover_protocol::hash::ContentHash;
 use drover_protocol::spec::{Algorithm, MAX_TRIALS, Params, Task, TrainSpec};
 use ndarray::Array1;
@@ -24,7 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use drover_protocol::run::{Metrics, Trial};
 
-use self::metrics::higher_is_better;
 use self::model::{FitError, Model, Targets};
 use self::pipeline::Pipeline;
 use self::scored::Scored;
@@ -70,14 +67,6 @@ pub enum TrainError {
     Artifact(String),
     #[error(transparent)]
     Stopped(#[from] Stopped),
-}
-
-/// The metric that picks the best candidate.
-pub fn selection_metric(task: Task) -> &'static str {
-    match task {
-        Task::Classification => "accuracy",
-        Task::Regression => "rmse",
-    }
 }
 
 struct Prepared {
@@ -217,7 +206,7 @@ fn fit_and_score(
                 stop,
             )?;
             let probabilities = model.probabilities(&x_score, prepared.classes.len());
-            let metrics = metrics::classification(&label(score), &probabilities);
+            let metrics = score::classification(&label(score), &probabilities);
             (model, metrics)
         }
         Task::Regression => {
@@ -235,7 +224,7 @@ fn fit_and_score(
                 spec.seed,
                 stop,
             )?;
-            let metrics = metrics::regression(&value(score), &model.values(&x_score).to_vec());
+            let metrics = score::regression(&value(score), &model.values(&x_score).to_vec());
             (model, metrics)
         }
     };
@@ -358,24 +347,6 @@ fn search_prepared(
     Ok(trials)
 }
 
-/// Index into `trials` of the best by the task's selection metric; the lowest trial number
-/// wins a tie, wherever the trials ran.
-pub fn best_trial(task: Task, trials: &[Trial]) -> usize {
-    let metric = selection_metric(task);
-    let score = |t: &Trial| {
-        let v = t.mean.get(metric).copied().unwrap_or(f64::NAN);
-        if higher_is_better(metric) { v } else { -v }
-    };
-    (0..trials.len()).fold(0, |best, i| {
-        let (a, b) = (score(&trials[i]), score(&trials[best]));
-        if a > b || (a == b && trials[i].trial < trials[best].trial) {
-            i
-        } else {
-            best
-        }
-    })
-}
-
 /// Trains as `spec` says on `table` (searching only the trial numbers in `only` when given),
 /// reporting each trial as it completes; ends early when `stop` is set.
 pub fn train(
@@ -475,7 +446,7 @@ mod tests {
     fn train_all(spec: &TrainSpec, table: &Table) -> Result<Trained, TrainError> {
         train(spec, table, None, None, &mut |_| {}, &Stop::default())
     }
-    use drover_protocol::data::table::parse;
+    use drover_ml::table::parse;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 

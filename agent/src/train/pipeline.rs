@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use drover_protocol::data::{ColumnData, Table};
+use drover_ml::table::{ColumnData, Table};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -179,7 +179,7 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drover_protocol::data::table::parse;
+    use drover_ml::table::parse;
 
     #[test]
     fn median_by_selection_matches_the_sorted_middle() {

@@ -1,13 +1,14 @@
 //! A model's predictions on the held-out rows next to the truth: what the fairness gate and
 //! the paired comparison with the production model read.
 
-use drover_protocol::data::{ColumnData, Table};
+use drover_ml::table::{ColumnData, Table};
+use drover_ml::{fairness, paired, score};
 use drover_protocol::run::Metrics;
 use drover_protocol::spec::{Task, TrainSpec};
 
 use super::model::Model;
 use super::pipeline::Pipeline;
-use super::{Prepared, TrainError, column_index, fairness, metrics, paired};
+use super::{Prepared, TrainError, column_index};
 
 /// One model's predictions on the held-out rows, with the truth, for fairness and comparison.
 pub(super) struct Scored {
@@ -114,7 +115,7 @@ impl Scored {
                     .filter(|&i| !right(self, i) && right(baseline, i))
                     .count() as u64;
                 (
-                    metrics::classification(&baseline.truth, &baseline.probabilities),
+                    score::classification(&baseline.truth, &baseline.probabilities),
                     wins,
                     losses,
                 )
@@ -131,7 +132,7 @@ impl Scored {
                 let wins = mine.iter().zip(&theirs).filter(|(a, b)| a < b).count() as u64;
                 let losses = mine.iter().zip(&theirs).filter(|(a, b)| a > b).count() as u64;
                 (
-                    metrics::regression(&baseline.targets, &baseline.values),
+                    score::regression(&baseline.targets, &baseline.values),
                     wins,
                     losses,
                 )

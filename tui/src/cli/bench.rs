@@ -12,8 +12,8 @@ use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use serde::Serialize;
 
 use crate::client::OperatorClient;
-use crate::coordinator::runfile;
 use crate::expect_response;
+use drover_coordinator::runfile;
 
 /// Budgets from the fleet issue: one coordinator with 1,000 agents, and one idle agent.
 const CPU_BUDGET_PERCENT: f64 = 25.0;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use drover_protocol::data::{profile, scan, table};
+use drover_ml::{profile, scan, table};
 use serde::Serialize;
 
 /// What the data benchmark measured.

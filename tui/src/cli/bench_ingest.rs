@@ -15,8 +15,8 @@ use drover_protocol::types::{Capacity, Labels};
 use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION, dial, tls};
 use serde::Serialize;
 
-use crate::coordinator::store::Store;
-use crate::coordinator::{Coordinator, CoordinatorOptions};
+use drover_coordinator::store::Store;
+use drover_coordinator::{Coordinator, CoordinatorOptions};
 
 /// What the ingest benchmark measured.
 #[derive(Debug, Serialize)]
@@ -48,12 +48,16 @@ pub async fn ingest(total: usize, batch: usize) -> anyhow::Result<IngestReport> 
     let batches = total / batch;
     std::fs::create_dir_all(&tmp)?;
 
-    let direct_store = Store::open(&tmp.join("direct.db")).context("opening the baseline store")?;
-    let started = Instant::now();
-    for b in 0..batches {
-        direct_store.insert_points(&[("bench", &points(batch, b * batch))])?;
-    }
-    let direct = (batches * batch) as f64 / started.elapsed().as_secs_f64();
+    let direct_path = tmp.join("direct.db");
+    let direct = drover_coordinator::store::handle::blocking(move || {
+        let store = Store::open(&direct_path).context("opening the baseline store")?;
+        let started = Instant::now();
+        for b in 0..batches {
+            store.insert_points(&[("bench", &points(batch, b * batch))])?;
+        }
+        anyhow::Ok((batches * batch) as f64 / started.elapsed().as_secs_f64())
+    })
+    .await?;
 
     let options = CoordinatorOptions {
         data_dir: tmp.join("coordinator"),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::coordinator::{Coordinator, CoordinatorOptions};
+use drover_coordinator::{Coordinator, CoordinatorOptions};
 
 const SCRIPT: &str = include_str!("mlflow_load.py");
 

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use drover_agent::train::search;
-use drover_protocol::data::table;
+use drover_ml::search;
+use drover_ml::table;
 use drover_protocol::spec::{ParamValue, Params, TrainSpec};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -64,7 +64,7 @@ impl MetricFilter {
 
 /// Sorts runs by a metric, best first (lower first for losses and errors).
 pub fn sort_by_metric(runs: &mut [RunSummary], metric: &str) {
-    let higher = drover_agent::train::metrics::higher_is_better(metric);
+    let higher = drover_ml::metric::higher_is_better(metric);
     runs.sort_by(|a, b| {
         let (a, b) = (a.metrics.get(metric), b.metrics.get(metric));
         match (a, b) {
@@ -131,7 +131,7 @@ pub fn rows(runs: &[RunDetail]) -> (Vec<String>, Vec<Vec<String>>) {
             .iter()
             .map(|r| r.summary.metrics.get(&metric).copied())
             .collect();
-        let higher = drover_agent::train::metrics::higher_is_better(&metric);
+        let higher = drover_ml::metric::higher_is_better(&metric);
         let best = values
             .iter()
             .flatten()

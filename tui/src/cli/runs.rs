@@ -7,7 +7,6 @@ use anyhow::{Context, bail};
 use drover_protocol::conn::FramedRecv;
 use drover_protocol::msg::{Event, OperatorRequest, OperatorResponse};
 use drover_protocol::run::{RunDetail, RunFilter, RunStatus, RunSummary};
-use drover_protocol::spec::TrainSpec;
 use drover_protocol::types::unix_ms;
 
 use super::compare::{MetricFilter, sort_by_metric};
@@ -25,8 +24,8 @@ pub async fn train(
 ) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(spec_path)
         .with_context(|| format!("reading {}", spec_path.display()))?;
-    let spec =
-        TrainSpec::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", spec_path.display()))?;
+    let spec = drover_ml::gates::parse_spec(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", spec_path.display()))?;
     with_client(data_dir, address, async |c| {
         let events = if follow {
             Some(c.subscribe().await?)
@@ -139,12 +138,45 @@ pub async fn wait_for_end(
                 if tty {
                     eprintln!();
                 }
-                return Ok(*expect_response!(
-                    client.request(&OperatorRequest::ShowRun { id }).await?,
-                    OperatorResponse::Run
-                )?);
+                return registered(client, &mut events, id).await;
             }
             _ => {}
+        }
+    }
+}
+
+/// Longest wait, after a run that passed its gates ended, for its model's registration.
+const REGISTRATION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The ended run `id`; when it passed its gates, once its model is registered (a reaction the
+/// coordinator runs just after the run ends), or after [`REGISTRATION_WAIT`].
+async fn registered(
+    client: &OperatorClient,
+    events: &mut FramedRecv,
+    id: String,
+) -> anyhow::Result<RunDetail> {
+    let deadline = tokio::time::Instant::now() + REGISTRATION_WAIT;
+    loop {
+        let run = *expect_response!(
+            client
+                .request(&OperatorRequest::ShowRun { id: id.clone() })
+                .await?,
+            OperatorResponse::Run
+        )?;
+        if run.summary.gates_passed != Some(true) || run.registered.is_some() {
+            return Ok(run);
+        }
+        loop {
+            let next = tokio::time::timeout_at(deadline, events.recv::<OperatorResponse>()).await;
+            match next {
+                Err(_) | Ok(Ok(None)) => return Ok(run),
+                Ok(Ok(Some(OperatorResponse::Event(record)))) => match record.event {
+                    Event::ModelRegistered { run_id, .. } if run_id == id => break,
+                    _ => {}
+                },
+                Ok(Ok(Some(_))) => {}
+                Ok(Err(e)) => return Err(e.into()),
+            }
         }
     }
 }

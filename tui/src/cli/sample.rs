@@ -35,7 +35,7 @@ mod tests {
     fn winequality_is_a_valid_table() {
         let mut out = Vec::new();
         write("winequality", &mut out).expect("writes");
-        let table = drover_protocol::data::table::parse(&out).expect("valid CSV");
+        let table = drover_ml::table::parse(&out).expect("valid CSV");
         assert_eq!((table.rows, table.schema.columns.len()), (1599, 12));
         assert_eq!(table.schema.columns[11].name, "quality");
         assert!(write("nope", &mut Vec::new()).is_err());

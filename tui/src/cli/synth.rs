@@ -116,7 +116,8 @@ pub fn churn(options: ChurnOptions, out: &mut dyn Write) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drover_protocol::data::{ColumnKind, table};
+    use drover_ml::table;
+    use drover_protocol::data::ColumnKind;
 
     fn generate(options: ChurnOptions) -> Vec<u8> {
         let mut out = Vec::new();
@@ -156,8 +157,7 @@ mod tests {
                 seed: 1,
                 drift,
             });
-            let profile =
-                drover_protocol::data::profile::profile(&table::parse(&bytes).expect("csv"));
+            let profile = drover_ml::profile::profile(&table::parse(&bytes).expect("csv"));
             profile.columns[1].numeric.as_ref().expect("numeric").mean
         };
         assert!(mean(1.0) > mean(0.0) + 10.0);

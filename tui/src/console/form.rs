@@ -122,7 +122,7 @@ impl LaunchForm {
             format!("{:?}", algorithm.task()).to_lowercase(),
             params.join(", ")
         );
-        TrainSpec::from_toml(&toml)
+        drover_ml::gates::parse_spec(&toml)
     }
 }
 

@@ -12,7 +12,6 @@ pub mod keymap;
 pub mod theme;
 pub mod views;
 
-use drover_protocol::spec::TrainSpec;
 use drover_protocol::types::unix_ms;
 use tokio::sync::mpsc;
 
@@ -67,7 +66,7 @@ fn run_command(command: Command, link: &OperatorLink, tx: &mpsc::Sender<ConsoleE
                 }
             }
             Command::SubmitSpecFile(path) => match tokio::fs::read_to_string(&path).await {
-                Ok(text) => match TrainSpec::from_toml(&text) {
+                Ok(text) => match drover_ml::gates::parse_spec(&text) {
                     Ok(spec) => event::submit(&link, spec).await,
                     Err(e) => ConsoleEvent::Failed(format!("{path}: {e}")),
                 },

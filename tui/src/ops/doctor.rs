@@ -9,7 +9,7 @@ use drover_protocol::msg::{ClockSkew, OperatorRequest, OperatorResponse};
 use serde::Serialize;
 
 use crate::client::OperatorClient;
-use crate::coordinator::runfile;
+use drover_coordinator::runfile;
 
 /// A check's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

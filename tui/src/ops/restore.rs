@@ -9,8 +9,8 @@ use flate2::read::GzDecoder;
 use serde::Serialize;
 
 use super::archive::{self, ArtifactEntry, Manifest};
-use crate::coordinator::artifacts::blob_path;
-use crate::coordinator::runfile;
+use drover_coordinator::artifacts::blob_path;
+use drover_coordinator::runfile;
 
 /// Largest manifest accepted, against a crafted archive.
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;

@@ -1,0 +1,213 @@
+//! The operator API: one request in, one response out. The QUIC server and the in-process
+//! console handle both call [`handle`], so scripts and the console see the same behaviour.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_protocol::msg::{
+    AgentCommand, ApiError, ApiErrorKind, CoordinatorStatus, Event, IssuedToken, OperatorRequest,
+    OperatorResponse,
+};
+use drover_protocol::pki;
+use drover_protocol::token::JoinToken;
+use drover_protocol::types::{AgentId, unix_ms};
+
+use super::state::Shared;
+use super::store::NewToken;
+use super::{datasets, registry, runs};
+
+/// Longest a join token may live.
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Most runs one listing returns.
+pub const MAX_RUNS: u32 = 1000;
+/// Most events one listing returns.
+pub const MAX_EVENTS: u32 = 10_000;
+
+fn error(kind: ApiErrorKind, message: impl Into<String>) -> OperatorResponse {
+    OperatorResponse::Error(ApiError {
+        kind,
+        message: message.into(),
+    })
+}
+
+fn internal(e: impl std::fmt::Display) -> OperatorResponse {
+    tracing::error!(cause = %e, "operator request failed");
+    error(ApiErrorKind::Internal, format!("internal error: {e}"))
+}
+
+/// Answers one operator request. `Subscribe` is a stream, not a request: callers handle it.
+/// Store work runs on the blocking pool ([`Shared::blocking`], [`super::store::Db::call`]).
+pub async fn handle(shared: &Arc<Shared>, request: OperatorRequest) -> OperatorResponse {
+    match request {
+        OperatorRequest::Status => status(shared),
+        OperatorRequest::ListAgents => OperatorResponse::Agents(shared.fleet.list()),
+        OperatorRequest::ClockSkews => OperatorResponse::ClockSkews(shared.fleet.clock_skews()),
+        OperatorRequest::RemoveAgent { id } => remove_agent(shared, id).await,
+        OperatorRequest::CreateToken { ttl_secs, uses } => {
+            shared
+                .blocking(move |shared| create_token(shared, ttl_secs, uses))
+                .await
+        }
+        OperatorRequest::AddDataset(_) => error(
+            ApiErrorKind::Invalid,
+            "a dataset upload carries its bytes on its own stream",
+        ),
+        OperatorRequest::CancelRun { id } => match runs::cancel(shared, &id).await {
+            Ok(id) => OperatorResponse::RunCancelled(id),
+            Err(e) => OperatorResponse::Error(e),
+        },
+        OperatorRequest::Subscribe => error(
+            ApiErrorKind::Invalid,
+            "subscribe opens an event stream; it has no single answer",
+        ),
+        request => shared.blocking(move |shared| stored(shared, request)).await,
+    }
+}
+
+/// The requests answered from the store alone (run on the blocking pool).
+fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
+    let store = shared.store.sync();
+    match request {
+        OperatorRequest::ListEvents { limit } => match store.recent_events(limit.min(MAX_EVENTS)) {
+            Ok(events) => OperatorResponse::Events(events),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::ListDatasets => match store.datasets() {
+            Ok(list) => OperatorResponse::Datasets(list),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::ShowDataset(reference) => match datasets::find(shared, &reference) {
+            Ok(version) => OperatorResponse::Dataset(Box::new(version)),
+            Err(e) => OperatorResponse::Error(e),
+        },
+        OperatorRequest::SubmitRun(spec) => match runs::submit_spec(shared, *spec) {
+            Ok(summary) => OperatorResponse::RunQueued(Box::new(summary)),
+            Err(e) => OperatorResponse::Error(e),
+        },
+        OperatorRequest::ListRuns(filter) => match store.runs(&filter, MAX_RUNS) {
+            Ok(list) => OperatorResponse::Runs(list),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::ShowRun { id } => match store.run(&id) {
+            Ok(Some(run)) => OperatorResponse::Run(Box::new(run)),
+            Ok(None) => error(ApiErrorKind::NotFound, format!("no run {id}")),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::ListModels => match store.models() {
+            Ok(list) => OperatorResponse::Models(list),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::ShowModel(reference) => model_answer(registry::find(shared, &reference)),
+        OperatorRequest::PromoteModel { model, stage } => {
+            model_answer(registry::promote(shared, &model, stage))
+        }
+        OperatorRequest::SetAlias { model, alias } => {
+            model_answer(registry::alias(shared, &model, &alias))
+        }
+        OperatorRequest::ListSchedules => match store.schedules() {
+            Ok(list) => {
+                OperatorResponse::Schedules(list.into_iter().map(|(info, _)| info).collect())
+            }
+            Err(e) => internal(e),
+        },
+        OperatorRequest::RemoveSchedule { id } => match store.remove_schedule(&id) {
+            Ok(true) => OperatorResponse::ScheduleRemoved(id),
+            Ok(false) => error(ApiErrorKind::NotFound, format!("no schedule {id}")),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::ListModelVersions { model } => match store.model_versions(&model) {
+            Ok(list) => OperatorResponse::ModelVersions(list),
+            Err(e) => internal(e),
+        },
+        _ => error(
+            ApiErrorKind::Internal,
+            "internal error: a request reached the wrong handler",
+        ),
+    }
+}
+
+fn model_answer(
+    result: Result<drover_protocol::registry::ModelVersion, ApiError>,
+) -> OperatorResponse {
+    match result {
+        Ok(version) => OperatorResponse::Model(Box::new(version)),
+        Err(e) => OperatorResponse::Error(e),
+    }
+}
+
+fn status(shared: &Shared) -> OperatorResponse {
+    let (ready, total) = shared.fleet.counts();
+    OperatorResponse::Status(CoordinatorStatus {
+        version: drover_protocol::DROVER_VERSION.into(),
+        quic_addr: shared.quic_addr.to_string(),
+        http_addr: shared.http_addr.to_string(),
+        agents_ready: ready as u32,
+        agents_total: total as u32,
+        uptime_secs: shared.started.elapsed().as_secs(),
+    })
+}
+
+async fn remove_agent(shared: &Arc<Shared>, id: AgentId) -> OperatorResponse {
+    let removing = id.clone();
+    let removed = shared
+        .store
+        .call(move |store| store.remove_agent(&removing, unix_ms()))
+        .await;
+    match removed {
+        Ok(false) => return error(ApiErrorKind::NotFound, format!("no agent {id}")),
+        Ok(true) => {}
+        Err(e) => return internal(e),
+    }
+    if let Some(session) = shared.fleet.remove(&id) {
+        // The session may end on its own meanwhile; its certificate is refused either way.
+        let _ = session
+            .send(AgentCommand::Disconnect {
+                reason: "agent removed by an operator".into(),
+            })
+            .await;
+    }
+    shared
+        .events
+        .publish(Event::AgentRemoved { id: id.clone() });
+    OperatorResponse::AgentRemoved(id)
+}
+
+fn create_token(shared: &Shared, ttl_secs: u64, uses: u32) -> OperatorResponse {
+    if uses == 0 {
+        return error(ApiErrorKind::Invalid, "a token needs at least one use");
+    }
+    if ttl_secs == 0 || ttl_secs > MAX_TOKEN_TTL.as_secs() {
+        return error(
+            ApiErrorKind::Invalid,
+            format!(
+                "token lifetime must be between 1s and {}s",
+                MAX_TOKEN_TTL.as_secs()
+            ),
+        );
+    }
+    let token = JoinToken::generate(shared.advertise.clone(), shared.ca_sha256);
+    let now = unix_ms();
+    let expires_ms = now + ttl_secs * 1000;
+    let secret_sha256 = pki::hex(&pki::sha256(token.secret.as_bytes()));
+    let record = NewToken {
+        id: &token.token_id,
+        secret_sha256: &secret_sha256,
+        created_ms: now,
+        expires_ms,
+        uses,
+    };
+    if let Err(e) = shared.store.sync().insert_token(&record) {
+        return internal(e);
+    }
+    shared.events.publish(Event::TokenCreated {
+        token_id: token.token_id.clone(),
+        uses,
+        expires_ms,
+    });
+    OperatorResponse::Token(IssuedToken {
+        token: token.encode(),
+        token_id: token.token_id,
+        expires_ms,
+        uses,
+    })
+}

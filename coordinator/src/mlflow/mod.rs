@@ -1,0 +1,109 @@
+//! MLflow compatibility: the subset of MLflow's tracking REST API that the official client
+//! uses, served on the coordinator's HTTP listener from drover's own store, so scripts that
+//! call `mlflow` log into drover unchanged. The contract is `mlflow-tracking-api.md`.
+
+pub mod artifacts;
+pub mod error;
+pub mod filter;
+pub mod limits;
+pub mod logging;
+pub mod registry;
+pub mod tracking;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use super::state::Shared;
+use error::MlflowError;
+
+/// What the handlers share: the coordinator's state (store, artifacts, events).
+#[derive(Clone)]
+pub struct Api(pub(crate) Arc<Shared>);
+
+impl Api {
+    /// Runs a handler's store work on the blocking pool, off the runtime's worker threads.
+    pub async fn blocking<R, F>(&self, work: F) -> R
+    where
+        F: FnOnce(&Api) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let api = self.clone();
+        super::store::handle::blocking(move || work(&api)).await
+    }
+}
+
+impl std::ops::Deref for Api {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The MLflow routes (tracking, proxied artifacts, registry); anything else under them answers 404 `ENDPOINT_NOT_FOUND`, never a 5xx
+/// the client would retry.
+pub fn router(api: Api) -> Router {
+    let base = "/api/2.0/mlflow";
+    let routes = [
+        ("experiments/get-by-name", get(tracking::experiment_by_name)),
+        ("experiments/get", get(tracking::get_experiment)),
+        ("experiments/create", post(tracking::create_experiment)),
+        ("experiments/search", post(tracking::search_experiments)),
+        ("experiments/delete", post(tracking::delete_experiment)),
+        ("runs/create", post(tracking::create_run)),
+        ("runs/update", post(tracking::update_run)),
+        ("runs/get", get(tracking::get_run)),
+        ("runs/log-parameter", post(logging::log_param)),
+        ("runs/log-metric", post(logging::log_metric)),
+        ("runs/set-tag", post(logging::set_tag)),
+        ("runs/log-batch", post(logging::log_batch)),
+        ("runs/search", post(tracking::search_runs)),
+        ("runs/delete", post(tracking::delete_run)),
+        ("runs/restore", post(tracking::restore_run)),
+        ("metrics/get-history", get(tracking::metric_history)),
+        ("logged-models/search", post(tracking::search_logged_models)),
+        ("registered-models/create", post(registry::create_model)),
+        ("registered-models/get", get(registry::get_model)),
+        (
+            "registered-models/alias",
+            get(registry::alias)
+                .post(registry::alias)
+                .delete(registry::alias),
+        ),
+        (
+            "registered-models/get-latest-versions",
+            get(registry::latest_versions).post(registry::latest_versions),
+        ),
+        ("model-versions/create", post(registry::create_version)),
+        ("model-versions/get", get(registry::get_version)),
+        ("model-versions/search", get(registry::search_versions)),
+        (
+            "model-versions/transition-stage",
+            post(registry::transition_stage),
+        ),
+    ];
+    let mut router = Router::new();
+    for (path, route) in routes {
+        router = router.route(&format!("{base}/{path}"), route);
+    }
+    let files = "/api/2.0/mlflow-artifacts/artifacts";
+    router
+        .route(files, get(artifacts::list))
+        .route(
+            &format!("{files}/{{*path}}"),
+            get(artifacts::get)
+                .put(artifacts::put)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .method_not_allowed_fallback(not_found)
+        .with_state(api)
+}
+
+/// The reply to an endpoint drover does not serve.
+pub async fn not_found(uri: axum::http::Uri) -> MlflowError {
+    MlflowError::no_endpoint(format!("drover does not serve {}", uri.path()))
+}

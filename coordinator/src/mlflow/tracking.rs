@@ -1,0 +1,628 @@
+//! The tracking endpoints under `/api/2.0/mlflow`: experiments, runs, metric histories and
+//! search, answered from drover's store (logging params, tags and metrics is in
+//! [`super::logging`]).
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::Uri;
+use drover_protocol::run::RunStatus;
+use drover_protocol::types::unix_ms;
+use rand::RngCore;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::Api;
+use super::error::MlflowError;
+use super::filter::{
+    Attribute, EXPERIMENT_ATTRIBUTES, Entity, Filter, OrderBy, RUN_ATTRIBUTES, Searchable,
+};
+use super::limits;
+use super::wire::{KeyValue, int64, number};
+use crate::store::{Experiment, Keys, LogError, NewTrackedRun, Point, TrackedRun};
+
+pub(super) type Reply = Result<Json<Value>, MlflowError>;
+
+/// A JSON body (an empty body reads as `{}`); a malformed one is `INVALID_PARAMETER_VALUE`.
+pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, MlflowError> {
+    let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { bytes };
+    serde_json::from_slice(bytes)
+        .map_err(|e| MlflowError::invalid(format!("malformed request body: {e}")))
+}
+
+/// The query string's arguments.
+pub fn query<T: DeserializeOwned>(uri: &Uri) -> Result<T, MlflowError> {
+    Query::<T>::try_from_uri(uri)
+        .map(|q| q.0)
+        .map_err(|e| MlflowError::invalid(format!("malformed query: {e}")))
+}
+
+/// A required argument, non-empty; `INVALID_PARAMETER_VALUE` naming it otherwise.
+pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, MlflowError> {
+    value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| {
+        MlflowError::invalid(format!("missing value for required parameter '{name}'"))
+    })
+}
+
+fn experiment_id(text: &str) -> Result<i64, MlflowError> {
+    text.parse()
+        .map_err(|_| MlflowError::invalid(format!("invalid experiment id {text:?}")))
+}
+
+fn experiment_json(e: &Experiment) -> Value {
+    let tags: Vec<Value> = e
+        .tags
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    json!({
+        "experiment_id": e.id.to_string(),
+        "name": e.name,
+        "artifact_location": format!("mlflow-artifacts:/{}", e.id),
+        "lifecycle_stage": e.lifecycle,
+        "creation_time": e.created_ms,
+        "last_update_time": e.updated_ms,
+        "tags": tags,
+    })
+}
+
+/// MLflow's name for a run status.
+fn status_name(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Queued => "SCHEDULED",
+        RunStatus::Running => "RUNNING",
+        RunStatus::Succeeded => "FINISHED",
+        RunStatus::Failed => "FAILED",
+        RunStatus::Cancelled => "KILLED",
+    }
+}
+
+fn parse_status(name: &str) -> Result<RunStatus, MlflowError> {
+    match name {
+        "SCHEDULED" => Ok(RunStatus::Queued),
+        "RUNNING" => Ok(RunStatus::Running),
+        "FINISHED" => Ok(RunStatus::Succeeded),
+        "FAILED" => Ok(RunStatus::Failed),
+        "KILLED" => Ok(RunStatus::Cancelled),
+        other => Err(MlflowError::invalid(format!(
+            "invalid run status {other:?}"
+        ))),
+    }
+}
+
+fn info_json(run: &TrackedRun) -> Value {
+    let mut info = json!({
+        "run_id": run.id,
+        "run_uuid": run.id,
+        "experiment_id": run.experiment_id.to_string(),
+        "run_name": run.run_name,
+        "user_id": run.user_id,
+        "status": status_name(run.status),
+        "start_time": run.start_ms,
+        "artifact_uri": format!("mlflow-artifacts:/{}/{}/artifacts", run.experiment_id, run.id),
+        "lifecycle_stage": if run.deleted { "deleted" } else { "active" },
+    });
+    if let Some(end) = run.end_ms {
+        info["end_time"] = json!(end);
+    }
+    info
+}
+
+fn pairs(map: &BTreeMap<String, String>) -> Vec<Value> {
+    map.iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect()
+}
+
+fn point_json(key: &str, p: &Point) -> Value {
+    json!({"key": key, "value": number(p.value), "timestamp": p.at_ms, "step": p.step})
+}
+
+fn run_json(run: &TrackedRun) -> Value {
+    let metrics: Vec<Value> = run.metrics.iter().map(|(k, p)| point_json(k, p)).collect();
+    json!({
+        "info": info_json(run),
+        "data": {"metrics": metrics, "params": pairs(&run.params), "tags": pairs(&run.tags)},
+        "inputs": {},
+    })
+}
+
+/// A store refusal as MLflow's error.
+pub(super) fn log_error(e: LogError) -> MlflowError {
+    match e {
+        LogError::Store(e) => e.into(),
+        LogError::UnknownRun(id) => MlflowError::not_found(format!("Run with id={id} not found")),
+        other => MlflowError::invalid(other.to_string()),
+    }
+}
+
+impl Searchable for TrackedRun {
+    fn metric(&self, key: &str) -> Option<f64> {
+        self.metrics.get(key).map(|p| p.value)
+    }
+    fn param(&self, key: &str) -> Option<&str> {
+        self.params.get(key).map(String::as_str)
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.get(key).map(String::as_str)
+    }
+    fn attribute(&self, name: &str) -> Option<Attribute> {
+        match name {
+            "status" => Some(Attribute::Text(status_name(self.status).into())),
+            "run_name" => Some(Attribute::Text(self.run_name.clone())),
+            "run_id" => Some(Attribute::Text(self.id.clone())),
+            "start_time" => Some(Attribute::Number(self.start_ms as f64)),
+            "end_time" => self.end_ms.map(|v| Attribute::Number(v as f64)),
+            _ => None,
+        }
+    }
+}
+
+impl Searchable for Experiment {
+    fn metric(&self, _: &str) -> Option<f64> {
+        None
+    }
+    fn param(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.get(key).map(String::as_str)
+    }
+    fn attribute(&self, name: &str) -> Option<Attribute> {
+        match name {
+            "name" => Some(Attribute::Text(self.name.clone())),
+            "experiment_id" => Some(Attribute::Text(self.id.to_string())),
+            "creation_time" => Some(Attribute::Number(self.created_ms as f64)),
+            "last_update_time" => Some(Attribute::Number(self.updated_ms as f64)),
+            _ => None,
+        }
+    }
+}
+
+/// Which lifecycle a search wants.
+fn view_matches(view: Option<&str>, deleted: bool) -> Result<bool, MlflowError> {
+    match view.unwrap_or("ACTIVE_ONLY") {
+        "ACTIVE_ONLY" => Ok(!deleted),
+        "DELETED_ONLY" => Ok(deleted),
+        "ALL" => Ok(true),
+        other => Err(MlflowError::invalid(format!("invalid view type {other:?}"))),
+    }
+}
+
+/// Where a page token says to start (tokens are offsets).
+fn offset(token: Option<&str>) -> Result<usize, MlflowError> {
+    match token.filter(|t| !t.is_empty()) {
+        None => Ok(0),
+        Some(t) => t
+            .parse()
+            .map_err(|_| MlflowError::invalid(format!("invalid page token {t:?}"))),
+    }
+}
+
+/// A page of `items` from the offset in `token`, and the token of the next page if any.
+fn page<T>(
+    items: Vec<T>,
+    token: Option<&str>,
+    max: usize,
+) -> Result<(Vec<T>, Option<String>), MlflowError> {
+    let offset = offset(token)?;
+    let total = items.len();
+    let end = offset.saturating_add(max).min(total);
+    let next = (end < total).then(|| end.to_string());
+    Ok((items.into_iter().skip(offset).take(max).collect(), next))
+}
+
+#[derive(Deserialize)]
+struct ByName {
+    experiment_name: Option<String>,
+}
+
+pub async fn experiment_by_name(State(api): State<Api>, uri: Uri) -> Reply {
+    api.blocking(move |api| {
+        let q: ByName = query(&uri)?;
+        let name = required(&q.experiment_name, "experiment_name")?;
+        let e = api.store.sync().experiment_by_name(name)?.ok_or_else(|| {
+            MlflowError::not_found(format!("Could not find experiment with name '{name}'"))
+        })?;
+        Ok(Json(json!({ "experiment": experiment_json(&e) })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct ById {
+    experiment_id: Option<String>,
+}
+
+pub async fn get_experiment(State(api): State<Api>, uri: Uri) -> Reply {
+    api.blocking(move |api| {
+        let q: ById = query(&uri)?;
+        let id = experiment_id(required(&q.experiment_id, "experiment_id")?)?;
+        let e =
+            api.store.sync().experiment(id)?.ok_or_else(|| {
+                MlflowError::not_found(format!("No Experiment with id={id} exists"))
+            })?;
+        Ok(Json(json!({ "experiment": experiment_json(&e) })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct CreateExperiment {
+    name: Option<String>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+pub async fn create_experiment(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| {
+        let req: CreateExperiment = body(&bytes)?;
+        let name = required(&req.name, "name")?;
+        limits::name("experiment name", name)?;
+        let tags: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
+        limits::check([], &tags, [])?;
+        let tags = tags.into_iter().collect();
+        let id = api
+            .store
+            .sync()
+            .create_experiment(name, &tags, unix_ms())?
+            .ok_or_else(|| MlflowError::exists(format!("Experiment '{name}' already exists.")))?;
+        Ok(Json(json!({ "experiment_id": id.to_string() })))
+    })
+    .await
+}
+
+pub async fn delete_experiment(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| {
+        let req: ById = body(&bytes)?;
+        let id = experiment_id(required(&req.experiment_id, "experiment_id")?)?;
+        if !api
+            .store
+            .sync()
+            .set_experiment_lifecycle(id, "deleted", unix_ms())?
+        {
+            return Err(MlflowError::not_found(format!(
+                "No Experiment with id={id} exists"
+            )));
+        }
+        Ok(Json(json!({})))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct SearchExperiments {
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+    filter: Option<String>,
+    #[serde(default)]
+    order_by: Vec<String>,
+    view_type: Option<String>,
+    page_token: Option<String>,
+}
+
+pub async fn search_experiments(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| {
+        let req: SearchExperiments = body(&bytes)?;
+        let filter = Filter::parse_with(req.filter.as_deref().unwrap_or(""), EXPERIMENT_ATTRIBUTES)
+            .map_err(|e| MlflowError::invalid(e.0))?;
+        let order: Vec<OrderBy> = req
+            .order_by
+            .iter()
+            .map(|o| OrderBy::parse_with(o, EXPERIMENT_ATTRIBUTES))
+            .collect::<Result<_, _>>()
+            .map_err(|e| MlflowError::invalid(e.0))?;
+        let mut found = Vec::new();
+        for e in api.store.sync().experiments()? {
+            if view_matches(req.view_type.as_deref(), e.lifecycle == "deleted")?
+                && filter.matches(&e)
+            {
+                found.push(e);
+            }
+        }
+        found.sort_by(|a, b| {
+            order
+                .iter()
+                .map(|o| o.compare(a, b))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| b.id.cmp(&a.id))
+        });
+        let max = req.max_results.unwrap_or(1000).clamp(1, 50_000) as usize;
+        let (found, next) = page(found, req.page_token.as_deref(), max)?;
+        let mut reply =
+            json!({ "experiments": found.iter().map(experiment_json).collect::<Vec<_>>() });
+        if let Some(token) = next {
+            reply["next_page_token"] = json!(token);
+        }
+        Ok(Json(reply))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct CreateRun {
+    experiment_id: Option<String>,
+    user_id: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    start_time: Option<i64>,
+    run_name: Option<String>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+pub async fn create_run(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| {
+        let req: CreateRun = body(&bytes)?;
+        let id = experiment_id(req.experiment_id.as_deref().unwrap_or("0"))?;
+        let experiment =
+            api.store.sync().experiment(id)?.ok_or_else(|| {
+                MlflowError::not_found(format!("No Experiment with id={id} exists"))
+            })?;
+        if experiment.lifecycle == "deleted" {
+            return Err(MlflowError::invalid(format!(
+                "The experiment {id} must be in the 'active' state."
+            )));
+        }
+        let mut raw = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let run_id = drover_protocol::pki::hex(&raw);
+        let run_name = req
+            .run_name
+            .clone()
+            .or_else(|| {
+                req.tags
+                    .iter()
+                    .find(|t| t.key == "mlflow.runName")
+                    .map(|t| t.value.clone())
+            })
+            .unwrap_or_else(|| format!("run-{}", &run_id[..8]));
+        let mut tags: Vec<(String, String)> =
+            req.tags.into_iter().map(|t| (t.key, t.value)).collect();
+        if !tags.iter().any(|(k, _)| k == "mlflow.runName") {
+            tags.push(("mlflow.runName".into(), run_name.clone()));
+        }
+        limits::check([], &tags, [])?;
+        let start = req.start_time.unwrap_or_else(|| unix_ms() as i64).max(0) as u64;
+        api.store.sync().create_tracked_run(&NewTrackedRun {
+            id: &run_id,
+            experiment: &experiment,
+            run_name: &run_name,
+            user_id: req.user_id.as_deref().unwrap_or(""),
+            start_ms: start,
+            tags: &tags,
+        })?;
+        let run = api
+            .store
+            .sync()
+            .tracked_run(&run_id)?
+            .ok_or_else(|| MlflowError::not_found(format!("Run with id={run_id} not found")))?;
+        Ok(Json(json!({ "run": run_json(&run) })))
+    })
+    .await
+}
+
+/// The run a request names, by `run_id` or the older `run_uuid`.
+#[derive(Deserialize)]
+pub(super) struct RunRef {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+}
+
+impl RunRef {
+    pub(super) fn id(&self) -> Result<&str, MlflowError> {
+        required(&self.run_id, "run_id").or_else(|_| required(&self.run_uuid, "run_id"))
+    }
+}
+
+fn load_run(api: &Api, id: &str) -> Result<TrackedRun, MlflowError> {
+    api.store
+        .sync()
+        .tracked_run(id)?
+        .ok_or_else(|| MlflowError::not_found(format!("Run with id={id} not found")))
+}
+
+pub async fn get_run(State(api): State<Api>, uri: Uri) -> Reply {
+    api.blocking(move |api| {
+        let q: RunRef = query(&uri)?;
+        let run = load_run(api, q.id()?)?;
+        Ok(Json(json!({ "run": run_json(&run) })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct UpdateRun {
+    #[serde(flatten)]
+    run: RunRef,
+    status: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    end_time: Option<i64>,
+    run_name: Option<String>,
+}
+
+pub async fn update_run(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| {
+        let req: UpdateRun = body(&bytes)?;
+        let id = req.run.id()?;
+        let status = req.status.as_deref().map(parse_status).transpose()?;
+        let end = req.end_time.map(|v| v.max(0) as u64);
+        if !api
+            .store
+            .sync()
+            .update_tracked_run(id, status, end, req.run_name.as_deref())?
+        {
+            return Err(MlflowError::not_found(format!(
+                "Run with id={id} not found"
+            )));
+        }
+        if let Some(name) = &req.run_name {
+            let tag = [("mlflow.runName".to_string(), name.clone())];
+            api.store
+                .sync()
+                .log_batch(id, &[], &tag, &[])
+                .map_err(log_error)?;
+        }
+        let run = load_run(api, id)?;
+        Ok(Json(json!({ "run_info": info_json(&run) })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct History {
+    #[serde(flatten)]
+    run: RunRef,
+    metric_key: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+    page_token: Option<String>,
+}
+
+pub async fn metric_history(State(api): State<Api>, uri: Uri) -> Reply {
+    api.blocking(move |api| {
+        let q: History = query(&uri)?;
+        let id = q.run.id()?;
+        let key = required(&q.metric_key, "metric_key")?;
+        load_run(api, id)?;
+        let max = q.max_results.unwrap_or(25_000).clamp(1, 100_000) as usize;
+        let offset = offset(q.page_token.as_deref())?;
+        let points = api.store.sync().metric_points(id, key, offset, max + 1)?;
+        let more = points.len() > max;
+        let metrics: Vec<Value> = points
+            .iter()
+            .take(max)
+            .map(|p| point_json(key, p))
+            .collect();
+        let mut reply = json!({});
+        if !metrics.is_empty() {
+            reply["metrics"] = json!(metrics);
+        }
+        if more {
+            reply["next_page_token"] = json!((offset + max).to_string());
+        }
+        Ok(Json(reply))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct SearchRuns {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+    filter: Option<String>,
+    run_view_type: Option<String>,
+    #[serde(default, deserialize_with = "int64")]
+    max_results: Option<i64>,
+    #[serde(default)]
+    order_by: Vec<String>,
+    page_token: Option<String>,
+}
+
+pub async fn search_runs(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| {
+        let req: SearchRuns = body(&bytes)?;
+        let filter = Filter::parse_with(req.filter.as_deref().unwrap_or(""), RUN_ATTRIBUTES)
+            .map_err(|e| MlflowError::invalid(e.0))?;
+        let order: Vec<OrderBy> = req
+            .order_by
+            .iter()
+            .map(|o| OrderBy::parse(o))
+            .collect::<Result<_, _>>()
+            .map_err(|e| MlflowError::invalid(e.0))?;
+        let ids = req
+            .experiment_ids
+            .iter()
+            .map(|id| experiment_id(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Filter and sort on only the keys they read, then load the page whole.
+        let mut keys = Keys::default();
+        let read = filter
+            .keys()
+            .chain(order.iter().map(|o| (o.entity, o.key.as_str())));
+        for (entity, key) in read {
+            let list = match entity {
+                Entity::Metric => &mut keys.metrics,
+                Entity::Param => &mut keys.params,
+                Entity::Tag => &mut keys.tags,
+                Entity::Attribute => continue,
+            };
+            if !list.iter().any(|k| k == key) {
+                list.push(key.to_string());
+            }
+        }
+        let mut runs = Vec::new();
+        let partial = api.store.sync().tracked_runs(&ids, Some(&keys))?;
+        let scanned = partial.len();
+        for run in partial {
+            if view_matches(req.run_view_type.as_deref(), run.deleted)? && filter.matches(&run) {
+                runs.push(run);
+            }
+        }
+        let by_start = order.iter().any(|o| o.key == "start_time");
+        runs.sort_by(|a, b| {
+            order
+                .iter()
+                .map(|o| o.compare(a, b))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+                .then_with(|| {
+                    if by_start {
+                        Ordering::Equal
+                    } else {
+                        b.start_ms.cmp(&a.start_ms)
+                    }
+                })
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let max = req.max_results.unwrap_or(1000).clamp(1, 50_000) as usize;
+        let (runs, next) = page(runs, req.page_token.as_deref(), max)?;
+        // A small page is loaded by id; a large one with its experiments (one scan, no id list).
+        let whole = if runs.len() * 4 < scanned {
+            let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+            api.store.sync().tracked_runs_by_id(&ids)?
+        } else {
+            api.store.sync().tracked_runs(&ids, None)?
+        };
+        let mut whole: HashMap<String, TrackedRun> =
+            whole.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let runs: Vec<TrackedRun> = runs.iter().filter_map(|r| whole.remove(&r.id)).collect();
+        let mut reply = json!({});
+        if !runs.is_empty() {
+            reply["runs"] = json!(runs.iter().map(run_json).collect::<Vec<_>>());
+        }
+        if let Some(token) = next {
+            reply["next_page_token"] = json!(token);
+        }
+        Ok(Json(reply))
+    })
+    .await
+}
+
+pub async fn delete_run(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| set_deleted(api, bytes, true)).await
+}
+
+pub async fn restore_run(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| set_deleted(api, bytes, false))
+        .await
+}
+
+fn set_deleted(api: &Api, bytes: Bytes, deleted: bool) -> Reply {
+    let req: RunRef = body(&bytes)?;
+    let id = req.id()?;
+    if !api.store.sync().set_run_deleted(id, deleted)? {
+        return Err(MlflowError::not_found(format!(
+            "Run with id={id} not found"
+        )));
+    }
+    Ok(Json(json!({})))
+}
+
+/// `logged-models/search`: drover keeps no MLflow logged models, so there are none.
+pub async fn search_logged_models() -> Json<Value> {
+    Json(json!({}))
+}

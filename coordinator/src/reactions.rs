@@ -1,0 +1,205 @@
+//! Reactions: every cross-domain trigger in one place, driven by the stored event log.
+//!
+//! | event | reaction |
+//! | --- | --- |
+//! | `DatasetAdded` | queue a run of each schedule that retrains on that dataset |
+//! | `RunFinished` (succeeded, gates passed) | register the next version of its model |
+//!
+//! The log is read through a cursor persisted in the store, and the events that cause
+//! reactions commit in the same transaction as their change. So a coordinator killed right
+//! after a cause performs its reaction once it is back. A reaction replayed after a crash
+//! between reacting and moving the cursor changes nothing twice: registration checks whether
+//! the run already has a version, and a triggered run carries its cause, of which the store
+//! keeps at most one run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_protocol::msg::{Event, EventRecord};
+use drover_protocol::run::RunStatus;
+use tokio_util::sync::CancellationToken;
+
+use super::state::Shared;
+use super::{registry, schedules};
+
+/// The cursor's name in the store.
+const CURSOR: &str = "reactions";
+/// Most events read per pass.
+const BATCH: u32 = 256;
+
+/// Reacts to every stored event, from where the last process left off, until shutdown.
+pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+    if held() {
+        tracing::warn!("reactions held for a test");
+        return shutdown.cancelled().await;
+    }
+    loop {
+        if shared.blocking(react_pending).await {
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = shared.events.stored() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Test-only: reactions never run while `DROVER_FAULT_HOLD_REACTIONS` is set.
+#[cfg(all(feature = "fault-injection", debug_assertions))]
+fn held() -> bool {
+    std::env::var_os("DROVER_FAULT_HOLD_REACTIONS").is_some()
+}
+
+#[cfg(not(all(feature = "fault-injection", debug_assertions)))]
+fn held() -> bool {
+    false
+}
+
+/// Reacts to the events after the cursor, moving it past each; true when a full batch was
+/// read (more may be waiting).
+pub fn react_pending(shared: &Shared) -> bool {
+    let store = shared.store.sync();
+    let read = store
+        .reaction_cursor(CURSOR)
+        .and_then(|cursor| store.events_after(cursor, BATCH));
+    let events = match read {
+        Ok(events) => events,
+        Err(e) => {
+            tracing::error!(cause = %e, "could not read the event log for reactions");
+            return false;
+        }
+    };
+    for record in &events {
+        react(shared, record);
+        if let Err(e) = store.set_reaction_cursor(CURSOR, record.seq) {
+            tracing::error!(cause = %e, seq = record.seq, "could not move the reaction cursor");
+            return false;
+        }
+    }
+    events.len() == BATCH as usize
+}
+
+/// What one event causes.
+fn react(shared: &Shared, record: &EventRecord) {
+    match &record.event {
+        Event::DatasetAdded { name, version, .. } => {
+            schedules::on_dataset_added(shared, name, *version, record.seq);
+        }
+        Event::RunFinished {
+            id,
+            status: RunStatus::Succeeded,
+            ..
+        } => registry::on_run_succeeded(shared, id),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drover_protocol::hash::ContentHash;
+    use drover_protocol::run::RunFilter;
+    use drover_protocol::spec::TrainSpec;
+
+    use super::*;
+    use crate::store::FinishedRun;
+    use crate::testing;
+
+    const SPEC: &str = r#"
+experiment = "churn"
+model = "churn"
+dataset = "churn@latest"
+target = "churned"
+task = "classification"
+algorithm = "gaussian_nb"
+[gates]
+min = { accuracy = 0.5 }
+"#;
+
+    fn runs(shared: &Shared) -> Vec<drover_protocol::run::RunSummary> {
+        shared
+            .store
+            .sync()
+            .runs(&RunFilter::default(), 100)
+            .expect("runs")
+    }
+
+    fn rewind(shared: &Shared) {
+        shared
+            .store
+            .sync()
+            .set_reaction_cursor(CURSOR, 0)
+            .expect("cursor");
+    }
+
+    #[test]
+    fn a_new_version_queues_one_retrain_per_schedule_even_when_replayed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = testing::shared(dir.path());
+        testing::dataset(&shared, "churn", &testing::churn_csv(60));
+        let retrain = SPEC.replace("[gates]", "retrain_on_new_data = true\n[gates]");
+        let spec = TrainSpec::from_toml(&retrain).expect("spec");
+        crate::runs::submit_spec(&shared, spec).expect("queued");
+        react_pending(&shared);
+        assert_eq!(runs(&shared).len(), 1, "version 1 came before the schedule");
+
+        testing::dataset(&shared, "churn", &testing::churn_csv(61));
+        react_pending(&shared);
+        let after = runs(&shared);
+        assert_eq!(after.len(), 2);
+        assert_eq!(after[0].dataset, "churn@2");
+
+        rewind(&shared);
+        react_pending(&shared);
+        assert_eq!(
+            runs(&shared).len(),
+            2,
+            "a replayed reaction queues nothing twice"
+        );
+    }
+
+    #[test]
+    fn a_run_that_passed_its_gates_is_registered_once_and_one_that_failed_never() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = testing::shared(dir.path());
+        testing::dataset(&shared, "churn", &testing::churn_csv(60));
+        let spec = TrainSpec::from_toml(SPEC).expect("spec");
+        let store = shared.store.sync();
+        let artifact = ContentHash::of(b"model").to_string();
+        let mut ids = Vec::new();
+        for passed in [true, false] {
+            let run = crate::runs::submit(&shared, spec.clone()).expect("queued");
+            assert!(store.start_run(&run.id, "ag-1", 1).expect("start"));
+            let metrics = [("accuracy".to_string(), 0.9)].into();
+            let end = FinishedRun {
+                status: RunStatus::Succeeded,
+                params: None,
+                metrics: Some(&metrics),
+                gates_passed: Some(passed),
+                gate_failures: Vec::new(),
+                artifact_hash: Some(&artifact),
+                rows: Some((48, 12)),
+                error: None,
+                finished_ms: 2,
+            };
+            let event = Event::RunFinished {
+                id: run.id.clone(),
+                status: RunStatus::Succeeded,
+                detail: String::new(),
+            };
+            assert!(
+                store
+                    .finish_run(&run.id, &end, event)
+                    .expect("finish")
+                    .is_some()
+            );
+            ids.push(run.id);
+        }
+        react_pending(&shared);
+        rewind(&shared);
+        react_pending(&shared);
+        let versions = store.model_versions("churn").expect("versions");
+        let registered: Vec<&str> = versions.iter().map(|v| v.run_id.as_str()).collect();
+        assert_eq!(registered, [ids[0].as_str()]);
+    }
+}

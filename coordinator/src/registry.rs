@@ -1,0 +1,185 @@
+//! The model registry: a run that passes its gates registers the next version of its model,
+//! with lineage back to the run and the dataset version; operators move versions between
+//! stages and point aliases at them. Every change is an event.
+
+use drover_protocol::msg::{ApiError, Event};
+use drover_protocol::registry::{ModelRef, ModelVersion, Selector, Stage};
+use drover_protocol::types::unix_ms;
+
+use super::state::Shared;
+use super::store::{NewModelVersion, StoreError};
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+/// Reaction to a succeeded run: registers its model when it passed its gates and has no
+/// version yet.
+pub fn on_run_succeeded(shared: &Shared, run_id: &str) {
+    let run = match shared.store.sync().run(run_id) {
+        Ok(Some(run)) => run,
+        Ok(None) => return tracing::warn!(run = run_id, "a finished run vanished"),
+        Err(e) => return tracing::error!(run = run_id, cause = %e, "could not read a finished run"),
+    };
+    if run.summary.gates_passed != Some(true) || run.registered.is_some() {
+        return;
+    }
+    match register(shared, run_id) {
+        Ok(version) => {
+            tracing::info!(run = run_id, %version, "registered a model that passed its gates")
+        }
+        Err(e) => tracing::error!(run = run_id, cause = %e.message, "could not register the model"),
+    }
+}
+
+/// Stores a new version of a model (and the URI it came from, for versions created through
+/// the MLflow API) and tells everyone. Every registration goes through here.
+pub fn record_version(
+    shared: &Shared,
+    new: &NewModelVersion<'_>,
+    source: Option<&str>,
+) -> Result<u32, StoreError> {
+    let store = shared.store.sync();
+    let (version, semver) = store.register_model(new)?;
+    if let Some(source) = source {
+        store.set_version_source(new.model, version, source)?;
+    }
+    shared.events.publish(Event::ModelRegistered {
+        model: new.model.into(),
+        version,
+        semver,
+        run_id: new.run_id.into(),
+    });
+    Ok(version)
+}
+
+/// Registers the model trained by succeeded run `run_id`; returns `model@N`.
+pub fn register(shared: &Shared, run_id: &str) -> Result<String, ApiError> {
+    let run = shared
+        .store
+        .sync()
+        .run(run_id)
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no run {run_id}")))?;
+    let artifact = run
+        .artifact_hash
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid(format!("run {run_id} has no model")))?;
+    let reference = run.summary.dataset.parse().map_err(ApiError::internal)?;
+    let dataset = super::datasets::find(shared, &reference)?;
+    let spec = run.spec.as_ref().ok_or_else(|| {
+        ApiError::invalid(format!(
+            "run {run_id} was logged through the MLflow API; it has no drover spec"
+        ))
+    })?;
+    let mut schema: Vec<String> = dataset
+        .schema
+        .columns
+        .iter()
+        .filter(|c| match &spec.features {
+            Some(features) => features.contains(&c.name),
+            None => c.name != spec.target && !spec.exclude.contains(&c.name),
+        })
+        .map(|c| format!("{}:{}", c.name, c.kind))
+        .collect();
+    schema.sort();
+    let new = NewModelVersion {
+        model: &spec.model,
+        run_id,
+        dataset_name: &dataset.name,
+        dataset_version: dataset.version,
+        dataset_hash: &dataset.hash,
+        feature_schema: &schema.join(","),
+        artifact_hash: artifact,
+        algorithm: &run.summary.algorithm,
+        metrics: &run.summary.metrics,
+        created_ms: unix_ms(),
+    };
+    let version = record_version(shared, &new, None).map_err(internal)?;
+    Ok(format!("{}@{version}", spec.model))
+}
+
+/// Looks up a version, saying what exists when it does not.
+pub fn find(shared: &Shared, reference: &ModelRef) -> Result<ModelVersion, ApiError> {
+    if let Some(found) = shared
+        .store
+        .sync()
+        .model_version(&reference.name, &reference.selector)
+        .map_err(internal)?
+    {
+        return Ok(found);
+    }
+    match shared
+        .store
+        .sync()
+        .model_version(&reference.name, &Selector::Latest)
+        .map_err(internal)?
+    {
+        Some(latest) => Err(ApiError::not_found(format!(
+            "no {reference}: {} has versions 1 to {}",
+            reference.name, latest.version
+        ))),
+        None => Err(ApiError::not_found(format!(
+            "no model named {} (a run registers one when it passes its gates)",
+            reference.name
+        ))),
+    }
+}
+
+/// Moves a version to `stage`; promoting to production archives the previous production one.
+pub fn promote(
+    shared: &Shared,
+    reference: &ModelRef,
+    stage: Stage,
+) -> Result<ModelVersion, ApiError> {
+    find(shared, reference)?;
+    let (version, archived) = shared
+        .store
+        .sync()
+        .promote_model(&reference.name, &reference.selector, stage)
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no {reference}")))?;
+    shared.events.publish(Event::ModelPromoted {
+        model: reference.name.clone(),
+        version,
+        stage,
+        archived,
+    });
+    find(
+        shared,
+        &ModelRef {
+            name: reference.name.clone(),
+            selector: Selector::Number(version),
+        },
+    )
+}
+
+/// Points `alias` at a version.
+pub fn alias(shared: &Shared, reference: &ModelRef, alias: &str) -> Result<ModelVersion, ApiError> {
+    drover_protocol::data::version::validate_name(alias)
+        .map_err(|e| ApiError::invalid(format!("alias: {e}")))?;
+    if alias == "latest" || alias.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::invalid(format!(
+            "{alias:?} cannot be an alias: it already means a version"
+        )));
+    }
+    find(shared, reference)?;
+    let version = shared
+        .store
+        .sync()
+        .set_alias(&reference.name, &reference.selector, alias)
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no {reference}")))?;
+    shared.events.publish(Event::AliasSet {
+        model: reference.name.clone(),
+        version,
+        alias: alias.into(),
+    });
+    find(
+        shared,
+        &ModelRef {
+            name: reference.name.clone(),
+            selector: Selector::Number(version),
+        },
+    )
+}

@@ -1,0 +1,54 @@
+//! State every coordinator task shares.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::artifacts::Artifacts;
+use super::events::Events;
+use super::fleet::Fleet;
+use super::ingest::Ingest;
+use super::pki::Pki;
+use super::spread::Spreads;
+use super::stopping::Stopping;
+use super::store::{Db, handle};
+
+/// The coordinator's shared state; one `Arc` of it is handed to every task.
+pub struct Shared {
+    /// The store, awaitable; sync domain code reaches it through [`Shared::blocking`].
+    pub store: Db,
+    pub artifacts: Artifacts,
+    pub fleet: Fleet,
+    pub events: Events,
+    pub ingest: Ingest,
+    pub pki: Pki,
+    /// SHA-256 of the CA certificate, carried in join tokens.
+    pub ca_sha256: [u8; 32],
+    /// Address agents are told to dial (in join tokens).
+    pub advertise: String,
+    pub quic_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub started: Instant,
+    /// Wakes the scheduler: a run was queued or finished, or an agent came or went.
+    pub schedule: tokio::sync::Notify,
+    /// Runs whose search is spread over several agents.
+    pub spreads: Spreads,
+    /// Cancelled jobs whose agents are still stopping them.
+    pub stopping: Stopping,
+    /// Held while a job's end is recorded: sessions hand their finished jobs off to the
+    /// blocking pool, and two shares of one spread search must not end it at once.
+    pub finishing: std::sync::Mutex<()>,
+}
+
+impl Shared {
+    /// Runs sync domain work (which reads and writes the store) on the blocking pool, off the
+    /// runtime's worker threads, and awaits its result.
+    pub async fn blocking<R, F>(self: &Arc<Self>, work: F) -> R
+    where
+        F: FnOnce(&Shared) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let shared = self.clone();
+        handle::blocking(move || work(&shared)).await
+    }
+}

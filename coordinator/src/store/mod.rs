@@ -1,0 +1,480 @@
+//! The embedded SQLite store: agents, join tokens and events here; dataset versions in
+//! [`datasets`], training runs and their trials in [`runs`], the model registry in [`models`],
+//! repeating specs in [`schedules`], metric histories in [`metrics`], experiments in
+//! [`experiments`], runs as tracking clients see them in [`tracking`] and their files in
+//! [`run_files`]. WAL journal (commits survive a
+//! killed process; `synchronous=NORMAL` trades only power-loss durability of the last commits), schema
+//! migrations by `user_version`. Every multi-row change runs in one transaction, so a crash
+//! (even SIGKILL) leaves either the old or the new state, never half of it.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use drover_protocol::msg::{Event, EventRecord};
+use drover_protocol::types::{AgentId, Capacity, Labels};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+mod datasets;
+mod experiments;
+pub mod handle;
+mod metrics;
+mod migrations;
+mod models;
+mod reactions;
+mod registered;
+mod run_files;
+mod runs;
+mod schedules;
+mod tracking;
+
+pub use experiments::Experiment;
+pub use handle::Db;
+pub use models::NewModelVersion;
+pub use registered::RegisteredModel;
+pub use runs::{FinishedRun, NewRun};
+pub use tracking::{Keys, LogError, NewTrackedRun, Point, TrackedRun};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store's lock was poisoned by a panic")]
+    Poisoned,
+    #[error("database file: {0}")]
+    File(#[from] std::io::Error),
+}
+
+/// Why a join token could not be redeemed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedeemError {
+    #[error("unknown join token (it was never issued here, or it was forged)")]
+    Unknown,
+    #[error("the join token has expired")]
+    Expired,
+    #[error("the join token has already been used")]
+    Used,
+}
+
+/// An enrolled agent as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRecord {
+    pub id: AgentId,
+    pub hostname: String,
+    pub labels: Labels,
+    pub version: String,
+    pub address: String,
+    pub cert_sha256: String,
+    pub capacity: Option<Capacity>,
+    pub enrolled_ms: u64,
+    pub last_seen_ms: Option<u64>,
+}
+
+/// A token as stored: never the secret itself, only its hash.
+pub struct NewToken<'a> {
+    pub id: &'a str,
+    pub secret_sha256: &'a str,
+    pub created_ms: u64,
+    pub expires_ms: u64,
+    pub uses: u32,
+}
+
+/// The coordinator's database. Cheap critical sections behind one mutex: SQLite allows one
+/// writer at a time anyway, and no caller holds it across an `.await`.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+fn record_write(started: Instant) {
+    ::metrics::histogram!("drover_store_write_seconds").record(started.elapsed().as_secs_f64());
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private(path)?;
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations::migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        debug_assert!(
+            handle::off_runtime(),
+            "SQLite reached from a tokio worker thread; go through Db::call"
+        );
+        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    /// Records a newly issued join token.
+    pub fn insert_token(&self, token: &NewToken<'_>) -> Result<(), StoreError> {
+        let started = Instant::now();
+        self.lock()?.execute(
+            "INSERT INTO tokens (id, secret_sha256, created_ms, expires_ms, uses_left) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![token.id, token.secret_sha256, token.created_ms as i64, token.expires_ms as i64, token.uses],
+        )?;
+        record_write(started);
+        Ok(())
+    }
+
+    /// Redeems one use of a token and records the new agent, in one transaction: either both
+    /// happen or neither does.
+    pub fn enroll(
+        &self,
+        token_id: &str,
+        secret_sha256: &str,
+        now_ms: u64,
+        agent: &AgentRecord,
+    ) -> Result<Result<(), RedeemError>, StoreError> {
+        let started = Instant::now();
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(String, i64, i64)> = tx
+            .query_row(
+                "SELECT secret_sha256, expires_ms, uses_left FROM tokens WHERE id = ?1",
+                [token_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let verdict = match row {
+            None => Err(RedeemError::Unknown),
+            Some((hash, _, _)) if !constant_time_eq(hash.as_bytes(), secret_sha256.as_bytes()) => {
+                Err(RedeemError::Unknown)
+            }
+            Some((_, expires, _)) if (expires as u64) <= now_ms => Err(RedeemError::Expired),
+            Some((_, _, uses)) if uses <= 0 => Err(RedeemError::Used),
+            Some(_) => Ok(()),
+        };
+        if verdict.is_err() {
+            return Ok(verdict);
+        }
+        tx.execute(
+            "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?1",
+            [token_id],
+        )?;
+        tx.execute(
+            "INSERT INTO agents (id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                agent.id.0,
+                agent.hostname,
+                json(&agent.labels)?,
+                agent.version,
+                agent.address,
+                agent.cert_sha256,
+                agent.capacity.as_ref().map(json).transpose()?,
+                agent.enrolled_ms as i64
+            ],
+        )?;
+        tx.commit()?;
+        record_write(started);
+        Ok(Ok(()))
+    }
+
+    /// One agent that has not been removed.
+    pub fn agent(&self, id: &AgentId) -> Result<Option<AgentRecord>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "{AGENT_SELECT} WHERE id = ?1 AND removed_ms IS NULL"
+        ))?;
+        let row = stmt
+            .query_row([&id.0], |r| AgentRow::try_from(r))
+            .optional()?;
+        row.map(decode_agent).transpose()
+    }
+
+    /// Every agent that has not been removed, by id.
+    pub fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "{AGENT_SELECT} WHERE removed_ms IS NULL ORDER BY id"
+        ))?;
+        let rows = stmt
+            .query_map([], |r| AgentRow::try_from(r))?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(decode_agent).collect()
+    }
+
+    /// Records what an agent said about itself when its session started.
+    pub fn update_agent_session(&self, agent: &AgentRecord) -> Result<(), StoreError> {
+        let started = Instant::now();
+        self.lock()?.execute(
+            "UPDATE agents SET hostname = ?2, labels = ?3, version = ?4, address = ?5, capacity = ?6, last_seen_ms = ?7 WHERE id = ?1",
+            params![
+                agent.id.0,
+                agent.hostname,
+                json(&agent.labels)?,
+                agent.version,
+                agent.address,
+                agent.capacity.as_ref().map(json).transpose()?,
+                agent.last_seen_ms.map(|v| v as i64)
+            ],
+        )?;
+        record_write(started);
+        Ok(())
+    }
+
+    /// Stores the last heartbeat time of many agents in one transaction.
+    pub fn record_last_seen(&self, seen: &[(AgentId, u64)]) -> Result<(), StoreError> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        {
+            let mut stmt =
+                tx.prepare_cached("UPDATE agents SET last_seen_ms = ?2 WHERE id = ?1")?;
+            for (id, ms) in seen {
+                stmt.execute(params![id.0, *ms as i64])?;
+            }
+        }
+        tx.commit()?;
+        record_write(started);
+        Ok(())
+    }
+
+    /// Marks an agent removed; returns false when no such (unremoved) agent exists.
+    pub fn remove_agent(&self, id: &AgentId, now_ms: u64) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let changed = self.lock()?.execute(
+            "UPDATE agents SET removed_ms = ?2 WHERE id = ?1 AND removed_ms IS NULL",
+            params![id.0, now_ms as i64],
+        )?;
+        record_write(started);
+        Ok(changed == 1)
+    }
+
+    /// Appends events in one transaction and returns them with their sequence numbers.
+    pub fn append_events(&self, events: Vec<(u64, Event)>) -> Result<Vec<EventRecord>, StoreError> {
+        let started = Instant::now();
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let records = events
+            .into_iter()
+            .map(|(at_ms, event)| insert_event(&tx, at_ms, event))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit()?;
+        record_write(started);
+        Ok(records)
+    }
+
+    /// The newest `limit` events, oldest first.
+    pub fn recent_events(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT seq, at_ms, body FROM events ORDER BY seq DESC LIMIT ?1")?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut events = rows
+            .into_iter()
+            .map(|(seq, at_ms, body)| {
+                let event = serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
+                Ok(EventRecord {
+                    seq: seq as u64,
+                    at_ms: at_ms as u64,
+                    event,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        events.reverse();
+        Ok(events)
+    }
+}
+
+/// Appends `event` inside `tx`: a change and the event that reports it commit together, so
+/// reactions to it ([`crate::reactions`]) survive a crash right after the change.
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    at_ms: u64,
+    event: Event,
+) -> Result<EventRecord, StoreError> {
+    tx.prepare_cached("INSERT INTO events (at_ms, kind, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![at_ms as i64, event.kind(), json(&event)?])?;
+    Ok(EventRecord {
+        seq: tx.last_insert_rowid() as u64,
+        at_ms,
+        event,
+    })
+}
+
+const AGENT_SELECT: &str = "SELECT id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms, last_seen_ms FROM agents";
+
+type AgentRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
+
+fn decode_agent(row: AgentRow) -> Result<AgentRecord, StoreError> {
+    let (id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms, last_seen_ms) =
+        row;
+    let corrupt =
+        |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("agent {id} {what}: {e}"));
+    Ok(AgentRecord {
+        labels: serde_json::from_str(&labels).map_err(|e| corrupt("labels", e))?,
+        capacity: capacity
+            .map(|c| serde_json::from_str(&c))
+            .transpose()
+            .map_err(|e| corrupt("capacity", e))?,
+        id: AgentId(id.clone()),
+        hostname,
+        version,
+        address,
+        cert_sha256,
+        enrolled_ms: enrolled_ms as u64,
+        last_seen_ms: last_seen_ms.map(|v| v as u64),
+    })
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Creates the database file with mode 0600 before SQLite opens it (SQLite gives its WAL and
+/// shared-memory files the same mode); an existing file is left as it is.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(id: &str) -> AgentRecord {
+        AgentRecord {
+            id: AgentId(id.into()),
+            hostname: "h".into(),
+            labels: Labels::from([("role".into(), "train".into())]),
+            version: "0.1.0".into(),
+            address: String::new(),
+            cert_sha256: "ab".into(),
+            capacity: None,
+            enrolled_ms: 1,
+            last_seen_ms: None,
+        }
+    }
+
+    fn token(id: &str, expires_ms: u64, uses: u32) -> NewToken<'_> {
+        NewToken {
+            id,
+            secret_sha256: "s",
+            created_ms: 0,
+            expires_ms,
+            uses,
+        }
+    }
+
+    #[test]
+    fn tokens_are_single_use_and_expire() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("d.db")).expect("open");
+        store.insert_token(&token("t1", 100, 1)).expect("insert");
+        assert_eq!(
+            store.enroll("t1", "s", 10, &agent("a1")).expect("sql"),
+            Ok(())
+        );
+        assert_eq!(
+            store.enroll("t1", "s", 10, &agent("a2")).expect("sql"),
+            Err(RedeemError::Used)
+        );
+        store.insert_token(&token("t2", 100, 5)).expect("insert");
+        assert_eq!(
+            store.enroll("t2", "s", 100, &agent("a3")).expect("sql"),
+            Err(RedeemError::Expired)
+        );
+        assert_eq!(
+            store.enroll("t2", "wrong", 10, &agent("a4")).expect("sql"),
+            Err(RedeemError::Unknown)
+        );
+        assert_eq!(
+            store.enroll("nope", "s", 10, &agent("a5")).expect("sql"),
+            Err(RedeemError::Unknown)
+        );
+        let ids: Vec<_> = store
+            .agents()
+            .expect("list")
+            .into_iter()
+            .map(|a| a.id.0)
+            .collect();
+        assert_eq!(ids, vec!["a1"]);
+    }
+
+    #[test]
+    fn survives_reopen_and_remembers_removal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("d.db");
+        {
+            let store = Store::open(&path).expect("open");
+            store
+                .insert_token(&token("t", u64::MAX / 2, 2))
+                .expect("insert");
+            store
+                .enroll("t", "s", 1, &agent("a1"))
+                .expect("sql")
+                .expect("redeemed");
+            store
+                .enroll("t", "s", 1, &agent("a2"))
+                .expect("sql")
+                .expect("redeemed");
+            assert!(
+                store
+                    .remove_agent(&AgentId("a2".into()), 5)
+                    .expect("remove")
+            );
+            store
+                .record_last_seen(&[(AgentId("a1".into()), 42)])
+                .expect("seen");
+            store
+                .append_events(vec![(
+                    7,
+                    Event::AgentRemoved {
+                        id: AgentId("a2".into()),
+                    },
+                )])
+                .expect("event");
+        }
+        let store = Store::open(&path).expect("reopen");
+        let agents = store.agents().expect("list");
+        assert_eq!(agents.len(), 1);
+        assert_eq!(agents[0].last_seen_ms, Some(42));
+        assert!(store.agent(&AgentId("a2".into())).expect("get").is_none());
+        assert_eq!(store.recent_events(10).expect("events").len(), 1);
+    }
+}

@@ -1,0 +1,104 @@
+//! Test support: a coordinator's shared state on a temporary store, with no socket, no
+//! certificate and no runtime, for unit tests of the domain code (placement, schedules,
+//! registration, reactions). Agents "connect" as command channels.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drover_protocol::data::DatasetVersion;
+use drover_protocol::msg::AgentCommand;
+use drover_protocol::pki::CertifiedKeyPem;
+use drover_protocol::types::{AgentId, Capacity, Labels};
+use tokio::sync::mpsc;
+
+use super::artifacts::Artifacts;
+use super::events::Events;
+use super::fleet::Fleet;
+use super::ingest::Ingest;
+use super::pki::Pki;
+use super::state::Shared;
+use super::store::{AgentRecord, Db, Store};
+
+/// Shared state on a fresh store in `dir`. The PKI is empty: nothing here signs.
+pub fn shared(dir: &Path) -> Arc<Shared> {
+    let store = Db::new(Store::open(&dir.join("drover.db")).expect("store"));
+    let empty = || CertifiedKeyPem {
+        cert_pem: String::new(),
+        key_pem: String::new(),
+    };
+    Arc::new(Shared {
+        events: Events::start(store.share()),
+        ingest: Ingest::start(store.share()),
+        store,
+        artifacts: Artifacts::open(dir).expect("artifacts"),
+        fleet: Fleet::new(Vec::new(), Duration::from_secs(1)),
+        pki: Pki {
+            ca: empty(),
+            server: empty(),
+            operator: empty(),
+        },
+        ca_sha256: [0; 32],
+        advertise: "127.0.0.1:7400".into(),
+        quic_addr: "127.0.0.1:7400".parse().expect("address"),
+        http_addr: "127.0.0.1:7401".parse().expect("address"),
+        started: Instant::now(),
+        schedule: tokio::sync::Notify::new(),
+        spreads: Default::default(),
+        stopping: Default::default(),
+        finishing: Default::default(),
+    })
+}
+
+/// Stores `csv` as the next version of dataset `name`, as an upload would; returns it.
+pub fn dataset(shared: &Shared, name: &str, csv: &str) -> DatasetVersion {
+    let table = drover_ml::table::parse(csv.as_bytes()).expect("csv");
+    let draft = DatasetVersion {
+        name: name.into(),
+        version: 0,
+        hash: drover_protocol::data::content_hash(csv.as_bytes()),
+        size_bytes: csv.len() as u64,
+        rows: table.rows as u64,
+        profile: drover_ml::profile::profile(&table),
+        schema: table.schema,
+        changes: Vec::new(),
+        source: format!("{name}.csv"),
+        created_ms: drover_protocol::types::unix_ms(),
+    };
+    let (added, _) = shared.store.sync().add_dataset(draft).expect("add");
+    added.version
+}
+
+/// A small two-class CSV with a `churned` target.
+pub fn churn_csv(rows: usize) -> String {
+    let mut csv = String::from("tenure,plan,churned\n");
+    for i in 0..rows {
+        let plan = ["basic", "pro"][i % 2];
+        csv.push_str(&format!("{},{plan},{}\n", i % 40, (i % 3 == 0) as u8));
+    }
+    csv
+}
+
+/// Enrolls and connects agent `name` with `slots` training slots; returns its command
+/// channel's receiving end, where the jobs sent to it arrive.
+pub fn agent(shared: &Shared, name: &str, slots: u32) -> mpsc::Receiver<AgentCommand> {
+    let (commands, received) = mpsc::channel(16);
+    let record = AgentRecord {
+        id: AgentId(name.into()),
+        hostname: name.into(),
+        labels: Labels::from([("role".to_string(), "train".to_string())]),
+        version: drover_protocol::DROVER_VERSION.into(),
+        address: "127.0.0.1:1".into(),
+        cert_sha256: String::new(),
+        capacity: Some(Capacity {
+            cpus: slots,
+            memory_bytes: 1 << 30,
+            job_slots: slots,
+        }),
+        enrolled_ms: 0,
+        last_seen_ms: None,
+    };
+    shared.fleet.enrolled(record.clone());
+    shared.fleet.connect(record, commands);
+    received
+}
