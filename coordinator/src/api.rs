@@ -12,9 +12,10 @@ use drover_protocol::pki;
 use drover_protocol::token::JoinToken;
 use drover_protocol::types::{AgentId, unix_ms};
 
-use super::state::Shared;
-use super::store::NewToken;
-use super::{datasets, registry, runs};
+use crate::state::Shared;
+use crate::store::NewToken;
+use crate::training::{runs, schedules};
+use crate::{datasets, registry};
 
 /// Longest a join token may live.
 pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -36,7 +37,7 @@ fn internal(e: impl std::fmt::Display) -> OperatorResponse {
 }
 
 /// Answers one operator request. `Subscribe` is a stream, not a request: callers handle it.
-/// Store work runs on the blocking pool ([`Shared::blocking`], [`super::store::Db::call`]).
+/// Store work runs on the blocking pool ([`Shared::blocking`], [`crate::store::Db::call`]).
 pub async fn handle(shared: &Arc<Shared>, request: OperatorRequest) -> OperatorResponse {
     match request {
         OperatorRequest::Status => status(shared),
@@ -80,7 +81,7 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
             Ok(version) => OperatorResponse::Dataset(Box::new(version)),
             Err(e) => OperatorResponse::Error(e),
         },
-        OperatorRequest::SubmitRun(spec) => match runs::submit_spec(shared, *spec) {
+        OperatorRequest::SubmitRun(spec) => match schedules::submit_spec(shared, *spec) {
             Ok(summary) => OperatorResponse::RunQueued(Box::new(summary)),
             Err(e) => OperatorResponse::Error(e),
         },

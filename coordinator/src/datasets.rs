@@ -14,8 +14,8 @@ use drover_protocol::hash::ContentHash;
 use drover_protocol::msg::{ApiError, OperatorResponse};
 use drover_protocol::types::unix_ms;
 
-use super::artifacts::StageError;
-use super::state::Shared;
+use crate::artifacts::StageError;
+use crate::state::Shared;
 use std::sync::Arc;
 
 /// Receives the bytes of `upload` from `recv` and records the version.
@@ -62,7 +62,7 @@ async fn receive_into(
 /// Keeps the staged bytes and stores the version (on the blocking pool).
 fn record(
     shared: &Shared,
-    staged: super::artifacts::Staged,
+    staged: crate::artifacts::Staged,
     draft: DatasetVersion,
 ) -> Result<DatasetAdded, ApiError> {
     shared
@@ -117,7 +117,7 @@ async fn validate(
 
 /// Looks up a version, with a message that says what does exist when it is missing.
 pub fn find(shared: &Shared, reference: &DatasetRef) -> Result<DatasetVersion, ApiError> {
-    let internal = |e: super::store::StoreError| ApiError::internal(e.to_string());
+    let internal = |e: crate::store::StoreError| ApiError::internal(e.to_string());
     if let Some(found) = shared
         .store
         .sync()

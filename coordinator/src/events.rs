@@ -10,7 +10,7 @@ use drover_protocol::msg::{Event, EventRecord};
 use drover_protocol::types::unix_ms;
 use tokio::sync::{Notify, broadcast, mpsc};
 
-use super::store::Store;
+use crate::store::Store;
 
 /// How many events a slow subscriber may fall behind before it skips ahead.
 const SUBSCRIBER_BACKLOG: usize = 1024;

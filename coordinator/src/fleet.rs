@@ -13,7 +13,7 @@ use drover_protocol::types::{
 };
 use tokio::sync::mpsc;
 
-use super::store::AgentRecord;
+use crate::store::AgentRecord;
 
 /// How many missed heartbeat intervals make an agent `lost`.
 pub const MISSED_BEATS_FOR_LOST: u32 = 3;

@@ -1,5 +1,5 @@
 //! The coordinator's HTTP listener: Prometheus text at `/metrics`, a liveness probe, and the
-//! MLflow-compatible API (see [`super::mlflow`]). A listener reachable beyond loopback requires
+//! MLflow-compatible API (see [`crate::mlflow`]). A listener reachable beyond loopback requires
 //! a bearer token (kept in `<data-dir>/http.token`, created on first need); creating that file
 //! requires it on loopback too. `/healthz` stays open for probes.
 //!
@@ -31,7 +31,7 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// keep-alive connection stays open).
 pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-use super::mlflow::error::MlflowError;
+use crate::mlflow::error::MlflowError;
 
 /// HTTPS for the listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,19 +146,19 @@ pub struct Access {
 /// `/healthz` requires it.
 pub async fn serve(
     listener: TcpListener,
-    api: super::mlflow::Api,
+    api: crate::mlflow::Api,
     access: Access,
     shutdown: CancellationToken,
 ) {
     let Access { token, tls } = access;
     let prometheus = drover_protocol::telemetry::prometheus();
-    let mut app = super::mlflow::router(api)
+    let mut app = crate::mlflow::router(api)
         .route(
             "/metrics",
             get(move || std::future::ready(prometheus.render())),
         )
         .route("/healthz", get(|| std::future::ready("ok\n")))
-        .fallback(super::mlflow::not_found);
+        .fallback(crate::mlflow::not_found);
     if let Some(token) = token {
         app = app.layer(middleware::from_fn_with_state(
             Arc::from(token),

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use drover_protocol::run::MetricPoint;
 use tokio::sync::mpsc;
 
-use super::store::Store;
-use super::throttle::Throttle;
+use crate::store::Store;
+use crate::throttle::Throttle;
 
 /// Batches waiting for the writer at most; with frames of at most 4 MiB this bounds the
 /// queue's memory whatever the agents send.

@@ -1,36 +1,37 @@
-//! The coordinator: the store, the PKI, the fleet, the QUIC server for agents and operators,
-//! and the HTTP listener. It never touches a terminal; the console and `drover coordinator`
-//! both start it through [`Coordinator::start`] and reach it through a [`CoordinatorHandle`].
+//! drover-coordinator: the store, the PKI, the fleet, the QUIC server for agents and
+//! operators, and the HTTP listener. It never touches a terminal and never links a learner;
+//! the console and `drover coordinator` both start it through [`Coordinator::start`] and
+//! reach it through a [`CoordinatorHandle`].
+//!
+//! - [`net`]: the QUIC listener, admission, enrollment, agent and operator sessions.
+//! - [`api`]: the operator API, one request in and one response out.
+//! - [`store`]: SQLite behind an awaitable facade ([`store::Db`]), with writer threads for
+//!   events and metric points.
+//! - [`training`]: runs, placement, the scheduler, spread searches, schedules.
+//! - [`reactions`]: cross-domain triggers, driven by the stored event log.
+//! - [`registry`]: model versions, stages and aliases; every registration goes through it.
+//! - `datasets`, `events`, `ingest`, [`artifacts`], [`fleet`]: the other domains.
+//! - [`mlflow`], [`http`]: the MLflow-compatible API and `/metrics` over HTTP.
 
-mod admission;
-mod agent_bulk;
-mod agent_session;
 pub mod api;
 pub mod artifacts;
-mod backlog;
 mod datasets;
-mod enroll;
 mod events;
 pub mod fleet;
-mod grants;
 pub mod http;
 mod ingest;
 pub mod mlflow;
-mod operator_session;
+pub mod net;
 pub mod pki;
 pub mod reactions;
 pub mod registry;
 pub mod runfile;
-pub mod runs;
-pub mod schedules;
-mod server;
-mod spread;
 mod state;
-mod stopping;
 pub mod store;
 #[cfg(test)]
 mod testing;
 mod throttle;
+pub mod training;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -161,13 +162,13 @@ impl Coordinator {
             http_addr,
             started: Instant::now(),
             schedule: tokio::sync::Notify::new(),
-            spreads: spread::Spreads::default(),
-            stopping: stopping::Stopping::default(),
+            spreads: training::spread::Spreads::default(),
+            stopping: training::stopping::Stopping::default(),
             finishing: std::sync::Mutex::new(()),
         });
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        tasks.spawn(server::serve(
+        tasks.spawn(net::server::serve(
             endpoint.clone(),
             shared.clone(),
             options.max_connections,
@@ -180,7 +181,7 @@ impl Coordinator {
             shutdown.clone(),
         ));
         tasks.spawn(upkeep(shared.clone(), shutdown.clone()));
-        tasks.spawn(runs::scheduler(shared.clone(), shutdown.clone()));
+        tasks.spawn(training::scheduler::run(shared.clone(), shutdown.clone()));
         tasks.spawn(reactions::run(shared.clone(), shutdown.clone()));
         runfile::write(
             data_dir,

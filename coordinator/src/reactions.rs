@@ -19,8 +19,9 @@ use drover_protocol::msg::{Event, EventRecord};
 use drover_protocol::run::RunStatus;
 use tokio_util::sync::CancellationToken;
 
-use super::state::Shared;
-use super::{registry, schedules};
+use crate::registry;
+use crate::state::Shared;
+use crate::training::schedules;
 
 /// The cursor's name in the store.
 const CURSOR: &str = "reactions";
@@ -139,7 +140,7 @@ min = { accuracy = 0.5 }
         testing::dataset(&shared, "churn", &testing::churn_csv(60));
         let retrain = SPEC.replace("[gates]", "retrain_on_new_data = true\n[gates]");
         let spec = TrainSpec::from_toml(&retrain).expect("spec");
-        crate::runs::submit_spec(&shared, spec).expect("queued");
+        crate::training::schedules::submit_spec(&shared, spec).expect("queued");
         react_pending(&shared);
         assert_eq!(runs(&shared).len(), 1, "version 1 came before the schedule");
 
@@ -168,7 +169,7 @@ min = { accuracy = 0.5 }
         let artifact = ContentHash::of(b"model").to_string();
         let mut ids = Vec::new();
         for passed in [true, false] {
-            let run = crate::runs::submit(&shared, spec.clone()).expect("queued");
+            let run = crate::training::runs::submit(&shared, spec.clone()).expect("queued");
             assert!(store.start_run(&run.id, "ag-1", 1).expect("start"));
             let metrics = [("accuracy".to_string(), 0.9)].into();
             let end = FinishedRun {

@@ -6,8 +6,8 @@ use drover_protocol::msg::{ApiError, Event};
 use drover_protocol::registry::{ModelRef, ModelVersion, Selector, Stage};
 use drover_protocol::types::unix_ms;
 
-use super::state::Shared;
-use super::store::{NewModelVersion, StoreError};
+use crate::state::Shared;
+use crate::store::{NewModelVersion, StoreError};
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
@@ -66,7 +66,7 @@ pub fn register(shared: &Shared, run_id: &str) -> Result<String, ApiError> {
         .as_deref()
         .ok_or_else(|| ApiError::invalid(format!("run {run_id} has no model")))?;
     let reference = run.summary.dataset.parse().map_err(ApiError::internal)?;
-    let dataset = super::datasets::find(shared, &reference)?;
+    let dataset = crate::datasets::find(shared, &reference)?;
     let spec = run.spec.as_ref().ok_or_else(|| {
         ApiError::invalid(format!(
             "run {run_id} was logged through the MLflow API; it has no drover spec"

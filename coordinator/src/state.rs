@@ -4,14 +4,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::artifacts::Artifacts;
-use super::events::Events;
-use super::fleet::Fleet;
-use super::ingest::Ingest;
-use super::pki::Pki;
-use super::spread::Spreads;
-use super::stopping::Stopping;
-use super::store::{Db, handle};
+use crate::artifacts::Artifacts;
+use crate::events::Events;
+use crate::fleet::Fleet;
+use crate::ingest::Ingest;
+use crate::pki::Pki;
+use crate::store::{Db, handle};
+use crate::training::spread::Spreads;
+use crate::training::stopping::Stopping;
 
 /// The coordinator's shared state; one `Arc` of it is handed to every task.
 pub struct Shared {

@@ -12,13 +12,13 @@ use drover_protocol::pki::CertifiedKeyPem;
 use drover_protocol::types::{AgentId, Capacity, Labels};
 use tokio::sync::mpsc;
 
-use super::artifacts::Artifacts;
-use super::events::Events;
-use super::fleet::Fleet;
-use super::ingest::Ingest;
-use super::pki::Pki;
-use super::state::Shared;
-use super::store::{AgentRecord, Db, Store};
+use crate::artifacts::Artifacts;
+use crate::events::Events;
+use crate::fleet::Fleet;
+use crate::ingest::Ingest;
+use crate::pki::Pki;
+use crate::state::Shared;
+use crate::store::{AgentRecord, Db, Store};
 
 /// Shared state on a fresh store in `dir`. The PKI is empty: nothing here signs.
 pub fn shared(dir: &Path) -> Arc<Shared> {

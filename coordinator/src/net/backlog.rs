@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::state::Shared;
+use crate::state::Shared;
 
 /// Most pieces of work waiting per session.
 pub const DEPTH: usize = 64;

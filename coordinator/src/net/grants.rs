@@ -111,7 +111,7 @@ mod tests {
     use drover_protocol::spec::TrainSpec;
 
     fn job(run: &str, dataset: &[u8], baseline: Option<&[u8]>) -> JobAssignment {
-        let spec = TrainSpec::from_toml(include_str!("../../config/train.example.toml"))
+        let spec = TrainSpec::from_toml(include_str!("../../../config/train.example.toml"))
             .expect("example spec");
         JobAssignment {
             run_id: run.into(),

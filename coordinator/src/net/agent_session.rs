@@ -1,7 +1,7 @@
 //! One agent's session: checks its certificate against the enrolled record, welcomes it,
 //! takes heartbeats, forwards commands, and marks it lost when the session ends. Reports about
 //! runs are accepted only for the runs assigned to the agent in this session (see
-//! [`super::grants`]).
+//! [`crate::net::grants`]).
 
 use std::sync::Arc;
 
@@ -14,13 +14,14 @@ use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::backlog::Backlog;
-use super::fleet::Beat;
-use super::grants::Grants;
-use super::server::{ConnectionError, peer_fingerprint, reply};
-use super::state::Shared;
-use super::throttle::Throttle;
-use super::{agent_bulk, runs};
+use super::agent_bulk;
+use super::peer::{ConnectionError, peer_fingerprint, reply};
+use crate::fleet::Beat;
+use crate::net::backlog::Backlog;
+use crate::net::grants::Grants;
+use crate::state::Shared;
+use crate::throttle::Throttle;
+use crate::training::runs;
 
 /// Who connected: the name in its certificate and what its hello said.
 pub struct Arrival {

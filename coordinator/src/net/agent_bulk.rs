@@ -8,9 +8,9 @@ use drover_protocol::run::{AgentRequest, AgentResponse};
 use drover_protocol::types::AgentId;
 use tokio::io::AsyncReadExt;
 
-use super::artifacts::StageError;
-use super::grants::Grants;
-use super::state::Shared;
+use crate::artifacts::StageError;
+use crate::net::grants::Grants;
+use crate::state::Shared;
 
 const CHUNK: usize = 256 * 1024;
 

@@ -9,8 +9,8 @@ use drover_protocol::pki::{self, Role};
 use drover_protocol::types::{AgentId, Labels, unix_ms};
 use rand::RngCore;
 
-use super::state::Shared;
-use super::store::AgentRecord;
+use crate::state::Shared;
+use crate::store::AgentRecord;
 
 const MAX_HOSTNAME: usize = 253;
 

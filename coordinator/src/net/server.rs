@@ -1,6 +1,6 @@
 //! The QUIC listener: accepts connections, reads who the peer is from its certificate and its
 //! `Hello`, and hands the connection to the enrollment, agent or operator handler. An error on
-//! one connection ends that connection only. Handshakes are admitted by [`super::admission`]
+//! one connection ends that connection only. Handshakes are admitted by [`crate::net::admission`]
 //! and must finish within [`HANDSHAKE_TIMEOUT`]; failed ones are summarised in one log line
 //! per interval, since anyone can cause them.
 
@@ -8,28 +8,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use drover_protocol::conn::{ConnError, FramedSend, accept_bi};
-use drover_protocol::msg::{Hello, HelloOutcome, HelloReply, Intent};
-use drover_protocol::pki::{self, Identity, Role};
+use drover_protocol::conn::{ConnError, accept_bi};
+use drover_protocol::msg::{Hello, Intent};
+use drover_protocol::pki::Role;
 use drover_protocol::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
-use rustls::pki_types::CertificateDer;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::admission::{Admission, Admit, Handshaking};
-use super::state::Shared;
-use super::throttle::Throttle;
+use super::peer::{ConnectionError, HANDSHAKE_TIMEOUT, peer_identity, refuse, reply};
 use super::{agent_session, enroll, operator_session};
+use crate::net::admission::{Admission, Admit, Handshaking};
+use crate::state::Shared;
+use crate::throttle::Throttle;
 
-/// How long a QUIC handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often failed handshakes are summarised in the log.
 const HANDSHAKE_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// How long a new connection may take to send its `Hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a refused peer gets to read the reason before the connection is closed.
-const REFUSAL_GRACE: Duration = Duration::from_secs(2);
 
 /// Accepts connections until `shutdown` fires: at most `max_connections` established at a
 /// time, and handshakes as [`Admission`] allows.
@@ -112,23 +108,6 @@ impl Drop for Established<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// Why a connection was dropped.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectionError {
-    #[error("handshake failed: {0}")]
-    Handshake(#[from] quinn::ConnectionError),
-    #[error("handshake not finished within {HANDSHAKE_TIMEOUT:?}")]
-    HandshakeTimeout,
-    #[error("the coordinator serves its most connections")]
-    Capacity,
-    #[error(transparent)]
-    Stream(#[from] ConnError),
-    #[error("no hello within {0:?}")]
-    HelloTimeout(Duration),
-    #[error("refused: {0}")]
-    Refused(String),
 }
 
 async fn handle(
@@ -223,62 +202,4 @@ async fn handle(
             refuse(&conn, &mut send, reason, "role").await
         }
     }
-}
-
-/// The identity in the peer's verified certificate: `Ok(None)` when it sent none.
-fn peer_identity(conn: &quinn::Connection) -> Result<Option<Identity>, String> {
-    let Some(chain) = certificate_chain(conn) else {
-        return Ok(None);
-    };
-    let leaf = chain.first().ok_or("empty client certificate chain")?;
-    pki::identity_of(leaf).map(Some).map_err(|e| e.to_string())
-}
-
-/// SHA-256 of the peer's leaf certificate, hex.
-pub fn peer_fingerprint(conn: &quinn::Connection) -> Option<String> {
-    certificate_chain(conn).and_then(|c| c.first().map(|leaf| pki::hex(&pki::sha256(leaf))))
-}
-
-/// Sends the outcome of a hello and lets the peer read it before the connection goes.
-pub(super) async fn reply(
-    conn: &quinn::Connection,
-    send: &mut FramedSend,
-    outcome: HelloOutcome,
-) -> Result<(), ConnectionError> {
-    let refused = match &outcome {
-        HelloOutcome::Refused(reason) => Some(reason.clone()),
-        _ => None,
-    };
-    send.send(&HelloReply {
-        proto_version: PROTOCOL_VERSION,
-        outcome,
-    })
-    .await?;
-    send.finish();
-    // The peer closes once it has read the reply; if it does not, close after a grace period.
-    let _ = tokio::time::timeout(REFUSAL_GRACE, conn.closed()).await;
-    conn.close(0u32.into(), b"done");
-    match refused {
-        Some(reason) => Err(ConnectionError::Refused(reason)),
-        None => Ok(()),
-    }
-}
-
-async fn refuse(
-    conn: &quinn::Connection,
-    send: &mut FramedSend,
-    reason: String,
-    kind: &'static str,
-) -> Result<(), ConnectionError> {
-    metrics::counter!("drover_connections_refused_total", "reason" => kind).increment(1);
-    tracing::warn!(%reason, "refusing connection");
-    reply(conn, send, HelloOutcome::Refused(reason)).await
-}
-
-/// The peer's certificate chain, if it presented one (rustls has verified it already).
-fn certificate_chain(conn: &quinn::Connection) -> Option<Vec<CertificateDer<'static>>> {
-    conn.peer_identity()?
-        .downcast::<Vec<CertificateDer<'static>>>()
-        .ok()
-        .map(|b| *b)
 }

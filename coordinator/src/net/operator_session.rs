@@ -13,9 +13,9 @@ use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use super::server::ConnectionError;
-use super::state::Shared;
-use super::{api, datasets};
+use super::peer::ConnectionError;
+use crate::state::Shared;
+use crate::{api, datasets};
 
 /// Serves one operator connection until it closes or the coordinator stops.
 pub async fn run(

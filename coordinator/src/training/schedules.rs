@@ -7,12 +7,26 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use croner::Cron;
 use drover_protocol::msg::{ApiError, Event};
+use drover_protocol::run::RunSummary;
 use drover_protocol::spec::TrainSpec;
 use drover_protocol::types::unix_ms;
 use rand::RngCore;
 
-use super::runs;
-use super::state::Shared;
+use crate::state::Shared;
+use crate::training::runs;
+
+/// Queues a run of `spec`; a repeating spec also becomes a schedule that queues more.
+pub fn submit_spec(shared: &Shared, spec: TrainSpec) -> Result<RunSummary, ApiError> {
+    if !spec.repeats() {
+        return runs::submit(shared, spec);
+    }
+    if let Some(pattern) = &spec.schedule {
+        parse(pattern)?;
+    }
+    let run = runs::submit(shared, spec.once())?;
+    create(shared, &spec)?;
+    Ok(run)
+}
 
 /// Parses a five-field cron pattern, with a clear error.
 pub fn parse(pattern: &str) -> Result<Cron, ApiError> {
