@@ -275,7 +275,7 @@ async fn the_official_client_logs_runs_that_drover_lists() {
     else {
         panic!("no run")
     };
-    let (headers, rows) = drover::cli::compare::rows(&[*detail, *other]);
+    let (headers, rows) = drover::present::compare::rows(&[*detail, *other]);
     assert_eq!(headers.len(), 3, "{headers:?}");
     let row = |name: &str| rows.iter().find(|r| r[0] == name).cloned();
     assert_eq!(

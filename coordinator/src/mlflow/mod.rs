@@ -4,6 +4,7 @@
 
 pub mod artifacts;
 pub mod error;
+pub mod experiments;
 pub mod filter;
 pub mod limits;
 pub mod logging;
@@ -49,11 +50,14 @@ impl std::ops::Deref for Api {
 pub fn router(api: Api) -> Router {
     let base = "/api/2.0/mlflow";
     let routes = [
-        ("experiments/get-by-name", get(tracking::experiment_by_name)),
-        ("experiments/get", get(tracking::get_experiment)),
-        ("experiments/create", post(tracking::create_experiment)),
-        ("experiments/search", post(tracking::search_experiments)),
-        ("experiments/delete", post(tracking::delete_experiment)),
+        (
+            "experiments/get-by-name",
+            get(experiments::experiment_by_name),
+        ),
+        ("experiments/get", get(experiments::get_experiment)),
+        ("experiments/create", post(experiments::create_experiment)),
+        ("experiments/search", post(experiments::search_experiments)),
+        ("experiments/delete", post(experiments::delete_experiment)),
         ("runs/create", post(tracking::create_run)),
         ("runs/update", post(tracking::update_run)),
         ("runs/get", get(tracking::get_run)),

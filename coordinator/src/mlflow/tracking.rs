@@ -1,6 +1,6 @@
-//! The tracking endpoints under `/api/2.0/mlflow`: experiments, runs, metric histories and
-//! search, answered from drover's store (logging params, tags and metrics is in
-//! [`super::logging`]).
+//! The tracking endpoints under `/api/2.0/mlflow` for runs, metric histories and search,
+//! answered from drover's store, and the request helpers every endpoint shares. Experiments
+//! are in [`super::experiments`]; logging params, tags and metrics in [`super::logging`].
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
@@ -18,12 +18,10 @@ use serde_json::{Value, json};
 
 use super::Api;
 use super::error::MlflowError;
-use super::filter::{
-    Attribute, EXPERIMENT_ATTRIBUTES, Entity, Filter, OrderBy, RUN_ATTRIBUTES, Searchable,
-};
+use super::filter::{Attribute, Entity, Filter, OrderBy, RUN_ATTRIBUTES, Searchable};
 use super::limits;
 use super::wire::{KeyValue, int64, number};
-use crate::store::{Experiment, Keys, LogError, NewTrackedRun, Point, TrackedRun};
+use crate::store::{Keys, LogError, NewTrackedRun, Point, TrackedRun};
 
 pub(super) type Reply = Result<Json<Value>, MlflowError>;
 
@@ -48,26 +46,9 @@ pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, Ml
     })
 }
 
-fn experiment_id(text: &str) -> Result<i64, MlflowError> {
+pub(super) fn experiment_id(text: &str) -> Result<i64, MlflowError> {
     text.parse()
         .map_err(|_| MlflowError::invalid(format!("invalid experiment id {text:?}")))
-}
-
-fn experiment_json(e: &Experiment) -> Value {
-    let tags: Vec<Value> = e
-        .tags
-        .iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect();
-    json!({
-        "experiment_id": e.id.to_string(),
-        "name": e.name,
-        "artifact_location": format!("mlflow-artifacts:/{}", e.id),
-        "lifecycle_stage": e.lifecycle,
-        "creation_time": e.created_ms,
-        "last_update_time": e.updated_ms,
-        "tags": tags,
-    })
 }
 
 /// MLflow's name for a run status.
@@ -162,29 +143,8 @@ impl Searchable for TrackedRun {
     }
 }
 
-impl Searchable for Experiment {
-    fn metric(&self, _: &str) -> Option<f64> {
-        None
-    }
-    fn param(&self, _: &str) -> Option<&str> {
-        None
-    }
-    fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.get(key).map(String::as_str)
-    }
-    fn attribute(&self, name: &str) -> Option<Attribute> {
-        match name {
-            "name" => Some(Attribute::Text(self.name.clone())),
-            "experiment_id" => Some(Attribute::Text(self.id.to_string())),
-            "creation_time" => Some(Attribute::Number(self.created_ms as f64)),
-            "last_update_time" => Some(Attribute::Number(self.updated_ms as f64)),
-            _ => None,
-        }
-    }
-}
-
 /// Which lifecycle a search wants.
-fn view_matches(view: Option<&str>, deleted: bool) -> Result<bool, MlflowError> {
+pub(super) fn view_matches(view: Option<&str>, deleted: bool) -> Result<bool, MlflowError> {
     match view.unwrap_or("ACTIVE_ONLY") {
         "ACTIVE_ONLY" => Ok(!deleted),
         "DELETED_ONLY" => Ok(deleted),
@@ -204,7 +164,7 @@ fn offset(token: Option<&str>) -> Result<usize, MlflowError> {
 }
 
 /// A page of `items` from the offset in `token`, and the token of the next page if any.
-fn page<T>(
+pub(super) fn page<T>(
     items: Vec<T>,
     token: Option<&str>,
     max: usize,
@@ -214,133 +174,6 @@ fn page<T>(
     let end = offset.saturating_add(max).min(total);
     let next = (end < total).then(|| end.to_string());
     Ok((items.into_iter().skip(offset).take(max).collect(), next))
-}
-
-#[derive(Deserialize)]
-struct ByName {
-    experiment_name: Option<String>,
-}
-
-pub async fn experiment_by_name(State(api): State<Api>, uri: Uri) -> Reply {
-    api.blocking(move |api| {
-        let q: ByName = query(&uri)?;
-        let name = required(&q.experiment_name, "experiment_name")?;
-        let e = api.store.sync().experiment_by_name(name)?.ok_or_else(|| {
-            MlflowError::not_found(format!("Could not find experiment with name '{name}'"))
-        })?;
-        Ok(Json(json!({ "experiment": experiment_json(&e) })))
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-struct ById {
-    experiment_id: Option<String>,
-}
-
-pub async fn get_experiment(State(api): State<Api>, uri: Uri) -> Reply {
-    api.blocking(move |api| {
-        let q: ById = query(&uri)?;
-        let id = experiment_id(required(&q.experiment_id, "experiment_id")?)?;
-        let e =
-            api.store.sync().experiment(id)?.ok_or_else(|| {
-                MlflowError::not_found(format!("No Experiment with id={id} exists"))
-            })?;
-        Ok(Json(json!({ "experiment": experiment_json(&e) })))
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-struct CreateExperiment {
-    name: Option<String>,
-    #[serde(default)]
-    tags: Vec<KeyValue>,
-}
-
-pub async fn create_experiment(State(api): State<Api>, bytes: Bytes) -> Reply {
-    api.blocking(move |api| {
-        let req: CreateExperiment = body(&bytes)?;
-        let name = required(&req.name, "name")?;
-        limits::name("experiment name", name)?;
-        let tags: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
-        limits::check([], &tags, [])?;
-        let tags = tags.into_iter().collect();
-        let id = api
-            .store
-            .sync()
-            .create_experiment(name, &tags, unix_ms())?
-            .ok_or_else(|| MlflowError::exists(format!("Experiment '{name}' already exists.")))?;
-        Ok(Json(json!({ "experiment_id": id.to_string() })))
-    })
-    .await
-}
-
-pub async fn delete_experiment(State(api): State<Api>, bytes: Bytes) -> Reply {
-    api.blocking(move |api| {
-        let req: ById = body(&bytes)?;
-        let id = experiment_id(required(&req.experiment_id, "experiment_id")?)?;
-        if !api
-            .store
-            .sync()
-            .set_experiment_lifecycle(id, "deleted", unix_ms())?
-        {
-            return Err(MlflowError::not_found(format!(
-                "No Experiment with id={id} exists"
-            )));
-        }
-        Ok(Json(json!({})))
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-struct SearchExperiments {
-    #[serde(default, deserialize_with = "int64")]
-    max_results: Option<i64>,
-    filter: Option<String>,
-    #[serde(default)]
-    order_by: Vec<String>,
-    view_type: Option<String>,
-    page_token: Option<String>,
-}
-
-pub async fn search_experiments(State(api): State<Api>, bytes: Bytes) -> Reply {
-    api.blocking(move |api| {
-        let req: SearchExperiments = body(&bytes)?;
-        let filter = Filter::parse_with(req.filter.as_deref().unwrap_or(""), EXPERIMENT_ATTRIBUTES)
-            .map_err(|e| MlflowError::invalid(e.0))?;
-        let order: Vec<OrderBy> = req
-            .order_by
-            .iter()
-            .map(|o| OrderBy::parse_with(o, EXPERIMENT_ATTRIBUTES))
-            .collect::<Result<_, _>>()
-            .map_err(|e| MlflowError::invalid(e.0))?;
-        let mut found = Vec::new();
-        for e in api.store.sync().experiments()? {
-            if view_matches(req.view_type.as_deref(), e.lifecycle == "deleted")?
-                && filter.matches(&e)
-            {
-                found.push(e);
-            }
-        }
-        found.sort_by(|a, b| {
-            order
-                .iter()
-                .map(|o| o.compare(a, b))
-                .find(|o| o.is_ne())
-                .unwrap_or_else(|| b.id.cmp(&a.id))
-        });
-        let max = req.max_results.unwrap_or(1000).clamp(1, 50_000) as usize;
-        let (found, next) = page(found, req.page_token.as_deref(), max)?;
-        let mut reply =
-            json!({ "experiments": found.iter().map(experiment_json).collect::<Vec<_>>() });
-        if let Some(token) = next {
-            reply["next_page_token"] = json!(token);
-        }
-        Ok(Json(reply))
-    })
-    .await
 }
 
 #[derive(Deserialize)]

@@ -7,6 +7,7 @@ use drover_protocol::types::{AgentId, AgentInfo, format_labels, unix_ms};
 
 use super::{age, table, with_client};
 use crate::expect_response;
+use clap::{Args, Subcommand};
 
 /// Prints every agent, as a table or JSON.
 pub async fn list(data_dir: &Path, address: Option<&str>, json: bool) -> anyhow::Result<()> {
@@ -66,4 +67,35 @@ pub async fn remove(data_dir: &Path, address: Option<&str>, id: &str) -> anyhow:
     .await?;
     println!("removed {removed}; its certificate is refused from now on");
     Ok(())
+}
+
+/// `drover agents [list|remove ID]`.
+#[derive(Args)]
+pub struct AgentsArgs {
+    #[command(subcommand)]
+    action: Option<AgentsCmd>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum AgentsCmd {
+    /// List agents (the default).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an agent: its certificate is refused from then on.
+    Remove { id: String },
+}
+
+impl AgentsArgs {
+    pub async fn run(self, ctx: &super::Ctx) -> anyhow::Result<()> {
+        match self.action {
+            None => list(&ctx.data_dir, ctx.address(), self.json).await,
+            Some(AgentsCmd::List { json }) => list(&ctx.data_dir, ctx.address(), json).await,
+            Some(AgentsCmd::Remove { id }) => remove(&ctx.data_dir, ctx.address(), &id).await,
+        }
+    }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::client::OperatorClient;
 use crate::expect_response;
+use clap::Subcommand;
 use drover_coordinator::runfile;
 
 /// Budgets from the fleet issue: one coordinator with 1,000 agents, and one idle agent.
@@ -267,4 +268,108 @@ pub fn print(report: &FleetReport) {
         r.agent_idle_rss_mib,
         r.agent_idle_rss_mib / AGENT_RSS_BUDGET_MIB
     );
+}
+
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Cross-validated accuracy and time of each classifier, next to scikit-learn.
+    Train {
+        /// Rows of the synthetic table (20 features).
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        /// Only these algorithms (repeatable); all classifiers by default.
+        #[arg(long = "algorithm")]
+        algorithms: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Metric points per second from an agent into the store, acknowledged after commit.
+    Ingest {
+        #[arg(long, default_value_t = 1_000_000)]
+        points: usize,
+        #[arg(long, default_value_t = 5_000)]
+        batch: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// log-batch ingest and runs/search through the MLflow API, next to `mlflow server`.
+    Mlflow {
+        /// A Python with the `mlflow` package (the client and the reference server).
+        #[arg(long, env = "DROVER_MLFLOW_PYTHON", default_value = "python3")]
+        python: std::path::PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        points: usize,
+        /// Runs to search over.
+        #[arg(long, default_value_t = 1000)]
+        runs: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validating and profiling a large CSV as `data add` does (streamed), next to the
+    /// whole table in memory.
+    Data {
+        /// Size of the synthetic CSV, MiB.
+        #[arg(long, default_value_t = 256)]
+        mib: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A coordinator under N simulated agents heartbeating every second, and an idle agent.
+    Fleet {
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        /// Length of each measurement window.
+        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+        window: Duration,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl BenchCmd {
+    pub async fn run(self) -> anyhow::Result<()> {
+        use super::emit;
+        match self {
+            BenchCmd::Train {
+                rows,
+                algorithms,
+                json,
+            } => {
+                let report =
+                    tokio::task::spawn_blocking(move || super::bench_train::run(rows, &algorithms))
+                        .await??;
+                emit(&report, json, super::bench_train::print)
+            }
+            BenchCmd::Ingest {
+                points,
+                batch,
+                json,
+            } => {
+                let report = super::bench_ingest::ingest(points, batch).await?;
+                emit(&report, json, super::bench_ingest::print)
+            }
+            BenchCmd::Mlflow {
+                python,
+                points,
+                runs,
+                json,
+            } => {
+                let report = super::bench_mlflow::run(&python, points, runs).await?;
+                emit(&report, json, super::bench_mlflow::print)
+            }
+            BenchCmd::Data { mib, json } => {
+                let report =
+                    tokio::task::spawn_blocking(move || super::bench_data::run(mib)).await??;
+                emit(&report, json, super::bench_data::print)
+            }
+            BenchCmd::Fleet {
+                agents,
+                window,
+                json,
+            } => {
+                let report = fleet(agents, window).await?;
+                emit(&report, json, print)
+            }
+        }
+    }
 }

@@ -10,6 +10,8 @@ use drover_protocol::types::unix_ms;
 
 use super::{age, table, with_client};
 use crate::expect_response;
+use clap::Subcommand;
+use std::path::PathBuf;
 
 /// Uploads `file` as the next version of `name` and prints the version and its schema changes.
 pub async fn add(
@@ -225,5 +227,71 @@ pub fn size(bytes: u64) -> String {
         1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
         1_048_576..1_073_741_824 => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
         _ => format!("{:.1} GiB", bytes as f64 / 1_073_741_824.0),
+    }
+}
+
+#[derive(Subcommand)]
+pub enum DataCmd {
+    /// Validate a CSV, store it by content hash and record it as the next version of NAME.
+    Add {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every dataset with its latest version.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One version (NAME, NAME@latest or NAME@N): schema, changes and column profiles.
+    Show {
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a data set that ships with drover as CSV to stdout (winequality).
+    Sample { name: String },
+    /// Write a synthetic table as CSV to stdout.
+    Synth {
+        /// The generator: churn.
+        #[arg(value_parser = ["churn"])]
+        kind: String,
+        #[arg(long, default_value_t = 10_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Shift feature distributions (0 = reference, 1 = strongly drifted).
+        #[arg(long, default_value_t = 0.0)]
+        drift: f64,
+    },
+}
+
+impl DataCmd {
+    pub async fn run(self, ctx: &super::Ctx) -> anyhow::Result<()> {
+        let (data_dir, address) = (&ctx.data_dir, ctx.address());
+        match self {
+            DataCmd::Add { file, name, json } => add(data_dir, address, &file, &name, json).await,
+            DataCmd::List { json } => list(data_dir, address, json).await,
+            DataCmd::Show { reference, json } => show(data_dir, address, &reference, json).await,
+            DataCmd::Sample { name } => super::sample::write(&name, &mut std::io::stdout().lock()),
+            DataCmd::Synth {
+                kind: _,
+                rows,
+                seed,
+                drift,
+            } => {
+                anyhow::ensure!(
+                    (0.0..=5.0).contains(&drift),
+                    "--drift must be between 0 and 5"
+                );
+                let options = super::synth::ChurnOptions { rows, seed, drift };
+                super::synth::churn(
+                    options,
+                    &mut std::io::BufWriter::new(std::io::stdout().lock()),
+                )
+            }
+        }
     }
 }

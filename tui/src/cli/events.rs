@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::with_client;
 use crate::expect_response;
+use clap::Args;
 
 /// One event as a line of text or JSON.
 pub fn line(record: &EventRecord, json: bool) -> String {
@@ -70,4 +71,32 @@ pub async fn show(
         }
     })
     .await
+}
+
+/// `drover events [--follow]`: fleet events.
+#[derive(Args)]
+pub struct EventsArgs {
+    /// Keep printing new events until interrupted.
+    #[arg(long)]
+    follow: bool,
+    /// How many past events to show.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Print one JSON object per line.
+    #[arg(long)]
+    json: bool,
+}
+
+impl EventsArgs {
+    pub async fn run(self, ctx: &super::Ctx, stop: CancellationToken) -> anyhow::Result<()> {
+        show(
+            &ctx.data_dir,
+            ctx.address(),
+            self.limit,
+            self.follow,
+            self.json,
+            stop,
+        )
+        .await
+    }
 }

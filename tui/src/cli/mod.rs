@@ -1,5 +1,6 @@
-//! Scripted verbs, one per file. Each talks to a running coordinator through the operator
-//! API, prints a table (or `--json`), and fails with one line on stderr.
+//! Scripted verbs, one per file. Each file owns its clap arguments and a `run`; most talk to
+//! a running coordinator through the operator API, print a table (or `--json`), and fail
+//! with one line on stderr. [`Command`] is the verb list `main.rs` dispatches.
 
 pub mod agents;
 pub mod bench;
@@ -7,9 +8,11 @@ pub mod bench_data;
 pub mod bench_ingest;
 pub mod bench_mlflow;
 pub mod bench_train;
+pub mod care;
 pub mod compare;
 pub mod data;
 pub mod events;
+pub mod follow;
 pub mod models;
 pub mod runs;
 pub mod sample;
@@ -18,9 +21,126 @@ pub mod status;
 pub mod synth;
 pub mod token;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
 
 use crate::client::OperatorClient;
+pub use crate::present::{age, table};
+
+/// What every verb needs: the coordinator's data dir and, for a remote one, its address.
+pub struct Ctx {
+    pub data_dir: PathBuf,
+    pub address: Option<String>,
+}
+
+impl Ctx {
+    /// The address of a remote coordinator, when one was given.
+    pub fn address(&self) -> Option<&str> {
+        self.address.as_deref()
+    }
+}
+
+/// The scripted verbs (`drover` alone opens the console; `drover coordinator` runs headless;
+/// both are started by `main.rs`).
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the coordinator without a terminal (for systemd and scripts).
+    Coordinator,
+    /// Join tokens for new agents.
+    Token {
+        #[command(subcommand)]
+        action: token::TokenCmd,
+    },
+    /// List or remove agents.
+    Agents(agents::AgentsArgs),
+    /// Versioned datasets: add, list, show; sample and synthetic data to try it on.
+    Data {
+        #[command(subcommand)]
+        action: data::DataCmd,
+    },
+    /// Queue a training run from a spec file (see config/train.example.toml).
+    Train(runs::TrainArgs),
+    /// Training runs: list, show, cancel.
+    Runs {
+        #[command(subcommand)]
+        action: runs::RunsCmd,
+    },
+    /// The model registry: versions, stages, aliases, lineage.
+    Models {
+        #[command(subcommand)]
+        action: models::ModelsCmd,
+    },
+    /// Repeating training specs (cron schedules and new-data triggers).
+    Schedules {
+        #[command(subcommand)]
+        action: schedules::SchedulesCmd,
+    },
+    /// Show fleet events.
+    Events(events::EventsArgs),
+    /// Show the running coordinator's addresses and fleet size.
+    Status(status::StatusArgs),
+    /// Benchmarks (release builds give meaningful figures).
+    Bench {
+        #[command(subcommand)]
+        which: bench::BenchCmd,
+    },
+    /// Print the commented example config.
+    ConfigExample,
+    /// Write a consistent snapshot of the store and the PKI to FILE (online; artifacts are
+    /// listed by hash, not copied).
+    Backup(care::BackupArgs),
+    /// Restore a backup into the data dir (the coordinator must be stopped).
+    Restore(care::RestoreArgs),
+    /// Check the data dir, certificates, disk and agent clocks; print what to fix.
+    Doctor(care::DoctorArgs),
+    #[command(flatten)]
+    Docs(drover_agent::cli_docs::DocsCommand),
+}
+
+impl Command {
+    /// Runs a scripted verb. Verbs that follow a stream until interrupted call `on_signal`
+    /// (which installs the signal handlers) to learn when. `Coordinator` and `Docs` are run by
+    /// `main.rs`, which holds what they need.
+    pub async fn run(
+        self,
+        ctx: &Ctx,
+        on_signal: impl FnOnce() -> tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<()> {
+        match self {
+            Command::Coordinator | Command::Docs(_) => {
+                anyhow::bail!("this command is started by main")
+            }
+            Command::Token { action } => action.run(ctx).await,
+            Command::Agents(args) => args.run(ctx).await,
+            Command::Data { action } => action.run(ctx).await,
+            Command::Train(args) => args.run(ctx).await,
+            Command::Runs { action } => action.run(ctx).await,
+            Command::Models { action } => action.run(ctx).await,
+            Command::Schedules { action } => action.run(ctx).await,
+            Command::Events(args) => args.run(ctx, on_signal()).await,
+            Command::Status(args) => args.run(ctx).await,
+            Command::Bench { which } => which.run().await,
+            Command::ConfigExample => {
+                print!("{}", crate::config::EXAMPLE);
+                Ok(())
+            }
+            Command::Backup(args) => args.run(ctx),
+            Command::Restore(args) => args.run(ctx),
+            Command::Doctor(args) => args.run(ctx).await,
+        }
+    }
+}
+
+/// Prints a report as JSON or as text.
+pub fn emit<T: serde::Serialize>(report: &T, json: bool, print: fn(&T)) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print(report);
+    }
+    Ok(())
+}
 
 /// Connects to the coordinator for `data_dir`, runs `verb`, and closes the session.
 pub async fn with_client<T>(
@@ -54,20 +174,6 @@ pub fn script_json<T: serde::de::DeserializeOwned>(
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
-/// Formats a Unix-ms time as an age relative to `now_ms`: `3s ago`, `5m ago`, `never`.
-pub fn age(at_ms: Option<u64>, now_ms: u64) -> String {
-    let Some(at) = at_ms else {
-        return "never".into();
-    };
-    let secs = now_ms.saturating_sub(at) / 1000;
-    match secs {
-        0..=59 => format!("{secs}s ago"),
-        60..=3599 => format!("{}m ago", secs / 60),
-        3600..=86_399 => format!("{}h ago", secs / 3600),
-        _ => format!("{}d ago", secs / 86_400),
-    }
-}
-
 /// Unwraps an operator response into the expected variant or a one-line error.
 #[macro_export]
 macro_rules! expect_response {
@@ -84,30 +190,6 @@ macro_rules! expect_response {
     };
 }
 
-/// Renders rows under headers as aligned columns.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        padded.join("  ").trim_end().to_string()
-    };
-    let mut out = line(headers.to_vec());
-    for row in rows {
-        out.push('\n');
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out
-}
-
 /// A CSV writer's error as the I/O error it wraps, when it is one, so that a closed pipe is
 /// recognised as such.
 pub fn csv_error(error: csv::Error) -> anyhow::Error {
@@ -117,30 +199,5 @@ pub fn csv_error(error: csv::Error) -> anyhow::Error {
     match error.into_kind() {
         csv::ErrorKind::Io(io) => io.into(),
         other => anyhow::anyhow!("{other:?}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::age;
-
-    #[test]
-    fn ages_read_naturally() {
-        assert_eq!(age(None, 5), "never");
-        assert_eq!(age(Some(1_000), 3_500), "2s ago");
-        assert_eq!(age(Some(0), 120_000), "2m ago");
-        assert_eq!(age(Some(10_000), 5_000), "0s ago");
-    }
-
-    #[test]
-    fn tables_align() {
-        let out = super::table(
-            &["ID", "STATUS"],
-            &[
-                vec!["ag-1".into(), "ready".into()],
-                vec!["ag-22".into(), "lost".into()],
-            ],
-        );
-        assert_eq!(out, "ID     STATUS\nag-1   ready\nag-22  lost");
     }
 }

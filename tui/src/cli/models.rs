@@ -8,6 +8,7 @@ use drover_protocol::types::unix_ms;
 
 use super::{age, table, with_client};
 use crate::expect_response;
+use clap::Subcommand;
 
 fn reference(text: &str) -> anyhow::Result<ModelRef> {
     text.parse().map_err(anyhow::Error::msg)
@@ -155,4 +156,44 @@ pub async fn alias(
         version.model, version.model, version.version
     );
     Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum ModelsCmd {
+    /// Every model with its latest, staging and production versions.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One version (NAME, NAME@N, NAME@ALIAS): stage, metrics, lineage.
+    Show {
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a version to a stage; promoting to production archives the previous one.
+    Promote {
+        reference: String,
+        /// none, staging, production or archived.
+        #[arg(long)]
+        stage: String,
+    },
+    /// Point an alias such as `champion` at a version.
+    Alias { reference: String, alias: String },
+}
+
+impl ModelsCmd {
+    pub async fn run(self, ctx: &super::Ctx) -> anyhow::Result<()> {
+        let (data_dir, address) = (&ctx.data_dir, ctx.address());
+        match self {
+            ModelsCmd::List { json } => list(data_dir, address, json).await,
+            ModelsCmd::Show { reference, json } => show(data_dir, address, &reference, json).await,
+            ModelsCmd::Promote { reference, stage } => {
+                promote(data_dir, address, &reference, &stage).await
+            }
+            ModelsCmd::Alias { reference, alias } => {
+                self::alias(data_dir, address, &reference, &alias).await
+            }
+        }
+    }
 }

@@ -1,18 +1,19 @@
 //! `drover train SPEC.toml [--follow]` and `drover runs list|show|cancel`.
 
-use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{Context, bail};
 use drover_protocol::conn::FramedRecv;
-use drover_protocol::msg::{Event, OperatorRequest, OperatorResponse};
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::run::{RunDetail, RunFilter, RunStatus, RunSummary};
 use drover_protocol::types::unix_ms;
 
-use super::compare::{MetricFilter, sort_by_metric};
 use super::{age, table, with_client};
 use crate::client::OperatorClient;
 use crate::expect_response;
+use crate::present::metrics::{self, MetricFilter, sort_by_metric};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
 
 /// Queues the run in `spec_path`; with `follow`, shows its progress until it ends.
 pub async fn train(
@@ -62,7 +63,7 @@ async fn follow_run(
     run: &RunSummary,
     json: bool,
 ) -> anyhow::Result<()> {
-    let done = wait_for_end(client, events, run).await?;
+    let done = super::follow::wait_for_end(client, events, run).await?;
     let s = &done.summary;
     if json {
         println!("{}", serde_json::to_string_pretty(&done)?);
@@ -95,89 +96,6 @@ async fn follow_run(
             s.id,
             s.error.as_deref().unwrap_or("no reason recorded")
         ),
-    }
-}
-
-/// Shows a run's progress from the event stream until it ends, then returns it.
-pub async fn wait_for_end(
-    client: &OperatorClient,
-    mut events: FramedRecv,
-    run: &RunSummary,
-) -> anyhow::Result<RunDetail> {
-    let tty = std::io::stderr().is_terminal();
-    loop {
-        let Some(OperatorResponse::Event(record)) = events.recv::<OperatorResponse>().await? else {
-            bail!(
-                "the coordinator closed the event stream before {} ended",
-                run.id
-            );
-        };
-        match record.event {
-            Event::RunStarted { id, agent } if id == run.id => eprintln!("started on {agent}"),
-            Event::RunRequeued { id, reason } if id == run.id => {
-                eprintln!("queued again: {reason}")
-            }
-            Event::TrialFinished {
-                id,
-                trial,
-                total,
-                metric,
-                value,
-            } if id == run.id => {
-                let width = 24;
-                let done = (trial as usize * width) / total.max(1) as usize;
-                let bar = format!("[{}{}]", "#".repeat(done), "-".repeat(width - done));
-                if tty {
-                    eprint!("\r{bar} trial {trial}/{total}  cv {metric} {value:.4}   ");
-                    let _ = std::io::stderr().flush();
-                } else {
-                    eprintln!("{bar} trial {trial}/{total}  cv {metric} {value:.4}");
-                }
-            }
-            Event::RunFinished { id, .. } if id == run.id => {
-                if tty {
-                    eprintln!();
-                }
-                return registered(client, &mut events, id).await;
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Longest wait, after a run that passed its gates ended, for its model's registration.
-const REGISTRATION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The ended run `id`; when it passed its gates, once its model is registered (a reaction the
-/// coordinator runs just after the run ends), or after [`REGISTRATION_WAIT`].
-async fn registered(
-    client: &OperatorClient,
-    events: &mut FramedRecv,
-    id: String,
-) -> anyhow::Result<RunDetail> {
-    let deadline = tokio::time::Instant::now() + REGISTRATION_WAIT;
-    loop {
-        let run = *expect_response!(
-            client
-                .request(&OperatorRequest::ShowRun { id: id.clone() })
-                .await?,
-            OperatorResponse::Run
-        )?;
-        if run.summary.gates_passed != Some(true) || run.registered.is_some() {
-            return Ok(run);
-        }
-        loop {
-            let next = tokio::time::timeout_at(deadline, events.recv::<OperatorResponse>()).await;
-            match next {
-                Err(_) | Ok(Ok(None)) => return Ok(run),
-                Ok(Ok(Some(OperatorResponse::Event(record)))) => match record.event {
-                    Event::ModelRegistered { run_id, .. } if run_id == id => break,
-                    _ => {}
-                },
-                Ok(Ok(Some(_))) => {}
-                Ok(Err(e)) => return Err(e.into()),
-            }
-        }
     }
 }
 
@@ -218,7 +136,7 @@ pub async fn list(
                 r.dataset.clone(),
                 r.status.to_string(),
                 format!("{}/{}", r.trials_done, r.trials_total),
-                score(r),
+                metrics::score(&r.metrics),
                 match r.gates_passed {
                     Some(true) => "passed".into(),
                     Some(false) => "failed".into(),
@@ -248,15 +166,6 @@ pub async fn list(
         )
     );
     Ok(())
-}
-
-/// The selection metric of a finished run: accuracy for classifiers, RMSE for regressors.
-fn score(run: &RunSummary) -> String {
-    match (run.metrics.get("accuracy"), run.metrics.get("rmse")) {
-        (Some(v), _) => format!("accuracy {v:.4}"),
-        (None, Some(v)) => format!("rmse {v:.4}"),
-        (None, None) => "-".into(),
-    }
 }
 
 /// Prints one run with its lineage and trials.
@@ -392,4 +301,105 @@ pub async fn cancel(data_dir: &Path, address: Option<&str>, id: &str) -> anyhow:
     .await?;
     println!("cancelled {id}");
     Ok(())
+}
+
+/// `drover train SPEC.toml`: queue a training run from a spec file.
+#[derive(Args)]
+pub struct TrainArgs {
+    spec: PathBuf,
+    /// Show progress until the run ends; exit 0 only if it succeeded and passed its gates.
+    #[arg(long)]
+    follow: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+impl TrainArgs {
+    pub async fn run(self, ctx: &super::Ctx) -> anyhow::Result<()> {
+        train(
+            &ctx.data_dir,
+            ctx.address(),
+            &self.spec,
+            self.follow,
+            self.json,
+        )
+        .await
+    }
+}
+
+#[derive(Subcommand)]
+pub enum RunsCmd {
+    /// Runs, newest first.
+    List {
+        #[arg(long)]
+        experiment: Option<String>,
+        /// queued, running, succeeded, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Keep runs whose test metric satisfies METRIC OP VALUE, e.g. accuracy>0.8.
+        #[arg(long = "where")]
+        condition: Option<MetricFilter>,
+        /// Order by a test metric, best first.
+        #[arg(long)]
+        sort: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs side by side: settings that differ, metrics with the best marked.
+    Compare {
+        #[arg(num_args = 2.., required = true)]
+        ids: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retrain a run from its recorded lineage and check the model is identical.
+    Reproduce { id: String },
+    /// One run: lineage, metrics, gates and trials.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a queued or running run.
+    Cancel { id: String },
+}
+
+impl RunsCmd {
+    pub async fn run(self, ctx: &super::Ctx) -> anyhow::Result<()> {
+        let (data_dir, address) = (&ctx.data_dir, ctx.address());
+        match self {
+            RunsCmd::List {
+                experiment,
+                status,
+                condition,
+                sort,
+                json,
+            } => {
+                let status = match status {
+                    Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--status {s:?}: use queued, running, succeeded, failed or cancelled"
+                        )
+                    })?),
+                    None => None,
+                };
+                let filter = RunFilter { experiment, status };
+                list(
+                    data_dir,
+                    address,
+                    filter,
+                    condition.as_ref(),
+                    sort.as_deref(),
+                    json,
+                )
+                .await
+            }
+            RunsCmd::Show { id, json } => show(data_dir, address, &id, json).await,
+            RunsCmd::Cancel { id } => cancel(data_dir, address, &id).await,
+            RunsCmd::Compare { ids, json } => {
+                super::compare::compare(data_dir, address, &ids, json).await
+            }
+            RunsCmd::Reproduce { id } => super::compare::reproduce(data_dir, address, &id).await,
+        }
+    }
 }

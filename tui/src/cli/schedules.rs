@@ -7,6 +7,7 @@ use drover_protocol::types::unix_ms;
 
 use super::{age, table, with_client};
 use crate::expect_response;
+use clap::Subcommand;
 
 /// Prints every schedule with when it last ran and runs next.
 pub async fn list(data_dir: &Path, address: Option<&str>, json: bool) -> anyhow::Result<()> {
@@ -71,4 +72,24 @@ pub async fn remove(data_dir: &Path, address: Option<&str>, id: &str) -> anyhow:
     .await?;
     println!("removed {id}");
     Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum SchedulesCmd {
+    /// Every schedule, its trigger, next and last run.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a schedule.
+    Remove { id: String },
+}
+
+impl SchedulesCmd {
+    pub async fn run(self, ctx: &super::Ctx) -> anyhow::Result<()> {
+        match self {
+            SchedulesCmd::List { json } => list(&ctx.data_dir, ctx.address(), json).await,
+            SchedulesCmd::Remove { id } => remove(&ctx.data_dir, ctx.address(), &id).await,
+        }
+    }
 }

@@ -6,6 +6,7 @@ use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 
 use super::with_client;
 use crate::expect_response;
+use clap::Args;
 
 /// Prints the coordinator's status.
 pub async fn show(data_dir: &Path, address: Option<&str>, json: bool) -> anyhow::Result<()> {
@@ -30,4 +31,17 @@ pub async fn show(data_dir: &Path, address: Option<&str>, json: bool) -> anyhow:
         );
     }
     Ok(())
+}
+
+/// `drover status`: the running coordinator's addresses and fleet size.
+#[derive(Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+impl StatusArgs {
+    pub async fn run(self, ctx: &super::Ctx) -> anyhow::Result<()> {
+        show(&ctx.data_dir, ctx.address(), self.json).await
+    }
 }

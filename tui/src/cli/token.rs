@@ -7,6 +7,8 @@ use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 
 use super::with_client;
 use crate::expect_response;
+use clap::Subcommand;
+use std::time::Duration as TtlDuration;
 
 /// Creates a token valid for `ttl` and `uses` enrollments, and prints it.
 pub async fn create(
@@ -44,4 +46,29 @@ pub async fn create(
         );
     }
     Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create a join token.
+    Create {
+        /// How long the token stays valid.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: TtlDuration,
+        /// How many agents may join with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl TokenCmd {
+    pub async fn run(self, ctx: &super::Ctx) -> anyhow::Result<()> {
+        match self {
+            TokenCmd::Create { ttl, uses, json } => {
+                create(&ctx.data_dir, ctx.address(), ttl, uses, json).await
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@ use drover_protocol::types::{AgentInfo, AgentStatus, format_labels};
 use super::action::{Action, Command};
 use super::event::ConsoleEvent;
 use super::form::LaunchForm;
-use super::keymap;
+use super::keymap::{self, Mode};
 
 /// Most fleet events kept for the Events view.
 pub const EVENT_HISTORY: usize = 500;
@@ -48,16 +48,6 @@ impl View {
             _ => None,
         }
     }
-}
-
-/// What keys currently do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Normal,
-    Command,
-    Filter,
-    Help,
-    Form,
 }
 
 /// How the Runs view is ordered.
@@ -391,17 +381,8 @@ impl App {
             })
             .collect();
         if self.sort == RunSort::Score {
-            let score = |r: &RunSummary| {
-                r.metrics
-                    .get("accuracy")
-                    .copied()
-                    .or_else(|| r.metrics.get("rmse").map(|v| -v))
-            };
-            runs.sort_by(|a, b| {
-                score(b)
-                    .partial_cmp(&score(a))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
+            let merit = |r: &RunSummary| crate::present::metrics::merit(&r.metrics);
+            runs.sort_by(|a, b| merit(b).total_cmp(&merit(a)));
         }
         runs
     }

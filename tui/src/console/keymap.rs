@@ -3,7 +3,16 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::Action;
-use super::app::Mode;
+
+/// What keys currently do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Command,
+    Filter,
+    Help,
+    Form,
+}
 
 /// The action a key stands for in `mode`, if any.
 pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {

@@ -7,9 +7,9 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Text;
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
-use crate::cli::age;
 use crate::console::app::App;
 use crate::console::theme;
+use crate::present::age;
 
 const WIDE: u16 = 110;
 

@@ -7,9 +7,9 @@ use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Row, Table};
 
-use crate::cli::compare;
 use crate::console::app::App;
 use crate::console::theme;
+use crate::present::compare;
 
 const COLORS: &[Color] = &[
     Color::Cyan,
@@ -40,15 +40,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .block(Block::bordered().title(" Compare: test metrics (* best) and differing settings "));
     frame.render_widget(table, top);
 
-    let metric = if app.compared.iter().any(|r| {
-        r.spec
-            .as_ref()
-            .is_some_and(|s| s.task == drover_protocol::spec::Task::Regression)
-    }) {
-        "rmse"
-    } else {
-        "accuracy"
-    };
+    let task = app
+        .compared
+        .iter()
+        .filter_map(|r| r.spec.as_ref().map(|s| s.task))
+        .find(|t| *t == drover_protocol::spec::Task::Regression)
+        .unwrap_or(drover_protocol::spec::Task::Classification);
+    let metric = drover_ml::metric::selection(task);
     let series: Vec<(String, Vec<(f64, f64)>)> = app
         .compared
         .iter()

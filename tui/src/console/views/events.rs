@@ -4,9 +4,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Block, Row, Table, TableState};
 
-use crate::cli::age;
 use crate::console::app::App;
 use crate::console::theme;
+use crate::present::age;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let events = app.visible_events();

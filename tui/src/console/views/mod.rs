@@ -13,7 +13,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::app::{App, Mode, View};
+use super::app::{App, View};
+use super::keymap::Mode;
 use super::theme;
 
 /// Draws the whole console.

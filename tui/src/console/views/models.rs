@@ -41,11 +41,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 
     let name = models.get(app.selected).map_or("", |m| m.name.as_str());
     let rows = app.versions.iter().filter(|v| v.model == name).map(|v| {
-        let score = v
-            .metrics
-            .get("accuracy")
-            .or_else(|| v.metrics.get("rmse"))
-            .map_or_else(|| "-".into(), |s| format!("{s:.3}"));
+        let score = crate::present::metrics::value(&v.metrics);
         Row::new(vec![
             format!("@{} {}", v.version, v.semver),
             v.stage.to_string(),

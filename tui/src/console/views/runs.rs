@@ -6,9 +6,9 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Text;
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
-use crate::cli::age;
 use crate::console::app::{App, RunSort};
 use crate::console::theme;
+use crate::present::{age, metrics};
 
 /// `■■■□□ 3/5`.
 fn progress(done: u32, total: u32) -> String {
@@ -36,11 +36,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         } else {
             " "
         };
-        let score = match (r.metrics.get("accuracy"), r.metrics.get("rmse")) {
-            (Some(v), _) => format!("acc {v:.3}"),
-            (None, Some(v)) => format!("rmse {v:.3}"),
-            (None, None) => "-".into(),
-        };
+        let score = metrics::short_score(&r.metrics);
         let mut cells = vec![
             Cell::from(format!("{mark}{}", r.id)),
             Cell::from(r.algorithm.clone()),

@@ -1,0 +1,68 @@
+//! Formatting shared by the CLI and the console: ages, aligned tables, run comparisons and
+//! the metrics listings rank runs by.
+
+pub mod compare;
+pub mod metrics;
+
+/// Formats a Unix-ms time as an age relative to `now_ms`: `3s ago`, `5m ago`, `never`.
+pub fn age(at_ms: Option<u64>, now_ms: u64) -> String {
+    let Some(at) = at_ms else {
+        return "never".into();
+    };
+    let secs = now_ms.saturating_sub(at) / 1000;
+    match secs {
+        0..=59 => format!("{secs}s ago"),
+        60..=3599 => format!("{}m ago", secs / 60),
+        3600..=86_399 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+/// Renders rows under headers as aligned columns.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push('\n');
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::age;
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(age(None, 5), "never");
+        assert_eq!(age(Some(1_000), 3_500), "2s ago");
+        assert_eq!(age(Some(0), 120_000), "2m ago");
+        assert_eq!(age(Some(10_000), 5_000), "0s ago");
+    }
+
+    #[test]
+    fn tables_align() {
+        let out = super::table(
+            &["ID", "STATUS"],
+            &[
+                vec!["ag-1".into(), "ready".into()],
+                vec!["ag-22".into(), "lost".into()],
+            ],
+        );
+        assert_eq!(out, "ID     STATUS\nag-1   ready\nag-22  lost");
+    }
+}
