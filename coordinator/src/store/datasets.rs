@@ -117,7 +117,7 @@ impl Store {
         name: &str,
         version: Option<u32>,
     ) -> Result<Option<DatasetVersion>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let found = match version {
             Some(v) => conn.query_row(
                 &format!("{SELECT} WHERE name = ?1 AND version = ?2"),
@@ -135,7 +135,7 @@ impl Store {
 
     /// Every dataset with its latest version, by name.
     pub fn datasets(&self) -> Result<Vec<DatasetSummary>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "{SELECT} d WHERE version = (SELECT MAX(version) FROM datasets WHERE name = d.name) ORDER BY name"
         ))?;

@@ -37,7 +37,7 @@ const EXPERIMENT: &str =
 impl Store {
     /// The experiment called `name`.
     pub fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         Ok(conn
             .query_row(
                 &format!("{EXPERIMENT} WHERE name = ?1"),
@@ -49,7 +49,7 @@ impl Store {
 
     /// The experiment with `id`.
     pub fn experiment(&self, id: i64) -> Result<Option<Experiment>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         Ok(conn
             .query_row(&format!("{EXPERIMENT} WHERE id = ?1"), [id], experiment_row)
             .optional()?)
@@ -57,7 +57,7 @@ impl Store {
 
     /// Every experiment, by id.
     pub fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!("{EXPERIMENT} ORDER BY id"))?;
         let rows = stmt
             .query_map([], experiment_row)?

@@ -63,7 +63,7 @@ impl Store {
 
     /// A run's history of one metric, by step.
     pub fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<(u64, f64)>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT step, value FROM metric_points WHERE run_id = ?1 AND key = ?2 ORDER BY step",
         )?;

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use drover_protocol::msg::{Event, EventRecord};
 use drover_protocol::types::{AgentId, Capacity, Labels};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 mod datasets;
 mod experiments;
@@ -82,10 +82,17 @@ pub struct NewToken<'a> {
     pub uses: u32,
 }
 
-/// The coordinator's database. Cheap critical sections behind one mutex: SQLite allows one
-/// writer at a time anyway, and no caller holds it across an `.await`.
+/// Read-only connections beside the writer: under WAL they read the last commit while the
+/// writer (and the metric and event writer threads) write.
+const READERS: usize = 2;
+
+/// The coordinator's database: one writer connection behind a mutex (SQLite allows one
+/// writer at a time anyway) and a small pool of readers. Reached from async code only
+/// through [`Db`]; no caller holds a connection across an `.await`.
 pub struct Store {
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
 }
 
 fn record_write(started: Instant) {
@@ -102,9 +109,36 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::migrate(&mut conn)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let reader = Connection::open_with_flags(path, flags)?;
+                reader.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<_, StoreError>>()?;
         Ok(Self {
             conn: Mutex::new(conn),
+            readers,
+            next_reader: Default::default(),
         })
+    }
+
+    /// A reader connection: a free one, else the next in turn once it is free.
+    fn read(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        debug_assert!(
+            handle::off_runtime(),
+            "SQLite reached from a tokio worker thread; go through Db::call"
+        );
+        if let Some(free) = self.readers.iter().find_map(|r| r.try_lock().ok()) {
+            return Ok(free);
+        }
+        let turn = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.readers[turn % READERS]
+            .lock()
+            .map_err(|_| StoreError::Poisoned)
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
@@ -182,7 +216,7 @@ impl Store {
 
     /// One agent that has not been removed.
     pub fn agent(&self, id: &AgentId) -> Result<Option<AgentRecord>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "{AGENT_SELECT} WHERE id = ?1 AND removed_ms IS NULL"
         ))?;
@@ -194,7 +228,7 @@ impl Store {
 
     /// Every agent that has not been removed, by id.
     pub fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "{AGENT_SELECT} WHERE removed_ms IS NULL ORDER BY id"
         ))?;
@@ -270,7 +304,7 @@ impl Store {
 
     /// The newest `limit` events, oldest first.
     pub fn recent_events(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached("SELECT seq, at_ms, body FROM events ORDER BY seq DESC LIMIT ?1")?;
         let rows = stmt

@@ -191,7 +191,7 @@ impl Store {
 
     /// Every version of `model`, newest first.
     pub fn model_versions(&self, model: &str) -> Result<Vec<ModelVersion>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached(&format!("{SELECT} WHERE model = ?1 ORDER BY version DESC"))?;
         let rows = stmt
@@ -202,7 +202,7 @@ impl Store {
 
     /// The version of `model` in production, if any.
     pub fn production_version(&self, model: &str) -> Result<Option<ModelVersion>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         Ok(conn
             .query_row(
                 &format!("{SELECT} WHERE model = ?1 AND stage = 'production'"),
@@ -214,7 +214,7 @@ impl Store {
 
     /// Every model with where its versions stand.
     pub fn models(&self) -> Result<Vec<ModelSummary>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT model, MAX(version), COUNT(*), MIN(created_ms),
                 (SELECT semver FROM model_versions l WHERE l.model = v.model ORDER BY version DESC LIMIT 1),

@@ -9,7 +9,7 @@ impl Store {
     /// The last event `name` has reacted to (0 before the first).
     pub fn reaction_cursor(&self, name: &str) -> Result<u64, StoreError> {
         let seq: Option<i64> = self
-            .lock()?
+            .read()?
             .query_row(
                 "SELECT seq FROM reaction_cursors WHERE name = ?1",
                 [name],
@@ -33,7 +33,7 @@ impl Store {
 
     /// Up to `limit` events after `seq`, oldest first.
     pub fn events_after(&self, seq: u64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT seq, at_ms, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;

@@ -41,7 +41,7 @@ impl Store {
     /// The model called `name`: its record, or one made up from its versions when drover
     /// registered them itself.
     pub fn registered_model(&self, name: &str) -> Result<Option<RegisteredModel>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let record = conn
             .query_row(
                 "SELECT description, tags, created_ms FROM registered_models WHERE name = ?1",
@@ -90,7 +90,7 @@ impl Store {
 
     /// The source URI of every version of `model`.
     pub fn version_sources(&self, model: &str) -> Result<BTreeMap<u32, String>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached("SELECT version, source FROM model_versions WHERE model = ?1")?;
         let rows = stmt
@@ -101,7 +101,7 @@ impl Store {
 
     /// Every alias of `model` with its version.
     pub fn model_aliases(&self, model: &str) -> Result<Vec<(String, u32)>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT alias, version FROM model_aliases WHERE model = ?1 ORDER BY alias",
         )?;
@@ -124,7 +124,7 @@ impl Store {
 
     /// Names of every model, registered by record or by version.
     pub fn model_names(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT name FROM registered_models UNION SELECT model FROM model_versions ORDER BY 1",
         )?;

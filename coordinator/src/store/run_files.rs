@@ -28,7 +28,7 @@ impl Store {
 
     /// The blob hash and size of the file at `path`.
     pub fn run_file(&self, path: &str) -> Result<Option<(String, u64)>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         Ok(conn
             .query_row(
                 "SELECT hash, size FROM run_files WHERE path = ?1",
@@ -40,7 +40,7 @@ impl Store {
 
     /// Every file below the directory `dir`, with its size.
     pub fn run_files(&self, dir: &str) -> Result<Vec<(String, u64)>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT path, size FROM run_files WHERE substr(path, 1, length(?1) + 1) = ?1 || '/' ORDER BY path",
         )?;

@@ -144,7 +144,7 @@ impl Store {
 
     /// Runs matching `filter`, newest first, at most `limit`.
     pub fn runs(&self, filter: &RunFilter, limit: u32) -> Result<Vec<RunSummary>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "{SUMMARY} WHERE r.deleted = 0 AND (?1 IS NULL OR r.experiment = ?1) AND (?2 IS NULL OR r.status = ?2)
              ORDER BY r.created_ms DESC, r.id DESC LIMIT ?3"
@@ -158,7 +158,7 @@ impl Store {
 
     /// Everything about one run.
     pub fn run(&self, id: &str) -> Result<Option<RunDetail>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let Some(summary) = conn
             .query_row(&format!("{SUMMARY} WHERE r.id = ?1"), [id], summary)
             .optional()?
@@ -255,7 +255,7 @@ impl Store {
 
     /// Queued runs, oldest first, with what an agent needs to run them.
     pub fn queued_runs(&self) -> Result<Vec<(String, TrainSpec, DatasetPin)>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT id, spec, dataset_name, dataset_version, dataset_hash, dataset_size FROM runs
              WHERE status = 'queued' ORDER BY created_ms, id",
@@ -279,7 +279,7 @@ impl Store {
 
     /// `(run, agent)` of every running run.
     pub fn running_runs(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT id, agent FROM runs WHERE status = 'running' AND agent IS NOT NULL",
         )?;

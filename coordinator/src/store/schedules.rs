@@ -62,7 +62,7 @@ impl Store {
 
     /// Every schedule with the spec it runs.
     pub fn schedules(&self) -> Result<Vec<(ScheduleInfo, TrainSpec)>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_ms, id"))?;
         let rows = stmt
             .query_map([], |r| Row::try_from(r))?
@@ -72,7 +72,7 @@ impl Store {
 
     /// Schedules on cron patterns whose next run is due at `now_ms`.
     pub fn due_schedules(&self, now_ms: u64) -> Result<Vec<(ScheduleInfo, TrainSpec)>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "{SELECT} WHERE next_run_ms IS NOT NULL AND next_run_ms <= ?1"
         ))?;
@@ -89,7 +89,7 @@ impl Store {
         dataset: &str,
         seq: u64,
     ) -> Result<Vec<(ScheduleInfo, TrainSpec)>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "{SELECT} WHERE on_new_data = 1 AND dataset_name = ?1 AND since_seq < ?2"
         ))?;

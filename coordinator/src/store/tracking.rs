@@ -213,7 +213,7 @@ impl Store {
         args: &[&str],
         keys: Option<&Keys>,
     ) -> Result<Vec<TrackedRun>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached(&format!("{RUN_COLUMNS} {RUN_FROM} WHERE {condition}"))?;
         let mut runs: Vec<TrackedRun> = stmt
@@ -413,7 +413,7 @@ impl Store {
 
     /// The experiment of run `id`, if the run exists.
     pub fn run_experiment(&self, id: &str) -> Result<Option<i64>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let sql = format!("SELECT e.id {RUN_FROM} WHERE r.id = ?1");
         Ok(conn.query_row(&sql, [id], |r| r.get(0)).optional()?)
     }
@@ -426,7 +426,7 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> Result<Vec<Point>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT value, at_ms, step FROM metric_points WHERE run_id = ?1 AND key = ?2
              ORDER BY rowid LIMIT ?3 OFFSET ?4",

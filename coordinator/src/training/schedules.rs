@@ -153,4 +153,37 @@ mod tests {
         );
         assert!(parse("every day").is_err());
     }
+
+    #[test]
+    fn a_due_cron_schedule_queues_one_run_and_moves_to_its_next_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = crate::testing::shared(dir.path());
+        crate::testing::dataset(&shared, "churn", &crate::testing::churn_csv(60));
+        let spec = TrainSpec::from_toml(
+            r#"
+experiment = "nightly"
+model = "churn"
+dataset = "churn@latest"
+target = "churned"
+task = "classification"
+algorithm = "gaussian_nb"
+schedule = "0 3 * * *"
+"#,
+        )
+        .expect("spec");
+        let store = shared.store.sync();
+        let past = unix_ms() - 1000;
+        store
+            .insert_schedule("sched-1", &spec, "churn", Some(past), past)
+            .expect("schedule");
+        tick(&shared);
+        tick(&shared);
+        let runs = store
+            .runs(&drover_protocol::run::RunFilter::default(), 10)
+            .expect("runs");
+        assert_eq!(runs.len(), 1, "fired once: the next time is tomorrow");
+        let (info, _) = store.schedules().expect("schedules").remove(0);
+        assert_eq!(info.last_run_id.as_deref(), Some(runs[0].id.as_str()));
+        assert!(info.next_run_ms.expect("next") > unix_ms());
+    }
 }
