@@ -55,7 +55,7 @@ pub fn succeeded<'a>(
     let summary = success
         .test_metrics
         .iter()
-        .map(|(k, v)| format!("{k} {v:.4}"))
+        .map(|(k, v)| format!("{k} {}", drover_ml::metric::display(k, *v)))
         .collect::<Vec<_>>()
         .join(", ");
     let detail = if failures.is_empty() {

@@ -82,9 +82,10 @@ pub fn render(v: &ModelVersion, now_ms: u64) -> String {
         &v.dataset_hash[..v.dataset_hash.len().min(12)],
         v.artifact_hash
     );
-    v.metrics
-        .iter()
-        .for_each(|(k, m)| out.push_str(&format!("  {k:<10} {m:.4}\n")));
+    v.metrics.iter().for_each(|(k, m)| {
+        let shown = drover_ml::metric::display(k, *m);
+        out.push_str(&format!("  {k:<10} {shown}\n"))
+    });
     out
 }
 

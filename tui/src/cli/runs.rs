@@ -11,6 +11,8 @@ use drover_protocol::types::unix_ms;
 use super::{age, table, with_client};
 use crate::client::OperatorClient;
 use crate::expect_response;
+use drover_ml::metric;
+
 use crate::present::metrics::{self, MetricFilter, sort_by_metric};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -71,7 +73,7 @@ async fn follow_run(
         let metrics: Vec<String> = s
             .metrics
             .iter()
-            .map(|(k, v)| format!("{k} {v:.4}"))
+            .map(|(k, v)| format!("{k} {}", metric::display(k, *v)))
             .collect();
         println!(
             "{} {}: {}",
@@ -253,7 +255,7 @@ fn render_rest(run: &RunDetail, out: &mut String) {
         ));
         s.metrics
             .iter()
-            .for_each(|(k, v)| out.push_str(&format!("  {k:<10} {v:.4}\n")));
+            .for_each(|(k, v)| out.push_str(&format!("  {k:<10} {}\n", metric::display(k, *v))));
         match s.gates_passed {
             Some(true) => out.push_str("gates: passed\n"),
             _ => run
@@ -281,7 +283,7 @@ fn render_rest(run: &RunDetail, out: &mut String) {
                 row.extend(names.iter().map(|n| {
                     t.mean
                         .get(n)
-                        .map_or_else(|| "-".into(), |v| format!("{v:.4}"))
+                        .map_or_else(|| "-".into(), |v| metric::display(n, *v))
                 }));
                 row
             })

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use drover_ml::metric;
 use drover_protocol::run::RunDetail;
 
 /// The comparison as headers and rows: settings that differ, then every metric with the best
@@ -45,24 +46,22 @@ pub fn rows(runs: &[RunDetail]) -> (Vec<String>, Vec<Vec<String>>) {
         .iter()
         .flat_map(|r| r.summary.metrics.keys().cloned())
         .collect();
-    for metric in metrics {
+    for name in metrics {
         let values: Vec<Option<f64>> = runs
             .iter()
-            .map(|r| r.summary.metrics.get(&metric).copied())
+            .map(|r| r.summary.metrics.get(&name).copied())
             .collect();
-        let higher = drover_ml::metric::higher_is_better(&metric);
         let best = values
             .iter()
-            .flatten()
             .copied()
-            .fold(None, |best: Option<f64>, v| match best {
-                Some(b) if (higher && b >= v) || (!higher && b <= v) => Some(b),
-                _ => Some(v),
-            });
-        let mut row = vec![metric];
+            .min_by(|a, b| metric::rank(&name, *a, *b))
+            .flatten();
+        let mut row = vec![name.clone()];
         row.extend(values.iter().map(|v| match v {
-            Some(v) if Some(*v) == best && runs.len() > 1 => format!("{v:.4} *"),
-            Some(v) => format!("{v:.4}"),
+            Some(v) if Some(*v) == best && runs.len() > 1 => {
+                format!("{} *", metric::display(&name, *v))
+            }
+            Some(v) => metric::display(&name, *v),
             None => "-".into(),
         }));
         rows.push(row);
