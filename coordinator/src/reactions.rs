@@ -72,7 +72,18 @@ pub fn react_pending(shared: &Shared) -> bool {
         }
     };
     for record in &events {
-        react(shared, record);
+        // A reaction that panics is logged and passed over, so that one bad event cannot
+        // stop every reaction after it.
+        let reacted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            react(shared, record);
+        }));
+        if reacted.is_err() {
+            tracing::error!(
+                seq = record.seq,
+                kind = record.event.kind(),
+                "a reaction panicked; moving past its event"
+            );
+        }
         if let Err(e) = store.set_reaction_cursor(CURSOR, record.seq) {
             tracing::error!(cause = %e, seq = record.seq, "could not move the reaction cursor");
             return false;
@@ -106,16 +117,10 @@ mod tests {
     use crate::store::FinishedRun;
     use crate::testing;
 
-    const SPEC: &str = r#"
-experiment = "churn"
-model = "churn"
-dataset = "churn@latest"
-target = "churned"
-task = "classification"
-algorithm = "gaussian_nb"
-[gates]
-min = { accuracy = 0.5 }
-"#;
+    /// [`testing::SPEC`] with a gate every run here passes.
+    fn gated() -> String {
+        format!("{}[gates]\nmin = {{ accuracy = 0.5 }}\n", testing::SPEC)
+    }
 
     fn runs(shared: &Shared) -> Vec<drover_protocol::run::RunSummary> {
         shared
@@ -138,7 +143,7 @@ min = { accuracy = 0.5 }
         let dir = tempfile::tempdir().expect("tempdir");
         let shared = testing::shared(dir.path());
         testing::dataset(&shared, "churn", &testing::churn_csv(60));
-        let retrain = SPEC.replace("[gates]", "retrain_on_new_data = true\n[gates]");
+        let retrain = gated().replace("[search]", "retrain_on_new_data = true\n[search]");
         let spec = TrainSpec::from_toml(&retrain).expect("spec");
         crate::training::schedules::submit_spec(&shared, spec).expect("queued");
         react_pending(&shared);
@@ -164,7 +169,7 @@ min = { accuracy = 0.5 }
         let dir = tempfile::tempdir().expect("tempdir");
         let shared = testing::shared(dir.path());
         testing::dataset(&shared, "churn", &testing::churn_csv(60));
-        let spec = TrainSpec::from_toml(SPEC).expect("spec");
+        let spec = TrainSpec::from_toml(&gated()).expect("spec");
         let store = shared.store.sync();
         let artifact = ContentHash::of(b"model").to_string();
         let mut ids = Vec::new();

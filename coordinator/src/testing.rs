@@ -20,6 +20,26 @@ use crate::pki::Pki;
 use crate::state::Shared;
 use crate::store::{AgentRecord, Db, Store};
 
+/// A spec on the `churn` dataset: logistic regression over a grid of four `alpha` values.
+pub const SPEC: &str = r#"
+experiment = "churn"
+model = "churn"
+dataset = "churn@latest"
+target = "churned"
+task = "classification"
+algorithm = "logistic_regression"
+[search]
+params = { alpha = [0.0, 0.1, 1.0, 3.0] }
+"#;
+
+/// Queues a run of the spec in `toml`; returns its id.
+pub fn queue(shared: &Shared, toml: &str) -> String {
+    let spec = drover_protocol::spec::TrainSpec::from_toml(toml).expect("spec");
+    crate::training::runs::submit(shared, spec)
+        .expect("queued")
+        .id
+}
+
 /// Shared state on a fresh store in `dir`. The PKI is empty: nothing here signs.
 pub fn shared(dir: &Path) -> Arc<Shared> {
     let store = Db::new(Store::open(&dir.join("drover.db")).expect("store"));

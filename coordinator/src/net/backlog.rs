@@ -27,7 +27,12 @@ impl Backlog {
         let (queue, mut waiting) = mpsc::channel::<Work>(DEPTH);
         let worker = tokio::spawn(async move {
             while let Some(work) = waiting.recv().await {
-                shared.blocking(work).await;
+                // A panic in one piece of work is logged; the rest still gets done.
+                let shared = shared.clone();
+                let done = tokio::spawn(async move { shared.blocking(work).await }).await;
+                if let Err(e) = done {
+                    tracing::error!(cause = %e, "a session's store work failed");
+                }
             }
         });
         Self { queue, worker }

@@ -9,7 +9,8 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use drover_protocol::msg::{Event, EventRecord};
 
-use super::{Store, StoreError, insert_event, json, record_write};
+use super::events::insert_event;
+use super::{Store, StoreError, json, record_write};
 
 const SELECT: &str = "SELECT name, version, hash, size_bytes, rows, schema, profile, changes, source, created_ms FROM datasets";
 

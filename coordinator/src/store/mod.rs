@@ -11,11 +11,11 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use drover_protocol::msg::{Event, EventRecord};
 use drover_protocol::types::{AgentId, Capacity, Labels};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 mod datasets;
+mod events;
 mod experiments;
 pub mod handle;
 mod metrics;
@@ -42,8 +42,6 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
-    #[error("the store's lock was poisoned by a panic")]
-    Poisoned,
     #[error("database file: {0}")]
     File(#[from] std::io::Error),
 }
@@ -136,9 +134,9 @@ impl Store {
         let turn = self
             .next_reader
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.readers[turn % READERS]
+        Ok(self.readers[turn % READERS]
             .lock()
-            .map_err(|_| StoreError::Poisoned)
+            .unwrap_or_else(|p| p.into_inner()))
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
@@ -146,7 +144,9 @@ impl Store {
             handle::off_runtime(),
             "SQLite reached from a tokio worker thread; go through Db::call"
         );
-        self.conn.lock().map_err(|_| StoreError::Poisoned)
+        // A panic while a connection was held left it usable: an open transaction rolled back
+        // as its guard dropped during the unwind.
+        Ok(self.conn.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Records a newly issued join token.
@@ -287,66 +287,6 @@ impl Store {
         record_write(started);
         Ok(changed == 1)
     }
-
-    /// Appends events in one transaction and returns them with their sequence numbers.
-    pub fn append_events(&self, events: Vec<(u64, Event)>) -> Result<Vec<EventRecord>, StoreError> {
-        let started = Instant::now();
-        let mut conn = self.lock()?;
-        let tx = conn.transaction()?;
-        let records = events
-            .into_iter()
-            .map(|(at_ms, event)| insert_event(&tx, at_ms, event))
-            .collect::<Result<Vec<_>, _>>()?;
-        tx.commit()?;
-        record_write(started);
-        Ok(records)
-    }
-
-    /// The newest `limit` events, oldest first.
-    pub fn recent_events(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt =
-            conn.prepare_cached("SELECT seq, at_ms, body FROM events ORDER BY seq DESC LIMIT ?1")?;
-        let rows = stmt
-            .query_map([limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut events = rows
-            .into_iter()
-            .map(|(seq, at_ms, body)| {
-                let event = serde_json::from_str(&body)
-                    .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
-                Ok(EventRecord {
-                    seq: seq as u64,
-                    at_ms: at_ms as u64,
-                    event,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        events.reverse();
-        Ok(events)
-    }
-}
-
-/// Appends `event` inside `tx`: a change and the event that reports it commit together, so
-/// reactions to it ([`crate::reactions`]) survive a crash right after the change.
-fn insert_event(
-    tx: &rusqlite::Transaction<'_>,
-    at_ms: u64,
-    event: Event,
-) -> Result<EventRecord, StoreError> {
-    tx.prepare_cached("INSERT INTO events (at_ms, kind, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![at_ms as i64, event.kind(), json(&event)?])?;
-    Ok(EventRecord {
-        seq: tx.last_insert_rowid() as u64,
-        at_ms,
-        event,
-    })
 }
 
 const AGENT_SELECT: &str = "SELECT id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms, last_seen_ms FROM agents";
@@ -409,6 +349,8 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use drover_protocol::msg::Event;
+
     use super::*;
 
     fn agent(id: &str) -> AgentRecord {

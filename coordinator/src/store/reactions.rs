@@ -1,6 +1,5 @@
-//! Where reactions have got to in the event log, and the events after that point.
+//! Where reactions have got to in the event log.
 
-use drover_protocol::msg::EventRecord;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, record_write};
@@ -29,33 +28,5 @@ impl Store {
         )?;
         record_write(started);
         Ok(())
-    }
-
-    /// Up to `limit` events after `seq`, oldest first.
-    pub fn events_after(&self, seq: u64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, at_ms, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let rows = stmt
-            .query_map(params![seq as i64, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(seq, at_ms, body)| {
-                let event = serde_json::from_str(&body)
-                    .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
-                Ok(EventRecord {
-                    seq: seq as u64,
-                    at_ms: at_ms as u64,
-                    event,
-                })
-            })
-            .collect()
     }
 }

@@ -12,7 +12,8 @@ use rusqlite::{OptionalExtension, params};
 
 use drover_protocol::msg::{Event, EventRecord};
 
-use super::{Store, StoreError, insert_event, json, record_write};
+use super::events::insert_event;
+use super::{Store, StoreError, json, record_write};
 
 /// A run as submitted.
 pub struct NewRun<'a> {

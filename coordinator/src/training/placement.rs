@@ -135,27 +135,8 @@ fn busy_agents(shared: &Shared) -> Vec<AgentId> {
 
 #[cfg(test)]
 mod tests {
-    use drover_protocol::spec::TrainSpec;
-
     use super::*;
-    use crate::testing;
-    use crate::training::runs::submit;
-
-    const SPEC: &str = r#"
-experiment = "churn"
-model = "churn"
-dataset = "churn@latest"
-target = "churned"
-task = "classification"
-algorithm = "logistic_regression"
-[search]
-params = { alpha = [0.0, 0.1, 1.0, 3.0] }
-"#;
-
-    fn queue(shared: &Shared, spec: &str) -> String {
-        let spec = TrainSpec::from_toml(spec).expect("spec");
-        submit(shared, spec).expect("queued").id
-    }
+    use crate::testing::{self, SPEC, queue};
 
     #[test]
     fn free_agents_are_shared_out_and_a_lone_search_spreads_over_them() {

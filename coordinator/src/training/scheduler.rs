@@ -80,27 +80,9 @@ async fn dispatch(shared: &Arc<Shared>, placement: Placement) {
 #[cfg(test)]
 mod tests {
     use drover_protocol::run::RunStatus;
-    use drover_protocol::spec::TrainSpec;
 
     use super::*;
-    use crate::testing;
-    use crate::training::runs::submit;
-
-    const SPEC: &str = r#"
-experiment = "churn"
-model = "churn"
-dataset = "churn@latest"
-target = "churned"
-task = "classification"
-algorithm = "logistic_regression"
-[search]
-params = { alpha = [0.0, 0.1, 1.0, 3.0] }
-"#;
-
-    fn queue(shared: &Shared, spec: &str) -> String {
-        let spec = TrainSpec::from_toml(spec).expect("spec");
-        submit(shared, spec).expect("queued").id
-    }
+    use crate::testing::{self, SPEC, queue};
 
     #[test]
     fn a_job_that_cannot_be_sent_goes_back_to_the_queue() {

@@ -159,18 +159,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let shared = crate::testing::shared(dir.path());
         crate::testing::dataset(&shared, "churn", &crate::testing::churn_csv(60));
-        let spec = TrainSpec::from_toml(
-            r#"
-experiment = "nightly"
-model = "churn"
-dataset = "churn@latest"
-target = "churned"
-task = "classification"
-algorithm = "gaussian_nb"
-schedule = "0 3 * * *"
-"#,
-        )
-        .expect("spec");
+        let nightly =
+            crate::testing::SPEC.replace("[search]", "schedule = \"0 3 * * *\"\n[search]");
+        let spec = TrainSpec::from_toml(&nightly).expect("spec");
         let store = shared.store.sync();
         let past = unix_ms() - 1000;
         store

@@ -1,0 +1,88 @@
+//! The event log in the store: appending (in batches, or inside the transaction of the change
+//! an event reports) and reading back.
+
+use std::time::Instant;
+
+use drover_protocol::msg::{Event, EventRecord};
+use rusqlite::{Connection, Params, params};
+
+use super::{Store, StoreError, json, record_write};
+
+impl Store {
+    /// Appends events in one transaction and returns them with their sequence numbers.
+    pub fn append_events(&self, events: Vec<(u64, Event)>) -> Result<Vec<EventRecord>, StoreError> {
+        let started = Instant::now();
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let records = events
+            .into_iter()
+            .map(|(at_ms, event)| insert_event(&tx, at_ms, event))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit()?;
+        record_write(started);
+        Ok(records)
+    }
+
+    /// The newest `limit` events, oldest first.
+    pub fn recent_events(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let conn = self.read()?;
+        let mut events = query(
+            &conn,
+            "SELECT seq, at_ms, body FROM events ORDER BY seq DESC LIMIT ?1",
+            params![limit],
+        )?;
+        events.reverse();
+        Ok(events)
+    }
+
+    /// Up to `limit` events after `seq`, oldest first.
+    pub fn events_after(&self, seq: u64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let conn = self.read()?;
+        query(
+            &conn,
+            "SELECT seq, at_ms, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            params![seq as i64, limit],
+        )
+    }
+}
+
+/// Appends `event` inside `tx`: a change and the event that reports it commit together, so
+/// reactions to it ([`crate::reactions`]) survive a crash right after the change.
+pub(super) fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    at_ms: u64,
+    event: Event,
+) -> Result<EventRecord, StoreError> {
+    tx.prepare_cached("INSERT INTO events (at_ms, kind, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![at_ms as i64, event.kind(), json(&event)?])?;
+    Ok(EventRecord {
+        seq: tx.last_insert_rowid() as u64,
+        at_ms,
+        event,
+    })
+}
+
+/// The events a query selects (`seq, at_ms, body` columns), decoded.
+fn query(conn: &Connection, sql: &str, args: impl Params) -> Result<Vec<EventRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt
+        .query_map(args, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(seq, at_ms, body)| {
+            let event = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
+            Ok(EventRecord {
+                seq: seq as u64,
+                at_ms: at_ms as u64,
+                event,
+            })
+        })
+        .collect()
+}
