@@ -3,7 +3,8 @@
 
 use drover::client::OperatorLink;
 use drover::console::action::Action;
-use drover::console::app::{App, View};
+use drover::console::app::App;
+use drover::console::commands::View;
 use drover::console::event::{Snapshot, fetch_snapshot};
 use drover::console::views;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};

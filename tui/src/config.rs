@@ -3,6 +3,7 @@
 //! `/etc/drover/coordinator.toml` when it exists; every key is documented in
 //! `config/coordinator.toml`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +12,7 @@ use anyhow::Context;
 use drover_protocol::types::{Labels, parse_labels};
 use serde::Deserialize;
 
+use crate::console::keymap::{KeySpec, Keymap};
 use drover_coordinator::CoordinatorOptions;
 use drover_coordinator::http::HttpTls;
 
@@ -34,6 +36,10 @@ pub struct CoordinatorFile {
     pub local_agent: Option<bool>,
     pub local_agent_labels: Option<String>,
     pub log_level: Option<String>,
+    /// The console refuses every action that changes state.
+    pub read_only: Option<bool>,
+    /// The console's keys, by action name (see `config/coordinator.toml`).
+    pub keys: Option<BTreeMap<String, KeySpec>>,
 }
 
 /// Values from the command line or `DROVER_*` variables (clap folds the two).
@@ -46,6 +52,7 @@ pub struct Overrides {
     pub advertise: Option<String>,
     pub heartbeat_interval: Option<String>,
     pub local_agent: bool,
+    pub read_only: bool,
 }
 
 /// Every coordinator setting, resolved.
@@ -57,6 +64,10 @@ pub struct Settings {
     pub local_agent_labels: Labels,
     /// Log filter directives for the headless coordinator; `RUST_LOG` wins over it.
     pub log_level: Option<String>,
+    /// The console refuses every action that changes state.
+    pub read_only: bool,
+    /// The console's key table (the defaults with `[keys]` applied).
+    pub keys: Keymap,
 }
 
 /// The packaged config, read when the user has none of their own.
@@ -150,6 +161,9 @@ impl Settings {
             local_agent_labels: parse_labels(&labels)
                 .map_err(|e| anyhow::anyhow!("local_agent_labels: {e}"))?,
             log_level: file.log_level,
+            read_only: over.read_only || file.read_only.unwrap_or(false),
+            keys: Keymap::with_overrides(&file.keys.unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
         })
     }
 
@@ -251,5 +265,28 @@ mod tests {
         };
         let err = Settings::resolve(over).expect_err("bad listen");
         assert!(format!("{err:#}").contains("listen"));
+    }
+
+    #[test]
+    fn the_console_keys_and_read_only_come_from_the_file_and_conflicts_stop_the_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("drover.toml");
+        let over = || Overrides {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        std::fs::write(&path, "read_only = true\n[keys]\ncompare_marked = \"C\"\n").expect("write");
+        let settings = Settings::resolve(over()).expect("resolves");
+        assert!(settings.read_only);
+        assert_eq!(
+            settings
+                .keys
+                .first_key(crate::console::keymap::Mode::Normal, "compare_marked")
+                .as_deref(),
+            Some("C")
+        );
+        std::fs::write(&path, "[keys]\nrefresh = \"q\"\n").expect("write");
+        let err = format!("{:#}", Settings::resolve(over()).expect_err("a conflict"));
+        assert!(err.contains("q is bound to both refresh and quit"), "{err}");
     }
 }

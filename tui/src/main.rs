@@ -55,6 +55,9 @@ struct Global {
     /// Also run an agent in this process, enrolled like any other.
     #[arg(long, global = true, env = "DROVER_LOCAL_AGENT")]
     local_agent: bool,
+    /// The console refuses every action that changes state.
+    #[arg(long, global = true, env = "DROVER_READ_ONLY")]
+    read_only: bool,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -69,6 +72,7 @@ impl Global {
             advertise: self.advertise.clone(),
             heartbeat_interval: self.heartbeat_interval.clone(),
             local_agent: self.local_agent,
+            read_only: self.read_only,
         }
     }
 }
@@ -147,18 +151,23 @@ async fn run_console(over: Overrides, address: Option<&str>) -> anyhow::Result<(
     let settings = Settings::resolve(over)?;
     let data_dir = settings.coordinator.data_dir.clone();
     log_to_file(&data_dir)?;
+    let look = console::Look {
+        keys: settings.keys.clone(),
+        read_only: settings.read_only,
+    };
     if address.is_some() || runfile::is_running(&data_dir) {
         let client = OperatorClient::for_data_dir(&data_dir, address).await?;
         let label = format!(
             "attached {}",
             address.unwrap_or(&data_dir.display().to_string())
         );
-        return console::run(OperatorLink::Remote(std::sync::Arc::new(client)), label).await;
+        let link = OperatorLink::Remote(std::sync::Arc::new(client));
+        return console::run(link, label, look).await;
     }
     let cluster = LocalCluster::start(settings).await?;
     let handle = cluster.coordinator.handle();
     let label = format!("embedded {}", handle.quic_addr());
-    let result = console::run(OperatorLink::Local(handle), label).await;
+    let result = console::run(OperatorLink::Local(handle), label, look).await;
     cluster.stop().await;
     result
 }

@@ -23,6 +23,22 @@ pub enum Action {
     SelectNext,
     /// Move the selection up one row.
     SelectPrevious,
+    /// Move the selection to the first row.
+    SelectFirst,
+    /// Move the selection to the last row.
+    SelectLast,
+    /// Move the selection a page down.
+    PageDown,
+    /// Move the selection a page up.
+    PageUp,
+    /// Show the next view (in the order of the number keys).
+    NextView,
+    /// Show the previous view.
+    PreviousView,
+    /// Show the view with this index (0 = agents, 1 = runs, 2 = compare, 3 = models, 4 = events).
+    GoToView(usize),
+    /// Complete the command line's word.
+    Complete,
     /// Type a character into the open input line or form field.
     Type(char),
     /// Erase the last character of the open input line or form field.

@@ -9,46 +9,16 @@ use drover_protocol::run::{RunDetail, RunSummary};
 use drover_protocol::types::{AgentInfo, AgentStatus, format_labels};
 
 use super::action::{Action, Command};
+use super::commands::{self, VIEWS, View, resolve};
 use super::event::ConsoleEvent;
 use super::form::LaunchForm;
-use super::keymap::{self, Mode};
+use super::keymap::{Keymap, Mode};
 
 /// Most fleet events kept for the Events view.
 pub const EVENT_HISTORY: usize = 500;
 
-/// Which view fills the screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    Agents,
-    Runs,
-    Compare,
-    Models,
-    Events,
-}
-
-impl View {
-    /// The `:name` that opens the view.
-    pub fn name(self) -> &'static str {
-        match self {
-            View::Agents => "agents",
-            View::Runs => "runs",
-            View::Compare => "compare",
-            View::Models => "models",
-            View::Events => "events",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "agents" | "agent" | "a" | "ag" => Some(View::Agents),
-            "runs" | "run" | "r" => Some(View::Runs),
-            "compare" | "cmp" | "c" => Some(View::Compare),
-            "models" | "model" | "m" => Some(View::Models),
-            "events" | "event" | "e" | "ev" => Some(View::Events),
-            _ => None,
-        }
-    }
-}
+/// Rows a page key moves.
+pub const PAGE: usize = 10;
 
 /// How the Runs view is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +48,10 @@ pub struct App {
     pub compare: Vec<String>,
     pub sort: RunSort,
     pub form: LaunchForm,
+    /// The key table in force.
+    pub keys: Keymap,
+    /// Every action that changes state is refused, with a message saying so.
+    pub read_only: bool,
     pub selected: usize,
     /// The status line and whether it is an error.
     pub status: Option<(String, bool)>,
@@ -92,6 +66,11 @@ pub struct App {
 
 impl App {
     pub fn new(coordinator: String, now_ms: u64, color: bool) -> Self {
+        Self::with_keys(coordinator, now_ms, color, Keymap::default())
+    }
+
+    /// A console whose keys are `keys` (the defaults with the config's `[keys]`).
+    pub fn with_keys(coordinator: String, now_ms: u64, color: bool, keys: Keymap) -> Self {
         Self {
             view: View::Agents,
             mode: Mode::Normal,
@@ -108,6 +87,8 @@ impl App {
             compare: Vec::new(),
             sort: RunSort::Newest,
             form: LaunchForm::default(),
+            keys,
+            read_only: false,
             selected: 0,
             status: None,
             coordinator,
@@ -121,7 +102,7 @@ impl App {
     /// Turns an input event into actions.
     pub fn on_event(&self, event: ConsoleEvent) -> Vec<Action> {
         match event {
-            ConsoleEvent::Key(key) => keymap::action_for(self.mode, key).into_iter().collect(),
+            ConsoleEvent::Key(key) => self.keys.action(self.mode, key).into_iter().collect(),
             ConsoleEvent::Resize => vec![Action::Redraw],
             ConsoleEvent::Tick(now) => vec![Action::SetClock(now)],
             ConsoleEvent::Snapshot(snapshot) => vec![Action::ApplySnapshot(snapshot)],
@@ -151,6 +132,39 @@ impl App {
                 self.selected = self.selected.saturating_sub(1);
                 return self.refresh_if(self.view == View::Models);
             }
+            Action::SelectFirst => {
+                self.selected = 0;
+                return self.refresh_if(self.view == View::Models);
+            }
+            Action::SelectLast => {
+                self.selected = self.row_count().saturating_sub(1);
+                return self.refresh_if(self.view == View::Models);
+            }
+            Action::PageDown => {
+                self.selected = (self.selected + PAGE).min(self.row_count().saturating_sub(1));
+                return self.refresh_if(self.view == View::Models);
+            }
+            Action::PageUp => {
+                self.selected = self.selected.saturating_sub(PAGE);
+                return self.refresh_if(self.view == View::Models);
+            }
+            Action::NextView | Action::PreviousView => {
+                let at = VIEWS.iter().position(|v| *v == self.view).unwrap_or(0);
+                let step = if action == Action::NextView {
+                    1
+                } else {
+                    VIEWS.len() - 1
+                };
+                self.switch(VIEWS[(at + step) % VIEWS.len()]);
+                return Some(self.snapshot_command());
+            }
+            Action::GoToView(index) => {
+                if let Some(view) = VIEWS.get(index) {
+                    self.switch(*view);
+                    return Some(self.snapshot_command());
+                }
+            }
+            Action::Complete => self.complete(),
             Action::Type(c) if self.mode == Mode::Form => self.form.type_char(c),
             Action::Type(c) => {
                 self.input.push(c);
@@ -172,6 +186,7 @@ impl App {
                     RunSort::Newest
                 };
             }
+            Action::OpenLaunchForm if self.refused("launch training") => {}
             Action::OpenLaunchForm => {
                 self.mode = Mode::Form;
                 self.status = None;
@@ -195,6 +210,17 @@ impl App {
             Action::Redraw => {}
         }
         None
+    }
+
+    /// In read-only mode, says that `what` is refused and returns true.
+    fn refused(&mut self, what: &str) -> bool {
+        if self.read_only {
+            self.status = Some((
+                format!("read-only console: cannot {what} (started with --read-only)"),
+                true,
+            ));
+        }
+        self.read_only
     }
 
     fn snapshot_command(&self) -> Command {
@@ -309,25 +335,31 @@ impl App {
             return None;
         }
         let text = text.trim();
-        match text.split_once(' ') {
-            Some(("train", path)) => return Some(Command::SubmitSpecFile(path.trim().to_string())),
-            _ if text == "q" || text == "quit" => self.quit = true,
-            _ => match View::parse(text) {
+        let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
+        match resolve(word) {
+            Ok("train") if self.refused("queue training") => {}
+            Ok("train") if !rest.trim().is_empty() => {
+                return Some(Command::SubmitSpecFile(rest.trim().to_string()));
+            }
+            Ok("train") => self.status = Some((":train needs a spec file".into(), true)),
+            Ok("q" | "quit") => self.quit = true,
+            Ok(word) => match View::parse(word) {
                 Some(view) => {
                     self.switch(view);
                     return Some(self.snapshot_command());
                 }
-                None => {
-                    self.status = Some((
-                        format!(
-                            "unknown command :{text} (try :agents :runs :compare :models :events, :train SPEC)"
-                        ),
-                        true,
-                    ));
-                }
+                None => self.status = Some((format!("unknown command :{word}"), true)),
             },
+            Err(message) => self.status = Some((message, true)),
         }
         None
+    }
+
+    /// Completes the command line's first word.
+    fn complete(&mut self) {
+        if let Some(completed) = commands::complete(&self.input) {
+            self.input = completed;
+        }
     }
 
     fn row_count(&self) -> usize {
@@ -464,6 +496,91 @@ pub(crate) mod tests {
             started_ms: None,
             finished_ms: None,
         }
+    }
+
+    fn runs(n: usize) -> Snapshot {
+        Snapshot {
+            runs: (0..n).map(|i| run(&format!("run-{i:03}"), 0.5)).collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn navigation_keys_move_by_row_page_and_end_and_switch_views() {
+        let mut app = App::new("test".into(), 0, false);
+        app.update(Action::GoToView(1));
+        assert_eq!(app.view, View::Runs);
+        app.update(with(runs(25)));
+        app.update(Action::SelectLast);
+        assert_eq!(app.selected, 24);
+        app.update(Action::PageUp);
+        assert_eq!(app.selected, 14);
+        app.update(Action::SelectFirst);
+        app.update(Action::PageDown);
+        assert_eq!(app.selected, PAGE);
+        app.update(Action::NextView);
+        assert_eq!((app.view, app.selected), (View::Compare, 0));
+        app.update(Action::PreviousView);
+        app.update(Action::PreviousView);
+        assert_eq!(app.view, View::Agents);
+        app.update(Action::PreviousView);
+        assert_eq!(app.view, View::Events, "Tab wraps around");
+    }
+
+    #[test]
+    fn commands_take_unique_prefixes_and_tab_completes_them() {
+        let mut app = App::new("test".into(), 0, false);
+        app.update(Action::OpenCommandLine);
+        typed(&mut app, "mod");
+        app.update(Action::Submit);
+        assert_eq!(app.view, View::Models);
+
+        app.update(Action::OpenCommandLine);
+        typed(&mut app, "ev");
+        app.update(Action::Complete);
+        assert_eq!(app.input, "events ");
+
+        app.update(Action::Erase);
+        app.update(Action::Back);
+        app.update(Action::OpenCommandLine);
+        typed(&mut app, "tr");
+        app.update(Action::Complete);
+        assert_eq!(app.input, "train ");
+        typed(&mut app, "spec.toml");
+        assert_eq!(
+            app.update(Action::Submit),
+            Some(Command::SubmitSpecFile("spec.toml".into()))
+        );
+
+        app.update(Action::OpenCommandLine);
+        typed(&mut app, "bogus");
+        app.update(Action::Submit);
+        let (message, error) = app.status.clone().expect("an error");
+        assert!(
+            error && message.contains("unknown command :bogus"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_read_only_console_refuses_what_changes_state_and_says_why() {
+        let mut app = App::new("test".into(), 0, false);
+        app.read_only = true;
+        app.update(Action::OpenLaunchForm);
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|(m, e)| *e && m.contains("read-only"))
+        );
+        app.update(Action::OpenCommandLine);
+        typed(&mut app, "train spec.toml");
+        assert_eq!(app.update(Action::Submit), None);
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|(m, _)| m.contains("cannot queue training"))
+        );
     }
 
     fn typed(app: &mut App, text: &str) {

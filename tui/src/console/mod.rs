@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod app;
+pub mod commands;
 pub mod event;
 pub mod form;
 pub mod keymap;
@@ -20,10 +21,16 @@ use self::app::App;
 use self::event::ConsoleEvent;
 use crate::client::OperatorLink;
 
+/// How the console behaves for this operator: its keys and whether it may change anything.
+pub struct Look {
+    pub keys: keymap::Keymap,
+    pub read_only: bool,
+}
+
 /// Runs the console until the operator quits. `coordinator` labels the header.
-pub async fn run(link: OperatorLink, coordinator: String) -> anyhow::Result<()> {
+pub async fn run(link: OperatorLink, coordinator: String, look: Look) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let result = run_loop(&mut terminal, link, coordinator).await;
+    let result = run_loop(&mut terminal, link, coordinator, look).await;
     ratatui::try_restore()?;
     result
 }
@@ -32,12 +39,14 @@ async fn run_loop(
     terminal: &mut ratatui::DefaultTerminal,
     link: OperatorLink,
     coordinator: String,
+    look: Look,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel(256);
     event::spawn_terminal_reader(tx.clone());
     event::spawn_event_stream(tx.clone(), link.clone());
     event::spawn_ticker(tx.clone());
-    let mut app = App::new(coordinator, unix_ms(), theme::color_enabled());
+    let mut app = App::with_keys(coordinator, unix_ms(), theme::color_enabled(), look.keys);
+    app.read_only = look.read_only;
     terminal.draw(|f| views::render(&app, f))?;
     while let Some(event) = rx.recv().await {
         for action in app.on_event(event) {

@@ -11,20 +11,25 @@ mod runs;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
-use super::app::{App, View};
+use super::app::App;
+use super::commands::View;
 use super::keymap::Mode;
 use super::theme;
 
+/// Most lines the footer grows to, to show a long message whole.
+const MAX_FOOTER: u16 = 6;
+
 /// Draws the whole console.
 pub fn render(app: &App, frame: &mut Frame) {
+    let area = frame.area();
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(0),
-        Constraint::Length(1),
+        Constraint::Length(footer_height(app, area.width)),
     ])
-    .areas(frame.area());
+    .areas(area);
     render_header(app, frame, header);
     match app.view {
         View::Agents => agents::render(app, frame, body),
@@ -39,6 +44,33 @@ pub fn render(app: &App, frame: &mut Frame) {
         Mode::Form => form::render(app, frame, body),
         _ => {}
     }
+}
+
+/// Lines the footer needs: one, or as many as the status message takes when wrapped.
+fn footer_height(app: &App, width: u16) -> u16 {
+    match (&app.status, app.mode) {
+        (Some((message, _)), Mode::Normal | Mode::Help | Mode::Form) if width > 0 => {
+            wrapped_lines(message, width as usize).clamp(1, MAX_FOOTER as usize) as u16
+        }
+        _ => 1,
+    }
+}
+
+/// Lines `text` takes when wrapped at word boundaries to `width` columns.
+fn wrapped_lines(text: &str, width: usize) -> usize {
+    let mut lines = 1;
+    let mut used = 0;
+    for word in text.split(' ') {
+        let len = word.chars().count();
+        let needed = if used == 0 { len } else { used + 1 + len };
+        if needed <= width {
+            used = needed;
+        } else {
+            lines += 1 + len.saturating_sub(1) / width.max(1);
+            used = len % width.max(1);
+        }
+    }
+    lines
 }
 
 fn render_header(app: &App, frame: &mut Frame, area: Rect) {
@@ -63,13 +95,24 @@ fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
             None if !app.filter.is_empty() => {
                 Line::from(format!("filter: {}  (Esc clears)", app.filter))
             }
-            None => Line::from(Span::styled(
-                " <:> view  </> filter  <j/k> move  <?> help  <q> quit",
-                theme::hint(app.color),
-            )),
+            None => Line::from(Span::styled(hints(app), theme::hint(app.color))),
         },
     };
-    frame.render_widget(Paragraph::new(line), area);
+    frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: false }), area);
+}
+
+/// The footer's reminder of the main keys, from the key table in force.
+fn hints(app: &App) -> String {
+    let first = |name: &str| app.keys.first_key(Mode::Normal, name).unwrap_or_default();
+    format!(
+        " <{}> view  <{}> filter  <{}/{}> move  <{}> help  <{}> quit",
+        first("open_command_line"),
+        first("open_filter"),
+        first("select_next"),
+        first("select_previous"),
+        first("show_help"),
+        first("quit"),
+    )
 }
 
 #[cfg(test)]
@@ -152,7 +195,7 @@ mod tests {
     #[test]
     fn runs_view_with_progress_and_marks() {
         let mut app = app();
-        app.view = crate::console::app::View::Runs;
+        app.view = crate::console::commands::View::Runs;
         app.update(Action::ToggleMark);
         insta::assert_snapshot!(draw(&app).backend());
     }
@@ -176,6 +219,17 @@ mod tests {
             app.update(Action::Type(c));
         });
         app.update(Action::Submit);
+        insta::assert_snapshot!(draw(&app).backend());
+    }
+
+    #[test]
+    fn a_long_error_is_shown_whole() {
+        let mut app = app();
+        app.update(Action::ShowError(
+            "spec.toml: TOML parse error at line 7, column 12: invalid type: string \"high\", \
+             expected a number for `search.params.alpha` (alpha takes floats from 0 to 1000000)"
+                .into(),
+        ));
         insta::assert_snapshot!(draw(&app).backend());
     }
 }

@@ -1,0 +1,95 @@
+//! The views and the `:` command line: names, short aliases, unique prefixes and completion.
+
+/// Which view fills the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Agents,
+    Runs,
+    Compare,
+    Models,
+    Events,
+}
+
+/// Every view, in the order of the number keys and Tab.
+pub const VIEWS: [View; 5] = [
+    View::Agents,
+    View::Runs,
+    View::Compare,
+    View::Models,
+    View::Events,
+];
+
+/// What `:` accepts besides view names: `:train SPEC`, `:quit`.
+const COMMANDS: &[&str] = &[
+    "agents", "runs", "compare", "models", "events", "train", "quit",
+];
+
+impl View {
+    /// The `:name` that opens the view.
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Agents => "agents",
+            View::Runs => "runs",
+            View::Compare => "compare",
+            View::Models => "models",
+            View::Events => "events",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "a" | "agent" => Some(View::Agents),
+            "r" | "run" => Some(View::Runs),
+            "c" | "cmp" => Some(View::Compare),
+            "m" | "model" => Some(View::Models),
+            "e" | "event" => Some(View::Events),
+            _ => VIEWS.into_iter().find(|v| v.name() == text),
+        }
+    }
+}
+
+/// The commands `word` is a prefix of.
+fn completions(word: &str) -> Vec<&'static str> {
+    COMMANDS
+        .iter()
+        .copied()
+        .filter(|c| c.starts_with(word))
+        .collect()
+}
+
+/// `word` as a whole command: itself, a short alias, or the one command it is a prefix of.
+pub fn resolve(word: &str) -> Result<&str, String> {
+    if COMMANDS.contains(&word) || View::parse(word).is_some() || word == "q" {
+        return Ok(word);
+    }
+    match completions(word).as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!(
+            "unknown command :{word} (try :agents :runs :compare :models :events, :train SPEC)"
+        )),
+        many => Err(format!(":{word} could be :{}", many.join(" :"))),
+    }
+}
+
+/// The command line completed to the longest prefix its candidates share (and a space when
+/// only one is left); `None` when nothing matches or the word is already done.
+pub fn complete(input: &str) -> Option<String> {
+    if input.contains(' ') {
+        return None;
+    }
+    let candidates = completions(input);
+    let first = candidates.first()?;
+    let shared = candidates.iter().fold(first.len(), |n, c| {
+        first
+            .chars()
+            .zip(c.chars())
+            .take(n)
+            .take_while(|(a, b)| a == b)
+            .count()
+    });
+    let mut completed = first[..shared].to_string();
+    if candidates.len() == 1 {
+        completed.push(' ');
+    }
+    Some(completed)
+}
