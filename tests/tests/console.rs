@@ -173,3 +173,90 @@ async fn runs_compare_and_models_views_show_real_training() {
     agent.stop().await.expect("clean stop");
     coordinator.stop().await;
 }
+
+/// Feeds the driver events until `done` holds, for at most `PATIENCE`.
+async fn pump(
+    driver: &mut drover::console::Driver,
+    rx: &mut tokio::sync::mpsc::Receiver<drover::console::event::ConsoleEvent>,
+    what: &str,
+    done: impl Fn(&App) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + drover_tests::PATIENCE;
+    while !done(&driver.app) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(event)) => driver.handle(event),
+            Ok(None) => panic!("the console's channel closed while waiting for {what}"),
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_console_shows_a_lost_coordinator_and_reconnects_by_itself() {
+    use drover::client::OperatorClient;
+    use drover::console::app::Connection;
+    use drover::console::{Driver, session};
+    use std::sync::Arc;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let (coordinator, addr) =
+        drover_tests::spawn_coordinator(&data, "127.0.0.1:0", tmp.path().join("c1.log")).await;
+    let dir = data.clone();
+    let connect: session::Connect = Arc::new(move || {
+        let dir = dir.clone();
+        Box::pin(async move {
+            let client = OperatorClient::for_data_dir(&dir, None).await?;
+            Ok(OperatorLink::Remote(Arc::new(client)))
+        })
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    session::spawn(tx.clone(), connect, None);
+    drover::console::event::spawn_ticker(tx.clone());
+    let mut driver = Driver::new(App::new("attached".into(), unix_ms(), false), tx);
+    let token_created = |app: &App| app.events.iter().any(|e| e.event.kind() == "token.created");
+
+    let data_s = data.to_str().expect("utf-8");
+    assert!(
+        drover_tests::drover(&["token", "create", "--data-dir", data_s])
+            .status
+            .success()
+    );
+    pump(&mut driver, &mut rx, "the live event stream", token_created).await;
+    assert_eq!(driver.app.connection, Connection::Live);
+
+    // Killed and back at once, as after a crash under systemd: the console notices (the new
+    // process resets the old connection), says so, and reconnects.
+    coordinator.signal("KILL");
+    let (_again, _) =
+        drover_tests::spawn_coordinator(&data, &addr.to_string(), tmp.path().join("c2.log")).await;
+    pump(&mut driver, &mut rx, "the console to see the loss", |app| {
+        matches!(app.connection, Connection::Lost { .. })
+    })
+    .await;
+    let text = screen(&driver.app, 80, 24);
+    assert!(text.contains("disconnected, retrying in"), "{text}");
+    assert!(
+        !text.contains("agents 0/0 ready"),
+        "no stale count as if live:\n{text}"
+    );
+    pump(&mut driver, &mut rx, "the console to reconnect", |app| {
+        app.connection == Connection::Live
+    })
+    .await;
+    driver.app.events.clear();
+    assert!(
+        drover_tests::drover(&["token", "create", "--data-dir", data_s])
+            .status
+            .success()
+    );
+    pump(
+        &mut driver,
+        &mut rx,
+        "events from the restarted coordinator",
+        token_created,
+    )
+    .await;
+    let text = screen(&driver.app, 80, 24);
+    assert!(text.contains("agents 0/0 ready"), "{text}");
+}

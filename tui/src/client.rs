@@ -88,6 +88,11 @@ impl OperatorClient {
         Self::connect(addr, &ca, &operator).await
     }
 
+    /// The coordinator's address.
+    pub fn remote_address(&self) -> SocketAddr {
+        self.conn.remote_address()
+    }
+
     /// Sends one request and waits for its answer.
     pub async fn request(&self, request: &OperatorRequest) -> anyhow::Result<OperatorResponse> {
         let (mut send, mut recv) = open_bi(&self.conn).await?;
@@ -197,6 +202,15 @@ pub fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
 pub enum OperatorLink {
     Local(CoordinatorHandle),
     Remote(Arc<OperatorClient>),
+}
+
+impl std::fmt::Debug for OperatorLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OperatorLink::Local(handle) => write!(f, "Local({})", handle.quic_addr()),
+            OperatorLink::Remote(client) => write!(f, "Remote({})", client.remote_address()),
+        }
+    }
 }
 
 impl OperatorLink {

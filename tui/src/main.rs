@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, CommandFactory, Parser};
 use drover::cli::{Command, Ctx};
@@ -161,13 +162,26 @@ async fn run_console(over: Overrides, address: Option<&str>) -> anyhow::Result<(
             "attached {}",
             address.unwrap_or(&data_dir.display().to_string())
         );
-        let link = OperatorLink::Remote(std::sync::Arc::new(client));
-        return console::run(link, label, look).await;
+        let link = OperatorLink::Remote(Arc::new(client));
+        let address = address.map(str::to_string);
+        let connect: console::session::Connect = Arc::new(move || {
+            let (dir, address) = (data_dir.clone(), address.clone());
+            Box::pin(async move {
+                let client = OperatorClient::for_data_dir(&dir, address.as_deref()).await?;
+                Ok(OperatorLink::Remote(Arc::new(client)))
+            })
+        });
+        return console::run(link, connect, label, look).await;
     }
     let cluster = LocalCluster::start(settings).await?;
     let handle = cluster.coordinator.handle();
     let label = format!("embedded {}", handle.quic_addr());
-    let result = console::run(OperatorLink::Local(handle), label, look).await;
+    let link = OperatorLink::Local(handle.clone());
+    let connect: console::session::Connect = Arc::new(move || {
+        let link = OperatorLink::Local(handle.clone());
+        Box::pin(async move { Ok(link) })
+    });
+    let result = console::run(link, connect, label, look).await;
     cluster.stop().await;
     result
 }

@@ -67,6 +67,10 @@ pub enum Action {
     ShowMessage(String),
     /// Show an error in the status line.
     ShowError(String),
+    /// Note that the coordinator is reachable again (and refresh).
+    SetConnected,
+    /// Note that the coordinator is unreachable: rows are no longer live.
+    SetDisconnected { reason: String, retry_at_ms: u64 },
     /// Advance the clock used for "3s ago" columns (and refresh).
     SetClock(u64),
     /// Redraw (after a terminal resize).

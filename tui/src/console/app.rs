@@ -20,6 +20,16 @@ pub const EVENT_HISTORY: usize = 500;
 /// Rows a page key moves.
 pub const PAGE: usize = 10;
 
+/// Whether what the console shows is live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// Connected: rows follow the coordinator.
+    Live,
+    /// The coordinator is unreachable: rows are what it last said; the next try is at
+    /// `retry_at_ms`.
+    Lost { reason: String, retry_at_ms: u64 },
+}
+
 /// How the Runs view is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunSort {
@@ -52,6 +62,7 @@ pub struct App {
     pub keys: Keymap,
     /// Every action that changes state is refused, with a message saying so.
     pub read_only: bool,
+    pub connection: Connection,
     pub selected: usize,
     /// The status line and whether it is an error.
     pub status: Option<(String, bool)>,
@@ -89,6 +100,7 @@ impl App {
             form: LaunchForm::default(),
             keys,
             read_only: false,
+            connection: Connection::Live,
             selected: 0,
             status: None,
             coordinator,
@@ -109,6 +121,11 @@ impl App {
             ConsoleEvent::Fleet(record) => vec![Action::RecordEvent(record)],
             ConsoleEvent::Message(message) => vec![Action::ShowMessage(message)],
             ConsoleEvent::Failed(message) => vec![Action::ShowError(message)],
+            ConsoleEvent::Connected(_) => vec![Action::SetConnected],
+            ConsoleEvent::Disconnected { reason, retry_in } => vec![Action::SetDisconnected {
+                reason,
+                retry_at_ms: self.now_ms + retry_in.as_millis() as u64,
+            }],
         }
     }
 
@@ -176,7 +193,7 @@ impl App {
                 self.follow_filter();
             }
             Action::Submit => return self.submit(),
-            Action::Refresh => return Some(self.snapshot_command()),
+            Action::Refresh => return self.refresh_if(true),
             Action::ToggleMark => self.toggle_mark(),
             Action::CompareMarked => return self.compare_marked(),
             Action::CycleSort => {
@@ -203,9 +220,22 @@ impl App {
             Action::RecordEvent(record) => self.record_event(record),
             Action::ShowMessage(message) => self.status = Some((message, false)),
             Action::ShowError(message) => self.status = Some((message, true)),
+            Action::SetConnected => {
+                self.connection = Connection::Live;
+                return Some(self.snapshot_command());
+            }
+            Action::SetDisconnected {
+                reason,
+                retry_at_ms,
+            } => {
+                self.connection = Connection::Lost {
+                    reason,
+                    retry_at_ms,
+                }
+            }
             Action::SetClock(now) => {
                 self.now_ms = now;
-                return Some(self.snapshot_command());
+                return self.refresh_if(true);
             }
             Action::Redraw => {}
         }
@@ -237,8 +267,9 @@ impl App {
         }
     }
 
+    /// A refresh when `condition` holds and the coordinator is reachable.
     fn refresh_if(&self, condition: bool) -> Option<Command> {
-        condition.then(|| self.snapshot_command())
+        (condition && self.connection == Connection::Live).then(|| self.snapshot_command())
     }
 
     fn toggle_mark(&mut self) {

@@ -37,6 +37,13 @@ pub enum ConsoleEvent {
     Fleet(EventRecord),
     Message(String),
     Failed(String),
+    /// A connection to the coordinator is open; requests go over `link`.
+    Connected(OperatorLink),
+    /// The connection is gone (or could not be made); the next try is in `retry_in`.
+    Disconnected {
+        reason: String,
+        retry_in: Duration,
+    },
 }
 
 /// How often the views refresh besides event-driven refreshes.
@@ -76,41 +83,6 @@ pub fn spawn_ticker(tx: mpsc::Sender<ConsoleEvent>) {
                 return;
             }
         }
-    });
-}
-
-/// Sends recent history, then forwards the coordinator's event stream.
-pub fn spawn_event_stream(tx: mpsc::Sender<ConsoleEvent>, link: OperatorLink) {
-    tokio::spawn(async move {
-        let mut events = match link.subscribe().await {
-            Ok(events) => events,
-            Err(e) => {
-                let _ = tx
-                    .send(ConsoleEvent::Failed(format!("event stream: {e:#}")))
-                    .await;
-                return;
-            }
-        };
-        if let Ok(OperatorResponse::Events(history)) = link
-            .request(OperatorRequest::ListEvents { limit: 200 })
-            .await
-        {
-            for record in history {
-                if tx.send(ConsoleEvent::Fleet(record)).await.is_err() {
-                    return;
-                }
-            }
-        }
-        while let Some(record) = events.recv().await {
-            if tx.send(ConsoleEvent::Fleet(record)).await.is_err() {
-                return;
-            }
-        }
-        let _ = tx
-            .send(ConsoleEvent::Failed(
-                "the coordinator closed the event stream".into(),
-            ))
-            .await;
     });
 }
 

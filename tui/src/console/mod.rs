@@ -10,6 +10,7 @@ pub mod commands;
 pub mod event;
 pub mod form;
 pub mod keymap;
+pub mod session;
 pub mod theme;
 pub mod views;
 
@@ -27,10 +28,17 @@ pub struct Look {
     pub read_only: bool,
 }
 
-/// Runs the console until the operator quits. `coordinator` labels the header.
-pub async fn run(link: OperatorLink, coordinator: String, look: Look) -> anyhow::Result<()> {
+/// Runs the console until the operator quits. It starts on `link` and, whenever the
+/// connection goes, shows so and reconnects through `connect`. `coordinator` labels the
+/// header.
+pub async fn run(
+    link: OperatorLink,
+    connect: session::Connect,
+    coordinator: String,
+    look: Look,
+) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let result = run_loop(&mut terminal, link, coordinator, look).await;
+    let result = run_loop(&mut terminal, link, connect, coordinator, look).await;
     ratatui::try_restore()?;
     result
 }
@@ -38,30 +46,64 @@ pub async fn run(link: OperatorLink, coordinator: String, look: Look) -> anyhow:
 async fn run_loop(
     terminal: &mut ratatui::DefaultTerminal,
     link: OperatorLink,
+    connect: session::Connect,
     coordinator: String,
     look: Look,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel(256);
     event::spawn_terminal_reader(tx.clone());
-    event::spawn_event_stream(tx.clone(), link.clone());
+    session::spawn(tx.clone(), connect, Some(link));
     event::spawn_ticker(tx.clone());
     let mut app = App::with_keys(coordinator, unix_ms(), theme::color_enabled(), look.keys);
     app.read_only = look.read_only;
-    terminal.draw(|f| views::render(&app, f))?;
+    let mut driver = Driver::new(app, tx);
+    terminal.draw(|f| views::render(&driver.app, f))?;
     while let Some(event) = rx.recv().await {
-        for action in app.on_event(event) {
-            if let Some(command) = app.update(action) {
-                run_command(command, &link, &tx);
-            }
-        }
-        if app.should_quit() {
+        driver.handle(event);
+        if driver.app.should_quit() {
             break;
         }
-        if app.take_dirty() {
-            terminal.draw(|f| views::render(&app, f))?;
+        if driver.app.take_dirty() {
+            terminal.draw(|f| views::render(&driver.app, f))?;
         }
     }
     Ok(())
+}
+
+/// The console's loop without a terminal: it applies events to the [`App`], keeps the link
+/// of the current connection, and starts the work the app asks for (none while
+/// disconnected). Tests drive it directly.
+pub struct Driver {
+    pub app: App,
+    link: Option<OperatorLink>,
+    tx: mpsc::Sender<ConsoleEvent>,
+}
+
+impl Driver {
+    /// A driver whose work reports back on `tx`.
+    pub fn new(app: App, tx: mpsc::Sender<ConsoleEvent>) -> Self {
+        Self {
+            app,
+            link: None,
+            tx,
+        }
+    }
+
+    /// Applies one event.
+    pub fn handle(&mut self, event: ConsoleEvent) {
+        match &event {
+            ConsoleEvent::Connected(link) => self.link = Some(link.clone()),
+            ConsoleEvent::Disconnected { .. } => self.link = None,
+            _ => {}
+        }
+        for action in self.app.on_event(event) {
+            if let Some(command) = self.app.update(action)
+                && let Some(link) = &self.link
+            {
+                run_command(command, link, &self.tx);
+            }
+        }
+    }
 }
 
 fn run_command(command: Command, link: &OperatorLink, tx: &mpsc::Sender<ConsoleEvent>) {

@@ -13,7 +13,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::app::App;
+use super::app::{App, Connection};
 use super::commands::View;
 use super::keymap::Mode;
 use super::theme;
@@ -24,13 +24,16 @@ const MAX_FOOTER: u16 = 6;
 /// Draws the whole console.
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
-    let [header, body, footer] = Layout::vertical([
+    let lost = matches!(app.connection, Connection::Lost { .. });
+    let [header, banner, body, footer] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(u16::from(lost)),
         Constraint::Min(0),
         Constraint::Length(footer_height(app, area.width)),
     ])
     .areas(area);
     render_header(app, frame, header);
+    render_banner(app, frame, banner);
     match app.view {
         View::Agents => agents::render(app, frame, body),
         View::Runs => runs::render(app, frame, body),
@@ -74,13 +77,33 @@ fn wrapped_lines(text: &str, width: usize) -> usize {
 }
 
 fn render_header(app: &App, frame: &mut Frame, area: Rect) {
-    let (ready, total) = app.agent_counts();
+    let state = match &app.connection {
+        Connection::Live => {
+            let (ready, total) = app.agent_counts();
+            format!("agents {ready}/{total} ready")
+        }
+        Connection::Lost { retry_at_ms, .. } => {
+            let secs = retry_at_ms.saturating_sub(app.now_ms).div_ceil(1000);
+            format!("disconnected, retrying in {secs}s")
+        }
+    };
     let text = format!(
-        " drover │ {} │ agents {ready}/{total} ready │ :{}",
+        " drover │ {} │ {state} │ :{}",
         app.coordinator,
         app.view.name()
     );
     frame.render_widget(Paragraph::new(text).style(theme::header(app.color)), area);
+}
+
+/// While the coordinator is unreachable: why, and that the rows below are not live.
+fn render_banner(app: &App, frame: &mut Frame, area: Rect) {
+    if let Connection::Lost { reason, .. } = &app.connection {
+        let text = format!(" not live, showing what the coordinator last said: {reason}");
+        frame.render_widget(
+            Paragraph::new(Span::styled(text, theme::error(app.color))),
+            area,
+        );
+    }
 }
 
 fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
@@ -231,5 +254,16 @@ mod tests {
                 .into(),
         ));
         insta::assert_snapshot!(draw(&app).backend());
+    }
+
+    #[test]
+    fn a_lost_coordinator_is_shown_and_rows_are_marked_not_live() {
+        let mut app = app();
+        app.update(Action::SetDisconnected {
+            reason: "the coordinator went away".into(),
+            retry_at_ms: NOW + 2_500,
+        });
+        let screen = draw(&app);
+        insta::assert_snapshot!(screen.backend());
     }
 }
