@@ -13,7 +13,7 @@ use drover_protocol::token::JoinToken;
 use drover_protocol::types::{AgentId, unix_ms};
 
 use crate::state::Shared;
-use crate::store::NewToken;
+use crate::store::{IdMatch, NewToken, StoreError};
 use crate::training::{runs, schedules};
 use crate::{datasets, registry};
 
@@ -43,7 +43,17 @@ pub async fn handle(shared: &Arc<Shared>, request: OperatorRequest) -> OperatorR
         OperatorRequest::Status => status(shared),
         OperatorRequest::ListAgents => OperatorResponse::Agents(shared.fleet.list()),
         OperatorRequest::ClockSkews => OperatorResponse::ClockSkews(shared.fleet.clock_skews()),
-        OperatorRequest::RemoveAgent { id } => remove_agent(shared, id).await,
+        OperatorRequest::RemoveAgent { id } => {
+            let typed = id.0.clone();
+            let matched = shared
+                .store
+                .call(move |store| store.match_agent_id(&typed))
+                .await;
+            match whole_id("agent", matched, &id.0) {
+                Ok(id) => remove_agent(shared, AgentId(id)).await,
+                Err(answer) => answer,
+            }
+        }
         OperatorRequest::CreateToken { ttl_secs, uses } => {
             shared
                 .blocking(move |shared| create_token(shared, ttl_secs, uses))
@@ -53,10 +63,21 @@ pub async fn handle(shared: &Arc<Shared>, request: OperatorRequest) -> OperatorR
             ApiErrorKind::Invalid,
             "a dataset upload carries its bytes on its own stream",
         ),
-        OperatorRequest::CancelRun { id } => match runs::cancel(shared, &id).await {
-            Ok(id) => OperatorResponse::RunCancelled(id),
-            Err(e) => OperatorResponse::Error(e),
-        },
+        OperatorRequest::CancelRun { id } => {
+            let typed = id.clone();
+            let matched = shared
+                .store
+                .call(move |store| store.match_run_id(&typed))
+                .await;
+            let id = match whole_id("run", matched, &id) {
+                Ok(id) => id,
+                Err(answer) => return answer,
+            };
+            match runs::cancel(shared, &id).await {
+                Ok(id) => OperatorResponse::RunCancelled(id),
+                Err(e) => OperatorResponse::Error(e),
+            }
+        }
         OperatorRequest::Subscribe => error(
             ApiErrorKind::Invalid,
             "subscribe opens an event stream; it has no single answer",
@@ -89,11 +110,17 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
             Ok(list) => OperatorResponse::Runs(list),
             Err(e) => internal(e),
         },
-        OperatorRequest::ShowRun { id } => match store.run(&id) {
-            Ok(Some(run)) => OperatorResponse::Run(Box::new(run)),
-            Ok(None) => error(ApiErrorKind::NotFound, format!("no run {id}")),
-            Err(e) => internal(e),
-        },
+        OperatorRequest::ShowRun { id } => {
+            let id = match whole_id("run", store.match_run_id(&id), &id) {
+                Ok(id) => id,
+                Err(answer) => return answer,
+            };
+            match store.run(&id) {
+                Ok(Some(run)) => OperatorResponse::Run(Box::new(run)),
+                Ok(None) => error(ApiErrorKind::NotFound, format!("no run {id}")),
+                Err(e) => internal(e),
+            }
+        }
         OperatorRequest::ListModels => match store.models() {
             Ok(list) => OperatorResponse::Models(list),
             Err(e) => internal(e),
@@ -124,6 +151,27 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
             ApiErrorKind::Internal,
             "internal error: a request reached the wrong handler",
         ),
+    }
+}
+
+/// The whole id `typed` stands for (itself, or the one id it is a prefix of), or the answer
+/// saying why there is none.
+fn whole_id(
+    kind: &str,
+    matched: Result<IdMatch, StoreError>,
+    typed: &str,
+) -> Result<String, OperatorResponse> {
+    match matched {
+        Ok(IdMatch::One(id)) => Ok(id),
+        Ok(IdMatch::None) => Err(error(ApiErrorKind::NotFound, format!("no {kind} {typed}"))),
+        Ok(IdMatch::Many(ids)) => Err(error(
+            ApiErrorKind::Invalid,
+            format!(
+                "{typed} could be {kind} {}; type more of the id",
+                ids.join(", ")
+            ),
+        )),
+        Err(e) => Err(internal(e)),
     }
 }
 

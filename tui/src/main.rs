@@ -91,6 +91,10 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if drover_agent::pipe::is_broken_pipe_error(&e) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<drover::cli::UsageError>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -18,6 +18,7 @@ mod datasets;
 mod events;
 mod experiments;
 pub mod handle;
+mod ids;
 mod metrics;
 mod migrations;
 mod models;
@@ -30,6 +31,7 @@ mod tracking;
 
 pub use experiments::Experiment;
 pub use handle::Db;
+pub use ids::IdMatch;
 pub use models::NewModelVersion;
 pub use registered::RegisteredModel;
 pub use runs::{FinishedRun, NewRun};

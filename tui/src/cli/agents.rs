@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
+use clap::{Args, Subcommand};
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::types::{AgentId, AgentInfo, format_labels, unix_ms};
 
 use super::{age, table, with_client};
 use crate::expect_response;
-use clap::{Args, Subcommand};
 
 /// Prints every agent, as a table or JSON.
 pub async fn list(data_dir: &Path, address: Option<&str>, json: bool) -> anyhow::Result<()> {

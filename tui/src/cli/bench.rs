@@ -8,12 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use clap::Subcommand;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use serde::Serialize;
 
 use crate::client::OperatorClient;
 use crate::expect_response;
-use clap::Subcommand;
 use drover_coordinator::runfile;
 
 /// Budgets from the fleet issue: one coordinator with 1,000 agents, and one idle agent.

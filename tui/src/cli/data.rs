@@ -1,8 +1,9 @@
 //! `drover data add|list|show`: versioned datasets in the coordinator.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::Subcommand;
 use drover_protocol::data::profile::ColumnProfile;
 use drover_protocol::data::{DatasetRef, DatasetVersion};
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
@@ -10,8 +11,6 @@ use drover_protocol::types::unix_ms;
 
 use super::{age, table, with_client};
 use crate::expect_response;
-use clap::Subcommand;
-use std::path::PathBuf;
 
 /// Uploads `file` as the next version of `name` and prints the version and its schema changes.
 pub async fn add(

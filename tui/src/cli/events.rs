@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
+use clap::Args;
 use drover_protocol::msg::{EventRecord, OperatorRequest, OperatorResponse};
 use tokio_util::sync::CancellationToken;
 
 use super::with_client;
 use crate::expect_response;
-use clap::Args;
 
 /// One event as a line of text or JSON.
 pub fn line(record: &EventRecord, json: bool) -> String {

@@ -14,23 +14,55 @@ use crate::expect_response;
 /// Longest wait, after a run that passed its gates ended, for its model's registration.
 const REGISTRATION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Shows a run's progress from the event stream until it ends, then returns it.
+/// How often `--follow` checks whether a queued run can be placed at all.
+const WAITING_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Why the queued run cannot start yet, from the fleet as the coordinator sees it.
+pub async fn why_waiting(client: &OperatorClient) -> anyhow::Result<String> {
+    let agents = expect_response!(
+        client.request(&OperatorRequest::ListAgents).await?,
+        OperatorResponse::Agents
+    )?;
+    Ok(crate::present::waiting::reason(&agents))
+}
+
+/// Shows a run's progress from the event stream until it ends, then returns it. While it
+/// waits in the queue, says why (and again whenever the reason changes).
 pub async fn wait_for_end(
     client: &OperatorClient,
     mut events: FramedRecv,
     run: &RunSummary,
 ) -> anyhow::Result<RunDetail> {
     let tty = std::io::stderr().is_terminal();
+    let mut started = false;
+    let mut said: Option<String> = None;
+    let mut check =
+        tokio::time::interval_at(tokio::time::Instant::now() + WAITING_CHECK, WAITING_CHECK);
     loop {
-        let Some(OperatorResponse::Event(record)) = events.recv::<OperatorResponse>().await? else {
+        let next = tokio::select! {
+            next = events.recv::<OperatorResponse>() => next?,
+            _ = check.tick(), if !started => {
+                let reason = why_waiting(client).await?;
+                if said.as_ref() != Some(&reason) {
+                    eprintln!("{reason}");
+                    said = Some(reason);
+                }
+                continue;
+            }
+        };
+        let Some(OperatorResponse::Event(record)) = next else {
             bail!(
                 "the coordinator closed the event stream before {} ended",
                 run.id
             );
         };
         match record.event {
-            Event::RunStarted { id, agent } if id == run.id => eprintln!("started on {agent}"),
+            Event::RunStarted { id, agent } if id == run.id => {
+                started = true;
+                eprintln!("started on {agent}");
+            }
             Event::RunRequeued { id, reason } if id == run.id => {
+                started = false;
                 eprintln!("queued again: {reason}")
             }
             Event::TrialFinished {

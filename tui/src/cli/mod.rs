@@ -132,6 +132,12 @@ impl Command {
     }
 }
 
+/// A mistake in how a verb was called, found after parsing: `drover` exits 2 for it, as for
+/// any other usage error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// Prints a report as JSON or as text.
 pub fn emit<T: serde::Serialize>(report: &T, json: bool, print: fn(&T)) -> anyhow::Result<()> {
     if json {

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
+use clap::Subcommand;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
-use drover_protocol::registry::{ModelRef, ModelVersion, Stage};
+use drover_protocol::registry::{ModelRef, ModelVersion, Selector, Stage};
 use drover_protocol::types::unix_ms;
 
 use super::{age, table, with_client};
 use crate::expect_response;
-use clap::Subcommand;
 
 fn reference(text: &str) -> anyhow::Result<ModelRef> {
     text.parse().map_err(anyhow::Error::msg)
@@ -118,22 +118,72 @@ pub async fn promote(
     stage: &str,
 ) -> anyhow::Result<()> {
     let stage = Stage::parse(stage).ok_or_else(|| {
-        anyhow::anyhow!("--stage {stage:?}: use none, staging, production or archived")
+        super::UsageError(format!(
+            "--stage {stage:?}: use none, staging, production or archived"
+        ))
     })?;
-    let version = one(
-        data_dir,
-        address,
-        OperatorRequest::PromoteModel {
-            model: reference(text)?,
-            stage,
-        },
-    )
+    let model = reference(text)?;
+    if !matches!(model.selector, Selector::Number(_)) {
+        return Err(super::UsageError(format!(
+            "promote names one version: {}@N (see `drover models show {}`)",
+            model.name, model.name
+        ))
+        .into());
+    }
+    let name = model.name.clone();
+    let (before, version, after) = with_client(data_dir, address, async |c| {
+        let versions = async || {
+            expect_response!(
+                c.request(&OperatorRequest::ListModelVersions {
+                    model: name.clone()
+                })
+                .await?,
+                OperatorResponse::ModelVersions
+            )
+        };
+        let before = versions().await?;
+        let promoted = *expect_response!(
+            c.request(&OperatorRequest::PromoteModel { model, stage })
+                .await?,
+            OperatorResponse::Model
+        )?;
+        Ok((before, promoted, versions().await?))
+    })
     .await?;
     println!(
         "{}@{} is now {}",
         version.model, version.version, version.stage
     );
+    for line in promotion_report(&before, &after) {
+        println!("{line}");
+    }
     Ok(())
+}
+
+/// What a promotion changed besides the promoted version: versions moved to another stage
+/// (production archived by a new production), and aliases left on archived versions.
+fn promotion_report(before: &[ModelVersion], after: &[ModelVersion]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for was in before {
+        if let Some(now) = after.iter().find(|v| v.version == was.version)
+            && now.stage != was.stage
+            && now.stage == Stage::Archived
+        {
+            lines.push(format!(
+                "archived {}@{} (was {})",
+                now.model, now.version, was.stage
+            ));
+        }
+    }
+    for v in after.iter().filter(|v| v.stage == Stage::Archived) {
+        for alias in &v.aliases {
+            lines.push(format!(
+                "warning: alias {alias} points at archived {}@{}",
+                v.model, v.version
+            ));
+        }
+    }
+    lines
 }
 
 /// Points an alias at a version.
@@ -196,5 +246,50 @@ impl ModelsCmd {
                 self::alias(data_dir, address, &reference, &alias).await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(n: u32, stage: Stage, aliases: &[&str]) -> ModelVersion {
+        ModelVersion {
+            model: "churn".into(),
+            version: n,
+            semver: format!("1.{n}.0"),
+            stage,
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            run_id: format!("run-{n}"),
+            dataset: "churn@1".into(),
+            dataset_hash: String::new(),
+            artifact_hash: String::new(),
+            algorithm: "gaussian_nb".into(),
+            metrics: Default::default(),
+            created_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_promotion_reports_what_it_archived_and_aliases_left_behind() {
+        let before = [
+            version(1, Stage::Production, &["champion"]),
+            version(2, Stage::None, &[]),
+        ];
+        let after = [
+            version(1, Stage::Archived, &["champion"]),
+            version(2, Stage::Production, &[]),
+        ];
+        assert_eq!(
+            promotion_report(&before, &after),
+            [
+                "archived churn@1 (was production)",
+                "warning: alias champion points at archived churn@1"
+            ]
+        );
+        assert!(
+            promotion_report(&after, &after).len() == 1,
+            "only the alias warning"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! `drover train SPEC.toml [--follow]` and `drover runs list|show|cancel`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use drover_ml::metric;
 use drover_protocol::conn::FramedRecv;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::run::{RunDetail, RunFilter, RunStatus, RunSummary};
@@ -11,11 +13,7 @@ use drover_protocol::types::unix_ms;
 use super::{age, table, with_client};
 use crate::client::OperatorClient;
 use crate::expect_response;
-use drover_ml::metric;
-
 use crate::present::metrics::{self, MetricFilter, sort_by_metric};
-use clap::{Args, Subcommand};
-use std::path::PathBuf;
 
 /// Queues the run in `spec_path`; with `follow`, shows its progress until it ends.
 pub async fn train(
@@ -117,6 +115,10 @@ pub async fn list(
         )
     })
     .await?;
+    let named = condition.map(|c| c.metric.as_str()).into_iter().chain(sort);
+    for metric in named {
+        metrics::check_known(metric, &runs).map_err(super::UsageError)?;
+    }
     if let Some(condition) = condition {
         runs.retain(|r| condition.matches(r));
     }
@@ -178,14 +180,22 @@ pub async fn show(
     json: bool,
 ) -> anyhow::Result<()> {
     let request = OperatorRequest::ShowRun { id: id.into() };
-    let run = with_client(data_dir, address, async |c| {
-        expect_response!(c.request(&request).await?, OperatorResponse::Run)
+    let (run, waiting) = with_client(data_dir, address, async |c| {
+        let run = expect_response!(c.request(&request).await?, OperatorResponse::Run)?;
+        let waiting = match run.summary.status {
+            RunStatus::Queued => Some(super::follow::why_waiting(c).await?),
+            _ => None,
+        };
+        Ok((run, waiting))
     })
     .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&run)?);
     } else {
         println!("{}", render(&run));
+        if let Some(reason) = waiting {
+            println!("{reason}");
+        }
     }
     Ok(())
 }
@@ -245,8 +255,13 @@ fn render_rest(run: &RunDetail, out: &mut String) {
     }
     if !s.metrics.is_empty() {
         let params: Vec<String> = run.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let (label, metrics) = if run.spec.is_none() {
+            ("params", "logged metrics (latest values)")
+        } else {
+            ("best params", "test metrics")
+        };
         out.push_str(&format!(
-            "best params: {}\ntest metrics:\n",
+            "{label}: {}\n{metrics}:\n",
             if params.is_empty() {
                 "defaults".into()
             } else {

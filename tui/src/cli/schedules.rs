@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
+use clap::Subcommand;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::types::unix_ms;
 
 use super::{age, table, with_client};
 use crate::expect_response;
-use clap::Subcommand;
 
 /// Prints every schedule with when it last ran and runs next.
 pub async fn list(data_dir: &Path, address: Option<&str>, json: bool) -> anyhow::Result<()> {

@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
+use clap::Args;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 
 use super::with_client;
 use crate::expect_response;
-use clap::Args;
 
 /// Prints the coordinator's status.
 pub async fn show(data_dir: &Path, address: Option<&str>, json: bool) -> anyhow::Result<()> {

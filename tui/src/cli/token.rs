@@ -3,12 +3,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use clap::Subcommand;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 
 use super::with_client;
 use crate::expect_response;
-use clap::Subcommand;
-use std::time::Duration as TtlDuration;
 
 /// Creates a token valid for `ttl` and `uses` enrollments, and prints it.
 pub async fn create(
@@ -54,7 +53,7 @@ pub enum TokenCmd {
     Create {
         /// How long the token stays valid.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
-        ttl: TtlDuration,
+        ttl: Duration,
         /// How many agents may join with it.
         #[arg(long, default_value_t = 1)]
         uses: u32,

@@ -26,6 +26,26 @@ pub fn value(metrics: &Metrics) -> String {
     metric::headline(metrics).map_or_else(|| "-".into(), |(_, v)| format!("{v:.3}"))
 }
 
+/// Checks that `name` is a metric drover measures or one of `runs` has (logged through the
+/// MLflow API, say); the error lists the known ones.
+pub fn check_known(name: &str, runs: &[RunSummary]) -> Result<(), String> {
+    let mut known: Vec<&str> = metric::CATALOGUE.iter().map(|m| m.name).collect();
+    for run in runs {
+        for key in run.metrics.keys() {
+            if !known.contains(&key.as_str()) {
+                known.push(key);
+            }
+        }
+    }
+    if known.contains(&name) {
+        return Ok(());
+    }
+    Err(format!(
+        "unknown metric {name:?}; known: {}",
+        known.join(", ")
+    ))
+}
+
 /// How good the headline metric is, larger better: what "sort by score" orders by.
 pub fn merit(metrics: &Metrics) -> f64 {
     match metric::headline(metrics) {

@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod metrics;
+pub mod waiting;
 
 /// Formats a Unix-ms time as an age relative to `now_ms`: `3s ago`, `5m ago`, `never`.
 pub fn age(at_ms: Option<u64>, now_ms: u64) -> String {

@@ -1,0 +1,116 @@
+//! The verbs' sharp edges, through the real `drover` binary against a coordinator process:
+//! unknown metrics are usage errors, ids may be shortened to a unique prefix, a queued run
+//! says why it waits, and promoting needs one version.
+
+use std::path::Path;
+
+use drover_tests::{Proc, bin, drover, spawn_coordinator, wait_for};
+
+fn run_ok(args: &[&str]) -> String {
+    let out = drover(args);
+    assert!(
+        out.status.success(),
+        "drover {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn fails(args: &[&str], code: i32) -> String {
+    let out = drover(args);
+    assert_eq!(out.status.code(), Some(code), "drover {args:?}: {out:?}");
+    String::from_utf8(out.stderr).expect("utf-8")
+}
+
+fn spec(dir: &Path) -> String {
+    let path = dir.join("spec.toml");
+    std::fs::write(&path, drover_tests::quick_spec("verbs")).expect("write spec");
+    path.to_str().expect("utf-8").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbs_refuse_vague_input_and_explain_waiting_runs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let d = data.to_str().expect("utf-8").to_string();
+    let (_coordinator, _) = spawn_coordinator(&data, "127.0.0.1:0", tmp.path().join("c.log")).await;
+    let csv = tmp.path().join("churn.csv");
+    std::fs::write(&csv, drover_tests::churn_csv(200, 3)).expect("csv");
+    run_ok(&[
+        "data",
+        "add",
+        csv.to_str().expect("utf-8"),
+        "--name",
+        "churn",
+        "--data-dir",
+        &d,
+    ]);
+    let spec = spec(tmp.path());
+    let queued: Vec<String> = (0..2)
+        .map(|_| {
+            let out = run_ok(&["train", &spec, "--data-dir", &d]);
+            out.split_whitespace()
+                .find(|w| w.starts_with("run-"))
+                .expect("the run id")
+                .to_string()
+        })
+        .collect();
+
+    // Unknown metrics are usage errors that list the known ones.
+    let err = fails(&["runs", "list", "--where", "acc>0.7", "--data-dir", &d], 2);
+    assert!(
+        err.contains("unknown metric \"acc\"") && err.contains("accuracy"),
+        "{err}"
+    );
+    let err = fails(&["runs", "list", "--sort", "bogus", "--data-dir", &d], 2);
+    assert!(err.contains("unknown metric \"bogus\""), "{err}");
+    run_ok(&["runs", "list", "--sort", "accuracy", "--data-dir", &d]);
+
+    // A unique prefix names a run; an ambiguous one lists the candidates.
+    let unique = (5..queued[0].len())
+        .map(|n| &queued[0][..n])
+        .find(|p| !queued[1].starts_with(p))
+        .expect("the ids differ");
+    let shown = run_ok(&["runs", "show", unique, "--data-dir", &d]);
+    assert!(shown.contains(&queued[0]), "{shown}");
+    let err = fails(&["runs", "show", "run-", "--data-dir", &d], 1);
+    assert!(
+        err.contains("could be run") && err.contains("type more"),
+        "{err}"
+    );
+
+    // A queued run no agent can take says why, in `runs show` and under `--follow`.
+    assert!(shown.contains("waiting: no agent has joined"), "{shown}");
+    let follow = Proc::spawn(
+        &bin("drover"),
+        &["train", &spec, "--follow", "--data-dir", &d],
+        tmp.path().join("follow.log"),
+    );
+    wait_for("--follow to say why the run waits", || async {
+        follow
+            .log_text()
+            .contains("waiting: no agent has joined")
+            .then_some(())
+    })
+    .await;
+    drop(follow);
+
+    // Cancelling takes a prefix too.
+    let cancelled = run_ok(&["runs", "cancel", unique, "--data-dir", &d]);
+    assert!(cancelled.contains(&queued[0]), "{cancelled}");
+
+    // Promoting names one version.
+    let err = fails(
+        &[
+            "models",
+            "promote",
+            "churn",
+            "--stage",
+            "production",
+            "--data-dir",
+            &d,
+        ],
+        2,
+    );
+    assert!(err.contains("promote names one version: churn@N"), "{err}");
+}
