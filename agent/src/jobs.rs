@@ -49,6 +49,8 @@ impl Runner {
         tokio::spawn(async move {
             let run_id = job.run_id.clone();
             tracing::info!(run = %run_id, dataset = %job.dataset.name, "job started");
+            let began = Instant::now();
+            let _running = Running::start();
             let stop = Stop::default();
             // Whatever ends this task (a cancel, the session, the runtime), the training
             // thread stops with it.
@@ -62,6 +64,7 @@ impl Runner {
                     let started = Instant::now();
                     let _ = (&mut work).await;
                     tracing::info!(run = %run_id, stopped_in_ms = started.elapsed().as_millis() as u64, "cancelled job stopped");
+                    finished("cancelled", began);
                     let _ = reports.send(AgentReport::JobFinished {
                         run_id,
                         outcome: JobOutcome::Failed { reason: CANCELLED.into() },
@@ -69,6 +72,14 @@ impl Runner {
                     return;
                 }
             };
+            finished(
+                match &outcome {
+                    JobOutcome::Succeeded(_) => "succeeded",
+                    JobOutcome::Failed { .. } => "failed",
+                    JobOutcome::Searched { .. } => "searched",
+                },
+                began,
+            );
             match &outcome {
                 JobOutcome::Succeeded(s) => {
                     tracing::info!(run = %run_id, artifact = %s.artifact_hash, "job succeeded")
@@ -162,6 +173,7 @@ impl Runner {
                     points,
                 };
                 let _ = reports.blocking_send(batch);
+                metrics::counter!("drover_agent_trials_total").increment(1);
                 let _ = reports.blocking_send(AgentReport::JobProgress {
                     run_id: run_id.clone(),
                     trial: trial.clone(),
@@ -290,6 +302,29 @@ pub const CANCELLED: &str = "cancelled";
 enum Done {
     Searched(u32),
     Trained(Box<train::Trained>),
+}
+
+/// Counts a job as running while it lives (the `drover_agent_jobs_running` gauge).
+struct Running;
+
+impl Running {
+    fn start() -> Self {
+        metrics::counter!("drover_agent_jobs_started_total").increment(1);
+        metrics::gauge!("drover_agent_jobs_running").increment(1.0);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        metrics::gauge!("drover_agent_jobs_running").decrement(1.0);
+    }
+}
+
+/// Records how a job ended and how long it took.
+fn finished(outcome: &'static str, began: Instant) {
+    metrics::counter!("drover_agent_jobs_finished_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("drover_agent_job_seconds").record(began.elapsed().as_secs_f64());
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -78,6 +78,8 @@ pub async fn run_with(config: AgentConfig, lifecycle: Lifecycle) -> anyhow::Resu
         .coordinator
         .clone()
         .unwrap_or_else(|| state.coordinator.clone());
+    // Installed before anything records, so /metrics shows every series from the start.
+    drover_protocol::telemetry::prometheus();
     let (connected, ready) = watch::channel(false);
     let stopped = CancellationToken::new();
     let _stop_helpers = stopped.clone().drop_guard();

@@ -142,6 +142,7 @@ pub async fn run(mut link: Link<'_>) -> Result<(), LinkError> {
     loop {
         let result = session(&mut link, &mut endpoint, &client, &mut backoff).await;
         link.connected.send_replace(false);
+        metrics::gauge!("drover_agent_connected").set(0.0);
         match result {
             Ok(()) => break,
             Err(SessionError::Fatal(e)) => {
@@ -150,6 +151,7 @@ pub async fn run(mut link: Link<'_>) -> Result<(), LinkError> {
             }
             Err(e) => {
                 let wait = backoff.next_delay();
+                metrics::counter!("drover_agent_link_failures_total").increment(1);
                 tracing::warn!(cause = %e, retry_in_ms = wait.as_millis() as u64, "link to coordinator down");
                 tokio::select! {
                     _ = link.stops.drain.cancelled() => break,
@@ -212,6 +214,8 @@ async fn session(
     let interval = Duration::from_millis(welcome.heartbeat_interval_ms.clamp(50, 60_000));
     tracing::info!(coordinator = %addr, interval_ms = interval.as_millis() as u64, protocol = reply.proto_version, "connected to coordinator");
     link.connected.send_replace(true);
+    metrics::gauge!("drover_agent_connected").set(1.0);
+    metrics::counter!("drover_agent_connects_total").increment(1);
     backoff.reset();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

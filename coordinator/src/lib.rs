@@ -318,7 +318,35 @@ async fn upkeep(shared: Arc<Shared>, shutdown: CancellationToken) {
         if now.duration_since(last_flush) >= shared.fleet.interval() {
             last_flush = now;
             flush_last_seen(&shared).await;
+            count_stored(&shared).await;
         }
+    }
+}
+
+/// The `/metrics` gauges read from the store: runs by status, model versions by stage.
+async fn count_stored(shared: &Arc<Shared>) {
+    let counts = shared
+        .store
+        .call(|store| Ok::<_, store::StoreError>((store.run_counts()?, store.version_counts()?)))
+        .await;
+    match counts {
+        Ok((runs, versions)) => {
+            for status in ["queued", "running", "succeeded", "failed", "cancelled"] {
+                let n = runs
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!("drover_runs", "status" => status).set(n as f64);
+            }
+            for stage in ["none", "staging", "production", "archived"] {
+                let n = versions
+                    .iter()
+                    .find(|(s, _)| s == stage)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!("drover_model_versions", "stage" => stage).set(n as f64);
+            }
+        }
+        Err(e) => tracing::error!(cause = %e, "could not count runs and versions"),
     }
 }
 

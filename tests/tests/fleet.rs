@@ -98,6 +98,12 @@ async fn agents_come_and_go_and_survive_coordinator_restarts() {
             .await
             .starts_with("HTTP/1.1 200")
     );
+    let metrics = drover_tests::http_get(http, "/metrics").await;
+    assert!(
+        metrics.contains("drover_agent_connected 1")
+            && metrics.contains("drover_agent_connects_total 1"),
+        "{metrics}"
+    );
 
     // SIGKILL one agent: no goodbye, only silence. It is lost within 3 heartbeat intervals.
     let (killed_id, killed) = agents.remove(0);

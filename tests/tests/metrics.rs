@@ -33,6 +33,37 @@ async fn metrics_report_the_fleet_and_the_store() {
             .await
             .ends_with("ok\n")
     );
+
+    // Training series: runs by status, trials, durations; the in-process agent's job
+    // series share the process's recorder.
+    drover_tests::add_dataset(
+        &tmp.path().join("coord"),
+        "churn",
+        &drover_tests::churn_csv(200, 5),
+    )
+    .await;
+    let run = drover_tests::submit(&handle, &drover_tests::quick_spec("metrics"))
+        .await
+        .expect("queued");
+    drover_tests::finished(&handle, &run).await;
+    let body = wait_for("the finished run in the metrics", || async {
+        let body = get(coordinator.http_addr(), "/metrics").await;
+        body.contains("drover_runs{status=\"succeeded\"} 1")
+            .then_some(body)
+    })
+    .await;
+    for name in [
+        "drover_trials_total",
+        "drover_runs_finished_total{status=\"succeeded\"} 1",
+        "drover_run_duration_seconds_bucket",
+        "drover_run_queue_wait_seconds_bucket",
+        "drover_model_versions{stage=\"none\"}",
+        "drover_agent_jobs_finished_total{outcome=\"succeeded\"} 1",
+        "drover_agent_trials_total",
+        "drover_agent_connected 1",
+    ] {
+        assert!(body.contains(name), "{name} missing:\n{body}");
+    }
     agent.stop().await.expect("clean stop");
     coordinator.stop().await;
 }

@@ -352,6 +352,31 @@ impl Store {
         Ok(Some(record))
     }
 
+    /// How many runs are in each status.
+    pub fn run_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM runs GROUP BY status")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// How many model versions are in each stage.
+    pub fn version_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT stage, COUNT(*) FROM model_versions GROUP BY stage")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Hands a running run to `agent` (the one refitting a spread search's best trial).
     pub fn reassign_run(&self, id: &str, agent: &str) -> Result<bool, StoreError> {
         let started = Instant::now();

@@ -16,9 +16,28 @@ pub fn record(shared: &Shared, run_id: &str, end: FinishedRun<'_>, detail: Strin
         detail,
     };
     match shared.store.sync().finish_run(run_id, &end, event) {
-        Ok(Some(record)) => shared.events.announce(record),
+        Ok(Some(record)) => {
+            shared.events.announce(record);
+            observe_end(shared, run_id, &end);
+        }
         Ok(None) => {}
         Err(e) => tracing::error!(run = run_id, cause = %e, "could not record the end of a run"),
+    }
+}
+
+/// The `/metrics` series of a run that ended: how long it waited and ran, by status.
+fn observe_end(shared: &Shared, run_id: &str, end: &FinishedRun<'_>) {
+    let status = end.status.to_string();
+    metrics::counter!("drover_runs_finished_total", "status" => status.clone()).increment(1);
+    let Ok(Some(run)) = shared.store.sync().run(run_id) else {
+        return;
+    };
+    let seconds = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1000.0;
+    if let Some(started) = run.summary.started_ms {
+        metrics::histogram!("drover_run_queue_wait_seconds")
+            .record(seconds(run.summary.created_ms, started));
+        metrics::histogram!("drover_run_duration_seconds", "status" => status)
+            .record(seconds(started, end.finished_ms));
     }
 }
 

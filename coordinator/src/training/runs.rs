@@ -95,6 +95,7 @@ pub fn submit_for(
 
 /// Records a finished trial reported by an agent.
 pub fn progress(shared: &Shared, run_id: &str, trial: &Trial) {
+    metrics::counter!("drover_trials_total").increment(1);
     if let Err(e) = shared.store.sync().record_trial(run_id, trial) {
         tracing::error!(run = run_id, cause = %e, "could not record a trial");
         return;
