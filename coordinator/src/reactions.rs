@@ -165,7 +165,8 @@ mod tests {
     }
 
     #[test]
-    fn a_run_that_passed_its_gates_is_registered_once_and_one_that_failed_never() {
+    fn a_run_that_passed_its_gates_is_registered_once_one_that_failed_never_and_a_same_model_not_again()
+     {
         let dir = tempfile::tempdir().expect("tempdir");
         let shared = testing::shared(dir.path());
         testing::dataset(&shared, "churn", &testing::churn_csv(60));
@@ -173,7 +174,7 @@ mod tests {
         let store = shared.store.sync();
         let artifact = ContentHash::of(b"model").to_string();
         let mut ids = Vec::new();
-        for passed in [true, false] {
+        for passed in [true, false, true] {
             let run = crate::training::runs::submit(&shared, spec.clone()).expect("queued");
             assert!(store.start_run(&run.id, "ag-1", 1).expect("start"));
             let metrics = [("accuracy".to_string(), 0.9)].into();
@@ -207,5 +208,13 @@ mod tests {
         let versions = store.model_versions("churn").expect("versions");
         let registered: Vec<&str> = versions.iter().map(|v| v.run_id.as_str()).collect();
         assert_eq!(registered, [ids[0].as_str()]);
+        let same = store.run(&ids[2]).expect("read").expect("stored");
+        assert_eq!(same.registered.as_deref(), Some("churn@1"));
+        assert_eq!(
+            same.tags
+                .get(drover_protocol::run::SAME_MODEL_TAG)
+                .map(String::as_str),
+            Some("churn@1")
+        );
     }
 }

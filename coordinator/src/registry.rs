@@ -65,6 +65,23 @@ pub fn register(shared: &Shared, run_id: &str) -> Result<String, ApiError> {
         .artifact_hash
         .as_deref()
         .ok_or_else(|| ApiError::invalid(format!("run {run_id} has no model")))?;
+    let store = shared.store.sync();
+    let model = run
+        .spec
+        .as_ref()
+        .map(|s| s.model.clone())
+        .unwrap_or_default();
+    let same = store
+        .model_versions(&model)
+        .map_err(internal)?
+        .into_iter()
+        .find(|v| v.artifact_hash == artifact);
+    if let Some(same) = same {
+        let version = format!("{}@{}", same.model, same.version);
+        store.set_same_model(run_id, &version).map_err(internal)?;
+        tracing::info!(run = run_id, %version, "the model is identical to an existing version; nothing new registered");
+        return Ok(version);
+    }
     let reference = run.summary.dataset.parse().map_err(ApiError::internal)?;
     let dataset = crate::datasets::find(shared, &reference)?;
     let spec = run.spec.as_ref().ok_or_else(|| {

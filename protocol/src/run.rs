@@ -12,6 +12,10 @@ use crate::spec::{Params, TrainSpec};
 /// Metric name to value.
 pub type Metrics = BTreeMap<String, f64>;
 
+/// The tag a run's detail carries when its model is byte-identical to an existing version
+/// (`model@N`), which `registered` then names: nothing new was registered.
+pub const SAME_MODEL_TAG: &str = "drover.same_model_as";
+
 /// One hyperparameter combination, cross-validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trial {

@@ -88,6 +88,12 @@ async fn the_minimal_spec_trains_tracks_and_passes_its_gates() {
     // The same spec again gives the same model, bit for bit.
     let again = finished(&handle, &submit(&handle, &tagged).await.expect("queued")).await;
     assert_eq!(again.artifact_hash, Some(hash));
+    // ... and registers no second version: it names the one it matches.
+    assert_eq!(again.registered, done.registered);
+    assert_eq!(
+        again.tags.get(drover_protocol::run::SAME_MODEL_TAG),
+        done.registered.as_ref()
+    );
 
     // Gates record their numbers when they fail.
     let strict = finished(

@@ -200,6 +200,7 @@ INSERT INTO reaction_cursors (name, seq) SELECT 'reactions', COALESCE(MAX(seq), 
 ALTER TABLE runs ADD COLUMN cause TEXT;
 CREATE UNIQUE INDEX runs_by_cause ON runs (cause) WHERE cause IS NOT NULL;
 ALTER TABLE schedules ADD COLUMN since_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN same_model_as TEXT;
 "#,
 ];
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use drover_protocol::hash::ContentHash;
 use drover_protocol::run::{
-    DatasetPin, Metrics, RunDetail, RunFilter, RunStatus, RunSummary, Trial,
+    DatasetPin, Metrics, RunDetail, RunFilter, RunStatus, RunSummary, SAME_MODEL_TAG, Trial,
 };
 use drover_protocol::spec::{ParamValue, Params, TrainSpec};
 use rusqlite::{OptionalExtension, params};
@@ -210,15 +210,26 @@ impl Store {
             rows_train,
             rows_test,
         ) = extra;
-        let registered = conn
+        let registered: Option<String> = conn
             .query_row(
                 "SELECT model || '@' || version FROM model_versions WHERE run_id = ?1",
                 [id],
                 |r| r.get(0),
             )
             .optional()?;
+        let same_model_as: Option<String> =
+            conn.query_row("SELECT same_model_as FROM runs WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?;
+        let registered = registered.or(same_model_as.clone());
         let (params, tags) = match &spec {
-            Some(spec) => (params, spec.tags.clone()),
+            Some(spec) => {
+                let mut tags = spec.tags.clone();
+                if let Some(version) = same_model_as {
+                    tags.insert(SAME_MODEL_TAG.into(), version);
+                }
+                (params, tags)
+            }
             None => {
                 let logged = |table: &str| -> Result<BTreeMap<String, String>, StoreError> {
                     let mut stmt = conn.prepare_cached(&format!(
@@ -350,6 +361,18 @@ impl Store {
         tx.commit()?;
         record_write(started);
         Ok(Some(record))
+    }
+
+    /// Records that run `id` trained the very model `version` (`model@N`) already holds, so it
+    /// registers nothing new.
+    pub fn set_same_model(&self, id: &str, version: &str) -> Result<(), StoreError> {
+        let started = Instant::now();
+        self.lock()?.execute(
+            "UPDATE runs SET same_model_as = ?2 WHERE id = ?1",
+            params![id, version],
+        )?;
+        record_write(started);
+        Ok(())
     }
 
     /// How many runs are in each status.

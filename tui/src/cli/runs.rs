@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use drover_ml::metric;
 use drover_protocol::conn::FramedRecv;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
-use drover_protocol::run::{RunDetail, RunFilter, RunStatus, RunSummary};
+use drover_protocol::run::{RunDetail, RunFilter, RunStatus, RunSummary, SAME_MODEL_TAG};
 use drover_protocol::types::unix_ms;
 
 use super::{age, table, with_client};
@@ -237,15 +237,24 @@ fn lineage(run: &RunDetail) -> String {
 /// Tags, outcome, model and metrics: the same for every run.
 fn render_rest(run: &RunDetail, out: &mut String) {
     let s = &run.summary;
-    if !run.tags.is_empty() {
-        let tags: Vec<String> = run.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let tags: Vec<String> = run
+        .tags
+        .iter()
+        .filter(|(k, _)| k.as_str() != SAME_MODEL_TAG)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !tags.is_empty() {
         out.push_str(&format!("tags: {}\n", tags.join(", ")));
     }
     if let Some(error) = &s.error {
         out.push_str(&format!("error: {error}\n"));
     }
-    if let Some(version) = &run.registered {
-        out.push_str(&format!("registered as {version}\n"));
+    match (&run.registered, run.tags.get(SAME_MODEL_TAG)) {
+        (_, Some(same)) => out.push_str(&format!(
+            "same model as {same}, byte for byte: no new version registered\n"
+        )),
+        (Some(version), None) => out.push_str(&format!("registered as {version}\n")),
+        (None, None) => {}
     }
     if let Some(hash) = &run.artifact_hash {
         out.push_str(&format!("model artifact blake3 {hash}\n"));
