@@ -2,6 +2,7 @@
 //! console asks to be done off its loop.
 
 use drover_protocol::msg::EventRecord;
+use drover_protocol::run::RunDetail;
 use drover_protocol::spec::TrainSpec;
 
 use super::event::Snapshot;
@@ -39,6 +40,10 @@ pub enum Action {
     GoToView(usize),
     /// Complete the command line's word.
     Complete,
+    /// Open the describe pane of the selected row.
+    Describe,
+    /// Show a run's fetched detail in the open pane.
+    ShowRunDetail(Box<RunDetail>),
     /// Type a character into the open input line or form field.
     Type(char),
     /// Erase the last character of the open input line or form field.
@@ -90,4 +95,6 @@ pub enum Command {
     SubmitSpecFile(String),
     /// Queue a spec built in the launch form.
     SubmitSpec(Box<TrainSpec>),
+    /// Fetch one run's detail for its describe pane.
+    FetchRun(String),
 }

@@ -1,4 +1,6 @@
 //! The console's one state, and the only place it changes ([`App::update`]).
+//! Over 500 lines because it is that one state and its one mutator; keys, commands, panes and
+//! views live in their own files.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -10,6 +12,7 @@ use drover_protocol::types::{AgentInfo, AgentStatus, format_labels};
 
 use super::action::{Action, Command};
 use super::commands::{self, VIEWS, View, resolve};
+use super::describe::Described;
 use super::event::ConsoleEvent;
 use super::form::LaunchForm;
 use super::keymap::{Keymap, Mode};
@@ -63,6 +66,8 @@ pub struct App {
     /// Every action that changes state is refused, with a message saying so.
     pub read_only: bool,
     pub connection: Connection,
+    /// The open describe pane.
+    pub described: Option<Described>,
     pub selected: usize,
     /// The status line and whether it is an error.
     pub status: Option<(String, bool)>,
@@ -101,6 +106,7 @@ impl App {
             keys,
             read_only: false,
             connection: Connection::Live,
+            described: None,
             selected: 0,
             status: None,
             coordinator,
@@ -122,6 +128,7 @@ impl App {
             ConsoleEvent::Message(message) => vec![Action::ShowMessage(message)],
             ConsoleEvent::Failed(message) => vec![Action::ShowError(message)],
             ConsoleEvent::Connected(_) => vec![Action::SetConnected],
+            ConsoleEvent::RunDetail(run) => vec![Action::ShowRunDetail(run)],
             ConsoleEvent::Disconnected { reason, retry_in } => vec![Action::SetDisconnected {
                 reason,
                 retry_at_ms: self.now_ms + retry_in.as_millis() as u64,
@@ -182,6 +189,19 @@ impl App {
                 }
             }
             Action::Complete => self.complete(),
+            Action::Describe => {
+                let (described, fetch) = self.describe_selected()?;
+                self.described = Some(described);
+                self.mode = Mode::Describe;
+                return fetch;
+            }
+            Action::ShowRunDetail(run) => {
+                if let Some(Described::Run(id, detail)) = &mut self.described
+                    && *id == run.summary.id
+                {
+                    *detail = Some(run);
+                }
+            }
             Action::Type(c) if self.mode == Mode::Form => self.form.type_char(c),
             Action::Type(c) => {
                 self.input.push(c);
@@ -240,6 +260,37 @@ impl App {
             Action::Redraw => {}
         }
         None
+    }
+
+    /// The pane for the selected row of the current view, and the fetch it needs, if any.
+    fn describe_selected(&self) -> Option<(Described, Option<Command>)> {
+        match self.view {
+            View::Runs => {
+                let id = self.visible_runs().get(self.selected)?.id.clone();
+                Some((
+                    Described::Run(id.clone(), None),
+                    Some(Command::FetchRun(id)),
+                ))
+            }
+            View::Agents => {
+                let agent = (*self.visible_agents().get(self.selected)?).clone();
+                Some((Described::Agent(agent), None))
+            }
+            View::Models => {
+                let model = self.visible_models().get(self.selected)?.name.clone();
+                let latest = self
+                    .versions
+                    .iter()
+                    .filter(|v| v.model == model)
+                    .max_by_key(|v| v.version)?;
+                Some((Described::Version(latest.clone()), None))
+            }
+            View::Events => {
+                let event = (*self.visible_events().get(self.selected)?).clone();
+                Some((Described::Event(event), None))
+            }
+            View::Compare => None,
+        }
     }
 
     /// In read-only mode, says that `what` is refused and returns true.
@@ -326,6 +377,7 @@ impl App {
             }
             Mode::Normal => self.filter.clear(),
             Mode::Command | Mode::Help | Mode::Form => self.input.clear(),
+            Mode::Describe => self.described = None,
         }
         self.mode = Mode::Normal;
         self.clamp_selection();

@@ -37,6 +37,8 @@ pub enum ConsoleEvent {
     Fleet(EventRecord),
     Message(String),
     Failed(String),
+    /// A run's detail, for its describe pane.
+    RunDetail(Box<RunDetail>),
     /// A connection to the coordinator is open; requests go over `link`.
     Connected(OperatorLink),
     /// The connection is gone (or could not be made); the next try is in `retry_in`.

@@ -19,6 +19,8 @@ pub enum Mode {
     Filter,
     Help,
     Form,
+    /// A describe pane is open.
+    Describe,
 }
 
 /// A key as the table and `[keys]` write it: `q`, `G`, `ctrl-c`, `enter`, `pgdn`, `1`.
@@ -109,7 +111,7 @@ pub struct Binding {
     pub help: &'static str,
 }
 
-use Mode::{Command, Filter, Form, Help, Normal};
+use Mode::{Command, Describe, Filter, Form, Help, Normal};
 
 /// The default table, in the order the help lists it.
 const DEFAULTS: &[(Mode, &str, &str, Action, &str)] = &[
@@ -179,6 +181,13 @@ const DEFAULTS: &[(Mode, &str, &str, Action, &str)] = &[
     ),
     (
         Normal,
+        "describe",
+        "enter d",
+        Action::Describe,
+        "describe the selected row",
+    ),
+    (
+        Normal,
         "open_filter",
         "/",
         Action::OpenFilter,
@@ -224,6 +233,14 @@ const DEFAULTS: &[(Mode, &str, &str, Action, &str)] = &[
     (Normal, "quit", "q ctrl-c", Action::Quit, "quit"),
     (Help, "back", "esc ? enter", Action::Back, "close the help"),
     (Help, "quit", "q ctrl-c", Action::Quit, "quit"),
+    (
+        Describe,
+        "back",
+        "esc enter d",
+        Action::Back,
+        "close the pane",
+    ),
+    (Describe, "quit", "q ctrl-c", Action::Quit, "quit"),
     (
         Command,
         "complete",
@@ -456,7 +473,7 @@ mod tests {
         );
         assert_eq!(map.action(Normal, press(KeyCode::Char('x'))), None);
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        for mode in [Normal, Command, Filter, Form, Help] {
+        for mode in [Normal, Command, Filter, Form, Help, Describe] {
             assert_eq!(map.action(mode, ctrl_c), Some(Action::Quit), "{mode:?}");
         }
     }

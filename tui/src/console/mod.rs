@@ -7,6 +7,7 @@
 pub mod action;
 pub mod app;
 pub mod commands;
+pub mod describe;
 pub mod event;
 pub mod form;
 pub mod keymap;
@@ -14,6 +15,7 @@ pub mod session;
 pub mod theme;
 pub mod views;
 
+use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::types::unix_ms;
 use tokio::sync::mpsc;
 
@@ -124,6 +126,11 @@ fn run_command(command: Command, link: &OperatorLink, tx: &mpsc::Sender<ConsoleE
                 Err(e) => ConsoleEvent::Failed(format!("{path}: {e}")),
             },
             Command::SubmitSpec(spec) => event::submit(&link, *spec).await,
+            Command::FetchRun(id) => match link.request(OperatorRequest::ShowRun { id }).await {
+                Ok(OperatorResponse::Run(run)) => ConsoleEvent::RunDetail(run),
+                Ok(other) => ConsoleEvent::Failed(format!("unexpected answer: {other:?}")),
+                Err(e) => ConsoleEvent::Failed(format!("{e:#}")),
+            },
         };
         let _ = tx.send(event).await;
     });

@@ -2,6 +2,7 @@
 
 mod agents;
 mod compare;
+mod describe;
 mod events;
 mod form;
 mod help;
@@ -45,6 +46,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     match app.mode {
         Mode::Help => help::render(app, frame, body),
         Mode::Form => form::render(app, frame, body),
+        Mode::Describe => describe::render(app, frame, body),
         _ => {}
     }
 }
@@ -52,7 +54,9 @@ pub fn render(app: &App, frame: &mut Frame) {
 /// Lines the footer needs: one, or as many as the status message takes when wrapped.
 fn footer_height(app: &App, width: u16) -> u16 {
     match (&app.status, app.mode) {
-        (Some((message, _)), Mode::Normal | Mode::Help | Mode::Form) if width > 0 => {
+        (Some((message, _)), Mode::Normal | Mode::Help | Mode::Form | Mode::Describe)
+            if width > 0 =>
+        {
             wrapped_lines(message, width as usize).clamp(1, MAX_FOOTER as usize) as u16
         }
         _ => 1,
@@ -110,7 +114,7 @@ fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
     let line = match app.mode {
         Mode::Command => Line::from(format!(":{}█", app.input)),
         Mode::Filter => Line::from(format!("/{}█", app.input)),
-        Mode::Normal | Mode::Help | Mode::Form => match &app.status {
+        Mode::Normal | Mode::Help | Mode::Form | Mode::Describe => match &app.status {
             Some((message, true)) => {
                 Line::from(Span::styled(message.clone(), theme::error(app.color)))
             }
@@ -265,5 +269,59 @@ mod tests {
         });
         let screen = draw(&app);
         insta::assert_snapshot!(screen.backend());
+    }
+
+    fn detail() -> drover_protocol::run::RunDetail {
+        let mut summary = crate::console::app::tests::run("run-0000000000a1", 0.81);
+        summary.gates_passed = Some(false);
+        summary.created_ms = NOW - 60_000;
+        summary.started_ms = Some(NOW - 58_000);
+        summary.finished_ms = Some(NOW - 46_500);
+        let trial = |n: u32, alpha: f64, accuracy: f64| drover_protocol::run::Trial {
+            trial: n,
+            params: [(
+                "alpha".to_string(),
+                drover_protocol::spec::ParamValue::Float(alpha),
+            )]
+            .into(),
+            folds: Vec::new(),
+            mean: [("accuracy".to_string(), accuracy)].into(),
+        };
+        drover_protocol::run::RunDetail {
+            summary,
+            spec: drover_protocol::spec::TrainSpec::from_toml(
+                "experiment = \"churn\"\nmodel = \"churn\"\ndataset = \"churn\"\ntarget = \"churned\"\ntask = \"classification\"\nalgorithm = \"logistic_regression\"\n",
+            )
+            .ok(),
+            spec_hash: "5pec".into(),
+            dataset_hash: "d4ta0123456789abcdef".into(),
+            seed: 7,
+            drover_version: "0.1.0".into(),
+            params: [("alpha".to_string(), drover_protocol::spec::ParamValue::Float(0.1))].into(),
+            trials: vec![trial(1, 0.0, 0.79), trial(2, 0.1, 0.8123)],
+            gate_failures: vec!["accuracy 0.8100 is below the minimum 0.9".into()],
+            artifact_hash: None,
+            rows_train: Some(320),
+            rows_test: Some(80),
+            registered: None,
+            tags: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_run_that_failed_its_gates_is_marked_and_described_whole() {
+        let mut app = app();
+        app.view = crate::console::commands::View::Runs;
+        app.runs[0].gates_passed = Some(false);
+        assert_eq!(
+            app.update(Action::Describe),
+            Some(crate::console::action::Command::FetchRun(
+                "run-0000000000a1".into()
+            ))
+        );
+        app.update(Action::ShowRunDetail(Box::new(detail())));
+        insta::assert_snapshot!(draw(&app).backend());
+        app.update(Action::Back);
+        insta::assert_snapshot!("runs_list_marks_failed_gates", draw(&app).backend());
     }
 }

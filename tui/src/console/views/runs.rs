@@ -1,6 +1,7 @@
 //! The Runs view: every run with live trial progress, newest first or best first; space marks
 //! runs for comparison.
 
+use drover_protocol::run::RunStatus;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Text;
@@ -41,10 +42,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Cell::from(format!("{mark}{}", r.id)),
             Cell::from(r.algorithm.clone()),
             Cell::from(r.dataset.clone()),
-            Cell::from(Text::styled(
-                r.status.to_string(),
-                theme::run_status(r.status, app.color),
-            )),
+            match (r.status, r.gates_passed) {
+                (RunStatus::Succeeded, Some(false)) => {
+                    Cell::from(Text::styled("gates ✗", theme::error(app.color)))
+                }
+                (status, _) => Cell::from(Text::styled(
+                    status.to_string(),
+                    theme::run_status(status, app.color),
+                )),
+            },
             Cell::from(progress(r.trials_done, r.trials_total)),
             Cell::from(score),
         ];

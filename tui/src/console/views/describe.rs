@@ -1,0 +1,30 @@
+//! The describe pane: the selected row's details over the view, wrapped to fit.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use crate::console::app::App;
+use crate::console::describe;
+use crate::console::theme;
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let Some(described) = &app.described else {
+        return;
+    };
+    let (title, lines) = describe::lines(described, app.now_ms);
+    let popup = area.centered(
+        Constraint::Length(area.width.saturating_sub(2)),
+        Constraint::Length(area.height.saturating_sub(1)),
+    );
+    let pane = Paragraph::new(lines.join("\n"))
+        .wrap(Wrap { trim: false })
+        .block(
+            Block::bordered()
+                .title(title)
+                .title_bottom(" Esc closes ")
+                .title_style(theme::column_titles(app.color)),
+        );
+    frame.render_widget(Clear, popup);
+    frame.render_widget(pane, popup);
+}
