@@ -260,3 +260,69 @@ async fn an_attached_console_shows_a_lost_coordinator_and_reconnects_by_itself()
     let text = screen(&driver.app, 80, 24);
     assert!(text.contains("agents 0/0 ready"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cancelled_from_the_console_is_cancelled_with_its_event_and_refused_read_only() {
+    use drover::console::app::Connection;
+    use drover::console::{Driver, session};
+    use std::sync::Arc;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (coordinator, _) = drover_tests::coordinator_with_churn(tmp.path()).await;
+    let handle = coordinator.handle();
+    let run = drover_tests::submit(&handle, &drover_tests::quick_spec("console"))
+        .await
+        .expect("queued");
+    let link = OperatorLink::Local(handle.clone());
+    let again = link.clone();
+    let connect: session::Connect = Arc::new(move || {
+        let link = again.clone();
+        Box::pin(async move { Ok(link) })
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    session::spawn(tx.clone(), connect, Some(link));
+    let mut driver = Driver::new(App::new("embedded".into(), unix_ms(), false), tx);
+    pump(&mut driver, &mut rx, "the connection", |app| {
+        app.connection == Connection::Live
+    })
+    .await;
+    driver.app.update(Action::GoToView(1));
+    driver.handle(drover::console::event::ConsoleEvent::Tick(unix_ms()));
+    pump(&mut driver, &mut rx, "the queued run in the view", |app| {
+        app.runs.iter().any(|r| r.id == run)
+    })
+    .await;
+
+    driver.app.read_only = true;
+    driver.app.update(Action::RequestCancel);
+    assert!(driver.app.pending.is_none(), "read-only asks nothing");
+    driver.app.read_only = false;
+    driver.app.update(Action::RequestCancel);
+    let command = driver.app.update(Action::Confirm).expect("a command");
+    assert_eq!(
+        command,
+        drover::console::action::Command::CancelRun(run.clone())
+    );
+    // Through the same path a key press takes: the action as a console event.
+    driver.app.update(Action::RequestCancel);
+    driver.handle(drover::console::event::ConsoleEvent::Key(
+        ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Char('y')),
+    ));
+    pump(
+        &mut driver,
+        &mut rx,
+        "the cancellation and its event",
+        |app| {
+            app.events.iter().any(|e| {
+                matches!(&e.event, drover_protocol::msg::Event::RunFinished { id, status, .. }
+                if *id == run && *status == drover_protocol::run::RunStatus::Cancelled)
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        drover_tests::run_detail(&handle, &run).await.summary.status,
+        drover_protocol::run::RunStatus::Cancelled
+    );
+    coordinator.stop().await;
+}

@@ -42,6 +42,10 @@ pub enum Action {
     Complete,
     /// Open the describe pane of the selected row.
     Describe,
+    /// Ask whether to cancel the selected run.
+    RequestCancel,
+    /// Do what the open question asked about.
+    Confirm,
     /// Show a run's fetched detail in the open pane.
     ShowRunDetail(Box<RunDetail>),
     /// Type a character into the open input line or form field.
@@ -97,4 +101,6 @@ pub enum Command {
     SubmitSpec(Box<TrainSpec>),
     /// Fetch one run's detail for its describe pane.
     FetchRun(String),
+    /// Cancel a queued or running run.
+    CancelRun(String),
 }

@@ -68,6 +68,8 @@ pub struct App {
     pub connection: Connection,
     /// The open describe pane.
     pub described: Option<Described>,
+    /// The question an action waits on, and the work a yes starts.
+    pub pending: Option<(String, Command)>,
     pub selected: usize,
     /// The status line and whether it is an error.
     pub status: Option<(String, bool)>,
@@ -107,6 +109,7 @@ impl App {
             read_only: false,
             connection: Connection::Live,
             described: None,
+            pending: None,
             selected: 0,
             status: None,
             coordinator,
@@ -194,6 +197,18 @@ impl App {
                 self.described = Some(described);
                 self.mode = Mode::Describe;
                 return fetch;
+            }
+            Action::RequestCancel if self.refused("cancel runs") => {}
+            Action::RequestCancel => {
+                let id = (self.view == View::Runs)
+                    .then(|| self.visible_runs().get(self.selected).map(|r| r.id.clone()))
+                    .flatten()?;
+                self.pending = Some((format!("cancel {id}?"), Command::CancelRun(id)));
+                self.mode = Mode::Confirm;
+            }
+            Action::Confirm => {
+                self.mode = Mode::Normal;
+                return self.pending.take().map(|(_, command)| command);
             }
             Action::ShowRunDetail(run) => {
                 if let Some(Described::Run(id, detail)) = &mut self.described
@@ -378,6 +393,7 @@ impl App {
             Mode::Normal => self.filter.clear(),
             Mode::Command | Mode::Help | Mode::Form => self.input.clear(),
             Mode::Describe => self.described = None,
+            Mode::Confirm => self.pending = None,
         }
         self.mode = Mode::Normal;
         self.clamp_selection();
@@ -642,6 +658,35 @@ pub(crate) mod tests {
         assert!(
             error && message.contains("unknown command :bogus"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn cancelling_a_run_asks_first_and_a_no_leaves_it() {
+        let mut app = App::new("test".into(), 0, false);
+        app.update(Action::GoToView(1));
+        app.update(with(runs(3)));
+        app.update(Action::SelectNext);
+        assert_eq!(app.update(Action::RequestCancel), None);
+        assert_eq!(app.mode, Mode::Confirm);
+        assert_eq!(
+            app.pending.as_ref().map(|(q, _)| q.as_str()),
+            Some("cancel run-001?")
+        );
+        app.update(Action::Back);
+        assert_eq!((app.mode, app.pending.is_none()), (Mode::Normal, true));
+        app.update(Action::RequestCancel);
+        assert_eq!(
+            app.update(Action::Confirm),
+            Some(Command::CancelRun("run-001".into()))
+        );
+        app.read_only = true;
+        assert_eq!(app.update(Action::RequestCancel), None);
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|(m, _)| m.contains("cannot cancel runs"))
         );
     }
 

@@ -21,6 +21,8 @@ pub enum Mode {
     Form,
     /// A describe pane is open.
     Describe,
+    /// An action waits for a yes or no.
+    Confirm,
 }
 
 /// A key as the table and `[keys]` write it: `q`, `G`, `ctrl-c`, `enter`, `pgdn`, `1`.
@@ -111,7 +113,7 @@ pub struct Binding {
     pub help: &'static str,
 }
 
-use Mode::{Command, Describe, Filter, Form, Help, Normal};
+use Mode::{Command, Confirm, Describe, Filter, Form, Help, Normal};
 
 /// The default table, in the order the help lists it.
 const DEFAULTS: &[(Mode, &str, &str, Action, &str)] = &[
@@ -202,6 +204,13 @@ const DEFAULTS: &[(Mode, &str, &str, Action, &str)] = &[
     ),
     (
         Normal,
+        "cancel_run",
+        "x",
+        Action::RequestCancel,
+        "cancel the selected run (asks first)",
+    ),
+    (
+        Normal,
         "toggle_mark",
         "space",
         Action::ToggleMark,
@@ -241,6 +250,9 @@ const DEFAULTS: &[(Mode, &str, &str, Action, &str)] = &[
         "close the pane",
     ),
     (Describe, "quit", "q ctrl-c", Action::Quit, "quit"),
+    (Confirm, "confirm", "y", Action::Confirm, "do it"),
+    (Confirm, "back", "n esc", Action::Back, "leave it"),
+    (Confirm, "quit", "ctrl-c", Action::Quit, "quit"),
     (
         Command,
         "complete",
@@ -471,9 +483,9 @@ mod tests {
             map.action(Command, press(KeyCode::Char('q'))),
             Some(Action::Type('q'))
         );
-        assert_eq!(map.action(Normal, press(KeyCode::Char('x'))), None);
+        assert_eq!(map.action(Normal, press(KeyCode::Char('z'))), None);
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        for mode in [Normal, Command, Filter, Form, Help, Describe] {
+        for mode in [Normal, Command, Filter, Form, Help, Describe, Confirm] {
             assert_eq!(map.action(mode, ctrl_c), Some(Action::Quit), "{mode:?}");
         }
     }

@@ -126,6 +126,13 @@ fn run_command(command: Command, link: &OperatorLink, tx: &mpsc::Sender<ConsoleE
                 Err(e) => ConsoleEvent::Failed(format!("{path}: {e}")),
             },
             Command::SubmitSpec(spec) => event::submit(&link, *spec).await,
+            Command::CancelRun(id) => match link.request(OperatorRequest::CancelRun { id }).await {
+                Ok(OperatorResponse::RunCancelled(id)) => {
+                    ConsoleEvent::Message(format!("cancelled {id}"))
+                }
+                Ok(other) => ConsoleEvent::Failed(format!("unexpected answer: {other:?}")),
+                Err(e) => ConsoleEvent::Failed(format!("{e:#}")),
+            },
             Command::FetchRun(id) => match link.request(OperatorRequest::ShowRun { id }).await {
                 Ok(OperatorResponse::Run(run)) => ConsoleEvent::RunDetail(run),
                 Ok(other) => ConsoleEvent::Failed(format!("unexpected answer: {other:?}")),

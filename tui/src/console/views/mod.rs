@@ -44,7 +44,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     render_footer(app, frame, footer);
     match app.mode {
-        Mode::Help => help::render(app, frame, body),
+        Mode::Help => help::render(app, frame, area),
         Mode::Form => form::render(app, frame, body),
         Mode::Describe => describe::render(app, frame, body),
         _ => {}
@@ -54,9 +54,10 @@ pub fn render(app: &App, frame: &mut Frame) {
 /// Lines the footer needs: one, or as many as the status message takes when wrapped.
 fn footer_height(app: &App, width: u16) -> u16 {
     match (&app.status, app.mode) {
-        (Some((message, _)), Mode::Normal | Mode::Help | Mode::Form | Mode::Describe)
-            if width > 0 =>
-        {
+        (
+            Some((message, _)),
+            Mode::Normal | Mode::Help | Mode::Form | Mode::Describe | Mode::Confirm,
+        ) if width > 0 => {
             wrapped_lines(message, width as usize).clamp(1, MAX_FOOTER as usize) as u16
         }
         _ => 1,
@@ -114,6 +115,13 @@ fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
     let line = match app.mode {
         Mode::Command => Line::from(format!(":{}█", app.input)),
         Mode::Filter => Line::from(format!("/{}█", app.input)),
+        Mode::Confirm => {
+            let question = app.pending.as_ref().map_or("", |(q, _)| q.as_str());
+            Line::from(Span::styled(
+                format!(" {question} y confirms, n or Esc leaves it"),
+                theme::error(app.color),
+            ))
+        }
         Mode::Normal | Mode::Help | Mode::Form | Mode::Describe => match &app.status {
             Some((message, true)) => {
                 Line::from(Span::styled(message.clone(), theme::error(app.color)))
