@@ -110,6 +110,17 @@ pub fn drover(args: &[&str]) -> Output {
         .expect("drover runs")
 }
 
+/// Runs `drover` with `args`, which must succeed; its stdout.
+pub fn drover_ok(args: &[&str]) -> String {
+    let out = drover(args);
+    assert!(
+        out.status.success(),
+        "drover {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
 /// Runs `drover-agent args` to completion.
 pub fn drover_agent(args: &[&str]) -> Output {
     Command::new(bin("drover-agent"))

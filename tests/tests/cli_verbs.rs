@@ -4,17 +4,7 @@
 
 use std::path::Path;
 
-use drover_tests::{Proc, bin, drover, spawn_coordinator, wait_for};
-
-fn run_ok(args: &[&str]) -> String {
-    let out = drover(args);
-    assert!(
-        out.status.success(),
-        "drover {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+use drover_tests::{Proc, bin, drover, drover_ok, spawn_coordinator, wait_for};
 
 fn fails(args: &[&str], code: i32) -> String {
     let out = drover(args);
@@ -36,7 +26,7 @@ async fn verbs_refuse_vague_input_and_explain_waiting_runs() {
     let (_coordinator, _) = spawn_coordinator(&data, "127.0.0.1:0", tmp.path().join("c.log")).await;
     let csv = tmp.path().join("churn.csv");
     std::fs::write(&csv, drover_tests::churn_csv(200, 3)).expect("csv");
-    run_ok(&[
+    drover_ok(&[
         "data",
         "add",
         csv.to_str().expect("utf-8"),
@@ -48,7 +38,7 @@ async fn verbs_refuse_vague_input_and_explain_waiting_runs() {
     let spec = spec(tmp.path());
     let queued: Vec<String> = (0..2)
         .map(|_| {
-            let out = run_ok(&["train", &spec, "--data-dir", &d]);
+            let out = drover_ok(&["train", &spec, "--data-dir", &d]);
             out.split_whitespace()
                 .find(|w| w.starts_with("run-"))
                 .expect("the run id")
@@ -64,14 +54,14 @@ async fn verbs_refuse_vague_input_and_explain_waiting_runs() {
     );
     let err = fails(&["runs", "list", "--sort", "bogus", "--data-dir", &d], 2);
     assert!(err.contains("unknown metric \"bogus\""), "{err}");
-    run_ok(&["runs", "list", "--sort", "accuracy", "--data-dir", &d]);
+    drover_ok(&["runs", "list", "--sort", "accuracy", "--data-dir", &d]);
 
     // A unique prefix names a run; an ambiguous one lists the candidates.
     let unique = (5..queued[0].len())
         .map(|n| &queued[0][..n])
         .find(|p| !queued[1].starts_with(p))
         .expect("the ids differ");
-    let shown = run_ok(&["runs", "show", unique, "--data-dir", &d]);
+    let shown = drover_ok(&["runs", "show", unique, "--data-dir", &d]);
     assert!(shown.contains(&queued[0]), "{shown}");
     let err = fails(&["runs", "show", "run-", "--data-dir", &d], 1);
     assert!(
@@ -96,7 +86,7 @@ async fn verbs_refuse_vague_input_and_explain_waiting_runs() {
     drop(follow);
 
     // Cancelling takes a prefix too.
-    let cancelled = run_ok(&["runs", "cancel", unique, "--data-dir", &d]);
+    let cancelled = drover_ok(&["runs", "cancel", unique, "--data-dir", &d]);
     assert!(cancelled.contains(&queued[0]), "{cancelled}");
 
     // Promoting names one version.

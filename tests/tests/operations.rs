@@ -6,21 +6,11 @@
 use std::path::Path;
 
 use drover_tests::{
-    Proc, bin, churn_csv, drover, drover_agent, quick_spec, spawn_coordinator, wait_for,
+    Proc, bin, churn_csv, drover, drover_agent, drover_ok, quick_spec, spawn_coordinator, wait_for,
 };
 
-fn ok(args: &[&str]) -> String {
-    let out = drover(args);
-    assert!(
-        out.status.success(),
-        "drover {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
 fn json(args: &[&str]) -> serde_json::Value {
-    serde_json::from_str(&ok(args)).expect("JSON")
+    serde_json::from_str(&drover_ok(args)).expect("JSON")
 }
 
 fn failing(args: &[&str]) -> String {
@@ -39,7 +29,7 @@ async fn backup_restore_and_doctor() {
     let data = tmp.path().join("coord");
     let (coordinator, addr) =
         spawn_coordinator(&data, "127.0.0.1:0", tmp.path().join("coord.log")).await;
-    let token = ok(&["token", "create", "--data-dir", s(&data)]);
+    let token = drover_ok(&["token", "create", "--data-dir", s(&data)]);
     let state = tmp.path().join("agent");
     let joined = drover_agent(&["join", token.trim(), "--state-dir", s(&state)]);
     assert!(joined.status.success());
@@ -50,7 +40,7 @@ async fn backup_restore_and_doctor() {
     );
     let csv = tmp.path().join("churn.csv");
     std::fs::write(&csv, churn_csv(300, 7)).expect("csv");
-    ok(&[
+    drover_ok(&[
         "data",
         "add",
         s(&csv),
@@ -61,7 +51,7 @@ async fn backup_restore_and_doctor() {
     ]);
     let spec = tmp.path().join("spec.toml");
     std::fs::write(&spec, quick_spec("ops")).expect("spec");
-    ok(&["train", s(&spec), "--follow", "--data-dir", s(&data)]);
+    drover_ok(&["train", s(&spec), "--follow", "--data-dir", s(&data)]);
 
     // Doctor on the healthy, running coordinator: every check passes, the agent's clock too.
     let report = wait_for("the agent's clock to be measured", || async {

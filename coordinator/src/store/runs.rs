@@ -377,21 +377,18 @@ impl Store {
 
     /// How many runs are in each status.
     pub fn run_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM runs GROUP BY status")?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        self.count_by("SELECT status, COUNT(*) FROM runs GROUP BY status")
     }
 
     /// How many model versions are in each stage.
     pub fn version_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.count_by("SELECT stage, COUNT(*) FROM model_versions GROUP BY stage")
+    }
+
+    /// `(key, count)` rows of a `GROUP BY` query.
+    fn count_by(&self, sql: &str) -> Result<Vec<(String, u64)>, StoreError> {
         let conn = self.read()?;
-        let mut stmt =
-            conn.prepare_cached("SELECT stage, COUNT(*) FROM model_versions GROUP BY stage")?;
+        let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
