@@ -69,7 +69,14 @@ async fn backup_restore_and_doctor() {
     .await;
     let checks = report.as_array().expect("checks");
     assert!(checks.len() >= 7, "{report}");
-    assert!(checks.iter().all(|c| c["verdict"] == "ok"), "{report}");
+    // Free disk depends on the machine running the tests, not on drover: a warning there is
+    // not a finding about the data dir.
+    assert!(
+        checks
+            .iter()
+            .all(|c| c["verdict"] == "ok" || (c["name"] == "free disk" && c["verdict"] == "warn")),
+        "{report}"
+    );
 
     // Online backup while the agent heartbeats.
     let archive = tmp.path().join("drover.backup");
