@@ -1,0 +1,97 @@
+//! What each view shows: its rows after the filter and the order, the selection kept inside
+//! them, and the fleet counts of the header.
+
+use drover_protocol::msg::EventRecord;
+use drover_protocol::registry::ModelSummary;
+use drover_protocol::run::RunSummary;
+use drover_protocol::types::{AgentInfo, AgentStatus, format_labels};
+
+use super::{App, RunSort};
+use crate::console::commands::View;
+
+impl App {
+    pub(super) fn row_count(&self) -> usize {
+        match self.view {
+            View::Agents => self.visible_agents().len(),
+            View::Runs => self.visible_runs().len(),
+            View::Models => self.visible_models().len(),
+            View::Events => self.visible_events().len(),
+            View::Compare => 0,
+        }
+    }
+
+    pub(super) fn clamp_selection(&mut self) {
+        self.selected = self.selected.min(self.row_count().saturating_sub(1));
+    }
+
+    fn matches(&self, fields: &[&str]) -> bool {
+        let needle = self.filter.to_lowercase();
+        needle.is_empty() || fields.iter().any(|f| f.to_lowercase().contains(&needle))
+    }
+
+    /// Agents that match the filter (id, hostname, status, labels, address; any case).
+    pub fn visible_agents(&self) -> Vec<&AgentInfo> {
+        self.agents
+            .iter()
+            .filter(|a| {
+                self.matches(&[
+                    a.id.0.as_str(),
+                    &a.hostname,
+                    &a.status.to_string(),
+                    &format_labels(&a.labels),
+                    &a.address,
+                ])
+            })
+            .collect()
+    }
+
+    /// Runs that match the filter, in the chosen order.
+    pub fn visible_runs(&self) -> Vec<&RunSummary> {
+        let mut runs: Vec<&RunSummary> = self
+            .runs
+            .iter()
+            .filter(|r| {
+                self.matches(&[
+                    r.id.as_str(),
+                    &r.experiment,
+                    &r.algorithm,
+                    &r.dataset,
+                    &r.status.to_string(),
+                ])
+            })
+            .collect();
+        if self.sort == RunSort::Score {
+            let merit = |r: &RunSummary| crate::present::metrics::merit(&r.metrics);
+            runs.sort_by(|a, b| merit(b).total_cmp(&merit(a)));
+        }
+        runs
+    }
+
+    /// Models that match the filter.
+    pub fn visible_models(&self) -> Vec<&ModelSummary> {
+        self.models
+            .iter()
+            .filter(|m| self.matches(&[m.name.as_str()]))
+            .collect()
+    }
+
+    /// Events that match the filter, newest first.
+    pub fn visible_events(&self) -> Vec<&EventRecord> {
+        self.events
+            .iter()
+            .rev()
+            .filter(|e| self.matches(&[&e.event.describe(), e.event.kind()]))
+            .collect()
+    }
+
+    /// `(ready, total)` agents.
+    pub fn agent_counts(&self) -> (usize, usize) {
+        (
+            self.agents
+                .iter()
+                .filter(|a| a.status == AgentStatus::Ready)
+                .count(),
+            self.agents.len(),
+        )
+    }
+}
