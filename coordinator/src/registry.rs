@@ -65,14 +65,14 @@ pub fn register(shared: &Shared, run_id: &str) -> Result<String, ApiError> {
         .artifact_hash
         .as_deref()
         .ok_or_else(|| ApiError::invalid(format!("run {run_id} has no model")))?;
+    let spec = run.spec.as_ref().ok_or_else(|| {
+        ApiError::invalid(format!(
+            "run {run_id} was logged through the MLflow API; it has no drover spec"
+        ))
+    })?;
     let store = shared.store.sync();
-    let model = run
-        .spec
-        .as_ref()
-        .map(|s| s.model.clone())
-        .unwrap_or_default();
     let same = store
-        .model_versions(&model)
+        .model_versions(&spec.model)
         .map_err(internal)?
         .into_iter()
         .find(|v| v.artifact_hash == artifact);
@@ -84,11 +84,6 @@ pub fn register(shared: &Shared, run_id: &str) -> Result<String, ApiError> {
     }
     let reference = run.summary.dataset.parse().map_err(ApiError::internal)?;
     let dataset = crate::datasets::find(shared, &reference)?;
-    let spec = run.spec.as_ref().ok_or_else(|| {
-        ApiError::invalid(format!(
-            "run {run_id} was logged through the MLflow API; it has no drover spec"
-        ))
-    })?;
     let mut schema: Vec<String> = dataset
         .schema
         .columns
