@@ -110,6 +110,10 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
             Ok(list) => OperatorResponse::Runs(list),
             Err(e) => internal(e),
         },
+        OperatorRequest::QueryRuns(query) => match store.run_page(&query, MAX_RUNS) {
+            Ok(page) => OperatorResponse::RunPage(Box::new(page)),
+            Err(e) => internal(e),
+        },
         OperatorRequest::ShowRun { id } => {
             let id = match whole_id("run", store.match_run_id(&id), &id) {
                 Ok(id) => id,

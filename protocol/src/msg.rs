@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{DatasetAdded, DatasetRef, DatasetSummary, DatasetUpload, DatasetVersion};
 use crate::registry::{ModelRef, ModelSummary, ModelVersion, Stage};
 use crate::run::{
-    JobAssignment, JobOutcome, MetricPoint, RunDetail, RunFilter, RunStatus, RunSummary,
+    JobAssignment, JobOutcome, MetricPoint, RunDetail, RunFilter, RunPage, RunQuery, RunStatus, RunSummary,
     ScheduleInfo, Trial,
 };
 use crate::spec::TrainSpec;
@@ -190,6 +190,8 @@ pub enum OperatorRequest {
     },
     /// Protocol 3: each connected agent's clock offset from the coordinator's.
     ClockSkews,
+    /// A page of runs, filtered and ordered by the coordinator.
+    QueryRuns(RunQuery),
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -215,6 +217,7 @@ pub enum OperatorResponse {
     ScheduleRemoved(String),
     ModelVersions(Vec<ModelVersion>),
     ClockSkews(Vec<ClockSkew>),
+    RunPage(Box<RunPage>),
 }
 
 /// How far an agent's wall clock is from the coordinator's, measured when it last sent

@@ -140,6 +140,43 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
 }
 
+/// How a page of runs is ordered.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum RunOrder {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Best headline metric first (the task's selection metric, whichever it is).
+    Score,
+    /// Best value of this metric first, in the metric's direction; runs without it last.
+    Metric(String),
+}
+
+/// One page of runs, filtered, ordered and cut by the coordinator, so that a client reaches
+/// every run in the store without holding them all.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunQuery {
+    pub filter: RunFilter,
+    /// Case-insensitive text every run shown contains in its id, experiment, model,
+    /// algorithm, dataset, status or agent; empty for all.
+    pub text: String,
+    pub order: RunOrder,
+    /// Rows to skip.
+    pub offset: u32,
+    /// Most rows returned (the coordinator caps it).
+    pub limit: u32,
+}
+
+/// The answer to a [`RunQuery`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RunPage {
+    /// Runs matching the query, all pages together.
+    pub total: u32,
+    /// Position of the first row of `runs` among them.
+    pub offset: u32,
+    pub runs: Vec<RunSummary>,
+}
+
 /// A run as listings show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {

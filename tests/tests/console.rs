@@ -5,7 +5,8 @@ use drover::client::OperatorLink;
 use drover::console::action::Action;
 use drover::console::app::App;
 use drover::console::commands::View;
-use drover::console::event::{Snapshot, fetch_snapshot};
+use drover::console::event::fetch;
+use drover::console::fetch::{Answer, Ask};
 use drover::console::views;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::types::unix_ms;
@@ -50,10 +51,7 @@ async fn agents_view_shows_live_agents() {
         panic!("not an agent list");
     };
     let mut app = App::new("embedded test".into(), unix_ms(), false);
-    app.update(Action::ApplySnapshot(Box::new(Snapshot {
-        agents: list,
-        ..Default::default()
-    })));
+    app.agents = list;
     let text = screen(&app, 100, 30);
     assert!(text.contains("agents 3/3 ready"), "{text}");
     for agent in &agents {
@@ -97,10 +95,7 @@ async fn agents_view_shows_live_agents() {
     })
     .await;
     let mut app = App::new("embedded test".into(), unix_ms(), false);
-    app.update(Action::ApplySnapshot(Box::new(Snapshot {
-        agents: list,
-        ..Default::default()
-    })));
+    app.agents = list;
     assert!(screen(&app, 100, 30).contains("agents 2/3 ready"));
     for agent in agents {
         agent.stop().await.expect("clean stop");
@@ -135,20 +130,32 @@ async fn runs_compare_and_models_views_show_real_training() {
         };
         ids.push(run.id);
     }
-    let snapshot = wait_for("both runs to finish", || async {
-        let snapshot = fetch_snapshot(&link, Some("churn".into()), ids.clone())
-            .await
-            .ok()?;
-        snapshot
-            .runs
+    let query = Ask::Runs(drover_protocol::run::RunQuery {
+        limit: 50,
+        ..Default::default()
+    });
+    let page = wait_for("both runs to finish", || async {
+        let Ok(Answer::Runs(page)) = fetch(&link, query.clone()).await else {
+            return None;
+        };
+        page.runs
             .iter()
             .all(|r| r.status.is_final())
-            .then_some(snapshot)
+            .then_some(page)
     })
     .await;
 
     let mut app = App::new("embedded test".into(), unix_ms(), false);
-    app.update(Action::ApplySnapshot(Box::new(snapshot)));
+    app.runs = page;
+    let Ok(Answer::Compare(compared)) = fetch(&link, Ask::Compare(ids.clone())).await else {
+        panic!("no compared runs");
+    };
+    app.compared = compared;
+    let Ok(Answer::Models(models, versions)) = fetch(&link, Ask::Models(Some("churn".into()))).await
+    else {
+        panic!("no models");
+    };
+    (app.models, app.versions) = (models, versions);
     app.view = View::Runs;
     let runs = screen(&app, 100, 30);
     assert!(
@@ -172,6 +179,13 @@ async fn runs_compare_and_models_views_show_real_training() {
 
     agent.stop().await.expect("clean stop");
     coordinator.stop().await;
+}
+
+/// A key press as the terminal reader sends it.
+fn key(c: char) -> drover::console::event::ConsoleEvent {
+    drover::console::event::ConsoleEvent::Key(ratatui::crossterm::event::KeyEvent::from(
+        ratatui::crossterm::event::KeyCode::Char(c),
+    ))
 }
 
 /// Feeds the driver events until `done` holds, for at most `PATIENCE`.
@@ -286,10 +300,9 @@ async fn a_run_cancelled_from_the_console_is_cancelled_with_its_event_and_refuse
         app.connection == Connection::Live
     })
     .await;
-    driver.app.update(Action::GoToView(1));
-    driver.handle(drover::console::event::ConsoleEvent::Tick(unix_ms()));
+    driver.handle(key('2'));
     pump(&mut driver, &mut rx, "the queued run in the view", |app| {
-        app.runs.iter().any(|r| r.id == run)
+        app.runs.runs.iter().any(|r| r.id == run)
     })
     .await;
 
@@ -298,16 +311,14 @@ async fn a_run_cancelled_from_the_console_is_cancelled_with_its_event_and_refuse
     assert!(driver.app.pending.is_none(), "read-only asks nothing");
     driver.app.read_only = false;
     driver.app.update(Action::RequestCancel);
-    let command = driver.app.update(Action::Confirm).expect("a command");
+    let command = driver.app.update(Action::Confirm);
     assert_eq!(
         command,
-        drover::console::action::Command::CancelRun(run.clone())
+        [drover::console::action::Command::CancelRun(run.clone())]
     );
     // Through the same path a key press takes: the action as a console event.
     driver.app.update(Action::RequestCancel);
-    driver.handle(drover::console::event::ConsoleEvent::Key(
-        ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Char('y')),
-    ));
+    driver.handle(key('y'));
     pump(
         &mut driver,
         &mut rx,

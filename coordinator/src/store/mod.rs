@@ -25,6 +25,7 @@ mod models;
 mod reactions;
 mod registered;
 mod run_files;
+mod run_pages;
 mod runs;
 mod schedules;
 mod tracking;

@@ -41,13 +41,23 @@ pub struct FinishedRun<'a> {
     pub finished_ms: u64,
 }
 
-/// Runs logged through the MLflow API have no spec (`null`) and no test metrics; their summary
-/// shows the latest value of each finite metric instead.
-const SUMMARY: &str = "SELECT r.id, r.experiment, r.model, r.spec, r.dataset_name, r.dataset_version, r.status, r.agent,
-    (SELECT COUNT(*) FROM trials t WHERE t.run_id = r.id), r.trials_total,
-    COALESCE(r.metrics, (SELECT json_group_object(m.key, m.value) FROM metric_latest m WHERE m.run_id = r.id
-        AND typeof(m.value) = 'real' AND abs(m.value) <= 1.7976931348623157e308)),
-    r.gates_passed, r.error, r.created_ms, r.started_ms, r.finished_ms FROM runs r";
+/// A run's metrics as a JSON object, SQL over `runs r`: its test metrics, or for a run logged
+/// through the MLflow API (no spec, no test metrics) the latest value of each finite metric.
+macro_rules! run_metrics {
+    () => {
+        "COALESCE(r.metrics, (SELECT json_group_object(m.key, m.value) FROM metric_latest m WHERE m.run_id = r.id
+        AND typeof(m.value) = 'real' AND abs(m.value) <= 1.7976931348623157e308))"
+    };
+}
+pub(super) use run_metrics;
+
+/// A run summary, SQL over `runs r`; [`summary`] reads its rows.
+pub(super) const SUMMARY: &str = concat!(
+    "SELECT r.id, r.experiment, r.model, r.spec, r.dataset_name, r.dataset_version, r.status, r.agent,
+    (SELECT COUNT(*) FROM trials t WHERE t.run_id = r.id), r.trials_total, ",
+    run_metrics!(),
+    ", r.gates_passed, r.error, r.created_ms, r.started_ms, r.finished_ms FROM runs r"
+);
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("run {what}: {e}"))
@@ -74,7 +84,7 @@ pub(super) fn hash_column(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Resu
     })
 }
 
-fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
+pub(super) fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
     let spec: Option<TrainSpec> = parse("spec", &r.get::<_, String>(3)?)?;
     let status: String = r.get(6)?;
     let dataset: String = r.get(4)?;

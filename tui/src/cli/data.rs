@@ -10,6 +10,7 @@ use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::types::unix_ms;
 
 use super::{age, table, with_client};
+use crate::present::size;
 use crate::expect_response;
 
 /// Uploads `file` as the next version of `name` and prints the version and its schema changes.
@@ -217,16 +218,6 @@ fn num(v: f64) -> String {
 
 fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
-}
-
-/// Bytes as B, KiB, MiB or GiB.
-pub fn size(bytes: u64) -> String {
-    match bytes {
-        0..1024 => format!("{bytes} B"),
-        1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
-        1_048_576..1_073_741_824 => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
-        _ => format!("{:.1} GiB", bytes as f64 / 1_073_741_824.0),
-    }
 }
 
 #[derive(Subcommand)]

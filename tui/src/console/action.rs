@@ -5,7 +5,7 @@ use drover_protocol::msg::EventRecord;
 use drover_protocol::run::RunDetail;
 use drover_protocol::spec::TrainSpec;
 
-use super::event::Snapshot;
+use super::fetch::{Answer, Ask};
 
 /// One change to [`super::app::App`]; `App::update` is the only place that applies them.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +36,8 @@ pub enum Action {
     NextView,
     /// Show the previous view.
     PreviousView,
-    /// Show the view with this index (0 = agents, 1 = runs, 2 = compare, 3 = models, 4 = events).
+    /// Show the view with this index (0 = agents, 1 = runs, 2 = compare, 3 = models,
+    /// 4 = datasets, 5 = events).
     GoToView(usize),
     /// Complete the command line's word.
     Complete,
@@ -68,19 +69,23 @@ pub enum Action {
     NextField,
     /// Change the selected form field's choice (-1 previous, +1 next).
     CycleChoice(i32),
-    /// Replace what the console knows with a fresh snapshot from the coordinator.
-    ApplySnapshot(Box<Snapshot>),
+    /// Apply what a fetch brought back, if it is still wanted.
+    Fetched {
+        ticket: u64,
+        ask: Ask,
+        answer: Result<Box<Answer>, String>,
+    },
     /// Add an event from the coordinator's stream.
     RecordEvent(EventRecord),
     /// Show a message in the status line.
     ShowMessage(String),
     /// Show an error in the status line.
     ShowError(String),
-    /// Note that the coordinator is reachable again (and refresh).
+    /// Note that the coordinator is reachable again (and fetch what the screen shows).
     SetConnected,
     /// Note that the coordinator is unreachable: rows are no longer live.
     SetDisconnected { reason: String, retry_at_ms: u64 },
-    /// Advance the clock used for "3s ago" columns (and refresh).
+    /// Advance the clock used for "3s ago" columns (the Agents view refreshes then).
     SetClock(u64),
     /// Redraw (after a terminal resize).
     Redraw,
@@ -89,12 +94,8 @@ pub enum Action {
 /// Work the console asks to be done off the UI loop; results come back as events.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// Fetch agents, runs, datasets and models, the versions of `model`, and the details of
-    /// the runs in `compare`.
-    FetchSnapshot {
-        model: Option<String>,
-        compare: Vec<String>,
-    },
+    /// Fetch what `ask` asks for; the answer comes back with `ticket`.
+    Fetch { ticket: u64, ask: Ask },
     /// Read a spec file and queue it.
     SubmitSpecFile(String),
     /// Queue a spec built in the launch form.

@@ -7,21 +7,23 @@ pub enum View {
     Runs,
     Compare,
     Models,
+    Datasets,
     Events,
 }
 
 /// Every view, in the order of the number keys and Tab.
-pub const VIEWS: [View; 5] = [
+pub const VIEWS: [View; 6] = [
     View::Agents,
     View::Runs,
     View::Compare,
     View::Models,
+    View::Datasets,
     View::Events,
 ];
 
 /// What `:` accepts besides view names: `:train SPEC`, `:quit`.
 const COMMANDS: &[&str] = &[
-    "agents", "runs", "compare", "models", "events", "train", "quit",
+    "agents", "runs", "compare", "models", "datasets", "events", "train", "quit",
 ];
 
 impl View {
@@ -32,6 +34,7 @@ impl View {
             View::Runs => "runs",
             View::Compare => "compare",
             View::Models => "models",
+            View::Datasets => "datasets",
             View::Events => "events",
         }
     }
@@ -42,6 +45,7 @@ impl View {
             "r" | "run" => Some(View::Runs),
             "c" | "cmp" => Some(View::Compare),
             "m" | "model" => Some(View::Models),
+            "d" | "dataset" | "data" => Some(View::Datasets),
             "e" | "event" => Some(View::Events),
             _ => VIEWS.into_iter().find(|v| v.name() == text),
         }
@@ -65,7 +69,7 @@ pub fn resolve(word: &str) -> Result<&str, String> {
     match completions(word).as_slice() {
         [one] => Ok(one),
         [] => Err(format!(
-            "unknown command :{word} (try :agents :runs :compare :models :events, :train SPEC)"
+            "unknown command :{word} (try :agents :runs :compare :models :datasets :events, :train SPEC)"
         )),
         many => Err(format!(":{word} could be :{}", many.join(" :"))),
     }

@@ -3,29 +3,15 @@
 
 use std::time::Duration;
 
-use drover_protocol::data::DatasetSummary;
 use drover_protocol::msg::{EventRecord, OperatorRequest, OperatorResponse};
-use drover_protocol::registry::{ModelSummary, ModelVersion};
-use drover_protocol::run::{RunDetail, RunSummary};
+use drover_protocol::run::RunDetail;
 use drover_protocol::spec::TrainSpec;
-use drover_protocol::types::{AgentInfo, unix_ms};
+use drover_protocol::types::unix_ms;
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEvent, KeyEventKind};
 use tokio::sync::mpsc;
 
+use super::fetch::{Answer, Ask};
 use crate::client::OperatorLink;
-
-/// Everything the views show, fetched together.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Snapshot {
-    pub agents: Vec<AgentInfo>,
-    pub runs: Vec<RunSummary>,
-    pub datasets: Vec<DatasetSummary>,
-    pub models: Vec<ModelSummary>,
-    /// Versions of the model selected in the Models view.
-    pub versions: Vec<ModelVersion>,
-    /// Details of the runs being compared.
-    pub compared: Vec<RunDetail>,
-}
 
 /// Something the console must react to.
 #[derive(Debug, Clone)]
@@ -33,7 +19,12 @@ pub enum ConsoleEvent {
     Key(KeyEvent),
     Resize,
     Tick(u64),
-    Snapshot(Box<Snapshot>),
+    /// What a fetch brought back (or why it failed), with what it asked for.
+    Fetched {
+        ticket: u64,
+        ask: Ask,
+        answer: Result<Box<Answer>, String>,
+    },
     Fleet(EventRecord),
     Message(String),
     Failed(String),
@@ -48,7 +39,8 @@ pub enum ConsoleEvent {
     },
 }
 
-/// How often the views refresh besides event-driven refreshes.
+/// How often the clock ticks; the Agents view also refreshes its load columns then (the
+/// other views refresh on events).
 pub const POLL: Duration = Duration::from_secs(1);
 
 /// Reads terminal events on a thread (crossterm reads block) until the channel closes.
@@ -75,7 +67,7 @@ pub fn spawn_terminal_reader(tx: mpsc::Sender<ConsoleEvent>) {
     });
 }
 
-/// Ticks the clock every [`POLL`]; each tick also refreshes the snapshot (see `App::update`).
+/// Ticks the clock every [`POLL`].
 pub fn spawn_ticker(tx: mpsc::Sender<ConsoleEvent>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(POLL);
@@ -97,42 +89,48 @@ macro_rules! fetch {
     };
 }
 
-/// Fetches everything the views show.
-pub async fn fetch_snapshot(
-    link: &OperatorLink,
-    model: Option<String>,
-    compare: Vec<String>,
-) -> anyhow::Result<Snapshot> {
-    let mut snapshot = Snapshot {
-        agents: fetch!(link, OperatorRequest::ListAgents, OperatorResponse::Agents),
-        runs: fetch!(
+/// Fetches what `ask` asks for.
+pub async fn fetch(link: &OperatorLink, ask: Ask) -> anyhow::Result<Answer> {
+    Ok(match ask {
+        Ask::Agents => Answer::Agents(fetch!(
             link,
-            OperatorRequest::ListRuns(Default::default()),
-            OperatorResponse::Runs
-        ),
-        datasets: fetch!(
+            OperatorRequest::ListAgents,
+            OperatorResponse::Agents
+        )),
+        Ask::Runs(query) => Answer::Runs(*fetch!(
+            link,
+            OperatorRequest::QueryRuns(query),
+            OperatorResponse::RunPage
+        )),
+        Ask::Datasets => Answer::Datasets(fetch!(
             link,
             OperatorRequest::ListDatasets,
             OperatorResponse::Datasets
-        ),
-        models: fetch!(link, OperatorRequest::ListModels, OperatorResponse::Models),
-        ..Snapshot::default()
-    };
-    if let Some(model) = model {
-        snapshot.versions = fetch!(
-            link,
-            OperatorRequest::ListModelVersions { model },
-            OperatorResponse::ModelVersions
-        );
-    }
-    for id in compare {
-        snapshot.compared.push(*fetch!(
-            link,
-            OperatorRequest::ShowRun { id },
-            OperatorResponse::Run
-        ));
-    }
-    Ok(snapshot)
+        )),
+        Ask::Models(model) => {
+            let models = fetch!(link, OperatorRequest::ListModels, OperatorResponse::Models);
+            let versions = match model {
+                Some(model) => fetch!(
+                    link,
+                    OperatorRequest::ListModelVersions { model },
+                    OperatorResponse::ModelVersions
+                ),
+                None => Vec::new(),
+            };
+            Answer::Models(models, versions)
+        }
+        Ask::Compare(ids) => {
+            let mut runs = Vec::with_capacity(ids.len());
+            for id in ids {
+                runs.push(*fetch!(
+                    link,
+                    OperatorRequest::ShowRun { id },
+                    OperatorResponse::Run
+                ));
+            }
+            Answer::Compare(runs)
+        }
+    })
 }
 
 /// Queues a spec and says which run it became.

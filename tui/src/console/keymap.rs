@@ -135,9 +135,9 @@ const DEFAULTS: &[(Mode, &str, &str, Action, &str)] = &[
     (
         Normal,
         "go_to_view",
-        "1 2 3 4 5",
+        "1 2 3 4 5 6",
         Action::GoToView(0),
-        "agents, runs, compare, models, events",
+        "agents, runs, compare, models, datasets, events",
     ),
     (
         Normal,

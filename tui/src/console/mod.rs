@@ -9,6 +9,7 @@ pub mod app;
 pub mod commands;
 pub mod describe;
 pub mod event;
+pub mod fetch;
 pub mod form;
 pub mod keymap;
 pub mod session;
@@ -99,10 +100,10 @@ impl Driver {
             _ => {}
         }
         for action in self.app.on_event(event) {
-            if let Some(command) = self.app.update(action)
-                && let Some(link) = &self.link
-            {
-                run_command(command, link, &self.tx);
+            for command in self.app.update(action) {
+                if let Some(link) = &self.link {
+                    run_command(command, link, &self.tx);
+                }
             }
         }
     }
@@ -112,12 +113,14 @@ fn run_command(command: Command, link: &OperatorLink, tx: &mpsc::Sender<ConsoleE
     let (link, tx) = (link.clone(), tx.clone());
     tokio::spawn(async move {
         let event = match command {
-            Command::FetchSnapshot { model, compare } => {
-                match event::fetch_snapshot(&link, model, compare).await {
-                    Ok(snapshot) => ConsoleEvent::Snapshot(Box::new(snapshot)),
-                    Err(e) => ConsoleEvent::Failed(format!("{e:#}")),
-                }
-            }
+            Command::Fetch { ticket, ask } => ConsoleEvent::Fetched {
+                ticket,
+                answer: event::fetch(&link, ask.clone())
+                    .await
+                    .map(Box::new)
+                    .map_err(|e| format!("{e:#}")),
+                ask,
+            },
             Command::SubmitSpecFile(path) => match tokio::fs::read_to_string(&path).await {
                 Ok(text) => match drover_ml::gates::parse_spec(&text) {
                     Ok(spec) => event::submit(&link, spec).await,

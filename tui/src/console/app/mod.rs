@@ -1,12 +1,12 @@
 //! The console's one state, and the only place it changes ([`App::update`]). What each view
 //! shows after its filter and order is in [`rows`].
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use drover_protocol::data::DatasetSummary;
-use drover_protocol::msg::EventRecord;
+use drover_protocol::msg::{Event, EventRecord};
 use drover_protocol::registry::{ModelSummary, ModelVersion};
-use drover_protocol::run::{RunDetail, RunSummary};
+use drover_protocol::run::{RunDetail, RunOrder, RunPage, RunQuery};
 use drover_protocol::types::AgentInfo;
 
 mod rows;
@@ -15,6 +15,7 @@ use super::action::{Action, Command};
 use super::commands::{self, VIEWS, View, resolve};
 use super::describe::Described;
 use super::event::ConsoleEvent;
+use super::fetch::{Answer, Ask, Feed, Fetches};
 use super::form::LaunchForm;
 use super::keymap::{Keymap, Mode};
 
@@ -23,6 +24,12 @@ pub const EVENT_HISTORY: usize = 500;
 
 /// Rows a page key moves.
 pub const PAGE: usize = 10;
+
+/// Runs are fetched in windows that start on a multiple of this, one block before the
+/// selection's, so moving inside a block fetches nothing.
+pub const RUN_BLOCK: usize = 50;
+/// Runs one window holds: the selection's block and one block either side.
+pub const RUN_WINDOW: usize = 3 * RUN_BLOCK;
 
 /// Whether what the console shows is live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +57,8 @@ pub struct App {
     pub input: String,
     pub filter: String,
     pub agents: Vec<AgentInfo>,
-    pub runs: Vec<RunSummary>,
+    /// The window of runs around the selection, filtered and ordered by the coordinator.
+    pub runs: RunPage,
     pub datasets: Vec<DatasetSummary>,
     pub models: Vec<ModelSummary>,
     pub versions: Vec<ModelVersion>,
@@ -79,6 +87,12 @@ pub struct App {
     /// Clock for relative times, Unix ms; advanced by ticks so rendering stays pure.
     pub now_ms: u64,
     pub color: bool,
+    /// The requests running and queued, per feed.
+    fetches: Fetches,
+    /// What the latest request of each feed asked for.
+    asked: BTreeMap<Feed, Ask>,
+    /// Work the last update asks for.
+    out: Vec<Command>,
     quit: bool,
     dirty: bool,
 }
@@ -96,7 +110,7 @@ impl App {
             input: String::new(),
             filter: String::new(),
             agents: Vec::new(),
-            runs: Vec::new(),
+            runs: RunPage::default(),
             datasets: Vec::new(),
             models: Vec::new(),
             versions: Vec::new(),
@@ -116,6 +130,9 @@ impl App {
             coordinator,
             now_ms,
             color,
+            fetches: Fetches::default(),
+            asked: BTreeMap::new(),
+            out: Vec::new(),
             quit: false,
             dirty: true,
         }
@@ -127,7 +144,15 @@ impl App {
             ConsoleEvent::Key(key) => self.keys.action(self.mode, key).into_iter().collect(),
             ConsoleEvent::Resize => vec![Action::Redraw],
             ConsoleEvent::Tick(now) => vec![Action::SetClock(now)],
-            ConsoleEvent::Snapshot(snapshot) => vec![Action::ApplySnapshot(snapshot)],
+            ConsoleEvent::Fetched {
+                ticket,
+                ask,
+                answer,
+            } => vec![Action::Fetched {
+                ticket,
+                ask,
+                answer,
+            }],
             ConsoleEvent::Fleet(record) => vec![Action::RecordEvent(record)],
             ConsoleEvent::Message(message) => vec![Action::ShowMessage(message)],
             ConsoleEvent::Failed(message) => vec![Action::ShowError(message)],
@@ -140,9 +165,15 @@ impl App {
         }
     }
 
-    /// Applies one action; returns work to run off the loop, if any.
-    pub fn update(&mut self, action: Action) -> Option<Command> {
+    /// Applies one action; returns the work it asks for, to run off the loop.
+    pub fn update(&mut self, action: Action) -> Vec<Command> {
+        self.apply(action);
+        std::mem::take(&mut self.out)
+    }
+
+    fn apply(&mut self, action: Action) {
         self.dirty = true;
+        let last = self.row_count().saturating_sub(1);
         match action {
             Action::Quit => self.quit = true,
             Action::OpenCommandLine => self.open(Mode::Command),
@@ -152,30 +183,12 @@ impl App {
             }
             Action::ShowHelp => self.mode = Mode::Help,
             Action::Back => self.back(),
-            Action::SelectNext => {
-                self.selected = (self.selected + 1).min(self.row_count().saturating_sub(1));
-                return self.refresh_if(self.view == View::Models);
-            }
-            Action::SelectPrevious => {
-                self.selected = self.selected.saturating_sub(1);
-                return self.refresh_if(self.view == View::Models);
-            }
-            Action::SelectFirst => {
-                self.selected = 0;
-                return self.refresh_if(self.view == View::Models);
-            }
-            Action::SelectLast => {
-                self.selected = self.row_count().saturating_sub(1);
-                return self.refresh_if(self.view == View::Models);
-            }
-            Action::PageDown => {
-                self.selected = (self.selected + PAGE).min(self.row_count().saturating_sub(1));
-                return self.refresh_if(self.view == View::Models);
-            }
-            Action::PageUp => {
-                self.selected = self.selected.saturating_sub(PAGE);
-                return self.refresh_if(self.view == View::Models);
-            }
+            Action::SelectNext => self.select((self.selected + 1).min(last)),
+            Action::SelectPrevious => self.select(self.selected.saturating_sub(1)),
+            Action::SelectFirst => self.select(0),
+            Action::SelectLast => self.select(last),
+            Action::PageDown => self.select((self.selected + PAGE).min(last)),
+            Action::PageUp => self.select(self.selected.saturating_sub(PAGE)),
             Action::NextView | Action::PreviousView => {
                 let at = VIEWS.iter().position(|v| *v == self.view).unwrap_or(0);
                 let step = if action == Action::NextView {
@@ -184,32 +197,32 @@ impl App {
                     VIEWS.len() - 1
                 };
                 self.switch(VIEWS[(at + step) % VIEWS.len()]);
-                return Some(self.snapshot_command());
             }
             Action::GoToView(index) => {
                 if let Some(view) = VIEWS.get(index) {
                     self.switch(*view);
-                    return Some(self.snapshot_command());
                 }
             }
             Action::Complete => self.complete(),
             Action::Describe => {
-                let (described, fetch) = self.describe_selected()?;
-                self.described = Some(described);
-                self.mode = Mode::Describe;
-                return fetch;
+                if let Some((described, fetch)) = self.describe_selected() {
+                    self.described = Some(described);
+                    self.mode = Mode::Describe;
+                    self.out.extend(fetch);
+                }
             }
             Action::RequestCancel if self.refused("cancel runs") => {}
             Action::RequestCancel => {
-                let id = (self.view == View::Runs)
-                    .then(|| self.visible_runs().get(self.selected).map(|r| r.id.clone()))
-                    .flatten()?;
-                self.pending = Some((format!("cancel {id}?"), Command::CancelRun(id)));
-                self.mode = Mode::Confirm;
+                if let Some(id) = self.selected_run().map(|r| r.id.clone())
+                    && self.view == View::Runs
+                {
+                    self.pending = Some((format!("cancel {id}?"), Command::CancelRun(id)));
+                    self.mode = Mode::Confirm;
+                }
             }
             Action::Confirm => {
                 self.mode = Mode::Normal;
-                return self.pending.take().map(|(_, command)| command);
+                self.out.extend(self.pending.take().map(|(_, command)| command));
             }
             Action::ShowRunDetail(run) => {
                 if let Some(Described::Run(id, detail)) = &mut self.described
@@ -228,42 +241,47 @@ impl App {
                 self.input.pop();
                 self.follow_filter();
             }
-            Action::Submit => return self.submit(),
-            Action::Refresh => return self.refresh_if(true),
+            Action::Submit => self.submit(),
+            Action::Refresh => self.refresh_view(),
             Action::ToggleMark => self.toggle_mark(),
-            Action::CompareMarked => return self.compare_marked(),
+            Action::CompareMarked => self.compare_marked(),
             Action::CycleSort => {
                 self.sort = if self.sort == RunSort::Newest {
                     RunSort::Score
                 } else {
                     RunSort::Newest
                 };
+                self.select(0);
             }
             Action::OpenLaunchForm if self.refused("launch training") => {}
             Action::OpenLaunchForm => {
                 self.mode = Mode::Form;
                 self.status = None;
+                self.fetch(Feed::Datasets);
             }
             Action::NextField => self.form.next_field(),
             Action::CycleChoice(step) => self.form.cycle(step, self.datasets.len()),
-            Action::ApplySnapshot(snapshot) => {
-                let s = *snapshot;
-                (self.agents, self.runs, self.datasets, self.models) =
-                    (s.agents, s.runs, s.datasets, s.models);
-                (self.versions, self.compared) = (s.versions, s.compared);
-                self.clamp_selection();
+            Action::Fetched {
+                ticket,
+                ask,
+                answer,
+            } => self.fetched(ticket, ask, answer),
+            Action::RecordEvent(record) => {
+                self.react(&record.event);
+                self.record_event(record);
             }
-            Action::RecordEvent(record) => self.record_event(record),
             Action::ShowMessage(message) => self.status = Some((message, false)),
             Action::ShowError(message) => self.status = Some((message, true)),
             Action::SetConnected => {
                 self.connection = Connection::Live;
-                return Some(self.snapshot_command());
+                self.forget_requests();
+                self.refresh_view();
             }
             Action::SetDisconnected {
                 reason,
                 retry_at_ms,
             } => {
+                self.forget_requests();
                 self.connection = Connection::Lost {
                     reason,
                     retry_at_ms,
@@ -271,18 +289,165 @@ impl App {
             }
             Action::SetClock(now) => {
                 self.now_ms = now;
-                return self.refresh_if(true);
+                if self.view == View::Agents {
+                    self.fetch(Feed::Agents);
+                }
             }
             Action::Redraw => {}
         }
-        None
+    }
+
+    /// Moves the selection to `row` and fetches what the view shows there, when that changed
+    /// (another window of runs, another model's versions).
+    fn select(&mut self, row: usize) {
+        self.selected = row;
+        self.fetch_if_changed();
+    }
+
+    /// The feed the current view shows, if it is fetched (the Events view follows the stream).
+    fn view_feed(&self) -> Option<Feed> {
+        match self.view {
+            View::Agents => Some(Feed::Agents),
+            View::Runs => Some(Feed::Runs),
+            View::Compare => Some(Feed::Compare),
+            View::Models => Some(Feed::Models),
+            View::Datasets => Some(Feed::Datasets),
+            View::Events => None,
+        }
+    }
+
+    /// What a request for `feed` asks for now.
+    fn ask(&self, feed: Feed) -> Ask {
+        match feed {
+            Feed::Agents => Ask::Agents,
+            Feed::Datasets => Ask::Datasets,
+            Feed::Compare => Ask::Compare(self.compare.clone()),
+            Feed::Models => Ask::Models(
+                self.visible_models()
+                    .get(self.selected)
+                    .map(|m| m.name.clone()),
+            ),
+            Feed::Runs => Ask::Runs(RunQuery {
+                text: self.filter.clone(),
+                order: match self.sort {
+                    RunSort::Newest => RunOrder::Newest,
+                    RunSort::Score => RunOrder::Score,
+                },
+                offset: ((self.selected / RUN_BLOCK).saturating_sub(1) * RUN_BLOCK) as u32,
+                limit: RUN_WINDOW as u32,
+                ..RunQuery::default()
+            }),
+        }
+    }
+
+    /// Starts a request for `feed`, or queues one behind the running one.
+    fn fetch(&mut self, feed: Feed) {
+        if self.connection != Connection::Live {
+            return;
+        }
+        if let Some(ticket) = self.fetches.want(feed) {
+            self.start(feed, ticket);
+        }
+    }
+
+    fn start(&mut self, feed: Feed, ticket: u64) {
+        let ask = self.ask(feed);
+        self.asked.insert(feed, ask.clone());
+        self.out.push(Command::Fetch { ticket, ask });
+    }
+
+    /// Fetches the view's feed when what it would ask for differs from the latest request.
+    fn fetch_if_changed(&mut self) {
+        if let Some(feed) = self.view_feed()
+            && self.asked.get(&feed) != Some(&self.ask(feed))
+        {
+            self.fetch(feed);
+        }
+    }
+
+    /// Fetches what the screen shows: the agents (the header counts them) and the view.
+    fn refresh_view(&mut self) {
+        self.fetch(Feed::Agents);
+        if let Some(feed) = self.view_feed().filter(|f| *f != Feed::Agents) {
+            self.fetch(feed);
+        }
+    }
+
+    /// The requests in flight went over a connection that is gone: their answers are dropped.
+    fn forget_requests(&mut self) {
+        self.fetches.reset();
+        self.asked.clear();
+    }
+
+    /// Applies an answer if it is the running request's and asked for what the view shows;
+    /// starts the queued request, if any.
+    fn fetched(&mut self, ticket: u64, ask: Ask, answer: Result<Box<Answer>, String>) {
+        let feed = ask.feed();
+        let (current, again) = self.fetches.settle(feed, ticket);
+        if let Some(ticket) = again {
+            self.start(feed, ticket);
+        }
+        if !current {
+            return;
+        }
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.status = Some((e, true));
+                return;
+            }
+        };
+        if feed != Feed::Agents && self.view_feed() == Some(feed) && ask != self.ask(feed) {
+            return;
+        }
+        match *answer {
+            Answer::Agents(agents) => self.agents = agents,
+            Answer::Runs(page) => self.runs = page,
+            Answer::Datasets(datasets) => self.datasets = datasets,
+            Answer::Models(models, versions) => (self.models, self.versions) = (models, versions),
+            Answer::Compare(runs) => self.compared = runs,
+        }
+        self.clamp_selection();
+        self.fetch_if_changed();
+    }
+
+    /// Refreshes the feeds an event from the coordinator changes, when they are on screen.
+    fn react(&mut self, event: &Event) {
+        let feed = match event {
+            Event::AgentJoined { .. }
+            | Event::AgentConnected { .. }
+            | Event::AgentLost { .. }
+            | Event::AgentRemoved { .. }
+            | Event::AgentDraining { .. } => Feed::Agents,
+            Event::DatasetAdded { .. } => Feed::Datasets,
+            Event::RunQueued { .. }
+            | Event::RunStarted { .. }
+            | Event::TrialFinished { .. }
+            | Event::RunFinished { .. }
+            | Event::RunRequeued { .. }
+            | Event::SearchSpread { .. }
+            | Event::ScheduleFired { .. } => match self.view {
+                View::Compare => Feed::Compare,
+                _ => Feed::Runs,
+            },
+            Event::ModelRegistered { .. } | Event::ModelPromoted { .. } | Event::AliasSet { .. } => {
+                Feed::Models
+            }
+            Event::TokenCreated { .. } => return,
+        };
+        let on_screen = feed == Feed::Agents
+            || self.view_feed() == Some(feed)
+            || (feed == Feed::Datasets && self.mode == Mode::Form);
+        if on_screen {
+            self.fetch(feed);
+        }
     }
 
     /// The pane for the selected row of the current view, and the fetch it needs, if any.
     fn describe_selected(&self) -> Option<(Described, Option<Command>)> {
         match self.view {
             View::Runs => {
-                let id = self.visible_runs().get(self.selected)?.id.clone();
+                let id = self.selected_run()?.id.clone();
                 Some((
                     Described::Run(id.clone(), None),
                     Some(Command::FetchRun(id)),
@@ -305,7 +470,7 @@ impl App {
                 let event = (*self.visible_events().get(self.selected)?).clone();
                 Some((Described::Event(event), None))
             }
-            View::Compare => None,
+            View::Compare | View::Datasets => None,
         }
     }
 
@@ -320,47 +485,27 @@ impl App {
         self.read_only
     }
 
-    fn snapshot_command(&self) -> Command {
-        let model = (self.view == View::Models)
-            .then(|| {
-                self.visible_models()
-                    .get(self.selected)
-                    .map(|m| m.name.clone())
-            })
-            .flatten();
-        Command::FetchSnapshot {
-            model,
-            compare: self.compare.clone(),
-        }
-    }
-
-    /// A refresh when `condition` holds and the coordinator is reachable.
-    fn refresh_if(&self, condition: bool) -> Option<Command> {
-        (condition && self.connection == Connection::Live).then(|| self.snapshot_command())
-    }
-
     fn toggle_mark(&mut self) {
         if self.view != View::Runs {
             return;
         }
-        if let Some(id) = self.visible_runs().get(self.selected).map(|r| r.id.clone())
+        if let Some(id) = self.selected_run().map(|r| r.id.clone())
             && !self.marked.remove(&id)
         {
             self.marked.insert(id);
         }
     }
 
-    fn compare_marked(&mut self) -> Option<Command> {
+    fn compare_marked(&mut self) {
         if self.marked.len() < 2 {
             self.status = Some((
                 "mark at least two runs with space to compare them".into(),
                 true,
             ));
-            return None;
+            return;
         }
         self.compare = self.marked.iter().cloned().collect();
         self.switch(View::Compare);
-        Some(self.snapshot_command())
     }
 
     /// Keeps events ordered by sequence number without duplicates: history fetched at start
@@ -398,61 +543,66 @@ impl App {
         }
         self.mode = Mode::Normal;
         self.clamp_selection();
+        self.fetch_if_changed();
     }
 
     fn follow_filter(&mut self) {
         if self.mode == Mode::Filter {
             self.filter = self.input.clone();
+            if self.view == View::Runs {
+                self.select(0);
+            }
             self.clamp_selection();
         }
     }
 
+    /// Shows `view`, fetching what it shows.
     fn switch(&mut self, view: View) {
         self.view = view;
         self.selected = 0;
         self.filter.clear();
         self.status = None;
+        if let Some(feed) = self.view_feed() {
+            self.fetch(feed);
+        }
     }
 
-    fn submit(&mut self) -> Option<Command> {
+    fn submit(&mut self) {
         let mode = std::mem::replace(&mut self.mode, Mode::Normal);
         if mode == Mode::Form {
             let dataset = self
                 .datasets
                 .get(self.form.dataset)
                 .map(|d| d.name.as_str());
-            return match self.form.spec(dataset) {
-                Ok(spec) => Some(Command::SubmitSpec(Box::new(spec))),
+            match self.form.spec(dataset) {
+                Ok(spec) => self.out.push(Command::SubmitSpec(Box::new(spec))),
                 Err(e) => {
                     self.mode = Mode::Form;
                     self.status = Some((e, true));
-                    None
                 }
-            };
+            }
+            return;
         }
         let text = std::mem::take(&mut self.input);
         if mode != Mode::Command {
-            return None;
+            return;
         }
         let text = text.trim();
         let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
         match resolve(word) {
             Ok("train") if self.refused("queue training") => {}
             Ok("train") if !rest.trim().is_empty() => {
-                return Some(Command::SubmitSpecFile(rest.trim().to_string()));
+                self.out
+                    .push(Command::SubmitSpecFile(rest.trim().to_string()));
             }
             Ok("train") => self.status = Some((":train needs a spec file".into(), true)),
             Ok("q" | "quit") => self.quit = true,
             Ok(word) => match View::parse(word) {
-                Some(view) => {
-                    self.switch(view);
-                    return Some(self.snapshot_command());
-                }
+                Some(view) => self.switch(view),
                 None => self.status = Some((format!("unknown command :{word}"), true)),
             },
             Err(message) => self.status = Some((message, true)),
         }
-        None
     }
 
     /// Completes the command line's first word.

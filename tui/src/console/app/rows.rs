@@ -1,19 +1,21 @@
-//! What each view shows: its rows after the filter and the order, the selection kept inside
-//! them, and the fleet counts of the header.
+//! What each view shows: its rows after the filter (the coordinator filters and orders runs),
+//! the selection kept inside them, and the fleet counts of the header.
 
+use drover_protocol::data::DatasetSummary;
 use drover_protocol::msg::EventRecord;
 use drover_protocol::registry::ModelSummary;
 use drover_protocol::run::RunSummary;
 use drover_protocol::types::{AgentInfo, AgentStatus, format_labels};
 
-use super::{App, RunSort};
+use super::App;
 use crate::console::commands::View;
 
 impl App {
     pub(super) fn row_count(&self) -> usize {
         match self.view {
             View::Agents => self.visible_agents().len(),
-            View::Runs => self.visible_runs().len(),
+            View::Runs => self.runs.total as usize,
+            View::Datasets => self.visible_datasets().len(),
             View::Models => self.visible_models().len(),
             View::Events => self.visible_events().len(),
             View::Compare => 0,
@@ -45,26 +47,19 @@ impl App {
             .collect()
     }
 
-    /// Runs that match the filter, in the chosen order.
-    pub fn visible_runs(&self) -> Vec<&RunSummary> {
-        let mut runs: Vec<&RunSummary> = self
-            .runs
+    /// The selected run, when the window of runs fetched holds it (the coordinator filters
+    /// and orders runs; see [`App::runs`]).
+    pub fn selected_run(&self) -> Option<&RunSummary> {
+        let at = self.selected.checked_sub(self.runs.offset as usize)?;
+        self.runs.runs.get(at)
+    }
+
+    /// Datasets that match the filter (name).
+    pub fn visible_datasets(&self) -> Vec<&DatasetSummary> {
+        self.datasets
             .iter()
-            .filter(|r| {
-                self.matches(&[
-                    r.id.as_str(),
-                    &r.experiment,
-                    &r.algorithm,
-                    &r.dataset,
-                    &r.status.to_string(),
-                ])
-            })
-            .collect();
-        if self.sort == RunSort::Score {
-            let merit = |r: &RunSummary| crate::present::metrics::merit(&r.metrics);
-            runs.sort_by(|a, b| merit(b).total_cmp(&merit(a)));
-        }
-        runs
+            .filter(|d| self.matches(&[d.name.as_str()]))
+            .collect()
     }
 
     /// Models that match the filter.

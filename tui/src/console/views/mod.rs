@@ -2,6 +2,7 @@
 
 mod agents;
 mod compare;
+mod datasets;
 mod describe;
 mod events;
 mod form;
@@ -40,6 +41,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         View::Runs => runs::render(app, frame, body),
         View::Compare => compare::render(app, frame, body),
         View::Models => models::render(app, frame, body),
+        View::Datasets => datasets::render(app, frame, body),
         View::Events => events::render(app, frame, body),
     }
     render_footer(app, frame, footer);
@@ -154,7 +156,6 @@ fn hints(app: &App) -> String {
 mod tests {
     use super::*;
     use crate::console::action::Action;
-    use crate::console::event::Snapshot;
     use drover_protocol::msg::{Event, EventRecord};
     use drover_protocol::types::{AgentId, AgentInfo, AgentStatus, HostLoad, parse_labels};
     use ratatui::Terminal;
@@ -193,11 +194,8 @@ mod tests {
         runs[1].trials_done = 2;
         runs[1].metrics.clear();
         runs.iter_mut().for_each(|r| r.created_ms = NOW - 5_000);
-        app.update(Action::ApplySnapshot(Box::new(Snapshot {
-            agents,
-            runs,
-            ..Default::default()
-        })));
+        app.agents = agents;
+        app.runs = crate::console::app::tests::page(runs);
         app.update(Action::RecordEvent(EventRecord {
             seq: 7,
             at_ms: NOW - 12_000,
@@ -320,12 +318,12 @@ mod tests {
     fn a_run_that_failed_its_gates_is_marked_and_described_whole() {
         let mut app = app();
         app.view = crate::console::commands::View::Runs;
-        app.runs[0].gates_passed = Some(false);
+        app.runs.runs[0].gates_passed = Some(false);
         assert_eq!(
             app.update(Action::Describe),
-            Some(crate::console::action::Command::FetchRun(
+            [crate::console::action::Command::FetchRun(
                 "run-0000000000a1".into()
-            ))
+            )]
         );
         app.update(Action::ShowRunDetail(Box::new(detail())));
         insta::assert_snapshot!(draw(&app).backend());

@@ -1,5 +1,6 @@
-//! The Runs view: every run with live trial progress, newest first or best first; space marks
-//! runs for comparison.
+//! The Runs view: every run in the store with live trial progress, newest first or best
+//! first; space marks runs for comparison. It draws the window of runs the coordinator sent
+//! (filtered and ordered there), so all of them are reachable however many there are.
 
 use drover_protocol::run::RunStatus;
 use ratatui::Frame;
@@ -30,7 +31,7 @@ const WIDE: u16 = 100;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let wide = area.width >= WIDE;
-    let runs = app.visible_runs();
+    let runs = &app.runs.runs;
     let rows = runs.iter().map(|r| {
         let mark = if app.marked.contains(&r.id) {
             "✓"
@@ -78,9 +79,18 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         "newest first"
     };
+    let at = app
+        .selected
+        .checked_sub(app.runs.offset as usize)
+        .filter(|at| *at < runs.len());
+    let loading = if at.is_none() && app.runs.total > 0 {
+        ", loading"
+    } else {
+        ""
+    };
     let title = format!(
-        " Runs ({}, {order}; {} marked) ",
-        runs.len(),
+        " Runs ({}, {order}; {} marked{loading}) ",
+        app.runs.total,
         app.marked.len()
     );
     let table = Table::new(rows, widths)
@@ -88,6 +98,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .block(Block::bordered().title(title))
         .row_highlight_style(theme::selected(app.color))
         .column_spacing(1);
-    let mut state = TableState::default().with_selected((!runs.is_empty()).then_some(app.selected));
+    let mut state = TableState::default().with_selected(at);
     frame.render_stateful_widget(table, area, &mut state);
 }
