@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::{DatasetAdded, DatasetRef, DatasetSummary, DatasetUpload, DatasetVersion};
 use crate::registry::{ModelRef, ModelSummary, ModelVersion, Stage};
 use crate::run::{
-    JobAssignment, JobOutcome, MetricPoint, RunDetail, RunFilter, RunPage, RunQuery, RunStatus, RunSummary,
-    ScheduleInfo, Trial,
+    JobAssignment, JobOutcome, MetricPoint, RunDetail, RunFilter, RunPage, RunQuery, RunStatus,
+    RunSummary, ScheduleInfo, Trial,
 };
 use crate::spec::TrainSpec;
 use crate::types::{AgentId, AgentInfo, Capacity, HostLoad, Labels};

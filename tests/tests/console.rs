@@ -151,7 +151,8 @@ async fn runs_compare_and_models_views_show_real_training() {
         panic!("no compared runs");
     };
     app.compared = compared;
-    let Ok(Answer::Models(models, versions)) = fetch(&link, Ask::Models(Some("churn".into()))).await
+    let Ok(Answer::Models(models, versions)) =
+        fetch(&link, Ask::Models(Some("churn".into()))).await
     else {
         panic!("no models");
     };

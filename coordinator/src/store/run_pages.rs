@@ -11,7 +11,8 @@ use super::runs::{SUMMARY, run_metrics, summary};
 use super::{Store, StoreError};
 
 /// Which runs a query keeps; `?1` experiment, `?2` status, `?3` lowercase text.
-const MATCHES: &str = "r.deleted = 0 AND (?1 IS NULL OR r.experiment = ?1) AND (?2 IS NULL OR r.status = ?2)
+const MATCHES: &str =
+    "r.deleted = 0 AND (?1 IS NULL OR r.experiment = ?1) AND (?2 IS NULL OR r.status = ?2)
     AND (?3 = '' OR instr(lower(r.id || ' ' || r.experiment || ' ' || r.model || ' '
         || COALESCE(json_extract(r.spec, '$.algorithm'), 'mlflow') || ' ' || r.dataset_name || '@'
         || r.dataset_version || ' ' || r.status || ' ' || COALESCE(r.agent, '')), ?3) > 0)";
@@ -128,7 +129,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let shared = testing::shared(dir.path());
         testing::dataset(&shared, "churn", &testing::churn_csv(40));
-        let runs: Vec<String> = (0..5).map(|_| testing::queue(&shared, testing::SPEC)).collect();
+        let runs: Vec<String> = (0..5)
+            .map(|_| testing::queue(&shared, testing::SPEC))
+            .collect();
         let store = shared.store.sync();
         for (id, acc) in runs.iter().zip([0.7, 0.9, 0.8]) {
             finish(&store, id, "accuracy", acc);
@@ -140,8 +143,12 @@ mod tests {
             ..RunQuery::default()
         };
 
-        let first = store.run_page(&query(RunOrder::Newest, 0, 2), 100).expect("page");
-        let rest = store.run_page(&query(RunOrder::Newest, 2, 10), 100).expect("page");
+        let first = store
+            .run_page(&query(RunOrder::Newest, 0, 2), 100)
+            .expect("page");
+        let rest = store
+            .run_page(&query(RunOrder::Newest, 2, 10), 100)
+            .expect("page");
         assert_eq!(first.total, 5);
         let mut all = ids(&first);
         all.extend(ids(&rest));
@@ -149,11 +156,18 @@ mod tests {
         let newest_first: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(all, newest_first, "two pages are every run, newest first");
 
-        let by_score = store.run_page(&query(RunOrder::Score, 0, 3), 100).expect("page");
+        let by_score = store
+            .run_page(&query(RunOrder::Score, 0, 3), 100)
+            .expect("page");
         assert_eq!(ids(&by_score), [&runs[1], &runs[2], &runs[0]]);
         let by_metric = query(RunOrder::Metric("accuracy".into()), 0, 1);
-        assert_eq!(ids(&store.run_page(&by_metric, 100).expect("page")), [&runs[1]]);
-        let capped = store.run_page(&query(RunOrder::Newest, 0, 100), 3).expect("page");
+        assert_eq!(
+            ids(&store.run_page(&by_metric, 100).expect("page")),
+            [&runs[1]]
+        );
+        let capped = store
+            .run_page(&query(RunOrder::Newest, 0, 100), 3)
+            .expect("page");
         assert_eq!(capped.runs.len(), 3, "the coordinator's cap wins");
 
         let text = RunQuery {

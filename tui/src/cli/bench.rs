@@ -36,7 +36,8 @@ pub struct FleetReport {
     pub connect_seconds: f64,
 }
 
-struct Killed(Child);
+/// A child process killed when dropped.
+pub(super) struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -59,7 +60,8 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn clock_ticks() -> f64 {
+/// Clock ticks per second, for /proc CPU times.
+pub(super) fn clock_ticks() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -95,13 +97,14 @@ fn status_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
 }
 
 /// Average CPU use of `pid` over `window`, in percent of one core.
-async fn cpu_percent(pid: u32, window: Duration, ticks: f64) -> anyhow::Result<f64> {
+pub(super) async fn cpu_percent(pid: u32, window: Duration, ticks: f64) -> anyhow::Result<f64> {
     let (start, t0) = (cpu_seconds(pid, ticks)?, Instant::now());
     tokio::time::sleep(window).await;
     Ok((cpu_seconds(pid, ticks)? - start) / t0.elapsed().as_secs_f64() * 100.0)
 }
 
-fn spawn(program: &Path, args: &[&str], log: &Path) -> anyhow::Result<Killed> {
+/// Starts `program` with its stderr in `log`.
+pub(super) fn spawn(program: &Path, args: &[&str], log: &Path) -> anyhow::Result<Killed> {
     let file = std::fs::File::create(log)?;
     let child = Command::new(program)
         .args(args)
@@ -126,12 +129,8 @@ async fn wait_ready(client: &OperatorClient, want: u32, limit: Duration) -> anyh
     }
 }
 
-/// Runs the benchmark with `agents` simulated agents measured over `window`.
-pub async fn fleet(agents: usize, window: Duration) -> anyhow::Result<FleetReport> {
-    let tmp = std::env::temp_dir().join(format!("drover-bench-{}", std::process::id()));
-    let data = tmp.join("coordinator");
-    std::fs::create_dir_all(&tmp)?;
-    let ticks = clock_ticks();
+/// Starts a coordinator process on `data` (logging into `tmp`) and waits until it serves.
+pub(super) async fn start_coordinator(tmp: &Path, data: &Path) -> anyhow::Result<Killed> {
     let data_s = data.to_str().context("temp dir is not UTF-8")?;
     let coordinator = spawn(
         &std::env::current_exe()?,
@@ -150,7 +149,7 @@ pub async fn fleet(agents: usize, window: Duration) -> anyhow::Result<FleetRepor
     )?;
     let pid = coordinator.0.id();
     let started = Instant::now();
-    while runfile::read(&data).map(|i| i.pid).ok() != Some(pid) {
+    while runfile::read(data).map(|i| i.pid).ok() != Some(pid) {
         if started.elapsed() > Duration::from_secs(20) {
             bail!(
                 "the coordinator did not start; see {}",
@@ -159,6 +158,17 @@ pub async fn fleet(agents: usize, window: Duration) -> anyhow::Result<FleetRepor
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    Ok(coordinator)
+}
+
+/// Runs the benchmark with `agents` simulated agents measured over `window`.
+pub async fn fleet(agents: usize, window: Duration) -> anyhow::Result<FleetReport> {
+    let tmp = std::env::temp_dir().join(format!("drover-bench-{}", std::process::id()));
+    let data = tmp.join("coordinator");
+    std::fs::create_dir_all(&tmp)?;
+    let ticks = clock_ticks();
+    let coordinator = start_coordinator(&tmp, &data).await?;
+    let pid = coordinator.0.id();
     let client = OperatorClient::for_data_dir(&data, None).await?;
     eprintln!("measuring the idle coordinator for {}s", window.as_secs());
     let idle_cpu_percent = cpu_percent(pid, window, ticks).await?;
@@ -314,6 +324,17 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// What a console idle on :runs costs its coordinator with N runs stored, and how fast
+    /// it redraws on a key press.
+    Console {
+        #[arg(long, default_value_t = 10_000)]
+        runs: usize,
+        /// Length of each CPU window.
+        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+        window: Duration,
+        #[arg(long)]
+        json: bool,
+    },
     /// A coordinator under N simulated agents heartbeating every second, and an idle agent.
     Fleet {
         #[arg(long, default_value_t = 1000)]
@@ -361,6 +382,10 @@ impl BenchCmd {
                 let report =
                     tokio::task::spawn_blocking(move || super::bench_data::run(mib)).await??;
                 emit(&report, json, super::bench_data::print)
+            }
+            BenchCmd::Console { runs, window, json } => {
+                let report = super::bench_console::run(runs, window).await?;
+                emit(&report, json, super::bench_console::print)
             }
             BenchCmd::Fleet {
                 agents,

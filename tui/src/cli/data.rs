@@ -10,8 +10,8 @@ use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::types::unix_ms;
 
 use super::{age, table, with_client};
-use crate::present::size;
 use crate::expect_response;
+use crate::present::size;
 
 /// Uploads `file` as the next version of `name` and prints the version and its schema changes.
 pub async fn add(

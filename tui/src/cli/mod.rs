@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod bench;
+pub mod bench_console;
 pub mod bench_data;
 pub mod bench_ingest;
 pub mod bench_mlflow;

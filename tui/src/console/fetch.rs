@@ -109,7 +109,10 @@ mod tests {
         let first = fetches.want(Feed::Runs).expect("starts");
         assert_eq!(fetches.want(Feed::Runs), None, "queued behind the first");
         assert_eq!(fetches.want(Feed::Runs), None, "still one queued");
-        assert!(fetches.want(Feed::Agents).is_some(), "feeds are independent");
+        assert!(
+            fetches.want(Feed::Agents).is_some(),
+            "feeds are independent"
+        );
         let (current, again) = fetches.settle(Feed::Runs, first);
         let second = again.expect("the queued one starts");
         assert!(current);

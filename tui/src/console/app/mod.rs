@@ -222,7 +222,8 @@ impl App {
             }
             Action::Confirm => {
                 self.mode = Mode::Normal;
-                self.out.extend(self.pending.take().map(|(_, command)| command));
+                self.out
+                    .extend(self.pending.take().map(|(_, command)| command));
             }
             Action::ShowRunDetail(run) => {
                 if let Some(Described::Run(id, detail)) = &mut self.described
@@ -430,9 +431,9 @@ impl App {
                 View::Compare => Feed::Compare,
                 _ => Feed::Runs,
             },
-            Event::ModelRegistered { .. } | Event::ModelPromoted { .. } | Event::AliasSet { .. } => {
-                Feed::Models
-            }
+            Event::ModelRegistered { .. }
+            | Event::ModelPromoted { .. }
+            | Event::AliasSet { .. } => Feed::Models,
             Event::TokenCreated { .. } => return,
         };
         let on_screen = feed == Feed::Agents

@@ -169,7 +169,11 @@ fn command_line_switches_views_and_rejects_unknown_ones() {
     let mut app = App::new("local".into(), 0, false);
     app.update(Action::OpenCommandLine);
     typed(&mut app, "events");
-    assert_eq!(app.update(Action::Submit), [], "the Events view follows the stream");
+    assert_eq!(
+        app.update(Action::Submit),
+        [],
+        "the Events view follows the stream"
+    );
     assert_eq!((app.view, app.mode), (View::Events, Mode::Normal));
     app.update(Action::OpenCommandLine);
     typed(&mut app, "nope");
@@ -214,7 +218,11 @@ fn runs_sort_mark_and_compare() {
         "the coordinator orders runs: {asked:?}"
     );
     app.runs = page(vec![run("run-b", 0.9), run("run-a", 0.7)]);
-    assert_eq!(app.update(Action::CompareMarked), [], "needs two marked runs");
+    assert_eq!(
+        app.update(Action::CompareMarked),
+        [],
+        "needs two marked runs"
+    );
     app.update(Action::ToggleMark);
     app.update(Action::SelectNext);
     app.update(Action::ToggleMark);
@@ -361,7 +369,11 @@ fn events_refresh_what_is_on_screen_one_request_at_a_time() {
         reason: "gone".into(),
         retry_at_ms: 1,
     });
-    assert_eq!(app.update(Action::Refresh), [], "nothing goes out while disconnected");
+    assert_eq!(
+        app.update(Action::Refresh),
+        [],
+        "nothing goes out while disconnected"
+    );
 }
 
 #[test]
@@ -395,6 +407,9 @@ fn every_run_is_reachable_through_windows_the_coordinator_cuts() {
     };
     assert_eq!((query.text.as_str(), query.offset), ("x", 0));
     let (_, fresh) = only_fetch(app.update(answer(ticket, stale, Answer::Runs(window(0)))));
-    assert_eq!(app.runs.offset, 9_900, "an answer to an older filter is not shown");
+    assert_eq!(
+        app.runs.offset, 9_900,
+        "an answer to an older filter is not shown"
+    );
     assert!(matches!(fresh, Ask::Runs(q) if q.text == "xy"));
 }
