@@ -15,7 +15,7 @@ use drover_protocol::types::{AgentId, unix_ms};
 use crate::state::Shared;
 use crate::store::{IdMatch, NewToken, StoreError};
 use crate::training::{runs, schedules};
-use crate::{datasets, registry};
+use crate::{audit, datasets, registry};
 
 /// Longest a join token may live.
 pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -36,9 +36,24 @@ fn internal(e: impl std::fmt::Display) -> OperatorResponse {
     error(ApiErrorKind::Internal, format!("internal error: {e}"))
 }
 
-/// Answers one operator request. `Subscribe` is a stream, not a request: callers handle it.
-/// Store work runs on the blocking pool ([`Shared::blocking`], [`crate::store::Db::call`]).
-pub async fn handle(shared: &Arc<Shared>, request: OperatorRequest) -> OperatorResponse {
+/// Answers one operator request made by `operator` (the common name of their certificate);
+/// one that changes state is recorded with their name ([`audit`]). `Subscribe` is a stream,
+/// not a request: callers handle it. Store work runs on the blocking pool
+/// ([`Shared::blocking`], [`crate::store::Db::call`]).
+pub async fn handle(
+    shared: &Arc<Shared>,
+    operator: &str,
+    request: OperatorRequest,
+) -> OperatorResponse {
+    let kept = audit::changes_state(&request).then(|| request.clone());
+    let response = answer(shared, request).await;
+    if let Some(request) = kept {
+        audit::record(shared, operator, &request, &response);
+    }
+    response
+}
+
+async fn answer(shared: &Arc<Shared>, request: OperatorRequest) -> OperatorResponse {
     match request {
         OperatorRequest::Status => status(shared),
         OperatorRequest::ListAgents => OperatorResponse::Agents(shared.fleet.list()),
@@ -136,6 +151,13 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
         OperatorRequest::SetAlias { model, alias } => {
             model_answer(registry::alias(shared, &model, &alias))
         }
+        OperatorRequest::RemoveAlias { model, alias } => {
+            model_answer(registry::remove_alias(shared, &model, &alias))
+        }
+        OperatorRequest::ModelHistory { model } => match store.model_events(&model, MAX_EVENTS) {
+            Ok(events) => OperatorResponse::Events(events),
+            Err(e) => internal(e),
+        },
         OperatorRequest::ListSchedules => match store.schedules() {
             Ok(list) => {
                 OperatorResponse::Schedules(list.into_iter().map(|(info, _)| info).collect())

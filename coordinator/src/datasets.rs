@@ -3,7 +3,9 @@
 //! and recorded as a version.
 //! Anything else leaves nothing behind.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use tokio::io::AsyncReadExt;
 
 use drover_ml::scan::{self, ScanError};
 use drover_protocol::bulk::BulkError;
@@ -48,6 +50,56 @@ async fn receive_into(
         )),
         other => ApiError::invalid(format!("{other}; nothing was stored")),
     })?;
+    finish(shared, upload, staged).await
+}
+
+/// Adds the CSV at `path`, on the coordinator's machine, as the next version of `name`: the
+/// embedded console's upload, checked exactly as one over the network.
+pub async fn add_file(shared: &Arc<Shared>, name: &str, path: &Path) -> OperatorResponse {
+    let upload = DatasetUpload {
+        name: name.into(),
+        file_name: path.file_name().map_or_else(
+            || "dataset.csv".into(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        len: 0,
+        blake3: String::new(),
+    };
+    let added = async {
+        validate_name(name).map_err(ApiError::invalid)?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| ApiError::invalid(format!("{}: {e}", path.display())))?;
+        let chunks = Box::pin(futures_util::stream::unfold(file, |mut file| async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(bytes::Bytes::from(buf)), file))
+                }
+                Err(e) => Some((Err(e), file)),
+            }
+        }));
+        let staged = shared
+            .artifacts
+            .stage_stream(chunks)
+            .await
+            .map_err(|e| ApiError::invalid(format!("{e}; nothing was stored")))?;
+        finish(shared, &upload, staged).await
+    };
+    match added.await {
+        Ok(added) => OperatorResponse::DatasetAdded(Box::new(added)),
+        Err(e) => OperatorResponse::Error(e),
+    }
+}
+
+/// Validates staged bytes as a table and records them as the next version.
+async fn finish(
+    shared: &Arc<Shared>,
+    upload: &DatasetUpload,
+    staged: crate::artifacts::Staged,
+) -> Result<DatasetAdded, ApiError> {
     let draft = validate(
         staged.path().to_path_buf(),
         upload,

@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod artifacts;
+pub mod audit;
 mod datasets;
 mod events;
 pub mod fleet;
@@ -85,9 +86,24 @@ pub struct CoordinatorHandle {
 }
 
 impl CoordinatorHandle {
-    /// Answers one operator request, exactly as the QUIC operator API would.
+    /// Answers one operator request, exactly as the QUIC operator API would for the data
+    /// dir's own operator certificate ([`pki::LOCAL_OPERATOR`]).
     pub async fn request(&self, request: OperatorRequest) -> OperatorResponse {
-        api::handle(&self.shared, request).await
+        api::handle(&self.shared, pki::LOCAL_OPERATOR, request).await
+    }
+
+    /// Adds the CSV at `path` as the next version of dataset `name`, as an upload over the
+    /// operator API would, made by [`pki::LOCAL_OPERATOR`].
+    pub async fn add_dataset(&self, name: &str, path: &std::path::Path) -> OperatorResponse {
+        let response = datasets::add_file(&self.shared, name, path).await;
+        let request = OperatorRequest::AddDataset(drover_protocol::data::DatasetUpload {
+            name: name.into(),
+            file_name: path.display().to_string(),
+            len: 0,
+            blake3: String::new(),
+        });
+        audit::record(&self.shared, pki::LOCAL_OPERATOR, &request, &response);
+        response
     }
 
     /// Every event from now on.

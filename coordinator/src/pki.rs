@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use drover_protocol::files::{read_text, write_atomic};
 use drover_protocol::pki::{self, CertifiedKeyPem, Role};
 
+/// The name of the operator certificate in the data dir, used by the local CLI and by the
+/// embedded console; actions they make are recorded under it.
+pub const LOCAL_OPERATOR: &str = "operator";
+
 /// The coordinator's certificates and keys.
 #[derive(Clone)]
 pub struct Pki {
@@ -81,7 +85,7 @@ impl Pki {
             Ok(pair)
         };
         let server = leaf("coordinator", Role::Coordinator)?;
-        let operator = leaf("operator", Role::Operator)?;
+        let operator = leaf(LOCAL_OPERATOR, Role::Operator)?;
         Ok(Self {
             ca,
             server,

@@ -195,3 +195,25 @@ pub fn alias(shared: &Shared, reference: &ModelRef, alias: &str) -> Result<Model
         },
     )
 }
+
+/// Takes `alias` of `model` off its version; answers that version.
+pub fn remove_alias(shared: &Shared, model: &str, alias: &str) -> Result<ModelVersion, ApiError> {
+    let version = shared
+        .store
+        .sync()
+        .remove_alias(model, alias)
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(format!("{model} has no alias {alias}")))?;
+    shared.events.publish(Event::AliasRemoved {
+        model: model.into(),
+        version,
+        alias: alias.into(),
+    });
+    find(
+        shared,
+        &ModelRef {
+            name: model.into(),
+            selector: Selector::Number(version),
+        },
+    )
+}

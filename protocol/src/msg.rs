@@ -1,5 +1,6 @@
 //! Wire messages. bincode is positional: the order of variants and fields is the wire format, so
 //! append new variants only and bump [`crate::PROTOCOL_VERSION`] on any other change.
+//! Long because the wire format reads best in one place: every enum a peer decodes, in order.
 //!
 //! Every connection opens with a bidirectional control stream whose first frame is a [`Hello`]
 //! and whose answer is a [`HelloReply`]. Both begin with the protocol version so that a peer of
@@ -192,6 +193,16 @@ pub enum OperatorRequest {
     ClockSkews,
     /// A page of runs, filtered and ordered by the coordinator.
     QueryRuns(RunQuery),
+    /// Takes an alias off the version it points at; answers that version.
+    RemoveAlias {
+        model: String,
+        alias: String,
+    },
+    /// The registry events of one model (registrations, promotions, aliases), oldest first:
+    /// its versions' stage history.
+    ModelHistory {
+        model: String,
+    },
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -387,6 +398,18 @@ pub enum Event {
     AgentDraining {
         id: AgentId,
     },
+    /// An operator changed something through the operator API: who (the common name of
+    /// their certificate) and what.
+    OperatorAction {
+        operator: String,
+        action: String,
+    },
+    /// An alias was taken off a version.
+    AliasRemoved {
+        model: String,
+        version: u32,
+        alias: String,
+    },
 }
 
 impl Event {
@@ -410,6 +433,8 @@ impl Event {
             Event::ScheduleFired { .. } => "schedule.fired",
             Event::SearchSpread { .. } => "run.spread",
             Event::AgentDraining { .. } => "agent.draining",
+            Event::OperatorAction { .. } => "operator.action",
+            Event::AliasRemoved { .. } => "model.unalias",
         }
     }
 
@@ -487,6 +512,12 @@ impl Event {
             Event::AgentDraining { id } => {
                 format!("agent {id} is draining: it finishes its jobs and takes no new ones")
             }
+            Event::OperatorAction { operator, action } => format!("operator {operator}: {action}"),
+            Event::AliasRemoved {
+                model,
+                version,
+                alias,
+            } => format!("alias {alias} taken off {model}@{version}"),
         }
     }
 }

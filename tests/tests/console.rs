@@ -51,6 +51,7 @@ async fn agents_view_shows_live_agents() {
         panic!("not an agent list");
     };
     let mut app = App::new("embedded test".into(), unix_ms(), false);
+    app.connection = drover::console::app::Connection::Live;
     app.agents = list;
     let text = screen(&app, 100, 30);
     assert!(text.contains("agents 3/3 ready"), "{text}");
@@ -95,6 +96,7 @@ async fn agents_view_shows_live_agents() {
     })
     .await;
     let mut app = App::new("embedded test".into(), unix_ms(), false);
+    app.connection = drover::console::app::Connection::Live;
     app.agents = list;
     assert!(screen(&app, 100, 30).contains("agents 2/3 ready"));
     for agent in agents {
@@ -308,17 +310,17 @@ async fn a_run_cancelled_from_the_console_is_cancelled_with_its_event_and_refuse
     .await;
 
     driver.app.read_only = true;
-    driver.app.update(Action::RequestCancel);
+    driver.app.update(Action::RequestRemove);
     assert!(driver.app.pending.is_none(), "read-only asks nothing");
     driver.app.read_only = false;
-    driver.app.update(Action::RequestCancel);
+    driver.app.update(Action::RequestRemove);
     let command = driver.app.update(Action::Confirm);
     assert_eq!(
         command,
         [drover::console::action::Command::CancelRun(run.clone())]
     );
     // Through the same path a key press takes: the action as a console event.
-    driver.app.update(Action::RequestCancel);
+    driver.app.update(Action::RequestRemove);
     driver.handle(key('y'));
     pump(
         &mut driver,

@@ -107,7 +107,7 @@ impl OperatorClient {
         &self,
         name: &str,
         path: &Path,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> anyhow::Result<OperatorResponse> {
         let (len, blake3) = hash_file(path).await?;
         let file_name = path.file_name().map_or_else(
@@ -219,6 +219,20 @@ impl OperatorLink {
         let response = match self {
             OperatorLink::Local(handle) => handle.request(request).await,
             OperatorLink::Remote(client) => client.request(&request).await?,
+        };
+        match response {
+            OperatorResponse::Error(e) => Err(e.into()),
+            other => Ok(other),
+        }
+    }
+
+    /// Adds the CSV at `path` as the next version of dataset `name`.
+    pub async fn add_dataset(&self, name: &str, path: &Path) -> anyhow::Result<OperatorResponse> {
+        let response = match self {
+            OperatorLink::Local(handle) => handle.add_dataset(name, path).await,
+            OperatorLink::Remote(client) => {
+                client.upload_dataset(name, path, &mut |_, _| {}).await?
+            }
         };
         match response {
             OperatorResponse::Error(e) => Err(e.into()),

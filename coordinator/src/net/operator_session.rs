@@ -15,11 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::peer::ConnectionError;
 use crate::state::Shared;
-use crate::{api, datasets};
+use crate::{api, audit, datasets};
 
 /// Serves one operator connection until it closes or the coordinator stops.
 pub async fn run(
     shared: Arc<Shared>,
+    operator: String,
     conn: quinn::Connection,
     mut control: FramedSend,
     shutdown: CancellationToken,
@@ -48,6 +49,7 @@ pub async fn run(
         };
         let shared = shared.clone();
         let conn = conn.clone();
+        let operator = operator.clone();
         tokio::spawn(async move {
             let request = match recv.expect::<OperatorRequest>().await {
                 Ok(request) => request,
@@ -60,13 +62,15 @@ pub async fn run(
             };
             metrics::counter!("drover_frames_received_total").increment(1);
             if let OperatorRequest::AddDataset(upload) = request {
+                let request = OperatorRequest::AddDataset(upload.clone());
                 let response = datasets::receive(&shared, upload, recv).await;
+                audit::record(&shared, &operator, &request, &response);
                 if respond(send, &response).await.is_err() {
                     tracing::debug!("operator stream ended before the answer");
                 }
                 return;
             }
-            if let Err(e) = answer(&shared, &conn, request, send).await {
+            if let Err(e) = answer(&shared, &operator, &conn, request, send).await {
                 tracing::debug!(cause = %e, "operator stream ended");
             }
         });
@@ -75,6 +79,7 @@ pub async fn run(
 
 async fn answer(
     shared: &Arc<Shared>,
+    operator: &str,
     conn: &quinn::Connection,
     request: OperatorRequest,
     mut send: FramedSend,
@@ -95,7 +100,7 @@ async fn answer(
             }
         }
     }
-    respond(send, &api::handle(shared, request).await).await
+    respond(send, &api::handle(shared, operator, request).await).await
 }
 
 /// Sends one answer and finishes the stream. An answer too large for a frame becomes an error

@@ -185,7 +185,7 @@ async fn handle(
             agent_session::run(shared, conn, arrival, send, recv, shutdown).await
         }
         (Ok(Some(id)), Intent::Operator) if id.role == Role::Operator => {
-            operator_session::run(shared, conn, send, shutdown).await
+            operator_session::run(shared, id.name, conn, send, shutdown).await
         }
         (Ok(Some(id)), Intent::Operator) => {
             let reason = format!(

@@ -35,6 +35,23 @@ impl Store {
         Ok(events)
     }
 
+    /// The latest `limit` registry events of `model` (registered, promoted, aliases), oldest
+    /// first.
+    pub fn model_events(&self, model: &str, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let conn = self.read()?;
+        let mut events = query(
+            &conn,
+            "SELECT seq, at_ms, body FROM events
+             WHERE kind IN ('model.registered', 'model.promoted', 'model.alias', 'model.unalias')
+               AND COALESCE(json_extract(body, '$.ModelRegistered.model'), json_extract(body, '$.ModelPromoted.model'),
+                   json_extract(body, '$.AliasSet.model'), json_extract(body, '$.AliasRemoved.model')) = ?1
+             ORDER BY seq DESC LIMIT ?2",
+            params![model, limit],
+        )?;
+        events.reverse();
+        Ok(events)
+    }
+
     /// Up to `limit` events after `seq`, oldest first.
     pub fn events_after(&self, seq: u64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
         let conn = self.read()?;

@@ -293,4 +293,22 @@ impl Store {
         record_write(started);
         Ok(Some(version))
     }
+
+    /// Takes `alias` of `model` off its version; returns that version, or `None` when no
+    /// such alias exists.
+    pub fn remove_alias(&self, model: &str, alias: &str) -> Result<Option<u32>, StoreError> {
+        let started = Instant::now();
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = tx
+            .query_row(
+                "DELETE FROM model_aliases WHERE model = ?1 AND alias = ?2 RETURNING version",
+                params![model, alias],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.commit()?;
+        record_write(started);
+        Ok(version)
+    }
 }

@@ -134,7 +134,7 @@ mod tests {
             .collect();
         let store = shared.store.sync();
         for (id, acc) in runs.iter().zip([0.7, 0.9, 0.8]) {
-            finish(&store, id, "accuracy", acc);
+            finish(store, id, "accuracy", acc);
         }
         let query = |order, offset, limit| RunQuery {
             order,

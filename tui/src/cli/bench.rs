@@ -1,20 +1,19 @@
-//! `drover bench fleet`: how much a coordinator costs per agent. Starts a real coordinator
-//! process, measures it idle, then under `drover-agent sim --count N` (N agents with their own
+//! `drover bench`, and its fleet benchmark: how much a coordinator costs per agent. Starts a
+//! real coordinator process, measures it idle, then under `drover-agent sim --count N` (N agents with their own
 //! certificates, sockets and sessions, heartbeating every second), then measures an idle
 //! `drover-agent run`. CPU comes from /proc/PID/stat, memory from /proc/PID/status (Linux).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Subcommand;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use serde::Serialize;
 
+use super::bench_proc::{clock_ticks, cpu_percent, sibling, spawn, start_coordinator, status_mib};
 use crate::client::OperatorClient;
 use crate::expect_response;
-use drover_coordinator::runfile;
 
 /// Budgets from the fleet issue: one coordinator with 1,000 agents, and one idle agent.
 const CPU_BUDGET_PERCENT: f64 = 25.0;
@@ -36,85 +35,6 @@ pub struct FleetReport {
     pub connect_seconds: f64,
 }
 
-/// A child process killed when dropped.
-pub(super) struct Killed(pub Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sibling(name: &str) -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let path = exe
-        .parent()
-        .context("executable has no directory")?
-        .join(name);
-    anyhow::ensure!(
-        path.exists(),
-        "{} not found next to drover (build the workspace)",
-        path.display()
-    );
-    Ok(path)
-}
-
-/// Clock ticks per second, for /proc CPU times.
-pub(super) fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// CPU seconds (user + system) a process has used.
-fn cpu_seconds(pid: u32, ticks: f64) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after_name = stat.rsplit_once(')').context("malformed /proc stat")?.1;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let utime: f64 = fields.get(11).context("no utime")?.parse()?;
-    let stime: f64 = fields.get(12).context("no stime")?.parse()?;
-    Ok((utime + stime) / ticks)
-}
-
-/// A `/proc/PID/status` size field (`VmRSS`, `VmHWM`) in MiB.
-fn status_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .with_context(|| format!("no {field}"))?;
-    let kib: f64 = line
-        .split_whitespace()
-        .nth(1)
-        .context("no value")?
-        .parse()?;
-    Ok(kib / 1024.0)
-}
-
-/// Average CPU use of `pid` over `window`, in percent of one core.
-pub(super) async fn cpu_percent(pid: u32, window: Duration, ticks: f64) -> anyhow::Result<f64> {
-    let (start, t0) = (cpu_seconds(pid, ticks)?, Instant::now());
-    tokio::time::sleep(window).await;
-    Ok((cpu_seconds(pid, ticks)? - start) / t0.elapsed().as_secs_f64() * 100.0)
-}
-
-/// Starts `program` with its stderr in `log`.
-pub(super) fn spawn(program: &Path, args: &[&str], log: &Path) -> anyhow::Result<Killed> {
-    let file = std::fs::File::create(log)?;
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()?;
-    Ok(Killed(child))
-}
-
 async fn wait_ready(client: &OperatorClient, want: u32, limit: Duration) -> anyhow::Result<u32> {
     let deadline = Instant::now() + limit;
     loop {
@@ -127,38 +47,6 @@ async fn wait_ready(client: &OperatorClient, want: u32, limit: Duration) -> anyh
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-/// Starts a coordinator process on `data` (logging into `tmp`) and waits until it serves.
-pub(super) async fn start_coordinator(tmp: &Path, data: &Path) -> anyhow::Result<Killed> {
-    let data_s = data.to_str().context("temp dir is not UTF-8")?;
-    let coordinator = spawn(
-        &std::env::current_exe()?,
-        &[
-            "coordinator",
-            "--data-dir",
-            data_s,
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--heartbeat-interval",
-            "1s",
-        ],
-        &tmp.join("coordinator.log"),
-    )?;
-    let pid = coordinator.0.id();
-    let started = Instant::now();
-    while runfile::read(data).map(|i| i.pid).ok() != Some(pid) {
-        if started.elapsed() > Duration::from_secs(20) {
-            bail!(
-                "the coordinator did not start; see {}",
-                tmp.join("coordinator.log").display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(coordinator)
 }
 
 /// Runs the benchmark with `agents` simulated agents measured over `window`.

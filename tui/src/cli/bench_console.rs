@@ -21,7 +21,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::bench::{clock_ticks, cpu_percent, start_coordinator};
+use super::bench_proc::{clock_ticks, cpu_percent, start_coordinator};
 use crate::client::{OperatorClient, OperatorLink};
 use crate::console::app::App;
 use crate::console::event::{self, ConsoleEvent};

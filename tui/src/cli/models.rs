@@ -1,4 +1,4 @@
-//! `drover models list|show|promote|alias`: the model registry.
+//! `drover models list|show|promote|alias|unalias`: the model registry.
 
 use std::path::Path;
 
@@ -231,6 +231,8 @@ pub enum ModelsCmd {
     },
     /// Point an alias such as `champion` at a version.
     Alias { reference: String, alias: String },
+    /// Take an alias off the version it points at.
+    Unalias { model: String, alias: String },
 }
 
 impl ModelsCmd {
@@ -244,6 +246,22 @@ impl ModelsCmd {
             }
             ModelsCmd::Alias { reference, alias } => {
                 self::alias(data_dir, address, &reference, &alias).await
+            }
+            ModelsCmd::Unalias { model, alias } => {
+                let version = one(
+                    data_dir,
+                    address,
+                    OperatorRequest::RemoveAlias {
+                        model: model.clone(),
+                        alias: alias.clone(),
+                    },
+                )
+                .await?;
+                println!(
+                    "{model}@{alias} removed (it pointed at {model}@{})",
+                    version.version
+                );
+                Ok(())
             }
         }
     }

@@ -2,6 +2,7 @@
 //! console asks to be done off its loop.
 
 use drover_protocol::msg::EventRecord;
+use drover_protocol::registry::{ModelRef, Stage};
 use drover_protocol::run::RunDetail;
 use drover_protocol::spec::TrainSpec;
 
@@ -43,8 +44,16 @@ pub enum Action {
     Complete,
     /// Open the describe pane of the selected row.
     Describe,
-    /// Ask whether to cancel the selected run.
-    RequestCancel,
+    /// Ask whether to cancel the selected run, or to remove the selected agent.
+    RequestRemove,
+    /// Ask whether to re-run the selected run.
+    RequestRerun,
+    /// Open the command line at `:promote MODEL@N ` for the selected model's latest version.
+    StartPromote,
+    /// Open the command line at `:alias MODEL@N ` (Models) or `:add-dataset NAME ` (Datasets).
+    StartAdd,
+    /// Scroll the help overlay by this many lines.
+    ScrollHelp(i32),
     /// Do what the open question asked about.
     Confirm,
     /// Show a run's fetched detail in the open pane.
@@ -104,4 +113,16 @@ pub enum Command {
     FetchRun(String),
     /// Cancel a queued or running run.
     CancelRun(String),
+    /// Move a version to a stage.
+    Promote { model: ModelRef, stage: Stage },
+    /// Point an alias at a version.
+    SetAlias { model: ModelRef, alias: String },
+    /// Take an alias off its version.
+    RemoveAlias { model: String, alias: String },
+    /// Remove an agent; its certificate is refused from then on.
+    RemoveAgent(String),
+    /// Add the CSV at `path` as the next version of dataset `name`.
+    AddDataset { name: String, path: String },
+    /// Queue a run's spec again, on the same dataset version with the same seed.
+    Rerun(String),
 }

@@ -21,7 +21,7 @@ pub const VIEWS: [View; 6] = [
     View::Events,
 ];
 
-/// What `:` accepts besides view names: `:train SPEC`, `:quit`.
+/// What `:` accepts: view names, `:train SPEC`, `:quit` and the verbs of [`super::verbs`].
 const COMMANDS: &[&str] = &[
     "agents", "runs", "compare", "models", "datasets", "events", "train", "quit",
 ];
@@ -56,6 +56,7 @@ impl View {
 fn completions(word: &str) -> Vec<&'static str> {
     COMMANDS
         .iter()
+        .chain(super::verbs::VERBS)
         .copied()
         .filter(|c| c.starts_with(word))
         .collect()
@@ -63,7 +64,11 @@ fn completions(word: &str) -> Vec<&'static str> {
 
 /// `word` as a whole command: itself, a short alias, or the one command it is a prefix of.
 pub fn resolve(word: &str) -> Result<&str, String> {
-    if COMMANDS.contains(&word) || View::parse(word).is_some() || word == "q" {
+    if COMMANDS.contains(&word)
+        || super::verbs::VERBS.contains(&word)
+        || View::parse(word).is_some()
+        || word == "q"
+    {
         return Ok(word);
     }
     match completions(word).as_slice() {

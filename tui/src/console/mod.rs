@@ -14,13 +14,13 @@ pub mod form;
 pub mod keymap;
 pub mod session;
 pub mod theme;
+pub mod verbs;
 pub mod views;
+mod work;
 
-use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::types::unix_ms;
 use tokio::sync::mpsc;
 
-use self::action::Command;
 use self::app::App;
 use self::event::ConsoleEvent;
 use crate::client::OperatorLink;
@@ -102,46 +102,9 @@ impl Driver {
         for action in self.app.on_event(event) {
             for command in self.app.update(action) {
                 if let Some(link) = &self.link {
-                    run_command(command, link, &self.tx);
+                    work::spawn(command, link.clone(), self.tx.clone());
                 }
             }
         }
     }
-}
-
-fn run_command(command: Command, link: &OperatorLink, tx: &mpsc::Sender<ConsoleEvent>) {
-    let (link, tx) = (link.clone(), tx.clone());
-    tokio::spawn(async move {
-        let event = match command {
-            Command::Fetch { ticket, ask } => ConsoleEvent::Fetched {
-                ticket,
-                answer: event::fetch(&link, ask.clone())
-                    .await
-                    .map(Box::new)
-                    .map_err(|e| format!("{e:#}")),
-                ask,
-            },
-            Command::SubmitSpecFile(path) => match tokio::fs::read_to_string(&path).await {
-                Ok(text) => match drover_ml::gates::parse_spec(&text) {
-                    Ok(spec) => event::submit(&link, spec).await,
-                    Err(e) => ConsoleEvent::Failed(format!("{path}: {e}")),
-                },
-                Err(e) => ConsoleEvent::Failed(format!("{path}: {e}")),
-            },
-            Command::SubmitSpec(spec) => event::submit(&link, *spec).await,
-            Command::CancelRun(id) => match link.request(OperatorRequest::CancelRun { id }).await {
-                Ok(OperatorResponse::RunCancelled(id)) => {
-                    ConsoleEvent::Message(format!("cancelled {id}"))
-                }
-                Ok(other) => ConsoleEvent::Failed(format!("unexpected answer: {other:?}")),
-                Err(e) => ConsoleEvent::Failed(format!("{e:#}")),
-            },
-            Command::FetchRun(id) => match link.request(OperatorRequest::ShowRun { id }).await {
-                Ok(OperatorResponse::Run(run)) => ConsoleEvent::RunDetail(run),
-                Ok(other) => ConsoleEvent::Failed(format!("unexpected answer: {other:?}")),
-                Err(e) => ConsoleEvent::Failed(format!("{e:#}")),
-            },
-        };
-        let _ = tx.send(event).await;
-    });
 }

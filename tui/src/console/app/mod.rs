@@ -4,20 +4,23 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use drover_protocol::data::DatasetSummary;
-use drover_protocol::msg::{Event, EventRecord};
+use drover_protocol::msg::EventRecord;
 use drover_protocol::registry::{ModelSummary, ModelVersion};
-use drover_protocol::run::{RunDetail, RunOrder, RunPage, RunQuery};
+use drover_protocol::run::{RunDetail, RunPage};
 use drover_protocol::types::AgentInfo;
 
+mod acts;
+mod feeds;
 mod rows;
 
 use super::action::{Action, Command};
 use super::commands::{self, VIEWS, View, resolve};
 use super::describe::Described;
 use super::event::ConsoleEvent;
-use super::fetch::{Answer, Ask, Feed, Fetches};
+use super::fetch::{Ask, Feed, Fetches};
 use super::form::LaunchForm;
 use super::keymap::{Keymap, Mode};
+use super::verbs;
 
 /// Most fleet events kept for the Events view.
 pub const EVENT_HISTORY: usize = 500;
@@ -34,6 +37,8 @@ pub const RUN_WINDOW: usize = 3 * RUN_BLOCK;
 /// Whether what the console shows is live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Connection {
+    /// Not connected yet: nothing is fetched until the first connection opens.
+    Connecting,
     /// Connected: rows follow the coordinator.
     Live,
     /// The coordinator is unreachable: rows are what it last said; the next try is at
@@ -79,6 +84,8 @@ pub struct App {
     pub described: Option<Described>,
     /// The question an action waits on, and the work a yes starts.
     pub pending: Option<(String, Command)>,
+    /// Lines the help overlay is scrolled by.
+    pub help_scroll: usize,
     pub selected: usize,
     /// The status line and whether it is an error.
     pub status: Option<(String, bool)>,
@@ -122,9 +129,10 @@ impl App {
             form: LaunchForm::default(),
             keys,
             read_only: false,
-            connection: Connection::Live,
+            connection: Connection::Connecting,
             described: None,
             pending: None,
+            help_scroll: 0,
             selected: 0,
             status: None,
             coordinator,
@@ -181,7 +189,10 @@ impl App {
                 self.open(Mode::Filter);
                 self.input = self.filter.clone();
             }
-            Action::ShowHelp => self.mode = Mode::Help,
+            Action::ShowHelp => {
+                self.mode = Mode::Help;
+                self.help_scroll = 0;
+            }
             Action::Back => self.back(),
             Action::SelectNext => self.select((self.selected + 1).min(last)),
             Action::SelectPrevious => self.select(self.selected.saturating_sub(1)),
@@ -211,14 +222,49 @@ impl App {
                     self.out.extend(fetch);
                 }
             }
-            Action::RequestCancel if self.refused("cancel runs") => {}
-            Action::RequestCancel => {
-                if let Some(id) = self.selected_run().map(|r| r.id.clone())
-                    && self.view == View::Runs
-                {
-                    self.pending = Some((format!("cancel {id}?"), Command::CancelRun(id)));
-                    self.mode = Mode::Confirm;
+            Action::RequestRemove if self.refused("cancel runs or remove agents") => {}
+            Action::RequestRemove => {
+                let asked = match self.view {
+                    View::Runs => self.selected_run().map(|r| verbs::parse("cancel", &r.id)),
+                    View::Agents => self
+                        .visible_agents()
+                        .get(self.selected)
+                        .map(|a| verbs::parse("remove-agent", &a.id.0)),
+                    _ => None,
+                };
+                self.question(asked);
+            }
+            Action::RequestRerun if self.refused("re-run runs") => {}
+            Action::RequestRerun => {
+                let asked = (self.view == View::Runs)
+                    .then(|| self.selected_run().map(|r| verbs::parse("rerun", &r.id)))
+                    .flatten();
+                self.question(asked);
+            }
+            Action::StartPromote if self.refused("promote models") => {}
+            Action::StartPromote => {
+                if let Some(latest) = self.selected_latest() {
+                    self.open(Mode::Command);
+                    self.input = format!("promote {latest} ");
                 }
+            }
+            Action::StartAdd if self.refused("change aliases or add datasets") => {}
+            Action::StartAdd => {
+                let input = match self.view {
+                    View::Models => self.selected_latest().map(|v| format!("alias {v} ")),
+                    View::Datasets => self
+                        .visible_datasets()
+                        .get(self.selected)
+                        .map(|d| format!("add-dataset {} ", d.name)),
+                    _ => None,
+                };
+                if let Some(input) = input {
+                    self.open(Mode::Command);
+                    self.input = input;
+                }
+            }
+            Action::ScrollHelp(lines) => {
+                self.help_scroll = self.help_scroll.saturating_add_signed(lines as isize);
             }
             Action::Confirm => {
                 self.mode = Mode::Normal;
@@ -303,210 +349,6 @@ impl App {
     fn select(&mut self, row: usize) {
         self.selected = row;
         self.fetch_if_changed();
-    }
-
-    /// The feed the current view shows, if it is fetched (the Events view follows the stream).
-    fn view_feed(&self) -> Option<Feed> {
-        match self.view {
-            View::Agents => Some(Feed::Agents),
-            View::Runs => Some(Feed::Runs),
-            View::Compare => Some(Feed::Compare),
-            View::Models => Some(Feed::Models),
-            View::Datasets => Some(Feed::Datasets),
-            View::Events => None,
-        }
-    }
-
-    /// What a request for `feed` asks for now.
-    fn ask(&self, feed: Feed) -> Ask {
-        match feed {
-            Feed::Agents => Ask::Agents,
-            Feed::Datasets => Ask::Datasets,
-            Feed::Compare => Ask::Compare(self.compare.clone()),
-            Feed::Models => Ask::Models(
-                self.visible_models()
-                    .get(self.selected)
-                    .map(|m| m.name.clone()),
-            ),
-            Feed::Runs => Ask::Runs(RunQuery {
-                text: self.filter.clone(),
-                order: match self.sort {
-                    RunSort::Newest => RunOrder::Newest,
-                    RunSort::Score => RunOrder::Score,
-                },
-                offset: ((self.selected / RUN_BLOCK).saturating_sub(1) * RUN_BLOCK) as u32,
-                limit: RUN_WINDOW as u32,
-                ..RunQuery::default()
-            }),
-        }
-    }
-
-    /// Starts a request for `feed`, or queues one behind the running one.
-    fn fetch(&mut self, feed: Feed) {
-        if self.connection != Connection::Live {
-            return;
-        }
-        if let Some(ticket) = self.fetches.want(feed) {
-            self.start(feed, ticket);
-        }
-    }
-
-    fn start(&mut self, feed: Feed, ticket: u64) {
-        let ask = self.ask(feed);
-        self.asked.insert(feed, ask.clone());
-        self.out.push(Command::Fetch { ticket, ask });
-    }
-
-    /// Fetches the view's feed when what it would ask for differs from the latest request.
-    fn fetch_if_changed(&mut self) {
-        if let Some(feed) = self.view_feed()
-            && self.asked.get(&feed) != Some(&self.ask(feed))
-        {
-            self.fetch(feed);
-        }
-    }
-
-    /// Fetches what the screen shows: the agents (the header counts them) and the view.
-    fn refresh_view(&mut self) {
-        self.fetch(Feed::Agents);
-        if let Some(feed) = self.view_feed().filter(|f| *f != Feed::Agents) {
-            self.fetch(feed);
-        }
-    }
-
-    /// The requests in flight went over a connection that is gone: their answers are dropped.
-    fn forget_requests(&mut self) {
-        self.fetches.reset();
-        self.asked.clear();
-    }
-
-    /// Applies an answer if it is the running request's and asked for what the view shows;
-    /// starts the queued request, if any.
-    fn fetched(&mut self, ticket: u64, ask: Ask, answer: Result<Box<Answer>, String>) {
-        let feed = ask.feed();
-        let (current, again) = self.fetches.settle(feed, ticket);
-        if let Some(ticket) = again {
-            self.start(feed, ticket);
-        }
-        if !current {
-            return;
-        }
-        let answer = match answer {
-            Ok(answer) => answer,
-            Err(e) => {
-                self.status = Some((e, true));
-                return;
-            }
-        };
-        if feed != Feed::Agents && self.view_feed() == Some(feed) && ask != self.ask(feed) {
-            return;
-        }
-        match *answer {
-            Answer::Agents(agents) => self.agents = agents,
-            Answer::Runs(page) => self.runs = page,
-            Answer::Datasets(datasets) => self.datasets = datasets,
-            Answer::Models(models, versions) => (self.models, self.versions) = (models, versions),
-            Answer::Compare(runs) => self.compared = runs,
-        }
-        self.clamp_selection();
-        self.fetch_if_changed();
-    }
-
-    /// Refreshes the feeds an event from the coordinator changes, when they are on screen.
-    fn react(&mut self, event: &Event) {
-        let feed = match event {
-            Event::AgentJoined { .. }
-            | Event::AgentConnected { .. }
-            | Event::AgentLost { .. }
-            | Event::AgentRemoved { .. }
-            | Event::AgentDraining { .. } => Feed::Agents,
-            Event::DatasetAdded { .. } => Feed::Datasets,
-            Event::RunQueued { .. }
-            | Event::RunStarted { .. }
-            | Event::TrialFinished { .. }
-            | Event::RunFinished { .. }
-            | Event::RunRequeued { .. }
-            | Event::SearchSpread { .. }
-            | Event::ScheduleFired { .. } => match self.view {
-                View::Compare => Feed::Compare,
-                _ => Feed::Runs,
-            },
-            Event::ModelRegistered { .. }
-            | Event::ModelPromoted { .. }
-            | Event::AliasSet { .. } => Feed::Models,
-            Event::TokenCreated { .. } => return,
-        };
-        let on_screen = feed == Feed::Agents
-            || self.view_feed() == Some(feed)
-            || (feed == Feed::Datasets && self.mode == Mode::Form);
-        if on_screen {
-            self.fetch(feed);
-        }
-    }
-
-    /// The pane for the selected row of the current view, and the fetch it needs, if any.
-    fn describe_selected(&self) -> Option<(Described, Option<Command>)> {
-        match self.view {
-            View::Runs => {
-                let id = self.selected_run()?.id.clone();
-                Some((
-                    Described::Run(id.clone(), None),
-                    Some(Command::FetchRun(id)),
-                ))
-            }
-            View::Agents => {
-                let agent = (*self.visible_agents().get(self.selected)?).clone();
-                Some((Described::Agent(agent), None))
-            }
-            View::Models => {
-                let model = self.visible_models().get(self.selected)?.name.clone();
-                let latest = self
-                    .versions
-                    .iter()
-                    .filter(|v| v.model == model)
-                    .max_by_key(|v| v.version)?;
-                Some((Described::Version(latest.clone()), None))
-            }
-            View::Events => {
-                let event = (*self.visible_events().get(self.selected)?).clone();
-                Some((Described::Event(event), None))
-            }
-            View::Compare | View::Datasets => None,
-        }
-    }
-
-    /// In read-only mode, says that `what` is refused and returns true.
-    fn refused(&mut self, what: &str) -> bool {
-        if self.read_only {
-            self.status = Some((
-                format!("read-only console: cannot {what} (started with --read-only)"),
-                true,
-            ));
-        }
-        self.read_only
-    }
-
-    fn toggle_mark(&mut self) {
-        if self.view != View::Runs {
-            return;
-        }
-        if let Some(id) = self.selected_run().map(|r| r.id.clone())
-            && !self.marked.remove(&id)
-        {
-            self.marked.insert(id);
-        }
-    }
-
-    fn compare_marked(&mut self) {
-        if self.marked.len() < 2 {
-            self.status = Some((
-                "mark at least two runs with space to compare them".into(),
-                true,
-            ));
-            return;
-        }
-        self.compare = self.marked.iter().cloned().collect();
-        self.switch(View::Compare);
     }
 
     /// Keeps events ordered by sequence number without duplicates: history fetched at start
@@ -598,6 +440,11 @@ impl App {
             }
             Ok("train") => self.status = Some((":train needs a spec file".into(), true)),
             Ok("q" | "quit") => self.quit = true,
+            Ok(verb) if verbs::VERBS.contains(&verb) => {
+                if !self.refused(&format!(":{verb}")) {
+                    self.question(Some(verbs::parse(verb, rest)));
+                }
+            }
             Ok(word) => match View::parse(word) {
                 Some(view) => self.switch(view),
                 None => self.status = Some((format!("unknown command :{word}"), true)),

@@ -1,6 +1,8 @@
 //! Unit tests of the console state: actions in, state and work out, no terminal.
 
 use super::*;
+use crate::console::fetch::Answer;
+use drover_protocol::run::RunOrder;
 use drover_protocol::run::{RunStatus, RunSummary};
 use drover_protocol::types::{AgentId, AgentStatus};
 
@@ -114,7 +116,7 @@ fn cancelling_a_run_asks_first_and_a_no_leaves_it() {
     app.update(Action::GoToView(1));
     app.runs = runs(3);
     app.update(Action::SelectNext);
-    assert_eq!(app.update(Action::RequestCancel), []);
+    assert_eq!(app.update(Action::RequestRemove), []);
     assert_eq!(app.mode, Mode::Confirm);
     assert_eq!(
         app.pending.as_ref().map(|(q, _)| q.as_str()),
@@ -122,13 +124,13 @@ fn cancelling_a_run_asks_first_and_a_no_leaves_it() {
     );
     app.update(Action::Back);
     assert_eq!((app.mode, app.pending.is_none()), (Mode::Normal, true));
-    app.update(Action::RequestCancel);
+    app.update(Action::RequestRemove);
     assert_eq!(
         app.update(Action::Confirm),
         [Command::CancelRun("run-001".into())]
     );
     app.read_only = true;
-    assert_eq!(app.update(Action::RequestCancel), []);
+    assert_eq!(app.update(Action::RequestRemove), []);
     assert_eq!(app.mode, Mode::Normal);
     assert!(
         app.status
@@ -212,6 +214,7 @@ fn filter_narrows_live_and_esc_clears() {
 fn runs_sort_mark_and_compare() {
     let mut app = App::new("local".into(), 0, false);
     app.view = View::Runs;
+    app.connection = Connection::Live;
     let asked = app.update(Action::CycleSort);
     assert!(
         matches!(&asked[..], [Command::Fetch { ask: Ask::Runs(q), .. }] if q.order == RunOrder::Score),
@@ -228,6 +231,7 @@ fn runs_sort_mark_and_compare() {
     app.update(Action::ToggleMark);
     let command = app.update(Action::CompareMarked);
     assert_eq!(app.view, View::Compare);
+    assert_eq!(app.connection, Connection::Live);
     assert!(
         matches!(&command[..], [Command::Fetch { ask: Ask::Compare(ids), .. }] if ids.len() == 2),
         "{command:?}"

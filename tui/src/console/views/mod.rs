@@ -85,6 +85,7 @@ fn wrapped_lines(text: &str, width: usize) -> usize {
 
 fn render_header(app: &App, frame: &mut Frame, area: Rect) {
     let state = match &app.connection {
+        Connection::Connecting => "connecting...".to_string(),
         Connection::Live => {
             let (ready, total) = app.agent_counts();
             format!("agents {ready}/{total} ready")
@@ -182,6 +183,7 @@ mod tests {
 
     fn app() -> App {
         let mut app = App::new("embedded 127.0.0.1:7400".into(), NOW, false);
+        app.connection = Connection::Live;
         let agents = vec![
             agent("ag-0a1b2c3d4e5f", "gpu-node-1", AgentStatus::Ready, 400),
             agent("ag-9f8e7d6c5b4a", "cpu-node-2", AgentStatus::Lost, 12_000),
