@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use drover::client::OperatorLink;
 use drover::console::app::{App, Connection};
+use drover::console::describe::Described;
 use drover::console::event::ConsoleEvent;
 use drover::console::keymap::Mode;
 use drover::console::{Driver, session};
@@ -164,6 +165,34 @@ async fn console_actions_ask_apply_and_name_the_operator() {
                 .is_some_and(|(m, error)| *error && m.contains("bad.csv"))
         })
         .await;
+
+    // Describe panes fetch what the row does not hold: a dataset's profile, a version's history.
+    console.press(KeyCode::Char('5'));
+    console
+        .until("the datasets", |app| app.datasets.len() == 2)
+        .await;
+    console.press(KeyCode::Enter);
+    console
+        .until("the dataset's profile", |app| {
+            matches!(&app.described, Some(Described::Dataset(_, Some(d))) if !d.profile.columns.is_empty())
+        })
+        .await;
+    console.press(KeyCode::Esc);
+    console.press(KeyCode::Char('4'));
+    console
+        .until("the model's versions", |app| !app.versions.is_empty())
+        .await;
+    console.press(KeyCode::Enter);
+    console
+        .until("the version's stage history", |app| {
+            let Some(described) = &app.described else {
+                return false;
+            };
+            let (_, lines) = drover::console::describe::lines(described, unix_ms());
+            lines.iter().any(|l| l.contains("moved to staging"))
+        })
+        .await;
+    console.press(KeyCode::Esc);
 
     // Re-run from the Runs view: the same spec on the same dataset version.
     console.press(KeyCode::Char('2'));

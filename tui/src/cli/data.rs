@@ -4,7 +4,6 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use drover_protocol::data::profile::ColumnProfile;
 use drover_protocol::data::{DatasetRef, DatasetVersion};
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::types::unix_ms;
@@ -165,55 +164,13 @@ pub fn render(v: &DatasetVersion, now_ms: u64) -> String {
                 c.name.clone(),
                 c.kind.to_string(),
                 c.nulls.to_string(),
-                summary(c),
+                crate::present::dataset::summary(c),
             ]
         })
         .collect();
     out.push('\n');
     out.push_str(&table(&["COLUMN", "TYPE", "NULLS", "PROFILE"], &rows));
     out
-}
-
-fn summary(c: &ColumnProfile) -> String {
-    if let Some(n) = &c.numeric {
-        let q = |p: f64| {
-            n.quantiles
-                .iter()
-                .find(|(q, _)| (*q - p).abs() < 1e-9)
-                .map_or(f64::NAN, |(_, v)| *v)
-        };
-        return format!(
-            "min {}  p25 {}  p50 {}  p75 {}  max {}  mean {}",
-            num(n.min),
-            num(q(0.25)),
-            num(q(0.5)),
-            num(q(0.75)),
-            num(n.max),
-            num(n.mean)
-        );
-    }
-    if let Some(cat) = &c.categorical {
-        let total = c.count.max(1) as f64;
-        let mut parts: Vec<String> = cat
-            .top
-            .iter()
-            .take(4)
-            .map(|(name, count)| format!("{name} {:.0}%", *count as f64 * 100.0 / total))
-            .collect();
-        if cat.distinct > 4 {
-            parts.push(format!("… {} distinct", cat.distinct));
-        }
-        return parts.join(", ");
-    }
-    "all missing".into()
-}
-
-fn num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e12 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.3}")
-    }
 }
 
 fn short(hash: &str) -> &str {

@@ -3,9 +3,9 @@
 
 use drover_protocol::msg::EventRecord;
 use drover_protocol::registry::{ModelRef, Stage};
-use drover_protocol::run::RunDetail;
 use drover_protocol::spec::TrainSpec;
 
+use super::describe::{Detail, DetailAsk};
 use super::fetch::{Answer, Ask};
 
 /// One change to [`super::app::App`]; `App::update` is the only place that applies them.
@@ -56,8 +56,8 @@ pub enum Action {
     ScrollHelp(i32),
     /// Do what the open question asked about.
     Confirm,
-    /// Show a run's fetched detail in the open pane.
-    ShowRunDetail(Box<RunDetail>),
+    /// Fill a fetched part into the open describe pane.
+    ShowDetail(Detail),
     /// Type a character into the open input line or form field.
     Type(char),
     /// Erase the last character of the open input line or form field.
@@ -109,8 +109,8 @@ pub enum Command {
     SubmitSpecFile(String),
     /// Queue a spec built in the launch form.
     SubmitSpec(Box<TrainSpec>),
-    /// Fetch one run's detail for its describe pane.
-    FetchRun(String),
+    /// Fetch what a describe pane shows beyond its row.
+    FetchDetail(DetailAsk),
     /// Cancel a queued or running run.
     CancelRun(String),
     /// Move a version to a stage.

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use drover_protocol::msg::{EventRecord, OperatorRequest, OperatorResponse};
-use drover_protocol::run::RunDetail;
 use drover_protocol::spec::TrainSpec;
 use drover_protocol::types::unix_ms;
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEvent, KeyEventKind};
 use tokio::sync::mpsc;
 
+use super::describe::Detail;
 use super::fetch::{Answer, Ask};
 use crate::client::OperatorLink;
 
@@ -28,8 +28,8 @@ pub enum ConsoleEvent {
     Fleet(EventRecord),
     Message(String),
     Failed(String),
-    /// A run's detail, for its describe pane.
-    RunDetail(Box<RunDetail>),
+    /// A fetched part of a describe pane.
+    Detail(Detail),
     /// A connection to the coordinator is open; requests go over `link`.
     Connected(OperatorLink),
     /// The connection is gone (or could not be made); the next try is in `retry_in`.

@@ -4,10 +4,12 @@
 use std::path::Path;
 
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::run::{RunFilter, RunQuery, RunStatus};
 use drover_protocol::types::AgentId;
 use tokio::sync::mpsc;
 
 use super::action::Command;
+use super::describe::{Detail, DetailAsk};
 use super::event::{self, ConsoleEvent};
 use crate::client::OperatorLink;
 
@@ -48,9 +50,8 @@ async fn run(command: Command, link: &OperatorLink) -> ConsoleEvent {
             Err(e) => ConsoleEvent::Failed(format!("{path}: {e}")),
         },
         Command::SubmitSpec(spec) => event::submit(link, *spec).await,
-        Command::FetchRun(id) => match link.request(OperatorRequest::ShowRun { id }).await {
-            Ok(OperatorResponse::Run(run)) => ConsoleEvent::RunDetail(run),
-            Ok(other) => ConsoleEvent::Failed(format!("unexpected answer: {other:?}")),
+        Command::FetchDetail(ask) => match detail(link, ask).await {
+            Ok(detail) => ConsoleEvent::Detail(detail),
             Err(e) => ConsoleEvent::Failed(format!("{e:#}")),
         },
         Command::CancelRun(id) => said(
@@ -148,4 +149,42 @@ async fn rerun(link: &OperatorLink, id: String) -> ConsoleEvent {
         }
         other => other,
     }
+}
+
+/// Fetches the part of a describe pane `ask` names.
+async fn detail(link: &OperatorLink, ask: DetailAsk) -> anyhow::Result<Detail> {
+    let answer = match &ask {
+        DetailAsk::Run(id) => OperatorRequest::ShowRun { id: id.clone() },
+        DetailAsk::AgentJobs(id) => OperatorRequest::QueryRuns(RunQuery {
+            filter: RunFilter {
+                status: Some(RunStatus::Running),
+                ..RunFilter::default()
+            },
+            text: id.clone(),
+            limit: 100,
+            ..RunQuery::default()
+        }),
+        DetailAsk::ModelHistory(model) => OperatorRequest::ModelHistory {
+            model: model.clone(),
+        },
+        DetailAsk::Dataset(name) => {
+            OperatorRequest::ShowDataset(name.parse().map_err(anyhow::Error::msg)?)
+        }
+    };
+    Ok(match (ask, link.request(answer).await?) {
+        (DetailAsk::Run(_), OperatorResponse::Run(run)) => Detail::Run(run),
+        (DetailAsk::AgentJobs(id), OperatorResponse::RunPage(page)) => {
+            let jobs = page
+                .runs
+                .into_iter()
+                .filter(|r| r.agent.as_deref() == Some(&id))
+                .collect();
+            Detail::AgentJobs(id, jobs)
+        }
+        (DetailAsk::ModelHistory(model), OperatorResponse::Events(events)) => {
+            Detail::ModelHistory(model, events)
+        }
+        (DetailAsk::Dataset(_), OperatorResponse::Dataset(d)) => Detail::Dataset(d),
+        (_, other) => anyhow::bail!("unexpected answer: {other:?}"),
+    })
 }

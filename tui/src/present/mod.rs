@@ -2,6 +2,7 @@
 //! the metrics listings rank runs by.
 
 pub mod compare;
+pub mod dataset;
 pub mod metrics;
 pub mod waiting;
 

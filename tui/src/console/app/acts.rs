@@ -4,23 +4,21 @@
 use super::App;
 use crate::console::action::Command;
 use crate::console::commands::View;
-use crate::console::describe::Described;
+use crate::console::describe::{Described, DetailAsk};
 use crate::console::keymap::Mode;
 
 impl App {
     /// The pane for the selected row of the current view, and the fetch it needs, if any.
     pub(super) fn describe_selected(&self) -> Option<(Described, Option<Command>)> {
-        match self.view {
+        let (described, ask) = match self.view {
             View::Runs => {
                 let id = self.selected_run()?.id.clone();
-                Some((
-                    Described::Run(id.clone(), None),
-                    Some(Command::FetchRun(id)),
-                ))
+                (Described::Run(id.clone(), None), DetailAsk::Run(id))
             }
             View::Agents => {
                 let agent = (*self.visible_agents().get(self.selected)?).clone();
-                Some((Described::Agent(agent), None))
+                let id = agent.id.0.clone();
+                (Described::Agent(agent, None), DetailAsk::AgentJobs(id))
             }
             View::Models => {
                 let model = self.visible_models().get(self.selected)?.name.clone();
@@ -29,14 +27,25 @@ impl App {
                     .iter()
                     .filter(|v| v.model == model)
                     .max_by_key(|v| v.version)?;
-                Some((Described::Version(latest.clone()), None))
+                (
+                    Described::Version(latest.clone(), None),
+                    DetailAsk::ModelHistory(model),
+                )
+            }
+            View::Datasets => {
+                let name = self.visible_datasets().get(self.selected)?.name.clone();
+                (
+                    Described::Dataset(name.clone(), None),
+                    DetailAsk::Dataset(name),
+                )
             }
             View::Events => {
                 let event = (*self.visible_events().get(self.selected)?).clone();
-                Some((Described::Event(event), None))
+                return Some((Described::Event(event), None));
             }
-            View::Compare | View::Datasets => None,
-        }
+            View::Compare => return None,
+        };
+        Some((described, Some(Command::FetchDetail(ask))))
     }
 
     /// Puts a verb's question to the operator, or shows why it cannot be asked.

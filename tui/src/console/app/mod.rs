@@ -165,7 +165,7 @@ impl App {
             ConsoleEvent::Message(message) => vec![Action::ShowMessage(message)],
             ConsoleEvent::Failed(message) => vec![Action::ShowError(message)],
             ConsoleEvent::Connected(_) => vec![Action::SetConnected],
-            ConsoleEvent::RunDetail(run) => vec![Action::ShowRunDetail(run)],
+            ConsoleEvent::Detail(detail) => vec![Action::ShowDetail(detail)],
             ConsoleEvent::Disconnected { reason, retry_in } => vec![Action::SetDisconnected {
                 reason,
                 retry_at_ms: self.now_ms + retry_in.as_millis() as u64,
@@ -271,11 +271,9 @@ impl App {
                 self.out
                     .extend(self.pending.take().map(|(_, command)| command));
             }
-            Action::ShowRunDetail(run) => {
-                if let Some(Described::Run(id, detail)) = &mut self.described
-                    && *id == run.summary.id
-                {
-                    *detail = Some(run);
+            Action::ShowDetail(detail) => {
+                if let Some(described) = &mut self.described {
+                    described.fill(detail);
                 }
             }
             Action::Type(c) if self.mode == Mode::Form => self.form.type_char(c),
