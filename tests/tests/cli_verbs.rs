@@ -26,7 +26,7 @@ async fn verbs_refuse_vague_input_and_explain_waiting_runs() {
     let (_coordinator, _) = spawn_coordinator(&data, "127.0.0.1:0", tmp.path().join("c.log")).await;
     let csv = tmp.path().join("churn.csv");
     std::fs::write(&csv, drover_tests::churn_csv(200, 3)).expect("csv");
-    drover_ok(&[
+    let added = drover(&[
         "data",
         "add",
         csv.to_str().expect("utf-8"),
@@ -35,6 +35,12 @@ async fn verbs_refuse_vague_input_and_explain_waiting_runs() {
         "--data-dir",
         &d,
     ]);
+    assert!(added.status.success());
+    let stderr = String::from_utf8_lossy(&added.stderr);
+    assert!(
+        !stderr.contains("uploading"),
+        "progress stays off when stderr is not a terminal: {stderr}"
+    );
     let spec = spec(tmp.path());
     let queued: Vec<String> = (0..2)
         .map(|_| {

@@ -220,6 +220,13 @@ async fn console_actions_ask_apply_and_name_the_operator() {
     let data_s = data.to_str().expect("utf-8");
     drover_tests::drover_ok(&["models", "alias", "churn@1", "best", "--data-dir", data_s]);
     console.recorded("point alias best at churn@1").await;
+    let out =
+        drover_tests::drover_ok(&["models", "unalias", "churn", "best", "--data-dir", data_s]);
+    assert!(
+        out.contains("churn@best removed (it pointed at churn@1)"),
+        "{out}"
+    );
+    console.recorded("take alias best off churn@1").await;
 
     let _ = agent.stop().await;
     coordinator.stop().await;

@@ -20,7 +20,7 @@ pub fn sparkline(counts: &[u64], width: usize) -> String {
             if n == 0 {
                 ' '
             } else {
-                BARS[((n * (BARS.len() as u64 - 1)).div_ceil(top)) as usize]
+                BARS[((n * BARS.len() as u64).div_ceil(top) - 1) as usize]
             }
         })
         .collect()
@@ -109,8 +109,8 @@ mod tests {
 
     #[test]
     fn bars_scale_to_the_largest_and_merge_to_fit() {
-        assert_eq!(sparkline(&[0, 1, 4, 8], 8), " ▂▄█");
-        assert_eq!(sparkline(&[1, 1, 8, 8], 2), "▂█");
+        assert_eq!(sparkline(&[0, 1, 4, 8], 8), " ▁▄█");
+        assert_eq!(sparkline(&[1, 1, 8, 8], 2), "▁█");
         assert_eq!(sparkline(&[], 4), "");
     }
 }

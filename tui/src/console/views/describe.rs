@@ -1,18 +1,27 @@
-//! The describe pane: the selected row's details over the view, wrapped to fit.
+//! The describe pane: the selected row's details over the view, wrapped to fit; a queued
+//! run's says why it waits, from the agents the console knows.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
+use drover_protocol::run::RunStatus;
+
 use crate::console::app::App;
 use crate::console::describe;
 use crate::console::theme;
+use crate::present::waiting;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let Some(described) = &app.described else {
         return;
     };
-    let (title, lines) = describe::lines(described, app.now_ms);
+    let (title, mut lines) = describe::lines(described, app.now_ms);
+    if let describe::Described::Run(_, Some(run)) = described
+        && run.summary.status == RunStatus::Queued
+    {
+        lines.insert(1, waiting::reason(&app.agents));
+    }
     let popup = area.centered(
         Constraint::Length(area.width.saturating_sub(2)),
         Constraint::Length(area.height.saturating_sub(1)),

@@ -19,6 +19,8 @@ use super::app::{App, Connection};
 use super::commands::View;
 use super::keymap::Mode;
 use super::theme;
+use crate::present::waiting;
+use drover_protocol::run::RunStatus;
 
 /// Most lines the footer grows to, to show a long message whole.
 const MAX_FOOTER: u16 = 6;
@@ -53,26 +55,51 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
 }
 
-/// Lines the footer needs: one, or as many as the status message or question takes when
-/// wrapped.
-fn footer_height(app: &App, width: u16) -> u16 {
-    let text = match (&app.status, app.mode) {
-        (_, Mode::Confirm) => confirm_text(app),
-        (Some((message, _)), Mode::Normal | Mode::Help | Mode::Form | Mode::Describe) => {
-            message.clone()
+/// How a footer line looks.
+#[derive(Clone, Copy)]
+enum Tone {
+    Plain,
+    Hint,
+    Error,
+}
+
+/// What the footer says: the open input line, a question, the status message, the filter, why
+/// the selected run waits, or the main keys.
+fn footer(app: &App) -> (String, Tone) {
+    match app.mode {
+        Mode::Command => (format!(":{}█", app.input), Tone::Plain),
+        Mode::Filter => (format!("/{}█", app.input), Tone::Plain),
+        Mode::Confirm => {
+            let question = app.pending.as_ref().map_or("", |(q, _)| q.as_str());
+            (
+                format!(" {question} y confirms, n or Esc leaves it"),
+                Tone::Error,
+            )
         }
-        _ => return 1,
-    };
+        Mode::Normal | Mode::Help | Mode::Form | Mode::Describe => match &app.status {
+            Some((message, true)) => (message.clone(), Tone::Error),
+            Some((message, false)) => (message.clone(), Tone::Plain),
+            None if !app.filter.is_empty() => {
+                (format!("filter: {}  (Esc clears)", app.filter), Tone::Plain)
+            }
+            None if app.view == View::Runs
+                && app
+                    .selected_run()
+                    .is_some_and(|r| r.status == RunStatus::Queued) =>
+            {
+                (format!(" {}", waiting::reason(&app.agents)), Tone::Hint)
+            }
+            None => (hints(app), Tone::Hint),
+        },
+    }
+}
+
+/// Lines the footer needs: what it says, wrapped, up to [`MAX_FOOTER`].
+fn footer_height(app: &App, width: u16) -> u16 {
     if width == 0 {
         return 1;
     }
-    wrapped_lines(&text, width as usize).clamp(1, MAX_FOOTER as usize) as u16
-}
-
-/// The footer while an action waits for a yes or no.
-fn confirm_text(app: &App) -> String {
-    let question = app.pending.as_ref().map_or("", |(q, _)| q.as_str());
-    format!(" {question} y confirms, n or Esc leaves it")
+    wrapped_lines(&footer(app).0, width as usize).clamp(1, MAX_FOOTER as usize) as u16
 }
 
 /// Lines `text` takes when wrapped at word boundaries to `width` columns.
@@ -124,21 +151,13 @@ fn render_banner(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
-    let line = match app.mode {
-        Mode::Command => Line::from(format!(":{}█", app.input)),
-        Mode::Filter => Line::from(format!("/{}█", app.input)),
-        Mode::Confirm => Line::from(Span::styled(confirm_text(app), theme::error(app.color))),
-        Mode::Normal | Mode::Help | Mode::Form | Mode::Describe => match &app.status {
-            Some((message, true)) => {
-                Line::from(Span::styled(message.clone(), theme::error(app.color)))
-            }
-            Some((message, false)) => Line::from(message.clone()),
-            None if !app.filter.is_empty() => {
-                Line::from(format!("filter: {}  (Esc clears)", app.filter))
-            }
-            None => Line::from(Span::styled(hints(app), theme::hint(app.color))),
-        },
+    let (text, tone) = footer(app);
+    let style = match tone {
+        Tone::Plain => ratatui::style::Style::default(),
+        Tone::Hint => theme::hint(app.color),
+        Tone::Error => theme::error(app.color),
     };
+    let line = Line::from(Span::styled(text, style));
     frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: false }), area);
 }
 

@@ -340,3 +340,14 @@ fn a_console_that_has_not_connected_yet_says_so() {
         .collect();
     assert!(header.contains("connecting..."), "{header}");
 }
+
+#[test]
+fn a_queued_run_says_why_it_waits() {
+    let mut app = app();
+    app.view = View::Runs;
+    app.runs.runs[0].status = drover_protocol::run::RunStatus::Queued;
+    app.agents.iter_mut().for_each(|a| {
+        a.labels = parse_labels("role=serve").expect("labels");
+    });
+    insta::assert_snapshot!(draw(&app).backend());
+}
