@@ -210,23 +210,14 @@ async fn pump(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attached_console_shows_a_lost_coordinator_and_reconnects_by_itself() {
-    use drover::client::OperatorClient;
     use drover::console::app::Connection;
     use drover::console::{Driver, session};
-    use std::sync::Arc;
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("coord");
     let (coordinator, addr) =
         drover_tests::spawn_coordinator(&data, "127.0.0.1:0", tmp.path().join("c1.log")).await;
-    let dir = data.clone();
-    let connect: session::Connect = Arc::new(move || {
-        let dir = dir.clone();
-        Box::pin(async move {
-            let client = OperatorClient::for_data_dir(&dir, None).await?;
-            Ok(OperatorLink::Remote(Arc::new(client)))
-        })
-    });
+    let connect = session::attached(data.clone(), None);
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     session::spawn(tx.clone(), connect, None);
     drover::console::event::spawn_ticker(tx.clone());
@@ -282,7 +273,6 @@ async fn an_attached_console_shows_a_lost_coordinator_and_reconnects_by_itself()
 async fn a_run_cancelled_from_the_console_is_cancelled_with_its_event_and_refused_read_only() {
     use drover::console::app::Connection;
     use drover::console::{Driver, session};
-    use std::sync::Arc;
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let (coordinator, _) = drover_tests::coordinator_with_churn(tmp.path()).await;
@@ -291,11 +281,7 @@ async fn a_run_cancelled_from_the_console_is_cancelled_with_its_event_and_refuse
         .await
         .expect("queued");
     let link = OperatorLink::Local(handle.clone());
-    let again = link.clone();
-    let connect: session::Connect = Arc::new(move || {
-        let link = again.clone();
-        Box::pin(async move { Ok(link) })
-    });
+    let connect = session::same(link.clone());
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     session::spawn(tx.clone(), connect, Some(link));
     let mut driver = Driver::new(App::new("embedded".into(), unix_ms(), false), tx);

@@ -2,8 +2,6 @@
 //! otherwise asked about, applied by a real coordinator, and recorded as events naming the
 //! operator who made them (the embedded console's, and a remote CLI's certificate).
 
-use std::sync::Arc;
-
 use drover::client::OperatorLink;
 use drover::console::app::{App, Connection};
 use drover::console::describe::Described;
@@ -107,11 +105,7 @@ async fn console_actions_ask_apply_and_name_the_operator() {
     assert!(trained.registered.is_some(), "{trained:?}");
 
     let link = OperatorLink::Local(handle.clone());
-    let again = link.clone();
-    let connect: session::Connect = Arc::new(move || {
-        let link = again.clone();
-        Box::pin(async move { Ok(link) })
-    });
+    let connect = session::same(link.clone());
     let (tx, rx) = mpsc::channel(256);
     session::spawn(tx.clone(), connect, Some(link.clone()));
     let mut console = Console {

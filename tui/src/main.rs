@@ -167,24 +167,14 @@ async fn run_console(over: Overrides, address: Option<&str>) -> anyhow::Result<(
             address.unwrap_or(&data_dir.display().to_string())
         );
         let link = OperatorLink::Remote(Arc::new(client));
-        let address = address.map(str::to_string);
-        let connect: console::session::Connect = Arc::new(move || {
-            let (dir, address) = (data_dir.clone(), address.clone());
-            Box::pin(async move {
-                let client = OperatorClient::for_data_dir(&dir, address.as_deref()).await?;
-                Ok(OperatorLink::Remote(Arc::new(client)))
-            })
-        });
+        let connect = console::session::attached(data_dir, address.map(str::to_string));
         return console::run(link, connect, label, look).await;
     }
     let cluster = LocalCluster::start(settings).await?;
     let handle = cluster.coordinator.handle();
     let label = format!("embedded {}", handle.quic_addr());
-    let link = OperatorLink::Local(handle.clone());
-    let connect: console::session::Connect = Arc::new(move || {
-        let link = OperatorLink::Local(handle.clone());
-        Box::pin(async move { Ok(link) })
-    });
+    let link = OperatorLink::Local(handle);
+    let connect = console::session::same(link.clone());
     let result = console::run(link, connect, label, look).await;
     cluster.stop().await;
     result

@@ -211,14 +211,7 @@ pub async fn run(runs: usize, window: Duration) -> anyhow::Result<ConsoleReport>
 
     let client = Arc::new(OperatorClient::for_data_dir(&data, None).await?);
     let link = OperatorLink::Remote(client.clone());
-    let dir = data.clone();
-    let connect: session::Connect = Arc::new(move || {
-        let dir = dir.clone();
-        Box::pin(async move {
-            let client = OperatorClient::for_data_dir(&dir, None).await?;
-            Ok(OperatorLink::Remote(Arc::new(client)))
-        })
-    });
+    let connect = session::attached(data.clone(), None);
     let (tx, rx) = mpsc::channel(256);
     session::spawn(tx.clone(), connect, Some(link));
     event::spawn_ticker(tx.clone());

@@ -3,6 +3,7 @@
 //! (attached consoles find a restarted coordinator again through its run file).
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use tokio::sync::mpsc;
 
 use super::event::ConsoleEvent;
-use crate::client::OperatorLink;
+use crate::client::{OperatorClient, OperatorLink};
 
 /// First wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -24,6 +25,26 @@ const HISTORY: u32 = 200;
 pub type Connect = Arc<
     dyn Fn() -> Pin<Box<dyn Future<Output = anyhow::Result<OperatorLink>> + Send>> + Send + Sync,
 >;
+
+/// Connects over QUIC to the coordinator of `data_dir` (found through its run file) or at
+/// `address`, with the data dir's operator certificate: an attached console.
+pub fn attached(data_dir: PathBuf, address: Option<String>) -> Connect {
+    Arc::new(move || {
+        let (dir, address) = (data_dir.clone(), address.clone());
+        Box::pin(async move {
+            let client = OperatorClient::for_data_dir(&dir, address.as_deref()).await?;
+            Ok(OperatorLink::Remote(Arc::new(client)))
+        })
+    })
+}
+
+/// The same in-process link every time: an embedded console (or a test's).
+pub fn same(link: OperatorLink) -> Connect {
+    Arc::new(move || {
+        let link = link.clone();
+        Box::pin(async move { Ok(link) })
+    })
+}
 
 /// Keeps the console connected until its event channel closes, starting with `first` (the
 /// connection the console opened with) when given.

@@ -44,18 +44,8 @@ pub fn brief(c: &ColumnProfile) -> String {
     if let Some(n) = &c.numeric {
         return format!("{} to {}, mean {}", num(n.min), num(n.max), num(n.mean));
     }
-    if let Some(cat) = &c.categorical {
-        let total = c.count.max(1) as f64;
-        let mut parts: Vec<String> = cat
-            .top
-            .iter()
-            .take(3)
-            .map(|(name, count)| format!("{name} {:.0}%", *count as f64 * 100.0 / total))
-            .collect();
-        if cat.distinct > 3 {
-            parts.push(format!("({} distinct)", cat.distinct));
-        }
-        return parts.join(" ");
+    if c.categorical.is_some() {
+        return top(c, 3).join(" ");
     }
     "all missing".into()
 }
@@ -79,20 +69,28 @@ pub fn summary(c: &ColumnProfile) -> String {
             num(n.mean)
         );
     }
-    if let Some(cat) = &c.categorical {
-        let total = c.count.max(1) as f64;
-        let mut parts: Vec<String> = cat
-            .top
-            .iter()
-            .take(4)
-            .map(|(name, count)| format!("{name} {:.0}%", *count as f64 * 100.0 / total))
-            .collect();
-        if cat.distinct > 4 {
-            parts.push(format!("… {} distinct", cat.distinct));
-        }
-        return parts.join(", ");
+    if c.categorical.is_some() {
+        return top(c, 4).join(", ");
     }
     "all missing".into()
+}
+
+/// The `n` most frequent categories with their share, and how many there are when more.
+fn top(c: &ColumnProfile, n: usize) -> Vec<String> {
+    let Some(cat) = &c.categorical else {
+        return Vec::new();
+    };
+    let total = c.count.max(1) as f64;
+    let mut parts: Vec<String> = cat
+        .top
+        .iter()
+        .take(n)
+        .map(|(name, count)| format!("{name} {:.0}%", *count as f64 * 100.0 / total))
+        .collect();
+    if cat.distinct as usize > n {
+        parts.push(format!("({} distinct)", cat.distinct));
+    }
+    parts
 }
 
 fn num(v: f64) -> String {
