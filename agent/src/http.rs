@@ -1,5 +1,7 @@
-//! The agent's HTTP listener: liveness, readiness (connected to the coordinator) and
-//! Prometheus `/metrics`.
+//! The agent's HTTP listener: liveness, readiness (connected to the coordinator), Prometheus
+//! `/metrics`, and the prediction API over the models loaded here ([`crate::serve`]).
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -8,10 +10,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::serve::catalog::Catalog;
+
 /// Serves until `shutdown` fires; ready while `connected` is true.
 pub async fn serve(
     listener: TcpListener,
     connected: watch::Receiver<bool>,
+    catalog: Arc<Catalog>,
     shutdown: CancellationToken,
 ) {
     let prometheus = drover_protocol::telemetry::prometheus();
@@ -34,7 +39,8 @@ pub async fn serve(
         .route(
             "/metrics",
             get(move || std::future::ready(prometheus.render())),
-        );
+        )
+        .merge(crate::serve::routes::router(catalog));
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

@@ -24,11 +24,14 @@ pub mod jobs;
 pub mod link;
 pub mod logging;
 pub mod pipe;
+pub mod serve;
 pub mod signal;
 pub mod sim;
 pub mod state;
 pub mod systemd;
 pub mod train;
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use drover_protocol::msg::AgentHello;
@@ -39,6 +42,7 @@ use crate::config::{AgentConfig, AgentOverrides};
 use crate::host::HostProbe;
 use crate::link::{Link, Presence, Stops};
 use crate::logging::LogFilter;
+use crate::serve::catalog::Catalog;
 use crate::state::AgentState;
 
 /// How a running agent is driven from outside: when to stop, and config reloads.
@@ -92,6 +96,7 @@ pub async fn run_with(config: AgentConfig, lifecycle: Lifecycle) -> anyhow::Resu
             Some(tokio::spawn(http::serve(
                 listener,
                 ready.clone(),
+                Arc::new(Catalog::default()),
                 stopped.clone(),
             )))
         }

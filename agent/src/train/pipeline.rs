@@ -32,6 +32,22 @@ pub struct Pipeline {
     pub features: Vec<Feature>,
 }
 
+/// One input value as a prediction request carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Missing,
+    Number(f64),
+    Text(String),
+}
+
+/// A request value that does not fit the column it is for.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{column}: {reason}")]
+pub struct BadCell {
+    pub column: String,
+    pub reason: String,
+}
+
 /// A missing feature column.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("the data has no column {0:?}")]
@@ -123,6 +139,81 @@ impl Pipeline {
                 } => categories.iter().map(|c| format!("{column}={c}")).collect(),
             })
             .collect()
+    }
+
+    /// The input columns in order, and whether each is numeric.
+    pub fn inputs(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.features.iter().map(|f| match f {
+            Feature::Numeric { column, .. } => (column.as_str(), true),
+            Feature::Categorical { column, .. } => (column.as_str(), false),
+        })
+    }
+
+    /// The feature matrix for `rows` rows given as one column of cells per input column, in
+    /// [`Pipeline::inputs`] order: the arithmetic of [`Pipeline::transform`], so a served
+    /// prediction equals the one made at training time bit for bit.
+    pub fn transform_cells(
+        &self,
+        columns: &[Vec<Cell>],
+        rows: usize,
+    ) -> Result<Array2<f64>, BadCell> {
+        let mut x = Array2::zeros((rows, self.width()));
+        let mut offset = 0;
+        for (feature, cells) in self.features.iter().zip(columns) {
+            let bad = |column: &str, reason: String| BadCell {
+                column: column.to_string(),
+                reason,
+            };
+            match feature {
+                Feature::Numeric {
+                    column,
+                    fill,
+                    mean,
+                    scale,
+                } => {
+                    for (i, cell) in cells.iter().enumerate().take(rows) {
+                        let value = match cell {
+                            Cell::Missing => *fill,
+                            Cell::Number(v) if v.is_finite() => *v,
+                            Cell::Number(v) => {
+                                return Err(bad(column, format!("{v} is not a finite number")));
+                            }
+                            Cell::Text(t) => {
+                                return Err(bad(
+                                    column,
+                                    format!("expected a number, got the string {t:?}"),
+                                ));
+                            }
+                        };
+                        x[[i, offset]] = (value - mean) / scale;
+                    }
+                    offset += 1;
+                }
+                Feature::Categorical {
+                    column,
+                    fill,
+                    categories,
+                } => {
+                    for (i, cell) in cells.iter().enumerate().take(rows) {
+                        let value = match cell {
+                            Cell::Missing => fill.as_str(),
+                            Cell::Text(t) => t.as_str(),
+                            Cell::Number(v) => {
+                                return Err(bad(
+                                    column,
+                                    format!("expected a category (a string), got the number {v}"),
+                                ));
+                            }
+                        };
+                        if let Ok(k) = categories.binary_search_by(|c| c.as_str().cmp(value)) {
+                            x[[i, offset + k]] = 1.0;
+                        }
+                    }
+                    offset += categories.len();
+                }
+            }
+        }
+        Ok(x)
     }
 
     /// The feature matrix for `rows` of `table` (any table with the fitted columns).

@@ -1,0 +1,75 @@
+//! The models loaded on this agent, by name and version. Loading a version replaces the
+//! `Arc` under a short lock, so requests in flight finish on the model they started with and
+//! none is dropped by a swap.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use super::model::Served;
+
+/// Loaded models: every version of each name.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    models: RwLock<BTreeMap<String, BTreeMap<u32, Arc<Served>>>>,
+}
+
+impl Catalog {
+    /// Makes `served` available, replacing the same version if it was loaded.
+    pub fn load(&self, served: Served) {
+        let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
+        models
+            .entry(served.name.clone())
+            .or_default()
+            .insert(served.version, Arc::new(served));
+    }
+
+    /// Stops serving every version of `name`.
+    pub fn unload(&self, name: &str) {
+        let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
+        models.remove(name);
+    }
+
+    /// Version `version` of `name`, or its newest loaded version.
+    pub fn get(&self, name: &str, version: Option<u32>) -> Option<Arc<Served>> {
+        let models = self.models.read().unwrap_or_else(|e| e.into_inner());
+        let versions = models.get(name)?;
+        match version {
+            Some(v) => versions.get(&v).cloned(),
+            None => versions.values().next_back().cloned(),
+        }
+    }
+
+    /// The versions of `name` loaded here.
+    pub fn versions(&self, name: &str) -> Vec<u32> {
+        let models = self.models.read().unwrap_or_else(|e| e.into_inner());
+        models
+            .get(name)
+            .map_or_else(Vec::new, |v| v.keys().copied().collect())
+    }
+
+    /// The one model served here (what `/invocations` answers with when no model is named).
+    pub fn only(&self) -> Result<Arc<Served>, String> {
+        let models = self.models.read().unwrap_or_else(|e| e.into_inner());
+        let mut names = models.keys();
+        match (names.next(), names.next()) {
+            (Some(name), None) => models[name]
+                .values()
+                .next_back()
+                .cloned()
+                .ok_or_else(|| format!("model {name} has no version loaded")),
+            (None, _) => Err("no model is served on this agent".into()),
+            (Some(_), Some(_)) => Err(format!(
+                "this agent serves {}; name one with the x-drover-model header",
+                models.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+
+    /// Whether no model is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.models
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+}

@@ -1,0 +1,291 @@
+//! The MLflow scoring protocol (`mlflow models serve`): `POST /invocations` with a JSON body
+//! in one of its four shapes (`dataframe_split`, `dataframe_records`, `instances`, `inputs`)
+//! or a CSV body, answered `{"predictions": [...]}` as MLflow answers.
+
+use serde_json::{Map, Value};
+
+use super::model::Predictions;
+use super::oip::labels;
+use super::request::{BadRequest, Rows, cell};
+use crate::train::pipeline::Cell;
+
+/// The rows of a JSON body for a model with `inputs` (name, numeric) in order.
+pub fn rows_from_json(body: &Value, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+    let Value::Object(body) = body else {
+        return Err(BadRequest::new(
+            "body",
+            "expected an object with dataframe_split, dataframe_records, instances or inputs",
+        ));
+    };
+    let keys = [
+        "dataframe_split",
+        "dataframe_records",
+        "instances",
+        "inputs",
+    ];
+    let given: Vec<&str> = keys.into_iter().filter(|k| body.contains_key(*k)).collect();
+    match given.as_slice() {
+        ["dataframe_split"] => split(&body["dataframe_split"], inputs),
+        ["dataframe_records"] => listed(&body["dataframe_records"], "dataframe_records", inputs),
+        ["instances"] => listed(&body["instances"], "instances", inputs),
+        ["inputs"] => match &body["inputs"] {
+            Value::Object(columns) => columnar(columns, inputs),
+            other => listed(other, "inputs", inputs),
+        },
+        [] => Err(BadRequest::new(
+            "body",
+            format!("none of {} is present", keys.join(", ")),
+        )),
+        many => Err(BadRequest::new(
+            "body",
+            format!(
+                "give one of {}, not {}",
+                keys.join(", "),
+                many.join(" and ")
+            ),
+        )),
+    }
+}
+
+/// `{"columns": [...], "data": [[...], ...]}`.
+fn split(value: &Value, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+    let columns = value
+        .get("columns")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            BadRequest::new("dataframe_split.columns", "expected a list of column names")
+        })?;
+    let names: Vec<&str> = columns
+        .iter()
+        .map(|c| {
+            c.as_str().ok_or_else(|| {
+                BadRequest::new(
+                    "dataframe_split.columns",
+                    format!("{c} is not a column name"),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let data = value
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| BadRequest::new("dataframe_split.data", "expected a list of rows"))?;
+    let positions = positions(&names, inputs, "dataframe_split.columns")?;
+    let mut out = empty(inputs, data.len());
+    for (r, row) in data.iter().enumerate() {
+        let field = format!("dataframe_split.data[{r}]");
+        let values = row
+            .as_array()
+            .filter(|v| v.len() == names.len())
+            .ok_or_else(|| {
+                BadRequest::new(&field, format!("expected a list of {} values", names.len()))
+            })?;
+        for (i, at) in positions.iter().enumerate() {
+            out.columns[i].push(cell(&values[*at], &format!("{field}[{at}]"))?);
+        }
+    }
+    Ok(out)
+}
+
+/// A list of records (`{"column": value}`) or of rows (lists in input order).
+fn listed(value: &Value, field: &str, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| BadRequest::new(field, "expected a list of records or rows"))?;
+    let mut out = empty(inputs, items.len());
+    for (r, item) in items.iter().enumerate() {
+        let field = format!("{field}[{r}]");
+        match item {
+            Value::Object(record) => {
+                check_names(record.keys().map(String::as_str), inputs, &field)?;
+                for (i, (name, _)) in inputs.iter().enumerate() {
+                    let value = record.get(*name).unwrap_or(&Value::Null);
+                    if !record.contains_key(*name) {
+                        return Err(BadRequest::new(&field, format!("missing input {name:?}")));
+                    }
+                    out.columns[i].push(cell(value, &format!("{field}.{name}"))?);
+                }
+            }
+            Value::Array(values) if values.len() == inputs.len() => {
+                for (i, value) in values.iter().enumerate() {
+                    out.columns[i].push(cell(value, &format!("{field}[{i}]"))?);
+                }
+            }
+            _ => {
+                return Err(BadRequest::new(
+                    field,
+                    format!(
+                        "expected a record or a list of {} values in input order",
+                        inputs.len()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `{"column": [values...], ...}`.
+fn columnar(columns: &Map<String, Value>, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+    check_names(columns.keys().map(String::as_str), inputs, "inputs")?;
+    let mut out = Rows {
+        columns: Vec::with_capacity(inputs.len()),
+        rows: 0,
+    };
+    for (i, (name, _)) in inputs.iter().enumerate() {
+        let field = format!("inputs.{name}");
+        let values = columns
+            .get(*name)
+            .ok_or_else(|| BadRequest::new("inputs", format!("missing input {name:?}")))?;
+        let values = values
+            .as_array()
+            .ok_or_else(|| BadRequest::new(&field, "expected a list of values"))?;
+        if i > 0 && values.len() != out.rows {
+            return Err(BadRequest::new(
+                &field,
+                format!(
+                    "{} values, the other inputs have {}",
+                    values.len(),
+                    out.rows
+                ),
+            ));
+        }
+        out.rows = values.len();
+        out.columns.push(
+            values
+                .iter()
+                .enumerate()
+                .map(|(r, v)| cell(v, &format!("{field}[{r}]")))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    Ok(out)
+}
+
+/// A CSV body with a header row: numbers for numeric inputs (empty or `NA` is missing), text
+/// for the others.
+pub fn rows_from_csv(text: &str, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+    let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| BadRequest::new("csv header", e.to_string()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let names: Vec<&str> = header.iter().map(String::as_str).collect();
+    let positions = positions(&names, inputs, "csv header")?;
+    let mut out = empty(inputs, 0);
+    for (r, record) in reader.records().enumerate() {
+        let record =
+            record.map_err(|e| BadRequest::new(format!("csv row {}", r + 1), e.to_string()))?;
+        for (i, at) in positions.iter().enumerate() {
+            let raw = record.get(*at).unwrap_or("").trim();
+            let (name, numeric) = inputs[i];
+            let cell = match raw {
+                "" | "NA" | "NaN" | "null" => Cell::Missing,
+                raw if numeric => Cell::Number(raw.parse().map_err(|_| {
+                    BadRequest::new(
+                        format!("csv row {} column {name}", r + 1),
+                        format!("expected a number, got {raw:?}"),
+                    )
+                })?),
+                raw => Cell::Text(raw.to_string()),
+            };
+            out.columns[i].push(cell);
+        }
+        out.rows += 1;
+    }
+    Ok(out)
+}
+
+/// `{"predictions": [...]}`: labels or values, as `mlflow models serve` answers.
+pub fn answer(predictions: &Predictions) -> Value {
+    let data = match predictions {
+        Predictions::Classes {
+            labels: predicted,
+            classes,
+            ..
+        } => labels(predicted, classes).1,
+        Predictions::Values(values) => values.iter().map(|&v| Value::from(v)).collect(),
+    };
+    serde_json::json!({ "predictions": data })
+}
+
+fn empty(inputs: &[(&str, bool)], rows: usize) -> Rows {
+    Rows {
+        columns: vec![Vec::with_capacity(rows); inputs.len()],
+        rows,
+    }
+}
+
+/// Where each input is among `names`; every input must be there, and nothing else.
+fn positions(
+    names: &[&str],
+    inputs: &[(&str, bool)],
+    field: &str,
+) -> Result<Vec<usize>, BadRequest> {
+    check_names(names.iter().copied(), inputs, field)?;
+    inputs
+        .iter()
+        .map(|(name, _)| {
+            names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| BadRequest::new(field, format!("missing input {name:?}")))
+        })
+        .collect()
+}
+
+/// Refuses a name the model does not take.
+fn check_names<'a>(
+    mut names: impl Iterator<Item = &'a str>,
+    inputs: &[(&str, bool)],
+    field: &str,
+) -> Result<(), BadRequest> {
+    match names.find(|n| !inputs.iter().any(|(i, _)| i == n)) {
+        Some(unknown) => Err(BadRequest::new(
+            field,
+            format!(
+                "unknown input {unknown:?}; the model takes {}",
+                inputs
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INPUTS: &[(&str, bool)] = &[("x", true), ("plan", false)];
+
+    #[test]
+    fn the_four_json_shapes_and_csv_give_the_same_rows() {
+        let shapes = [
+            serde_json::json!({ "dataframe_split": { "columns": ["plan", "x"], "data": [["pro", 1.5], [null, 2]] } }),
+            serde_json::json!({ "dataframe_records": [{ "x": 1.5, "plan": "pro" }, { "x": 2, "plan": null }] }),
+            serde_json::json!({ "instances": [[1.5, "pro"], [2, null]] }),
+            serde_json::json!({ "inputs": { "x": [1.5, 2], "plan": ["pro", null] } }),
+        ];
+        let csv = rows_from_csv("plan,x\npro,1.5\n,2\n", INPUTS).expect("csv");
+        for body in shapes {
+            assert_eq!(rows_from_json(&body, INPUTS).expect("rows"), csv, "{body}");
+        }
+        let error = rows_from_csv("x,plan\nhigh,pro\n", INPUTS).expect_err("refused");
+        assert_eq!(error.field, "csv row 1 column x");
+        let error = rows_from_json(
+            &serde_json::json!({ "instances": [], "inputs": [] }),
+            INPUTS,
+        )
+        .expect_err("refused");
+        assert!(
+            error.message.contains("not instances and inputs"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! Model serving on the agent: models loaded from their artifacts ([`model`], [`catalog`]),
+//! rows read from the request formats ([`oip`] for Open Inference Protocol v2, [`mlflow`] for
+//! MLflow scoring, [`request`] for what they share), and the HTTP routes ([`routes`]).
+
+pub mod catalog;
+pub mod mlflow;
+pub mod model;
+pub mod oip;
+pub mod request;
+pub mod routes;

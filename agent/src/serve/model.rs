@@ -1,0 +1,97 @@
+//! A model as served: its artifact read once, the input columns it takes, and predictions
+//! for a batch of rows through the pipeline and model stored at training time.
+
+use drover_protocol::spec::Task;
+use ndarray::Array2;
+
+use crate::train::pipeline::{BadCell, Cell};
+use crate::train::{ARTIFACT_FORMAT, ModelArtifact};
+
+/// A loaded model version.
+#[derive(Debug)]
+pub struct Served {
+    pub name: String,
+    pub version: u32,
+    artifact: ModelArtifact,
+}
+
+/// What a model predicted for each row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predictions {
+    /// Classifiers: the most probable class of each row, and every class's probability
+    /// (rows x classes, in the order of `classes`).
+    Classes {
+        labels: Vec<String>,
+        classes: Vec<String>,
+        probabilities: Array2<f64>,
+    },
+    /// Regressors: one value per row.
+    Values(Vec<f64>),
+}
+
+impl Served {
+    /// Reads a model artifact; an artifact of another layout is refused.
+    pub fn load(name: &str, version: u32, bytes: &[u8]) -> Result<Self, String> {
+        let artifact: ModelArtifact = serde_json::from_slice(bytes)
+            .map_err(|e| format!("{name}@{version}: not a drover model artifact: {e}"))?;
+        if artifact.format != ARTIFACT_FORMAT {
+            return Err(format!(
+                "{name}@{version}: artifact format {} is not {ARTIFACT_FORMAT}; upgrade the agent",
+                artifact.format
+            ));
+        }
+        Ok(Self {
+            name: name.into(),
+            version,
+            artifact,
+        })
+    }
+
+    /// The input columns in order, and whether each is numeric.
+    pub fn inputs(&self) -> Vec<(&str, bool)> {
+        self.artifact.pipeline.inputs().collect()
+    }
+
+    /// The class names of a classifier (empty for a regressor).
+    pub fn classes(&self) -> &[String] {
+        &self.artifact.classes
+    }
+
+    /// What the model predicts.
+    pub fn task(&self) -> Task {
+        self.artifact.algorithm.task()
+    }
+
+    /// Predictions for `rows` rows given as one column of cells per input, in
+    /// [`Served::inputs`] order. The most probable class is chosen as at training time (the
+    /// first of equal probabilities).
+    pub fn predict(&self, columns: &[Vec<Cell>], rows: usize) -> Result<Predictions, BadCell> {
+        let x = self.artifact.pipeline.transform_cells(columns, rows)?;
+        let a = &self.artifact;
+        Ok(match self.task() {
+            Task::Classification => {
+                let probabilities = a.model.probabilities(&x, a.classes.len());
+                let labels = probabilities
+                    .outer_iter()
+                    .map(|row| {
+                        let best = row
+                            .iter()
+                            .enumerate()
+                            .fold(
+                                (0, f64::NEG_INFINITY),
+                                |b, (i, &p)| if p > b.1 { (i, p) } else { b },
+                            )
+                            .0;
+                        a.classes.get(best).cloned().unwrap_or_default()
+                    })
+                    .collect();
+                Predictions::Classes {
+                    labels,
+                    classes: a.classes.clone(),
+                    probabilities,
+                }
+            }
+            Task::Regression => Predictions::Values(a.model.values(&x).to_vec()),
+        })
+    }
+}

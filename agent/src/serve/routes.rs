@@ -1,0 +1,302 @@
+//! The prediction API on the agent's HTTP listener, over the models loaded here: Open
+//! Inference Protocol v2 (`/v2/models/...`) and MLflow scoring (`/invocations`, `/ping`,
+//! `/version`). Every answer carries a request id (`x-request-id`) and the version that
+//! served it (`x-drover-version`); bad requests get a 400 naming the field, an unknown model
+//! a 404, and more requests in flight than [`MAX_IN_FLIGHT`] a 503 with `Retry-After`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use super::catalog::Catalog;
+use super::model::Served;
+use super::request::{BadRequest, Rows};
+use super::{mlflow, oip};
+
+/// Largest request body read, bytes.
+pub const MAX_BODY: usize = 8 << 20;
+/// Requests answered at once; more are refused with 503 rather than queued without bound.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+#[derive(Clone)]
+struct Serving {
+    catalog: Arc<Catalog>,
+    in_flight: Arc<Semaphore>,
+}
+
+/// The prediction routes over `catalog`.
+pub fn router(catalog: Arc<Catalog>) -> Router {
+    let state = Serving {
+        catalog,
+        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+    };
+    Router::new()
+        .route("/v2/models/{name}", get(metadata))
+        .route("/v2/models/{name}/ready", get(ready))
+        .route("/v2/models/{name}/infer", post(infer_latest))
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(infer_version),
+        )
+        .route("/invocations", post(invocations))
+        .route("/ping", get(ping))
+        .route(
+            "/version",
+            get(|| std::future::ready(drover_protocol::DROVER_VERSION)),
+        )
+        .with_state(state)
+}
+
+/// Why a request failed, in the shape of the protocol it came in.
+enum Failure {
+    Bad(BadRequest),
+    NotFound(String),
+}
+
+impl Failure {
+    fn oip(self) -> Response {
+        let (status, body) = match self {
+            Failure::Bad(e) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "error": e.to_string(), "field": e.field }),
+            ),
+            Failure::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "error": m })),
+        };
+        (status, axum::Json(body)).into_response()
+    }
+
+    fn mlflow(self) -> Response {
+        let (status, body) = match self {
+            Failure::Bad(e) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "error_code": "BAD_REQUEST", "message": e.to_string(), "field": e.field }),
+            ),
+            Failure::NotFound(m) => (
+                StatusCode::NOT_FOUND,
+                json!({ "error_code": "RESOURCE_DOES_NOT_EXIST", "message": m }),
+            ),
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        axum::Json(
+            json!({ "error": "the agent is answering as many requests as it takes; retry" }),
+        ),
+    )
+        .into_response()
+}
+
+/// The caller's request id, or a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(
+            || {
+                let raw: [u8; 8] = rand::random();
+                drover_protocol::pki::hex(&raw)
+            },
+            str::to_string,
+        )
+}
+
+/// Reads the body, at most [`MAX_BODY`] bytes.
+async fn read(body: Body) -> Result<Bytes, Failure> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        Failure::Bad(BadRequest::new(
+            "body",
+            format!("larger than {MAX_BODY} bytes, or cut short"),
+        ))
+    })
+}
+
+/// Adds the request id and the serving version to an answer.
+fn stamped(mut response: Response, id: &str, served: &Served) -> Response {
+    let headers = response.headers_mut();
+    if let Ok(id) = HeaderValue::from_str(id) {
+        headers.insert("x-request-id", id);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("{}@{}", served.name, served.version)) {
+        headers.insert("x-drover-version", v);
+    }
+    response
+}
+
+fn model_of(catalog: &Catalog, name: &str, version: Option<u32>) -> Result<Arc<Served>, Failure> {
+    catalog.get(name, version).ok_or_else(|| {
+        Failure::NotFound(match version {
+            Some(v) => format!("model {name} version {v} is not served here"),
+            None => format!("model {name} is not served here"),
+        })
+    })
+}
+
+fn predict(served: &Served, rows: &Rows) -> Result<super::model::Predictions, Failure> {
+    served
+        .predict(&rows.columns, rows.rows)
+        .map_err(|e| Failure::Bad(BadRequest::new(e.column, e.reason)))
+}
+
+async fn metadata(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+    let Ok(served) = model_of(&s.catalog, &name, None) else {
+        return Failure::NotFound(format!("model {name} is not served here")).oip();
+    };
+    let inputs: Vec<Value> = served
+        .inputs()
+        .iter()
+        .map(|(name, numeric)| {
+            json!({ "name": name, "datatype": if *numeric { "FP64" } else { "BYTES" }, "shape": [-1] })
+        })
+        .collect();
+    let outputs = if served.classes().is_empty() {
+        json!([{ "name": "predict", "datatype": "FP64", "shape": [-1] }])
+    } else {
+        let (datatype, _) = oip::labels(&[], served.classes());
+        json!([
+            { "name": "predict", "datatype": datatype, "shape": [-1] },
+            { "name": "predict_proba", "datatype": "FP64", "shape": [-1, served.classes().len()] }
+        ])
+    };
+    let versions: Vec<String> = s
+        .catalog
+        .versions(&name)
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    axum::Json(json!({
+        "name": name,
+        "versions": versions,
+        "platform": "drover",
+        "inputs": inputs,
+        "outputs": outputs,
+    }))
+    .into_response()
+}
+
+async fn ready(State(s): State<Serving>, Path(name): Path<String>) -> StatusCode {
+    if s.catalog.get(&name, None).is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+async fn infer_latest(
+    State(s): State<Serving>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    infer(s, name, None, headers, body).await
+}
+
+async fn infer_version(
+    State(s): State<Serving>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match version.parse::<u32>() {
+        Ok(v) => infer(s, name, Some(v), headers, body).await,
+        Err(_) => Failure::NotFound(format!("version {version:?} of {name} is not a number")).oip(),
+    }
+}
+
+async fn infer(
+    s: Serving,
+    name: String,
+    version: Option<u32>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
+        return busy();
+    };
+    let served = match model_of(&s.catalog, &name, version) {
+        Ok(served) => served,
+        Err(e) => return e.oip(),
+    };
+    let answer = async {
+        let bytes = read(body).await?;
+        let request: oip::InferRequest = serde_json::from_slice(&bytes)
+            .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
+        let rows = oip::rows(&request, &served.inputs()).map_err(Failure::Bad)?;
+        let predictions = predict(&served, &rows)?;
+        Ok::<_, Failure>((request.id, predictions))
+    };
+    let id = request_id(&headers);
+    match answer.await {
+        Ok((asked_id, predictions)) => {
+            let id = asked_id.unwrap_or(id);
+            let reply = oip::InferResponse {
+                model_name: served.name.clone(),
+                model_version: served.version.to_string(),
+                id: id.clone(),
+                outputs: oip::outputs(&predictions),
+            };
+            stamped(axum::Json(reply).into_response(), &id, &served)
+        }
+        Err(e) => stamped(e.oip(), &id, &served),
+    }
+}
+
+async fn invocations(State(s): State<Serving>, headers: HeaderMap, body: Body) -> Response {
+    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
+        return busy();
+    };
+    let named = headers.get("x-drover-model").and_then(|v| v.to_str().ok());
+    let served = match named {
+        Some(name) => model_of(&s.catalog, name, None),
+        None => s.catalog.only().map_err(Failure::NotFound),
+    };
+    let served = match served {
+        Ok(served) => served,
+        Err(e) => return e.mlflow(),
+    };
+    let csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/csv"));
+    let answer = async {
+        let bytes = read(body).await?;
+        let inputs = served.inputs();
+        let rows = if csv {
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|_| Failure::Bad(BadRequest::new("body", "CSV is not UTF-8")))?;
+            mlflow::rows_from_csv(text, &inputs)
+        } else {
+            let value: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
+            mlflow::rows_from_json(&value, &inputs)
+        }
+        .map_err(Failure::Bad)?;
+        predict(&served, &rows)
+    };
+    let id = request_id(&headers);
+    let response = match answer.await {
+        Ok(predictions) => axum::Json(mlflow::answer(&predictions)).into_response(),
+        Err(e) => e.mlflow(),
+    };
+    stamped(response, &id, &served)
+}
+
+async fn ping(State(s): State<Serving>) -> StatusCode {
+    if !s.catalog.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}

@@ -1,0 +1,245 @@
+//! The prediction API over real HTTP: a model trained by a real agent, registered by a real
+//! coordinator, loaded from its artifact and asked in every request format. Its answers equal
+//! what the model gave on the same rows at training time, bit for bit; bad requests get a 400
+//! naming the field, unknown models a 404.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use drover_agent::serve::catalog::Catalog;
+use drover_agent::serve::model::Served;
+use drover_agent::train::ModelArtifact;
+use drover_ml::table::{ColumnData, Table};
+use drover_protocol::hash::ContentHash;
+use drover_tests::{InProcessAgent, http_request};
+use serde_json::{Value, json};
+
+/// The artifact of a freshly trained and registered churn model, and the table it learnt from.
+async fn trained(tmp: &std::path::Path) -> (Vec<u8>, Table) {
+    let (coordinator, data) = drover_tests::coordinator_with_churn(tmp).await;
+    let handle = coordinator.handle();
+    let agent = InProcessAgent::join_and_run(&handle, tmp.join("agent"), "trainer").await;
+    let run = drover_tests::submit(&handle, &drover_tests::quick_spec("serve"))
+        .await
+        .expect("queued");
+    let detail = drover_tests::finished(&handle, &run).await;
+    let hash = ContentHash::parse(&detail.artifact_hash.expect("an artifact")).expect("hash");
+    let artifacts = drover_coordinator::artifacts::Artifacts::open(&data).expect("artifacts");
+    let bytes = std::fs::read(artifacts.path(&hash)).expect("artifact bytes");
+    let _ = agent.stop().await;
+    coordinator.stop().await;
+    let table = drover_ml::table::parse(&drover_tests::churn_csv(300, 7)).expect("csv");
+    (bytes, table)
+}
+
+async fn serve(catalog: Arc<Catalog>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, drover_agent::serve::routes::router(catalog)).await;
+    });
+    addr
+}
+
+/// Row `r` of `table` as a JSON record of the model's inputs.
+fn record(table: &Table, inputs: &[(String, bool)], r: usize) -> serde_json::Map<String, Value> {
+    inputs
+        .iter()
+        .map(|(name, _)| {
+            let c = table
+                .schema
+                .columns
+                .iter()
+                .position(|c| &c.name == name)
+                .expect("input column");
+            let value = match &table.columns[c] {
+                ColumnData::Numeric(v) => v[r].map_or(Value::Null, Value::from),
+                ColumnData::Categorical(v) => v[r].as_deref().map_or(Value::Null, Value::from),
+            };
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_format_answers_what_the_model_gave_at_training_time() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (bytes, table) = trained(tmp.path()).await;
+    let artifact: ModelArtifact = serde_json::from_slice(&bytes).expect("artifact");
+    let rows: Vec<usize> = (0..40).collect();
+    let x = artifact
+        .pipeline
+        .transform(&table, &rows)
+        .expect("transform");
+    let expected = artifact.model.probabilities(&x, artifact.classes.len());
+
+    let catalog = Arc::new(Catalog::default());
+    catalog.load(Served::load("churn", 1, &bytes).expect("loads"));
+    let inputs: Vec<(String, bool)> = catalog
+        .get("churn", None)
+        .expect("loaded")
+        .inputs()
+        .iter()
+        .map(|(n, numeric)| (n.to_string(), *numeric))
+        .collect();
+    let addr = serve(catalog).await;
+    let records: Vec<Value> = rows
+        .iter()
+        .map(|&r| Value::Object(record(&table, &inputs, r)))
+        .collect();
+
+    // OIP, one tensor per named input.
+    let tensors: Vec<Value> = inputs
+        .iter()
+        .map(|(name, numeric)| {
+            let data: Vec<Value> = records.iter().map(|r| r[name].clone()).collect();
+            json!({
+                "name": name,
+                "shape": [rows.len()],
+                "datatype": if *numeric { "FP64" } else { "BYTES" },
+                "data": data,
+            })
+        })
+        .collect();
+    let body = json!({ "id": "req-1", "inputs": tensors }).to_string();
+    let (status, answer) =
+        http_request(addr, "POST", "/v2/models/churn/infer", &[], Some(&body)).await;
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).expect("json");
+    assert_eq!(answer["id"], "req-1");
+    assert_eq!(answer["model_version"], "1");
+    let proba = &answer["outputs"][1];
+    assert_eq!(proba["name"], "predict_proba");
+    let served: Vec<f64> = proba["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|v| v.as_f64().expect("number"))
+        .collect();
+    let trained: Vec<f64> = expected.iter().copied().collect();
+    assert_eq!(
+        served.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        trained.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        "bit for bit"
+    );
+    let labels = answer["outputs"][0]["data"].clone();
+
+    // MLflow: records, split, instances, columnar inputs and CSV all give the same labels.
+    let split_data: Vec<Value> = records
+        .iter()
+        .map(|r| Value::Array(inputs.iter().map(|(n, _)| r[n].clone()).collect()))
+        .collect();
+    let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+    let columnar: serde_json::Map<String, Value> = inputs
+        .iter()
+        .map(|(n, _)| {
+            (
+                n.clone(),
+                Value::Array(records.iter().map(|r| r[n].clone()).collect()),
+            )
+        })
+        .collect();
+    for body in [
+        json!({ "dataframe_records": records }),
+        json!({ "dataframe_split": { "columns": names, "data": split_data } }),
+        json!({ "instances": records }),
+        json!({ "inputs": columnar }),
+    ] {
+        let (status, answer) =
+            http_request(addr, "POST", "/invocations", &[], Some(&body.to_string())).await;
+        assert_eq!(status, 200, "{answer}");
+        let answer: Value = serde_json::from_str(&answer).expect("json");
+        assert_eq!(answer["predictions"], labels, "{body}");
+    }
+
+    let mut csv = names.join(",");
+    for r in &records {
+        csv.push('\n');
+        let cells: Vec<String> = inputs
+            .iter()
+            .map(|(n, _)| match &r[n] {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        csv.push_str(&cells.join(","));
+    }
+    let (status, answer) = http_request(
+        addr,
+        "POST",
+        "/invocations",
+        &["Content-Type: text/csv", "x-request-id: csv-7"],
+        Some(&csv),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).expect("json");
+    assert_eq!(answer["predictions"], labels, "CSV");
+
+    // Bad requests name the field; an unknown model is a 404.
+    let first = &inputs[0].0;
+    let mut wrong_type = records[0].as_object().expect("record").clone();
+    let numeric = inputs
+        .iter()
+        .find(|(_, n)| *n)
+        .expect("a numeric input")
+        .0
+        .clone();
+    wrong_type.insert(numeric.clone(), json!("high"));
+    let mut missing = records[0].as_object().expect("record").clone();
+    missing.remove(first);
+    let mut unknown = records[0].as_object().expect("record").clone();
+    unknown.insert("bogus".into(), json!(1));
+    for (body, field, says) in [
+        (
+            json!({ "dataframe_records": [wrong_type] }),
+            numeric.clone(),
+            "expected a number",
+        ),
+        (
+            json!({ "dataframe_records": [missing] }),
+            "dataframe_records[0]".into(),
+            "missing input",
+        ),
+        (
+            json!({ "dataframe_records": [unknown] }),
+            "dataframe_records[0]".into(),
+            "unknown input \"bogus\"",
+        ),
+        (json!({ "rows": [] }), "body".into(), "none of"),
+    ] {
+        let (status, answer) =
+            http_request(addr, "POST", "/invocations", &[], Some(&body.to_string())).await;
+        assert_eq!(status, 400, "{answer}");
+        let answer: Value = serde_json::from_str(&answer).expect("json");
+        assert_eq!(answer["field"], field.as_str(), "{answer}");
+        assert!(
+            answer["message"].as_str().is_some_and(|m| m.contains(says)),
+            "{answer}"
+        );
+    }
+    let shape =
+        json!({ "inputs": [{ "name": "x", "shape": [2, 3], "datatype": "FP64", "data": [1, 2] }] });
+    let (status, answer) = http_request(
+        addr,
+        "POST",
+        "/v2/models/churn/infer",
+        &[],
+        Some(&shape.to_string()),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("inputs[0].data"), "{answer}");
+    let (status, _) = http_request(addr, "POST", "/v2/models/nope/infer", &[], Some("{}")).await;
+    assert_eq!(status, 404);
+    let (status, metadata) = http_request(addr, "GET", "/v2/models/churn", &[], None).await;
+    assert_eq!(status, 200);
+    let metadata: Value = serde_json::from_str(&metadata).expect("json");
+    assert_eq!(
+        metadata["inputs"].as_array().map(Vec::len),
+        Some(inputs.len())
+    );
+}
