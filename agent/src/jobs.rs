@@ -221,48 +221,66 @@ impl Runner {
         size: u64,
         what: &str,
     ) -> Result<PathBuf, String> {
-        let path = self.cache_dir.join(hash.as_str());
-        if let Ok(bytes) = std::fs::read(&path)
-            && ContentHash::of(&bytes) == *hash
-        {
-            return Ok(path);
-        }
-        std::fs::create_dir_all(&self.cache_dir).map_err(|e| format!("creating the cache: {e}"))?;
-        let (mut send, mut recv) = open_bi(conn).await.map_err(|e| e.to_string())?;
-        send.send(&AgentRequest::FetchArtifact { hash: hash.clone() })
-            .await
-            .map_err(|e| e.to_string())?;
-        send.finish();
-        let len = match recv
-            .expect::<AgentResponse>()
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            AgentResponse::Artifact { len } if len == size => len,
-            AgentResponse::Artifact { len } => {
-                return Err(format!("the {what} is {len} bytes, expected {size}"));
-            }
-            AgentResponse::Error(e) => return Err(format!("fetching the {what}: {e}")),
-            AgentResponse::Stored => return Err("unexpected answer to a fetch".into()),
-        };
-        let temp = self.cache_dir.join(format!("{hash}.part"));
-        let mut file =
-            std::io::BufWriter::new(std::fs::File::create(&temp).map_err(|e| e.to_string())?);
-        let got = bulk::receive(recv, len, &mut |chunk| {
-            std::io::Write::write_all(&mut file, chunk)
-        })
-        .await
-        .map_err(|e| format!("fetching the {what}: {e}"))?;
-        drop(file);
-        if got != *hash {
-            let _ = std::fs::remove_file(&temp);
-            return Err(format!(
-                "the {what} does not verify: expected BLAKE3 {hash}, got {got}"
-            ));
-        }
-        std::fs::rename(&temp, &path).map_err(|e| e.to_string())?;
-        Ok(path)
+        fetch_artifact(conn, &self.cache_dir, hash, Some(size), what).await
     }
+}
+
+/// Most bytes an artifact of unannounced size may have.
+const MAX_UNSIZED: u64 = 1 << 30;
+
+/// The artifact (`what`) with `hash` from `cache_dir`, or fetched from the coordinator,
+/// verified against its hash (and `size` when known) and cached there.
+pub async fn fetch_artifact(
+    conn: &quinn::Connection,
+    cache_dir: &Path,
+    hash: &ContentHash,
+    size: Option<u64>,
+    what: &str,
+) -> Result<PathBuf, String> {
+    let path = cache_dir.join(hash.as_str());
+    if let Ok(bytes) = std::fs::read(&path)
+        && ContentHash::of(&bytes) == *hash
+    {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(cache_dir).map_err(|e| format!("creating the cache: {e}"))?;
+    let (mut send, mut recv) = open_bi(conn).await.map_err(|e| e.to_string())?;
+    send.send(&AgentRequest::FetchArtifact { hash: hash.clone() })
+        .await
+        .map_err(|e| e.to_string())?;
+    send.finish();
+    let len = match recv
+        .expect::<AgentResponse>()
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        AgentResponse::Artifact { len } if size.map_or(len <= MAX_UNSIZED, |s| s == len) => len,
+        AgentResponse::Artifact { len } => {
+            return Err(match size {
+                Some(size) => format!("the {what} is {len} bytes, expected {size}"),
+                None => format!("the {what} is {len} bytes, more than {MAX_UNSIZED}"),
+            });
+        }
+        AgentResponse::Error(e) => return Err(format!("fetching the {what}: {e}")),
+        AgentResponse::Stored => return Err("unexpected answer to a fetch".into()),
+    };
+    let temp = cache_dir.join(format!("{hash}.part"));
+    let mut file =
+        std::io::BufWriter::new(std::fs::File::create(&temp).map_err(|e| e.to_string())?);
+    let got = bulk::receive(recv, len, &mut |chunk| {
+        std::io::Write::write_all(&mut file, chunk)
+    })
+    .await
+    .map_err(|e| format!("fetching the {what}: {e}"))?;
+    drop(file);
+    if got != *hash {
+        let _ = std::fs::remove_file(&temp);
+        return Err(format!(
+            "the {what} does not verify: expected BLAKE3 {hash}, got {got}"
+        ));
+    }
+    std::fs::rename(&temp, &path).map_err(|e| e.to_string())?;
+    Ok(path)
 }
 
 /// Uploads an artifact; the coordinator stores it only if the bytes hash to `hash`.

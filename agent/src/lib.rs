@@ -87,6 +87,7 @@ pub async fn run_with(config: AgentConfig, lifecycle: Lifecycle) -> anyhow::Resu
     let (connected, ready) = watch::channel(false);
     let stopped = CancellationToken::new();
     let _stop_helpers = stopped.clone().drop_guard();
+    let catalog = Arc::new(Catalog::default());
     let http = match config.http {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -96,7 +97,7 @@ pub async fn run_with(config: AgentConfig, lifecycle: Lifecycle) -> anyhow::Resu
             Some(tokio::spawn(http::serve(
                 listener,
                 ready.clone(),
-                Arc::new(Catalog::default()),
+                catalog.clone(),
                 stopped.clone(),
             )))
         }
@@ -132,6 +133,8 @@ pub async fn run_with(config: AgentConfig, lifecycle: Lifecycle) -> anyhow::Resu
         probe,
         connected,
         jobs: jobs::Runner::new(&config.state_dir),
+        catalog,
+        cache_dir: config.state_dir.join("cache"),
         stops: lifecycle.stops,
     };
     let result = link::run(link).await;

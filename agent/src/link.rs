@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use drover_protocol::conn::{ConnError, FramedSend, open_bi};
@@ -22,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::host::HostProbe;
 use crate::jobs::Runner;
+use crate::serve::catalog::Catalog;
 use crate::state::AgentState;
 
 /// Why the link gave up for good.
@@ -131,6 +134,10 @@ pub struct Link<'a> {
     /// True while a session is up and the agent is not draining.
     pub connected: watch::Sender<bool>,
     pub jobs: Runner,
+    /// The models served here, kept across sessions, as deployments ask.
+    pub catalog: Arc<Catalog>,
+    /// Where fetched model artifacts are cached.
+    pub cache_dir: PathBuf,
     pub stops: Stops,
 }
 
@@ -223,6 +230,15 @@ async fn session(
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0u64;
     let (reports_tx, mut reports) = mpsc::channel::<AgentReport>(64);
+    let (plans, plans_rx) = watch::channel(None);
+    let deployer = tokio::spawn(crate::serve::deployer::run(
+        link.catalog.clone(),
+        link.cache_dir.clone(),
+        conn.clone(),
+        plans_rx,
+        peer.serving_reports.then(|| reports_tx.clone()),
+    ));
+    let _stop_deployer = AbortOnDrop(deployer);
     let session_jobs = CancellationToken::new();
     let _cancel_jobs_on_exit = session_jobs.clone().drop_guard();
     let mut running: HashMap<String, CancellationToken> = HashMap::new();
@@ -261,6 +277,10 @@ async fn session(
                     link.jobs.start(conn.clone(), *job, reports_tx.clone(), cancel);
                 }
                 Some(AgentCommand::MetricsAck { seq }) => tracing::trace!(seq, "metrics stored"),
+                Some(AgentCommand::Serve(plan)) => {
+                    tracing::info!(deployments = plan.len(), "deployments from the coordinator");
+                    plans.send_replace(Some(plan));
+                }
                 Some(AgentCommand::CancelJob { run_id }) => {
                     // The job stays counted until its work has stopped and it says so.
                     if let Some(cancel) = running.get(&run_id) {
@@ -336,6 +356,17 @@ pub struct PeerFeatures {
     /// [`AgentReport::Draining`], [`AgentReport::Reconfigured`] and [`AgentReport::Clock`]
     /// (protocol 3).
     pub lifecycle_reports: bool,
+    /// [`AgentReport::Serving`] (protocol 4).
+    pub serving_reports: bool,
+}
+
+/// Stops a task when the session that started it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl PeerFeatures {
@@ -343,6 +374,7 @@ impl PeerFeatures {
     pub fn of(version: u32) -> Self {
         Self {
             lifecycle_reports: version >= 3,
+            serving_reports: version >= 4,
         }
     }
 }
@@ -356,6 +388,8 @@ mod tests {
         assert!(!PeerFeatures::of(2).lifecycle_reports);
         assert!(PeerFeatures::of(3).lifecycle_reports);
         assert!(PeerFeatures::of(PROTOCOL_VERSION).lifecycle_reports);
+        assert!(!PeerFeatures::of(3).serving_reports);
+        assert!(PeerFeatures::of(PROTOCOL_VERSION).serving_reports);
     }
 
     #[test]

@@ -98,7 +98,8 @@ pub async fn run(options: SimOptions, shutdown: CancellationToken) -> anyhow::Re
             .clone()
             .unwrap_or_else(|| state.coordinator.clone());
         let stop = stop.clone();
-        let jobs = Runner::new(&options.state_dir.join(format!("sim-{i:05}")));
+        let sim_dir = options.state_dir.join(format!("sim-{i:05}"));
+        let jobs = Runner::new(&sim_dir);
         links.spawn(async move {
             let presence = Presence {
                 hello,
@@ -111,6 +112,8 @@ pub async fn run(options: SimOptions, shutdown: CancellationToken) -> anyhow::Re
                 probe: HostProbe::disabled(),
                 connected,
                 jobs,
+                catalog: Default::default(),
+                cache_dir: sim_dir.join("cache"),
                 stops: Stops::immediate(stop),
             })
             .await

@@ -15,7 +15,7 @@ use drover_protocol::types::{AgentId, unix_ms};
 use crate::state::Shared;
 use crate::store::{IdMatch, NewToken, StoreError};
 use crate::training::{runs, schedules};
-use crate::{audit, datasets, registry};
+use crate::{audit, datasets, deployments, registry};
 
 /// Longest a join token may live.
 pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -154,6 +154,20 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
         OperatorRequest::RemoveAlias { model, alias } => {
             model_answer(registry::remove_alias(shared, &model, &alias))
         }
+        OperatorRequest::Deploy { model, selector } => {
+            match deployments::deploy(shared, &model, selector) {
+                Ok(status) => OperatorResponse::Deployment(Box::new(status)),
+                Err(e) => OperatorResponse::Error(e),
+            }
+        }
+        OperatorRequest::Undeploy { model } => match deployments::undeploy(shared, &model) {
+            Ok(model) => OperatorResponse::Undeployed(model),
+            Err(e) => OperatorResponse::Error(e),
+        },
+        OperatorRequest::ListDeployments => match deployments::list(shared) {
+            Ok(list) => OperatorResponse::Deployments(list),
+            Err(e) => OperatorResponse::Error(e),
+        },
         OperatorRequest::ModelHistory { model } => match store.model_events(&model, MAX_EVENTS) {
             Ok(events) => OperatorResponse::Events(events),
             Err(e) => internal(e),

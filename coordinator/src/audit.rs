@@ -19,6 +19,8 @@ pub fn changes_state(request: &OperatorRequest) -> bool {
             | OperatorRequest::SetAlias { .. }
             | OperatorRequest::RemoveAlias { .. }
             | OperatorRequest::RemoveSchedule { .. }
+            | OperatorRequest::Deploy { .. }
+            | OperatorRequest::Undeploy { .. }
     )
 }
 
@@ -49,6 +51,20 @@ pub fn action(request: &OperatorRequest, response: &OperatorResponse) -> Option<
             format!("take alias {alias} off {}@{}", v.model, v.version)
         }
         (_, OperatorResponse::ScheduleRemoved(id)) => format!("remove schedule {id}"),
+        (OperatorRequest::Deploy { selector, .. }, OperatorResponse::Deployment(d)) => {
+            let versions: Vec<String> = d
+                .deployment
+                .variants
+                .iter()
+                .map(|v| format!("{}@{}", d.deployment.model, v.version))
+                .collect();
+            format!(
+                "deploy {} on agents labelled {}",
+                versions.join(", "),
+                drover_protocol::types::format_labels(selector)
+            )
+        }
+        (_, OperatorResponse::Undeployed(model)) => format!("undeploy {model}"),
         _ => return None,
     })
 }

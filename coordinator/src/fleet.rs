@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use drover_protocol::msg::{AgentCommand, ClockSkew};
+use drover_protocol::serve::Serving;
 use drover_protocol::types::{
     AgentId, AgentInfo, AgentStatus, Capacity, HostLoad, Labels, unix_ms,
 };
@@ -28,7 +29,12 @@ struct Live {
     /// The agent said it is shutting down: no new jobs for it.
     draining: bool,
     clock: Option<ClockSkew>,
+    /// What the agent last reported serving.
+    serving: Vec<Serving>,
 }
+
+/// Most versions one agent's serving report may list; the rest is dropped.
+pub const MAX_SERVING: usize = 256;
 
 struct Session {
     id: u64,
@@ -53,6 +59,15 @@ pub struct Trainer {
     /// Jobs it runs now (filled in by the scheduler).
     pub busy: u32,
     pub commands: mpsc::Sender<AgentCommand>,
+}
+
+/// An agent as deployments see it: its labels, what it last reported serving, and the
+/// command channel of its session when connected.
+pub struct Server {
+    pub id: AgentId,
+    pub labels: Labels,
+    pub serving: Vec<Serving>,
+    pub commands: Option<mpsc::Sender<AgentCommand>>,
 }
 
 /// Every enrolled agent and its live state.
@@ -258,6 +273,29 @@ impl Fleet {
         trainers
     }
 
+    /// Records what session `session` of agent `id` reports serving (at most
+    /// [`MAX_SERVING`] versions).
+    pub fn serving(&self, id: &AgentId, session: u64, mut serving: Vec<Serving>) {
+        serving.truncate(MAX_SERVING);
+        self.with_session(id, session, |live| live.serving = serving);
+    }
+
+    /// Every enrolled agent as deployments see it, by id.
+    pub fn servers(&self) -> Vec<Server> {
+        let mut servers: Vec<Server> = self
+            .lock()
+            .iter()
+            .map(|(id, l)| Server {
+                id: id.clone(),
+                labels: l.record.labels.clone(),
+                serving: l.serving.clone(),
+                commands: l.session.as_ref().map(|s| s.commands.clone()),
+            })
+            .collect();
+        servers.sort_by(|a, b| a.id.cmp(&b.id));
+        servers
+    }
+
     /// The command channel of an agent's current session.
     pub fn commands(&self, id: &AgentId) -> Option<mpsc::Sender<AgentCommand>> {
         self.lock()
@@ -320,6 +358,7 @@ impl Live {
             seen_dirty: false,
             draining: false,
             clock: None,
+            serving: Vec::new(),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod api;
 pub mod artifacts;
 pub mod audit;
 mod datasets;
+pub mod deployments;
 mod events;
 pub mod fleet;
 pub mod http;

@@ -16,6 +16,7 @@
 //! - [`pki`]: certificate authority, certificate requests, roles inside certificates.
 //! - [`registry`]: model versions, stages, aliases, lineage.
 //! - [`run`]: training jobs, agent reports, runs as operators see them.
+//! - [`serve`]: deployments, traffic weights, what agents serve, label selectors.
 //! - [`spec`]: training specs (TOML), validated before anything is queued.
 //! - [`telemetry`]: the process-wide Prometheus recorder.
 //! - [`token`]: the opaque enrollment token.
@@ -36,6 +37,7 @@ pub mod msg;
 pub mod pki;
 pub mod registry;
 pub mod run;
+pub mod serve;
 pub mod spec;
 #[cfg(feature = "net")]
 pub mod telemetry;
@@ -49,12 +51,14 @@ pub mod types;
 ///
 /// Version 3 added [`msg::AgentReport::Draining`], [`msg::AgentReport::Reconfigured`] and
 /// [`msg::AgentReport::Clock`]; an agent sends them only to a coordinator of version 3 or later.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 4 added serving: [`msg::AgentCommand::Serve`] (sent only to agents of version 4) and
+/// [`msg::AgentReport::Serving`] (sent only to coordinators of version 4).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The oldest protocol version still spoken: peers one version apart work together, so
 /// agents and the coordinator can be upgraded one at a time. Older peers are refused with a
 /// clear error.
-pub const MIN_PROTOCOL_VERSION: u32 = 2;
+pub const MIN_PROTOCOL_VERSION: u32 = 3;
 
 /// ALPN identifier negotiated on every QUIC connection.
 pub const ALPN: &[u8] = b"drover/1";

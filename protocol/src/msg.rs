@@ -14,6 +14,7 @@ use crate::run::{
     JobAssignment, JobOutcome, MetricPoint, RunDetail, RunFilter, RunPage, RunQuery, RunStatus,
     RunSummary, ScheduleInfo, Trial,
 };
+use crate::serve::{Deployment, DeploymentStatus, Serving};
 use crate::spec::TrainSpec;
 use crate::types::{AgentId, AgentInfo, Capacity, HostLoad, Labels};
 
@@ -123,6 +124,8 @@ pub enum AgentReport {
     Clock {
         unix_ms: u64,
     },
+    /// Protocol 4: every version the agent serves and where each stands.
+    Serving(Vec<Serving>),
 }
 
 /// Coordinator to agent, on the control stream after the hello.
@@ -136,6 +139,8 @@ pub enum AgentCommand {
     CancelJob { run_id: String },
     /// The metric batch `seq` is durably stored.
     MetricsAck { seq: u64 },
+    /// Protocol 4: everything this agent should serve, replacing what it was told before.
+    Serve(Vec<Deployment>),
 }
 
 /// One operator request; each travels on its own bidirectional stream.
@@ -203,6 +208,18 @@ pub enum OperatorRequest {
     ModelHistory {
         model: String,
     },
+    /// Serves one version of a model on the agents `selector` picks, replacing the model's
+    /// deployment if it had one.
+    Deploy {
+        model: ModelRef,
+        selector: Labels,
+    },
+    /// Stops serving a model everywhere.
+    Undeploy {
+        model: String,
+    },
+    /// Every deployment and how each agent serves it.
+    ListDeployments,
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -229,6 +246,9 @@ pub enum OperatorResponse {
     ModelVersions(Vec<ModelVersion>),
     ClockSkews(Vec<ClockSkew>),
     RunPage(Box<RunPage>),
+    Deployment(Box<DeploymentStatus>),
+    Undeployed(String),
+    Deployments(Vec<DeploymentStatus>),
 }
 
 /// How far an agent's wall clock is from the coordinator's, measured when it last sent
@@ -410,6 +430,16 @@ pub enum Event {
         version: u32,
         alias: String,
     },
+    /// A model version is to be served on the agents a selector picks.
+    Deployed {
+        model: String,
+        version: u32,
+        selector: String,
+    },
+    /// A model is served nowhere any more.
+    Undeployed {
+        model: String,
+    },
 }
 
 impl Event {
@@ -435,6 +465,8 @@ impl Event {
             Event::AgentDraining { .. } => "agent.draining",
             Event::OperatorAction { .. } => "operator.action",
             Event::AliasRemoved { .. } => "model.unalias",
+            Event::Deployed { .. } => "model.deployed",
+            Event::Undeployed { .. } => "model.undeployed",
         }
     }
 
@@ -518,6 +550,12 @@ impl Event {
                 version,
                 alias,
             } => format!("alias {alias} taken off {model}@{version}"),
+            Event::Deployed {
+                model,
+                version,
+                selector,
+            } => format!("{model}@{version} deployed on agents labelled {selector}"),
+            Event::Undeployed { model } => format!("{model} undeployed"),
         }
     }
 }

@@ -23,10 +23,13 @@ impl Catalog {
             .insert(served.version, Arc::new(served));
     }
 
-    /// Stops serving every version of `name`.
-    pub fn unload(&self, name: &str) {
+    /// Keeps the versions `keep` accepts and drops the rest.
+    pub fn retain(&self, keep: impl Fn(&str, u32) -> bool) {
         let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
-        models.remove(name);
+        for (name, versions) in models.iter_mut() {
+            versions.retain(|v, _| keep(name, *v));
+        }
+        models.retain(|_, versions| !versions.is_empty());
     }
 
     /// Version `version` of `name`, or its newest loaded version.

@@ -1,8 +1,10 @@
-//! Model serving on the agent: models loaded from their artifacts ([`model`], [`catalog`]),
+//! Model serving on the agent: models loaded from their artifacts ([`model`], [`catalog`])
+//! as the coordinator's deployments ask ([`deployer`]),
 //! rows read from the request formats ([`oip`] for Open Inference Protocol v2, [`mlflow`] for
 //! MLflow scoring, [`request`] for what they share), and the HTTP routes ([`routes`]).
 
 pub mod catalog;
+pub mod deployer;
 pub mod mlflow;
 pub mod model;
 pub mod oip;

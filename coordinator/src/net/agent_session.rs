@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::agent_bulk;
 use super::peer::{ConnectionError, peer_fingerprint, reply};
+use crate::deployments;
 use crate::fleet::Beat;
 use crate::net::backlog::Backlog;
 use crate::net::grants::Grants;
@@ -28,6 +29,8 @@ pub struct Arrival {
     pub name: String,
     pub drover_version: String,
     pub hello: AgentHello,
+    /// The protocol version the agent speaks: serving commands go only to version 4 and up.
+    pub proto_version: u32,
 }
 
 /// Runs an agent session until the agent goes, is removed, or the coordinator stops.
@@ -43,7 +46,9 @@ pub async fn run(
         name,
         drover_version,
         hello,
+        proto_version,
     } = arrival;
+    let serves = proto_version >= 4;
     let id = AgentId(name);
     let looked_up = id.clone();
     let enrolled = shared
@@ -100,6 +105,9 @@ pub async fn run(
         address: record.address.clone(),
     });
 
+    if serves {
+        send_plan(&shared, &id).await;
+    }
     let backlog = Backlog::start(shared.clone());
     let ended = session_loop(
         &shared,
@@ -111,6 +119,7 @@ pub async fn run(
         &mut command_rx,
         &backlog,
         &shutdown,
+        serves,
     )
     .await;
     metrics::gauge!("drover_agents_connected").decrement(1.0);
@@ -131,6 +140,21 @@ pub async fn run(
     Ok(())
 }
 
+/// Queues for agent `id` the deployments its labels select (through its session, which
+/// grants their artifacts and sends them only to agents that serve).
+async fn send_plan(shared: &Arc<Shared>, id: &AgentId) {
+    let server = shared.fleet.servers().into_iter().find(|s| s.id == *id);
+    let Some((labels, Some(commands))) = server.map(|s| (s.labels, s.commands)) else {
+        return;
+    };
+    let plan = shared
+        .blocking(move |shared| deployments::plan_for(shared, &labels))
+        .await;
+    if commands.try_send(AgentCommand::Serve(plan)).is_err() {
+        tracing::warn!(agent = %id, "could not queue the agent's deployments");
+    }
+}
+
 /// Loops until the session ends and says why.
 #[allow(clippy::too_many_arguments)]
 async fn session_loop(
@@ -143,6 +167,7 @@ async fn session_loop(
     commands: &mut mpsc::Receiver<AgentCommand>,
     backlog: &Backlog,
     shutdown: &CancellationToken,
+    serves: bool,
 ) -> String {
     let (acks, mut acked) = mpsc::unbounded_channel::<u64>();
     let grants = Arc::new(Grants::default());
@@ -189,10 +214,12 @@ async fn session_loop(
                     conn.close(2u32.into(), reason.as_bytes());
                     return reason;
                 }
+                Some(AgentCommand::Serve(_)) if !serves => {}
                 Some(command) => {
                     match &command {
                         AgentCommand::AssignJob(job) => grants.assign(job),
                         AgentCommand::CancelJob { run_id } => grants.revoke(run_id),
+                        AgentCommand::Serve(plan) => grants.serve(plan),
                         _ => {}
                     }
                     if let Err(e) = send.send(&command).await {
@@ -288,7 +315,7 @@ async fn run_report(
 
 /// The reports about the agent itself (protocol 3): draining, a reloaded config, its clock.
 async fn lifecycle(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     conn: &quinn::Connection,
     id: &AgentId,
     session: u64,
@@ -306,6 +333,7 @@ async fn lifecycle(
         AgentReport::Reconfigured { labels, capacity } => {
             if let Some(record) = shared.fleet.reconfigured(id, session, labels, capacity) {
                 tracing::info!(agent = %id, labels = ?record.labels, "agent reloaded its config");
+                send_plan(shared, id).await;
                 let updated = shared
                     .store
                     .call(move |store| store.update_agent_session(&record))
@@ -320,6 +348,7 @@ async fn lifecycle(
             let skew = theirs as i64 + half_rtt - unix_ms() as i64;
             shared.fleet.clock(id, session, skew);
         }
+        AgentReport::Serving(serving) => shared.fleet.serving(id, session, serving),
         AgentReport::Heartbeat { .. }
         | AgentReport::JobProgress { .. }
         | AgentReport::JobFinished { .. }

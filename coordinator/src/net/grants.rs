@@ -1,6 +1,6 @@
 //! What one agent session may touch. An enrolled agent is still untrusted: it may report only
 //! on runs (and search shares) assigned to it in this session, fetch only the blobs those jobs
-//! were handed, and finish a run only with an artifact it uploaded itself while it held that
+//! were handed (or the models it was told to serve), and finish a run only with an artifact it uploaded itself while it held that
 //! run. Everything is forgotten with the session.
 
 use std::collections::{BTreeSet, HashMap};
@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use drover_protocol::hash::ContentHash;
 use drover_protocol::run::JobAssignment;
+use drover_protocol::serve::Deployment;
 
 /// Uploads one assigned run allows: the model, with room for a retry or two.
 const UPLOADS_PER_RUN: usize = 4;
@@ -26,6 +27,8 @@ struct Inner {
     assigned: usize,
     /// Artifacts uploaded in this session, each with the runs the agent held then.
     uploads: HashMap<ContentHash, BTreeSet<String>>,
+    /// Model artifacts of what the agent was last told to serve.
+    serving: BTreeSet<ContentHash>,
 }
 
 /// Why an upload was refused before any byte was read.
@@ -55,6 +58,15 @@ impl Grants {
         inner.assigned += 1;
     }
 
+    /// The agent was told to serve `deployments`: it may fetch their artifacts, and no
+    /// longer those of deployments it was told before.
+    pub fn serve(&self, deployments: &[Deployment]) {
+        self.lock().serving = deployments
+            .iter()
+            .flat_map(|d| d.variants.iter().map(|v| v.artifact_hash.clone()))
+            .collect();
+    }
+
     /// The run ended or was cancelled on this agent: nothing more about it is accepted.
     pub fn revoke(&self, run_id: &str) {
         self.lock().runs.remove(run_id);
@@ -67,7 +79,11 @@ impl Grants {
 
     /// What `hash` is, when a job of this agent was handed it.
     pub fn fetchable(&self, hash: &ContentHash) -> Option<&'static str> {
-        self.lock()
+        let inner = self.lock();
+        if inner.serving.contains(hash) {
+            return Some("deployed model");
+        }
+        inner
             .runs
             .values()
             .flatten()
@@ -146,6 +162,36 @@ mod tests {
         grants.revoke("run-a");
         assert_eq!(grants.fetchable(&ContentHash::of(b"data")), None);
         assert!(!grants.holds("run-a"));
+    }
+
+    #[test]
+    fn an_agent_fetches_only_the_models_it_was_last_told_to_serve() {
+        use drover_protocol::serve::{Deployment, Variant};
+        let deployment = |artifact: &[u8]| Deployment {
+            model: "churn".into(),
+            variants: vec![Variant {
+                version: 1,
+                artifact_hash: ContentHash::of(artifact),
+                weight: 100,
+                shadow: false,
+            }],
+            selector: Default::default(),
+            updated_ms: 0,
+        };
+        let grants = Grants::default();
+        grants.serve(&[deployment(b"v1")]);
+        assert_eq!(
+            grants.fetchable(&ContentHash::of(b"v1")),
+            Some("deployed model")
+        );
+        grants.serve(&[deployment(b"v2")]);
+        assert_eq!(
+            grants.fetchable(&ContentHash::of(b"v1")),
+            None,
+            "no longer deployed"
+        );
+        grants.serve(&[]);
+        assert_eq!(grants.fetchable(&ContentHash::of(b"v2")), None);
     }
 
     #[test]

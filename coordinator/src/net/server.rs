@@ -159,7 +159,7 @@ async fn handle(
     let Hello {
         drover_version,
         intent,
-        ..
+        proto_version,
     } = hello;
     match (identity, intent) {
         (Err(reason), _) => refuse(&conn, &mut send, reason, "certificate").await,
@@ -181,6 +181,7 @@ async fn handle(
                 name: id.name,
                 drover_version,
                 hello: agent,
+                proto_version,
             };
             agent_session::run(shared, conn, arrival, send, recv, shutdown).await
         }

@@ -202,6 +202,14 @@ CREATE UNIQUE INDEX runs_by_cause ON runs (cause) WHERE cause IS NOT NULL;
 ALTER TABLE schedules ADD COLUMN since_seq INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN same_model_as TEXT;
 "#,
+    r#"
+CREATE TABLE deployments (
+    model      TEXT PRIMARY KEY,
+    variants   TEXT NOT NULL,
+    selector   TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+"#,
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

@@ -15,6 +15,7 @@ use drover_protocol::types::{AgentId, Capacity, Labels};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 mod datasets;
+mod deployments;
 mod events;
 mod experiments;
 pub mod handle;

@@ -13,6 +13,7 @@ pub mod bench_train;
 pub mod care;
 pub mod compare;
 pub mod data;
+pub mod deployments;
 pub mod events;
 pub mod follow;
 pub mod models;
@@ -73,6 +74,8 @@ pub enum Command {
         #[command(subcommand)]
         action: models::ModelsCmd,
     },
+    /// Which model versions are served on which agents, and how each serves them.
+    Deployments(deployments::DeploymentsArgs),
     /// Repeating training specs (cron schedules and new-data triggers).
     Schedules {
         #[command(subcommand)]
@@ -119,6 +122,7 @@ impl Command {
             Command::Train(args) => args.run(ctx).await,
             Command::Runs { action } => action.run(ctx).await,
             Command::Models { action } => action.run(ctx).await,
+            Command::Deployments(args) => args.run(ctx).await,
             Command::Schedules { action } => action.run(ctx).await,
             Command::Events(args) => args.run(ctx, on_signal()).await,
             Command::Status(args) => args.run(ctx).await,

@@ -1,4 +1,5 @@
-//! `drover models list|show|promote|alias|unalias`: the model registry.
+//! `drover models list|show|promote|alias|unalias`: the model registry (`deploy` and
+//! `undeploy` are in [`super::deployments`]).
 
 use std::path::Path;
 
@@ -233,6 +234,15 @@ pub enum ModelsCmd {
     Alias { reference: String, alias: String },
     /// Take an alias off the version it points at.
     Unalias { model: String, alias: String },
+    /// Serve one version (NAME@N) on the agents a label selector picks.
+    Deploy {
+        reference: String,
+        /// Agents whose labels include these serve it.
+        #[arg(long, default_value = "role=serve")]
+        agents: String,
+    },
+    /// Stop serving a model everywhere.
+    Undeploy { model: String },
 }
 
 impl ModelsCmd {
@@ -247,6 +257,10 @@ impl ModelsCmd {
             ModelsCmd::Alias { reference, alias } => {
                 self::alias(data_dir, address, &reference, &alias).await
             }
+            ModelsCmd::Deploy { reference, agents } => {
+                super::deployments::deploy(ctx, &reference, &agents).await
+            }
+            ModelsCmd::Undeploy { model } => super::deployments::undeploy(ctx, &model).await,
             ModelsCmd::Unalias { model, alias } => {
                 let version = one(
                     data_dir,

@@ -141,7 +141,9 @@ impl App {
             Event::ModelRegistered { .. }
             | Event::ModelPromoted { .. }
             | Event::AliasSet { .. }
-            | Event::AliasRemoved { .. } => Feed::Models,
+            | Event::AliasRemoved { .. }
+            | Event::Deployed { .. }
+            | Event::Undeployed { .. } => Feed::Models,
             Event::TokenCreated { .. } | Event::OperatorAction { .. } => return,
         };
         let on_screen = feed == Feed::Agents

@@ -1,0 +1,162 @@
+//! Deployments end to end: a registered version deployed from the CLI reaches a real serving
+//! agent process, which fetches the artifact over QUIC, loads it and answers predictions on
+//! its HTTP listener; killed and restarted, the agent serves it again by itself; undeployed,
+//! it stops.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use drover_tests::{
+    InProcessAgent, Proc, bin, drover, drover_agent, drover_ok, http_request, wait_for,
+};
+use serde_json::{Value, json};
+
+/// Starts a `drover-agent run` process labelled `role=serve,zone=edge` from `state` (the
+/// in-process trainer is labelled `role=train,serve`, so the selector `zone=edge` picks this
+/// one only).
+fn serving_agent(state: &Path, log: std::path::PathBuf) -> Proc {
+    Proc::spawn(
+        &bin("drover-agent"),
+        &[
+            "run",
+            "--state-dir",
+            state.to_str().expect("utf-8"),
+            "--http",
+            "127.0.0.1:0",
+            "--labels",
+            "role=serve,zone=edge",
+        ],
+        log,
+    )
+}
+
+/// The deployment states `drover deployments --json` reports for `model`.
+fn states(data: &str, model: &str) -> Vec<String> {
+    let out = drover_ok(&["deployments", "--json", "--data-dir", data]);
+    let list: Value = serde_json::from_str(&out).expect("json");
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["deployment"]["model"] == model)
+        .flat_map(|d| d["agents"].as_array().cloned().unwrap_or_default())
+        .flat_map(|a| a[1].as_array().cloned().unwrap_or_default())
+        .map(|s| s["state"].to_string())
+        .collect()
+}
+
+/// A request of one synthetic row for a model with the inputs its metadata lists.
+async fn one_row(http: SocketAddr) -> String {
+    let (status, metadata) = http_request(http, "GET", "/v2/models/churn", &[], None).await;
+    assert_eq!(status, 200, "{metadata}");
+    let metadata: Value = serde_json::from_str(&metadata).expect("json");
+    let record: serde_json::Map<String, Value> = metadata["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .map(|i| {
+            let name = i["name"].as_str().expect("name").to_string();
+            let value = if i["datatype"] == "BYTES" {
+                json!("basic")
+            } else {
+                json!(1.0)
+            };
+            (name, value)
+        })
+        .collect();
+    json!({ "dataframe_records": [record] }).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployed_version_is_served_survives_an_agent_restart_and_undeploys() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (coordinator, data) = drover_tests::coordinator_with_churn(tmp.path()).await;
+    let handle = coordinator.handle();
+    let trainer =
+        InProcessAgent::join_and_run(&handle, tmp.path().join("trainer"), "trainer").await;
+    let run = drover_tests::submit(&handle, &drover_tests::quick_spec("deploy"))
+        .await
+        .expect("queued");
+    assert!(
+        drover_tests::finished(&handle, &run)
+            .await
+            .registered
+            .is_some()
+    );
+    let d = data.to_str().expect("utf-8").to_string();
+
+    let token = drover_ok(&["token", "create", "--data-dir", &d]);
+    let state = tmp.path().join("server");
+    let joined = drover_agent(&[
+        "join",
+        token.trim(),
+        "--state-dir",
+        state.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        joined.status.success(),
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    let agent = serving_agent(&state, tmp.path().join("server.log"));
+    let http = drover_tests::logged_http_addr(&agent).await;
+
+    let vague = drover(&["models", "deploy", "churn", "--data-dir", &d]);
+    assert_eq!(vague.status.code(), Some(2), "deploy names one version");
+    let out = drover_ok(&[
+        "models",
+        "deploy",
+        "churn@1",
+        "--agents",
+        "zone=edge",
+        "--data-dir",
+        &d,
+    ]);
+    assert!(
+        out.contains("churn@1 deployed on agents labelled zone=edge (1 match now"),
+        "{out}"
+    );
+    wait_for("the agent to report churn@1 ready", || async {
+        states(&d, "churn")
+            .iter()
+            .any(|s| s.contains("Ready"))
+            .then_some(())
+    })
+    .await;
+    let table = drover_ok(&["deployments", "--data-dir", &d]);
+    assert!(
+        table.contains("churn") && table.contains("@1 ready"),
+        "{table}"
+    );
+
+    let body = one_row(http).await;
+    let (status, answer) = http_request(http, "POST", "/invocations", &[], Some(&body)).await;
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).expect("json");
+    assert_eq!(answer["predictions"].as_array().map(Vec::len), Some(1));
+
+    // Killed and started again, the agent gets its deployment back by itself.
+    agent.signal("KILL");
+    let again = serving_agent(&state, tmp.path().join("server2.log"));
+    let http = drover_tests::logged_http_addr(&again).await;
+    wait_for("the restarted agent to serve churn again", || async {
+        let (status, _) = http_request(http, "POST", "/invocations", &[], Some(&body)).await;
+        (status == 200).then_some(())
+    })
+    .await;
+
+    let out = drover_ok(&["models", "undeploy", "churn", "--data-dir", &d]);
+    assert!(out.contains("churn undeployed"), "{out}");
+    wait_for("the agent to stop serving churn", || async {
+        let (status, _) = http_request(http, "GET", "/v2/models/churn/ready", &[], None).await;
+        (status == 404).then_some(())
+    })
+    .await;
+    let events = drover_ok(&["events", "--data-dir", &d]);
+    assert!(
+        events.contains("model.deployed") && events.contains("operator operator: deploy churn@1"),
+        "{events}"
+    );
+    drop(again);
+    let _ = trainer.stop().await;
+    coordinator.stop().await;
+}
