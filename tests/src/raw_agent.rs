@@ -71,12 +71,13 @@ impl RawAgent {
         self.send.send(report).await.expect("report");
     }
 
-    /// Heartbeats until the coordinator sends a command other than an acknowledgement.
+    /// Heartbeats until the coordinator sends a command other than an acknowledgement or a
+    /// list of deployments (a raw agent serves nothing).
     pub async fn next_command(&mut self) -> AgentCommand {
         loop {
             tokio::select! {
                 command = self.recv.recv::<AgentCommand>() => match command.expect("command") {
-                    Some(AgentCommand::MetricsAck { .. }) => {}
+                    Some(AgentCommand::MetricsAck { .. } | AgentCommand::Serve(_)) => {}
                     Some(command) => return command,
                     None => panic!("the coordinator closed the session"),
                 },
@@ -100,10 +101,15 @@ impl RawAgent {
 
     /// Waits for the acknowledgement of metric batch `seq`.
     pub async fn acked(&mut self, seq: u64) {
-        let ack = tokio::time::timeout(crate::PATIENCE, self.recv.recv::<AgentCommand>())
-            .await
-            .expect("an acknowledgement in time")
-            .expect("command");
-        assert_eq!(ack, Some(AgentCommand::MetricsAck { seq }));
+        loop {
+            let command = tokio::time::timeout(crate::PATIENCE, self.recv.recv::<AgentCommand>())
+                .await
+                .expect("an acknowledgement in time")
+                .expect("command");
+            if !matches!(command, Some(AgentCommand::Serve(_))) {
+                assert_eq!(command, Some(AgentCommand::MetricsAck { seq }));
+                return;
+            }
+        }
     }
 }

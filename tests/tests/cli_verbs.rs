@@ -91,8 +91,10 @@ async fn verbs_refuse_vague_input_and_explain_waiting_runs() {
     .await;
     drop(follow);
 
-    // Cancelling takes a prefix too.
-    let cancelled = drover_ok(&["runs", "cancel", unique, "--data-dir", &d]);
+    // Cancelling takes a prefix too (a long one: `--follow` queued a third run, which the
+    // shortest prefix telling the first two apart may also start).
+    let long = &queued[0][..queued[0].len() - 1];
+    let cancelled = drover_ok(&["runs", "cancel", long, "--data-dir", &d]);
     assert!(cancelled.contains(&queued[0]), "{cancelled}");
 
     // Promoting names one version.

@@ -243,3 +243,84 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
         Some(inputs.len())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_split_traffic_keys_stick_and_a_shadow_never_answers() {
+    use drover_protocol::serve::{Deployment, Variant};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (bytes, table) = trained(tmp.path()).await;
+    let catalog = Arc::new(Catalog::default());
+    for version in [1, 2, 3] {
+        catalog.load(Served::load("churn", version, &bytes).expect("loads"));
+    }
+    let hash = ContentHash::of(&bytes);
+    let variant = |version, weight, shadow| Variant {
+        version,
+        artifact_hash: hash.clone(),
+        weight,
+        shadow,
+    };
+    catalog.route(&[Deployment {
+        model: "churn".into(),
+        variants: vec![
+            variant(1, 90, false),
+            variant(2, 10, false),
+            variant(3, 0, true),
+        ],
+        selector: Default::default(),
+        updated_ms: 0,
+    }]);
+    let inputs: Vec<(String, bool)> = catalog
+        .get("churn", None)
+        .expect("loaded")
+        .inputs()
+        .iter()
+        .map(|(n, numeric)| (n.to_string(), *numeric))
+        .collect();
+    let addr = serve(catalog).await;
+    let body = json!({ "dataframe_records": [Value::Object(record(&table, &inputs, 0))] });
+    let oip: Vec<Value> = inputs
+        .iter()
+        .map(|(name, numeric)| {
+            json!({
+                "name": name,
+                "shape": [1],
+                "datatype": if *numeric { "FP64" } else { "BYTES" },
+                "data": [body["dataframe_records"][0][name].clone()],
+            })
+        })
+        .collect();
+    let oip = json!({ "inputs": oip }).to_string();
+    let version_for = |key: Option<String>| {
+        let oip = oip.clone();
+        async move {
+            let header = key.map(|k| format!("x-drover-key: {k}"));
+            let headers: Vec<&str> = header.iter().map(String::as_str).collect();
+            let (status, answer) =
+                http_request(addr, "POST", "/v2/models/churn/infer", &headers, Some(&oip)).await;
+            assert_eq!(status, 200, "{answer}");
+            let answer: Value = serde_json::from_str(&answer).expect("json");
+            answer["model_version"]
+                .as_str()
+                .expect("version")
+                .to_string()
+        }
+    };
+    let mut second = 0;
+    for i in 0..400 {
+        let version = version_for(None).await;
+        assert_ne!(version, "3", "a shadow never answers");
+        second += usize::from(version == "2");
+        let key = format!("user-{}", i % 20);
+        assert_eq!(
+            version_for(Some(key.clone())).await,
+            version_for(Some(key)).await,
+            "a key keeps its version"
+        );
+    }
+    // 10% of 400: the standard deviation is 6, so 4 of them is 24.
+    assert!(
+        (16..=64).contains(&second),
+        "{second} of 400 went to version 2"
+    );
+}

@@ -1,16 +1,26 @@
-//! The models loaded on this agent, by name and version. Loading a version replaces the
-//! `Arc` under a short lock, so requests in flight finish on the model they started with and
-//! none is dropped by a swap.
+//! The models loaded on this agent, by name and version, and how each deployment splits its
+//! traffic between them. Loading a version replaces the `Arc` under a short lock, so requests
+//! in flight finish on the model they started with and none is dropped by a swap.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use super::model::Served;
+use drover_protocol::serve::Deployment;
 
-/// Loaded models: every version of each name.
+use super::model::Served;
+use super::split::Split;
+
+/// Loaded models: every version of each name, and the deployments' splits.
 #[derive(Debug, Default)]
 pub struct Catalog {
     models: RwLock<BTreeMap<String, BTreeMap<u32, Arc<Served>>>>,
+    splits: RwLock<BTreeMap<String, Split>>,
+}
+
+/// The version that answers a request, and the shadow versions that get a copy.
+pub struct Pick {
+    pub answer: Arc<Served>,
+    pub shadows: Vec<Arc<Served>>,
 }
 
 impl Catalog {
@@ -21,6 +31,39 @@ impl Catalog {
             .entry(served.name.clone())
             .or_default()
             .insert(served.version, Arc::new(served));
+    }
+
+    /// Splits each model's traffic as `deployments` ask (models without one answer with their
+    /// newest version).
+    pub fn route(&self, deployments: &[Deployment]) {
+        let splits = deployments
+            .iter()
+            .map(|d| (d.model.clone(), Split::of(d)))
+            .collect();
+        *self.splits.write().unwrap_or_else(|e| e.into_inner()) = splits;
+    }
+
+    /// Which loaded version of `name` answers a request with `key` (sticky) or, without one,
+    /// by `roll`; `None` when no version of it is ready.
+    pub fn pick(&self, name: &str, key: Option<&[u8]>, roll: u64) -> Option<Pick> {
+        let models = self.models.read().unwrap_or_else(|e| e.into_inner());
+        let versions = models.get(name)?;
+        let splits = self.splits.read().unwrap_or_else(|e| e.into_inner());
+        let Some(split) = splits.get(name) else {
+            return versions.values().next_back().map(|answer| Pick {
+                answer: answer.clone(),
+                shadows: Vec::new(),
+            });
+        };
+        let version = split.pick(key, roll, |v| versions.contains_key(&v))?;
+        Some(Pick {
+            answer: versions.get(&version)?.clone(),
+            shadows: split
+                .shadows
+                .iter()
+                .filter_map(|v| versions.get(v).cloned())
+                .collect(),
+        })
     }
 
     /// Keeps the versions `keep` accepts and drops the rest.
@@ -50,16 +93,13 @@ impl Catalog {
             .map_or_else(Vec::new, |v| v.keys().copied().collect())
     }
 
-    /// The one model served here (what `/invocations` answers with when no model is named).
-    pub fn only(&self) -> Result<Arc<Served>, String> {
+    /// The name of the one model served here (what `/invocations` answers with when no model
+    /// is named).
+    pub fn only(&self) -> Result<String, String> {
         let models = self.models.read().unwrap_or_else(|e| e.into_inner());
         let mut names = models.keys();
         match (names.next(), names.next()) {
-            (Some(name), None) => models[name]
-                .values()
-                .next_back()
-                .cloned()
-                .ok_or_else(|| format!("model {name} has no version loaded")),
+            (Some(name), None) => Ok(name.clone()),
             (None, _) => Err("no model is served on this agent".into()),
             (Some(_), Some(_)) => Err(format!(
                 "this agent serves {}; name one with the x-drover-model header",

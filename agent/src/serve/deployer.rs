@@ -51,6 +51,7 @@ pub async fn run(
                     .map(|v| (d.model.clone(), v.version, v.artifact_hash.clone()))
             })
             .collect();
+        catalog.route(&plan);
         catalog.retain(|model, version| wanted.iter().any(|(m, v, _)| m == model && *v == version));
         states.retain(|(model, version), _| {
             wanted.iter().any(|(m, v, _)| m == model && v == version)

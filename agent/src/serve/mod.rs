@@ -10,3 +10,4 @@ pub mod model;
 pub mod oip;
 pub mod request;
 pub mod routes;
+pub mod split;

@@ -29,6 +29,16 @@ pub enum Predictions {
     Values(Vec<f64>),
 }
 
+impl Predictions {
+    /// How many rows were predicted.
+    pub fn rows(&self) -> usize {
+        match self {
+            Predictions::Classes { labels, .. } => labels.len(),
+            Predictions::Values(values) => values.len(),
+        }
+    }
+}
+
 impl Served {
     /// Reads a model artifact; an artifact of another layout is refused.
     pub fn load(name: &str, version: u32, bytes: &[u8]) -> Result<Self, String> {

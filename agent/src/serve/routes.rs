@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use super::catalog::Catalog;
-use super::model::Served;
+use super::catalog::{Catalog, Pick};
+use super::model::{Predictions, Served};
 use super::request::{BadRequest, Rows};
 use super::{mlflow, oip};
 
@@ -144,7 +144,67 @@ fn model_of(catalog: &Catalog, name: &str, version: Option<u32>) -> Result<Arc<S
     })
 }
 
-fn predict(served: &Served, rows: &Rows) -> Result<super::model::Predictions, Failure> {
+/// The version that answers a request for `name` (the one asked for, or the deployment's
+/// split by the `x-drover-key` header), and the shadows that get a copy.
+fn chosen(
+    catalog: &Catalog,
+    name: &str,
+    version: Option<u32>,
+    headers: &HeaderMap,
+) -> Result<Pick, Failure> {
+    if version.is_some() {
+        let answer = model_of(catalog, name, version)?;
+        return Ok(Pick {
+            answer,
+            shadows: Vec::new(),
+        });
+    }
+    let key = headers.get("x-drover-key").map(HeaderValue::as_bytes);
+    catalog
+        .pick(name, key, rand::random())
+        .ok_or_else(|| Failure::NotFound(format!("model {name} is not served here")))
+}
+
+/// Answers `rows` with each shadow version off the request's path, and counts how often it
+/// disagrees with what the caller got.
+fn shadow(shadows: Vec<Arc<Served>>, rows: &Rows, answered: &Predictions) {
+    if shadows.is_empty() {
+        return;
+    }
+    let (rows, answered) = (rows.clone(), answered.clone());
+    tokio::spawn(async move {
+        for served in shadows {
+            let labels = [
+                ("model", served.name.clone()),
+                ("version", served.version.to_string()),
+            ];
+            metrics::counter!("drover_shadow_requests_total", &labels).increment(1);
+            let differing = match served.predict(&rows.columns, rows.rows) {
+                Ok(mine) => differences(&mine, &answered),
+                Err(_) => rows.rows,
+            };
+            metrics::counter!("drover_shadow_rows_differing_total", &labels)
+                .increment(differing as u64);
+        }
+    });
+}
+
+/// Rows on which two predictions differ: another label, or another value.
+fn differences(a: &Predictions, b: &Predictions) -> usize {
+    match (a, b) {
+        (Predictions::Classes { labels: x, .. }, Predictions::Classes { labels: y, .. }) => {
+            x.iter().zip(y).filter(|(x, y)| x != y).count()
+        }
+        (Predictions::Values(x), Predictions::Values(y)) => x
+            .iter()
+            .zip(y)
+            .filter(|(x, y)| (*x - *y).abs() > 1e-9 * x.abs().max(y.abs()).max(1.0))
+            .count(),
+        _ => a.rows(),
+    }
+}
+
+fn predict(served: &Served, rows: &Rows) -> Result<Predictions, Failure> {
     served
         .predict(&rows.columns, rows.rows)
         .map_err(|e| Failure::Bad(BadRequest::new(e.column, e.reason)))
@@ -225,8 +285,11 @@ async fn infer(
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
     };
-    let served = match model_of(&s.catalog, &name, version) {
-        Ok(served) => served,
+    let Pick {
+        answer: served,
+        shadows,
+    } = match chosen(&s.catalog, &name, version, &headers) {
+        Ok(pick) => pick,
         Err(e) => return e.oip(),
     };
     let answer = async {
@@ -235,6 +298,7 @@ async fn infer(
             .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
         let rows = oip::rows(&request, &served.inputs()).map_err(Failure::Bad)?;
         let predictions = predict(&served, &rows)?;
+        shadow(shadows, &rows, &predictions);
         Ok::<_, Failure>((request.id, predictions))
     };
     let id = request_id(&headers);
@@ -258,12 +322,15 @@ async fn invocations(State(s): State<Serving>, headers: HeaderMap, body: Body) -
         return busy();
     };
     let named = headers.get("x-drover-model").and_then(|v| v.to_str().ok());
-    let served = match named {
-        Some(name) => model_of(&s.catalog, name, None),
+    let name = match named {
+        Some(name) => Ok(name.to_string()),
         None => s.catalog.only().map_err(Failure::NotFound),
     };
-    let served = match served {
-        Ok(served) => served,
+    let Pick {
+        answer: served,
+        shadows,
+    } = match name.and_then(|name| chosen(&s.catalog, &name, None, &headers)) {
+        Ok(pick) => pick,
         Err(e) => return e.mlflow(),
     };
     let csv = headers
@@ -283,7 +350,9 @@ async fn invocations(State(s): State<Serving>, headers: HeaderMap, body: Body) -
             mlflow::rows_from_json(&value, &inputs)
         }
         .map_err(Failure::Bad)?;
-        predict(&served, &rows)
+        let predictions = predict(&served, &rows)?;
+        shadow(shadows, &rows, &predictions);
+        Ok::<_, Failure>(predictions)
     };
     let id = request_id(&headers);
     let response = match answer.await {
