@@ -134,6 +134,60 @@ async fn a_deployed_version_is_served_survives_an_agent_restart_and_undeploys() 
     let answer: Value = serde_json::from_str(&answer).expect("json");
     assert_eq!(answer["predictions"].as_array().map(Vec::len), Some(1));
 
+    // Under constant load from `drover load`, a swap to churn@2 fails no request.
+    let tree = drover_tests::quick_spec("deploy").replace("gaussian_nb", "decision_tree");
+    let second = drover_tests::submit(&handle, &tree).await.expect("queued");
+    let trained = drover_tests::finished(&handle, &second).await;
+    assert_eq!(
+        trained.registered.as_deref(),
+        Some("churn@2"),
+        "{trained:?}"
+    );
+    let (url, dir) = (format!("http://{http}"), d.clone());
+    let load = tokio::task::spawn_blocking(move || {
+        drover_ok(&[
+            "load",
+            &url,
+            "--model",
+            "churn",
+            "--duration",
+            "3s",
+            "--concurrency",
+            "4",
+            "--data",
+            "churn@1",
+            "--json",
+            "--data-dir",
+            &dir,
+        ])
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    drover_ok(&[
+        "models",
+        "deploy",
+        "churn@2",
+        "--agents",
+        "zone=edge",
+        "--data-dir",
+        &d,
+    ]);
+    let report: Value = serde_json::from_str(&load.await.expect("load")).expect("json");
+    let statuses = report["statuses"].as_object().expect("statuses");
+    assert_eq!(
+        statuses.keys().collect::<Vec<_>>(),
+        ["200"],
+        "no request failed: {report}"
+    );
+    let versions = report["versions"].as_object().expect("versions");
+    assert!(
+        versions.contains_key("churn@1") && versions.contains_key("churn@2"),
+        "the swap happened under load: {report}"
+    );
+    assert!(
+        report["requests"].as_u64().is_some_and(|n| n > 50),
+        "{report}"
+    );
+
     // Killed and started again, the agent gets its deployment back by itself.
     agent.signal("KILL");
     let again = serving_agent(&state, tmp.path().join("server2.log"));

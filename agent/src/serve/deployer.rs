@@ -1,6 +1,7 @@
 //! Brings what the agent serves in line with what the coordinator asks: each version of the
-//! latest plan is fetched by hash (verified, cached in the state dir), loaded and swapped in;
-//! versions no longer asked for are dropped. Every change of state is reported.
+//! latest plan is fetched by hash (verified, cached in the state dir) and loaded beside what
+//! is served; then traffic moves to the plan's split and versions no longer asked for are
+//! dropped. Every change of state is reported.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -51,11 +52,8 @@ pub async fn run(
                     .map(|v| (d.model.clone(), v.version, v.artifact_hash.clone()))
             })
             .collect();
-        catalog.route(&plan);
-        catalog.retain(|model, version| wanted.iter().any(|(m, v, _)| m == model && *v == version));
-        states.retain(|(model, version), _| {
-            wanted.iter().any(|(m, v, _)| m == model && v == version)
-        });
+        // New versions load beside the old ones; only then does traffic move and the old go,
+        // so a swap drops no request.
         for (model, version, hash) in &wanted {
             if catalog.get(model, Some(*version)).is_some() {
                 states.insert((model.clone(), *version), LoadState::Ready);
@@ -90,6 +88,11 @@ pub async fn run(
             };
             states.insert((model.clone(), *version), state);
         }
+        catalog.route(&plan);
+        catalog.retain(|model, version| wanted.iter().any(|(m, v, _)| m == model && *v == version));
+        states.retain(|(model, version), _| {
+            wanted.iter().any(|(m, v, _)| m == model && v == version)
+        });
         report(&states);
     }
 }

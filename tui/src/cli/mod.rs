@@ -16,6 +16,7 @@ pub mod data;
 pub mod deployments;
 pub mod events;
 pub mod follow;
+pub mod load;
 pub mod models;
 pub mod runs;
 pub mod sample;
@@ -76,6 +77,8 @@ pub enum Command {
     },
     /// Which model versions are served on which agents, and how each serves them.
     Deployments(deployments::DeploymentsArgs),
+    /// Send prediction requests to a serving agent and measure the answers.
+    Load(load::LoadArgs),
     /// Repeating training specs (cron schedules and new-data triggers).
     Schedules {
         #[command(subcommand)]
@@ -123,6 +126,7 @@ impl Command {
             Command::Runs { action } => action.run(ctx).await,
             Command::Models { action } => action.run(ctx).await,
             Command::Deployments(args) => args.run(ctx).await,
+            Command::Load(args) => args.run(ctx).await,
             Command::Schedules { action } => action.run(ctx).await,
             Command::Events(args) => args.run(ctx, on_signal()).await,
             Command::Status(args) => args.run(ctx).await,
