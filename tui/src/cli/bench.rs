@@ -223,6 +223,16 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Single-row predictions through the agent's prediction API, next to a bare HTTP server.
+    Serve {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Length of each load.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        window: Duration,
+        #[arg(long)]
+        json: bool,
+    },
     /// A coordinator under N simulated agents heartbeating every second, and an idle agent.
     Fleet {
         #[arg(long, default_value_t = 1000)]
@@ -270,6 +280,14 @@ impl BenchCmd {
                 let report =
                     tokio::task::spawn_blocking(move || super::bench_data::run(mib)).await??;
                 emit(&report, json, super::bench_data::print)
+            }
+            BenchCmd::Serve {
+                concurrency,
+                window,
+                json,
+            } => {
+                let report = super::bench_serve::run(concurrency, window).await?;
+                emit(&report, json, super::bench_serve::print)
             }
             BenchCmd::Console { runs, window, json } => {
                 let report = super::bench_console::run(runs, window).await?;

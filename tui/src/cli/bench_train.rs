@@ -77,7 +77,7 @@ fn selected(only: &[String]) -> anyhow::Result<Vec<(&'static str, Params)>> {
 
 /// A synthetic binary table: `features` standard-normal columns, the label a noisy linear
 /// threshold of them.
-fn synthetic(rows: usize, features: usize) -> String {
+pub(super) fn synthetic(rows: usize, features: usize) -> String {
     let mut rng = StdRng::seed_from_u64(11);
     let weights: Vec<f64> = (0..features)
         .map(|i| {
@@ -103,7 +103,7 @@ fn synthetic(rows: usize, features: usize) -> String {
 }
 
 /// The spec the benchmark trains `algorithm` with (its default seed fixes the folds).
-fn spec(target: &str, algorithm: &str) -> anyhow::Result<TrainSpec> {
+pub(super) fn spec(target: &str, algorithm: &str) -> anyhow::Result<TrainSpec> {
     TrainSpec::from_toml(&format!(
         "experiment = \"bench\"\nmodel = \"bench\"\ndataset = \"bench\"\ntarget = \"{target}\"\ntask = \"classification\"\nalgorithm = \"{algorithm}\"\n"
     ))

@@ -84,7 +84,7 @@ pub struct LoadReport {
 
 /// One prepared request.
 #[derive(Clone)]
-struct Prepared {
+pub struct Prepared {
     path: String,
     body: Bytes,
     key: Option<String>,
@@ -203,7 +203,7 @@ async fn rows(
 }
 
 /// The request for one row.
-fn prepare(
+pub fn prepare(
     format: Format,
     model: &str,
     inputs: &[(String, bool)],
@@ -322,7 +322,20 @@ async fn connection(
     tally
 }
 
-/// Runs the load and measures it.
+/// How to load a server.
+pub struct Load {
+    /// `host:port`.
+    pub address: String,
+    pub model: String,
+    pub requests: Vec<Prepared>,
+    pub concurrency: usize,
+    pub rps: Option<u32>,
+    pub duration: Duration,
+    /// Print progress every second.
+    pub progress: bool,
+}
+
+/// Runs the load `args` ask for and measures it.
 pub async fn run(args: &LoadArgs, ctx: &Ctx) -> anyhow::Result<LoadReport> {
     let address = authority(&args.url)?;
     let inputs = inputs(&address, &args.model).await?;
@@ -335,11 +348,26 @@ pub async fn run(args: &LoadArgs, ctx: &Ctx) -> anyhow::Result<LoadReport> {
             prepare(args.format, &args.model, &inputs, row, key)
         })
         .collect();
-    let requests = Arc::new(requests);
-    let concurrency = args.concurrency.clamp(1, 4096);
+    drive(Load {
+        address,
+        model: args.model.clone(),
+        requests,
+        concurrency: args.concurrency,
+        rps: args.rps,
+        duration: args.duration,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.json,
+    })
+    .await
+}
+
+/// Sends `load`'s requests and measures the answers.
+pub async fn drive(load: Load) -> anyhow::Result<LoadReport> {
+    anyhow::ensure!(!load.requests.is_empty(), "nothing to send");
+    let requests = Arc::new(load.requests);
+    let concurrency = load.concurrency.clamp(1, 4096);
     let started = Instant::now();
-    let deadline = started + args.duration;
-    let pace = args.rps.map(|rps| {
+    let deadline = started + load.duration;
+    let pace = load.rps.map(|rps| {
         let pace = Arc::new(tokio::sync::Semaphore::new(0));
         let feeder = pace.clone();
         tokio::spawn(async move {
@@ -359,8 +387,8 @@ pub async fn run(args: &LoadArgs, ctx: &Ctx) -> anyhow::Result<LoadReport> {
     let workers: Vec<_> = (0..concurrency)
         .map(|i| {
             tokio::spawn(connection(
-                address.clone(),
-                args.model.clone(),
+                load.address.clone(),
+                load.model.clone(),
                 requests.clone(),
                 i * 7919,
                 deadline,
@@ -369,8 +397,7 @@ pub async fn run(args: &LoadArgs, ctx: &Ctx) -> anyhow::Result<LoadReport> {
             ))
         })
         .collect();
-    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.json;
-    if progress {
+    if load.progress {
         while Instant::now() < deadline {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let n = sent.load(Ordering::Relaxed);
