@@ -13,6 +13,10 @@ pub struct Served {
     pub name: String,
     pub version: u32,
     artifact: ModelArtifact,
+    /// Requests it answered as a shadow, and the rows on which it disagreed with the answer
+    /// the caller got (registered once, so the hot path only adds).
+    pub shadow_requests: metrics::Counter,
+    pub shadow_rows_differing: metrics::Counter,
 }
 
 /// What a model predicted for each row.
@@ -50,10 +54,16 @@ impl Served {
                 artifact.format
             ));
         }
+        let labels = [
+            ("model", name.to_string()),
+            ("version", version.to_string()),
+        ];
         Ok(Self {
             name: name.into(),
             version,
             artifact,
+            shadow_requests: metrics::counter!("drover_shadow_requests_total", &labels),
+            shadow_rows_differing: metrics::counter!("drover_shadow_rows_differing_total", &labels),
         })
     }
 

@@ -26,7 +26,8 @@ const MAX_SAMPLES: usize = 10_000_000;
 /// The request format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// `POST /v2/models/{model}/infer`, one tensor per input.
+    /// `POST /v2/models/{model}/infer`: one `[1, k]` tensor of numbers, or one tensor per
+    /// input when some are categories.
     Oip,
     /// `POST /invocations` with `dataframe_split`.
     Mlflow,
@@ -202,7 +203,8 @@ async fn rows(
         .collect())
 }
 
-/// The request for one row.
+/// The request for one row: for OIP one `[1, k]` tensor when every input is a number, one
+/// tensor per input otherwise.
 pub fn prepare(
     format: Format,
     model: &str,
@@ -211,6 +213,19 @@ pub fn prepare(
     key: Option<String>,
 ) -> Prepared {
     let (path, body) = match format {
+        Format::Oip
+            if inputs.iter().all(|(_, numeric)| *numeric) && row.iter().all(Value::is_number) =>
+        {
+            (
+                format!("/v2/models/{model}/infer"),
+                json!({ "inputs": [{
+                    "name": "input-0",
+                    "shape": [1, inputs.len()],
+                    "datatype": "FP64",
+                    "data": row,
+                }]}),
+            )
+        }
         Format::Oip => {
             let tensors: Vec<Value> = inputs
                 .iter()
