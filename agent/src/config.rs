@@ -26,6 +26,8 @@ pub struct AgentConfig {
     pub shutdown_grace: Duration,
     /// Log filter directives (e.g. `debug`); `RUST_LOG` wins over it.
     pub log_level: Option<String>,
+    /// How often serving statistics go to the coordinator.
+    pub serving_window: Duration,
 }
 
 /// The config file's shape; every field optional.
@@ -40,6 +42,7 @@ pub struct AgentFile {
     pub hostname: Option<String>,
     pub shutdown_grace: Option<String>,
     pub log_level: Option<String>,
+    pub serving_window: Option<String>,
 }
 
 /// Values given on the command line or in `DROVER_*` variables (clap folds the two).
@@ -62,6 +65,8 @@ const SYSTEM_CONFIG: &str = "/etc/drover/agent.toml";
 const DEFAULT_LABELS: &str = "role=train,serve";
 const DEFAULT_HTTP: &str = "127.0.0.1:7500";
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+/// How often serving statistics go to the coordinator, unless the config says otherwise.
+pub const DEFAULT_SERVING_WINDOW: Duration = Duration::from_secs(10);
 
 /// Reads a TOML config file, naming the path in any error.
 pub fn read_file(path: &Path) -> anyhow::Result<AgentFile> {
@@ -120,6 +125,15 @@ impl AgentConfig {
                 .with_context(|| format!("shutdown_grace: {text:?} is not a duration like 60s"))?,
             None => DEFAULT_SHUTDOWN_GRACE,
         };
+        let serving_window = match &file.serving_window {
+            Some(text) => humantime::parse_duration(text)
+                .ok()
+                .filter(|d| *d >= Duration::from_millis(100))
+                .with_context(|| {
+                    format!("serving_window: {text:?} is not a duration of at least 100ms")
+                })?,
+            None => DEFAULT_SERVING_WINDOW,
+        };
         let job_slots = over.job_slots.or(file.job_slots).unwrap_or(1);
         anyhow::ensure!(job_slots >= 1, "job_slots must be at least 1");
         Ok(Self {
@@ -134,6 +148,7 @@ impl AgentConfig {
             hostname: over.hostname.or(file.hostname),
             shutdown_grace,
             log_level: file.log_level,
+            serving_window,
         })
     }
 }

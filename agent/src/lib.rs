@@ -135,6 +135,7 @@ pub async fn run_with(config: AgentConfig, lifecycle: Lifecycle) -> anyhow::Resu
         jobs: jobs::Runner::new(&config.state_dir),
         catalog,
         cache_dir: config.state_dir.join("cache"),
+        serving_window: config.serving_window,
         stops: lifecycle.stops,
     };
     let result = link::run(link).await;

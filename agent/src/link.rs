@@ -138,6 +138,8 @@ pub struct Link<'a> {
     pub catalog: Arc<Catalog>,
     /// Where fetched model artifacts are cached.
     pub cache_dir: PathBuf,
+    /// How often serving statistics go to the coordinator.
+    pub serving_window: Duration,
     pub stops: Stops,
 }
 
@@ -229,6 +231,11 @@ async fn session(
     let mut clock = tokio::time::interval(CLOCK_EVERY);
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0u64;
+    let mut windows = tokio::time::interval_at(
+        tokio::time::Instant::now() + link.serving_window,
+        link.serving_window,
+    );
+    windows.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (reports_tx, mut reports) = mpsc::channel::<AgentReport>(64);
     let (plans, plans_rx) = watch::channel(None);
     let deployer = tokio::spawn(crate::serve::deployer::run(
@@ -256,6 +263,11 @@ async fn session(
             }
             _ = clock.tick(), if peer.lifecycle_reports => {
                 send.send(&AgentReport::Clock { unix_ms: unix_ms() }).await?;
+            }
+            _ = windows.tick(), if peer.serving_reports && !link.catalog.is_empty() => {
+                let mut closed = link.catalog.windows(unix_ms());
+                closed.truncate(crate::serve::catalog::MAX_WINDOWS);
+                send.send(&AgentReport::ServingWindows(closed)).await?;
             }
             Some(report) = reports.recv() => {
                 if let AgentReport::JobFinished { run_id, .. } = &report {

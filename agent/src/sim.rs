@@ -114,6 +114,7 @@ pub async fn run(options: SimOptions, shutdown: CancellationToken) -> anyhow::Re
                 jobs,
                 catalog: Default::default(),
                 cache_dir: sim_dir.join("cache"),
+                serving_window: crate::config::DEFAULT_SERVING_WINDOW,
                 stops: Stops::immediate(stop),
             })
             .await

@@ -5,8 +5,13 @@
 
 use drover_protocol::msg::{AgentCommand, ApiError, Event};
 use drover_protocol::registry::ModelRef;
-use drover_protocol::serve::{Deployment, DeploymentStatus, Variant, selects};
-use drover_protocol::types::{Labels, format_labels, unix_ms};
+use drover_protocol::serve::{
+    Deployment, DeploymentStatus, LATENCY_BUCKETS_US, Rate, ServingWindow, Variant, selects,
+};
+use drover_protocol::types::{AgentId, Labels, format_labels, unix_ms};
+
+/// Most classes a serving window may count.
+const MAX_CLASSES: usize = 10_000;
 
 use crate::registry;
 use crate::state::Shared;
@@ -87,7 +92,23 @@ pub fn list(shared: &Shared) -> Result<Vec<DeploymentStatus>, ApiError> {
                     (server.id.clone(), mine)
                 })
                 .collect();
-            DeploymentStatus { deployment, agents }
+            let rates = servers
+                .iter()
+                .filter(|s| selects(&deployment.selector, &s.labels))
+                .flat_map(|server| {
+                    server
+                        .windows
+                        .iter()
+                        .filter(|w| w.model == deployment.model)
+                        .map(|w| Rate::of(&server.id, w))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            DeploymentStatus {
+                deployment,
+                agents,
+                rates,
+            }
         })
         .collect())
 }
@@ -124,4 +145,44 @@ pub fn push(shared: &Shared) {
             tracing::debug!(agent = %server.id, "session ended before its deployments were sent");
         }
     }
+}
+
+/// Stores the serving windows `agent` (labelled `labels`) reported, keeping only windows of
+/// versions deployed to it and of a sane shape: an agent is untrusted.
+pub fn record_windows(
+    shared: &Shared,
+    agent: &AgentId,
+    labels: &Labels,
+    windows: Vec<ServingWindow>,
+) -> Vec<ServingWindow> {
+    let plan = plan_for(shared, labels);
+    let deployed = |w: &ServingWindow| {
+        plan.iter()
+            .any(|d| d.model == w.model && d.variants.iter().any(|v| v.version == w.version))
+    };
+    let kept: Vec<ServingWindow> = windows
+        .into_iter()
+        .filter(|w| {
+            deployed(w)
+                && w.latency.len() == LATENCY_BUCKETS_US.len() + 1
+                && w.classes.len() <= MAX_CLASSES
+                && w.errors <= w.requests
+                && w.correct <= w.feedback
+                && w.start_ms <= w.end_ms
+        })
+        .collect();
+    for w in &kept {
+        let labels = [
+            ("model", w.model.clone()),
+            ("version", w.version.to_string()),
+        ];
+        metrics::counter!("drover_serving_requests_total", &labels).increment(w.requests);
+        metrics::counter!("drover_serving_errors_total", &labels).increment(w.errors);
+        metrics::counter!("drover_serving_feedback_total", &labels).increment(w.feedback);
+        metrics::counter!("drover_serving_feedback_correct_total", &labels).increment(w.correct);
+    }
+    if let Err(e) = shared.store.sync().insert_windows(agent, &kept, unix_ms()) {
+        tracing::error!(cause = %e, %agent, "could not store serving windows");
+    }
+    kept
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use drover_protocol::msg::{AgentCommand, ClockSkew};
-use drover_protocol::serve::Serving;
+use drover_protocol::serve::{Serving, ServingWindow};
 use drover_protocol::types::{
     AgentId, AgentInfo, AgentStatus, Capacity, HostLoad, Labels, unix_ms,
 };
@@ -31,6 +31,8 @@ struct Live {
     clock: Option<ClockSkew>,
     /// What the agent last reported serving.
     serving: Vec<Serving>,
+    /// Its last serving windows.
+    windows: Vec<ServingWindow>,
 }
 
 /// Most versions one agent's serving report may list; the rest is dropped.
@@ -67,6 +69,8 @@ pub struct Server {
     pub id: AgentId,
     pub labels: Labels,
     pub serving: Vec<Serving>,
+    /// Its last serving windows.
+    pub windows: Vec<ServingWindow>,
     pub commands: Option<mpsc::Sender<AgentCommand>>,
 }
 
@@ -280,6 +284,13 @@ impl Fleet {
         self.with_session(id, session, |live| live.serving = serving);
     }
 
+    /// Keeps the serving windows session `session` of agent `id` just reported (at most
+    /// [`MAX_SERVING`]).
+    pub fn windows(&self, id: &AgentId, session: u64, mut windows: Vec<ServingWindow>) {
+        windows.truncate(MAX_SERVING);
+        self.with_session(id, session, |live| live.windows = windows);
+    }
+
     /// Every enrolled agent as deployments see it, by id.
     pub fn servers(&self) -> Vec<Server> {
         let mut servers: Vec<Server> = self
@@ -289,6 +300,7 @@ impl Fleet {
                 id: id.clone(),
                 labels: l.record.labels.clone(),
                 serving: l.serving.clone(),
+                windows: l.windows.clone(),
                 commands: l.session.as_ref().map(|s| s.commands.clone()),
             })
             .collect();
@@ -359,6 +371,7 @@ impl Live {
             draining: false,
             clock: None,
             serving: Vec::new(),
+            windows: Vec::new(),
         }
     }
 

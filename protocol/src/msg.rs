@@ -14,7 +14,7 @@ use crate::run::{
     JobAssignment, JobOutcome, MetricPoint, RunDetail, RunFilter, RunPage, RunQuery, RunStatus,
     RunSummary, ScheduleInfo, Trial,
 };
-use crate::serve::{Deployment, DeploymentStatus, Serving};
+use crate::serve::{Deployment, DeploymentStatus, Serving, ServingWindow};
 use crate::spec::TrainSpec;
 use crate::types::{AgentId, AgentInfo, Capacity, HostLoad, Labels};
 
@@ -126,6 +126,8 @@ pub enum AgentReport {
     },
     /// Protocol 4: every version the agent serves and where each stands.
     Serving(Vec<Serving>),
+    /// Protocol 4: what each served version did during the last window.
+    ServingWindows(Vec<ServingWindow>),
 }
 
 /// Coordinator to agent, on the control stream after the hello.

@@ -56,11 +56,88 @@ pub struct Serving {
 }
 
 /// A deployment and how each agent it picks serves it, for operators.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentStatus {
     pub deployment: Deployment,
     /// Per agent the selector picks (connected or last known), what it reported.
     pub agents: Vec<(AgentId, Vec<Serving>)>,
+    /// Per agent and version, its traffic in the agent's last window.
+    pub rates: Vec<Rate>,
+}
+
+/// One version's traffic on one agent over its last window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    pub agent: AgentId,
+    pub version: u32,
+    pub requests_per_second: f64,
+    /// Share of requests answered with an error.
+    pub error_rate: f64,
+    /// Microseconds under which 99% were answered (a bucket's bound).
+    pub p99_us: Option<u64>,
+}
+
+impl Rate {
+    /// The traffic `window` shows on `agent`.
+    pub fn of(agent: &AgentId, window: &ServingWindow) -> Self {
+        let seconds = (window.end_ms.saturating_sub(window.start_ms) as f64 / 1000.0).max(0.001);
+        Self {
+            agent: agent.clone(),
+            version: window.version,
+            requests_per_second: window.requests as f64 / seconds,
+            error_rate: window.errors as f64 / window.requests.max(1) as f64,
+            p99_us: window.latency_quantile_us(0.99),
+        }
+    }
+}
+
+/// Upper bounds of the latency buckets of a [`ServingWindow`], microseconds; a last bucket
+/// holds everything slower.
+pub const LATENCY_BUCKETS_US: [u64; 16] = [
+    100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
+    1_000_000, 2_000_000, 5_000_000, 10_000_000,
+];
+
+/// What one version served on one agent during one window: the input of rollout analysis
+/// and of the console.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServingWindow {
+    pub model: String,
+    pub version: u32,
+    /// Unix milliseconds, agent clock.
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub requests: u64,
+    /// Requests answered with an error (bad input or a failed prediction).
+    pub errors: u64,
+    /// Requests per latency bucket ([`LATENCY_BUCKETS_US`], then one for slower).
+    pub latency: Vec<u64>,
+    /// Predicted rows per class (classifiers, in the model's class order) or, for
+    /// regressors, empty.
+    pub classes: Vec<u64>,
+    /// Feedback matched to a prediction of this version: how many, and how many right.
+    pub feedback: u64,
+    pub correct: u64,
+}
+
+impl ServingWindow {
+    /// The latency under which `q` of the requests were answered, microseconds (the bucket's
+    /// upper bound; `None` with no request or in the last, unbounded bucket).
+    pub fn latency_quantile_us(&self, q: f64) -> Option<u64> {
+        let total: u64 = self.latency.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let wanted = (total as f64 * q).ceil() as u64;
+        let mut seen = 0;
+        for (i, n) in self.latency.iter().enumerate() {
+            seen += n;
+            if seen >= wanted {
+                return LATENCY_BUCKETS_US.get(i).copied();
+            }
+        }
+        None
+    }
 }
 
 /// Whether `labels` satisfy `selector`: every key is present and, for list values such as

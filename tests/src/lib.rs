@@ -106,6 +106,7 @@ impl FakeCoordinator {
             hostname: None,
             shutdown_grace,
             log_level: None,
+            serving_window: drover_agent::config::DEFAULT_SERVING_WINDOW,
         }
     }
 
@@ -179,6 +180,7 @@ impl InProcessAgent {
             hostname: Some(hostname.to_string()),
             shutdown_grace: std::time::Duration::ZERO,
             log_level: None,
+            serving_window: drover_agent::config::DEFAULT_SERVING_WINDOW,
         };
         let stop = CancellationToken::new();
         let task = tokio::spawn(drover_agent::run(config, stop.clone()));

@@ -13,12 +13,16 @@ use serde_json::{Value, json};
 
 /// Starts a `drover-agent run` process labelled `role=serve,zone=edge` from `state` (the
 /// in-process trainer is labelled `role=train,serve`, so the selector `zone=edge` picks this
-/// one only).
+/// one only), closing a serving window every 300 ms.
 fn serving_agent(state: &Path, log: std::path::PathBuf) -> Proc {
+    let config = state.with_extension("toml");
+    std::fs::write(&config, "serving_window = \"300ms\"\n").expect("config");
     Proc::spawn(
         &bin("drover-agent"),
         &[
             "run",
+            "--config",
+            config.to_str().expect("utf-8"),
             "--state-dir",
             state.to_str().expect("utf-8"),
             "--http",
@@ -186,6 +190,29 @@ async fn a_deployed_version_is_served_survives_an_agent_restart_and_undeploys() 
     assert!(
         report["requests"].as_u64().is_some_and(|n| n > 50),
         "{report}"
+    );
+
+    // The agent's windows reach the coordinator: its traffic per version, in the store and
+    // on /metrics.
+    wait_for("a serving window with traffic", || async {
+        let out = drover_ok(&["deployments", "--json", "--data-dir", &d]);
+        out.contains("requests_per_second").then_some(())
+    })
+    .await;
+    let db = data.join("drover.db");
+    let stored = drover_coordinator::store::handle::blocking(move || {
+        let store = drover_coordinator::store::Store::open(&db).expect("store");
+        store.serving_windows("churn", 0).expect("windows")
+    })
+    .await;
+    assert!(
+        stored.iter().map(|(_, w)| w.requests).sum::<u64>() > 0,
+        "windows are stored: {stored:?}"
+    );
+    let metrics = drover_tests::http_get(coordinator.http_addr(), "/metrics").await;
+    assert!(
+        metrics.contains("drover_serving_requests_total{model=\"churn\""),
+        "{metrics}"
     );
 
     // Killed and started again, the agent gets its deployment back by itself.

@@ -116,6 +116,7 @@ async fn wrong_or_missing_certificates_are_refused() {
         hostname: None,
         shutdown_grace: std::time::Duration::ZERO,
         log_level: None,
+        serving_window: drover_agent::config::DEFAULT_SERVING_WINDOW,
     };
     let rerun = drover_agent::run(config, tokio_util::sync::CancellationToken::new())
         .await

@@ -55,6 +55,7 @@ pub async fn start(
         hostname: None,
         shutdown_grace: std::time::Duration::ZERO,
         log_level: None,
+        serving_window: drover_agent::config::DEFAULT_SERVING_WINDOW,
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(drover_agent::run(config, stop.clone()));

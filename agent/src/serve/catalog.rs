@@ -5,10 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use drover_protocol::serve::Deployment;
+use drover_protocol::serve::{Deployment, ServingWindow};
 
 use super::model::Served;
 use super::split::Split;
+
+/// Most windows one report carries (the coordinator keeps as many per agent).
+pub const MAX_WINDOWS: usize = 256;
 
 /// Loaded models: every version of each name, and the deployments' splits.
 #[derive(Debug, Default)]
@@ -106,6 +109,16 @@ impl Catalog {
                 models.keys().cloned().collect::<Vec<_>>().join(", ")
             )),
         }
+    }
+
+    /// Closes every loaded version's window at `now_ms` and returns what each counted.
+    pub fn windows(&self, now_ms: u64) -> Vec<ServingWindow> {
+        let models = self.models.read().unwrap_or_else(|e| e.into_inner());
+        models
+            .values()
+            .flat_map(|versions| versions.values())
+            .map(|served| served.window.take(now_ms))
+            .collect()
     }
 
     /// Whether no model is loaded.

@@ -11,3 +11,4 @@ pub mod oip;
 pub mod request;
 pub mod routes;
 pub mod split;
+pub mod window;

@@ -4,6 +4,7 @@
 use drover_protocol::spec::Task;
 use ndarray::Array2;
 
+use super::window::Window;
 use crate::train::pipeline::{BadCell, Cell};
 use crate::train::{ARTIFACT_FORMAT, ModelArtifact};
 
@@ -17,6 +18,8 @@ pub struct Served {
     /// the caller got (registered once, so the hot path only adds).
     pub shadow_requests: metrics::Counter,
     pub shadow_rows_differing: metrics::Counter,
+    /// What it served since the window opened.
+    pub window: Window,
 }
 
 /// What a model predicted for each row.
@@ -26,6 +29,8 @@ pub enum Predictions {
     /// (rows x classes, in the order of `classes`).
     Classes {
         labels: Vec<String>,
+        /// Index of each row's label in `classes`.
+        chosen: Vec<usize>,
         classes: Vec<String>,
         probabilities: Array2<f64>,
     },
@@ -34,6 +39,14 @@ pub enum Predictions {
 }
 
 impl Predictions {
+    /// The class index predicted for each row (empty for a regressor).
+    pub fn chosen(&self) -> &[usize] {
+        match self {
+            Predictions::Classes { chosen, .. } => chosen,
+            Predictions::Values(_) => &[],
+        }
+    }
+
     /// How many rows were predicted.
     pub fn rows(&self) -> usize {
         match self {
@@ -58,12 +71,14 @@ impl Served {
             ("model", name.to_string()),
             ("version", version.to_string()),
         ];
+        let classes = artifact.classes.len();
         Ok(Self {
             name: name.into(),
             version,
-            artifact,
             shadow_requests: metrics::counter!("drover_shadow_requests_total", &labels),
             shadow_rows_differing: metrics::counter!("drover_shadow_rows_differing_total", &labels),
+            window: Window::new(name, version, classes, drover_protocol::types::unix_ms()),
+            artifact,
         })
     }
 
@@ -91,22 +106,25 @@ impl Served {
         Ok(match self.task() {
             Task::Classification => {
                 let probabilities = a.model.probabilities(&x, a.classes.len());
-                let labels = probabilities
+                let chosen: Vec<usize> = probabilities
                     .outer_iter()
                     .map(|row| {
-                        let best = row
-                            .iter()
+                        row.iter()
                             .enumerate()
                             .fold(
                                 (0, f64::NEG_INFINITY),
                                 |b, (i, &p)| if p > b.1 { (i, p) } else { b },
                             )
-                            .0;
-                        a.classes.get(best).cloned().unwrap_or_default()
+                            .0
                     })
+                    .collect();
+                let labels = chosen
+                    .iter()
+                    .map(|&best| a.classes.get(best).cloned().unwrap_or_default())
                     .collect();
                 Predictions::Classes {
                     labels,
+                    chosen,
                     classes: a.classes.clone(),
                     probabilities,
                 }

@@ -219,6 +219,7 @@ pub fn outputs(predictions: &Predictions) -> Vec<Output> {
             labels: predicted,
             classes,
             probabilities,
+            ..
         } => {
             let (datatype, data) = labels(predicted, classes);
             vec![

@@ -277,6 +277,7 @@ async fn infer(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let started = std::time::Instant::now();
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
     };
@@ -297,7 +298,14 @@ async fn infer(
         Ok::<_, Failure>((request.id, predictions))
     };
     let id = request_id(&headers);
-    match answer.await {
+    let answer = answer.await;
+    match &answer {
+        Ok((_, predictions)) => served
+            .window
+            .answered(started.elapsed(), predictions.chosen()),
+        Err(_) => served.window.failed(started.elapsed()),
+    }
+    match answer {
         Ok((asked_id, predictions)) => {
             let id = asked_id.unwrap_or(id);
             let reply = oip::InferResponse {
@@ -313,6 +321,7 @@ async fn infer(
 }
 
 async fn invocations(State(s): State<Serving>, headers: HeaderMap, body: Body) -> Response {
+    let started = std::time::Instant::now();
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
     };
@@ -351,8 +360,16 @@ async fn invocations(State(s): State<Serving>, headers: HeaderMap, body: Body) -
     };
     let id = request_id(&headers);
     let response = match answer.await {
-        Ok(predictions) => axum::Json(mlflow::answer(&predictions)).into_response(),
-        Err(e) => e.mlflow(),
+        Ok(predictions) => {
+            served
+                .window
+                .answered(started.elapsed(), predictions.chosen());
+            axum::Json(mlflow::answer(&predictions)).into_response()
+        }
+        Err(e) => {
+            served.window.failed(started.elapsed());
+            e.mlflow()
+        }
     };
     stamped(response, &id, &served)
 }

@@ -349,6 +349,19 @@ async fn lifecycle(
             shared.fleet.clock(id, session, skew);
         }
         AgentReport::Serving(serving) => shared.fleet.serving(id, session, serving),
+        AgentReport::ServingWindows(windows) => {
+            let server = shared.fleet.servers().into_iter().find(|s| s.id == *id);
+            let Some(labels) = server.map(|s| s.labels) else {
+                return;
+            };
+            let agent = id.clone();
+            let kept = shared
+                .blocking(move |shared| {
+                    deployments::record_windows(shared, &agent, &labels, windows)
+                })
+                .await;
+            shared.fleet.windows(id, session, kept);
+        }
         AgentReport::Heartbeat { .. }
         | AgentReport::JobProgress { .. }
         | AgentReport::JobFinished { .. }

@@ -209,6 +209,20 @@ CREATE TABLE deployments (
     selector   TEXT NOT NULL,
     updated_ms INTEGER NOT NULL
 );
+CREATE TABLE serving_windows (
+    agent    TEXT NOT NULL,
+    model    TEXT NOT NULL,
+    version  INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms   INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    errors   INTEGER NOT NULL,
+    latency  TEXT NOT NULL,
+    classes  TEXT NOT NULL,
+    feedback INTEGER NOT NULL,
+    correct  INTEGER NOT NULL
+);
+CREATE INDEX serving_windows_by_version ON serving_windows (model, version, end_ms);
 "#,
 ];
 

@@ -60,6 +60,7 @@ pub fn render(list: &[DeploymentStatus]) -> String {
                 format_labels(&d.selector),
                 "-".into(),
                 "no agent matches".into(),
+                "-".into(),
             ]);
         }
         for (agent, serving) in &status.agents {
@@ -72,16 +73,47 @@ pub fn render(list: &[DeploymentStatus]) -> String {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            let traffic: Vec<String> = status
+                .rates
+                .iter()
+                .filter(|r| r.agent == *agent)
+                .map(|r| {
+                    let p99 = r
+                        .p99_us
+                        .map_or_else(|| "-".into(), |us| format!("{:.1} ms", us as f64 / 1000.0));
+                    format!(
+                        "@{} {:.1}/s {:.1}% errors p99 {p99}",
+                        r.version,
+                        r.requests_per_second,
+                        r.error_rate * 100.0
+                    )
+                })
+                .collect();
             rows.push(vec![
                 d.model.clone(),
                 versions.clone(),
                 format_labels(&d.selector),
                 agent.to_string(),
                 state,
+                if traffic.is_empty() {
+                    "-".into()
+                } else {
+                    traffic.join(", ")
+                },
             ]);
         }
     }
-    table(&["MODEL", "VERSIONS", "AGENTS", "AGENT", "STATE"], &rows)
+    table(
+        &[
+            "MODEL",
+            "VERSIONS",
+            "AGENTS",
+            "AGENT",
+            "STATE",
+            "TRAFFIC (LAST WINDOW)",
+        ],
+        &rows,
+    )
 }
 
 /// Serves `reference` (which must name one version) on the agents `selector` picks.

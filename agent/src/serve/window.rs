@@ -1,0 +1,129 @@
+//! What one served version did since its window opened: counters the hot path bumps with
+//! atomics (a fixed size per version, whatever the traffic), taken and reset when the window
+//! closes, and the same counts live on the agent's `/metrics`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use drover_protocol::serve::{LATENCY_BUCKETS_US, ServingWindow};
+
+/// One version's counts since the window opened.
+#[derive(Debug)]
+pub struct Window {
+    model: String,
+    version: u32,
+    opened_ms: AtomicU64,
+    requests: AtomicU64,
+    errors: AtomicU64,
+    latency: Vec<AtomicU64>,
+    classes: Vec<AtomicU64>,
+    feedback: AtomicU64,
+    correct: AtomicU64,
+    requests_total: metrics::Counter,
+    errors_total: metrics::Counter,
+    seconds: metrics::Histogram,
+}
+
+fn zeros(n: usize) -> Vec<AtomicU64> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
+}
+
+impl Window {
+    /// An empty window for `model@version` with `classes` classes (0 for a regressor).
+    pub fn new(model: &str, version: u32, classes: usize, now_ms: u64) -> Self {
+        let labels = [
+            ("model", model.to_string()),
+            ("version", version.to_string()),
+        ];
+        Self {
+            model: model.into(),
+            version,
+            opened_ms: AtomicU64::new(now_ms),
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            latency: zeros(LATENCY_BUCKETS_US.len() + 1),
+            classes: zeros(classes),
+            feedback: AtomicU64::new(0),
+            correct: AtomicU64::new(0),
+            requests_total: metrics::counter!("drover_agent_predictions_total", &labels),
+            errors_total: metrics::counter!("drover_agent_prediction_errors_total", &labels),
+            seconds: metrics::histogram!("drover_agent_prediction_seconds", &labels),
+        }
+    }
+
+    fn took(&self, latency: Duration) {
+        let us = latency.as_micros() as u64;
+        let bucket = LATENCY_BUCKETS_US.partition_point(|&bound| bound < us);
+        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.requests_total.increment(1);
+        self.seconds.record(latency.as_secs_f64());
+    }
+
+    /// A request answered in `latency`, predicting the classes `chosen` (indices; empty
+    /// for a regressor).
+    pub fn answered(&self, latency: Duration, chosen: &[usize]) {
+        self.took(latency);
+        for &class in chosen {
+            if let Some(count) = self.classes.get(class) {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A request refused or failed after `latency`.
+    pub fn failed(&self, latency: Duration) {
+        self.took(latency);
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.errors_total.increment(1);
+    }
+
+    /// Feedback on one of this version's predictions.
+    pub fn feedback(&self, correct: bool) {
+        self.feedback.fetch_add(1, Ordering::Relaxed);
+        if correct {
+            self.correct.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Closes the window at `now_ms`: what it counted, and a fresh one opens.
+    pub fn take(&self, now_ms: u64) -> ServingWindow {
+        let take = |a: &AtomicU64| a.swap(0, Ordering::Relaxed);
+        ServingWindow {
+            model: self.model.clone(),
+            version: self.version,
+            start_ms: self.opened_ms.swap(now_ms, Ordering::Relaxed),
+            end_ms: now_ms,
+            requests: take(&self.requests),
+            errors: take(&self.errors),
+            latency: self.latency.iter().map(take).collect(),
+            classes: self.classes.iter().map(take).collect(),
+            feedback: take(&self.feedback),
+            correct: take(&self.correct),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_counts_then_starts_over() {
+        let window = Window::new("m", 1, 2, 1_000);
+        window.answered(Duration::from_micros(150), &[1, 0, 1]);
+        window.failed(Duration::from_millis(30));
+        window.feedback(true);
+        window.feedback(false);
+        let closed = window.take(2_000);
+        assert_eq!((closed.start_ms, closed.end_ms), (1_000, 2_000));
+        assert_eq!((closed.requests, closed.errors), (2, 1));
+        assert_eq!(closed.classes, [1, 2]);
+        assert_eq!((closed.feedback, closed.correct), (2, 1));
+        assert_eq!(closed.latency[1], 1, "150us is in the 100-200us bucket");
+        assert_eq!(closed.latency_quantile_us(0.5), Some(200));
+        assert_eq!(closed.latency_quantile_us(1.0), Some(50_000));
+        let next = window.take(3_000);
+        assert_eq!((next.start_ms, next.requests), (2_000, 0));
+    }
+}
