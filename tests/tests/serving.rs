@@ -77,6 +77,7 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
 
     let catalog = Arc::new(Catalog::default());
     catalog.load(Served::load("churn", 1, &bytes).expect("loads"));
+    let windows = catalog.clone();
     let inputs: Vec<(String, bool)> = catalog
         .get("churn", None)
         .expect("loaded")
@@ -125,6 +126,52 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
         "bit for bit"
     );
     let labels = answer["outputs"][0]["data"].clone();
+
+    // Ground truth later, by request id: judged once, counted in the version's window.
+    let churned = table
+        .schema
+        .columns
+        .iter()
+        .position(|c| c.name == "churned")
+        .expect("target");
+    let ColumnData::Numeric(truth) = &table.columns[churned] else {
+        panic!("numeric target")
+    };
+    let truth: Vec<i64> = rows
+        .iter()
+        .map(|&r| truth[r].unwrap_or(0.0) as i64)
+        .collect();
+    let right = truth
+        .iter()
+        .zip(labels.as_array().expect("labels"))
+        .filter(|(t, l)| l.as_i64() == Some(**t))
+        .count();
+    let feedback = json!({ "id": "req-1", "labels": truth }).to_string();
+    let (status, judged) = http_request(
+        addr,
+        "POST",
+        "/v2/models/churn/feedback",
+        &[],
+        Some(&feedback),
+    )
+    .await;
+    assert_eq!(status, 200, "{judged}");
+    let judged: Value = serde_json::from_str(&judged).expect("json");
+    assert_eq!(
+        (judged["rows"].as_u64(), judged["correct"].as_u64()),
+        (Some(40), Some(right as u64))
+    );
+    let (status, _) = http_request(
+        addr,
+        "POST",
+        "/v2/models/churn/feedback",
+        &[],
+        Some(&feedback),
+    )
+    .await;
+    assert_eq!(status, 404, "judged once");
+    let window = windows.windows(0).into_iter().next().expect("a window");
+    assert_eq!((window.feedback, window.correct), (40, right as u64));
 
     // MLflow: records, split, instances, columnar inputs and CSV all give the same labels.
     let split_data: Vec<Value> = records

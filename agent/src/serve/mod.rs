@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod deployer;
+pub mod feedback;
 pub mod mlflow;
 pub mod model;
 pub mod oip;

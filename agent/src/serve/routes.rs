@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::catalog::{Catalog, Pick};
+use super::feedback::{Judged, Pending};
 use super::model::{Predictions, Served};
 use super::request::{BadRequest, Rows};
 use super::{mlflow, oip};
@@ -29,6 +30,7 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 struct Serving {
     catalog: Arc<Catalog>,
     in_flight: Arc<Semaphore>,
+    pending: Arc<Pending>,
 }
 
 /// The prediction routes over `catalog`.
@@ -36,6 +38,7 @@ pub fn router(catalog: Arc<Catalog>) -> Router {
     let state = Serving {
         catalog,
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        pending: Arc::new(Pending::default()),
     };
     Router::new()
         .route("/v2/models/{name}", get(metadata))
@@ -45,6 +48,7 @@ pub fn router(catalog: Arc<Catalog>) -> Router {
             "/v2/models/{name}/versions/{version}/infer",
             post(infer_version),
         )
+        .route("/v2/models/{name}/feedback", post(feedback))
         .route("/invocations", post(invocations))
         .route("/ping", get(ping))
         .route(
@@ -308,6 +312,9 @@ async fn infer(
     match answer {
         Ok((asked_id, predictions)) => {
             let id = asked_id.unwrap_or(id);
+            if let Predictions::Classes { labels, .. } = &predictions {
+                s.pending.keep(&id, &served, labels);
+            }
             let reply = oip::InferResponse {
                 model_name: served.name.clone(),
                 model_version: served.version.to_string(),
@@ -372,6 +379,61 @@ async fn invocations(State(s): State<Serving>, headers: HeaderMap, body: Body) -
         }
     };
     stamped(response, &id, &served)
+}
+
+/// A label as feedback gives it: text, or a number written as the training CSV had it.
+fn label(value: &Value, field: &str) -> Result<String, BadRequest> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        Value::Bool(b) => Ok(u8::from(*b).to_string()),
+        other => Err(BadRequest::new(
+            field,
+            format!("expected a class label, got {other}"),
+        )),
+    }
+}
+
+/// `POST /v2/models/{name}/feedback` with `{"id": ..., "labels": [...]}` (or `"label"` for
+/// one row): the true labels of an earlier request, counted in its version's window.
+async fn feedback(State(s): State<Serving>, Path(name): Path<String>, body: Body) -> Response {
+    let judged = async {
+        let bytes = read(body).await?;
+        let body: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
+        let id = body["id"]
+            .as_str()
+            .ok_or_else(|| Failure::Bad(BadRequest::new("id", "the request id is missing")))?
+            .to_string();
+        let labels = match (&body["labels"], &body["label"]) {
+            (Value::Array(labels), _) => labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| label(l, &format!("labels[{i}]")))
+                .collect::<Result<Vec<_>, _>>(),
+            (Value::Null, Value::Null) => Err(BadRequest::new("labels", "no labels given")),
+            (Value::Null, one) => label(one, "label").map(|l| vec![l]),
+            _ => Err(BadRequest::new("labels", "expected a list of labels")),
+        }
+        .map_err(Failure::Bad)?;
+        Ok::<_, Failure>((id.clone(), s.pending.judge(&name, &id, &labels)))
+    };
+    match judged.await {
+        Ok((id, Judged::Matched { rows, correct })) => {
+            axum::Json(json!({ "id": id, "rows": rows, "correct": correct })).into_response()
+        }
+        Ok((id, Judged::Unknown)) => Failure::NotFound(format!(
+            "no prediction of {name} with request id {id:?} is waiting for feedback (unknown, already judged, or older than {}s)",
+            super::feedback::KEEP_FOR.as_secs()
+        ))
+        .oip(),
+        Ok((_, Judged::WrongRows { expected })) => Failure::Bad(BadRequest::new(
+            "labels",
+            format!("that request had {expected} rows"),
+        ))
+        .oip(),
+        Err(e) => e.oip(),
+    }
 }
 
 async fn ping(State(s): State<Serving>) -> StatusCode {
