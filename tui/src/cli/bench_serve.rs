@@ -1,7 +1,9 @@
 //! `drover bench serve`: single-row predictions of a 20-feature logistic regression through
 //! the agent's prediction API, next to a bare hyper server answering a fixed JSON body, both
 //! loaded by `drover load`'s engine at the same concurrency in the same run; then the same
-//! model behind a 90/10 split with a shadow version, to price the split and the shadow.
+//! model behind a 90/10 split with a shadow version, to price the split and the shadow. The
+//! servers run on one runtime thread and the load generator on another, so that neither
+//! steals the other's core and runs compare.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -85,8 +87,29 @@ fn model() -> anyhow::Result<Vec<u8>> {
     Ok(trained.artifact)
 }
 
+/// A runtime with one worker thread.
+fn one_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?)
+}
+
 /// Runs the benchmark: each target loaded for `window` by `concurrency` connections.
 pub async fn run(concurrency: usize, window: Duration) -> anyhow::Result<ServeReport> {
+    let (servers, generator) = (one_thread()?, one_thread()?);
+    let report = measure(&servers, &generator, concurrency, window).await;
+    servers.shutdown_background();
+    generator.shutdown_background();
+    report
+}
+
+async fn measure(
+    servers: &tokio::runtime::Runtime,
+    generator: &tokio::runtime::Runtime,
+    concurrency: usize,
+    window: Duration,
+) -> anyhow::Result<ServeReport> {
     eprintln!("training a 20-feature logistic regression");
     let bytes = tokio::task::spawn_blocking(model).await??;
     let single = Arc::new(Catalog::default());
@@ -164,7 +187,7 @@ pub fn print(r: &ServeReport) {
         );
     };
     println!(
-        "serving benchmark: single-row OIP requests, {} connections, load generator in the same process",
+        "serving benchmark: single-row OIP requests, {} connections; servers on one thread, the load generator on another",
         r.concurrency
     );
     line("bare hyper, fixed body", &r.bare);
