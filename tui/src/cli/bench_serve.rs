@@ -155,15 +155,18 @@ async fn measure(
         duration: window,
         progress: false,
     };
+    let bare = servers.spawn(bare()).await??;
+    let single = servers.spawn(serving(single)).await??;
+    let split = servers.spawn(serving(split)).await??;
     eprintln!("loading the bare server for {}s", window.as_secs());
-    let bare = drive(load(bare().await?, false)).await?;
+    let bare = generator.spawn(drive(load(bare, false))).await??;
     eprintln!("loading the model for {}s", window.as_secs());
-    let model = drive(load(serving(single).await?, false)).await?;
+    let model = generator.spawn(drive(load(single, false))).await??;
     eprintln!(
         "loading the 90/10 split with a shadow for {}s",
         window.as_secs()
     );
-    let split_and_shadow = drive(load(serving(split).await?, true)).await?;
+    let split_and_shadow = generator.spawn(drive(load(split, true))).await??;
     Ok(ServeReport {
         concurrency,
         bare,
