@@ -92,11 +92,14 @@ macro_rules! fetch {
 /// Fetches what `ask` asks for.
 pub async fn fetch(link: &OperatorLink, ask: Ask) -> anyhow::Result<Answer> {
     Ok(match ask {
-        Ask::Agents => Answer::Agents(fetch!(
-            link,
-            OperatorRequest::ListAgents,
-            OperatorResponse::Agents
-        )),
+        Ask::Agents => Answer::Agents(
+            fetch!(link, OperatorRequest::ListAgents, OperatorResponse::Agents),
+            fetch!(
+                link,
+                OperatorRequest::ListDeployments,
+                OperatorResponse::Deployments
+            ),
+        ),
         Ask::Runs(query) => Answer::Runs(*fetch!(
             link,
             OperatorRequest::QueryRuns(query),
@@ -117,7 +120,12 @@ pub async fn fetch(link: &OperatorLink, ask: Ask) -> anyhow::Result<Answer> {
                 ),
                 None => Vec::new(),
             };
-            Answer::Models(models, versions)
+            let deployments = fetch!(
+                link,
+                OperatorRequest::ListDeployments,
+                OperatorResponse::Deployments
+            );
+            Answer::Models(models, versions, deployments)
         }
         Ask::Compare(ids) => {
             let mut runs = Vec::with_capacity(ids.len());

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use drover_protocol::data::DatasetSummary;
 use drover_protocol::registry::{ModelSummary, ModelVersion};
 use drover_protocol::run::{RunDetail, RunPage, RunQuery};
+use drover_protocol::serve::DeploymentStatus;
 use drover_protocol::types::AgentInfo;
 
 /// One kind of data the console shows, fetched on its own.
@@ -25,7 +26,7 @@ pub enum Ask {
     Agents,
     Runs(RunQuery),
     Datasets,
-    /// Every model, and the versions of the selected one.
+    /// Every model, the versions of the selected one, and where they are deployed.
     Models(Option<String>),
     /// The details of the runs being compared.
     Compare(Vec<String>),
@@ -46,10 +47,12 @@ impl Ask {
 /// What the coordinator answered to an [`Ask`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
-    Agents(Vec<AgentInfo>),
+    /// The agents, and what the deployments say each serves.
+    Agents(Vec<AgentInfo>, Vec<DeploymentStatus>),
     Runs(RunPage),
     Datasets(Vec<DatasetSummary>),
-    Models(Vec<ModelSummary>, Vec<ModelVersion>),
+    /// The models, the selected one's versions, and the deployments.
+    Models(Vec<ModelSummary>, Vec<ModelVersion>, Vec<DeploymentStatus>),
     Compare(Vec<RunDetail>),
 }
 

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod dataset;
 pub mod metrics;
+pub mod serving;
 pub mod waiting;
 
 /// Formats a Unix-ms time as an age relative to `now_ms`: `3s ago`, `5m ago`, `never`.

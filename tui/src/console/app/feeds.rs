@@ -109,10 +109,14 @@ impl App {
             return;
         }
         match *answer {
-            Answer::Agents(agents) => self.agents = agents,
+            Answer::Agents(agents, deployments) => {
+                (self.agents, self.deployments) = (agents, deployments)
+            }
             Answer::Runs(page) => self.runs = page,
             Answer::Datasets(datasets) => self.datasets = datasets,
-            Answer::Models(models, versions) => (self.models, self.versions) = (models, versions),
+            Answer::Models(models, versions, deployments) => {
+                (self.models, self.versions, self.deployments) = (models, versions, deployments)
+            }
             Answer::Compare(runs) => self.compared = runs,
         }
         self.clamp_selection();

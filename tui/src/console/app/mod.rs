@@ -7,6 +7,7 @@ use drover_protocol::data::DatasetSummary;
 use drover_protocol::msg::EventRecord;
 use drover_protocol::registry::{ModelSummary, ModelVersion};
 use drover_protocol::run::{RunDetail, RunPage};
+use drover_protocol::serve::DeploymentStatus;
 use drover_protocol::types::AgentInfo;
 
 mod acts;
@@ -67,6 +68,8 @@ pub struct App {
     pub datasets: Vec<DatasetSummary>,
     pub models: Vec<ModelSummary>,
     pub versions: Vec<ModelVersion>,
+    /// Every deployment with how each agent serves it.
+    pub deployments: Vec<DeploymentStatus>,
     pub compared: Vec<RunDetail>,
     pub events: VecDeque<EventRecord>,
     /// Runs marked for comparison.
@@ -121,6 +124,7 @@ impl App {
             datasets: Vec::new(),
             models: Vec::new(),
             versions: Vec::new(),
+            deployments: Vec::new(),
             compared: Vec::new(),
             events: VecDeque::new(),
             marked: BTreeSet::new(),

@@ -291,7 +291,7 @@ fn selection_stays_inside_the_list_and_quit_quits() {
     let [Command::Fetch { ticket, ask }] = &app.update(Action::SetConnected)[..] else {
         panic!("connecting fetches the agents");
     };
-    let answer = Answer::Agents(vec![agent("ag-1", AgentStatus::Ready)]);
+    let answer = Answer::Agents(vec![agent("ag-1", AgentStatus::Ready)], Vec::new());
     app.update(Action::Fetched {
         ticket: *ticket,
         ask: ask.clone(),
@@ -332,7 +332,11 @@ fn events_refresh_what_is_on_screen_one_request_at_a_time() {
     use drover_protocol::msg::Event;
     let mut app = App::new("local".into(), 0, false);
     let (agents, _) = only_fetch(app.update(Action::SetConnected));
-    app.update(answer(agents, Ask::Agents, Answer::Agents(Vec::new())));
+    app.update(answer(
+        agents,
+        Ask::Agents,
+        Answer::Agents(Vec::new(), Vec::new()),
+    ));
     let (first, ask) = only_fetch(app.update(Action::GoToView(1)));
     let finished = |id: &str| {
         Action::RecordEvent(EventRecord {

@@ -1,5 +1,5 @@
 //! The describe pane: the selected row's details over the view, wrapped to fit; a queued
-//! run's says why it waits, from the agents the console knows.
+//! run's says why it waits, from the agents the console knows, and an agent's what it serves.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -21,6 +21,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         && run.summary.status == RunStatus::Queued
     {
         lines.insert(1, waiting::reason(&app.agents));
+    }
+    if let describe::Described::Agent(agent, _) = described {
+        let serves = crate::present::serving::agent_serves(&app.deployments, &agent.id);
+        if serves.is_empty() {
+            lines.push("serves     nothing".into());
+        } else {
+            lines.push("serves".into());
+            lines.extend(serves.into_iter().map(|s| format!("  {s}")));
+        }
     }
     let popup = area.centered(
         Constraint::Length(area.width.saturating_sub(2)),

@@ -1,5 +1,6 @@
 //! The Models view: every model with its production and staging versions, and below, the
-//! versions of the selected model with their stage, aliases and lineage.
+//! versions of the selected model with their stage, aliases, where they are served (weight,
+//! ready agents, requests per second) and lineage.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -42,11 +43,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let name = models.get(app.selected).map_or("", |m| m.name.as_str());
     let rows = app.versions.iter().filter(|v| v.model == name).map(|v| {
         let score = crate::present::metrics::value(&v.metrics);
+        let served = crate::present::serving::version_served(&app.deployments, name, v.version)
+            .unwrap_or_else(|| "-".into());
         Row::new(vec![
             format!("@{} {}", v.version, v.semver),
             v.stage.to_string(),
             v.aliases.join(","),
             score,
+            served,
             format!("{} <- {}", v.run_id, v.dataset),
         ])
     });
@@ -55,14 +59,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         "STAGE",
         "ALIASES",
         "SCORE",
+        "SERVED",
         "LINEAGE (RUN <- DATASET)",
     ])
     .style(theme::column_titles(app.color));
     let widths = [
-        Constraint::Length(12),
+        Constraint::Length(11),
         Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(5),
+        Constraint::Length(17),
         Constraint::Fill(1),
     ];
     let versions = Table::new(rows, widths)

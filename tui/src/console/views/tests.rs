@@ -233,11 +233,45 @@ fn datasets_view_and_a_dataset_described_with_histograms_and_schema_changes() {
     insta::assert_snapshot!(draw(&app).backend());
 }
 
+/// churn@2 served at 90% and churn@3 as a shadow on the first agent, with its last window.
+fn deployments() -> Vec<drover_protocol::serve::DeploymentStatus> {
+    use drover_protocol::serve::{Deployment, DeploymentStatus, LoadState, Rate, Serving, Variant};
+    let variant = |version, weight, shadow| Variant {
+        version,
+        artifact_hash: drover_protocol::hash::ContentHash::of(b"m"),
+        weight,
+        shadow,
+    };
+    let serving = |version| Serving {
+        model: "churn".into(),
+        version,
+        state: LoadState::Ready,
+    };
+    let agent = AgentId("ag-0a1b2c3d4e5f".into());
+    vec![DeploymentStatus {
+        deployment: Deployment {
+            model: "churn".into(),
+            variants: vec![variant(2, 90, false), variant(3, 0, true)],
+            selector: parse_labels("role=serve").expect("labels"),
+            updated_ms: NOW - 60_000,
+        },
+        agents: vec![(agent.clone(), vec![serving(2), serving(3)])],
+        rates: vec![Rate {
+            agent,
+            version: 2,
+            requests_per_second: 412.5,
+            error_rate: 0.002,
+            p99_us: Some(2_000),
+        }],
+    }]
+}
+
 #[test]
 fn a_version_described_with_its_stage_history() {
     use drover_protocol::registry::{ModelSummary, ModelVersion, Stage};
     let mut app = app();
     app.view = View::Models;
+    app.deployments = deployments();
     app.models = vec![ModelSummary {
         name: "churn".into(),
         latest: 2,
@@ -261,6 +295,10 @@ fn a_version_described_with_its_stage_history() {
         metrics: [("accuracy".to_string(), 0.874)].into(),
         created_ms: NOW - 3_600_000,
     }];
+    insta::assert_snapshot!(
+        "models_view_shows_where_versions_are_served",
+        draw(&app).backend()
+    );
     app.update(Action::Describe);
     let record = |seq, ago: u64, event| EventRecord {
         seq,
@@ -317,6 +355,7 @@ fn a_version_described_with_its_stage_history() {
 #[test]
 fn an_agent_described_with_its_jobs_and_a_removal_asked_first() {
     let mut app = app();
+    app.deployments = deployments();
     app.update(Action::Describe);
     let mut job = crate::console::app::tests::run("run-0000000000b2", 0.0);
     job.status = drover_protocol::run::RunStatus::Running;
