@@ -153,11 +153,12 @@ async fn runs_compare_and_models_views_show_real_training() {
         panic!("no compared runs");
     };
     app.compared = compared;
-    let Ok(Answer::Models(models, versions)) =
+    let Ok(Answer::Models(models, versions, deployments)) =
         fetch(&link, Ask::Models(Some("churn".into()))).await
     else {
         panic!("no models");
     };
+    assert!(deployments.is_empty(), "nothing is deployed yet");
     (app.models, app.versions) = (models, versions);
     app.view = View::Runs;
     let runs = screen(&app, 100, 30);
