@@ -32,6 +32,17 @@ async fn trained(tmp: &std::path::Path) -> (Vec<u8>, Table) {
     (bytes, table)
 }
 
+/// The inputs of the loaded churn model: name, and whether numeric.
+fn inputs_of(catalog: &Catalog) -> Vec<(String, bool)> {
+    catalog
+        .get("churn", None)
+        .expect("loaded")
+        .inputs()
+        .iter()
+        .map(|(n, numeric)| (n.to_string(), *numeric))
+        .collect()
+}
+
 async fn serve(catalog: Arc<Catalog>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -78,13 +89,7 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
     let catalog = Arc::new(Catalog::default());
     catalog.load(Served::load("churn", 1, &bytes).expect("loads"));
     let windows = catalog.clone();
-    let inputs: Vec<(String, bool)> = catalog
-        .get("churn", None)
-        .expect("loaded")
-        .inputs()
-        .iter()
-        .map(|(n, numeric)| (n.to_string(), *numeric))
-        .collect();
+    let inputs = inputs_of(&catalog);
     let addr = serve(catalog).await;
     let records: Vec<Value> = rows
         .iter()
@@ -317,13 +322,7 @@ async fn weights_split_traffic_keys_stick_and_a_shadow_never_answers() {
         selector: Default::default(),
         updated_ms: 0,
     }]);
-    let inputs: Vec<(String, bool)> = catalog
-        .get("churn", None)
-        .expect("loaded")
-        .inputs()
-        .iter()
-        .map(|(n, numeric)| (n.to_string(), *numeric))
-        .collect();
+    let inputs = inputs_of(&catalog);
     let addr = serve(catalog).await;
     let body = json!({ "dataframe_records": [Value::Object(record(&table, &inputs, 0))] });
     let oip: Vec<Value> = inputs

@@ -5,6 +5,7 @@ use drover_protocol::spec::Task;
 use ndarray::Array2;
 
 use super::window::Window;
+use crate::train::model::most_probable;
 use crate::train::pipeline::{BadCell, Cell};
 use crate::train::{ARTIFACT_FORMAT, ModelArtifact};
 
@@ -106,18 +107,7 @@ impl Served {
         Ok(match self.task() {
             Task::Classification => {
                 let probabilities = a.model.probabilities(&x, a.classes.len());
-                let chosen: Vec<usize> = probabilities
-                    .outer_iter()
-                    .map(|row| {
-                        row.iter()
-                            .enumerate()
-                            .fold(
-                                (0, f64::NEG_INFINITY),
-                                |b, (i, &p)| if p > b.1 { (i, p) } else { b },
-                            )
-                            .0
-                    })
-                    .collect();
+                let chosen = most_probable(&probabilities);
                 let labels = chosen
                     .iter()
                     .map(|&best| a.classes.get(best).cloned().unwrap_or_default())

@@ -254,6 +254,23 @@ impl Model {
     }
 }
 
+/// The most probable class of each row of `probabilities` (the first of equal ones): what
+/// evaluation and serving both predict.
+pub fn most_probable(probabilities: &Array2<f64>) -> Vec<usize> {
+    probabilities
+        .outer_iter()
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold(
+                    (0, f64::NEG_INFINITY),
+                    |b, (i, &p)| if p > b.1 { (i, p) } else { b },
+                )
+                .0
+        })
+        .collect()
+}
+
 /// How many different classes `y` holds.
 fn distinct(y: &Array1<usize>) -> usize {
     let mut seen: Vec<usize> = y.to_vec();

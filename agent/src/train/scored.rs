@@ -54,18 +54,7 @@ impl Scored {
                 targets = rows.iter().filter_map(|&r| prepared.values[r]).collect();
             }
         }
-        let predicted = probabilities
-            .outer_iter()
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .fold(
-                        (0, f64::NEG_INFINITY),
-                        |b, (i, &p)| if p > b.1 { (i, p) } else { b },
-                    )
-                    .0
-            })
-            .collect();
+        let predicted = super::model::most_probable(&probabilities);
         let truth = rows.iter().filter_map(|&r| prepared.labels[r]).collect();
         Ok(Self {
             task: spec.task,

@@ -9,6 +9,7 @@ use drover_protocol::types::{format_labels, parse_labels};
 
 use super::{Ctx, UsageError, table, with_client};
 use crate::expect_response;
+use crate::present::serving::rate;
 
 /// `drover deployments`.
 #[derive(Args)]
@@ -77,17 +78,7 @@ pub fn render(list: &[DeploymentStatus]) -> String {
                 .rates
                 .iter()
                 .filter(|r| r.agent == *agent)
-                .map(|r| {
-                    let p99 = r
-                        .p99_us
-                        .map_or_else(|| "-".into(), |us| format!("{:.1} ms", us as f64 / 1000.0));
-                    format!(
-                        "@{} {:.1}/s {:.1}% errors p99 {p99}",
-                        r.version,
-                        r.requests_per_second,
-                        r.error_rate * 100.0
-                    )
-                })
+                .map(|r| format!("@{} {}", r.version, rate(r)))
                 .collect();
             rows.push(vec![
                 d.model.clone(),

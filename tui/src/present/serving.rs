@@ -1,7 +1,7 @@
 //! Deployments as listings and panes show them: where a version is served and its traffic,
 //! and what an agent serves.
 
-use drover_protocol::serve::{DeploymentStatus, LoadState};
+use drover_protocol::serve::{DeploymentStatus, LoadState, Rate};
 use drover_protocol::types::AgentId;
 
 /// `90% on 2, 12.0/s`: a version's weight, the agents that report it ready, and their
@@ -40,6 +40,18 @@ pub fn version_served(
     Some(format!("{share} on {ready}, {rate:.1}/s"))
 }
 
+/// `412.5/s  0.2% errors  p99 2.0 ms`: one version's traffic on one agent.
+pub fn rate(r: &Rate) -> String {
+    let p99 = r
+        .p99_us
+        .map_or_else(|| "-".into(), |us| format!("{:.1} ms", us as f64 / 1000.0));
+    format!(
+        "{:.1}/s  {:.1}% errors  p99 {p99}",
+        r.requests_per_second,
+        r.error_rate * 100.0
+    )
+}
+
 /// One line per version `agent` serves: its state and its traffic in the last window.
 pub fn agent_serves(deployments: &[DeploymentStatus], agent: &AgentId) -> Vec<String> {
     let mut lines = Vec::new();
@@ -52,16 +64,7 @@ pub fn agent_serves(deployments: &[DeploymentStatus], agent: &AgentId) -> Vec<St
                 .rates
                 .iter()
                 .find(|r| r.agent == *agent && r.version == s.version)
-                .map_or_else(String::new, |r| {
-                    let p99 = r
-                        .p99_us
-                        .map_or_else(|| "-".into(), |us| format!("{:.1} ms", us as f64 / 1000.0));
-                    format!(
-                        "  {:.1}/s  {:.1}% errors  p99 {p99}",
-                        r.requests_per_second,
-                        r.error_rate * 100.0
-                    )
-                });
+                .map_or_else(String::new, |r| format!("  {}", rate(r)));
             lines.push(format!("{}@{} {}{traffic}", s.model, s.version, s.state));
         }
     }
