@@ -15,6 +15,8 @@ pub struct Served {
     pub name: String,
     pub version: u32,
     artifact: ModelArtifact,
+    /// The input columns in order, and whether each is numeric.
+    inputs: Vec<(String, bool)>,
     /// Requests it answered as a shadow, and the rows on which it disagreed with the answer
     /// the caller got (registered once, so the hot path only adds).
     pub shadow_requests: metrics::Counter,
@@ -73,9 +75,15 @@ impl Served {
             ("version", version.to_string()),
         ];
         let classes = artifact.classes.len();
+        let inputs = artifact
+            .pipeline
+            .inputs()
+            .map(|(name, numeric)| (name.to_string(), numeric))
+            .collect();
         Ok(Self {
             name: name.into(),
             version,
+            inputs,
             shadow_requests: metrics::counter!("drover_shadow_requests_total", &labels),
             shadow_rows_differing: metrics::counter!("drover_shadow_rows_differing_total", &labels),
             window: Window::new(name, version, classes, drover_protocol::types::unix_ms()),
@@ -85,7 +93,7 @@ impl Served {
 
     /// The input columns in order, and whether each is numeric.
     pub fn inputs(&self) -> Vec<(&str, bool)> {
-        self.artifact.pipeline.inputs().collect()
+        self.inputs.iter().map(|(n, b)| (n.as_str(), *b)).collect()
     }
 
     /// The class names of a classifier (empty for a regressor).

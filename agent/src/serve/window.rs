@@ -1,6 +1,8 @@
 //! What one served version did since its window opened: counters the hot path bumps with
 //! atomics (a fixed size per version, whatever the traffic), taken and reset when the window
-//! closes, and the same counts live on the agent's `/metrics`.
+//! closes, and the request and error counts live on the agent's `/metrics`. Latency goes to
+//! the window's buckets only: the Prometheus recorder keeps histogram samples until it is
+//! scraped, which would make memory grow with traffic.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -21,7 +23,6 @@ pub struct Window {
     correct: AtomicU64,
     requests_total: metrics::Counter,
     errors_total: metrics::Counter,
-    seconds: metrics::Histogram,
 }
 
 fn zeros(n: usize) -> Vec<AtomicU64> {
@@ -47,7 +48,6 @@ impl Window {
             correct: AtomicU64::new(0),
             requests_total: metrics::counter!("drover_agent_predictions_total", &labels),
             errors_total: metrics::counter!("drover_agent_prediction_errors_total", &labels),
-            seconds: metrics::histogram!("drover_agent_prediction_seconds", &labels),
         }
     }
 
@@ -57,7 +57,6 @@ impl Window {
         self.latency[bucket].fetch_add(1, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.requests_total.increment(1);
-        self.seconds.record(latency.as_secs_f64());
     }
 
     /// A request answered in `latency`, predicting the classes `chosen` (indices; empty
