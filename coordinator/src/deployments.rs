@@ -120,27 +120,36 @@ fn status(shared: &Shared, model: &str) -> Result<DeploymentStatus, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("{model} is not deployed")))
 }
 
+/// Every deployment in the store (none, logged, when it cannot be read).
+fn all(shared: &Shared) -> Vec<Deployment> {
+    shared.store.sync().deployments().unwrap_or_else(|e| {
+        tracing::error!(cause = %e, "could not read deployments");
+        Vec::new()
+    })
+}
+
+/// Those of `deployments` an agent labelled `labels` serves.
+fn selected(deployments: &[Deployment], labels: &Labels) -> Vec<Deployment> {
+    deployments
+        .iter()
+        .filter(|d| selects(&d.selector, labels))
+        .cloned()
+        .collect()
+}
+
 /// The deployments an agent labelled `labels` serves.
 pub fn plan_for(shared: &Shared, labels: &Labels) -> Vec<Deployment> {
-    match shared.store.sync().deployments() {
-        Ok(all) => all
-            .into_iter()
-            .filter(|d| selects(&d.selector, labels))
-            .collect(),
-        Err(e) => {
-            tracing::error!(cause = %e, "could not read deployments");
-            Vec::new()
-        }
-    }
+    selected(&all(shared), labels)
 }
 
 /// Sends every connected agent the deployments its labels select (on the blocking pool).
 pub fn push(shared: &Shared) {
+    let deployments = all(shared);
     for server in shared.fleet.servers() {
         let Some(commands) = server.commands else {
             continue;
         };
-        let plan = plan_for(shared, &server.labels);
+        let plan = selected(&deployments, &server.labels);
         if commands.blocking_send(AgentCommand::Serve(plan)).is_err() {
             tracing::debug!(agent = %server.id, "session ended before its deployments were sent");
         }

@@ -291,6 +291,16 @@ impl Fleet {
         self.with_session(id, session, |live| live.windows = windows);
     }
 
+    /// An agent's labels and, when connected, its session's command channel.
+    pub fn labels(&self, id: &AgentId) -> Option<(Labels, Option<mpsc::Sender<AgentCommand>>)> {
+        self.lock().get(id).map(|l| {
+            (
+                l.record.labels.clone(),
+                l.session.as_ref().map(|s| s.commands.clone()),
+            )
+        })
+    }
+
     /// Every enrolled agent as deployments see it, by id.
     pub fn servers(&self) -> Vec<Server> {
         let mut servers: Vec<Server> = self

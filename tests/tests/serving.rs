@@ -38,9 +38,7 @@ fn inputs_of(catalog: &Catalog) -> Vec<(String, bool)> {
         .get("churn", None)
         .expect("loaded")
         .inputs()
-        .iter()
-        .map(|(n, numeric)| (n.to_string(), *numeric))
-        .collect()
+        .to_vec()
 }
 
 async fn serve(catalog: Arc<Catalog>) -> SocketAddr {

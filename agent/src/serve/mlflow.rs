@@ -10,7 +10,7 @@ use super::request::{BadRequest, Rows, cell};
 use crate::train::pipeline::Cell;
 
 /// The rows of a JSON body for a model with `inputs` (name, numeric) in order.
-pub fn rows_from_json(body: &Value, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+pub fn rows_from_json(body: &Value, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
     let Value::Object(body) = body else {
         return Err(BadRequest::new(
             "body",
@@ -48,7 +48,7 @@ pub fn rows_from_json(body: &Value, inputs: &[(&str, bool)]) -> Result<Rows, Bad
 }
 
 /// `{"columns": [...], "data": [[...], ...]}`.
-fn split(value: &Value, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+fn split(value: &Value, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
     let columns = value
         .get("columns")
         .and_then(Value::as_array)
@@ -88,7 +88,7 @@ fn split(value: &Value, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
 }
 
 /// A list of records (`{"column": value}`) or of rows (lists in input order).
-fn listed(value: &Value, field: &str, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+fn listed(value: &Value, field: &str, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
     let items = value
         .as_array()
         .ok_or_else(|| BadRequest::new(field, "expected a list of records or rows"))?;
@@ -99,8 +99,8 @@ fn listed(value: &Value, field: &str, inputs: &[(&str, bool)]) -> Result<Rows, B
             Value::Object(record) => {
                 check_names(record.keys().map(String::as_str), inputs, &field)?;
                 for (i, (name, _)) in inputs.iter().enumerate() {
-                    let value = record.get(*name).unwrap_or(&Value::Null);
-                    if !record.contains_key(*name) {
+                    let value = record.get(name.as_str()).unwrap_or(&Value::Null);
+                    if !record.contains_key(name.as_str()) {
                         return Err(BadRequest::new(&field, format!("missing input {name:?}")));
                     }
                     out.columns[i].push(cell(value, &format!("{field}.{name}"))?);
@@ -126,7 +126,7 @@ fn listed(value: &Value, field: &str, inputs: &[(&str, bool)]) -> Result<Rows, B
 }
 
 /// `{"column": [values...], ...}`.
-fn columnar(columns: &Map<String, Value>, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+fn columnar(columns: &Map<String, Value>, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
     check_names(columns.keys().map(String::as_str), inputs, "inputs")?;
     let mut out = Rows {
         columns: Vec::with_capacity(inputs.len()),
@@ -135,7 +135,7 @@ fn columnar(columns: &Map<String, Value>, inputs: &[(&str, bool)]) -> Result<Row
     for (i, (name, _)) in inputs.iter().enumerate() {
         let field = format!("inputs.{name}");
         let values = columns
-            .get(*name)
+            .get(name.as_str())
             .ok_or_else(|| BadRequest::new("inputs", format!("missing input {name:?}")))?;
         let values = values
             .as_array()
@@ -164,7 +164,7 @@ fn columnar(columns: &Map<String, Value>, inputs: &[(&str, bool)]) -> Result<Row
 
 /// A CSV body with a header row: numbers for numeric inputs (empty or `NA` is missing), text
 /// for the others.
-pub fn rows_from_csv(text: &str, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+pub fn rows_from_csv(text: &str, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
     let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
@@ -180,10 +180,10 @@ pub fn rows_from_csv(text: &str, inputs: &[(&str, bool)]) -> Result<Rows, BadReq
             record.map_err(|e| BadRequest::new(format!("csv row {}", r + 1), e.to_string()))?;
         for (i, at) in positions.iter().enumerate() {
             let raw = record.get(*at).unwrap_or("").trim();
-            let (name, numeric) = inputs[i];
+            let (name, numeric) = &inputs[i];
             let cell = match raw {
                 "" | "NA" | "NaN" | "null" => Cell::Missing,
-                raw if numeric => Cell::Number(raw.parse().map_err(|_| {
+                raw if *numeric => Cell::Number(raw.parse().map_err(|_| {
                     BadRequest::new(
                         format!("csv row {} column {name}", r + 1),
                         format!("expected a number, got {raw:?}"),
@@ -211,7 +211,7 @@ pub fn answer(predictions: &Predictions) -> Value {
     serde_json::json!({ "predictions": data })
 }
 
-fn empty(inputs: &[(&str, bool)], rows: usize) -> Rows {
+fn empty(inputs: &[(String, bool)], rows: usize) -> Rows {
     Rows {
         columns: vec![Vec::with_capacity(rows); inputs.len()],
         rows,
@@ -221,7 +221,7 @@ fn empty(inputs: &[(&str, bool)], rows: usize) -> Rows {
 /// Where each input is among `names`; every input must be there, and nothing else.
 fn positions(
     names: &[&str],
-    inputs: &[(&str, bool)],
+    inputs: &[(String, bool)],
     field: &str,
 ) -> Result<Vec<usize>, BadRequest> {
     check_names(names.iter().copied(), inputs, field)?;
@@ -239,7 +239,7 @@ fn positions(
 /// Refuses a name the model does not take.
 fn check_names<'a>(
     mut names: impl Iterator<Item = &'a str>,
-    inputs: &[(&str, bool)],
+    inputs: &[(String, bool)],
     field: &str,
 ) -> Result<(), BadRequest> {
     match names.find(|n| !inputs.iter().any(|(i, _)| i == n)) {
@@ -249,7 +249,7 @@ fn check_names<'a>(
                 "unknown input {unknown:?}; the model takes {}",
                 inputs
                     .iter()
-                    .map(|(n, _)| *n)
+                    .map(|(n, _)| n.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -264,6 +264,11 @@ mod tests {
 
     const INPUTS: &[(&str, bool)] = &[("x", true), ("plan", false)];
 
+    /// `inputs` as a served model lists them.
+    fn owned(inputs: &[(&str, bool)]) -> Vec<(String, bool)> {
+        inputs.iter().map(|(n, b)| (n.to_string(), *b)).collect()
+    }
+
     #[test]
     fn the_four_json_shapes_and_csv_give_the_same_rows() {
         let shapes = [
@@ -272,15 +277,19 @@ mod tests {
             serde_json::json!({ "instances": [[1.5, "pro"], [2, null]] }),
             serde_json::json!({ "inputs": { "x": [1.5, 2], "plan": ["pro", null] } }),
         ];
-        let csv = rows_from_csv("plan,x\npro,1.5\n,2\n", INPUTS).expect("csv");
+        let csv = rows_from_csv("plan,x\npro,1.5\n,2\n", &owned(INPUTS)).expect("csv");
         for body in shapes {
-            assert_eq!(rows_from_json(&body, INPUTS).expect("rows"), csv, "{body}");
+            assert_eq!(
+                rows_from_json(&body, &owned(INPUTS)).expect("rows"),
+                csv,
+                "{body}"
+            );
         }
-        let error = rows_from_csv("x,plan\nhigh,pro\n", INPUTS).expect_err("refused");
+        let error = rows_from_csv("x,plan\nhigh,pro\n", &owned(INPUTS)).expect_err("refused");
         assert_eq!(error.field, "csv row 1 column x");
         let error = rows_from_json(
             &serde_json::json!({ "instances": [], "inputs": [] }),
-            INPUTS,
+            &owned(INPUTS),
         )
         .expect_err("refused");
         assert!(

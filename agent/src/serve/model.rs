@@ -92,8 +92,8 @@ impl Served {
     }
 
     /// The input columns in order, and whether each is numeric.
-    pub fn inputs(&self) -> Vec<(&str, bool)> {
-        self.inputs.iter().map(|(n, b)| (n.as_str(), *b)).collect()
+    pub fn inputs(&self) -> &[(String, bool)] {
+        &self.inputs
     }
 
     /// The class names of a classifier (empty for a regressor).

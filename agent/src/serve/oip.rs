@@ -111,7 +111,7 @@ fn elements(tensor: &Tensor, field: &str) -> Result<(Vec<Cell>, Vec<usize>), Bad
 }
 
 /// The rows a request carries for a model with `inputs` (name, numeric) in order.
-pub fn rows(request: &InferRequest, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+pub fn rows(request: &InferRequest, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
     let named = |t: &Tensor| inputs.iter().any(|(n, _)| *n == t.name);
     match request.inputs.as_slice() {
         [] => Err(BadRequest::new("inputs", "no input tensor")),
@@ -128,7 +128,7 @@ pub fn rows(request: &InferRequest, inputs: &[(&str, bool)]) -> Result<Rows, Bad
                             "one tensor must be [rows, {k}] with the inputs in order ({}), or name one input",
                             inputs
                                 .iter()
-                                .map(|(n, _)| *n)
+                                .map(|(n, _)| n.as_str())
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         ),
@@ -181,7 +181,7 @@ pub fn rows(request: &InferRequest, inputs: &[(&str, bool)]) -> Result<Rows, Bad
                         unknown.name,
                         inputs
                             .iter()
-                            .map(|(n, _)| *n)
+                            .map(|(n, _)| n.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
@@ -256,13 +256,18 @@ mod tests {
 
     const INPUTS: &[(&str, bool)] = &[("x", true), ("plan", false)];
 
+    /// `inputs` as a served model lists them.
+    fn owned(inputs: &[(&str, bool)]) -> Vec<(String, bool)> {
+        inputs.iter().map(|(n, b)| (n.to_string(), *b)).collect()
+    }
+
     #[test]
     fn named_tensors_and_one_matrix_become_the_same_rows() {
         let named = request(serde_json::json!({ "inputs": [
             { "name": "plan", "shape": [2], "datatype": "BYTES", "data": ["pro", null] },
             { "name": "x", "shape": [2, 1], "datatype": "FP32", "data": [[1.5], [2]] },
         ]}));
-        let rows = rows(&named, INPUTS).expect("rows");
+        let rows = rows(&named, &owned(INPUTS)).expect("rows");
         assert_eq!(rows.rows, 2);
         assert_eq!(rows.columns[0], [Cell::Number(1.5), Cell::Number(2.0)]);
         assert_eq!(rows.columns[1], [Cell::Text("pro".into()), Cell::Missing]);
@@ -270,7 +275,7 @@ mod tests {
         let matrix = request(serde_json::json!({ "inputs": [
             { "name": "input-0", "shape": [2, 2], "datatype": "FP64", "data": [1, 2, 3, 4] },
         ]}));
-        let rows = super::rows(&matrix, &[("a", true), ("b", true)]).expect("rows");
+        let rows = super::rows(&matrix, &owned(&[("a", true), ("b", true)])).expect("rows");
         assert_eq!(rows.columns[1], [Cell::Number(2.0), Cell::Number(4.0)]);
     }
 
@@ -301,7 +306,7 @@ mod tests {
             ),
         ];
         for (body, says) in cases {
-            let error = rows(&request(body), INPUTS)
+            let error = rows(&request(body), &owned(INPUTS))
                 .expect_err("refused")
                 .to_string();
             assert!(error.contains(says), "{error}");

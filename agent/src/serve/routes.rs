@@ -296,7 +296,7 @@ async fn infer(
         let bytes = read(body).await?;
         let request: oip::InferRequest = serde_json::from_slice(&bytes)
             .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
-        let rows = oip::rows(&request, &served.inputs()).map_err(Failure::Bad)?;
+        let rows = oip::rows(&request, served.inputs()).map_err(Failure::Bad)?;
         let predictions = predict(&served, &rows)?;
         shadow(shadows, &rows, &predictions);
         Ok::<_, Failure>((request.id, predictions))
@@ -354,11 +354,11 @@ async fn invocations(State(s): State<Serving>, headers: HeaderMap, body: Body) -
         let rows = if csv {
             let text = std::str::from_utf8(&bytes)
                 .map_err(|_| Failure::Bad(BadRequest::new("body", "CSV is not UTF-8")))?;
-            mlflow::rows_from_csv(text, &inputs)
+            mlflow::rows_from_csv(text, inputs)
         } else {
             let value: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
-            mlflow::rows_from_json(&value, &inputs)
+            mlflow::rows_from_json(&value, inputs)
         }
         .map_err(Failure::Bad)?;
         let predictions = predict(&served, &rows)?;

@@ -143,8 +143,7 @@ pub async fn run(
 /// Queues for agent `id` the deployments its labels select (through its session, which
 /// grants their artifacts and sends them only to agents that serve).
 async fn send_plan(shared: &Arc<Shared>, id: &AgentId) {
-    let server = shared.fleet.servers().into_iter().find(|s| s.id == *id);
-    let Some((labels, Some(commands))) = server.map(|s| (s.labels, s.commands)) else {
+    let Some((labels, Some(commands))) = shared.fleet.labels(id) else {
         return;
     };
     let plan = shared
@@ -350,8 +349,7 @@ async fn lifecycle(
         }
         AgentReport::Serving(serving) => shared.fleet.serving(id, session, serving),
         AgentReport::ServingWindows(windows) => {
-            let server = shared.fleet.servers().into_iter().find(|s| s.id == *id);
-            let Some(labels) = server.map(|s| s.labels) else {
+            let Some((labels, _)) = shared.fleet.labels(id) else {
                 return;
             };
             let agent = id.clone();

@@ -46,14 +46,6 @@ pub fn check_known(name: &str, runs: &[RunSummary]) -> Result<(), String> {
     ))
 }
 
-/// How good the headline metric is, larger better: what "sort by score" orders by.
-pub fn merit(metrics: &Metrics) -> f64 {
-    match metric::headline(metrics) {
-        Some((name, v)) => metric::merit(name, Some(v)),
-        None => f64::NEG_INFINITY,
-    }
-}
-
 /// `metric op value`, e.g. `accuracy>=0.8`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricFilter {
