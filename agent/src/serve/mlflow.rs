@@ -4,8 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use super::model::Predictions;
-use super::oip::labels;
+use serde::Serialize;
+
+use super::model::{Data, Predictions, Served};
 use super::request::{BadRequest, Rows, cell};
 use crate::train::pipeline::Cell;
 
@@ -71,17 +72,21 @@ fn split(value: &Value, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
         .and_then(Value::as_array)
         .ok_or_else(|| BadRequest::new("dataframe_split.data", "expected a list of rows"))?;
     let positions = positions(&names, inputs, "dataframe_split.columns")?;
-    let mut out = empty(inputs, data.len());
+    let mut out = Rows::with_capacity(inputs.len(), data.len());
     for (r, row) in data.iter().enumerate() {
-        let field = format!("dataframe_split.data[{r}]");
         let values = row
             .as_array()
             .filter(|v| v.len() == names.len())
             .ok_or_else(|| {
-                BadRequest::new(&field, format!("expected a list of {} values", names.len()))
+                BadRequest::new(
+                    format!("dataframe_split.data[{r}]"),
+                    format!("expected a list of {} values", names.len()),
+                )
             })?;
-        for (i, at) in positions.iter().enumerate() {
-            out.columns[i].push(cell(&values[*at], &format!("{field}[{at}]"))?);
+        for at in &positions {
+            out.push(cell(&values[*at], || {
+                format!("dataframe_split.data[{r}][{at}]")
+            })?);
         }
     }
     Ok(out)
@@ -92,28 +97,27 @@ fn listed(value: &Value, field: &str, inputs: &[(String, bool)]) -> Result<Rows,
     let items = value
         .as_array()
         .ok_or_else(|| BadRequest::new(field, "expected a list of records or rows"))?;
-    let mut out = empty(inputs, items.len());
+    let mut out = Rows::with_capacity(inputs.len(), items.len());
     for (r, item) in items.iter().enumerate() {
-        let field = format!("{field}[{r}]");
+        let at = || format!("{field}[{r}]");
         match item {
             Value::Object(record) => {
-                check_names(record.keys().map(String::as_str), inputs, &field)?;
-                for (i, (name, _)) in inputs.iter().enumerate() {
-                    let value = record.get(name.as_str()).unwrap_or(&Value::Null);
-                    if !record.contains_key(name.as_str()) {
-                        return Err(BadRequest::new(&field, format!("missing input {name:?}")));
-                    }
-                    out.columns[i].push(cell(value, &format!("{field}.{name}"))?);
+                check_names(record.keys().map(String::as_str), inputs, &at())?;
+                for (name, _) in inputs {
+                    let Some(value) = record.get(name.as_str()) else {
+                        return Err(BadRequest::new(at(), format!("missing input {name:?}")));
+                    };
+                    out.push(cell(value, || format!("{}.{name}", at()))?);
                 }
             }
             Value::Array(values) if values.len() == inputs.len() => {
                 for (i, value) in values.iter().enumerate() {
-                    out.columns[i].push(cell(value, &format!("{field}[{i}]"))?);
+                    out.push(cell(value, || format!("{}[{i}]", at()))?);
                 }
             }
             _ => {
                 return Err(BadRequest::new(
-                    field,
+                    at(),
                     format!(
                         "expected a record or a list of {} values in input order",
                         inputs.len()
@@ -128,10 +132,7 @@ fn listed(value: &Value, field: &str, inputs: &[(String, bool)]) -> Result<Rows,
 /// `{"column": [values...], ...}`.
 fn columnar(columns: &Map<String, Value>, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
     check_names(columns.keys().map(String::as_str), inputs, "inputs")?;
-    let mut out = Rows {
-        columns: Vec::with_capacity(inputs.len()),
-        rows: 0,
-    };
+    let mut out: Option<Rows> = None;
     for (i, (name, _)) in inputs.iter().enumerate() {
         let field = format!("inputs.{name}");
         let values = columns
@@ -140,26 +141,22 @@ fn columnar(columns: &Map<String, Value>, inputs: &[(String, bool)]) -> Result<R
         let values = values
             .as_array()
             .ok_or_else(|| BadRequest::new(&field, "expected a list of values"))?;
-        if i > 0 && values.len() != out.rows {
+        let out = out.get_or_insert_with(|| Rows::missing(inputs.len(), values.len()));
+        if values.len() != out.rows() {
             return Err(BadRequest::new(
                 &field,
                 format!(
                     "{} values, the other inputs have {}",
                     values.len(),
-                    out.rows
+                    out.rows()
                 ),
             ));
         }
-        out.rows = values.len();
-        out.columns.push(
-            values
-                .iter()
-                .enumerate()
-                .map(|(r, v)| cell(v, &format!("{field}[{r}]")))
-                .collect::<Result<_, _>>()?,
-        );
+        for (r, v) in values.iter().enumerate() {
+            out.set(r, i, cell(v, || format!("{field}[{r}]"))?);
+        }
     }
-    Ok(out)
+    Ok(out.unwrap_or_else(|| Rows::missing(inputs.len(), 0)))
 }
 
 /// A CSV body with a header row: numbers for numeric inputs (empty or `NA` is missing), text
@@ -174,7 +171,7 @@ pub fn rows_from_csv(text: &str, inputs: &[(String, bool)]) -> Result<Rows, BadR
         .collect();
     let names: Vec<&str> = header.iter().map(String::as_str).collect();
     let positions = positions(&names, inputs, "csv header")?;
-    let mut out = empty(inputs, 0);
+    let mut out = Rows::with_capacity(inputs.len(), 0);
     for (r, record) in reader.records().enumerate() {
         let record =
             record.map_err(|e| BadRequest::new(format!("csv row {}", r + 1), e.to_string()))?;
@@ -191,30 +188,25 @@ pub fn rows_from_csv(text: &str, inputs: &[(String, bool)]) -> Result<Rows, BadR
                 })?),
                 raw => Cell::Text(raw.to_string()),
             };
-            out.columns[i].push(cell);
+            out.push(cell);
         }
-        out.rows += 1;
     }
     Ok(out)
 }
 
 /// `{"predictions": [...]}`: labels or values, as `mlflow models serve` answers.
-pub fn answer(predictions: &Predictions) -> Value {
-    let data = match predictions {
-        Predictions::Classes {
-            labels: predicted,
-            classes,
-            ..
-        } => labels(predicted, classes).1,
-        Predictions::Values(values) => values.iter().map(|&v| Value::from(v)).collect(),
-    };
-    serde_json::json!({ "predictions": data })
+#[derive(Debug, Serialize)]
+pub struct Answer<'a> {
+    predictions: Data<'a>,
 }
 
-fn empty(inputs: &[(String, bool)], rows: usize) -> Rows {
-    Rows {
-        columns: vec![Vec::with_capacity(rows); inputs.len()],
-        rows,
+/// The answer of `served` with `predictions`.
+pub fn answer<'a>(served: &'a Served, predictions: &'a Predictions) -> Answer<'a> {
+    Answer {
+        predictions: match predictions {
+            Predictions::Classes { chosen, .. } => served.labels(chosen),
+            Predictions::Values(values) => Data::Numbers(values.into()),
+        },
     }
 }
 

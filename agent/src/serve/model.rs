@@ -1,12 +1,17 @@
 //! A model as served: its artifact read once, the input columns it takes, and predictions
 //! for a batch of rows through the pipeline and model stored at training time.
 
+use std::borrow::Cow;
+
+use axum::http::HeaderValue;
 use drover_protocol::spec::Task;
 use ndarray::Array2;
+use serde::Serialize;
 
+use super::request::Rows;
 use super::window::Window;
 use crate::train::model::most_probable;
-use crate::train::pipeline::{BadCell, Cell};
+use crate::train::pipeline::BadCell;
 use crate::train::{ARTIFACT_FORMAT, ModelArtifact};
 
 /// A loaded model version.
@@ -23,18 +28,29 @@ pub struct Served {
     pub shadow_rows_differing: metrics::Counter,
     /// What it served since the window opened.
     pub window: Window,
+    /// `name@version`, as the `x-drover-version` header of its answers.
+    pub stamp: HeaderValue,
+    /// The class names as numbers, when every one is an integer (as the training CSV had
+    /// them): labels are then answered as numbers.
+    class_numbers: Option<Vec<i64>>,
+}
+
+/// The values of an output tensor, written as a JSON list.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Data<'a> {
+    Integers(Vec<i64>),
+    Texts(Vec<&'a str>),
+    Numbers(Cow<'a, [f64]>),
 }
 
 /// What a model predicted for each row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Predictions {
-    /// Classifiers: the most probable class of each row, and every class's probability
-    /// (rows x classes, in the order of `classes`).
+    /// Classifiers: the index of each row's most probable class in [`Served::classes`], and
+    /// every class's probability (rows x classes, in that order).
     Classes {
-        labels: Vec<String>,
-        /// Index of each row's label in `classes`.
         chosen: Vec<usize>,
-        classes: Vec<String>,
         probabilities: Array2<f64>,
     },
     /// Regressors: one value per row.
@@ -53,7 +69,7 @@ impl Predictions {
     /// How many rows were predicted.
     pub fn rows(&self) -> usize {
         match self {
-            Predictions::Classes { labels, .. } => labels.len(),
+            Predictions::Classes { chosen, .. } => chosen.len(),
             Predictions::Values(values) => values.len(),
         }
     }
@@ -80,7 +96,16 @@ impl Served {
             .inputs()
             .map(|(name, numeric)| (name.to_string(), numeric))
             .collect();
+        let class_numbers = artifact
+            .classes
+            .iter()
+            .map(|c| c.parse::<i64>().ok())
+            .collect();
+        let stamp = HeaderValue::from_str(&format!("{name}@{version}"))
+            .map_err(|_| format!("{name}@{version}: the model name cannot be a header value"))?;
         Ok(Self {
+            stamp,
+            class_numbers,
             name: name.into(),
             version,
             inputs,
@@ -101,29 +126,49 @@ impl Served {
         &self.artifact.classes
     }
 
+    /// The datatype of predicted labels: `INT64` when every class name is an integer,
+    /// `BYTES` otherwise.
+    pub fn label_datatype(&self) -> &'static str {
+        if self.class_numbers.is_some() {
+            "INT64"
+        } else {
+            "BYTES"
+        }
+    }
+
+    /// The labels of classes `chosen` (indices in [`Served::classes`]).
+    pub fn labels(&self, chosen: &[usize]) -> Data<'_> {
+        match &self.class_numbers {
+            Some(numbers) => Data::Integers(
+                chosen
+                    .iter()
+                    .map(|&c| numbers.get(c).copied().unwrap_or_default())
+                    .collect(),
+            ),
+            None => Data::Texts(
+                chosen
+                    .iter()
+                    .map(|&c| self.classes().get(c).map_or("", String::as_str))
+                    .collect(),
+            ),
+        }
+    }
+
     /// What the model predicts.
     pub fn task(&self) -> Task {
         self.artifact.algorithm.task()
     }
 
-    /// Predictions for `rows` rows given as one column of cells per input, in
-    /// [`Served::inputs`] order. The most probable class is chosen as at training time (the
-    /// first of equal probabilities).
-    pub fn predict(&self, columns: &[Vec<Cell>], rows: usize) -> Result<Predictions, BadCell> {
-        let x = self.artifact.pipeline.transform_cells(columns, rows)?;
+    /// Predictions for rows of cells in [`Served::inputs`] order. The most probable class is
+    /// chosen as at training time (the first of equal probabilities).
+    pub fn predict(&self, rows: &Rows) -> Result<Predictions, BadCell> {
+        let x = self.artifact.pipeline.transform_cells(rows.cells())?;
         let a = &self.artifact;
         Ok(match self.task() {
             Task::Classification => {
                 let probabilities = a.model.probabilities(&x, a.classes.len());
-                let chosen = most_probable(&probabilities);
-                let labels = chosen
-                    .iter()
-                    .map(|&best| a.classes.get(best).cloned().unwrap_or_default())
-                    .collect();
                 Predictions::Classes {
-                    labels,
-                    chosen,
-                    classes: a.classes.clone(),
+                    chosen: most_probable(&probabilities),
                     probabilities,
                 }
             }

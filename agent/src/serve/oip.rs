@@ -2,45 +2,143 @@
 //! bodies, and how tensors become rows: either one `[n, k]` tensor holding the inputs in
 //! order, or one `[n]` (or `[n, 1]`) tensor per input, named after it.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
 
-use super::model::Predictions;
-use super::request::{BadRequest, Rows, cell};
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::model::{Data, Predictions, Served};
+use super::request::{BadRequest, Rows};
 use crate::train::pipeline::Cell;
 
-/// `POST /v2/models/{name}/infer`.
+/// `POST /v2/models/{name}/infer`, borrowing its strings from the body where it can.
 #[derive(Debug, Deserialize)]
-pub struct InferRequest {
-    pub id: Option<String>,
-    pub inputs: Vec<Tensor>,
+pub struct InferRequest<'a> {
+    #[serde(borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub inputs: Vec<Tensor<'a>>,
 }
 
-/// One input tensor: row-major `data` (flat or nested) of `shape`.
+/// One input tensor: `data` (flat or nested, row-major) of `shape`.
 #[derive(Debug, Deserialize)]
-pub struct Tensor {
-    pub name: String,
+pub struct Tensor<'a> {
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
     pub shape: Vec<i64>,
-    pub datatype: String,
-    pub data: Value,
+    #[serde(borrow)]
+    pub datatype: Cow<'a, str>,
+    pub data: Flat,
+}
+
+/// A tensor's elements in row-major order, nested lists flattened as they are read.
+#[derive(Debug, Default)]
+pub struct Flat(pub Vec<Datum>);
+
+/// One element of a tensor as JSON wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Datum {
+    Null,
+    Bool(bool),
+    Number(f64),
+    Text(String),
+}
+
+impl fmt::Display for Datum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Datum::Null => f.write_str("null"),
+            Datum::Bool(b) => write!(f, "{b}"),
+            Datum::Number(n) => write!(f, "{n}"),
+            Datum::Text(t) => write!(f, "{t:?}"),
+        }
+    }
+}
+
+/// Reads one element or nested list into the buffer it holds.
+struct Into<'v>(&'v mut Vec<Datum>);
+
+impl<'de> DeserializeSeed<'de> for Into<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Into<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number, a string, a boolean, null, or a list of them")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.push(Datum::Null);
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.0.push(Datum::Bool(v));
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.0.push(Datum::Number(v as f64));
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.0.push(Datum::Number(v as f64));
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.0.push(Datum::Number(v));
+        Ok(())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.push(Datum::Text(v.to_string()));
+        Ok(())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<(), E> {
+        self.0.push(Datum::Text(v));
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Into(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for Flat {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut flat = Vec::new();
+        deserializer.deserialize_any(Into(&mut flat))?;
+        Ok(Flat(flat))
+    }
 }
 
 /// The answer to an infer request.
 #[derive(Debug, Serialize)]
-pub struct InferResponse {
-    pub model_name: String,
+pub struct InferResponse<'a> {
+    pub model_name: &'a str,
     pub model_version: String,
-    pub id: String,
-    pub outputs: Vec<Output>,
+    pub id: &'a str,
+    pub outputs: Vec<Output<'a>>,
 }
 
 /// One output tensor.
 #[derive(Debug, Serialize)]
-pub struct Output {
+pub struct Output<'a> {
     pub name: &'static str,
     pub shape: Vec<usize>,
     pub datatype: &'static str,
-    pub data: Vec<Value>,
+    pub data: Data<'a>,
 }
 
 /// Datatypes a tensor may carry.
@@ -49,17 +147,9 @@ const DATATYPES: &[&str] = &[
     "FP32", "FP64", "BYTES",
 ];
 
-/// The elements of nested JSON arrays, in row-major order.
-fn flatten<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
-    match value {
-        Value::Array(items) => items.iter().for_each(|v| flatten(v, out)),
-        other => out.push(other),
-    }
-}
-
 /// A tensor's elements as cells, checked against its datatype and shape.
-fn elements(tensor: &Tensor, field: &str) -> Result<(Vec<Cell>, Vec<usize>), BadRequest> {
-    if !DATATYPES.contains(&tensor.datatype.as_str()) {
+fn elements(tensor: Tensor<'_>, field: &str) -> Result<(Vec<Cell>, Vec<usize>), BadRequest> {
+    if !DATATYPES.contains(&tensor.datatype.as_ref()) {
         return Err(BadRequest::new(
             format!("{field}.datatype"),
             format!(
@@ -75,173 +165,156 @@ fn elements(tensor: &Tensor, field: &str) -> Result<(Vec<Cell>, Vec<usize>), Bad
         .map(|&d| usize::try_from(d))
         .collect::<Result<_, _>>()
         .map_err(|_| BadRequest::new(format!("{field}.shape"), "dimensions cannot be negative"))?;
-    let mut flat = Vec::new();
-    flatten(&tensor.data, &mut flat);
-    let expected: usize = shape.iter().product();
-    if flat.len() != expected {
+    let flat = tensor.data.0;
+    let expected = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if expected != Some(flat.len()) {
         return Err(BadRequest::new(
             format!("{field}.data"),
             format!(
-                "shape {:?} holds {expected} values, data has {}",
+                "shape {:?} holds {} values, data has {}",
                 tensor.shape,
+                expected.map_or_else(|| "too many".to_string(), |n| n.to_string()),
                 flat.len()
             ),
         ));
     }
     let bytes = tensor.datatype == "BYTES";
+    let datatype = &tensor.datatype;
     let cells = flat
         .into_iter()
         .enumerate()
-        .map(|(i, v)| match (bytes, v) {
-            (true, Value::String(_) | Value::Null)
-            | (false, Value::Number(_) | Value::Bool(_) | Value::Null) => {
-                cell(v, &format!("{field}.data[{i}]"))
-            }
+        .map(|(i, datum)| match (bytes, datum) {
+            (_, Datum::Null) => Ok(Cell::Missing),
+            (true, Datum::Text(t)) => Ok(Cell::Text(t)),
+            (false, Datum::Number(n)) => Ok(Cell::Number(n)),
+            (false, Datum::Bool(b)) => Ok(Cell::Number(f64::from(u8::from(b)))),
             (true, other) => Err(BadRequest::new(
                 format!("{field}.data[{i}]"),
                 format!("a BYTES tensor holds strings, not {other}"),
             )),
             (false, other) => Err(BadRequest::new(
                 format!("{field}.data[{i}]"),
-                format!("a {} tensor holds numbers, not {other}", tensor.datatype),
+                format!("a {datatype} tensor holds numbers, not {other}"),
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((cells, shape))
 }
 
+/// The input names, for messages.
+fn listed(inputs: &[(String, bool)]) -> String {
+    inputs
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The rows a request carries for a model with `inputs` (name, numeric) in order.
-pub fn rows(request: &InferRequest, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
-    let named = |t: &Tensor| inputs.iter().any(|(n, _)| *n == t.name);
-    match request.inputs.as_slice() {
-        [] => Err(BadRequest::new("inputs", "no input tensor")),
-        [one] if !named(one) || inputs.len() == 1 && one.shape.len() == 2 => {
-            let (cells, shape) = elements(one, "inputs[0]")?;
-            let k = inputs.len();
-            let n = match shape.as_slice() {
-                [n, width] if *width == k => *n,
-                [n] if k == 1 => *n,
-                _ => {
-                    return Err(BadRequest::new(
-                        "inputs[0].shape",
-                        format!(
-                            "one tensor must be [rows, {k}] with the inputs in order ({}), or name one input",
-                            inputs
-                                .iter()
-                                .map(|(n, _)| n.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ));
-                }
-            };
-            let mut columns = vec![Vec::with_capacity(n); k];
-            for (i, cell) in cells.into_iter().enumerate() {
-                columns[i % k].push(cell);
-            }
-            Ok(Rows { columns, rows: n })
-        }
-        tensors => {
-            let mut rows = None;
-            let mut columns = Vec::with_capacity(inputs.len());
-            for (name, _) in inputs {
-                let Some(at) = tensors.iter().position(|t| t.name == *name) else {
-                    return Err(BadRequest::new("inputs", format!("missing input {name:?}")));
-                };
-                let field = format!("inputs[{at}]");
-                let (cells, shape) = elements(&tensors[at], &field)?;
-                let n = match shape.as_slice() {
-                    [n] | [n, 1] => *n,
-                    _ => {
-                        return Err(BadRequest::new(
-                            format!("{field}.shape"),
-                            format!(
-                                "input {name:?} must be [rows] or [rows, 1], got {:?}",
-                                tensors[at].shape
-                            ),
-                        ));
-                    }
-                };
-                if *rows.get_or_insert(n) != n {
-                    return Err(BadRequest::new(
-                        format!("{field}.shape"),
-                        format!(
-                            "input {name:?} has {n} rows, the others {}",
-                            rows.unwrap_or(n)
-                        ),
-                    ));
-                }
-                columns.push(cells);
-            }
-            if let Some(unknown) = tensors.iter().find(|t| !named(t)) {
+pub fn rows(request: InferRequest<'_>, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
+    let named = |t: &Tensor<'_>| inputs.iter().any(|(n, _)| *n == t.name);
+    let k = inputs.len();
+    let mut tensors = request.inputs;
+    if tensors.is_empty() {
+        return Err(BadRequest::new("inputs", "no input tensor"));
+    }
+    if tensors.len() == 1 && (!named(&tensors[0]) || k == 1 && tensors[0].shape.len() == 2) {
+        let one = tensors.remove(0);
+        let (cells, shape) = elements(one, "inputs[0]")?;
+        let whole = match shape.as_slice() {
+            [_, width] if *width == k => Rows::from_cells(cells, k),
+            [_] if k == 1 => Rows::from_cells(cells, k),
+            _ => None,
+        };
+        return whole.ok_or_else(|| {
+            BadRequest::new(
+                "inputs[0].shape",
+                format!(
+                    "one tensor must be [rows, {k}] with the inputs in order ({}), or name one input",
+                    listed(inputs)
+                ),
+            )
+        });
+    }
+    if let Some(unknown) = tensors.iter().find(|t| !named(t)) {
+        return Err(BadRequest::new(
+            "inputs",
+            format!(
+                "unknown input {:?}; the model takes {}",
+                unknown.name,
+                listed(inputs)
+            ),
+        ));
+    }
+    let mut out: Option<Rows> = None;
+    for (i, (name, _)) in inputs.iter().enumerate() {
+        let Some(at) = tensors.iter().position(|t| t.name == *name) else {
+            return Err(BadRequest::new("inputs", format!("missing input {name:?}")));
+        };
+        let field = format!("inputs[{at}]");
+        let tensor = std::mem::replace(
+            &mut tensors[at],
+            Tensor {
+                name: Cow::Borrowed(""),
+                shape: Vec::new(),
+                datatype: Cow::Borrowed(""),
+                data: Flat::default(),
+            },
+        );
+        let given = tensor.shape.clone();
+        let (cells, shape) = elements(tensor, &field)?;
+        let n = match shape.as_slice() {
+            [n] | [n, 1] => *n,
+            _ => {
                 return Err(BadRequest::new(
-                    "inputs",
-                    format!(
-                        "unknown input {:?}; the model takes {}",
-                        unknown.name,
-                        inputs
-                            .iter()
-                            .map(|(n, _)| n.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    format!("{field}.shape"),
+                    format!("input {name:?} must be [rows] or [rows, 1], got {given:?}"),
                 ));
             }
-            Ok(Rows {
-                columns,
-                rows: rows.unwrap_or(0),
-            })
+        };
+        let rows = out.get_or_insert_with(|| Rows::missing(k, n));
+        if rows.rows() != n {
+            return Err(BadRequest::new(
+                format!("{field}.shape"),
+                format!("input {name:?} has {n} rows, the others {}", rows.rows()),
+            ));
+        }
+        for (r, cell) in cells.into_iter().enumerate() {
+            rows.set(r, i, cell);
         }
     }
+    Ok(out.unwrap_or_else(|| Rows::missing(k, 0)))
 }
 
-/// Labels as JSON: numbers when every class name is an integer (as the training CSV had
-/// them), strings otherwise.
-pub fn labels(labels: &[String], classes: &[String]) -> (&'static str, Vec<Value>) {
-    if classes.iter().all(|c| c.parse::<i64>().is_ok()) {
-        let data = labels
-            .iter()
-            .map(|l| l.parse::<i64>().map_or(Value::Null, Value::from))
-            .collect();
-        ("INT64", data)
-    } else {
-        (
-            "BYTES",
-            labels.iter().map(|l| Value::from(l.as_str())).collect(),
-        )
-    }
-}
-
-/// The output tensors: `predict` (labels or values) and, for classifiers, `predict_proba`.
-pub fn outputs(predictions: &Predictions) -> Vec<Output> {
+/// The output tensors of `served`'s predictions: `predict` (labels or values) and, for
+/// classifiers, `predict_proba`.
+pub fn outputs<'a>(served: &'a Served, predictions: &'a Predictions) -> Vec<Output<'a>> {
     match predictions {
         Predictions::Classes {
-            labels: predicted,
-            classes,
+            chosen,
             probabilities,
-            ..
-        } => {
-            let (datatype, data) = labels(predicted, classes);
-            vec![
-                Output {
-                    name: "predict",
-                    shape: vec![predicted.len()],
-                    datatype,
-                    data,
-                },
-                Output {
-                    name: "predict_proba",
-                    shape: vec![probabilities.nrows(), probabilities.ncols()],
-                    datatype: "FP64",
-                    data: probabilities.iter().map(|&p| Value::from(p)).collect(),
-                },
-            ]
-        }
+        } => vec![
+            Output {
+                name: "predict",
+                shape: vec![chosen.len()],
+                datatype: served.label_datatype(),
+                data: served.labels(chosen),
+            },
+            Output {
+                name: "predict_proba",
+                shape: vec![probabilities.nrows(), probabilities.ncols()],
+                datatype: "FP64",
+                data: Data::Numbers(probabilities.as_slice().map_or_else(
+                    || Cow::Owned(probabilities.iter().copied().collect()),
+                    Cow::Borrowed,
+                )),
+            },
+        ],
         Predictions::Values(values) => vec![Output {
             name: "predict",
             shape: vec![values.len()],
             datatype: "FP64",
-            data: values.iter().map(|&v| Value::from(v)).collect(),
+            data: Data::Numbers(Cow::Borrowed(values)),
         }],
     }
 }
@@ -250,8 +323,11 @@ pub fn outputs(predictions: &Predictions) -> Vec<Output> {
 mod tests {
     use super::*;
 
-    fn request(body: Value) -> InferRequest {
-        serde_json::from_value(body).expect("request")
+    /// The rows `body` gives for a model taking `inputs`.
+    fn rows_of(body: serde_json::Value, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
+        let text = body.to_string();
+        let request: InferRequest<'_> = serde_json::from_str(&text).expect("request");
+        rows(request, &owned(inputs))
     }
 
     const INPUTS: &[(&str, bool)] = &[("x", true), ("plan", false)];
@@ -263,20 +339,31 @@ mod tests {
 
     #[test]
     fn named_tensors_and_one_matrix_become_the_same_rows() {
-        let named = request(serde_json::json!({ "inputs": [
+        let named = serde_json::json!({ "inputs": [
             { "name": "plan", "shape": [2], "datatype": "BYTES", "data": ["pro", null] },
             { "name": "x", "shape": [2, 1], "datatype": "FP32", "data": [[1.5], [2]] },
-        ]}));
-        let rows = rows(&named, &owned(INPUTS)).expect("rows");
-        assert_eq!(rows.rows, 2);
-        assert_eq!(rows.columns[0], [Cell::Number(1.5), Cell::Number(2.0)]);
-        assert_eq!(rows.columns[1], [Cell::Text("pro".into()), Cell::Missing]);
+        ]});
+        let rows = rows_of(named, INPUTS).expect("rows");
+        assert_eq!(rows.rows(), 2);
+        assert_eq!(
+            rows.cells(),
+            [
+                Cell::Number(1.5),
+                Cell::Text("pro".into()),
+                Cell::Number(2.0),
+                Cell::Missing
+            ]
+        );
 
-        let matrix = request(serde_json::json!({ "inputs": [
-            { "name": "input-0", "shape": [2, 2], "datatype": "FP64", "data": [1, 2, 3, 4] },
-        ]}));
-        let rows = super::rows(&matrix, &owned(&[("a", true), ("b", true)])).expect("rows");
-        assert_eq!(rows.columns[1], [Cell::Number(2.0), Cell::Number(4.0)]);
+        let matrix = serde_json::json!({ "inputs": [
+            { "name": "input-0", "shape": [2, 2], "datatype": "FP64", "data": [[1, 2], [3, true]] },
+        ]});
+        let rows = rows_of(matrix, &[("a", true), ("b", true)]).expect("rows");
+        assert_eq!(
+            rows.cells(),
+            [1.0, 2.0, 3.0, 1.0].map(Cell::Number),
+            "nested lists are read row after row"
+        );
     }
 
     #[test]
@@ -306,9 +393,7 @@ mod tests {
             ),
         ];
         for (body, says) in cases {
-            let error = rows(&request(body), &owned(INPUTS))
-                .expect_err("refused")
-                .to_string();
+            let error = rows_of(body, INPUTS).expect_err("refused").to_string();
             assert!(error.contains(says), "{error}");
         }
     }

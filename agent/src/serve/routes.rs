@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -133,9 +133,7 @@ fn stamped(mut response: Response, id: &str, served: &Served) -> Response {
     if let Ok(id) = HeaderValue::from_str(id) {
         headers.insert("x-request-id", id);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("{}@{}", served.name, served.version)) {
-        headers.insert("x-drover-version", v);
-    }
+    headers.insert("x-drover-version", served.stamp.clone());
     response
 }
 
@@ -171,17 +169,16 @@ fn chosen(
 
 /// Answers `rows` with each shadow version off the request's path, and counts how often it
 /// disagrees with what the caller got.
-fn shadow(shadows: Vec<Arc<Served>>, rows: &Rows, answered: &Predictions) {
+fn shadow(shadows: Vec<Arc<Served>>, rows: Rows, answered: Predictions) {
     if shadows.is_empty() {
         return;
     }
-    let (rows, answered) = (rows.clone(), answered.clone());
     tokio::spawn(async move {
         for served in shadows {
             served.shadow_requests.increment(1);
-            let differing = match served.predict(&rows.columns, rows.rows) {
+            let differing = match served.predict(&rows) {
                 Ok(mine) => differences(&mine, &answered),
-                Err(_) => rows.rows,
+                Err(_) => rows.rows(),
             };
             served.shadow_rows_differing.increment(differing as u64);
         }
@@ -191,7 +188,7 @@ fn shadow(shadows: Vec<Arc<Served>>, rows: &Rows, answered: &Predictions) {
 /// Rows on which two predictions differ: another label, or another value.
 fn differences(a: &Predictions, b: &Predictions) -> usize {
     match (a, b) {
-        (Predictions::Classes { labels: x, .. }, Predictions::Classes { labels: y, .. }) => {
+        (Predictions::Classes { chosen: x, .. }, Predictions::Classes { chosen: y, .. }) => {
             x.iter().zip(y).filter(|(x, y)| x != y).count()
         }
         (Predictions::Values(x), Predictions::Values(y)) => x
@@ -205,7 +202,7 @@ fn differences(a: &Predictions, b: &Predictions) -> usize {
 
 fn predict(served: &Served, rows: &Rows) -> Result<Predictions, Failure> {
     served
-        .predict(&rows.columns, rows.rows)
+        .predict(rows)
         .map_err(|e| Failure::Bad(BadRequest::new(e.column, e.reason)))
 }
 
@@ -223,9 +220,8 @@ async fn metadata(State(s): State<Serving>, Path(name): Path<String>) -> Respons
     let outputs = if served.classes().is_empty() {
         json!([{ "name": "predict", "datatype": "FP64", "shape": [-1] }])
     } else {
-        let (datatype, _) = oip::labels(&[], served.classes());
         json!([
-            { "name": "predict", "datatype": datatype, "shape": [-1] },
+            { "name": "predict", "datatype": served.label_datatype(), "shape": [-1] },
             { "name": "predict_proba", "datatype": "FP64", "shape": [-1, served.classes().len()] }
         ])
     };
@@ -256,82 +252,82 @@ async fn ready(State(s): State<Serving>, Path(name): Path<String>) -> StatusCode
 async fn infer_latest(
     State(s): State<Serving>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    infer(s, name, None, headers, body).await
+    infer(s, name, None, request).await
 }
 
 async fn infer_version(
     State(s): State<Serving>,
     Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
     match version.parse::<u32>() {
-        Ok(v) => infer(s, name, Some(v), headers, body).await,
+        Ok(v) => infer(s, name, Some(v), request).await,
         Err(_) => Failure::NotFound(format!("version {version:?} of {name} is not a number")).oip(),
     }
 }
 
-async fn infer(
-    s: Serving,
-    name: String,
-    version: Option<u32>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn infer(s: Serving, name: String, version: Option<u32>, request: Request) -> Response {
     let started = std::time::Instant::now();
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
     };
+    let (parts, body) = request.into_parts();
     let Pick {
         answer: served,
         shadows,
-    } = match chosen(&s.catalog, &name, version, &headers) {
+    } = match chosen(&s.catalog, &name, version, &parts.headers) {
         Ok(pick) => pick,
         Err(e) => return e.oip(),
     };
-    let answer = async {
-        let bytes = read(body).await?;
-        let request: oip::InferRequest = serde_json::from_slice(&bytes)
-            .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
-        let rows = oip::rows(&request, served.inputs()).map_err(Failure::Bad)?;
-        let predictions = predict(&served, &rows)?;
-        shadow(shadows, &rows, &predictions);
-        Ok::<_, Failure>((request.id, predictions))
-    };
-    let id = request_id(&headers);
-    let answer = answer.await;
-    match &answer {
-        Ok((_, predictions)) => served
-            .window
-            .answered(started.elapsed(), predictions.chosen()),
-        Err(_) => served.window.failed(started.elapsed()),
-    }
-    match answer {
-        Ok((asked_id, predictions)) => {
-            let id = asked_id.unwrap_or(id);
-            if let Predictions::Classes { labels, .. } = &predictions {
-                s.pending.keep(&id, &served, labels);
-            }
-            let reply = oip::InferResponse {
-                model_name: served.name.clone(),
-                model_version: served.version.to_string(),
-                id: id.clone(),
-                outputs: oip::outputs(&predictions),
-            };
-            stamped(axum::Json(reply).into_response(), &id, &served)
+    let bytes = match read(body).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            served.window.failed(started.elapsed());
+            return stamped(e.oip(), &request_id(&parts.headers), &served);
         }
-        Err(e) => stamped(e.oip(), &id, &served),
+    };
+    let answer = serde_json::from_slice::<oip::InferRequest<'_>>(&bytes)
+        .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))
+        .and_then(|request| {
+            let asked_id = request.id.as_deref().map(str::to_string);
+            let rows = oip::rows(request, served.inputs()).map_err(Failure::Bad)?;
+            let predictions = predict(&served, &rows)?;
+            Ok((asked_id, rows, predictions))
+        });
+    let (asked_id, rows, predictions) = match answer {
+        Ok(answer) => answer,
+        Err(e) => {
+            served.window.failed(started.elapsed());
+            return stamped(e.oip(), &request_id(&parts.headers), &served);
+        }
+    };
+    let id = asked_id.unwrap_or_else(|| request_id(&parts.headers));
+    if let Predictions::Classes { chosen, .. } = &predictions {
+        s.pending.keep(&id, &served, chosen);
     }
+    let reply = oip::InferResponse {
+        model_name: &served.name,
+        model_version: served.version.to_string(),
+        id: &id,
+        outputs: oip::outputs(&served, &predictions),
+    };
+    let response = stamped(axum::Json(reply).into_response(), &id, &served);
+    served
+        .window
+        .answered(started.elapsed(), predictions.chosen());
+    shadow(shadows, rows, predictions);
+    response
 }
 
-async fn invocations(State(s): State<Serving>, headers: HeaderMap, body: Body) -> Response {
+async fn invocations(State(s): State<Serving>, request: Request) -> Response {
     let started = std::time::Instant::now();
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
     };
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
     let named = headers.get("x-drover-model").and_then(|v| v.to_str().ok());
     let name = match named {
         Some(name) => Ok(name.to_string()),
@@ -340,7 +336,7 @@ async fn invocations(State(s): State<Serving>, headers: HeaderMap, body: Body) -
     let Pick {
         answer: served,
         shadows,
-    } = match name.and_then(|name| chosen(&s.catalog, &name, None, &headers)) {
+    } = match name.and_then(|name| chosen(&s.catalog, &name, None, headers)) {
         Ok(pick) => pick,
         Err(e) => return e.mlflow(),
     };
@@ -362,23 +358,23 @@ async fn invocations(State(s): State<Serving>, headers: HeaderMap, body: Body) -
         }
         .map_err(Failure::Bad)?;
         let predictions = predict(&served, &rows)?;
-        shadow(shadows, &rows, &predictions);
-        Ok::<_, Failure>(predictions)
+        Ok::<_, Failure>((rows, predictions))
     };
-    let id = request_id(&headers);
-    let response = match answer.await {
-        Ok(predictions) => {
+    let id = request_id(headers);
+    match answer.await {
+        Ok((rows, predictions)) => {
+            let response = axum::Json(mlflow::answer(&served, &predictions)).into_response();
             served
                 .window
                 .answered(started.elapsed(), predictions.chosen());
-            axum::Json(mlflow::answer(&predictions)).into_response()
+            shadow(shadows, rows, predictions);
+            stamped(response, &id, &served)
         }
         Err(e) => {
             served.window.failed(started.elapsed());
-            e.mlflow()
+            stamped(e.mlflow(), &id, &served)
         }
-    };
-    stamped(response, &id, &served)
+    }
 }
 
 /// A label as feedback gives it: text, or a number written as the training CSV had it.

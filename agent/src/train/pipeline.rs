@@ -149,38 +149,37 @@ impl Pipeline {
         })
     }
 
-    /// The feature matrix for `rows` rows given as one column of cells per input column, in
-    /// [`Pipeline::inputs`] order: the arithmetic of [`Pipeline::transform`], so a served
+    /// The feature matrix for rows of cells, one per input column in [`Pipeline::inputs`]
+    /// order, row after row: the arithmetic of [`Pipeline::transform`], so a served
     /// prediction equals the one made at training time bit for bit.
-    pub fn transform_cells(
-        &self,
-        columns: &[Vec<Cell>],
-        rows: usize,
-    ) -> Result<Array2<f64>, BadCell> {
+    pub fn transform_cells(&self, cells: &[Cell]) -> Result<Array2<f64>, BadCell> {
+        let inputs = self.features.len().max(1);
+        let rows = cells.len() / inputs;
         let mut x = Array2::zeros((rows, self.width()));
         let mut offset = 0;
-        for (feature, cells) in self.features.iter().zip(columns) {
+        for (j, feature) in self.features.iter().enumerate() {
+            let column = cells.iter().skip(j).step_by(inputs).take(rows);
             let bad = |column: &str, reason: String| BadCell {
                 column: column.to_string(),
                 reason,
             };
             match feature {
                 Feature::Numeric {
-                    column,
+                    column: name,
                     fill,
                     mean,
                     scale,
                 } => {
-                    for (i, cell) in cells.iter().enumerate().take(rows) {
+                    for (i, cell) in column.enumerate() {
                         let value = match cell {
                             Cell::Missing => *fill,
                             Cell::Number(v) if v.is_finite() => *v,
                             Cell::Number(v) => {
-                                return Err(bad(column, format!("{v} is not a finite number")));
+                                return Err(bad(name, format!("{v} is not a finite number")));
                             }
                             Cell::Text(t) => {
                                 return Err(bad(
-                                    column,
+                                    name,
                                     format!("expected a number, got the string {t:?}"),
                                 ));
                             }
@@ -190,17 +189,17 @@ impl Pipeline {
                     offset += 1;
                 }
                 Feature::Categorical {
-                    column,
+                    column: name,
                     fill,
                     categories,
                 } => {
-                    for (i, cell) in cells.iter().enumerate().take(rows) {
+                    for (i, cell) in column.enumerate() {
                         let value = match cell {
                             Cell::Missing => fill.as_str(),
                             Cell::Text(t) => t.as_str(),
                             Cell::Number(v) => {
                                 return Err(bad(
-                                    column,
+                                    name,
                                     format!("expected a category (a string), got the number {v}"),
                                 ));
                             }
