@@ -87,17 +87,18 @@ fn model() -> anyhow::Result<Vec<u8>> {
     Ok(trained.artifact)
 }
 
-/// A runtime with one worker thread.
-fn one_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+/// A runtime with one worker thread, named for profilers.
+fn one_thread(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .thread_name(name)
         .enable_all()
         .build()?)
 }
 
 /// Runs the benchmark: each target loaded for `window` by `concurrency` connections.
 pub async fn run(concurrency: usize, window: Duration) -> anyhow::Result<ServeReport> {
-    let (servers, generator) = (one_thread()?, one_thread()?);
+    let (servers, generator) = (one_thread("bench-server")?, one_thread("bench-load")?);
     let report = measure(&servers, &generator, concurrency, window).await;
     servers.shutdown_background();
     generator.shutdown_background();
