@@ -28,6 +28,15 @@ pub struct AgentConfig {
     pub log_level: Option<String>,
     /// How often serving statistics go to the coordinator.
     pub serving_window: Duration,
+    /// HTTPS on the HTTP listener: a certificate chain and its key, PEM files.
+    pub http_tls: Option<HttpTlsFiles>,
+}
+
+/// The PEM files of the HTTP listener's certificate chain and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The config file's shape; every field optional.
@@ -43,6 +52,8 @@ pub struct AgentFile {
     pub shutdown_grace: Option<String>,
     pub log_level: Option<String>,
     pub serving_window: Option<String>,
+    pub http_tls_cert: Option<PathBuf>,
+    pub http_tls_key: Option<PathBuf>,
 }
 
 /// Values given on the command line or in `DROVER_*` variables (clap folds the two).
@@ -134,6 +145,11 @@ impl AgentConfig {
                 })?,
             None => DEFAULT_SERVING_WINDOW,
         };
+        let http_tls = match (file.http_tls_cert, file.http_tls_key) {
+            (Some(cert), Some(key)) => Some(HttpTlsFiles { cert, key }),
+            (None, None) => None,
+            _ => anyhow::bail!("http_tls_cert and http_tls_key go together"),
+        };
         let job_slots = over.job_slots.or(file.job_slots).unwrap_or(1);
         anyhow::ensure!(job_slots >= 1, "job_slots must be at least 1");
         Ok(Self {
@@ -149,6 +165,7 @@ impl AgentConfig {
             shutdown_grace,
             log_level: file.log_level,
             serving_window,
+            http_tls,
         })
     }
 }
@@ -196,10 +213,17 @@ mod tests {
         assert!(format!("{err:#}").contains("lables"));
         std::fs::write(&path, "shutdown_grace = \"soon\"\n").expect("write");
         let err = AgentConfig::resolve(AgentOverrides {
-            config: Some(path),
+            config: Some(path.clone()),
             ..Default::default()
         })
         .expect_err("bad duration");
         assert!(format!("{err:#}").contains("shutdown_grace"));
+        std::fs::write(&path, "http_tls_cert = \"c.pem\"\n").expect("write");
+        let err = AgentConfig::resolve(AgentOverrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .expect_err("a certificate without its key");
+        assert!(format!("{err:#}").contains("go together"));
     }
 }

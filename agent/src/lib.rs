@@ -93,11 +93,18 @@ pub async fn run_with(config: AgentConfig, lifecycle: Lifecycle) -> anyhow::Resu
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding HTTP listener on {addr}"))?;
-            tracing::info!(http = %listener.local_addr()?, "agent HTTP listening");
+            let access = http_access(&config, listener.local_addr()?)?;
+            tracing::info!(
+                http = %listener.local_addr()?,
+                https = access.tls.is_some(),
+                token = access.token.is_some(),
+                "agent HTTP listening"
+            );
             Some(tokio::spawn(http::serve(
                 listener,
                 ready.clone(),
                 catalog.clone(),
+                access,
                 stopped.clone(),
             )))
         }
@@ -146,6 +153,26 @@ pub async fn run_with(config: AgentConfig, lifecycle: Lifecycle) -> anyhow::Resu
     result?;
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// How the HTTP listener on `addr` is reached: HTTPS when the config names a certificate, and
+/// the bearer token when it is bound beyond loopback (or one is on file).
+fn http_access(config: &AgentConfig, addr: std::net::SocketAddr) -> anyhow::Result<http::Access> {
+    let path = config.state_dir.join(http::TOKEN_FILE);
+    let existed = path.exists();
+    let token = drover_protocol::http::bearer_token(&path, addr, "drva_")
+        .with_context(|| format!("the HTTP bearer token in {}", path.display()))?;
+    if token.is_some() && !existed {
+        tracing::info!(
+            path = %path.display(),
+            "the HTTP listener is not loopback: clients need the bearer token in this file"
+        );
+    }
+    let tls = match &config.http_tls {
+        Some(files) => Some(drover_protocol::http::tls_from_files(&files.cert, &files.key)?),
+        None => None,
+    };
+    Ok(http::Access { token, tls })
 }
 
 /// Tells systemd the agent is ready the first time it connects, and keeps its status line

@@ -4,7 +4,7 @@
 //! requires it on loopback too. `/healthz` stays open for probes.
 //!
 //! The listener is bounded: at most [`MAX_CONNECTIONS`] at once (more are closed on accept),
-//! and a request's headers must arrive within [`HEADER_TIMEOUT`], so idle or half-sent
+//! and a request's headers must arrive within [`drover_protocol::http::HEADER_TIMEOUT`], so idle or half-sent
 //! connections cannot take every slot or file descriptor. With [`HttpTls`] it speaks HTTPS,
 //! so that a bearer token never crosses the network in clear.
 
@@ -13,23 +13,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
-use rand::RngCore;
+use drover_protocol::http::{Listen, Presented};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+
 
 /// Connections served at once; more are closed as soon as they are accepted.
 pub const MAX_CONNECTIONS: usize = 256;
-/// How long a client may take to send a request's headers (and how long an idle
-/// keep-alive connection stays open).
-pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 use crate::mlflow::error::MlflowError;
 
@@ -77,50 +71,27 @@ pub fn token_path(data_dir: &Path) -> PathBuf {
 /// one written there when the listener is not loopback.
 pub fn bearer_token(data_dir: &Path, addr: SocketAddr) -> std::io::Result<Option<String>> {
     let path = token_path(data_dir);
-    match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => return Ok(Some(text.trim().to_string())),
-        Ok(_) => {
-            return Err(std::io::Error::other(format!(
-                "{} is empty; delete it or put a token in it",
-                path.display()
-            )));
-        }
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        Err(_) => {}
+    let existed = path.exists();
+    let token = drover_protocol::http::bearer_token(&path, addr, "drvh_")?;
+    if token.is_some() && !existed {
+        tracing::info!(
+            path = %path.display(),
+            "the HTTP listener is not loopback: clients need the bearer token in this file (MLFLOW_TRACKING_TOKEN)"
+        );
     }
-    if addr.ip().is_loopback() {
-        return Ok(None);
-    }
-    let mut raw = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut raw);
-    let token = format!("drvh_{}", drover_protocol::pki::hex(&raw));
-    drover_protocol::files::write_atomic(&path, format!("{token}\n").as_bytes(), true)?;
-    tracing::info!(
-        path = %path.display(),
-        "the HTTP listener is not loopback: clients need the bearer token in this file (MLFLOW_TRACKING_TOKEN)"
-    );
-    Ok(Some(token))
+    Ok(token)
 }
 
 async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
     if request.uri().path() == "/healthz" {
         return next.run(request).await;
     }
-    // The scheme is case-insensitive (RFC 9110): `bearer` and `BEARER` are `Bearer`.
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    match presented {
-        // blake3::Hash compares in constant time.
-        Some(p) if blake3::hash(p.as_bytes()) == blake3::hash(token.as_bytes()) => {
-            next.run(request).await
+    match drover_protocol::http::presented(request.headers(), &token) {
+        Presented::Right => next.run(request).await,
+        Presented::Wrong => {
+            MlflowError::unauthenticated("the bearer token is wrong").into_response()
         }
-        Some(_) => MlflowError::unauthenticated("the bearer token is wrong").into_response(),
-        None => MlflowError::unauthenticated(
+        Presented::Missing => MlflowError::unauthenticated(
             "this listener requires a bearer token (set MLFLOW_TRACKING_TOKEN)",
         )
         .into_response(),
@@ -166,65 +137,11 @@ pub async fn serve(
         ));
     }
     let app = app.layer(middleware::from_fn(mlflow_shaped_413));
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let connections = TaskTracker::new();
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors, most likely: wait instead of spinning.
-                    tracing::warn!(cause = %e, "HTTP accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            metrics::counter!("drover_http_connections_refused_total").increment(1);
-            drop(stream);
-            continue;
-        };
-        let service = TowerToHyperService::new(app.clone());
-        let (shutdown, tls) = (shutdown.clone(), tls.clone());
-        connections.spawn(async move {
-            let _slot = slot;
-            match tls {
-                None => serve_connection(stream, service, shutdown).await,
-                Some(tls) => match tokio::time::timeout(HEADER_TIMEOUT, tls.accept(stream)).await {
-                    Ok(Ok(stream)) => serve_connection(stream, service, shutdown).await,
-                    Ok(Err(e)) => tracing::debug!(cause = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!("TLS handshake timed out"),
-                },
-            }
-        });
-    }
-    connections.close();
-    connections.wait().await;
-}
-
-/// Serves HTTP/1.1 on one connection until the client goes or `shutdown` fires (then the
-/// request in progress is finished first).
-async fn serve_connection<I>(
-    io: I,
-    service: TowerToHyperService<axum::Router>,
-    shutdown: CancellationToken,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(io), service);
-    tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        _ = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        }
-    }
+    let listen = Listen {
+        max_connections: MAX_CONNECTIONS,
+        tls,
+    };
+    drover_protocol::http::serve(listener, app, listen, shutdown).await;
 }
 
 #[cfg(test)]

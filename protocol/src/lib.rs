@@ -12,6 +12,7 @@
 //! - [`dial`]: resolving and connecting to the coordinator.
 //! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
 //! - [`hash`]: content hashes, which can never be paths.
+//! - [`http`]: the bounded HTTP(S) listener of both daemons, and its bearer-token rule.
 //! - [`tls`]: rustls/quinn configurations for mutual TLS and CA pinning.
 //! - [`pki`]: certificate authority, certificate requests, roles inside certificates.
 //! - [`registry`]: model versions, stages, aliases, lineage.
@@ -32,6 +33,8 @@ pub mod dial;
 pub mod files;
 pub mod frame;
 pub mod hash;
+#[cfg(feature = "net")]
+pub mod http;
 pub mod msg;
 #[cfg(feature = "net")]
 pub mod pki;

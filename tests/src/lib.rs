@@ -107,6 +107,7 @@ impl FakeCoordinator {
             shutdown_grace,
             log_level: None,
             serving_window: drover_agent::config::DEFAULT_SERVING_WINDOW,
+            http_tls: None,
         }
     }
 
@@ -181,6 +182,7 @@ impl InProcessAgent {
             shutdown_grace: std::time::Duration::ZERO,
             log_level: None,
             serving_window: drover_agent::config::DEFAULT_SERVING_WINDOW,
+            http_tls: None,
         };
         let stop = CancellationToken::new();
         let task = tokio::spawn(drover_agent::run(config, stop.clone()));

@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use drover_coordinator::http::{HEADER_TIMEOUT, MAX_CONNECTIONS};
+use drover_coordinator::http::MAX_CONNECTIONS;
+use drover_protocol::http::HEADER_TIMEOUT;
 use drover_tests::{http_request, start_coordinator, wait_for};
 use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

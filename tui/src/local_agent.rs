@@ -56,6 +56,7 @@ pub async fn start(
         shutdown_grace: std::time::Duration::ZERO,
         log_level: None,
         serving_window: drover_agent::config::DEFAULT_SERVING_WINDOW,
+        http_tls: None,
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(drover_agent::run(config, stop.clone()));

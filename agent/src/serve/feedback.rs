@@ -2,10 +2,12 @@
 //! bounded time and number, so that `POST /v2/models/{name}/feedback` can say whether each
 //! was right and count it in the answering version's window (live accuracy).
 //!
-//! The store is a fixed table, set-associative like a CPU cache: a request id hashes (with a
-//! per-process random key, so ids cannot be chosen to collide) to one set of [`WAYS`] slots,
-//! and a new prediction takes an empty or expired slot there, or else the oldest one. Keeping
-//! a prediction touches one set, whatever the traffic; memory is fixed at [`KEEP_AT_MOST`].
+//! The store is a fixed table, set-associative like a CPU cache: a model and request id hash
+//! (with a per-process random key, so ids cannot be chosen to collide) to one set of [`WAYS`]
+//! slots, and a new prediction takes an empty or expired slot there, or else the oldest one.
+//! Keeping a prediction touches one set, whatever the traffic; memory is fixed at
+//! [`KEEP_AT_MOST`]. An entry names its version by number, so a version unloaded since is
+//! freed at once (its feedback is then unknown).
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
@@ -48,24 +50,35 @@ impl Chosen {
 
 struct Entry {
     hash: u64,
-    at: Instant,
-    served: Arc<Served>,
+    /// Its place in the order predictions were kept in its shard (the oldest goes first).
+    seq: u64,
+    /// Seconds since the table was made.
+    at: u32,
+    version: u32,
     chosen: Chosen,
 }
 
 type Set = [Option<Entry>; WAYS];
 
+/// One lock's share of the sets, allocated when it keeps its first prediction.
+#[derive(Default)]
+struct Shard {
+    kept: u64,
+    sets: Vec<Set>,
+}
+
 /// Predictions waiting for their ground truth.
 pub struct Pending {
     hasher: RandomState,
-    /// Each shard's sets, allocated when it keeps its first prediction.
-    shards: Vec<Mutex<Vec<Set>>>,
+    epoch: Instant,
+    shards: Vec<Mutex<Shard>>,
 }
 
 impl Default for Pending {
     fn default() -> Self {
         Self {
             hasher: RandomState::new(),
+            epoch: Instant::now(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
@@ -83,58 +96,80 @@ pub enum Judged {
 }
 
 impl Pending {
-    /// The hash of `id`, its shard, and its set's index in the shard.
-    fn place(&self, id: &str) -> (u64, &Mutex<Vec<Set>>, usize) {
-        let hash = self.hasher.hash_one(id);
+    /// The hash of `model` and `id`, its shard, and its set's index in the shard.
+    fn place(&self, model: &str, id: &str) -> (u64, &Mutex<Shard>, usize) {
+        let hash = self.hasher.hash_one((model, id));
         let shard = &self.shards[(hash % SHARDS as u64) as usize];
         let set = ((hash / SHARDS as u64) % SETS_PER_SHARD as u64) as usize;
         (hash, shard, set)
     }
 
-    /// Keeps the classes `served` predicted (indices in its classes) for request `id`.
-    pub fn keep(&self, id: &str, served: &Arc<Served>, chosen: &[usize]) {
-        let (hash, shard, set) = self.place(id);
-        let mut sets = shard.lock().unwrap_or_else(|e| e.into_inner());
-        if sets.is_empty() {
-            sets.resize_with(SETS_PER_SHARD, Default::default);
+    /// Seconds since the table was made.
+    fn now(&self) -> u32 {
+        u32::try_from(self.epoch.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether an entry made at `at` is still waiting at `now`.
+    fn fresh(at: u32, now: u32) -> bool {
+        u64::from(now.saturating_sub(at)) <= KEEP_FOR.as_secs()
+    }
+
+    /// Keeps the classes `model@version` predicted (indices in its classes) for request `id`.
+    pub fn keep(&self, model: &str, version: u32, id: &str, chosen: &[usize]) {
+        let (hash, shard, set) = self.place(model, id);
+        let now = self.now();
+        let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        if shard.sets.is_empty() {
+            shard.sets.resize_with(SETS_PER_SHARD, Default::default);
         }
-        let now = Instant::now();
-        let slots = &mut sets[set];
+        shard.kept += 1;
+        let seq = shard.kept;
+        let slots = &mut shard.sets[set];
         let reusable = |e: &Option<Entry>| {
             e.as_ref()
-                .is_none_or(|e| e.hash == hash || now.duration_since(e.at) > KEEP_FOR)
+                .is_none_or(|e| e.hash == hash || !Self::fresh(e.at, now))
         };
         let at = slots.iter().position(reusable).unwrap_or_else(|| {
             (0..WAYS)
-                .min_by_key(|&i| slots[i].as_ref().map(|e| e.at))
+                .min_by_key(|&i| slots[i].as_ref().map(|e| e.seq))
                 .unwrap_or(0)
         });
         slots[at] = Some(Entry {
             hash,
+            seq,
             at: now,
-            served: served.clone(),
+            version,
             chosen: Chosen::of(chosen),
         });
     }
 
-    /// Judges the true `labels` of request `id` to model `model` against what was
-    /// predicted, once.
-    pub fn judge(&self, model: &str, id: &str, labels: &[String]) -> Judged {
-        let (hash, shard, set) = self.place(id);
+    /// Judges the true `labels` of request `id` to `model` against what was predicted, once;
+    /// `loaded` gives the version that predicted it, if it is still loaded.
+    pub fn judge(
+        &self,
+        model: &str,
+        id: &str,
+        labels: &[String],
+        loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
+    ) -> Judged {
+        let (hash, shard, set) = self.place(model, id);
+        let now = self.now();
         let entry = {
-            let mut sets = shard.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(slots) = sets.get_mut(set) else {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(slots) = shard.sets.get_mut(set) else {
                 return Judged::Unknown;
             };
             let kept = slots.iter_mut().find(|e| {
-                e.as_ref().is_some_and(|e| {
-                    e.hash == hash && e.at.elapsed() <= KEEP_FOR && e.served.name == model
-                })
+                e.as_ref()
+                    .is_some_and(|e| e.hash == hash && Self::fresh(e.at, now))
             });
             match kept.and_then(Option::take) {
                 Some(entry) => entry,
                 None => return Judged::Unknown,
             }
+        };
+        let Some(served) = loaded(entry.version) else {
+            return Judged::Unknown;
         };
         let chosen = entry.chosen.as_slice();
         if chosen.len() != labels.len() {
@@ -142,12 +177,12 @@ impl Pending {
                 expected: chosen.len(),
             };
         }
-        let classes = entry.served.classes();
+        let classes = served.classes();
         let mut correct = 0;
         for (&predicted, truth) in chosen.iter().zip(labels) {
             let right = classes.get(predicted as usize) == Some(truth);
             correct += usize::from(right);
-            entry.served.window.feedback(right);
+            served.window.feedback(right);
         }
         Judged::Matched {
             rows: labels.len(),
@@ -186,28 +221,29 @@ mod tests {
             .position(|c| c == "high")
             .expect("class");
         let pending = Pending::default();
-        pending.keep("a", &served, &[high]);
-        pending.keep("b", &served, &[high, high]);
-        let truth = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        pending.keep("m", 1, "a", &[high]);
+        pending.keep("m", 1, "b", &[high, high]);
+        pending.keep("m", 1, "c", &[high]);
+        let loaded = |v: u32| (v == 1).then(|| served.clone());
+        let judge = |model: &str, id: &str, labels: &[&str]| {
+            let labels: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+            pending.judge(model, id, &labels, loaded)
+        };
+        assert_eq!(judge("other", "a", &["high"]), Judged::Unknown);
         assert_eq!(
-            pending.judge("other", "a", &truth(&["high"])),
-            Judged::Unknown
-        );
-        assert_eq!(
-            pending.judge("m", "a", &truth(&["high"])),
+            judge("m", "a", &["high"]),
             Judged::Matched {
                 rows: 1,
                 correct: 1
             }
         );
-        assert_eq!(pending.judge("m", "a", &truth(&["high"])), Judged::Unknown);
+        assert_eq!(judge("m", "a", &["high"]), Judged::Unknown, "judged once");
+        assert_eq!(judge("m", "b", &["low"]), Judged::WrongRows { expected: 2 });
+        assert_eq!(judge("m", "never", &["low"]), Judged::Unknown);
         assert_eq!(
-            pending.judge("m", "b", &truth(&["low"])),
-            Judged::WrongRows { expected: 2 }
-        );
-        assert_eq!(
-            pending.judge("m", "never", &truth(&["low"])),
-            Judged::Unknown
+            pending.judge("m", "c", &["high".into()], |_| None),
+            Judged::Unknown,
+            "a version unloaded since"
         );
         let window = served.window.take(0);
         assert_eq!((window.feedback, window.correct), (1, 1));
@@ -219,12 +255,12 @@ mod tests {
         let pending = Pending::default();
         let total = 2 * KEEP_AT_MOST;
         for i in 0..total {
-            pending.keep(&format!("r{i}"), &served, &[0]);
+            pending.keep("m", 1, &format!("r{i}"), &[0]);
         }
         let slots: usize = pending
             .shards
             .iter()
-            .map(|s| s.lock().expect("shard").len() * WAYS)
+            .map(|s| s.lock().expect("shard").sets.len() * WAYS)
             .sum();
         assert!(
             slots <= KEEP_AT_MOST && slots > KEEP_AT_MOST - SHARDS * WAYS,
@@ -234,7 +270,10 @@ mod tests {
             let n = ids.len();
             let found = ids
                 .filter(|i| {
-                    pending.judge("m", &format!("r{i}"), &["x".to_string()]) != Judged::Unknown
+                    let judged = pending.judge("m", &format!("r{i}"), &["x".into()], |_| {
+                        Some(served.clone())
+                    });
+                    judged != Judged::Unknown
                 })
                 .count();
             found as f64 / n as f64

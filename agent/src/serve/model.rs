@@ -30,6 +30,8 @@ pub struct Served {
     pub window: Window,
     /// `name@version`, as the `x-drover-version` header of its answers.
     pub stamp: HeaderValue,
+    /// The version number as text, as OIP answers name it.
+    pub version_text: String,
     /// The class names as numbers, when every one is an integer (as the training CSV had
     /// them): labels are then answered as numbers.
     class_numbers: Option<Vec<i64>>,
@@ -105,6 +107,7 @@ impl Served {
             .map_err(|_| format!("{name}@{version}: the model name cannot be a header value"))?;
         Ok(Self {
             stamp,
+            version_text: version.to_string(),
             class_numbers,
             name: name.into(),
             version,

@@ -127,7 +127,7 @@ impl<'de> Deserialize<'de> for Flat {
 #[derive(Debug, Serialize)]
 pub struct InferResponse<'a> {
     pub model_name: &'a str,
-    pub model_version: String,
+    pub model_version: &'a str,
     pub id: &'a str,
     pub outputs: Vec<Output<'a>>,
 }

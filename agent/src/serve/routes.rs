@@ -24,7 +24,9 @@ use super::{mlflow, oip};
 /// Largest request body read, bytes.
 pub const MAX_BODY: usize = 8 << 20;
 /// Requests answered at once; more are refused with 503 rather than queued without bound.
-pub const MAX_IN_FLIGHT: usize = 1024;
+pub const MAX_IN_FLIGHT: usize = 256;
+/// How long a request's body may take to arrive once its headers have.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 struct Serving {
@@ -62,9 +64,13 @@ pub fn router(catalog: Arc<Catalog>) -> Router {
 enum Failure {
     Bad(BadRequest),
     NotFound(String),
+    /// The body did not arrive in time.
+    Slow,
 }
 
 impl Failure {
+    const SLOW: &str = "the request body did not arrive in time";
+
     fn oip(self) -> Response {
         let (status, body) = match self {
             Failure::Bad(e) => (
@@ -72,6 +78,7 @@ impl Failure {
                 json!({ "error": e.to_string(), "field": e.field }),
             ),
             Failure::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "error": m })),
+            Failure::Slow => (StatusCode::REQUEST_TIMEOUT, json!({ "error": Failure::SLOW })),
         };
         (status, axum::Json(body)).into_response()
     }
@@ -85,6 +92,10 @@ impl Failure {
             Failure::NotFound(m) => (
                 StatusCode::NOT_FOUND,
                 json!({ "error_code": "RESOURCE_DOES_NOT_EXIST", "message": m }),
+            ),
+            Failure::Slow => (
+                StatusCode::REQUEST_TIMEOUT,
+                json!({ "error_code": "REQUEST_TIMEOUT", "message": Failure::SLOW }),
             ),
         };
         (status, axum::Json(body)).into_response()
@@ -117,20 +128,43 @@ fn request_id(headers: &HeaderMap) -> String {
         )
 }
 
-/// Reads the body, at most [`MAX_BODY`] bytes.
+/// Reads the body: at most [`MAX_BODY`] bytes, within [`BODY_TIMEOUT`].
 async fn read(body: Body) -> Result<Bytes, Failure> {
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        Failure::Bad(BadRequest::new(
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(Failure::Bad(BadRequest::new(
             "body",
             format!("larger than {MAX_BODY} bytes, or cut short"),
-        ))
-    })
+        ))),
+        Err(_) => Err(Failure::Slow),
+    }
 }
 
 /// Adds the request id and the serving version to an answer.
 fn stamped(mut response: Response, id: &str, served: &Served) -> Response {
     let headers = response.headers_mut();
     if let Ok(id) = HeaderValue::from_str(id) {
+        headers.insert("x-request-id", id);
+    }
+    headers.insert("x-drover-version", served.stamp.clone());
+    response
+}
+
+/// A 200 answer of `body` as JSON, stamped with `id` and the serving version. The body is
+/// written into one buffer sized for a typical answer.
+fn json_answer(body: &impl serde::Serialize, id: String, served: &Served) -> Response {
+    let mut bytes = Vec::with_capacity(512);
+    if let Err(e) = serde_json::to_writer(&mut bytes, body) {
+        tracing::error!(cause = %e, "an answer could not be written");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let mut response = Response::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(id) = HeaderValue::from_maybe_shared(Bytes::from(id)) {
         headers.insert("x-request-id", id);
     }
     headers.insert("x-drover-version", served.stamp.clone());
@@ -305,15 +339,15 @@ async fn infer(s: Serving, name: String, version: Option<u32>, request: Request)
     };
     let id = asked_id.unwrap_or_else(|| request_id(&parts.headers));
     if let Predictions::Classes { chosen, .. } = &predictions {
-        s.pending.keep(&id, &served, chosen);
+        s.pending.keep(&served.name, served.version, &id, chosen);
     }
     let reply = oip::InferResponse {
         model_name: &served.name,
-        model_version: served.version.to_string(),
+        model_version: &served.version_text,
         id: &id,
         outputs: oip::outputs(&served, &predictions),
     };
-    let response = stamped(axum::Json(reply).into_response(), &id, &served);
+    let response = json_answer(&reply, id.clone(), &served);
     served
         .window
         .answered(started.elapsed(), predictions.chosen());
@@ -363,12 +397,12 @@ async fn invocations(State(s): State<Serving>, request: Request) -> Response {
     let id = request_id(headers);
     match answer.await {
         Ok((rows, predictions)) => {
-            let response = axum::Json(mlflow::answer(&served, &predictions)).into_response();
+            let response = json_answer(&mlflow::answer(&served, &predictions), id, &served);
             served
                 .window
                 .answered(started.elapsed(), predictions.chosen());
             shadow(shadows, rows, predictions);
-            stamped(response, &id, &served)
+            response
         }
         Err(e) => {
             served.window.failed(started.elapsed());
@@ -412,7 +446,10 @@ async fn feedback(State(s): State<Serving>, Path(name): Path<String>, body: Body
             _ => Err(BadRequest::new("labels", "expected a list of labels")),
         }
         .map_err(Failure::Bad)?;
-        Ok::<_, Failure>((id.clone(), s.pending.judge(&name, &id, &labels)))
+        let judged = s
+            .pending
+            .judge(&name, &id, &labels, |v| s.catalog.get(&name, Some(v)));
+        Ok::<_, Failure>((id, judged))
     };
     match judged.await {
         Ok((id, Judged::Matched { rows, correct })) => {

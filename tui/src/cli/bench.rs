@@ -228,8 +228,11 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
         /// Length of each load.
-        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]
         window: Duration,
+        /// Times each target is loaded, in turn.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
         #[arg(long)]
         json: bool,
     },
@@ -284,9 +287,10 @@ impl BenchCmd {
             BenchCmd::Serve {
                 concurrency,
                 window,
+                rounds,
                 json,
             } => {
-                let report = super::bench_serve::run(concurrency, window).await?;
+                let report = super::bench_serve::run(concurrency, window, rounds).await?;
                 emit(&report, json, super::bench_serve::print)
             }
             BenchCmd::Console { runs, window, json } => {

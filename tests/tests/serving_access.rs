@@ -1,0 +1,218 @@
+//! The agent's real HTTP listener guarding the prediction API: HTTPS with a certificate from
+//! PEM files, a bearer token on every route but the health probes, a 503 with `Retry-After`
+//! once as many requests are in flight as it takes (and service again when they go), and a
+//! 408 for a body that never arrives.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_agent::http::Access;
+use drover_agent::serve::catalog::Catalog;
+use drover_agent::serve::model::Served;
+use drover_agent::serve::routes::{BODY_TIMEOUT, MAX_IN_FLIGHT};
+use drover_tests::{http_request, wait_for};
+use rustls::pki_types::pem::PemObject;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+/// A churn classifier trained in-process, loaded as `churn@1`.
+fn catalog() -> Arc<Catalog> {
+    let table = drover_ml::table::parse(&drover_tests::churn_csv(300, 7)).expect("csv");
+    let spec = drover_protocol::spec::TrainSpec::from_toml(&drover_tests::quick_spec("access"))
+        .expect("spec");
+    let trained = drover_agent::train::train(
+        &spec,
+        &table,
+        None,
+        None,
+        &mut |_| {},
+        &drover_agent::train::stop::Stop::default(),
+    )
+    .expect("trained");
+    let catalog = Arc::new(Catalog::default());
+    catalog.load(Served::load("churn", 1, &trained.artifact).expect("loads"));
+    catalog
+}
+
+/// The agent's listener over `catalog` on a loopback port, until `stop` fires.
+async fn listen(catalog: Arc<Catalog>, access: Access, stop: &CancellationToken) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (_, connected) = tokio::sync::watch::channel(true);
+    tokio::spawn(drover_agent::http::serve(
+        listener,
+        connected,
+        catalog,
+        access,
+        stop.clone(),
+    ));
+    addr
+}
+
+/// One row for the model in `catalog` as an OIP request: one tensor per input.
+fn infer_body(catalog: &Catalog) -> String {
+    let served = catalog.get("churn", None).expect("loaded");
+    let tensors: Vec<serde_json::Value> = served
+        .inputs()
+        .iter()
+        .map(|(name, numeric)| {
+            let (datatype, value) = if *numeric {
+                ("FP64", serde_json::json!(1.0))
+            } else {
+                ("BYTES", serde_json::json!("other"))
+            };
+            serde_json::json!({ "name": name, "shape": [1], "datatype": datatype, "data": [value] })
+        })
+        .collect();
+    serde_json::json!({ "inputs": tensors }).to_string()
+}
+
+/// Sends one request with `Connection: close` over `io` and reads the whole answer.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> String {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    io.write_all(request.as_bytes()).await.expect("request");
+    let mut response = String::new();
+    let _ = io.read_to_string(&mut response).await;
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_and_a_bearer_token_guard_the_prediction_api() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ca = drover_protocol::pki::new_ca("test ca").expect("ca");
+    let issued = drover_protocol::pki::issue_https(&ca, &["localhost".into()]).expect("issued");
+    let (cert, key) = (tmp.path().join("https.pem"), tmp.path().join("https.key"));
+    std::fs::write(&cert, format!("{}{}", issued.cert_pem, ca.cert_pem)).expect("cert");
+    std::fs::write(&key, &issued.key_pem).expect("key");
+    let access = Access {
+        token: Some("drva_s3cret".into()),
+        tls: Some(drover_protocol::http::tls_from_files(&cert, &key).expect("acceptor")),
+    };
+    let stop = CancellationToken::new();
+    let catalog = catalog();
+    let body = infer_body(&catalog);
+    let addr = listen(catalog, access, &stop).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca.cert_pem.as_bytes()) {
+        roots.add(cert.expect("pem")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(drover_protocol::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let https = async |method: &str, path: &str, headers: &str, body: &str| {
+        let tcp = TcpStream::connect(addr).await.expect("connects");
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .expect("a verified TLS handshake");
+        exchange(tls, method, path, headers, body).await
+    };
+
+    let answer = https(
+        "POST",
+        "/v2/models/churn/infer",
+        "Authorization: Bearer drva_s3cret\r\n",
+        &body,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"predict_proba\""), "{answer}");
+
+    for (headers, says) in [
+        ("", "requires a bearer token"),
+        ("Authorization: Bearer wrong\r\n", "the bearer token is wrong"),
+    ] {
+        let refused = https("POST", "/v2/models/churn/infer", headers, &body).await;
+        assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+        assert!(refused.to_lowercase().contains("www-authenticate: bearer"));
+        assert!(refused.contains(says), "{refused}");
+    }
+    let metrics = https("GET", "/metrics", "", "").await;
+    assert!(metrics.starts_with("HTTP/1.1 401"), "/metrics needs the token too");
+    let live = https("GET", "/v2/health/live", "", "").await;
+    assert!(live.starts_with("HTTP/1.1 200"), "probes need no token: {live}");
+
+    // Plain HTTP gets no answer from an HTTPS listener.
+    let plain = tokio::time::timeout(
+        Duration::from_secs(15),
+        http_request(addr, "GET", "/v2/health/live", &[], None),
+    )
+    .await;
+    assert!(!matches!(plain, Ok((200, _))));
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_a_503_with_retry_after_and_a_stalled_body_a_408() {
+    let stop = CancellationToken::new();
+    let catalog = catalog();
+    let body = infer_body(&catalog);
+    let addr = listen(catalog, Access::default(), &stop).await;
+    // Requests whose bodies never come hold every slot.
+    let mut stalled = Vec::with_capacity(MAX_IN_FLIGHT);
+    for _ in 0..MAX_IN_FLIGHT {
+        let mut stream = TcpStream::connect(addr).await.expect("connects");
+        stream
+            .write_all(b"POST /v2/models/churn/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            .await
+            .expect("headers");
+        stalled.push(stream);
+    }
+    let busy = wait_for("a 503 once every slot is taken", async || {
+        let answer = exchange(
+            TcpStream::connect(addr).await.expect("connects"),
+            "POST",
+            "/v2/models/churn/infer",
+            "",
+            &body,
+        )
+        .await;
+        answer.starts_with("HTTP/1.1 503").then_some(answer)
+    })
+    .await;
+    assert!(busy.to_lowercase().contains("retry-after: 1"), "{busy}");
+
+    // The stalled bodies time out with a 408, which frees their slots.
+    let started = std::time::Instant::now();
+    let mut first = String::new();
+    let _ = tokio::time::timeout(
+        BODY_TIMEOUT + Duration::from_secs(10),
+        stalled[0].read_to_string(&mut first),
+    )
+    .await;
+    assert!(first.starts_with("HTTP/1.1 408"), "{first}");
+    assert!(started.elapsed() <= BODY_TIMEOUT + Duration::from_secs(5));
+    drop(stalled);
+    let served = wait_for("service again once the slots are free", async || {
+        let answer = exchange(
+            TcpStream::connect(addr).await.expect("connects"),
+            "POST",
+            "/v2/models/churn/infer",
+            "",
+            &body,
+        )
+        .await;
+        answer.starts_with("HTTP/1.1 200").then_some(answer)
+    })
+    .await;
+    assert!(served.contains("x-drover-version: churn@1"), "{served}");
+    stop.cancel();
+}
