@@ -169,7 +169,10 @@ fn http_access(config: &AgentConfig, addr: std::net::SocketAddr) -> anyhow::Resu
         );
     }
     let tls = match &config.http_tls {
-        Some(files) => Some(drover_protocol::http::tls_from_files(&files.cert, &files.key)?),
+        Some(files) => Some(drover_protocol::http::tls_from_files(
+            &files.cert,
+            &files.key,
+        )?),
         None => None,
     };
     Ok(http::Access { token, tls })

@@ -21,7 +21,6 @@ use drover_protocol::http::{Listen, Presented};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-
 /// Connections served at once; more are closed as soon as they are accepted.
 pub const MAX_CONNECTIONS: usize = 256;
 

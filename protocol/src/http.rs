@@ -41,7 +41,11 @@ pub fn tls_from_files(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::T
 
 /// The bearer token a listener on `addr` requires, if any: the one in `path`, or a new one
 /// written there when the listener is not loopback.
-pub fn bearer_token(path: &Path, addr: SocketAddr, prefix: &str) -> std::io::Result<Option<String>> {
+pub fn bearer_token(
+    path: &Path,
+    addr: SocketAddr,
+    prefix: &str,
+) -> std::io::Result<Option<String>> {
     match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => return Ok(Some(text.trim().to_string())),
         Ok(_) => {
@@ -82,9 +86,7 @@ pub fn presented(headers: &HeaderMap, token: &str) -> Presented {
         .map(|(_, token)| token.trim());
     match given {
         // blake3::Hash compares in constant time.
-        Some(p) if blake3::hash(p.as_bytes()) == blake3::hash(token.as_bytes()) => {
-            Presented::Right
-        }
+        Some(p) if blake3::hash(p.as_bytes()) == blake3::hash(token.as_bytes()) => Presented::Right,
         Some(_) => Presented::Wrong,
         None => Presented::Missing,
     }
@@ -188,7 +190,10 @@ mod tests {
             Some(token.clone()),
             "a token on file is required on loopback too"
         );
-        assert_eq!(bearer_token(&path, exposed, "t_").expect("reads"), Some(token));
+        assert_eq!(
+            bearer_token(&path, exposed, "t_").expect("reads"),
+            Some(token)
+        );
         std::fs::write(&path, "\n").expect("writes");
         assert!(bearer_token(&path, loopback, "t_").is_err());
     }

@@ -160,6 +160,7 @@ async fn a_deployed_version_is_served_survives_an_agent_restart_and_undeploys() 
             "4",
             "--data",
             "churn@1",
+            "--feedback",
             "--json",
             "--data-dir",
             &dir,
@@ -191,6 +192,11 @@ async fn a_deployed_version_is_served_survives_an_agent_restart_and_undeploys() 
         report["requests"].as_u64().is_some_and(|n| n > 50),
         "{report}"
     );
+    // Each answer's true label went back as feedback; the agent judged them (a prediction of
+    // churn@1 judged after its unloading is refused as unknown, so some may be).
+    let judged = report["feedback"]["judged"].as_u64().expect("judged");
+    let correct = report["feedback"]["correct"].as_u64().expect("correct");
+    assert!(judged > 50 && correct * 2 > judged, "{report}");
 
     // The agent's windows reach the coordinator: its traffic per version, in the store and
     // on /metrics.
@@ -208,6 +214,10 @@ async fn a_deployed_version_is_served_survives_an_agent_restart_and_undeploys() 
     assert!(
         stored.iter().map(|(_, w)| w.requests).sum::<u64>() > 0,
         "windows are stored: {stored:?}"
+    );
+    assert!(
+        stored.iter().map(|(_, w)| w.feedback).sum::<u64>() > 0,
+        "live accuracy is stored: {stored:?}"
     );
     let metrics = drover_tests::http_get(coordinator.http_addr(), "/metrics").await;
     assert!(

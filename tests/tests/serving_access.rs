@@ -138,7 +138,10 @@ async fn https_and_a_bearer_token_guard_the_prediction_api() {
 
     for (headers, says) in [
         ("", "requires a bearer token"),
-        ("Authorization: Bearer wrong\r\n", "the bearer token is wrong"),
+        (
+            "Authorization: Bearer wrong\r\n",
+            "the bearer token is wrong",
+        ),
     ] {
         let refused = https("POST", "/v2/models/churn/infer", headers, &body).await;
         assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
@@ -146,9 +149,15 @@ async fn https_and_a_bearer_token_guard_the_prediction_api() {
         assert!(refused.contains(says), "{refused}");
     }
     let metrics = https("GET", "/metrics", "", "").await;
-    assert!(metrics.starts_with("HTTP/1.1 401"), "/metrics needs the token too");
+    assert!(
+        metrics.starts_with("HTTP/1.1 401"),
+        "/metrics needs the token too"
+    );
     let live = https("GET", "/v2/health/live", "", "").await;
-    assert!(live.starts_with("HTTP/1.1 200"), "probes need no token: {live}");
+    assert!(
+        live.starts_with("HTTP/1.1 200"),
+        "probes need no token: {live}"
+    );
 
     // Plain HTTP gets no answer from an HTTPS listener.
     let plain = tokio::time::timeout(

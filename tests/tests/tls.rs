@@ -117,6 +117,7 @@ async fn wrong_or_missing_certificates_are_refused() {
         shutdown_grace: std::time::Duration::ZERO,
         log_level: None,
         serving_window: drover_agent::config::DEFAULT_SERVING_WINDOW,
+        http_tls: None,
     };
     let rerun = drover_agent::run(config, tokio_util::sync::CancellationToken::new())
         .await

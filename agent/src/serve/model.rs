@@ -157,6 +157,11 @@ impl Served {
         }
     }
 
+    /// The column the model was trained to predict.
+    pub fn target(&self) -> &str {
+        &self.artifact.target
+    }
+
     /// What the model predicts.
     pub fn task(&self) -> Task {
         self.artifact.algorithm.task()

@@ -32,7 +32,7 @@ impl Rows {
 
     /// Rows from cells already in row order; `None` unless they fill whole rows.
     pub fn from_cells(cells: Vec<Cell>, width: usize) -> Option<Self> {
-        (width > 0 && cells.len() % width == 0).then_some(Self { cells, width })
+        (width > 0 && cells.len().is_multiple_of(width)).then_some(Self { cells, width })
     }
 
     /// Appends the next cell, row after row.

@@ -78,7 +78,10 @@ impl Failure {
                 json!({ "error": e.to_string(), "field": e.field }),
             ),
             Failure::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "error": m })),
-            Failure::Slow => (StatusCode::REQUEST_TIMEOUT, json!({ "error": Failure::SLOW })),
+            Failure::Slow => (
+                StatusCode::REQUEST_TIMEOUT,
+                json!({ "error": Failure::SLOW }),
+            ),
         };
         (status, axum::Json(body)).into_response()
     }
@@ -271,6 +274,7 @@ async fn metadata(State(s): State<Serving>, Path(name): Path<String>) -> Respons
         "platform": "drover",
         "inputs": inputs,
         "outputs": outputs,
+        "parameters": { "target": served.target() },
     }))
     .into_response()
 }

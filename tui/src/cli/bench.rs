@@ -236,6 +236,18 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// A real agent serving two models at saturation for a long time, its memory sampled.
+    Soak {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// How often the agent's memory is sampled.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        every: Duration,
+        #[arg(long)]
+        json: bool,
+    },
     /// A coordinator under N simulated agents heartbeating every second, and an idle agent.
     Fleet {
         #[arg(long, default_value_t = 1000)]
@@ -292,6 +304,15 @@ impl BenchCmd {
             } => {
                 let report = super::bench_serve::run(concurrency, window, rounds).await?;
                 emit(&report, json, super::bench_serve::print)
+            }
+            BenchCmd::Soak {
+                concurrency,
+                duration,
+                every,
+                json,
+            } => {
+                let report = super::bench_soak::run(concurrency, duration, every).await?;
+                emit(&report, json, super::bench_soak::print)
             }
             BenchCmd::Console { runs, window, json } => {
                 let report = super::bench_console::run(runs, window).await?;

@@ -57,6 +57,10 @@ pub struct LoadArgs {
     /// Send an `x-drover-key` header per row, so each row sticks to one version.
     #[arg(long)]
     key_header: bool,
+    /// After each answer, post the row's true label (from --data) as feedback, so the agent
+    /// counts live accuracy; the report gives the share the model got right.
+    #[arg(long, requires = "data")]
+    feedback: bool,
     #[arg(long)]
     json: bool,
 }
@@ -81,6 +85,20 @@ pub struct LoadReport {
     pub statuses: BTreeMap<u16, u64>,
     /// Successful answers by the version that gave them (`x-drover-version`).
     pub versions: BTreeMap<String, u64>,
+    /// With `--feedback`: the labels posted and what came of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Feedback>,
+}
+
+/// Feedback posted after answers.
+#[derive(Debug, Default, Serialize)]
+pub struct Feedback {
+    /// Labels the agent judged.
+    pub judged: u64,
+    /// Of those, the ones the model had right.
+    pub correct: u64,
+    /// Feedback the agent refused (by status; 0: the connection failed).
+    pub refused: BTreeMap<u16, u64>,
 }
 
 /// One prepared request.
@@ -89,6 +107,8 @@ pub struct Prepared {
     path: String,
     body: Bytes,
     key: Option<String>,
+    /// The row's true label, posted as feedback after the answer.
+    label: Option<String>,
 }
 
 /// What one connection saw.
@@ -97,6 +117,7 @@ struct Tally {
     latencies_us: Vec<u32>,
     statuses: BTreeMap<u16, u64>,
     versions: BTreeMap<String, u64>,
+    feedback: Feedback,
 }
 
 impl LoadArgs {
@@ -133,10 +154,16 @@ async fn get_json(address: &str, path: &str) -> anyhow::Result<Value> {
     Ok(serde_json::from_slice(&body)?)
 }
 
-/// The model's inputs from its metadata: name and whether numeric.
-async fn inputs(address: &str, model: &str) -> anyhow::Result<Vec<(String, bool)>> {
+/// What the model's metadata says: its inputs (name, and whether numeric), and the column it
+/// predicts.
+struct Metadata {
+    inputs: Vec<(String, bool)>,
+    target: Option<String>,
+}
+
+async fn metadata(address: &str, model: &str) -> anyhow::Result<Metadata> {
     let metadata = get_json(address, &format!("/v2/models/{model}")).await?;
-    metadata["inputs"]
+    let inputs = metadata["inputs"]
         .as_array()
         .context("the model's metadata lists no inputs")?
         .iter()
@@ -144,21 +171,30 @@ async fn inputs(address: &str, model: &str) -> anyhow::Result<Vec<(String, bool)
             let name = i["name"].as_str().context("an input without a name")?;
             Ok((name.to_string(), i["datatype"] != "BYTES"))
         })
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    let target = metadata["parameters"]["target"]
+        .as_str()
+        .map(str::to_string);
+    Ok(Metadata { inputs, target })
 }
 
-/// Rows to send: the dataset's, or one synthetic row.
+/// Rows to send, each with its true label when `target` is given.
+type Labelled = Vec<(Vec<Value>, Option<String>)>;
+
+/// Rows to send: the dataset's (with the `target` column's labels, when given), or one
+/// synthetic row.
 async fn rows(
     ctx: &Ctx,
     data: Option<&str>,
     inputs: &[(String, bool)],
-) -> anyhow::Result<Vec<Vec<Value>>> {
+    target: Option<&str>,
+) -> anyhow::Result<Labelled> {
     let Some(reference) = data else {
         let row = inputs
             .iter()
             .map(|(_, numeric)| if *numeric { json!(0.0) } else { json!("a") })
             .collect();
-        return Ok(vec![row]);
+        return Ok(vec![(row, None)]);
     };
     use drover_protocol::msg::{OperatorRequest, OperatorResponse};
     let request = OperatorRequest::ShowDataset(reference.parse().map_err(anyhow::Error::msg)?);
@@ -175,30 +211,33 @@ async fn rows(
         )
     })?;
     let table = drover_ml::table::parse(&bytes)?;
+    let column = |name: &str| {
+        table
+            .schema
+            .columns
+            .iter()
+            .position(|c| c.name == name)
+            .with_context(|| format!("{reference} has no column {name}"))
+    };
     let columns: Vec<usize> = inputs
         .iter()
-        .map(|(name, _)| {
-            table
-                .schema
-                .columns
-                .iter()
-                .position(|c| &c.name == name)
-                .with_context(|| format!("{reference} has no column {name}"))
-        })
+        .map(|(name, _)| column(name))
         .collect::<anyhow::Result<_>>()?;
+    let target = target.map(column).transpose()?;
+    use drover_ml::table::ColumnData;
+    let value = |c: usize, r: usize| match &table.columns[c] {
+        ColumnData::Numeric(v) => v[r].map_or(Value::Null, Value::from),
+        ColumnData::Categorical(v) => v[r].as_deref().map_or(Value::Null, Value::from),
+    };
+    // Labels are written as training named the classes: a number as Rust prints it.
+    let label = |c: usize, r: usize| match &table.columns[c] {
+        ColumnData::Numeric(v) => v[r].map(|x| x.to_string()),
+        ColumnData::Categorical(v) => v[r].clone(),
+    };
     Ok((0..table.rows.min(10_000))
         .map(|r| {
-            columns
-                .iter()
-                .map(|&c| match &table.columns[c] {
-                    drover_ml::table::ColumnData::Numeric(v) => {
-                        v[r].map_or(Value::Null, Value::from)
-                    }
-                    drover_ml::table::ColumnData::Categorical(v) => {
-                        v[r].as_deref().map_or(Value::Null, Value::from)
-                    }
-                })
-                .collect()
+            let row = columns.iter().map(|&c| value(c, r)).collect();
+            (row, target.and_then(|t| label(t, r)))
         })
         .collect())
 }
@@ -256,6 +295,14 @@ pub fn prepare(
         path,
         body: Bytes::from(body.to_string()),
         key,
+        label: None,
+    }
+}
+
+impl Prepared {
+    /// The same request, followed by feedback with `label`.
+    fn labelled(self, label: Option<String>) -> Self {
+        Self { label, ..self }
     }
 }
 
@@ -313,11 +360,14 @@ async fn connection(
                 }
             };
             let status = response.status().as_u16();
-            let version = response
-                .headers()
-                .get("x-drover-version")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let (version, id) = (header("x-drover-version"), header("x-request-id"));
             if response.into_body().collect().await.is_err() {
                 *tally.statuses.entry(0).or_default() += 1;
                 continue 'reconnect;
@@ -332,9 +382,46 @@ async fn connection(
                 *tally.versions.entry(version).or_default() += 1;
             }
             sent.fetch_add(1, Ordering::Relaxed);
+            if let (200, Some(id), Some(label)) = (status, id, &prepared.label) {
+                let body = json!({ "id": id, "label": label }).to_string();
+                let request = Request::post(format!("/v2/models/{model}/feedback"))
+                    .header("host", address.as_str())
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body)));
+                let Ok(request) = request else { continue };
+                match judged(&mut sender, request).await {
+                    Ok(Some(correct)) => {
+                        tally.feedback.judged += 1;
+                        tally.feedback.correct += u64::from(correct);
+                    }
+                    Ok(None) => {}
+                    Err(status) => {
+                        *tally.feedback.refused.entry(status).or_default() += 1;
+                        if status == 0 {
+                            continue 'reconnect;
+                        }
+                    }
+                }
+            }
         }
     }
     tally
+}
+
+/// Posts one feedback request: whether the model had the row right (`None` when the answer
+/// does not say), or the status that refused it (0: the connection failed).
+async fn judged(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<Option<bool>, u16> {
+    let response = sender.send_request(request).await.map_err(|_| 0u16)?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.map_err(|_| 0u16)?;
+    if status != 200 {
+        return Err(status);
+    }
+    let answer: Value = serde_json::from_slice(&body.to_bytes()).unwrap_or_default();
+    Ok(answer["correct"].as_u64().map(|n| n > 0))
 }
 
 /// How to load a server.
@@ -353,14 +440,21 @@ pub struct Load {
 /// Runs the load `args` ask for and measures it.
 pub async fn run(args: &LoadArgs, ctx: &Ctx) -> anyhow::Result<LoadReport> {
     let address = authority(&args.url)?;
-    let inputs = inputs(&address, &args.model).await?;
-    let rows = rows(ctx, args.data.as_deref(), &inputs).await?;
+    let Metadata { inputs, target } = metadata(&address, &args.model).await?;
+    let target = match (args.feedback, target) {
+        (false, _) => None,
+        (true, Some(target)) => Some(target),
+        (true, None) => bail!(
+            "the agent does not say which column the model predicts; upgrade it to use --feedback"
+        ),
+    };
+    let rows = rows(ctx, args.data.as_deref(), &inputs, target.as_deref()).await?;
     let requests: Vec<Prepared> = rows
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, row)| {
+        .map(|(i, (row, label))| {
             let key = args.key_header.then(|| format!("row-{i}"));
-            prepare(args.format, &args.model, &inputs, row, key)
+            prepare(args.format, &args.model, &inputs, &row, key).labelled(label)
         })
         .collect();
     drive(Load {
@@ -378,6 +472,7 @@ pub async fn run(args: &LoadArgs, ctx: &Ctx) -> anyhow::Result<LoadReport> {
 /// Sends `load`'s requests and measures the answers.
 pub async fn drive(load: Load) -> anyhow::Result<LoadReport> {
     anyhow::ensure!(!load.requests.is_empty(), "nothing to send");
+    let with_labels = load.requests.iter().any(|r| r.label.is_some());
     let requests = Arc::new(load.requests);
     let concurrency = load.concurrency.clamp(1, 4096);
     let started = Instant::now();
@@ -433,6 +528,11 @@ pub async fn drive(load: Load) -> anyhow::Result<LoadReport> {
         for (version, n) in tally.versions {
             *total.versions.entry(version).or_default() += n;
         }
+        total.feedback.judged += tally.feedback.judged;
+        total.feedback.correct += tally.feedback.correct;
+        for (status, n) in tally.feedback.refused {
+            *total.feedback.refused.entry(status).or_default() += n;
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     let requests_total: u64 = total.statuses.values().sum();
@@ -454,6 +554,7 @@ pub async fn drive(load: Load) -> anyhow::Result<LoadReport> {
         },
         statuses: total.statuses,
         versions: total.versions,
+        feedback: with_labels.then_some(total.feedback),
     })
 }
 
@@ -478,4 +579,13 @@ pub fn print(r: &LoadReport) {
     println!("status   {}", statuses.join(", "));
     let versions: Vec<String> = r.versions.iter().map(|(v, n)| format!("{v} {n}")).collect();
     println!("versions {}", versions.join(", "));
+    if let Some(f) = &r.feedback {
+        let refused: u64 = f.refused.values().sum();
+        println!(
+            "feedback {} judged, {} right ({:.1}% live accuracy), {refused} refused",
+            f.judged,
+            f.correct,
+            100.0 * f.correct as f64 / f.judged.max(1) as f64
+        );
+    }
 }

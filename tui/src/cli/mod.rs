@@ -10,6 +10,7 @@ pub mod bench_ingest;
 pub mod bench_mlflow;
 mod bench_proc;
 pub mod bench_serve;
+pub mod bench_soak;
 pub mod bench_train;
 pub mod care;
 pub mod compare;
