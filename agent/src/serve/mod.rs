@@ -1,7 +1,9 @@
 //! Model serving on the agent: models loaded from their artifacts ([`model`], [`catalog`])
 //! as the coordinator's deployments ask ([`deployer`]),
 //! rows read from the request formats ([`oip`] for Open Inference Protocol v2, [`mlflow`] for
-//! MLflow scoring, [`request`] for what they share), and the HTTP routes ([`routes`]).
+//! MLflow scoring, [`request`] for what they share), the HTTP routes ([`routes`]), the
+//! traffic split ([`split`]), shadow copies ([`shadow`]), live accuracy ([`feedback`]) and
+//! what each version served ([`window`]).
 
 pub mod catalog;
 pub mod deployer;
@@ -11,5 +13,6 @@ pub mod model;
 pub mod oip;
 pub mod request;
 pub mod routes;
+pub mod shadow;
 pub mod split;
 pub mod window;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -19,6 +19,7 @@ use super::catalog::{Catalog, Pick};
 use super::feedback::{Judged, Pending};
 use super::model::{Predictions, Served};
 use super::request::{BadRequest, Rows};
+use super::shadow::Shadows;
 use super::{mlflow, oip};
 
 /// Largest request body read, bytes.
@@ -28,19 +29,30 @@ pub const MAX_IN_FLIGHT: usize = 256;
 /// How long a request's body may take to arrive once its headers have.
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The caller's request id, echoed (or made up) on every answer.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The version that answered: `name@version`.
+const VERSION: HeaderName = HeaderName::from_static("x-drover-version");
+/// What the split sticks to: requests with the same key get the same version.
+const KEY: HeaderName = HeaderName::from_static("x-drover-key");
+/// The model `/invocations` asks, when the agent serves more than one.
+const MODEL: HeaderName = HeaderName::from_static("x-drover-model");
+
 #[derive(Clone)]
 struct Serving {
     catalog: Arc<Catalog>,
     in_flight: Arc<Semaphore>,
     pending: Arc<Pending>,
+    shadows: Shadows,
 }
 
-/// The prediction routes over `catalog`.
+/// The prediction routes over `catalog` (on a runtime: shadow copies get a worker task).
 pub fn router(catalog: Arc<Catalog>) -> Router {
     let state = Serving {
         catalog,
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         pending: Arc::new(Pending::default()),
+        shadows: Shadows::start(),
     };
     Router::new()
         .route("/v2/models/{name}", get(metadata))
@@ -119,7 +131,7 @@ fn busy() -> Response {
 /// The caller's request id, or a new one.
 fn request_id(headers: &HeaderMap) -> String {
     headers
-        .get("x-request-id")
+        .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(
@@ -147,9 +159,9 @@ async fn read(body: Body) -> Result<Bytes, Failure> {
 fn stamped(mut response: Response, id: &str, served: &Served) -> Response {
     let headers = response.headers_mut();
     if let Ok(id) = HeaderValue::from_str(id) {
-        headers.insert("x-request-id", id);
+        headers.insert(REQUEST_ID, id);
     }
-    headers.insert("x-drover-version", served.stamp.clone());
+    headers.insert(VERSION, served.stamp.clone());
     response
 }
 
@@ -168,9 +180,9 @@ fn json_answer(body: &impl serde::Serialize, id: String, served: &Served) -> Res
         HeaderValue::from_static("application/json"),
     );
     if let Ok(id) = HeaderValue::from_maybe_shared(Bytes::from(id)) {
-        headers.insert("x-request-id", id);
+        headers.insert(REQUEST_ID, id);
     }
-    headers.insert("x-drover-version", served.stamp.clone());
+    headers.insert(VERSION, served.stamp.clone());
     response
 }
 
@@ -198,43 +210,10 @@ fn chosen(
             shadows: Vec::new(),
         });
     }
-    let key = headers.get("x-drover-key").map(HeaderValue::as_bytes);
+    let key = headers.get(KEY).map(HeaderValue::as_bytes);
     catalog
         .pick(name, key, rand::random())
         .ok_or_else(|| Failure::NotFound(format!("model {name} is not served here")))
-}
-
-/// Answers `rows` with each shadow version off the request's path, and counts how often it
-/// disagrees with what the caller got.
-fn shadow(shadows: Vec<Arc<Served>>, rows: Rows, answered: Predictions) {
-    if shadows.is_empty() {
-        return;
-    }
-    tokio::spawn(async move {
-        for served in shadows {
-            served.shadow_requests.increment(1);
-            let differing = match served.predict(&rows) {
-                Ok(mine) => differences(&mine, &answered),
-                Err(_) => rows.rows(),
-            };
-            served.shadow_rows_differing.increment(differing as u64);
-        }
-    });
-}
-
-/// Rows on which two predictions differ: another label, or another value.
-fn differences(a: &Predictions, b: &Predictions) -> usize {
-    match (a, b) {
-        (Predictions::Classes { chosen: x, .. }, Predictions::Classes { chosen: y, .. }) => {
-            x.iter().zip(y).filter(|(x, y)| x != y).count()
-        }
-        (Predictions::Values(x), Predictions::Values(y)) => x
-            .iter()
-            .zip(y)
-            .filter(|(x, y)| (*x - *y).abs() > 1e-9 * x.abs().max(y.abs()).max(1.0))
-            .count(),
-        _ => a.rows(),
-    }
 }
 
 fn predict(served: &Served, rows: &Rows) -> Result<Predictions, Failure> {
@@ -355,7 +334,7 @@ async fn infer(s: Serving, name: String, version: Option<u32>, request: Request)
     served
         .window
         .answered(started.elapsed(), predictions.chosen());
-    shadow(shadows, rows, predictions);
+    s.shadows.send(shadows, rows, predictions);
     response
 }
 
@@ -366,7 +345,7 @@ async fn invocations(State(s): State<Serving>, request: Request) -> Response {
     };
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    let named = headers.get("x-drover-model").and_then(|v| v.to_str().ok());
+    let named = headers.get(MODEL).and_then(|v| v.to_str().ok());
     let name = match named {
         Some(name) => Ok(name.to_string()),
         None => s.catalog.only().map_err(Failure::NotFound),
@@ -405,7 +384,7 @@ async fn invocations(State(s): State<Serving>, request: Request) -> Response {
             served
                 .window
                 .answered(started.elapsed(), predictions.chosen());
-            shadow(shadows, rows, predictions);
+            s.shadows.send(shadows, rows, predictions);
             response
         }
         Err(e) => {

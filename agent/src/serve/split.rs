@@ -47,22 +47,21 @@ impl Split {
     /// The version that answers: by `key` when the request has one, else by `roll` (uniform
     /// over `u64`), among the versions `ready` accepts. `None` when none is ready.
     pub fn pick(&self, key: Option<&[u8]>, roll: u64, ready: impl Fn(u32) -> bool) -> Option<u32> {
-        let live: Vec<(u32, u32)> = self
-            .variants
-            .iter()
-            .copied()
-            .filter(|(v, w)| *w > 0 && ready(*v))
-            .collect();
-        match key {
-            Some(key) => live
+        let live = || {
+            self.variants
                 .iter()
-                .map(|&(v, w)| (v, f64::from(w) / -draw(key, v).ln()))
+                .copied()
+                .filter(|(v, w)| *w > 0 && ready(*v))
+        };
+        match key {
+            Some(key) => live()
+                .map(|(v, w)| (v, f64::from(w) / -draw(key, v).ln()))
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .map(|(v, _)| v),
             None => {
-                let total: u64 = live.iter().map(|(_, w)| u64::from(*w)).sum();
+                let total: u64 = live().map(|(_, w)| u64::from(w)).sum();
                 let mut at = roll.checked_rem(total)?;
-                live.iter().find_map(|&(v, w)| {
+                live().find_map(|(v, w)| {
                     if at < u64::from(w) {
                         Some(v)
                     } else {
