@@ -1,5 +1,6 @@
 //! The agent's real HTTP listener guarding the prediction API: HTTPS with a certificate from
-//! PEM files, a bearer token on every route but the health probes, a 503 with `Retry-After`
+//! PEM files, a bearer token on every route but the health probes (and `drover load` through
+//! both), a 503 with `Retry-After`
 //! once as many requests are in flight as it takes (and service again when they go), and a
 //! 408 for a body that never arrives.
 
@@ -158,6 +159,39 @@ async fn https_and_a_bearer_token_guard_the_prediction_api() {
         live.starts_with("HTTP/1.1 200"),
         "probes need no token: {live}"
     );
+
+    // `drover load` reaches it too, trusting the CA and sending the token.
+    let ca_file = tmp.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.cert_pem).expect("ca");
+    let url = format!("https://localhost:{}", addr.port());
+    let ca_s = ca_file.to_str().expect("utf-8").to_string();
+    let load = tokio::task::spawn_blocking(move || {
+        let mut args = vec![
+            "load",
+            &url,
+            "--model",
+            "churn",
+            "--ca",
+            &ca_s,
+            "--duration",
+            "1s",
+            "--concurrency",
+            "2",
+            "--json",
+        ];
+        let refused = drover_tests::drover(&args);
+        args.extend(["--token", "drva_s3cret"]);
+        (refused, drover_tests::drover_ok(&args))
+    });
+    let (refused, report) = load.await.expect("load");
+    assert!(
+        !refused.status.success(),
+        "without the token the metadata is refused"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let statuses = report["statuses"].as_object().expect("statuses");
+    assert_eq!(statuses.keys().collect::<Vec<_>>(), ["200"], "{report}");
 
     // Plain HTTP gets no answer from an HTTPS listener.
     let plain = tokio::time::timeout(

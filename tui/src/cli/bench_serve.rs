@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::json;
 
-use super::load::{Format, Load, LoadReport, drive, prepare};
+use super::load::{Format, Load, LoadReport, Target, drive, prepare};
 
 /// The bar: at least this share of the bare server's requests per second.
 const RATIO_BUDGET: f64 = 0.7;
@@ -159,7 +159,7 @@ async fn measure(
     let inputs: Vec<(String, bool)> = (0..20).map(|i| (format!("x{i}"), true)).collect();
     let row: Vec<serde_json::Value> = (0..20).map(|i| json!(f64::from(i) / 10.0 - 1.0)).collect();
     let load = |address: SocketAddr, key: bool| Load {
-        address: address.to_string(),
+        target: Arc::new(Target::plain(address.to_string())),
         model: "bench".into(),
         requests: (0..64)
             .map(|i| {

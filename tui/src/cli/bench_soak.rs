@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -11,7 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::bench_proc::{Killed, sibling, spawn, start_coordinator, status_mib};
-use super::load::{Format, Load, LoadReport, drive, prepare};
+use super::load::{Format, Load, LoadReport, Target, drive, prepare};
 
 /// Most resident memory the issue allows the serving agent, MiB.
 const RSS_BUDGET_MIB: f64 = 50.0;
@@ -167,7 +168,7 @@ pub async fn run(
     while started.elapsed() < duration {
         let stretch = every.min(duration.saturating_sub(started.elapsed()));
         let report: LoadReport = drive(Load {
-            address: http.clone(),
+            target: Arc::new(Target::plain(http.clone())),
             model: MODELS[0].into(),
             requests: requests.clone(),
             concurrency,
