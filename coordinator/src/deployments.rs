@@ -189,6 +189,20 @@ pub fn record_windows(
         metrics::counter!("drover_serving_errors_total", &labels).increment(w.errors);
         metrics::counter!("drover_serving_feedback_total", &labels).increment(w.feedback);
         metrics::counter!("drover_serving_feedback_correct_total", &labels).increment(w.correct);
+        for (class, rows) in w.classes.iter().enumerate() {
+            let labels = [
+                ("model", w.model.clone()),
+                ("version", w.version.to_string()),
+                ("class", class.to_string()),
+            ];
+            metrics::counter!("drover_serving_predicted_rows_total", &labels).increment(*rows);
+        }
+        let labels = [
+            ("model", w.model.clone()),
+            ("version", w.version.to_string()),
+            ("agent", agent.to_string()),
+        ];
+        drover_protocol::telemetry::window_latency("drover_serving", w, &labels);
     }
     if let Err(e) = shared.store.sync().insert_windows(agent, &kept, unix_ms()) {
         tracing::error!(cause = %e, %agent, "could not store serving windows");

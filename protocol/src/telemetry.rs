@@ -27,3 +27,19 @@ pub fn prometheus() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// Sets the gauges `{prefix}_latency_p50_seconds` and `{prefix}_latency_p99_seconds` to what
+/// `window` saw (the upper bound of the bucket that holds the quantile); a window without
+/// requests, or whose quantile fell past the last bound, leaves them as they were.
+pub fn window_latency(
+    prefix: &str,
+    window: &crate::serve::ServingWindow,
+    labels: &[(&'static str, String)],
+) {
+    for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
+        if let Some(us) = window.latency_quantile_us(q) {
+            metrics::gauge!(format!("{prefix}_latency_{name}_seconds"), labels)
+                .set(us as f64 / 1e6);
+        }
+    }
+}

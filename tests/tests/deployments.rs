@@ -220,10 +220,23 @@ async fn a_deployed_version_is_served_survives_an_agent_restart_and_undeploys() 
         "live accuracy is stored: {stored:?}"
     );
     let metrics = drover_tests::http_get(coordinator.http_addr(), "/metrics").await;
-    assert!(
-        metrics.contains("drover_serving_requests_total{model=\"churn\""),
-        "{metrics}"
-    );
+    for series in [
+        "drover_serving_requests_total{model=\"churn\"",
+        "drover_serving_predicted_rows_total{model=\"churn\"",
+        "drover_serving_latency_p99_seconds{model=\"churn\"",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
+    // The agent's own /metrics has the same series live.
+    let live = drover_tests::http_get(http, "/metrics").await;
+    for series in [
+        "drover_agent_predictions_total{model=\"churn\"",
+        "drover_agent_predicted_rows_total{model=\"churn\"",
+        "drover_agent_feedback_correct_total{model=\"churn\"",
+        "drover_agent_prediction_latency_p99_seconds{model=\"churn\"",
+    ] {
+        assert!(live.contains(series), "{series} in {live}");
+    }
 
     // Killed and started again, the agent gets its deployment back by itself.
     agent.signal("KILL");

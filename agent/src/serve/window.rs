@@ -1,8 +1,9 @@
 //! What one served version did since its window opened: counters the hot path bumps with
 //! atomics (a fixed size per version, whatever the traffic), taken and reset when the window
-//! closes, and the request and error counts live on the agent's `/metrics`. Latency goes to
-//! the window's buckets only: the Prometheus recorder keeps histogram samples until it is
-//! scraped, which would make memory grow with traffic.
+//! closes. The agent's `/metrics` has the same series live: requests, errors, rows per
+//! predicted class and feedback as counters, and each closed window's latency p50 and p99 as
+//! gauges. Latency is no Prometheus histogram: the recorder keeps histogram samples until it
+//! is scraped, which would make memory grow with traffic.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,6 +24,10 @@ pub struct Window {
     correct: AtomicU64,
     requests_total: metrics::Counter,
     errors_total: metrics::Counter,
+    /// Rows predicted, per class index.
+    predicted_total: Vec<metrics::Counter>,
+    feedback_total: metrics::Counter,
+    correct_total: metrics::Counter,
 }
 
 fn zeros(n: usize) -> Vec<AtomicU64> {
@@ -48,6 +53,18 @@ impl Window {
             correct: AtomicU64::new(0),
             requests_total: metrics::counter!("drover_agent_predictions_total", &labels),
             errors_total: metrics::counter!("drover_agent_prediction_errors_total", &labels),
+            predicted_total: (0..classes)
+                .map(|class| {
+                    let labels = [
+                        ("model", model.to_string()),
+                        ("version", version.to_string()),
+                        ("class", class.to_string()),
+                    ];
+                    metrics::counter!("drover_agent_predicted_rows_total", &labels)
+                })
+                .collect(),
+            feedback_total: metrics::counter!("drover_agent_feedback_total", &labels),
+            correct_total: metrics::counter!("drover_agent_feedback_correct_total", &labels),
         }
     }
 
@@ -67,6 +84,9 @@ impl Window {
             if let Some(count) = self.classes.get(class) {
                 count.fetch_add(1, Ordering::Relaxed);
             }
+            if let Some(total) = self.predicted_total.get(class) {
+                total.increment(1);
+            }
         }
     }
 
@@ -80,15 +100,18 @@ impl Window {
     /// Feedback on one of this version's predictions.
     pub fn feedback(&self, correct: bool) {
         self.feedback.fetch_add(1, Ordering::Relaxed);
+        self.feedback_total.increment(1);
         if correct {
             self.correct.fetch_add(1, Ordering::Relaxed);
+            self.correct_total.increment(1);
         }
     }
 
-    /// Closes the window at `now_ms`: what it counted, and a fresh one opens.
+    /// Closes the window at `now_ms`: what it counted, and a fresh one opens. Its latency
+    /// quantiles become the agent's latency gauges.
     pub fn take(&self, now_ms: u64) -> ServingWindow {
         let take = |a: &AtomicU64| a.swap(0, Ordering::Relaxed);
-        ServingWindow {
+        let window = ServingWindow {
             model: self.model.clone(),
             version: self.version,
             start_ms: self.opened_ms.swap(now_ms, Ordering::Relaxed),
@@ -99,7 +122,13 @@ impl Window {
             classes: self.classes.iter().map(take).collect(),
             feedback: take(&self.feedback),
             correct: take(&self.correct),
-        }
+        };
+        let labels = [
+            ("model", self.model.clone()),
+            ("version", self.version.to_string()),
+        ];
+        drover_protocol::telemetry::window_latency("drover_agent_prediction", &window, &labels);
+        window
     }
 }
 

@@ -46,7 +46,25 @@ pub(super) fn clock_ticks() -> f64 {
 
 /// CPU seconds (user + system) a process has used.
 fn cpu_seconds(pid: u32, ticks: f64) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"), ticks)
+}
+
+/// CPU seconds the threads of this process named `name` have used.
+pub(super) fn thread_cpu_seconds(name: &str, ticks: f64) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let task = task?.path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            total += stat_cpu_seconds(&task.join("stat").to_string_lossy(), ticks)?;
+        }
+    }
+    Ok(total)
+}
+
+/// User + system CPU seconds in a `/proc/.../stat` file.
+fn stat_cpu_seconds(path: &str, ticks: f64) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(path)?;
     let after_name = stat.rsplit_once(')').context("malformed /proc stat")?.1;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     let utime: f64 = fields.get(11).context("no utime")?.parse()?;

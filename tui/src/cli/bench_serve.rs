@@ -22,6 +22,7 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::json;
 
+use super::bench_proc::{clock_ticks, thread_cpu_seconds};
 use super::load::{Format, Load, LoadReport, Target, drive, prepare};
 
 /// The bar: at least this share of the bare server's requests per second.
@@ -30,13 +31,26 @@ const RATIO_BUDGET: f64 = 0.7;
 const P99_BUDGET_MS: f64 = 5.0;
 /// The split, the shadow and the windows may cost at most 10% of the throughput.
 const SPLIT_BUDGET: f64 = 0.9;
+/// The names of the servers' and the load generator's runtime threads.
+const SERVER_THREAD: &str = "bench-server";
+const GENERATOR_THREAD: &str = "bench-load";
+
+/// One target loaded once: what the load saw, and how busy each side's thread was (a side
+/// near 100% is the limit; the generator must not be).
+#[derive(Debug, Serialize)]
+pub struct Phase {
+    #[serde(flatten)]
+    pub load: LoadReport,
+    pub server_busy_percent: f64,
+    pub generator_busy_percent: f64,
+}
 
 /// What one round measured: each target loaded in turn.
 #[derive(Debug, Serialize)]
 pub struct Round {
-    pub bare: LoadReport,
-    pub model: LoadReport,
-    pub split_and_shadow: LoadReport,
+    pub bare: Phase,
+    pub model: Phase,
+    pub split_and_shadow: Phase,
 }
 
 /// What one serving benchmark measured.
@@ -118,7 +132,7 @@ pub async fn run(
     window: Duration,
     rounds: usize,
 ) -> anyhow::Result<ServeReport> {
-    let (servers, generator) = (one_thread("bench-server")?, one_thread("bench-load")?);
+    let (servers, generator) = (one_thread(SERVER_THREAD)?, one_thread(GENERATOR_THREAD)?);
     let report = measure(&servers, &generator, concurrency, window, rounds.max(1)).await;
     servers.shutdown_background();
     generator.shutdown_background();
@@ -158,8 +172,8 @@ async fn measure(
     }]);
     let inputs: Vec<(String, bool)> = (0..20).map(|i| (format!("x{i}"), true)).collect();
     let row: Vec<serde_json::Value> = (0..20).map(|i| json!(f64::from(i) / 10.0 - 1.0)).collect();
-    let load = |address: SocketAddr, key: bool| Load {
-        target: Arc::new(Target::plain(address.to_string())),
+    let load = |target: &Arc<Target>, key: bool| Load {
+        target: target.clone(),
         model: "bench".into(),
         requests: (0..64)
             .map(|i| {
@@ -177,11 +191,12 @@ async fn measure(
         duration: window,
         progress: false,
     };
-    let bare = servers.spawn(bare()).await??;
-    let single = servers.spawn(serving(single)).await??;
-    let split = servers.spawn(serving(split)).await??;
+    let target = |address: SocketAddr| Target::plain(address.to_string()).map(Arc::new);
+    let bare = target(servers.spawn(bare()).await??)?;
+    let single = target(servers.spawn(serving(single)).await??)?;
+    let split = target(servers.spawn(serving(split)).await??)?;
     eprintln!("warming up each target for 1s");
-    for (address, key) in [(bare, false), (single, false), (split, true)] {
+    for (address, key) in [(&bare, false), (&single, false), (&split, true)] {
         let warm = Load {
             duration: Duration::from_secs(1),
             ..load(address, key)
@@ -195,14 +210,34 @@ async fn measure(
             window.as_secs()
         );
         measured.push(Round {
-            bare: generator.spawn(drive(load(bare, false))).await??,
-            model: generator.spawn(drive(load(single, false))).await??,
-            split_and_shadow: generator.spawn(drive(load(split, true))).await??,
+            bare: phase(generator, load(&bare, false)).await?,
+            model: phase(generator, load(&single, false)).await?,
+            split_and_shadow: phase(generator, load(&split, true)).await?,
         });
     }
     Ok(ServeReport {
         concurrency,
         rounds: measured,
+    })
+}
+
+/// Drives `load` on the generator's thread and measures both threads' CPU meanwhile.
+async fn phase(generator: &tokio::runtime::Runtime, load: Load) -> anyhow::Result<Phase> {
+    let ticks = clock_ticks();
+    let cpu = || -> anyhow::Result<(f64, f64)> {
+        Ok((
+            thread_cpu_seconds(SERVER_THREAD, ticks)?,
+            thread_cpu_seconds(GENERATOR_THREAD, ticks)?,
+        ))
+    };
+    let before = cpu()?;
+    let report = generator.spawn(drive(load)).await??;
+    let after = cpu()?;
+    let busy = |used: f64| 100.0 * used / report.seconds.max(0.001);
+    Ok(Phase {
+        server_busy_percent: busy(after.0 - before.0),
+        generator_busy_percent: busy(after.1 - before.1),
+        load: report,
     })
 }
 
@@ -218,7 +253,8 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
 /// Prints each round's targets, then each ratio's median and range over the rounds against
 /// its budget.
 pub fn print(r: &ServeReport) {
-    let line = |name: &str, l: &LoadReport| {
+    let line = |name: &str, p: &Phase| {
+        let l = &p.load;
         let failed: u64 = l
             .statuses
             .iter()
@@ -226,8 +262,13 @@ pub fn print(r: &ServeReport) {
             .map(|(_, n)| n)
             .sum();
         println!(
-            "  {name:<26} {:>9.0} req/s  p50 {:>5.2} ms  p99 {:>5.2} ms  ({} requests, {failed} failed)",
-            l.requests_per_second, l.latency.p50_ms, l.latency.p99_ms, l.requests
+            "  {name:<26} {:>9.0} req/s  p50 {:>5.2} ms  p99 {:>5.2} ms  busy: server {:>3.0}%, generator {:>3.0}%  ({} requests, {failed} failed)",
+            l.requests_per_second,
+            l.latency.p50_ms,
+            l.latency.p99_ms,
+            p.server_busy_percent,
+            p.generator_busy_percent,
+            l.requests
         );
     };
     println!(
@@ -244,10 +285,11 @@ pub fn print(r: &ServeReport) {
     fn rps(l: &LoadReport) -> f64 {
         l.requests_per_second.max(1.0)
     }
-    let (ratio, ratio_min, ratio_max) = of(|x| x.model.requests_per_second / rps(&x.bare));
-    let (p99, p99_min, p99_max) = of(|x| x.model.latency.p99_ms);
+    let (ratio, ratio_min, ratio_max) =
+        of(|x| x.model.load.requests_per_second / rps(&x.bare.load));
+    let (p99, p99_min, p99_max) = of(|x| x.model.load.latency.p99_ms);
     let (split, split_min, split_max) =
-        of(|x| x.split_and_shadow.requests_per_second / rps(&x.model));
+        of(|x| x.split_and_shadow.load.requests_per_second / rps(&x.model.load));
     println!("over {} rounds (median, range):", r.rounds.len());
     println!(
         "  model / bare        {ratio:.2}x ({ratio_min:.2}-{ratio_max:.2})  budget at least {RATIO_BUDGET}x"

@@ -154,6 +154,7 @@ pub async fn run(
     let loaded_rss_mib = status_mib(pid, "VmRSS")?;
     let inputs: Vec<(String, bool)> = (0..20).map(|i| (format!("x{i}"), true)).collect();
     let row: Vec<serde_json::Value> = (0..20).map(|i| json!(f64::from(i) / 10.0 - 1.0)).collect();
+    let target = Arc::new(Target::plain(http.clone())?);
     let requests: Vec<_> = MODELS
         .iter()
         .map(|model| prepare(Format::Oip, model, &inputs, &row, None))
@@ -168,7 +169,7 @@ pub async fn run(
     while started.elapsed() < duration {
         let stretch = every.min(duration.saturating_sub(started.elapsed()));
         let report: LoadReport = drive(Load {
-            target: Arc::new(Target::plain(http.clone())),
+            target: target.clone(),
             model: MODELS[0].into(),
             requests: requests.clone(),
             concurrency,

@@ -7,14 +7,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
+use hyper::http::{HeaderName, HeaderValue, Method, header};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::request::Prepared;
 use super::target::Target;
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const MODEL: HeaderName = HeaderName::from_static("x-drover-model");
+const KEY: HeaderName = HeaderName::from_static("x-drover-key");
+const VERSION: HeaderName = HeaderName::from_static("x-drover-version");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Most requests whose latency is kept (about 40 MB).
 const MAX_SAMPLES: usize = 10_000_000;
@@ -60,7 +68,8 @@ pub struct Feedback {
 struct Tally {
     latencies_us: Vec<u32>,
     statuses: BTreeMap<u16, u64>,
-    versions: BTreeMap<String, u64>,
+    /// Answers by `x-drover-version` (a handful, so a list).
+    versions: Vec<(HeaderValue, u64)>,
     feedback: Feedback,
 }
 
@@ -68,7 +77,7 @@ struct Tally {
 /// when the rate is fixed.
 async fn connection(
     target: Arc<Target>,
-    model: String,
+    model: HeaderValue,
     requests: Arc<Vec<Prepared>>,
     start: usize,
     deadline: Instant,
@@ -77,6 +86,10 @@ async fn connection(
 ) -> Tally {
     let mut tally = Tally::default();
     let mut next = start;
+    let feedback = format!(
+        "/v2/models/{}/feedback",
+        String::from_utf8_lossy(model.as_bytes())
+    );
     'reconnect: while Instant::now() < deadline {
         let Ok(mut sender) = target.connect().await else {
             *tally.statuses.entry(0).or_default() += 1;
@@ -92,16 +105,16 @@ async fn connection(
             }
             let prepared = &requests[next % requests.len()];
             next += 1;
-            let mut request = target
-                .request("POST", prepared.path.as_str())
-                .header("content-type", "application/json")
-                .header("x-drover-model", model.as_str());
+            let mut request = Request::new(Full::new(prepared.body.clone()));
+            *request.method_mut() = Method::POST;
+            *request.uri_mut() = prepared.uri.clone();
+            let headers = request.headers_mut();
+            target.stamp(headers);
+            headers.insert(header::CONTENT_TYPE, JSON.clone());
+            headers.insert(MODEL, model.clone());
             if let Some(key) = &prepared.key {
-                request = request.header("x-drover-key", key.as_str());
+                headers.insert(KEY, key.clone());
             }
-            let Ok(request) = request.body(Full::new(prepared.body.clone())) else {
-                continue;
-            };
             let started = Instant::now();
             let response = match sender.send_request(request).await {
                 Ok(response) => response,
@@ -111,14 +124,12 @@ async fn connection(
                 }
             };
             let status = response.status().as_u16();
-            let header = |name: &str| {
-                response
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            let (version, id) = (header("x-drover-version"), header("x-request-id"));
+            let version = response.headers().get(VERSION).cloned();
+            let id = prepared
+                .label
+                .as_ref()
+                .and_then(|_| response.headers().get(REQUEST_ID)?.to_str().ok())
+                .map(str::to_string);
             if response.into_body().collect().await.is_err() {
                 *tally.statuses.entry(0).or_default() += 1;
                 continue 'reconnect;
@@ -130,13 +141,16 @@ async fn connection(
             }
             *tally.statuses.entry(status).or_default() += 1;
             if let (200, Some(version)) = (status, version) {
-                *tally.versions.entry(version).or_default() += 1;
+                match tally.versions.iter_mut().find(|(v, _)| *v == version) {
+                    Some((_, n)) => *n += 1,
+                    None => tally.versions.push((version, 1)),
+                }
             }
             sent.fetch_add(1, Ordering::Relaxed);
             if let (200, Some(id), Some(label)) = (status, id, &prepared.label) {
                 let body = json!({ "id": id, "label": label }).to_string();
                 let request = target
-                    .request("POST", &format!("/v2/models/{model}/feedback"))
+                    .request("POST", &feedback)
                     .header("content-type", "application/json")
                     .body(Full::new(Bytes::from(body)));
                 let Ok(request) = request else { continue };
@@ -191,6 +205,8 @@ pub struct Load {
 pub async fn drive(load: Load) -> anyhow::Result<LoadReport> {
     anyhow::ensure!(!load.requests.is_empty(), "nothing to send");
     let with_labels = load.requests.iter().any(|r| r.label.is_some());
+    let model = HeaderValue::try_from(load.model.as_str())
+        .with_context(|| format!("{:?} cannot be a model name", load.model))?;
     let requests = Arc::new(load.requests);
     let concurrency = load.concurrency.clamp(1, 4096);
     let started = Instant::now();
@@ -216,7 +232,7 @@ pub async fn drive(load: Load) -> anyhow::Result<LoadReport> {
         .map(|i| {
             tokio::spawn(connection(
                 load.target.clone(),
-                load.model.clone(),
+                model.clone(),
                 requests.clone(),
                 i * 7919,
                 deadline,
@@ -237,6 +253,7 @@ pub async fn drive(load: Load) -> anyhow::Result<LoadReport> {
         eprintln!();
     }
     let mut total = Tally::default();
+    let mut versions = BTreeMap::new();
     for worker in workers {
         let tally = worker.await?;
         total.latencies_us.extend(tally.latencies_us);
@@ -244,7 +261,8 @@ pub async fn drive(load: Load) -> anyhow::Result<LoadReport> {
             *total.statuses.entry(status).or_default() += n;
         }
         for (version, n) in tally.versions {
-            *total.versions.entry(version).or_default() += n;
+            let version = String::from_utf8_lossy(version.as_bytes()).into_owned();
+            *versions.entry(version).or_default() += n;
         }
         total.feedback.judged += tally.feedback.judged;
         total.feedback.correct += tally.feedback.correct;
@@ -271,7 +289,7 @@ pub async fn drive(load: Load) -> anyhow::Result<LoadReport> {
             max_ms: at(1.0),
         },
         statuses: total.statuses,
-        versions: total.versions,
+        versions,
         feedback: with_labels.then_some(total.feedback),
     })
 }

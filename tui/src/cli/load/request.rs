@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 use clap::ValueEnum;
+use hyper::Uri;
+use hyper::http::HeaderValue;
 use serde_json::{Value, json};
 
 /// The request format.
@@ -18,9 +20,10 @@ pub enum Format {
 /// One prepared request.
 #[derive(Clone)]
 pub struct Prepared {
-    pub(super) path: String,
+    pub(super) uri: Uri,
     pub(super) body: Bytes,
-    pub(super) key: Option<String>,
+    /// The `x-drover-key` header.
+    pub(super) key: Option<HeaderValue>,
     /// The row's true label, posted as feedback after the answer.
     pub(super) label: Option<String>,
 }
@@ -75,9 +78,11 @@ pub fn prepare(
         }
     };
     Prepared {
-        path,
+        // The model name comes from the command line; one a URI cannot hold is refused by the
+        // agent as an unknown model.
+        uri: Uri::try_from(path).unwrap_or_else(|_| Uri::from_static("/")),
         body: Bytes::from(body.to_string()),
-        key,
+        key: key.and_then(|k| HeaderValue::try_from(k).ok()),
         label: None,
     }
 }

@@ -8,8 +8,8 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::http::HeaderValue;
 use hyper::http::request::Builder;
+use hyper::http::{HeaderMap, HeaderValue, header};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -21,18 +21,22 @@ use tokio::net::TcpStream;
 pub struct Target {
     /// `host:port`.
     pub address: String,
+    host: HeaderValue,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     token: Option<HeaderValue>,
 }
 
 impl Target {
     /// Plain HTTP to `address` (`host:port`), without a token.
-    pub fn plain(address: impl Into<String>) -> Self {
-        Self {
-            address: address.into(),
+    pub fn plain(address: impl Into<String>) -> anyhow::Result<Self> {
+        let address = address.into();
+        Ok(Self {
+            host: HeaderValue::try_from(address.as_str())
+                .context("an address for the host header")?,
+            address,
             tls: None,
             token: None,
-        }
+        })
     }
 
     /// The listener at `url`: `https://` trusts the certificates in the PEM file `ca`.
@@ -55,6 +59,8 @@ impl Target {
             .transpose()
             .context("the token cannot be sent in a header")?;
         Ok(Self {
+            host: HeaderValue::try_from(address.as_str())
+                .with_context(|| format!("{address:?} cannot be a host header"))?,
             address,
             tls,
             token,
@@ -81,13 +87,19 @@ impl Target {
 
     /// A request to `path` with the host and, when there is one, the token.
     pub fn request(&self, method: &str, path: &str) -> Builder {
-        let builder = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.address.as_str());
-        match &self.token {
-            Some(token) => builder.header("authorization", token.clone()),
-            None => builder,
+        let builder = hyper::Request::builder().method(method).uri(path);
+        let mut builder = builder;
+        if let Some(headers) = builder.headers_mut() {
+            self.stamp(headers);
+        }
+        builder
+    }
+
+    /// Adds the host and, when there is one, the token to `headers`.
+    pub fn stamp(&self, headers: &mut HeaderMap) {
+        headers.insert(header::HOST, self.host.clone());
+        if let Some(token) = &self.token {
+            headers.insert(header::AUTHORIZATION, token.clone());
         }
     }
 
