@@ -299,6 +299,7 @@ async fn weights_split_traffic_keys_stick_and_a_shadow_never_answers() {
     use drover_protocol::serve::{Deployment, Variant};
     let tmp = tempfile::tempdir().expect("tempdir");
     let (bytes, table) = trained(tmp.path()).await;
+    let metrics = drover_protocol::telemetry::prometheus();
     let catalog = Arc::new(Catalog::default());
     for version in [1, 2, 3] {
         catalog.load(Served::load("churn", version, &bytes).expect("loads"));
@@ -367,4 +368,16 @@ async fn weights_split_traffic_keys_stick_and_a_shadow_never_answers() {
         (16..=64).contains(&second),
         "{second} of 400 went to version 2"
     );
+    // The shadow got a copy of all 1,200 requests, and (the same model) never disagreed.
+    let counted = |series: &str| {
+        let text = metrics.render();
+        let prefix = format!("{series}{{model=\"churn\",version=\"3\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse::<u64>().ok())
+    };
+    drover_tests::wait_for("the shadow to answer every copy", || async {
+        (counted("drover_shadow_requests_total") == Some(1_200)).then_some(())
+    })
+    .await;
+    assert_eq!(counted("drover_shadow_rows_differing_total"), Some(0));
 }

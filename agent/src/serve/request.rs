@@ -52,6 +52,11 @@ impl Rows {
         self.cells.len().checked_div(self.width).unwrap_or(0)
     }
 
+    /// Cells per row.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
     /// The cells, row after row.
     pub fn cells(&self) -> &[Cell] {
         &self.cells

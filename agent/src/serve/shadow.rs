@@ -1,7 +1,8 @@
 //! Shadow versions: each gets a copy of the rows a request carried, off the request's path,
 //! and counts how often its answer differs from the one the caller got. Copies wait in a
 //! bounded queue for one worker; when it is full a copy is dropped and counted, so shadows
-//! never delay callers nor hold memory without bound.
+//! never delay callers nor hold memory without bound. The worker takes what has queued up
+//! and predicts it as one batch per shadow version.
 
 use std::sync::Arc;
 
@@ -12,6 +13,8 @@ use super::request::Rows;
 
 /// Copies waiting for the shadow worker; more are dropped.
 pub const QUEUE: usize = 1024;
+/// Most copies the worker answers at once.
+const BATCH: usize = 256;
 
 /// A request's rows, the answer its caller got, and the shadow versions to ask.
 struct Copy {
@@ -32,15 +35,10 @@ impl Shadows {
     pub fn start() -> Self {
         let (queue, mut copies) = mpsc::channel::<Copy>(QUEUE);
         tokio::spawn(async move {
-            while let Some(copy) = copies.recv().await {
-                for served in copy.versions {
-                    served.shadow_requests.increment(1);
-                    let differing = match served.predict(&copy.rows) {
-                        Ok(mine) => differences(&mine, &copy.answered),
-                        Err(_) => copy.rows.rows(),
-                    };
-                    served.shadow_rows_differing.increment(differing as u64);
-                }
+            let mut batch = Vec::with_capacity(BATCH);
+            while copies.recv_many(&mut batch, BATCH).await > 0 {
+                answer(&batch);
+                batch.clear();
             }
         });
         Self {
@@ -65,17 +63,58 @@ impl Shadows {
     }
 }
 
-/// Rows on which two predictions differ: another class, or another value.
-fn differences(a: &Predictions, b: &Predictions) -> usize {
-    match (a, b) {
+/// Asks every shadow version named in `batch` once, with the rows of all its copies stacked
+/// (one prediction of many rows costs much less than many of one), and counts per copy how
+/// many rows differ from what its caller got.
+fn answer(batch: &[Copy]) {
+    let mut versions: Vec<&Arc<Served>> = Vec::new();
+    for copy in batch {
+        for served in &copy.versions {
+            if !versions.iter().any(|v| Arc::ptr_eq(v, served)) {
+                versions.push(served);
+            }
+        }
+    }
+    for served in versions {
+        let copies: Vec<&Copy> = batch
+            .iter()
+            .filter(|c| c.versions.iter().any(|v| Arc::ptr_eq(v, served)))
+            .collect();
+        let width = copies.first().map_or(0, |c| c.rows.width());
+        let total = copies.iter().map(|c| c.rows.rows()).sum();
+        let mut rows = Rows::with_capacity(width, total);
+        for copy in &copies {
+            copy.rows.cells().iter().cloned().for_each(|c| rows.push(c));
+        }
+        served.shadow_requests.increment(copies.len() as u64);
+        let mine = served.predict(&rows).ok();
+        let mut at = 0;
+        let mut differing = 0;
+        for copy in copies {
+            let n = copy.rows.rows();
+            differing += match &mine {
+                Some(mine) => differences(mine, at, &copy.answered),
+                None => n,
+            };
+            at += n;
+        }
+        served.shadow_rows_differing.increment(differing as u64);
+    }
+}
+
+/// Rows on which `answered` differs from `mine` from row `at` on: another class, or another
+/// value.
+fn differences(mine: &Predictions, at: usize, answered: &Predictions) -> usize {
+    match (mine, answered) {
         (Predictions::Classes { chosen: x, .. }, Predictions::Classes { chosen: y, .. }) => {
-            x.iter().zip(y).filter(|(x, y)| x != y).count()
+            x.iter().skip(at).zip(y).filter(|(x, y)| x != y).count()
         }
         (Predictions::Values(x), Predictions::Values(y)) => x
             .iter()
+            .skip(at)
             .zip(y)
             .filter(|(x, y)| (*x - *y).abs() > 1e-9 * x.abs().max(y.abs()).max(1.0))
             .count(),
-        _ => a.rows(),
+        _ => answered.rows(),
     }
 }
