@@ -281,3 +281,18 @@ pub async fn logged_http_addr(proc: &Proc) -> SocketAddr {
     })
     .await
 }
+
+/// A TLS client that trusts only the certificates in `ca_pem`.
+pub fn trusting(ca_pem: &[u8]) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.expect("pem")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(drover_protocol::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}

@@ -9,7 +9,6 @@ use std::time::Duration;
 use drover_coordinator::http::MAX_CONNECTIONS;
 use drover_protocol::http::HEADER_TIMEOUT;
 use drover_tests::{http_request, start_coordinator, wait_for};
-use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -113,16 +112,7 @@ async fn the_listener_speaks_https_with_a_certificate_from_drovers_own_ca() {
     let addr = coordinator.http_addr();
 
     let ca = std::fs::read(data.join("pki/ca.pem")).expect("ca");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
-        roots.add(cert.expect("pem")).expect("root");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(drover_protocol::tls::provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let connector = drover_tests::trusting(&ca);
     let tcp = TcpStream::connect(addr).await.expect("connects");
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
     let mut tls = connector

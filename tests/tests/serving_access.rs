@@ -13,7 +13,6 @@ use drover_agent::serve::catalog::Catalog;
 use drover_agent::serve::model::Served;
 use drover_agent::serve::routes::{BODY_TIMEOUT, MAX_IN_FLIGHT};
 use drover_tests::{http_request, wait_for};
-use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -107,16 +106,7 @@ async fn https_and_a_bearer_token_guard_the_prediction_api() {
     let body = infer_body(&catalog);
     let addr = listen(catalog, access, &stop).await;
 
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca.cert_pem.as_bytes()) {
-        roots.add(cert.expect("pem")).expect("root");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(drover_protocol::tls::provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connector = drover_tests::trusting(ca.cert_pem.as_bytes());
     let https = async |method: &str, path: &str, headers: &str, body: &str| {
         let tcp = TcpStream::connect(addr).await.expect("connects");
         let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
@@ -219,7 +209,7 @@ async fn overload_is_a_503_with_retry_after_and_a_stalled_body_a_408() {
             .expect("headers");
         stalled.push(stream);
     }
-    let busy = wait_for("a 503 once every slot is taken", async || {
+    let answered = async |status: &str| {
         let answer = exchange(
             TcpStream::connect(addr).await.expect("connects"),
             "POST",
@@ -228,7 +218,10 @@ async fn overload_is_a_503_with_retry_after_and_a_stalled_body_a_408() {
             &body,
         )
         .await;
-        answer.starts_with("HTTP/1.1 503").then_some(answer)
+        answer.starts_with(status).then_some(answer)
+    };
+    let busy = wait_for("a 503 once every slot is taken", || {
+        answered("HTTP/1.1 503")
     })
     .await;
     assert!(busy.to_lowercase().contains("retry-after: 1"), "{busy}");
@@ -244,16 +237,8 @@ async fn overload_is_a_503_with_retry_after_and_a_stalled_body_a_408() {
     assert!(first.starts_with("HTTP/1.1 408"), "{first}");
     assert!(started.elapsed() <= BODY_TIMEOUT + Duration::from_secs(5));
     drop(stalled);
-    let served = wait_for("service again once the slots are free", async || {
-        let answer = exchange(
-            TcpStream::connect(addr).await.expect("connects"),
-            "POST",
-            "/v2/models/churn/infer",
-            "",
-            &body,
-        )
-        .await;
-        answer.starts_with("HTTP/1.1 200").then_some(answer)
+    let served = wait_for("service again once the slots are free", || {
+        answered("HTTP/1.1 200")
     })
     .await;
     assert!(served.contains("x-drover-version: churn@1"), "{served}");

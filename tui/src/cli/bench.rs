@@ -3,7 +3,6 @@
 //! certificates, sockets and sessions, heartbeating every second), then measures an idle
 //! `drover-agent run`. CPU comes from /proc/PID/stat, memory from /proc/PID/status (Linux).
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -11,7 +10,9 @@ use clap::Subcommand;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use serde::Serialize;
 
-use super::bench_proc::{clock_ticks, cpu_percent, sibling, spawn, start_coordinator, status_mib};
+use super::bench_proc::{
+    clock_ticks, cpu_percent, joined_agent, sibling, spawn, start_coordinator, status_mib,
+};
 use crate::client::OperatorClient;
 use crate::expect_response;
 
@@ -104,19 +105,10 @@ pub async fn fleet(agents: usize, window: Duration) -> anyhow::Result<FleetRepor
     drop(sim);
 
     eprintln!("measuring one idle drover-agent run");
-    let agent_dir = tmp.join("agent");
-    let agent_s = agent_dir.to_str().context("UTF-8")?;
-    let joined = Command::new(sibling("drover-agent")?)
-        .args(["join", &token.token, "--state-dir", agent_s])
-        .output()?;
-    anyhow::ensure!(
-        joined.status.success(),
-        "agent join failed: {}",
-        String::from_utf8_lossy(&joined.stderr)
-    );
-    let agent = spawn(
-        &sibling("drover-agent")?,
-        &["run", "--state-dir", agent_s, "--http", "127.0.0.1:0"],
+    let agent = joined_agent(
+        &token.token,
+        &tmp.join("agent"),
+        "127.0.0.1:0",
         &tmp.join("agent.log"),
     )?;
     tokio::time::sleep(window.min(Duration::from_secs(10))).await;

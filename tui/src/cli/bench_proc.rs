@@ -137,3 +137,27 @@ pub(super) async fn start_coordinator(tmp: &Path, data: &Path) -> anyhow::Result
     }
     Ok(coordinator)
 }
+
+/// Joins a `drover-agent` with `token` into `state` and starts `drover-agent run` there with
+/// its HTTP listener on `http`, logging to `log`.
+pub(super) fn joined_agent(
+    token: &str,
+    state: &Path,
+    http: &str,
+    log: &Path,
+) -> anyhow::Result<Killed> {
+    let state = state.to_str().context("the state dir is not UTF-8")?;
+    let joined = Command::new(sibling("drover-agent")?)
+        .args(["join", token, "--state-dir", state])
+        .output()?;
+    anyhow::ensure!(
+        joined.status.success(),
+        "agent join failed: {}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    spawn(
+        &sibling("drover-agent")?,
+        &["run", "--state-dir", state, "--http", http],
+        log,
+    )
+}

@@ -11,7 +11,7 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::json;
 
-use super::bench_proc::{Killed, sibling, spawn, start_coordinator, status_mib};
+use super::bench_proc::{Killed, joined_agent, start_coordinator, status_mib};
 use super::load::{Format, Load, LoadReport, Target, drive, prepare};
 
 /// Most resident memory the issue allows the serving agent, MiB.
@@ -68,19 +68,10 @@ async fn serving_agent(tmp: &Path, data: &str, http: &str) -> anyhow::Result<Kil
     let csv_s = csv.to_str().context("UTF-8")?;
     drover(&["data", "add", csv_s, "--name", "bench", "--data-dir", data])?;
     let token = drover(&["token", "create", "--data-dir", data])?;
-    let agent_dir = tmp.join("agent");
-    let agent_s = agent_dir.to_str().context("UTF-8")?;
-    let joined = Command::new(sibling("drover-agent")?)
-        .args(["join", token.trim(), "--state-dir", agent_s])
-        .output()?;
-    anyhow::ensure!(
-        joined.status.success(),
-        "agent join failed: {}",
-        String::from_utf8_lossy(&joined.stderr)
-    );
-    let agent = spawn(
-        &sibling("drover-agent")?,
-        &["run", "--state-dir", agent_s, "--http", http],
+    let agent = joined_agent(
+        token.trim(),
+        &tmp.join("agent"),
+        http,
         &tmp.join("agent.log"),
     )?;
     for model in MODELS {
