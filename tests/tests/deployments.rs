@@ -1,7 +1,7 @@
 //! Deployments end to end: a registered version deployed from the CLI reaches a real serving
 //! agent process, which fetches the artifact over QUIC, loads it and answers predictions on
-//! its HTTP listener; killed and restarted, the agent serves it again by itself; undeployed,
-//! it stops.
+//! its HTTP listener; killed and restarted, the agent serves it again by itself, and so does
+//! an agent that joins later; undeployed, it stops.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -71,7 +71,7 @@ async fn one_row(http: SocketAddr) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deployed_version_is_served_survives_an_agent_restart_and_undeploys() {
+async fn a_deployment_is_served_survives_a_restart_reaches_a_late_agent_and_undeploys() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (coordinator, data) = drover_tests::coordinator_with_churn(tmp.path()).await;
     let handle = coordinator.handle();
@@ -247,6 +247,25 @@ async fn a_deployed_version_is_served_survives_an_agent_restart_and_undeploys() 
         (status == 200).then_some(())
     })
     .await;
+
+    // An agent that joins after the deployment exists serves it by itself.
+    let token = drover_ok(&["token", "create", "--data-dir", &d]);
+    let late_state = tmp.path().join("late");
+    let joined = drover_agent(&[
+        "join",
+        token.trim(),
+        "--state-dir",
+        late_state.to_str().expect("utf-8"),
+    ]);
+    assert!(joined.status.success());
+    let late = serving_agent(&late_state, tmp.path().join("late.log"));
+    let late_http = drover_tests::logged_http_addr(&late).await;
+    wait_for("the late agent to serve churn", || async {
+        let (status, _) = http_request(late_http, "POST", "/invocations", &[], Some(&body)).await;
+        (status == 200).then_some(())
+    })
+    .await;
+    drop(late);
 
     let out = drover_ok(&["models", "undeploy", "churn", "--data-dir", &d]);
     assert!(out.contains("churn undeployed"), "{out}");

@@ -228,6 +228,19 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
     assert_eq!(status, 200, "{answer}");
     let answer: Value = serde_json::from_str(&answer).expect("json");
     assert_eq!(answer["predictions"], labels, "CSV");
+    // Feedback takes the request id an MLflow request gave, too.
+    let feedback = json!({ "id": "csv-7", "labels": truth }).to_string();
+    let (status, judged) = http_request(
+        addr,
+        "POST",
+        "/v2/models/churn/feedback",
+        &[],
+        Some(&feedback),
+    )
+    .await;
+    assert_eq!(status, 200, "{judged}");
+    let judged: Value = serde_json::from_str(&judged).expect("json");
+    assert_eq!(judged["correct"].as_u64(), Some(right as u64));
 
     // Bad requests name the field; an unknown model is a 404.
     let first = &inputs[0].0;

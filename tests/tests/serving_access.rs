@@ -199,9 +199,11 @@ async fn overload_is_a_503_with_retry_after_and_a_stalled_body_a_408() {
     let catalog = catalog();
     let body = infer_body(&catalog);
     let addr = listen(catalog, Access::default(), &stop).await;
-    // Requests whose bodies never come hold every slot.
-    let mut stalled = Vec::with_capacity(MAX_IN_FLIGHT);
-    for _ in 0..MAX_IN_FLIGHT {
+    // Requests whose bodies never come hold every slot. A few more than the slots, so that
+    // every slot ends up stalled even if a probe below takes one while they arrive (the
+    // extra ones are refused at once).
+    let mut stalled = Vec::with_capacity(MAX_IN_FLIGHT + 16);
+    for _ in 0..MAX_IN_FLIGHT + 16 {
         let mut stream = TcpStream::connect(addr).await.expect("connects");
         stream
             .write_all(b"POST /v2/models/churn/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
@@ -226,14 +228,21 @@ async fn overload_is_a_503_with_retry_after_and_a_stalled_body_a_408() {
     .await;
     assert!(busy.to_lowercase().contains("retry-after: 1"), "{busy}");
 
-    // The stalled bodies time out with a 408, which frees their slots.
+    // The stalled bodies time out with a 408, which frees their slots (the extra ones got a
+    // 503 as they came).
     let started = std::time::Instant::now();
     let mut first = String::new();
-    let _ = tokio::time::timeout(
-        BODY_TIMEOUT + Duration::from_secs(10),
-        stalled[0].read_to_string(&mut first),
-    )
-    .await;
+    for stream in &mut stalled {
+        first.clear();
+        let _ = tokio::time::timeout(
+            BODY_TIMEOUT + Duration::from_secs(10),
+            stream.read_to_string(&mut first),
+        )
+        .await;
+        if !first.starts_with("HTTP/1.1 503") {
+            break;
+        }
+    }
     assert!(first.starts_with("HTTP/1.1 408"), "{first}");
     assert!(started.elapsed() <= BODY_TIMEOUT + Duration::from_secs(5));
     drop(stalled);

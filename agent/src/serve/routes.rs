@@ -380,6 +380,9 @@ async fn invocations(State(s): State<Serving>, request: Request) -> Response {
     let id = request_id(headers);
     match answer.await {
         Ok((rows, predictions)) => {
+            if let Predictions::Classes { chosen, .. } = &predictions {
+                s.pending.keep(&served.name, served.version, &id, chosen);
+            }
             let response = json_answer(&mlflow::answer(&served, &predictions), id, &served);
             served
                 .window
