@@ -149,29 +149,22 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
         .zip(labels.as_array().expect("labels"))
         .filter(|(t, l)| l.as_i64() == Some(**t))
         .count();
-    let feedback = json!({ "id": "req-1", "labels": truth }).to_string();
-    let (status, judged) = http_request(
-        addr,
-        "POST",
-        "/v2/models/churn/feedback",
-        &[],
-        Some(&feedback),
-    )
-    .await;
+    let feedback = async |id: &str| {
+        let body = json!({ "id": id, "labels": truth }).to_string();
+        let (status, judged) =
+            http_request(addr, "POST", "/v2/models/churn/feedback", &[], Some(&body)).await;
+        (
+            status,
+            serde_json::from_str::<Value>(&judged).unwrap_or_default(),
+        )
+    };
+    let (status, judged) = feedback("req-1").await;
     assert_eq!(status, 200, "{judged}");
-    let judged: Value = serde_json::from_str(&judged).expect("json");
     assert_eq!(
         (judged["rows"].as_u64(), judged["correct"].as_u64()),
         (Some(40), Some(right as u64))
     );
-    let (status, _) = http_request(
-        addr,
-        "POST",
-        "/v2/models/churn/feedback",
-        &[],
-        Some(&feedback),
-    )
-    .await;
+    let (status, _) = feedback("req-1").await;
     assert_eq!(status, 404, "judged once");
     let window = windows.windows(0).into_iter().next().expect("a window");
     assert_eq!((window.feedback, window.correct), (40, right as u64));
@@ -229,17 +222,8 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
     let answer: Value = serde_json::from_str(&answer).expect("json");
     assert_eq!(answer["predictions"], labels, "CSV");
     // Feedback takes the request id an MLflow request gave, too.
-    let feedback = json!({ "id": "csv-7", "labels": truth }).to_string();
-    let (status, judged) = http_request(
-        addr,
-        "POST",
-        "/v2/models/churn/feedback",
-        &[],
-        Some(&feedback),
-    )
-    .await;
+    let (status, judged) = feedback("csv-7").await;
     assert_eq!(status, 200, "{judged}");
-    let judged: Value = serde_json::from_str(&judged).expect("json");
     assert_eq!(judged["correct"].as_u64(), Some(right as u64));
 
     // Bad requests name the field; an unknown model is a 404.
