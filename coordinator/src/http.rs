@@ -43,10 +43,7 @@ pub fn tls_acceptor(
 ) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
     use anyhow::Context;
     let (chain, key) = match tls {
-        HttpTls::Files { cert, key } => (
-            drover_protocol::files::read_text(cert)?,
-            drover_protocol::files::read_text(key)?,
-        ),
+        HttpTls::Files { cert, key } => return drover_protocol::http::tls_from_files(cert, key),
         HttpTls::OwnCa { names } => {
             let issued = drover_protocol::pki::issue_https(ca, names)
                 .context("issuing the HTTPS certificate")?;

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use serde::Serialize;
 
 use super::model::{Data, Predictions, Served};
-use super::request::{BadRequest, Rows, cell};
+use super::request::{BadRequest, Rows, cell, input_names};
 use crate::train::pipeline::Cell;
 
 /// The rows of a JSON body for a model with `inputs` (name, numeric) in order.
@@ -239,11 +239,7 @@ fn check_names<'a>(
             field,
             format!(
                 "unknown input {unknown:?}; the model takes {}",
-                inputs
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                input_names(inputs)
             ),
         )),
         None => Ok(()),

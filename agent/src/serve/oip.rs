@@ -9,7 +9,7 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::model::{Data, Predictions, Served};
-use super::request::{BadRequest, Rows};
+use super::request::{BadRequest, Rows, input_names};
 use crate::train::pipeline::Cell;
 
 /// `POST /v2/models/{name}/infer`, borrowing its strings from the body where it can.
@@ -201,15 +201,6 @@ fn elements(tensor: Tensor<'_>, field: &str) -> Result<(Vec<Cell>, Vec<usize>), 
     Ok((cells, shape))
 }
 
-/// The input names, for messages.
-fn listed(inputs: &[(String, bool)]) -> String {
-    inputs
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The rows a request carries for a model with `inputs` (name, numeric) in order.
 pub fn rows(request: InferRequest<'_>, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
     let named = |t: &Tensor<'_>| inputs.iter().any(|(n, _)| *n == t.name);
@@ -231,7 +222,7 @@ pub fn rows(request: InferRequest<'_>, inputs: &[(String, bool)]) -> Result<Rows
                 "inputs[0].shape",
                 format!(
                     "one tensor must be [rows, {k}] with the inputs in order ({}), or name one input",
-                    listed(inputs)
+                    input_names(inputs)
                 ),
             )
         });
@@ -242,7 +233,7 @@ pub fn rows(request: InferRequest<'_>, inputs: &[(String, bool)]) -> Result<Rows
             format!(
                 "unknown input {:?}; the model takes {}",
                 unknown.name,
-                listed(inputs)
+                input_names(inputs)
             ),
         ));
     }

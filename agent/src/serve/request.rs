@@ -80,6 +80,15 @@ impl BadRequest {
     }
 }
 
+/// The names of `inputs`, for messages.
+pub fn input_names(inputs: &[(String, bool)]) -> String {
+    inputs
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A JSON value as a cell: null is missing, true and false are 1 and 0. `field` names it
 /// when it is refused (built only then).
 pub fn cell(value: &Value, field: impl FnOnce() -> String) -> Result<Cell, BadRequest> {

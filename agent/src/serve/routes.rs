@@ -167,23 +167,18 @@ fn stamped(mut response: Response, id: &str, served: &Served) -> Response {
 
 /// A 200 answer of `body` as JSON, stamped with `id` and the serving version. The body is
 /// written into one buffer sized for a typical answer.
-fn json_answer(body: &impl serde::Serialize, id: String, served: &Served) -> Response {
+fn json_answer(body: &impl serde::Serialize, id: &str, served: &Served) -> Response {
     let mut bytes = Vec::with_capacity(512);
     if let Err(e) = serde_json::to_writer(&mut bytes, body) {
         tracing::error!(cause = %e, "an answer could not be written");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     let mut response = Response::new(Body::from(bytes));
-    let headers = response.headers_mut();
-    headers.insert(
+    response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if let Ok(id) = HeaderValue::from_maybe_shared(Bytes::from(id)) {
-        headers.insert(REQUEST_ID, id);
-    }
-    headers.insert(VERSION, served.stamp.clone());
-    response
+    stamped(response, id, served)
 }
 
 fn model_of(catalog: &Catalog, name: &str, version: Option<u32>) -> Result<Arc<Served>, Failure> {
@@ -330,7 +325,7 @@ async fn infer(s: Serving, name: String, version: Option<u32>, request: Request)
         id: &id,
         outputs: oip::outputs(&served, &predictions),
     };
-    let response = json_answer(&reply, id.clone(), &served);
+    let response = json_answer(&reply, &id, &served);
     served
         .window
         .answered(started.elapsed(), predictions.chosen());
@@ -383,7 +378,7 @@ async fn invocations(State(s): State<Serving>, request: Request) -> Response {
             if let Predictions::Classes { chosen, .. } = &predictions {
                 s.pending.keep(&served.name, served.version, &id, chosen);
             }
-            let response = json_answer(&mlflow::answer(&served, &predictions), id, &served);
+            let response = json_answer(&mlflow::answer(&served, &predictions), &id, &served);
             served
                 .window
                 .answered(started.elapsed(), predictions.chosen());
