@@ -15,6 +15,7 @@ use drover_protocol::types::{AgentId, unix_ms};
 use crate::state::Shared;
 use crate::store::{IdMatch, NewToken, StoreError};
 use crate::training::{runs, schedules};
+use crate::rollout::controller;
 use crate::{audit, datasets, deployments, registry};
 
 /// Longest a join token may live.
@@ -23,6 +24,17 @@ pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const MAX_RUNS: u32 = 1000;
 /// Most events one listing returns.
 pub const MAX_EVENTS: u32 = 10_000;
+/// Most rollouts one listing returns.
+pub const MAX_ROLLOUTS: u32 = 1000;
+
+fn rollout_answer(
+    answer: Result<drover_protocol::rollout::RolloutStatus, ApiError>,
+) -> OperatorResponse {
+    match answer {
+        Ok(status) => OperatorResponse::Rollout(Box::new(status)),
+        Err(e) => OperatorResponse::Error(e),
+    }
+}
 
 fn error(kind: ApiErrorKind, message: impl Into<String>) -> OperatorResponse {
     OperatorResponse::Error(ApiError {
@@ -168,6 +180,26 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
             Ok(list) => OperatorResponse::Deployments(list),
             Err(e) => OperatorResponse::Error(e),
         },
+        OperatorRequest::StartRollout {
+            model,
+            candidate,
+            spec,
+        } => rollout_answer(controller::start(shared, &model, &candidate, *spec)),
+        OperatorRequest::RolloutCommand { model, command } => {
+            rollout_answer(controller::command(shared, &model, command))
+        }
+        OperatorRequest::RolloutStatus { model } => {
+            match controller::statuses(shared, model.as_deref()) {
+                Ok(list) => OperatorResponse::Rollouts(list),
+                Err(e) => OperatorResponse::Error(e),
+            }
+        }
+        OperatorRequest::ListRollouts { limit } => {
+            match controller::list(shared, limit.min(MAX_ROLLOUTS)) {
+                Ok(list) => OperatorResponse::Rollouts(list),
+                Err(e) => OperatorResponse::Error(e),
+            }
+        }
         OperatorRequest::ModelHistory { model } => match store.model_events(&model, MAX_EVENTS) {
             Ok(events) => OperatorResponse::Events(events),
             Err(e) => internal(e),

@@ -21,6 +21,8 @@ pub fn changes_state(request: &OperatorRequest) -> bool {
             | OperatorRequest::RemoveSchedule { .. }
             | OperatorRequest::Deploy { .. }
             | OperatorRequest::Undeploy { .. }
+            | OperatorRequest::StartRollout { .. }
+            | OperatorRequest::RolloutCommand { .. }
     )
 }
 
@@ -65,6 +67,13 @@ pub fn action(request: &OperatorRequest, response: &OperatorResponse) -> Option<
             )
         }
         (_, OperatorResponse::Undeployed(model)) => format!("undeploy {model}"),
+        (OperatorRequest::StartRollout { .. }, OperatorResponse::Rollout(s)) => format!(
+            "start rollout {} ({}) of {}@{}",
+            s.rollout.id, s.rollout.spec.strategy, s.rollout.model, s.rollout.candidate
+        ),
+        (OperatorRequest::RolloutCommand { command, .. }, OperatorResponse::Rollout(s)) => {
+            format!("{command} rollout {} of {}", s.rollout.id, s.rollout.model)
+        }
         _ => return None,
     })
 }

@@ -13,8 +13,8 @@ use drover_protocol::types::{AgentId, Labels, format_labels, unix_ms};
 /// Most classes a serving window may count.
 const MAX_CLASSES: usize = 10_000;
 
-use crate::registry;
 use crate::state::Shared;
+use crate::{registry, rollout};
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
@@ -27,6 +27,7 @@ pub fn deploy(
     model: &ModelRef,
     selector: Labels,
 ) -> Result<DeploymentStatus, ApiError> {
+    refuse_during_rollout(shared, &model.name)?;
     let version = registry::find(shared, model)?;
     let artifact_hash = drover_protocol::hash::ContentHash::parse(&version.artifact_hash)
         .map_err(|e| internal(format!("{}@{}: {e}", version.model, version.version)))?;
@@ -57,6 +58,7 @@ pub fn deploy(
 
 /// Stops serving `model` everywhere.
 pub fn undeploy(shared: &Shared, model: &str) -> Result<String, ApiError> {
+    refuse_during_rollout(shared, model)?;
     if !shared
         .store
         .sync()
@@ -70,6 +72,37 @@ pub fn undeploy(shared: &Shared, model: &str) -> Result<String, ApiError> {
     });
     push(shared);
     Ok(model.into())
+}
+
+/// A model's deployment is its running rollout's to change.
+fn refuse_during_rollout(shared: &Shared, model: &str) -> Result<(), ApiError> {
+    match rollout::controller::running(shared, model)? {
+        Some(id) => Err(ApiError::invalid(format!(
+            "{model} has rollout {id} running; promote or abort it first (drover rollout abort {model})"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Puts `variants` on `model`'s deployment (its selector kept) and sends it to the agents,
+/// unless the deployment already has exactly them.
+pub fn set_variants(shared: &Shared, model: &str, variants: Vec<Variant>) -> Result<(), ApiError> {
+    let mut deployment = all(shared)
+        .into_iter()
+        .find(|d| d.model == model)
+        .ok_or_else(|| ApiError::not_found(format!("{model} is no longer deployed")))?;
+    if deployment.variants == variants {
+        return Ok(());
+    }
+    deployment.variants = variants;
+    deployment.updated_ms = unix_ms();
+    shared
+        .store
+        .sync()
+        .put_deployment(&deployment)
+        .map_err(internal)?;
+    push(shared);
+    Ok(())
 }
 
 /// Every deployment with what each agent it picks reports.
@@ -204,8 +237,9 @@ pub fn record_windows(
         ];
         drover_protocol::telemetry::window_latency("drover_serving", w, &labels);
     }
-    if let Err(e) = shared.store.sync().insert_windows(agent, &kept, unix_ms()) {
-        tracing::error!(cause = %e, %agent, "could not store serving windows");
+    match shared.store.sync().insert_windows(agent, &kept, unix_ms()) {
+        Ok(()) => shared.windows_arrived.notify_one(),
+        Err(e) => tracing::error!(cause = %e, %agent, "could not store serving windows"),
     }
     kept
 }

@@ -10,6 +10,7 @@
 //! - [`training`]: runs, placement, the scheduler, spread searches, schedules.
 //! - [`reactions`]: cross-domain triggers, driven by the stored event log.
 //! - [`registry`]: model versions, stages and aliases; every registration goes through it.
+//! - [`rollout`]: moving traffic to a candidate version, analysed, promoted or rolled back.
 //! - `datasets`, `events`, `ingest`, [`artifacts`], [`fleet`]: the other domains.
 //! - [`mlflow`], [`http`]: the MLflow-compatible API and `/metrics` over HTTP.
 
@@ -27,6 +28,7 @@ pub mod net;
 pub mod pki;
 pub mod reactions;
 pub mod registry;
+pub mod rollout;
 pub mod runfile;
 mod state;
 pub mod store;
@@ -182,6 +184,8 @@ impl Coordinator {
             spreads: training::spread::Spreads::default(),
             stopping: training::stopping::Stopping::default(),
             finishing: std::sync::Mutex::new(()),
+            rollouts: std::sync::Mutex::new(()),
+            windows_arrived: tokio::sync::Notify::new(),
         });
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -200,6 +204,7 @@ impl Coordinator {
         tasks.spawn(upkeep(shared.clone(), shutdown.clone()));
         tasks.spawn(training::scheduler::run(shared.clone(), shutdown.clone()));
         tasks.spawn(reactions::run(shared.clone(), shutdown.clone()));
+        tasks.spawn(rollout::controller::run(shared.clone(), shutdown.clone()));
         runfile::write(
             data_dir,
             &RunInfo {

@@ -38,6 +38,10 @@ pub struct Shared {
     /// Held while a job's end is recorded: sessions hand their finished jobs off to the
     /// blocking pool, and two shares of one spread search must not end it at once.
     pub finishing: std::sync::Mutex<()>,
+    /// Held while a rollout changes, so the controller and an operator's command take turns.
+    pub rollouts: std::sync::Mutex<()>,
+    /// Wakes the rollout controller: agents reported serving windows.
+    pub windows_arrived: tokio::sync::Notify,
 }
 
 impl Shared {

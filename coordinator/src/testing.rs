@@ -67,6 +67,8 @@ pub fn shared(dir: &Path) -> Arc<Shared> {
         spreads: Default::default(),
         stopping: Default::default(),
         finishing: Default::default(),
+        rollouts: Default::default(),
+        windows_arrived: tokio::sync::Notify::new(),
     })
 }
 

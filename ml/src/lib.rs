@@ -8,6 +8,7 @@
 //! - [`gates`]: which metrics a spec may gate on, and gate verdicts.
 //! - [`paired`]: the paired exact test against production.
 //! - [`fairness`]: differences across the groups of a sensitive column.
+//! - [`sequential`]: always-valid comparisons of rates, for rollouts.
 //! - [`table`]: reading a CSV into typed columns.
 //! - [`profile`]: per-column profiles of a table.
 //! - [`scan`]: validating and profiling a CSV file as a stream, in bounded memory.
@@ -20,4 +21,5 @@ pub mod profile;
 pub mod scan;
 pub mod score;
 pub mod search;
+pub mod sequential;
 pub mod table;

@@ -16,6 +16,7 @@
 //! - [`tls`]: rustls/quinn configurations for mutual TLS and CA pinning.
 //! - [`pki`]: certificate authority, certificate requests, roles inside certificates.
 //! - [`registry`]: model versions, stages, aliases, lineage.
+//! - [`rollout`]: rollout specs, state and decisions.
 //! - [`run`]: training jobs, agent reports, runs as operators see them.
 //! - [`serve`]: deployments, traffic weights, what agents serve, label selectors.
 //! - [`spec`]: training specs (TOML), validated before anything is queued.
@@ -39,6 +40,7 @@ pub mod msg;
 #[cfg(feature = "net")]
 pub mod pki;
 pub mod registry;
+pub mod rollout;
 pub mod run;
 pub mod serve;
 pub mod spec;

@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetAdded, DatasetRef, DatasetSummary, DatasetUpload, DatasetVersion};
-use crate::registry::{ModelRef, ModelSummary, ModelVersion, Stage};
+use crate::registry::{ModelRef, ModelSummary, ModelVersion, Selector, Stage};
+use crate::rollout::{Command, Decision, RolloutSpec, RolloutStatus};
 use crate::run::{
     JobAssignment, JobOutcome, MetricPoint, RunDetail, RunFilter, RunPage, RunQuery, RunStatus,
     RunSummary, ScheduleInfo, Trial,
@@ -222,6 +223,26 @@ pub enum OperatorRequest {
     },
     /// Every deployment and how each agent serves it.
     ListDeployments,
+    /// Starts moving `model`'s traffic from its deployed version to `candidate`.
+    StartRollout {
+        model: String,
+        candidate: Selector,
+        spec: Box<RolloutSpec>,
+    },
+    /// The newest rollout of `model` with every decision, or, without a model, every rollout
+    /// still running.
+    RolloutStatus {
+        model: Option<String>,
+    },
+    /// The newest rollouts, at most `limit`, each with its last decision.
+    ListRollouts {
+        limit: u32,
+    },
+    /// Pauses, resumes, promotes or aborts `model`'s running rollout.
+    RolloutCommand {
+        model: String,
+        command: Command,
+    },
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -251,6 +272,8 @@ pub enum OperatorResponse {
     Deployment(Box<DeploymentStatus>),
     Undeployed(String),
     Deployments(Vec<DeploymentStatus>),
+    Rollout(Box<RolloutStatus>),
+    Rollouts(Vec<RolloutStatus>),
 }
 
 /// How far an agent's wall clock is from the coordinator's, measured when it last sent
@@ -442,6 +465,13 @@ pub enum Event {
     Undeployed {
         model: String,
     },
+    /// A rollout decided something: its numbers, test, sample counts and reason.
+    RolloutDecided {
+        model: String,
+        rollout: u64,
+        candidate: u32,
+        decision: Box<Decision>,
+    },
 }
 
 impl Event {
@@ -469,6 +499,7 @@ impl Event {
             Event::AliasRemoved { .. } => "model.unalias",
             Event::Deployed { .. } => "model.deployed",
             Event::Undeployed { .. } => "model.undeployed",
+            Event::RolloutDecided { .. } => "rollout.decided",
         }
     }
 
@@ -558,6 +589,15 @@ impl Event {
                 selector,
             } => format!("{model}@{version} deployed on agents labelled {selector}"),
             Event::Undeployed { model } => format!("{model} undeployed"),
+            Event::RolloutDecided {
+                model,
+                rollout,
+                candidate,
+                decision,
+            } => format!(
+                "rollout {rollout} of {model}@{candidate} {}: {}",
+                decision.action, decision.reason
+            ),
         }
     }
 }

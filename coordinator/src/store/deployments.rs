@@ -23,6 +23,16 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> rusqlite::Re
     })
 }
 
+/// A stored serving window, with its row number and when the coordinator received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub row: i64,
+    /// Coordinator Unix milliseconds.
+    pub at_ms: u64,
+    pub agent: AgentId,
+    pub window: ServingWindow,
+}
+
 impl Store {
     /// Records `deployment`, replacing the model's previous one.
     pub fn put_deployment(&self, deployment: &Deployment) -> Result<(), StoreError> {
@@ -81,8 +91,8 @@ impl Store {
         let tx = conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO serving_windows (agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO serving_windows (agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct, received_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for w in windows {
                 insert.execute(params![
@@ -96,7 +106,8 @@ impl Store {
                     json(&w.latency)?,
                     json(&w.classes)?,
                     w.feedback as i64,
-                    w.correct as i64
+                    w.correct as i64,
+                    now_ms as i64
                 ])?;
             }
             tx.execute(
@@ -109,34 +120,63 @@ impl Store {
         Ok(())
     }
 
-    /// The windows of `model` that ended after `since_ms`, oldest first, with their agents.
+    /// The windows of `model` that ended after `since_ms` (agent clock), oldest first, with
+    /// their agents.
     pub fn serving_windows(
         &self,
         model: &str,
         since_ms: u64,
     ) -> Result<Vec<(AgentId, ServingWindow)>, StoreError> {
+        Ok(self
+            .windows_where("end_ms", model, since_ms, 0)?
+            .into_iter()
+            .map(|r| (r.agent, r.window))
+            .collect())
+    }
+
+    /// The windows of `model` the coordinator received after `since_ms` (its own clock) and
+    /// stored after row `after` , in the order stored, with their row numbers: a reader
+    /// passes the last row it saw to get only what is new.
+    pub fn windows_received(
+        &self,
+        model: &str,
+        since_ms: u64,
+        after: i64,
+    ) -> Result<Vec<Received>, StoreError> {
+        self.windows_where("received_ms", model, since_ms, after)
+    }
+
+    fn windows_where(
+        &self,
+        column: &str,
+        model: &str,
+        since_ms: u64,
+        after: i64,
+    ) -> Result<Vec<Received>, StoreError> {
         let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct
-             FROM serving_windows WHERE model = ?1 AND end_ms > ?2 ORDER BY end_ms",
-        )?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT rowid, received_ms, agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct
+             FROM serving_windows WHERE model = ?1 AND {column} > ?2 AND rowid > ?3 ORDER BY rowid"
+        ))?;
         let rows = stmt
-            .query_map(params![model, since_ms as i64], |r| {
-                Ok((
-                    AgentId(r.get(0)?),
-                    ServingWindow {
-                        model: r.get(1)?,
-                        version: r.get(2)?,
-                        start_ms: r.get::<_, i64>(3)? as u64,
-                        end_ms: r.get::<_, i64>(4)? as u64,
-                        requests: r.get::<_, i64>(5)? as u64,
-                        errors: r.get::<_, i64>(6)? as u64,
-                        latency: parse("latency", &r.get::<_, String>(7)?)?,
-                        classes: parse("classes", &r.get::<_, String>(8)?)?,
-                        feedback: r.get::<_, i64>(9)? as u64,
-                        correct: r.get::<_, i64>(10)? as u64,
+            .query_map(params![model, since_ms as i64, after], |r| {
+                Ok(Received {
+                    row: r.get(0)?,
+                    at_ms: r.get::<_, i64>(1)? as u64,
+                    agent: AgentId(r.get(2)?),
+                    window: ServingWindow {
+                        model: r.get(3)?,
+                        version: r.get(4)?,
+                        start_ms: r.get::<_, i64>(5)? as u64,
+                        end_ms: r.get::<_, i64>(6)? as u64,
+                        requests: r.get::<_, i64>(7)? as u64,
+                        errors: r.get::<_, i64>(8)? as u64,
+                        latency: parse("latency", &r.get::<_, String>(9)?)?,
+                        classes: parse("classes", &r.get::<_, String>(10)?)?,
+                        feedback: r.get::<_, i64>(11)? as u64,
+                        correct: r.get::<_, i64>(12)? as u64,
                     },
-                ))
+                })
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)

@@ -224,6 +224,24 @@ CREATE TABLE serving_windows (
 );
 CREATE INDEX serving_windows_by_version ON serving_windows (model, version, end_ms);
 "#,
+    r#"
+CREATE TABLE rollouts (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    model      TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    active     INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX rollouts_one_active ON rollouts (model) WHERE active = 1;
+CREATE TABLE rollout_decisions (
+    rollout INTEGER NOT NULL REFERENCES rollouts (id),
+    at_ms   INTEGER NOT NULL,
+    body    TEXT NOT NULL
+);
+CREATE INDEX rollout_decisions_by_rollout ON rollout_decisions (rollout);
+ALTER TABLE serving_windows ADD COLUMN received_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX serving_windows_by_receipt ON serving_windows (model, received_ms);
+"#,
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

@@ -25,6 +25,7 @@ mod migrations;
 mod models;
 mod reactions;
 mod registered;
+mod rollouts;
 mod run_files;
 mod run_pages;
 mod runs;
@@ -32,6 +33,7 @@ mod schedules;
 mod tracking;
 
 pub use experiments::Experiment;
+pub use deployments::Received;
 pub use handle::Db;
 pub use ids::IdMatch;
 pub use models::NewModelVersion;

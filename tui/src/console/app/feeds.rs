@@ -147,7 +147,8 @@ impl App {
             | Event::AliasSet { .. }
             | Event::AliasRemoved { .. }
             | Event::Deployed { .. }
-            | Event::Undeployed { .. } => Feed::Models,
+            | Event::Undeployed { .. }
+            | Event::RolloutDecided { .. } => Feed::Models,
             Event::TokenCreated { .. } | Event::OperatorAction { .. } => return,
         };
         let on_screen = feed == Feed::Agents

@@ -1,0 +1,54 @@
+//! A/B: a fixed split until the comparison names a winner: the candidate is promoted (or
+//! held for the operator with a manual gate), a better baseline rolls it back, and no winner
+//! by the maximum duration ends it with the baseline kept.
+
+use drover_protocol::rollout::{Action, Decision, Phase, Rollout, Verdict};
+
+use super::analysis;
+use super::machine::{self, Observation};
+
+/// A running A/B comparison.
+pub fn running(r: &Rollout, seen: &Observation, now_ms: u64) -> Option<(Rollout, Decision)> {
+    let mut checks = analysis::served(&seen.candidate, &seen.baseline, &r.spec);
+    if analysis::overall(&checks) == Verdict::Fail {
+        return Some(machine::failed(r, now_ms, checks));
+    }
+    let winner = analysis::winner(&seen.candidate, &seen.baseline, &r.spec);
+    let verdict = winner.verdict;
+    checks.push(winner);
+    let long_enough = machine::elapsed(r, now_ms) >= r.spec.step_duration.as_millis() as u64;
+    let reason = || analysis::summary(&checks[checks.len() - 1..]);
+    match verdict {
+        Verdict::Pass if long_enough && r.spec.manual_gate => {
+            let reason = format!("the candidate won, held for the operator: {}", reason());
+            Some(machine::moved(
+                r,
+                now_ms,
+                Phase::Held {
+                    reason: reason.clone(),
+                },
+                r.step,
+                Action::Held,
+                reason,
+                checks,
+            ))
+        }
+        Verdict::Pass if long_enough => {
+            let reason = format!("the candidate won: {}", reason());
+            Some(machine::promote(r, now_ms, reason, checks))
+        }
+        Verdict::Fail if long_enough => {
+            let reason = format!("the baseline won: {}", reason());
+            Some(machine::roll_back(r, now_ms, reason, checks))
+        }
+        _ if machine::elapsed(r, now_ms) >= r.spec.max_duration.as_millis() as u64 => {
+            let reason = format!(
+                "no winner after {}; the baseline stays: {}",
+                humantime::format_duration(r.spec.max_duration),
+                reason()
+            );
+            Some(machine::roll_back(r, now_ms, reason, checks))
+        }
+        _ => None,
+    }
+}

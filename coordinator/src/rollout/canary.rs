@@ -1,0 +1,38 @@
+//! Canary: the candidate's weight rises through the spec's steps; each step is analysed
+//! against the baseline and passes to the next, the last (100%) being the promotion.
+
+use drover_protocol::rollout::{Action, Decision, Phase, Rollout};
+
+use super::analysis;
+use super::machine::{self, Observation};
+
+/// The candidate's weight at `r`'s step.
+pub fn weight(r: &Rollout) -> u32 {
+    r.spec.steps.get(r.step).copied().unwrap_or(100)
+}
+
+/// A running canary step.
+pub fn running(r: &Rollout, seen: &Observation, now_ms: u64) -> Option<(Rollout, Decision)> {
+    let checks = analysis::served(&seen.candidate, &seen.baseline, &r.spec);
+    machine::judge(r, now_ms, checks, |checks| {
+        let next = r.step + 1;
+        let reason = format!(
+            "step {} ({}%) passed: {}",
+            r.step + 1,
+            weight(r),
+            analysis::summary(&checks)
+        );
+        match r.spec.steps.get(next) {
+            Some(&100) | None => machine::promote(r, now_ms, reason, checks),
+            Some(&weight) => machine::moved(
+                r,
+                now_ms,
+                Phase::Running,
+                next,
+                Action::Advanced { step: next, weight },
+                reason,
+                checks,
+            ),
+        }
+    })
+}

@@ -1,0 +1,365 @@
+//! The shell around [`super::machine`]: it reads what agents served, feeds the machine,
+//! stores each new state with its decisions before anything acts on them, then puts the
+//! rollout's weights on the deployment and sends them to the serving agents. A restarted
+//! coordinator reads its active rollouts back and carries on where they were; agents keep
+//! serving their last weights meanwhile.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_protocol::msg::{ApiError, Event};
+use drover_protocol::registry::{ModelRef, Selector, Stage};
+use drover_protocol::rollout::{Command, Decision, Phase, Rollout, RolloutSpec, RolloutStatus};
+use drover_protocol::serve::{LoadState, Variant, selects};
+use drover_protocol::types::unix_ms;
+use tokio_util::sync::CancellationToken;
+
+use super::analysis::Tally;
+use super::machine::{self, Observation, Readiness};
+use crate::state::Shared;
+use crate::{deployments, registry};
+
+/// How often every active rollout is looked at, besides when windows arrive.
+const TICK: Duration = Duration::from_millis(500);
+/// Most decisions a listing carries per rollout.
+const LISTED_DECISIONS: usize = 1;
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+/// What one rollout's analysis has read so far: the tallies since its step began and the
+/// last window row they include. Bounded: two tallies per active rollout.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    since: (u64, u64),
+    last_row: i64,
+    candidate: Tally,
+    baseline: Tally,
+}
+
+/// Runs every active rollout until shutdown: at start (after a restart), whenever agents
+/// report windows, and every [`TICK`].
+pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut seen: HashMap<u64, Seen> = HashMap::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        seen = shared
+            .blocking(move |shared| {
+                advance_all(shared, &mut seen, unix_ms());
+                seen
+            })
+            .await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+            _ = shared.windows_arrived.notified() => {}
+        }
+    }
+}
+
+/// Steps every active rollout once.
+pub fn advance_all(shared: &Shared, seen: &mut HashMap<u64, Seen>, now_ms: u64) {
+    let active = match shared.store.sync().active_rollouts() {
+        Ok(active) => active,
+        Err(e) => {
+            tracing::error!(cause = %e, "could not read rollouts");
+            return;
+        }
+    };
+    seen.retain(|id, _| active.iter().any(|r| r.id == *id));
+    for rollout in active {
+        let mine = seen.entry(rollout.id).or_default();
+        if let Err(e) = advance(shared, rollout, mine, now_ms) {
+            tracing::error!(cause = %e, "a rollout could not advance");
+        }
+    }
+}
+
+/// Steps one rollout: observe, decide, store, act.
+fn advance(shared: &Shared, r: Rollout, seen: &mut Seen, now_ms: u64) -> Result<(), ApiError> {
+    let _one_at_a_time = shared.rollouts.lock().unwrap_or_else(|e| e.into_inner());
+    observe(shared, &r, seen)?;
+    let observation = Observation {
+        candidate: seen.candidate.clone(),
+        baseline: seen.baseline.clone(),
+        readiness: readiness(shared, &r),
+    };
+    let (next, decisions) = machine::step(&r, &observation, now_ms);
+    if decisions.is_empty() {
+        return apply(shared, &r);
+    }
+    commit(shared, &next, decisions)
+}
+
+/// Adds the windows stored since `seen` last looked to its tallies (starting over when the
+/// rollout moved to another step).
+fn observe(shared: &Shared, r: &Rollout, seen: &mut Seen) -> Result<(), ApiError> {
+    let since = machine::observed_since(r);
+    if seen.since != since {
+        *seen = Seen {
+            since,
+            ..Seen::default()
+        };
+    }
+    let from = since.0.min(since.1);
+    let windows = shared
+        .store
+        .sync()
+        .windows_received(&r.model, from, seen.last_row)
+        .map_err(internal)?;
+    for received in windows {
+        seen.last_row = received.row;
+        let w = &received.window;
+        if w.version == r.candidate && received.at_ms > since.0 {
+            seen.candidate.add(w);
+        } else if w.version == r.baseline && received.at_ms > since.1 {
+            seen.baseline.add(w);
+        }
+    }
+    Ok(())
+}
+
+/// Whether every connected agent the deployment picks has the candidate loaded.
+fn readiness(shared: &Shared, r: &Rollout) -> Readiness {
+    let Ok(Some(deployment)) = shared
+        .store
+        .sync()
+        .deployments()
+        .map(|all| all.into_iter().find(|d| d.model == r.model))
+    else {
+        return Readiness::Loading;
+    };
+    let servers: Vec<_> = shared
+        .fleet
+        .servers()
+        .into_iter()
+        .filter(|s| s.commands.is_some() && selects(&deployment.selector, &s.labels))
+        .collect();
+    let mut ready = !servers.is_empty();
+    for server in &servers {
+        let state = server
+            .serving
+            .iter()
+            .find(|s| s.model == r.model && s.version == r.candidate)
+            .map(|s| s.state.clone());
+        match state {
+            Some(LoadState::Ready) => {}
+            Some(LoadState::Failed(why)) => {
+                return Readiness::Failed(format!("on {}: {why}", server.id));
+            }
+            _ => ready = false,
+        }
+    }
+    if ready {
+        Readiness::Ready
+    } else {
+        Readiness::Loading
+    }
+}
+
+/// Stores `next` with its decisions, then acts on them: weights, the registry, events.
+fn commit(shared: &Shared, next: &Rollout, decisions: Vec<Decision>) -> Result<(), ApiError> {
+    shared
+        .store
+        .sync()
+        .save_rollout(next, &decisions)
+        .map_err(internal)?;
+    apply(shared, next)?;
+    if next.phase == Phase::Succeeded {
+        settle_registry(shared, next)?;
+    }
+    announce(shared, next, decisions);
+    Ok(())
+}
+
+fn announce(shared: &Shared, r: &Rollout, decisions: Vec<Decision>) {
+    for decision in decisions {
+        shared.events.publish(Event::RolloutDecided {
+            model: r.model.clone(),
+            rollout: r.id,
+            candidate: r.candidate,
+            decision: Box::new(decision),
+        });
+    }
+}
+
+/// The candidate becomes production and the baseline archived.
+fn settle_registry(shared: &Shared, r: &Rollout) -> Result<(), ApiError> {
+    let version = |v: u32| ModelRef {
+        name: r.model.clone(),
+        selector: Selector::Number(v),
+    };
+    registry::promote(shared, &version(r.candidate), Stage::Production)?;
+    if registry::find(shared, &version(r.baseline))?.stage != Stage::Archived {
+        registry::promote(shared, &version(r.baseline), Stage::Archived)?;
+    }
+    Ok(())
+}
+
+/// Puts `r`'s weights on its deployment and sends it to the agents, unless it has them.
+/// Both versions stay loaded until the rollout is over, so any move is a weight change.
+fn apply(shared: &Shared, r: &Rollout) -> Result<(), ApiError> {
+    let weights = machine::weights(r);
+    let variant = |version: u32, weight: u32, shadow: bool| -> Result<Variant, ApiError> {
+        let found = registry::find(
+            shared,
+            &ModelRef {
+                name: r.model.clone(),
+                selector: Selector::Number(version),
+            },
+        )?;
+        Ok(Variant {
+            version,
+            artifact_hash: drover_protocol::hash::ContentHash::parse(&found.artifact_hash)
+                .map_err(internal)?,
+            weight,
+            shadow,
+        })
+    };
+    let variants = match &r.phase {
+        Phase::Succeeded => vec![variant(r.candidate, 100, false)?],
+        Phase::RolledBack { .. } => vec![variant(r.baseline, 100, false)?],
+        _ => vec![
+            variant(r.baseline, weights.baseline, false)?,
+            variant(r.candidate, weights.candidate, weights.shadow)?,
+        ],
+    };
+    deployments::set_variants(shared, &r.model, variants)
+}
+
+/// Starts a rollout of `model` to `candidate`: the baseline is the version its deployment
+/// serves.
+pub fn start(
+    shared: &Shared,
+    model: &str,
+    candidate: &Selector,
+    spec: RolloutSpec,
+) -> Result<RolloutStatus, ApiError> {
+    spec.validate().map_err(ApiError::invalid)?;
+    let deployment = shared
+        .store
+        .sync()
+        .deployments()
+        .map_err(internal)?
+        .into_iter()
+        .find(|d| d.model == model)
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "{model} is not deployed: deploy its production version first (drover models deploy {model}@N)"
+            ))
+        })?;
+    let serving: Vec<&Variant> = deployment
+        .variants
+        .iter()
+        .filter(|v| !v.shadow && v.weight > 0)
+        .collect();
+    let [baseline] = serving.as_slice() else {
+        return Err(ApiError::invalid(format!(
+            "{model} serves {} versions; a rollout starts from one",
+            serving.len()
+        )));
+    };
+    let baseline = baseline.version;
+    let candidate = registry::find(
+        shared,
+        &ModelRef {
+            name: model.into(),
+            selector: candidate.clone(),
+        },
+    )?
+    .version;
+    if candidate == baseline {
+        return Err(ApiError::invalid(format!(
+            "{model}@{candidate} is already the deployed version"
+        )));
+    }
+    let _one_at_a_time = shared.rollouts.lock().unwrap_or_else(|e| e.into_inner());
+    let now = unix_ms();
+    let (rollout, decision) = shared
+        .store
+        .sync()
+        .insert_rollout(model, |id| {
+            machine::start(id, model, baseline, candidate, spec, now)
+        })
+        .map_err(internal)?
+        .map_err(|id| {
+            ApiError::invalid(format!(
+                "{model} already has rollout {id} running; abort it first (drover rollout abort {model})"
+            ))
+        })?;
+    apply(shared, &rollout)?;
+    announce(shared, &rollout, vec![decision]);
+    status(shared, &rollout)
+}
+
+/// Applies an operator's command to `model`'s running rollout.
+pub fn command(shared: &Shared, model: &str, command: Command) -> Result<RolloutStatus, ApiError> {
+    let _one_at_a_time = shared.rollouts.lock().unwrap_or_else(|e| e.into_inner());
+    let rollout = shared
+        .store
+        .sync()
+        .active_rollouts()
+        .map_err(internal)?
+        .into_iter()
+        .find(|r| r.model == model)
+        .ok_or_else(|| ApiError::not_found(format!("{model} has no running rollout")))?;
+    let (next, decision) =
+        machine::command(&rollout, command, unix_ms()).map_err(ApiError::invalid)?;
+    commit(shared, &next, vec![decision])?;
+    status(shared, &next)
+}
+
+/// `r` with its weights and every decision.
+fn status(shared: &Shared, r: &Rollout) -> Result<RolloutStatus, ApiError> {
+    Ok(RolloutStatus {
+        rollout: r.clone(),
+        weights: machine::weights(r),
+        decisions: shared
+            .store
+            .sync()
+            .rollout_decisions(r.id)
+            .map_err(internal)?,
+    })
+}
+
+/// The newest rollout of `model`, or every running one.
+pub fn statuses(shared: &Shared, model: Option<&str>) -> Result<Vec<RolloutStatus>, ApiError> {
+    let store = shared.store.sync();
+    let rollouts = match model {
+        Some(model) => vec![store
+            .latest_rollout(model)
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::not_found(format!("{model} has had no rollout")))?],
+        None => store.active_rollouts().map_err(internal)?,
+    };
+    rollouts.iter().map(|r| status(shared, r)).collect()
+}
+
+/// The newest rollouts, each with its last decision.
+pub fn list(shared: &Shared, limit: u32) -> Result<Vec<RolloutStatus>, ApiError> {
+    let rollouts = shared.store.sync().rollouts(limit).map_err(internal)?;
+    rollouts
+        .iter()
+        .map(|r| {
+            let mut status = status(shared, r)?;
+            let keep = status.decisions.len().saturating_sub(LISTED_DECISIONS);
+            status.decisions.drain(..keep);
+            Ok(status)
+        })
+        .collect()
+}
+
+/// Whether `model` has a rollout running (its deployment is then the rollout's to change).
+pub fn running(shared: &Shared, model: &str) -> Result<Option<u64>, ApiError> {
+    Ok(shared
+        .store
+        .sync()
+        .active_rollouts()
+        .map_err(internal)?
+        .into_iter()
+        .find(|r| r.model == model)
+        .map(|r| r.id))
+}

@@ -1,0 +1,282 @@
+//! The pure core of a rollout: `(rollout, observation, now) -> (rollout, decisions)`, with no
+//! clock, store or network. The controller ([`super::controller`]) feeds it what the agents
+//! served and persists what it returns; each strategy's own rules are in its own file.
+
+use drover_protocol::rollout::{
+    Action, Check, Command, Decision, OnFailure, Phase, Rollout, RolloutSpec, Strategy, Verdict,
+    Weights,
+};
+
+use super::analysis::{self, Tally};
+use super::{ab, bluegreen, canary, shadow};
+
+/// Whether the candidate is loaded where the deployment is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Every serving agent reports it ready.
+    Ready,
+    /// Some agent is still loading it (or none serves the model yet).
+    Loading,
+    /// An agent could not load it.
+    Failed(String),
+}
+
+/// What the versions served since [`observed_since`], summed over agents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub candidate: Tally,
+    pub baseline: Tally,
+    pub readiness: Readiness,
+}
+
+/// A new rollout and the decision that started it.
+pub fn start(
+    id: u64,
+    model: &str,
+    baseline: u32,
+    candidate: u32,
+    spec: RolloutSpec,
+    now_ms: u64,
+) -> (Rollout, Decision) {
+    let reason = format!(
+        "{} of {model}@{candidate} against {model}@{baseline}",
+        spec.strategy
+    );
+    let rollout = Rollout {
+        id,
+        model: model.into(),
+        baseline,
+        candidate,
+        spec,
+        phase: Phase::Running,
+        step: 0,
+        since_ms: now_ms,
+        started_ms: now_ms,
+        updated_ms: now_ms,
+    };
+    (rollout, decision(now_ms, Action::Started, reason, Vec::new()))
+}
+
+/// From when (coordinator Unix ms) the candidate's and the baseline's windows count for the
+/// next analysis: the current step's start; in the guard window, when the baseline no longer
+/// serves, its whole rollout.
+pub fn observed_since(r: &Rollout) -> (u64, u64) {
+    match r.phase {
+        Phase::Guard => (r.since_ms, r.started_ms),
+        _ => (r.since_ms, r.since_ms),
+    }
+}
+
+/// The weights `r` puts on the deployment.
+pub fn weights(r: &Rollout) -> Weights {
+    let split = |candidate: u32| Weights {
+        baseline: 100 - candidate.min(100),
+        candidate: candidate.min(100),
+        shadow: false,
+    };
+    match &r.phase {
+        Phase::Guard | Phase::Succeeded => split(100),
+        Phase::RolledBack { .. } => split(0),
+        Phase::Running | Phase::Paused { .. } | Phase::Held { .. } => match r.spec.strategy {
+            Strategy::Canary => split(canary::weight(r)),
+            Strategy::Ab => split(r.spec.ab_weight),
+            Strategy::Shadow => Weights {
+                shadow: true,
+                ..split(0)
+            },
+            Strategy::Bluegreen => split(0),
+        },
+    }
+}
+
+/// The next state of `r` given what was served, and what it decided (nothing when it holds).
+pub fn step(r: &Rollout, seen: &Observation, now_ms: u64) -> (Rollout, Vec<Decision>) {
+    let moved = match r.phase {
+        Phase::Running => match r.spec.strategy {
+            Strategy::Canary => canary::running(r, seen, now_ms),
+            Strategy::Ab => ab::running(r, seen, now_ms),
+            Strategy::Shadow => shadow::running(r, seen, now_ms),
+            Strategy::Bluegreen => bluegreen::running(r, seen, now_ms),
+        },
+        Phase::Guard => guard(r, seen, now_ms),
+        _ => None,
+    };
+    match moved {
+        Some((next, decision)) => (next, vec![decision]),
+        None => (r.clone(), Vec::new()),
+    }
+}
+
+/// The guard window: a degradation rolls back at once; the window's end succeeds.
+fn guard(r: &Rollout, seen: &Observation, now_ms: u64) -> Option<(Rollout, Decision)> {
+    let checks = analysis::served(&seen.candidate, &seen.baseline, &r.spec);
+    if analysis::overall(&checks) == Verdict::Fail {
+        let reason = format!("degraded after promotion: {}", analysis::summary(&checks));
+        return Some(roll_back(r, now_ms, reason, checks));
+    }
+    if elapsed(r, now_ms) >= r.spec.guard.as_millis() as u64 {
+        let reason = format!(
+            "the guard window passed: {}",
+            analysis::summary(&checks)
+        );
+        return Some(moved(r, now_ms, Phase::Succeeded, r.step, Action::Succeeded, reason, checks));
+    }
+    None
+}
+
+/// Applies an operator's command; an error says why it does not apply now.
+pub fn command(r: &Rollout, command: Command, now_ms: u64) -> Result<(Rollout, Decision), String> {
+    if r.phase.is_final() {
+        return Err(format!("rollout {} is over ({})", r.id, r.phase));
+    }
+    let by = |what: &str| format!("{what} by the operator");
+    match (command, &r.phase) {
+        (Command::Pause, Phase::Running | Phase::Guard) => Ok(moved(
+            r,
+            now_ms,
+            Phase::Paused {
+                reason: by("paused"),
+            },
+            r.step,
+            Action::Paused,
+            by("paused"),
+            Vec::new(),
+        )),
+        (Command::Resume, Phase::Paused { .. }) => {
+            let phase = if promoted_step(r) {
+                Phase::Guard
+            } else {
+                Phase::Running
+            };
+            Ok(moved(r, now_ms, phase, r.step, Action::Resumed, by("resumed"), Vec::new()))
+        }
+        (Command::Promote, Phase::Guard) => Err(format!(
+            "rollout {} already gives the candidate all traffic (guard window)",
+            r.id
+        )),
+        (Command::Promote, _) => Ok(promote(r, now_ms, by("promoted"), Vec::new())),
+        (Command::Abort, _) => Ok(roll_back(r, now_ms, by("aborted"), Vec::new())),
+        (command, phase) => Err(format!(
+            "rollout {} cannot {command} while {phase}",
+            r.id
+        )),
+    }
+}
+
+/// Whether `r`'s step gives the candidate all traffic.
+fn promoted_step(r: &Rollout) -> bool {
+    match r.spec.strategy {
+        Strategy::Canary => canary::weight(r) >= 100,
+        _ => r.step >= 1,
+    }
+}
+
+/// Milliseconds since the current step or phase began.
+pub fn elapsed(r: &Rollout, now_ms: u64) -> u64 {
+    now_ms.saturating_sub(r.since_ms)
+}
+
+fn decision(at_ms: u64, action: Action, reason: String, checks: Vec<Check>) -> Decision {
+    Decision {
+        at_ms,
+        action,
+        reason,
+        checks,
+    }
+}
+
+/// `r` in `phase` at `step` from `now_ms`, and the decision that put it there.
+pub fn moved(
+    r: &Rollout,
+    now_ms: u64,
+    phase: Phase,
+    step: usize,
+    action: Action,
+    reason: String,
+    checks: Vec<Check>,
+) -> (Rollout, Decision) {
+    let next = Rollout {
+        phase,
+        step,
+        since_ms: now_ms,
+        updated_ms: now_ms,
+        ..r.clone()
+    };
+    (next, decision(now_ms, action, reason, checks))
+}
+
+/// All traffic to the candidate, with a guard window.
+pub fn promote(r: &Rollout, now_ms: u64, reason: String, checks: Vec<Check>) -> (Rollout, Decision) {
+    let step = match r.spec.strategy {
+        Strategy::Canary => r.spec.steps.len() - 1,
+        _ => 1,
+    };
+    moved(r, now_ms, Phase::Guard, step, Action::Promoted, reason, checks)
+}
+
+/// All traffic back to the baseline.
+pub fn roll_back(r: &Rollout, now_ms: u64, reason: String, checks: Vec<Check>) -> (Rollout, Decision) {
+    let phase = Phase::RolledBack {
+        reason: reason.clone(),
+    };
+    moved(r, now_ms, phase, r.step, Action::RolledBack, reason, checks)
+}
+
+/// What a failed analysis does: roll back, or pause where the spec says so.
+pub fn failed(r: &Rollout, now_ms: u64, checks: Vec<Check>) -> (Rollout, Decision) {
+    let reason = format!("analysis failed: {}", analysis::summary(&checks));
+    match r.spec.on_failure {
+        OnFailure::Rollback => roll_back(r, now_ms, reason, checks),
+        OnFailure::Pause => moved(
+            r,
+            now_ms,
+            Phase::Paused {
+                reason: reason.clone(),
+            },
+            r.step,
+            Action::Paused,
+            reason,
+            checks,
+        ),
+    }
+}
+
+/// A step still undecided past its deadline pauses for the operator.
+pub fn overdue(r: &Rollout, now_ms: u64, checks: Vec<Check>) -> Option<(Rollout, Decision)> {
+    if elapsed(r, now_ms) < r.spec.step_deadline.as_millis() as u64 {
+        return None;
+    }
+    let reason = format!(
+        "still inconclusive after {}: {}",
+        humantime::format_duration(r.spec.step_deadline),
+        analysis::summary(&checks)
+    );
+    Some(moved(
+        r,
+        now_ms,
+        Phase::Paused {
+            reason: reason.clone(),
+        },
+        r.step,
+        Action::Paused,
+        reason,
+        checks,
+    ))
+}
+
+/// The usual rule of a step serving traffic: fail at once, pass once the step has lasted
+/// long enough, pause past the deadline; `passed` says where a pass leads.
+pub fn judge(
+    r: &Rollout,
+    now_ms: u64,
+    checks: Vec<Check>,
+    passed: impl FnOnce(Vec<Check>) -> (Rollout, Decision),
+) -> Option<(Rollout, Decision)> {
+    match analysis::overall(&checks) {
+        Verdict::Fail => Some(failed(r, now_ms, checks)),
+        Verdict::Pass if elapsed(r, now_ms) >= r.spec.step_duration.as_millis() as u64 => {
+            Some(passed(checks))
+        }
+        _ => overdue(r, now_ms, checks),
+    }
+}

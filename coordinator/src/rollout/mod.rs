@@ -1,0 +1,17 @@
+//! Rollouts: the coordinator moves a model's traffic from its deployed version to a
+//! candidate by itself, promoting a better one and rolling back a worse one.
+//!
+//! - [`machine`]: the pure core, `(rollout, observation, now) -> (rollout, decisions)`.
+//! - [`canary`], [`ab`], [`shadow`], [`bluegreen`]: each strategy's rules.
+//! - [`analysis`]: the candidate against the baseline, with always-valid tests.
+//! - [`controller`]: the shell: reads windows, persists decisions, sends weights.
+
+pub mod ab;
+pub mod analysis;
+pub mod bluegreen;
+pub mod canary;
+pub mod controller;
+pub mod machine;
+pub mod shadow;
+#[cfg(test)]
+mod tests;
