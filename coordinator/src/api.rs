@@ -12,10 +12,10 @@ use drover_protocol::pki;
 use drover_protocol::token::JoinToken;
 use drover_protocol::types::{AgentId, unix_ms};
 
+use crate::rollout::controller;
 use crate::state::Shared;
 use crate::store::{IdMatch, NewToken, StoreError};
 use crate::training::{runs, schedules};
-use crate::rollout::controller;
 use crate::{audit, datasets, deployments, registry};
 
 /// Longest a join token may live.

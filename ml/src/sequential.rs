@@ -72,7 +72,8 @@ pub fn difference(
     let alpha = alpha.clamp(1e-12, 0.5);
     let tau2 = (tau * tau).max(1e-12);
     let v = candidate.variance() + baseline.variance();
-    let radius = (v * (v + tau2) / tau2 * (2.0 * (1.0 / alpha).ln() + ((v + tau2) / v).ln())).sqrt();
+    let radius =
+        (v * (v + tau2) / tau2 * (2.0 * (1.0 / alpha).ln() + ((v + tau2) / v).ln())).sqrt();
     let estimate = candidate.rate() - baseline.rate();
     Some(Interval {
         estimate,
@@ -90,8 +91,13 @@ mod tests {
 
     #[test]
     fn the_interval_narrows_with_samples_and_centres_on_the_difference() {
-        let small = difference(Proportion::new(10, 100), Proportion::new(5, 100), 0.05, 0.02)
-            .expect("interval");
+        let small = difference(
+            Proportion::new(10, 100),
+            Proportion::new(5, 100),
+            0.05,
+            0.02,
+        )
+        .expect("interval");
         let large = difference(
             Proportion::new(10_000, 100_000),
             Proportion::new(5_000, 100_000),

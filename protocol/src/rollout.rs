@@ -169,7 +169,10 @@ impl RolloutSpec {
             ));
         }
         if self.steps.last() != Some(&100) {
-            return Err(format!("steps = {:?}: the last step must be 100", self.steps));
+            return Err(format!(
+                "steps = {:?}: the last step must be 100",
+                self.steps
+            ));
         }
         if !(1..=99).contains(&self.ab_weight) {
             return Err(format!("ab_weight = {}: must be 1 to 99", self.ab_weight));
@@ -323,7 +326,10 @@ pub struct Check {
 pub enum Action {
     Started,
     /// Moved to canary step `step` (candidate weight `weight`).
-    Advanced { step: usize, weight: u32 },
+    Advanced {
+        step: usize,
+        weight: u32,
+    },
     Paused,
     Held,
     Resumed,
@@ -390,6 +396,15 @@ pub struct RolloutStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_example_spec_is_the_defaults() {
+        let text = include_str!("../../config/rollout.example.toml");
+        assert_eq!(
+            RolloutSpec::parse(text).expect("example"),
+            RolloutSpec::default()
+        );
+    }
 
     #[test]
     fn specs_parse_with_defaults_and_bad_ones_say_why() {

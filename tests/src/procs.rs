@@ -26,6 +26,44 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Joins a new agent with state dir `state` to the coordinator of data dir `data`.
+pub fn join_agent(data: &str, state: &Path) {
+    let token = drover_ok(&["token", "create", "--data-dir", data]);
+    let joined = drover_agent(&[
+        "join",
+        token.trim(),
+        "--state-dir",
+        state.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        joined.status.success(),
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+}
+
+/// Starts a joined `drover-agent run` process from `state`, labelled `labels`, with its HTTP
+/// listener on a free loopback port and a serving window of 300 ms.
+pub fn serving_agent(state: &Path, labels: &str, log: PathBuf) -> Proc {
+    let config = state.with_extension("toml");
+    std::fs::write(&config, "serving_window = \"300ms\"\n").expect("config");
+    Proc::spawn(
+        &bin("drover-agent"),
+        &[
+            "run",
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--state-dir",
+            state.to_str().expect("utf-8"),
+            "--http",
+            "127.0.0.1:0",
+            "--labels",
+            labels,
+        ],
+        log,
+    )
+}
+
 /// A child process killed when dropped, so a failing test leaves nothing running.
 pub struct Proc {
     pub child: Child,

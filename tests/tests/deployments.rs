@@ -6,32 +6,13 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use drover_tests::{
-    InProcessAgent, Proc, bin, drover, drover_agent, drover_ok, http_request, wait_for,
-};
+use drover_tests::{InProcessAgent, Proc, drover, drover_ok, http_request, wait_for};
 use serde_json::{Value, json};
 
-/// Starts a `drover-agent run` process labelled `role=serve,zone=edge` from `state` (the
-/// in-process trainer is labelled `role=train,serve`, so the selector `zone=edge` picks this
-/// one only), closing a serving window every 300 ms.
+/// Starts the agent joined at `state`, labelled `role=serve,zone=edge` (the in-process
+/// trainer is labelled `role=train,serve`, so the selector `zone=edge` picks this one only).
 fn serving_agent(state: &Path, log: std::path::PathBuf) -> Proc {
-    let config = state.with_extension("toml");
-    std::fs::write(&config, "serving_window = \"300ms\"\n").expect("config");
-    Proc::spawn(
-        &bin("drover-agent"),
-        &[
-            "run",
-            "--config",
-            config.to_str().expect("utf-8"),
-            "--state-dir",
-            state.to_str().expect("utf-8"),
-            "--http",
-            "127.0.0.1:0",
-            "--labels",
-            "role=serve,zone=edge",
-        ],
-        log,
-    )
+    drover_tests::serving_agent(state, "role=serve,zone=edge", log)
 }
 
 /// The deployment states `drover deployments --json` reports for `model`.
@@ -88,19 +69,8 @@ async fn a_deployment_is_served_survives_a_restart_reaches_a_late_agent_and_unde
     );
     let d = data.to_str().expect("utf-8").to_string();
 
-    let token = drover_ok(&["token", "create", "--data-dir", &d]);
     let state = tmp.path().join("server");
-    let joined = drover_agent(&[
-        "join",
-        token.trim(),
-        "--state-dir",
-        state.to_str().expect("utf-8"),
-    ]);
-    assert!(
-        joined.status.success(),
-        "{}",
-        String::from_utf8_lossy(&joined.stderr)
-    );
+    drover_tests::join_agent(&d, &state);
     let agent = serving_agent(&state, tmp.path().join("server.log"));
     let http = drover_tests::logged_http_addr(&agent).await;
 
@@ -249,15 +219,8 @@ async fn a_deployment_is_served_survives_a_restart_reaches_a_late_agent_and_unde
     .await;
 
     // An agent that joins after the deployment exists serves it by itself.
-    let token = drover_ok(&["token", "create", "--data-dir", &d]);
     let late_state = tmp.path().join("late");
-    let joined = drover_agent(&[
-        "join",
-        token.trim(),
-        "--state-dir",
-        late_state.to_str().expect("utf-8"),
-    ]);
-    assert!(joined.status.success());
+    drover_tests::join_agent(&d, &late_state);
     let late = serving_agent(&late_state, tmp.path().join("late.log"));
     let late_http = drover_tests::logged_http_addr(&late).await;
     wait_for("the late agent to serve churn", || async {

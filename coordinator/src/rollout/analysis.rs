@@ -163,7 +163,15 @@ pub fn served(candidate: &Tally, baseline: &Tally, spec: &RolloutSpec) -> Vec<Ch
                 n,
                 a,
             ),
-            None => compare(name, Proportion::default(), Proportion::default(), Better::Lower, tolerance, n, a),
+            None => compare(
+                name,
+                Proportion::default(),
+                Proportion::default(),
+                Better::Lower,
+                tolerance,
+                n,
+                a,
+            ),
         });
     }
     checks.push(accuracy(candidate, baseline, spec));
@@ -198,7 +206,8 @@ fn predictions(candidate: &Tally, baseline: &Tally, spec: &RolloutSpec) -> Check
     let a = alpha(spec) / classes as f64;
     let per_class: Vec<Check> = (0..classes)
         .map(|c| {
-            let share = |t: &Tally| Proportion::new(t.classes.get(c).copied().unwrap_or(0), rows(t));
+            let share =
+                |t: &Tally| Proportion::new(t.classes.get(c).copied().unwrap_or(0), rows(t));
             let mut shift = compare(
                 &format!("share of class {c}"),
                 share(candidate),
@@ -229,7 +238,11 @@ fn predictions(candidate: &Tally, baseline: &Tally, spec: &RolloutSpec) -> Check
     let worst = per_class
         .iter()
         .find(|c| c.verdict == Verdict::Fail)
-        .or_else(|| per_class.iter().find(|c| c.verdict == Verdict::Inconclusive))
+        .or_else(|| {
+            per_class
+                .iter()
+                .find(|c| c.verdict == Verdict::Inconclusive)
+        })
         .unwrap_or(&per_class[0]);
     let mut check = worst.clone();
     check.metric = format!("predictions ({})", worst.metric);
@@ -306,7 +319,13 @@ pub fn summary(checks: &[Check]) -> String {
         };
         format!(
             "{} {} ({:.4} over {} vs {:.4} over {}{interval}, tolerance {})",
-            c.metric, c.verdict, c.candidate_value, c.candidate_n, c.baseline_value, c.baseline_n, c.tolerance
+            c.metric,
+            c.verdict,
+            c.candidate_value,
+            c.candidate_n,
+            c.baseline_value,
+            c.baseline_n,
+            c.tolerance
         )
     };
     let notable: Vec<String> = checks
@@ -353,7 +372,11 @@ mod tests {
         let baseline = tally(40_000, 40, 20_000, 17_000);
         let bad = served(&tally(2_000, 2, 1_000, 500), &baseline, &spec);
         assert_eq!(overall(&bad), Verdict::Fail, "{}", summary(&bad));
-        assert!(summary(&bad).starts_with("accuracy fail"), "{}", summary(&bad));
+        assert!(
+            summary(&bad).starts_with("accuracy fail"),
+            "{}",
+            summary(&bad)
+        );
         let same = served(&tally(40_000, 40, 20_000, 17_000), &baseline, &spec);
         assert_eq!(overall(&same), Verdict::Pass, "{}", summary(&same));
         let few = served(&tally(50, 0, 10, 5), &baseline, &spec);
@@ -387,11 +410,23 @@ mod tests {
     #[test]
     fn a_winner_needs_a_clear_difference() {
         let spec = RolloutSpec::default();
-        let better = winner(&tally(10_000, 0, 5_000, 4_600), &tally(10_000, 0, 5_000, 4_250), &spec);
+        let better = winner(
+            &tally(10_000, 0, 5_000, 4_600),
+            &tally(10_000, 0, 5_000, 4_250),
+            &spec,
+        );
         assert_eq!(better.verdict, Verdict::Pass, "{better:?}");
-        let worse = winner(&tally(10_000, 0, 5_000, 4_000), &tally(10_000, 0, 5_000, 4_250), &spec);
+        let worse = winner(
+            &tally(10_000, 0, 5_000, 4_000),
+            &tally(10_000, 0, 5_000, 4_250),
+            &spec,
+        );
         assert_eq!(worse.verdict, Verdict::Fail);
-        let same = winner(&tally(10_000, 0, 5_000, 4_250), &tally(10_000, 0, 5_000, 4_250), &spec);
+        let same = winner(
+            &tally(10_000, 0, 5_000, 4_250),
+            &tally(10_000, 0, 5_000, 4_250),
+            &spec,
+        );
         assert_eq!(same.verdict, Verdict::Inconclusive);
     }
 }

@@ -239,6 +239,9 @@ pub fn start(
     spec: RolloutSpec,
 ) -> Result<RolloutStatus, ApiError> {
     spec.validate().map_err(ApiError::invalid)?;
+    if let Some(id) = running(shared, model)? {
+        return Err(busy(model, id));
+    }
     let deployment = shared
         .store
         .sync()
@@ -285,14 +288,16 @@ pub fn start(
             machine::start(id, model, baseline, candidate, spec, now)
         })
         .map_err(internal)?
-        .map_err(|id| {
-            ApiError::invalid(format!(
-                "{model} already has rollout {id} running; abort it first (drover rollout abort {model})"
-            ))
-        })?;
+        .map_err(|id| busy(model, id))?;
     apply(shared, &rollout)?;
     announce(shared, &rollout, vec![decision]);
     status(shared, &rollout)
+}
+
+fn busy(model: &str, id: u64) -> ApiError {
+    ApiError::invalid(format!(
+        "{model} already has rollout {id} running; abort it first (drover rollout abort {model})"
+    ))
 }
 
 /// Applies an operator's command to `model`'s running rollout.
@@ -329,10 +334,12 @@ fn status(shared: &Shared, r: &Rollout) -> Result<RolloutStatus, ApiError> {
 pub fn statuses(shared: &Shared, model: Option<&str>) -> Result<Vec<RolloutStatus>, ApiError> {
     let store = shared.store.sync();
     let rollouts = match model {
-        Some(model) => vec![store
-            .latest_rollout(model)
-            .map_err(internal)?
-            .ok_or_else(|| ApiError::not_found(format!("{model} has had no rollout")))?],
+        Some(model) => vec![
+            store
+                .latest_rollout(model)
+                .map_err(internal)?
+                .ok_or_else(|| ApiError::not_found(format!("{model} has had no rollout")))?,
+        ],
         None => store.active_rollouts().map_err(internal)?,
     };
     rollouts.iter().map(|r| status(shared, r)).collect()

@@ -54,7 +54,10 @@ pub fn start(
         started_ms: now_ms,
         updated_ms: now_ms,
     };
-    (rollout, decision(now_ms, Action::Started, reason, Vec::new()))
+    (
+        rollout,
+        decision(now_ms, Action::Started, reason, Vec::new()),
+    )
 }
 
 /// From when (coordinator Unix ms) the candidate's and the baseline's windows count for the
@@ -115,11 +118,16 @@ fn guard(r: &Rollout, seen: &Observation, now_ms: u64) -> Option<(Rollout, Decis
         return Some(roll_back(r, now_ms, reason, checks));
     }
     if elapsed(r, now_ms) >= r.spec.guard.as_millis() as u64 {
-        let reason = format!(
-            "the guard window passed: {}",
-            analysis::summary(&checks)
-        );
-        return Some(moved(r, now_ms, Phase::Succeeded, r.step, Action::Succeeded, reason, checks));
+        let reason = format!("the guard window passed: {}", analysis::summary(&checks));
+        return Some(moved(
+            r,
+            now_ms,
+            Phase::Succeeded,
+            r.step,
+            Action::Succeeded,
+            reason,
+            checks,
+        ));
     }
     None
 }
@@ -148,7 +156,15 @@ pub fn command(r: &Rollout, command: Command, now_ms: u64) -> Result<(Rollout, D
             } else {
                 Phase::Running
             };
-            Ok(moved(r, now_ms, phase, r.step, Action::Resumed, by("resumed"), Vec::new()))
+            Ok(moved(
+                r,
+                now_ms,
+                phase,
+                r.step,
+                Action::Resumed,
+                by("resumed"),
+                Vec::new(),
+            ))
         }
         (Command::Promote, Phase::Guard) => Err(format!(
             "rollout {} already gives the candidate all traffic (guard window)",
@@ -156,10 +172,7 @@ pub fn command(r: &Rollout, command: Command, now_ms: u64) -> Result<(Rollout, D
         )),
         (Command::Promote, _) => Ok(promote(r, now_ms, by("promoted"), Vec::new())),
         (Command::Abort, _) => Ok(roll_back(r, now_ms, by("aborted"), Vec::new())),
-        (command, phase) => Err(format!(
-            "rollout {} cannot {command} while {phase}",
-            r.id
-        )),
+        (command, phase) => Err(format!("rollout {} cannot {command} while {phase}", r.id)),
     }
 }
 
@@ -206,16 +219,34 @@ pub fn moved(
 }
 
 /// All traffic to the candidate, with a guard window.
-pub fn promote(r: &Rollout, now_ms: u64, reason: String, checks: Vec<Check>) -> (Rollout, Decision) {
+pub fn promote(
+    r: &Rollout,
+    now_ms: u64,
+    reason: String,
+    checks: Vec<Check>,
+) -> (Rollout, Decision) {
     let step = match r.spec.strategy {
         Strategy::Canary => r.spec.steps.len() - 1,
         _ => 1,
     };
-    moved(r, now_ms, Phase::Guard, step, Action::Promoted, reason, checks)
+    moved(
+        r,
+        now_ms,
+        Phase::Guard,
+        step,
+        Action::Promoted,
+        reason,
+        checks,
+    )
 }
 
 /// All traffic back to the baseline.
-pub fn roll_back(r: &Rollout, now_ms: u64, reason: String, checks: Vec<Check>) -> (Rollout, Decision) {
+pub fn roll_back(
+    r: &Rollout,
+    now_ms: u64,
+    reason: String,
+    checks: Vec<Check>,
+) -> (Rollout, Decision) {
     let phase = Phase::RolledBack {
         reason: reason.clone(),
     };

@@ -115,8 +115,14 @@ fn window_into(sum: &mut Tally, w: &Tally) {
     sum.errors += w.errors;
     sum.feedback += w.feedback;
     sum.correct += w.correct;
-    sum.latency.iter_mut().zip(&w.latency).for_each(|(s, x)| *s += x);
-    sum.classes.iter_mut().zip(&w.classes).for_each(|(s, x)| *s += x);
+    sum.latency
+        .iter_mut()
+        .zip(&w.latency)
+        .for_each(|(s, x)| *s += x);
+    sum.classes
+        .iter_mut()
+        .zip(&w.classes)
+        .for_each(|(s, x)| *s += x);
 }
 
 #[test]
@@ -125,14 +131,27 @@ fn a_better_canary_goes_through_every_step_and_succeeds() {
         accuracy: 0.9,
         ..GOOD
     };
-    let (r, actions) = simulate(1, spec(Strategy::Canary), GOOD, better, 200, Duration::from_secs(3600));
+    let (r, actions) = simulate(
+        1,
+        spec(Strategy::Canary),
+        GOOD,
+        better,
+        200,
+        Duration::from_secs(3600),
+    );
     assert_eq!(r.phase, Phase::Succeeded, "{actions:?}");
     assert_eq!(
         actions,
         [
             Action::Started,
-            Action::Advanced { step: 1, weight: 25 },
-            Action::Advanced { step: 2, weight: 50 },
+            Action::Advanced {
+                step: 1,
+                weight: 25
+            },
+            Action::Advanced {
+                step: 2,
+                weight: 50
+            },
             Action::Promoted,
             Action::Succeeded
         ]
@@ -145,20 +164,48 @@ fn a_worse_canary_is_rolled_back_at_its_first_step() {
         accuracy: 0.5,
         ..GOOD
     };
-    let (r, actions) = simulate(2, spec(Strategy::Canary), GOOD, shuffled, 200, Duration::from_secs(3600));
-    assert!(matches!(&r.phase, Phase::RolledBack { reason } if reason.contains("accuracy fail")), "{:?}", r.phase);
+    let (r, actions) = simulate(
+        2,
+        spec(Strategy::Canary),
+        GOOD,
+        shuffled,
+        200,
+        Duration::from_secs(3600),
+    );
+    assert!(
+        matches!(&r.phase, Phase::RolledBack { reason } if reason.contains("accuracy fail")),
+        "{:?}",
+        r.phase
+    );
     assert_eq!(r.step, 0, "rolled back at the first step");
     assert_eq!(actions, [Action::Started, Action::RolledBack]);
-    let erring = Model { error: 0.05, ..GOOD };
-    let (r, _) = simulate(3, spec(Strategy::Canary), GOOD, erring, 200, Duration::from_secs(3600));
-    assert!(matches!(&r.phase, Phase::RolledBack { reason } if reason.contains("error rate fail")), "{:?}", r.phase);
+    let erring = Model {
+        error: 0.05,
+        ..GOOD
+    };
+    let (r, _) = simulate(
+        3,
+        spec(Strategy::Canary),
+        GOOD,
+        erring,
+        200,
+        Duration::from_secs(3600),
+    );
+    assert!(
+        matches!(&r.phase, Phase::RolledBack { reason } if reason.contains("error rate fail")),
+        "{:?}",
+        r.phase
+    );
 }
 
 #[test]
 fn a_failure_pauses_when_the_spec_says_so() {
     let mut spec = spec(Strategy::Canary);
     spec.on_failure = drover_protocol::rollout::OnFailure::Pause;
-    let erring = Model { error: 0.05, ..GOOD };
+    let erring = Model {
+        error: 0.05,
+        ..GOOD
+    };
     let (r, actions) = simulate(4, spec, GOOD, erring, 200, Duration::from_secs(600));
     assert!(matches!(r.phase, Phase::Paused { .. }), "{:?}", r.phase);
     assert_eq!(actions, [Action::Started, Action::Paused]);
@@ -166,7 +213,14 @@ fn a_failure_pauses_when_the_spec_says_so() {
 
 #[test]
 fn too_few_samples_stay_inconclusive_then_pause() {
-    let (r, actions) = simulate(5, spec(Strategy::Canary), GOOD, GOOD, 2, Duration::from_secs(3600));
+    let (r, actions) = simulate(
+        5,
+        spec(Strategy::Canary),
+        GOOD,
+        GOOD,
+        2,
+        Duration::from_secs(3600),
+    );
     assert!(
         matches!(&r.phase, Phase::Paused { reason } if reason.contains("still inconclusive")),
         "{:?}",
@@ -178,8 +232,19 @@ fn too_few_samples_stay_inconclusive_then_pause() {
 
 #[test]
 fn a_degrading_promotion_rolls_back_in_the_guard_window() {
-    let (r, _) = simulate(6, spec(Strategy::Canary), GOOD, GOOD, 1000, Duration::from_secs(3600));
-    assert_eq!(r.phase, Phase::Succeeded, "an A/A canary with enough traffic passes");
+    let (r, _) = simulate(
+        6,
+        spec(Strategy::Canary),
+        GOOD,
+        GOOD,
+        1000,
+        Duration::from_secs(3600),
+    );
+    assert_eq!(
+        r.phase,
+        Phase::Succeeded,
+        "an A/A canary with enough traffic passes"
+    );
     let mut guarded = r.clone();
     guarded.phase = Phase::Guard;
     let mut bad = Tally::default();
@@ -206,25 +271,57 @@ fn a_a_rollouts_keep_the_stated_error_rate() {
     let mut ab_winners = 0;
     let mut canary_failures = 0;
     for seed in 0..runs {
-        let (r, _) = simulate(seed, spec(Strategy::Ab), GOOD, GOOD, 100, Duration::from_secs(600));
+        let (r, _) = simulate(
+            seed,
+            spec(Strategy::Ab),
+            GOOD,
+            GOOD,
+            100,
+            Duration::from_secs(600),
+        );
         if !matches!(&r.phase, Phase::RolledBack { reason } if reason.starts_with("no winner")) {
             ab_winners += 1;
         }
-        let (r, _) = simulate(1000 + seed, spec(Strategy::Canary), GOOD, GOOD, 100, Duration::from_secs(3600));
+        let (r, _) = simulate(
+            1000 + seed,
+            spec(Strategy::Canary),
+            GOOD,
+            GOOD,
+            100,
+            Duration::from_secs(3600),
+        );
         if matches!(r.phase, Phase::RolledBack { .. }) {
             canary_failures += 1;
         }
     }
     let alpha = RolloutSpec::default().error_rate;
-    eprintln!("A/A: {ab_winners} A/B winners, {canary_failures} canary failures in {runs} runs each");
-    assert!(ab_winners as f64 / runs as f64 <= alpha, "{ab_winners} of {runs} A/A runs named a winner");
-    assert!(canary_failures as f64 / runs as f64 <= alpha, "{canary_failures} of {runs} A/A canaries failed");
+    eprintln!(
+        "A/A: {ab_winners} A/B winners, {canary_failures} canary failures in {runs} runs each"
+    );
+    assert!(
+        ab_winners as f64 / runs as f64 <= alpha,
+        "{ab_winners} of {runs} A/A runs named a winner"
+    );
+    assert!(
+        canary_failures as f64 / runs as f64 <= alpha,
+        "{canary_failures} of {runs} A/A canaries failed"
+    );
 }
 
 #[test]
 fn an_ab_test_promotes_a_winner_or_holds_it_for_the_operator() {
-    let better = Model { accuracy: 0.92, ..GOOD };
-    let (r, actions) = simulate(7, spec(Strategy::Ab), GOOD, better, 100, Duration::from_secs(3600));
+    let better = Model {
+        accuracy: 0.92,
+        ..GOOD
+    };
+    let (r, actions) = simulate(
+        7,
+        spec(Strategy::Ab),
+        GOOD,
+        better,
+        100,
+        Duration::from_secs(3600),
+    );
     assert_eq!(r.phase, Phase::Succeeded, "{actions:?}");
     let mut gated = spec(Strategy::Ab);
     gated.manual_gate = true;
@@ -232,9 +329,23 @@ fn an_ab_test_promotes_a_winner_or_holds_it_for_the_operator() {
     assert!(matches!(r.phase, Phase::Held { .. }), "{:?}", r.phase);
     let (promoted, d) = machine::command(&r, Command::Promote, r.since_ms + 1).expect("promote");
     assert_eq!((promoted.phase, d.action), (Phase::Guard, Action::Promoted));
-    let worse = Model { accuracy: 0.78, ..GOOD };
-    let (r, _) = simulate(8, spec(Strategy::Ab), GOOD, worse, 100, Duration::from_secs(3600));
-    assert!(matches!(&r.phase, Phase::RolledBack { .. }), "{:?}", r.phase);
+    let worse = Model {
+        accuracy: 0.78,
+        ..GOOD
+    };
+    let (r, _) = simulate(
+        8,
+        spec(Strategy::Ab),
+        GOOD,
+        worse,
+        100,
+        Duration::from_secs(3600),
+    );
+    assert!(
+        matches!(&r.phase, Phase::RolledBack { .. }),
+        "{:?}",
+        r.phase
+    );
 }
 
 #[test]
@@ -249,7 +360,10 @@ fn blue_green_waits_for_the_candidate_then_switches_at_once() {
     assert!(machine::step(&r, &seen, 1_000).1.is_empty());
     seen.readiness = Readiness::Ready;
     let (next, _) = machine::step(&r, &seen, 2_000);
-    assert_eq!((next.phase.clone(), machine::weights(&next).candidate), (Phase::Guard, 100));
+    assert_eq!(
+        (next.phase.clone(), machine::weights(&next).candidate),
+        (Phase::Guard, 100)
+    );
     seen.readiness = Readiness::Failed("bad artifact".into());
     let (failed, _) = machine::step(&r, &seen, 2_000);
     assert!(matches!(failed.phase, Phase::RolledBack { .. }));
@@ -259,10 +373,17 @@ fn blue_green_waits_for_the_candidate_then_switches_at_once() {
 fn operators_pause_resume_promote_and_abort() {
     let (r, _) = machine::start(1, "m", 1, 2, spec(Strategy::Canary), 0);
     let (paused, _) = machine::command(&r, Command::Pause, 5).expect("pause");
-    assert_eq!(machine::weights(&paused), machine::weights(&r), "a pause keeps its weights");
+    assert_eq!(
+        machine::weights(&paused),
+        machine::weights(&r),
+        "a pause keeps its weights"
+    );
     assert!(machine::command(&paused, Command::Pause, 6).is_err());
     let (resumed, _) = machine::command(&paused, Command::Resume, 7).expect("resume");
-    assert_eq!((resumed.phase.clone(), resumed.step, resumed.since_ms), (Phase::Running, 0, 7));
+    assert_eq!(
+        (resumed.phase.clone(), resumed.step, resumed.since_ms),
+        (Phase::Running, 0, 7)
+    );
     let (aborted, d) = machine::command(&resumed, Command::Abort, 8).expect("abort");
     assert_eq!(d.action, Action::RolledBack);
     assert_eq!(machine::weights(&aborted).baseline, 100);

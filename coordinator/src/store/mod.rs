@@ -32,8 +32,8 @@ mod runs;
 mod schedules;
 mod tracking;
 
-pub use experiments::Experiment;
 pub use deployments::Received;
+pub use experiments::Experiment;
 pub use handle::Db;
 pub use ids::IdMatch;
 pub use models::NewModelVersion;

@@ -51,7 +51,11 @@ impl Store {
     }
 
     /// Stores `rollout`'s new state and the decisions that led to it, at once.
-    pub fn save_rollout(&self, rollout: &Rollout, decisions: &[Decision]) -> Result<(), StoreError> {
+    pub fn save_rollout(
+        &self,
+        rollout: &Rollout,
+        decisions: &[Decision],
+    ) -> Result<(), StoreError> {
         let started = Instant::now();
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
@@ -126,7 +130,11 @@ fn write(
         "INSERT INTO rollout_decisions (rollout, at_ms, body) VALUES (?1, ?2, ?3)",
     )?;
     for decision in decisions {
-        insert.execute(params![rollout.id as i64, decision.at_ms as i64, json(decision)?])?;
+        insert.execute(params![
+            rollout.id as i64,
+            decision.at_ms as i64,
+            json(decision)?
+        ])?;
     }
     Ok(())
 }

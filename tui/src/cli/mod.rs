@@ -20,6 +20,7 @@ pub mod events;
 pub mod follow;
 pub mod load;
 pub mod models;
+pub mod rollout;
 pub mod runs;
 pub mod sample;
 pub mod schedules;
@@ -81,6 +82,11 @@ pub enum Command {
     Deployments(deployments::DeploymentsArgs),
     /// Send prediction requests to a serving agent and measure the answers.
     Load(load::LoadArgs),
+    /// Rollouts: move a model's traffic to a candidate version, analysed step by step.
+    Rollout {
+        #[command(subcommand)]
+        action: rollout::RolloutCmd,
+    },
     /// Repeating training specs (cron schedules and new-data triggers).
     Schedules {
         #[command(subcommand)]
@@ -129,6 +135,7 @@ impl Command {
             Command::Models { action } => action.run(ctx).await,
             Command::Deployments(args) => args.run(ctx).await,
             Command::Load(args) => args.run(ctx).await,
+            Command::Rollout { action } => action.run(ctx).await,
             Command::Schedules { action } => action.run(ctx).await,
             Command::Events(args) => args.run(ctx, on_signal()).await,
             Command::Status(args) => args.run(ctx).await,

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod dataset;
 pub mod metrics;
+pub mod rollout;
 pub mod serving;
 pub mod waiting;
 
