@@ -185,6 +185,7 @@ impl Coordinator {
             stopping: training::stopping::Stopping::default(),
             finishing: std::sync::Mutex::new(()),
             rollouts: std::sync::Mutex::new(()),
+            rollout_checks: Default::default(),
             windows_arrived: tokio::sync::Notify::new(),
         });
         let shutdown = CancellationToken::new();

@@ -40,6 +40,9 @@ pub struct Shared {
     pub finishing: std::sync::Mutex<()>,
     /// Held while a rollout changes, so the controller and an operator's command take turns.
     pub rollouts: std::sync::Mutex<()>,
+    /// The latest analysis of each running rollout, for operators.
+    pub rollout_checks:
+        std::sync::Mutex<std::collections::HashMap<u64, Vec<drover_protocol::rollout::Check>>>,
     /// Wakes the rollout controller: agents reported serving windows.
     pub windows_arrived: tokio::sync::Notify,
 }

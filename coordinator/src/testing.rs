@@ -68,6 +68,7 @@ pub fn shared(dir: &Path) -> Arc<Shared> {
         stopping: Default::default(),
         finishing: Default::default(),
         rollouts: Default::default(),
+        rollout_checks: Default::default(),
         windows_arrived: tokio::sync::Notify::new(),
     })
 }

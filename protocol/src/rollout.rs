@@ -385,11 +385,14 @@ impl fmt::Display for Command {
     }
 }
 
-/// A rollout as operators see it: its state, weights, and decisions, newest last.
+/// A rollout as operators see it: its state, weights, latest analysis and decisions, newest
+/// last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RolloutStatus {
     pub rollout: Rollout,
     pub weights: Weights,
+    /// The latest analysis of a running rollout, whether or not it decided anything.
+    pub analysis: Vec<Check>,
     pub decisions: Vec<Decision>,
 }
 

@@ -57,6 +57,10 @@ pub fn router(catalog: Arc<Catalog>) -> Router {
     Router::new()
         .route("/v2/models/{name}", get(metadata))
         .route("/v2/models/{name}/ready", get(ready))
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(version_ready),
+        )
         .route("/v2/models/{name}/infer", post(infer_latest))
         .route(
             "/v2/models/{name}/versions/{version}/infer",
@@ -258,6 +262,16 @@ async fn ready(State(s): State<Serving>, Path(name): Path<String>) -> StatusCode
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND
+    }
+}
+
+async fn version_ready(
+    State(s): State<Serving>,
+    Path((name, version)): Path<(String, String)>,
+) -> StatusCode {
+    match version.parse::<u32>() {
+        Ok(v) if s.catalog.get(&name, Some(v)).is_some() => StatusCode::OK,
+        _ => StatusCode::NOT_FOUND,
     }
 }
 

@@ -2,20 +2,18 @@
 //! held for the operator with a manual gate), a better baseline rolls it back, and no winner
 //! by the maximum duration ends it with the baseline kept.
 
-use drover_protocol::rollout::{Action, Decision, Phase, Rollout, Verdict};
+use drover_protocol::rollout::{Action, Check, Decision, Phase, Rollout, Verdict};
 
 use super::analysis;
-use super::machine::{self, Observation};
+use super::machine;
 
-/// A running A/B comparison.
-pub fn running(r: &Rollout, seen: &Observation, now_ms: u64) -> Option<(Rollout, Decision)> {
-    let mut checks = analysis::served(&seen.candidate, &seen.baseline, &r.spec);
-    if analysis::overall(&checks) == Verdict::Fail {
+/// A running A/B comparison, on the safety checks followed by the winner check.
+pub fn running(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout, Decision)> {
+    let (safety, winner) = checks.split_at(checks.len().saturating_sub(1));
+    if analysis::overall(safety) == Verdict::Fail {
         return Some(machine::failed(r, now_ms, checks));
     }
-    let winner = analysis::winner(&seen.candidate, &seen.baseline, &r.spec);
-    let verdict = winner.verdict;
-    checks.push(winner);
+    let verdict = winner.first().map_or(Verdict::Inconclusive, |w| w.verdict);
     let long_enough = machine::elapsed(r, now_ms) >= r.spec.step_duration.as_millis() as u64;
     let reason = || analysis::summary(&checks[checks.len() - 1..]);
     match verdict {

@@ -134,49 +134,56 @@ fn alpha(spec: &RolloutSpec) -> f64 {
     spec.error_rate / CHECKS
 }
 
-/// The safety checks of a candidate serving traffic against the baseline over the same
+/// The safety checks of a candidate serving traffic beside the baseline over the same
 /// period: errors, latency, accuracy and predictions.
 pub fn served(candidate: &Tally, baseline: &Tally, spec: &RolloutSpec) -> Vec<Check> {
     let t = &spec.tolerances;
-    let a = alpha(spec);
-    let n = spec.step_samples;
-    let mut checks = vec![compare(
-        "error rate",
-        Proportion::new(candidate.errors, candidate.requests),
-        Proportion::new(baseline.errors, baseline.requests),
-        Better::Lower,
-        t.errors,
-        n,
-        a,
-    )];
+    let (a, n) = (alpha(spec), spec.step_samples);
+    let mut checks = vec![errors(candidate, baseline, spec)];
     for (name, q, tolerance) in [
         ("latency p50", 0.5, t.latency_p50),
         ("latency p99", 0.99, t.latency_p99),
     ] {
-        checks.push(match baseline.quantile_bound(q) {
-            Some(bound) => compare(
-                &format!("{name} (share slower than {bound} us)"),
+        let (metric, c, b) = match baseline.quantile_bound(q) {
+            Some(bound) => (
+                format!("{name} (share slower than {bound} us)"),
                 candidate.slower_than(bound),
                 baseline.slower_than(bound),
-                Better::Lower,
-                tolerance,
-                n,
-                a,
             ),
-            None => compare(
-                name,
+            None => (
+                name.to_string(),
                 Proportion::default(),
                 Proportion::default(),
-                Better::Lower,
-                tolerance,
-                n,
-                a,
             ),
-        });
+        };
+        checks.push(compare(&metric, c, b, Better::Lower, tolerance, n, a));
     }
     checks.push(accuracy(candidate, baseline, spec));
     checks.push(predictions(candidate, baseline, spec));
     checks
+}
+
+/// The checks of a promoted candidate against what the baseline served before it: errors,
+/// accuracy and predictions. Latency is left out: it depends on the load of the moment, so
+/// it is only compared while both serve at once.
+pub fn guarded(candidate: &Tally, baseline: &Tally, spec: &RolloutSpec) -> Vec<Check> {
+    vec![
+        errors(candidate, baseline, spec),
+        accuracy(candidate, baseline, spec),
+        predictions(candidate, baseline, spec),
+    ]
+}
+
+fn errors(candidate: &Tally, baseline: &Tally, spec: &RolloutSpec) -> Check {
+    compare(
+        "error rate",
+        Proportion::new(candidate.errors, candidate.requests),
+        Proportion::new(baseline.errors, baseline.requests),
+        Better::Lower,
+        spec.tolerances.errors,
+        spec.step_samples,
+        alpha(spec),
+    )
 }
 
 /// Live accuracy from feedback; skipped without any feedback unless the spec requires it.

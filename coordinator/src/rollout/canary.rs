@@ -1,19 +1,18 @@
 //! Canary: the candidate's weight rises through the spec's steps; each step is analysed
 //! against the baseline and passes to the next, the last (100%) being the promotion.
 
-use drover_protocol::rollout::{Action, Decision, Phase, Rollout};
+use drover_protocol::rollout::{Action, Check, Decision, Phase, Rollout};
 
 use super::analysis;
-use super::machine::{self, Observation};
+use super::machine;
 
 /// The candidate's weight at `r`'s step.
 pub fn weight(r: &Rollout) -> u32 {
     r.spec.steps.get(r.step).copied().unwrap_or(100)
 }
 
-/// A running canary step.
-pub fn running(r: &Rollout, seen: &Observation, now_ms: u64) -> Option<(Rollout, Decision)> {
-    let checks = analysis::served(&seen.candidate, &seen.baseline, &r.spec);
+/// A running canary step, on the analysis of what it served.
+pub fn running(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout, Decision)> {
     machine::judge(r, now_ms, checks, |checks| {
         let next = r.step + 1;
         let reason = format!(

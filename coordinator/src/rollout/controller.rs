@@ -70,6 +70,11 @@ pub fn advance_all(shared: &Shared, seen: &mut HashMap<u64, Seen>, now_ms: u64) 
         }
     };
     seen.retain(|id, _| active.iter().any(|r| r.id == *id));
+    shared
+        .rollout_checks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|id, _| active.iter().any(|r| r.id == *id));
     for rollout in active {
         let mine = seen.entry(rollout.id).or_default();
         if let Err(e) = advance(shared, rollout, mine, now_ms) {
@@ -87,11 +92,16 @@ fn advance(shared: &Shared, r: Rollout, seen: &mut Seen, now_ms: u64) -> Result<
         baseline: seen.baseline.clone(),
         readiness: readiness(shared, &r),
     };
-    let (next, decisions) = machine::step(&r, &observation, now_ms);
-    if decisions.is_empty() {
+    let stepped = machine::step(&r, &observation, now_ms);
+    shared
+        .rollout_checks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(r.id, stepped.checks);
+    if stepped.decisions.is_empty() {
         return apply(shared, &r);
     }
-    commit(shared, &next, decisions)
+    commit(shared, &stepped.rollout, stepped.decisions)
 }
 
 /// Adds the windows stored since `seen` last looked to its tallies (starting over when the
@@ -317,11 +327,19 @@ pub fn command(shared: &Shared, model: &str, command: Command) -> Result<Rollout
     status(shared, &next)
 }
 
-/// `r` with its weights and every decision.
+/// `r` with its weights, every decision and its latest analysis.
 fn status(shared: &Shared, r: &Rollout) -> Result<RolloutStatus, ApiError> {
+    let analysis = shared
+        .rollout_checks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&r.id)
+        .cloned()
+        .unwrap_or_default();
     Ok(RolloutStatus {
         rollout: r.clone(),
         weights: machine::weights(r),
+        analysis,
         decisions: shared
             .store
             .sync()

@@ -92,27 +92,58 @@ pub fn weights(r: &Rollout) -> Weights {
     }
 }
 
-/// The next state of `r` given what was served, and what it decided (nothing when it holds).
-pub fn step(r: &Rollout, seen: &Observation, now_ms: u64) -> (Rollout, Vec<Decision>) {
+/// What one step of the machine produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stepped {
+    pub rollout: Rollout,
+    /// What it decided; empty when it holds.
+    pub decisions: Vec<Decision>,
+    /// The analysis it ran, decided on or not (operators see the latest).
+    pub checks: Vec<Check>,
+}
+
+/// The checks `r`'s current phase runs on what was served.
+pub fn checks(r: &Rollout, seen: &Observation) -> Vec<Check> {
+    let served = || analysis::served(&seen.candidate, &seen.baseline, &r.spec);
+    match (&r.phase, r.spec.strategy) {
+        (Phase::Guard, _) => analysis::guarded(&seen.candidate, &seen.baseline, &r.spec),
+        (Phase::Running, Strategy::Canary) => served(),
+        (Phase::Running, Strategy::Ab) => {
+            let mut checks = served();
+            checks.push(analysis::winner(&seen.candidate, &seen.baseline, &r.spec));
+            checks
+        }
+        (Phase::Running, Strategy::Shadow) => vec![analysis::shadowed(&seen.candidate, &r.spec)],
+        _ => Vec::new(),
+    }
+}
+
+/// The next state of `r` given what was served, what it decided, and the analysis.
+pub fn step(r: &Rollout, seen: &Observation, now_ms: u64) -> Stepped {
+    let checks = checks(r, seen);
     let moved = match r.phase {
         Phase::Running => match r.spec.strategy {
-            Strategy::Canary => canary::running(r, seen, now_ms),
-            Strategy::Ab => ab::running(r, seen, now_ms),
-            Strategy::Shadow => shadow::running(r, seen, now_ms),
+            Strategy::Canary => canary::running(r, checks.clone(), now_ms),
+            Strategy::Ab => ab::running(r, checks.clone(), now_ms),
+            Strategy::Shadow => shadow::running(r, checks.clone(), now_ms),
             Strategy::Bluegreen => bluegreen::running(r, seen, now_ms),
         },
-        Phase::Guard => guard(r, seen, now_ms),
+        Phase::Guard => guard(r, checks.clone(), now_ms),
         _ => None,
     };
-    match moved {
+    let (rollout, decisions) = match moved {
         Some((next, decision)) => (next, vec![decision]),
         None => (r.clone(), Vec::new()),
+    };
+    Stepped {
+        rollout,
+        decisions,
+        checks,
     }
 }
 
 /// The guard window: a degradation rolls back at once; the window's end succeeds.
-fn guard(r: &Rollout, seen: &Observation, now_ms: u64) -> Option<(Rollout, Decision)> {
-    let checks = analysis::served(&seen.candidate, &seen.baseline, &r.spec);
+fn guard(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout, Decision)> {
     if analysis::overall(&checks) == Verdict::Fail {
         let reason = format!("degraded after promotion: {}", analysis::summary(&checks));
         return Some(roll_back(r, now_ms, reason, checks));

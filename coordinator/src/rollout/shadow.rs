@@ -2,14 +2,13 @@
 //! disagreement with the answers given is shown within tolerance it is promoted (or held
 //! for the operator with a manual gate); shown beyond it, the analysis fails.
 
-use drover_protocol::rollout::{Action, Decision, Phase, Rollout};
+use drover_protocol::rollout::{Action, Check, Decision, Phase, Rollout};
 
 use super::analysis;
-use super::machine::{self, Observation};
+use super::machine;
 
-/// A running shadow comparison.
-pub fn running(r: &Rollout, seen: &Observation, now_ms: u64) -> Option<(Rollout, Decision)> {
-    let checks = vec![analysis::shadowed(&seen.candidate, &r.spec)];
+/// A running shadow comparison, on its disagreement check.
+pub fn running(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout, Decision)> {
     machine::judge(r, now_ms, checks, |checks| {
         let reason = format!("the shadow agreed: {}", analysis::summary(&checks));
         if r.spec.manual_gate {

@@ -96,7 +96,11 @@ fn simulate(
             },
             readiness: Readiness::Ready,
         };
-        let (next, decisions) = machine::step(&r, &seen, now);
+        let machine::Stepped {
+            rollout: next,
+            decisions,
+            ..
+        } = machine::step(&r, &seen, now);
         if next.since_ms != r.since_ms {
             (c, b) = (Tally::default(), Tally::default());
         }
@@ -257,7 +261,8 @@ fn a_degrading_promotion_rolls_back_in_the_guard_window() {
         baseline,
         readiness: Readiness::Ready,
     };
-    let (next, decisions) = machine::step(&guarded, &seen, guarded.since_ms + 1_000);
+    let stepped = machine::step(&guarded, &seen, guarded.since_ms + 1_000);
+    let (next, decisions) = (stepped.rollout, stepped.decisions);
     assert!(matches!(next.phase, Phase::RolledBack { .. }));
     assert!(decisions[0].reason.starts_with("degraded after promotion"));
     assert_eq!(machine::weights(&next).candidate, 0);
@@ -357,15 +362,15 @@ fn blue_green_waits_for_the_candidate_then_switches_at_once() {
         baseline: Tally::default(),
         readiness: Readiness::Loading,
     };
-    assert!(machine::step(&r, &seen, 1_000).1.is_empty());
+    assert!(machine::step(&r, &seen, 1_000).decisions.is_empty());
     seen.readiness = Readiness::Ready;
-    let (next, _) = machine::step(&r, &seen, 2_000);
+    let next = machine::step(&r, &seen, 2_000).rollout;
     assert_eq!(
         (next.phase.clone(), machine::weights(&next).candidate),
         (Phase::Guard, 100)
     );
     seen.readiness = Readiness::Failed("bad artifact".into());
-    let (failed, _) = machine::step(&r, &seen, 2_000);
+    let failed = machine::step(&r, &seen, 2_000).rollout;
     assert!(matches!(failed.phase, Phase::RolledBack { .. }));
 }
 

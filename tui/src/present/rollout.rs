@@ -95,7 +95,7 @@ pub fn decision(d: &Decision, now_ms: u64) -> String {
 pub fn page(status: &RolloutStatus, now_ms: u64) -> String {
     let r = &status.rollout;
     let mut out = format!(
-        "rollout {} of {}: @{} -> @{}, {}, {}\nweights: {}\nstarted {}\n\ndecisions:\n",
+        "rollout {} of {}: @{} -> @{}, {}, {}\nweights: {}\nstarted {}\n\n",
         r.id,
         r.model,
         r.baseline,
@@ -105,6 +105,16 @@ pub fn page(status: &RolloutStatus, now_ms: u64) -> String {
         weights(status),
         age(Some(r.started_ms), now_ms),
     );
+    if !status.rollout.phase.is_final() && !status.analysis.is_empty() {
+        out.push_str("now:\n");
+        for c in &status.analysis {
+            out.push_str("          ");
+            out.push_str(&check(c));
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out.push_str("decisions:\n");
     for d in &status.decisions {
         out.push_str(&decision(d, now_ms));
         out.push('\n');
