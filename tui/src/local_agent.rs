@@ -27,7 +27,38 @@ pub async fn start(
     data_dir: &Path,
     labels: Labels,
 ) -> anyhow::Result<LocalAgent> {
-    let state_dir = data_dir.join("local-agent");
+    start_with(
+        handle,
+        Options {
+            state_dir: data_dir.join("local-agent"),
+            labels,
+            http: None,
+            serving_window: drover_agent::config::DEFAULT_SERVING_WINDOW,
+        },
+    )
+    .await
+}
+
+/// How an in-process agent runs.
+pub struct Options {
+    pub state_dir: std::path::PathBuf,
+    pub labels: Labels,
+    /// Its prediction listener, if it serves.
+    pub http: Option<std::net::SocketAddr>,
+    pub serving_window: std::time::Duration,
+}
+
+/// Enrolls an in-process agent on first use (state in `options.state_dir`) and starts it.
+pub async fn start_with(
+    handle: &CoordinatorHandle,
+    options: Options,
+) -> anyhow::Result<LocalAgent> {
+    let Options {
+        state_dir,
+        labels,
+        http,
+        serving_window,
+    } = options;
     let address = loopback_if_unspecified(handle.quic_addr()).to_string();
     if AgentState::load(&state_dir)?.is_none() {
         let token = match handle
@@ -49,13 +80,13 @@ pub async fn start(
     let config = AgentConfig {
         state_dir,
         labels,
-        http: None,
+        http,
         job_slots: 1,
         coordinator: Some(address),
         hostname: None,
         shutdown_grace: std::time::Duration::ZERO,
         log_level: None,
-        serving_window: drover_agent::config::DEFAULT_SERVING_WINDOW,
+        serving_window,
         http_tls: None,
     };
     let stop = CancellationToken::new();

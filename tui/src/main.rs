@@ -122,6 +122,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             daemon::run(settings, shutdown_on_signal(), Some(reload)).await
         }
         Some(Command::Docs(docs)) => cli_docs::run(docs, Cli::command()),
+        Some(Command::Demo(demo)) => {
+            if demo.headless {
+                logging::init(format, "warn");
+            } else {
+                log_to_file(&demo.data_dir())?;
+            }
+            demo.run().await
+        }
         Some(verb) => {
             logging::init(format, "warn");
             let ctx = Ctx {

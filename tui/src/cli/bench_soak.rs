@@ -53,13 +53,6 @@ fn drover(args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// A port free on loopback now.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 /// Trains both models on a synthetic table, then joins and starts a serving agent and deploys
 /// them to it; returns the agent once it answers for both.
 async fn serving_agent(tmp: &Path, data: &str, http: &str) -> anyhow::Result<Killed> {
@@ -139,7 +132,7 @@ pub async fn run(
     let data = tmp.join("coordinator");
     let coordinator = start_coordinator(&tmp, &data).await?;
     let data_s = data.to_str().context("UTF-8")?.to_string();
-    let http = format!("127.0.0.1:{}", free_port()?);
+    let http = format!("127.0.0.1:{}", super::free_port()?);
     let agent = serving_agent(&tmp, &data_s, &http).await?;
     let pid = agent.0.id();
     let loaded_rss_mib = status_mib(pid, "VmRSS")?;

@@ -54,6 +54,9 @@ impl Ctx {
 pub enum Command {
     /// Run the coordinator without a terminal (for systemd and scripts).
     Coordinator,
+    /// The whole lifecycle in about a minute, in a temporary data dir: data, training, a
+    /// deployment under traffic, a bad candidate rolled back and a better one promoted.
+    Demo(crate::demo::DemoArgs),
     /// Join tokens for new agents.
     Token {
         #[command(subcommand)]
@@ -124,7 +127,7 @@ impl Command {
         on_signal: impl FnOnce() -> tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<()> {
         match self {
-            Command::Coordinator | Command::Docs(_) => {
+            Command::Coordinator | Command::Docs(_) | Command::Demo(_) => {
                 anyhow::bail!("this command is started by main")
             }
             Command::Token { action } => action.run(ctx).await,
@@ -149,6 +152,13 @@ impl Command {
             Command::Doctor(args) => args.run(ctx).await,
         }
     }
+}
+
+/// A port free on loopback now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A mistake in how a verb was called, found after parsing: `drover` exits 2 for it, as for

@@ -158,23 +158,18 @@ async fn rows(
 /// Runs the load `args` ask for and measures it.
 pub async fn run(args: &LoadArgs, ctx: &Ctx) -> anyhow::Result<LoadReport> {
     let agent = Target::from_url(&args.url, args.ca.as_deref(), args.token.as_deref())?;
-    let Metadata { inputs, target } = metadata(&agent, &args.model).await?;
-    let target = match (args.feedback, target) {
-        (false, _) => None,
-        (true, Some(target)) => Some(target),
-        (true, None) => bail!(
-            "the agent does not say which column the model predicts; upgrade it to use --feedback"
-        ),
-    };
-    let rows = rows(ctx, args.data.as_deref(), &inputs, target.as_deref()).await?;
-    let requests: Vec<Prepared> = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, (row, label))| {
-            let key = args.key_header.then(|| format!("row-{i}"));
-            prepare(args.format, &args.model, &inputs, &row, key).labelled(label)
-        })
-        .collect();
+    let requests = requests(
+        ctx,
+        &agent,
+        &Ask {
+            model: &args.model,
+            data: args.data.as_deref(),
+            format: args.format,
+            key_header: args.key_header,
+            feedback: args.feedback,
+        },
+    )
+    .await?;
     drive(Load {
         target: Arc::new(agent),
         model: args.model.clone(),
@@ -185,6 +180,38 @@ pub async fn run(args: &LoadArgs, ctx: &Ctx) -> anyhow::Result<LoadReport> {
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.json,
     })
     .await
+}
+
+/// What to send: to which model, which rows, in which format, with keys and feedback.
+pub struct Ask<'a> {
+    pub model: &'a str,
+    /// A dataset version `NAME@N` of the coordinator on `ctx`, or one synthetic row.
+    pub data: Option<&'a str>,
+    pub format: Format,
+    pub key_header: bool,
+    /// Attach each row's true label (needs `data`).
+    pub feedback: bool,
+}
+
+/// The requests `ask` describes, for the model as `agent` describes it.
+pub async fn requests(ctx: &Ctx, agent: &Target, ask: &Ask<'_>) -> anyhow::Result<Vec<Prepared>> {
+    let Metadata { inputs, target } = metadata(agent, ask.model).await?;
+    let target = match (ask.feedback, target) {
+        (false, _) => None,
+        (true, Some(target)) => Some(target),
+        (true, None) => bail!(
+            "the agent does not say which column the model predicts; upgrade it to use --feedback"
+        ),
+    };
+    let rows = rows(ctx, ask.data, &inputs, target.as_deref()).await?;
+    Ok(rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, (row, label))| {
+            let key = ask.key_header.then(|| format!("row-{i}"));
+            prepare(ask.format, ask.model, &inputs, &row, key).labelled(label)
+        })
+        .collect())
 }
 
 /// Prints a report.
