@@ -265,9 +265,13 @@ async fn session(
                 send.send(&AgentReport::Clock { unix_ms: unix_ms() }).await?;
             }
             _ = windows.tick(), if peer.serving_reports && !link.catalog.is_empty() => {
-                let mut closed = link.catalog.windows(unix_ms());
+                let (mut closed, mut shadowed) = link.catalog.windows(unix_ms());
                 closed.truncate(crate::serve::catalog::MAX_WINDOWS);
                 send.send(&AgentReport::ServingWindows(closed)).await?;
+                shadowed.truncate(crate::serve::catalog::MAX_WINDOWS);
+                if peer.shadow_reports && !shadowed.is_empty() {
+                    send.send(&AgentReport::ShadowWindows(shadowed)).await?;
+                }
             }
             Some(report) = reports.recv() => {
                 if let AgentReport::JobFinished { run_id, .. } = &report {
@@ -370,6 +374,8 @@ pub struct PeerFeatures {
     pub lifecycle_reports: bool,
     /// [`AgentReport::Serving`] (protocol 4).
     pub serving_reports: bool,
+    /// [`AgentReport::ShadowWindows`] (protocol 5).
+    pub shadow_reports: bool,
 }
 
 /// Stops a task when the session that started it ends.
@@ -387,6 +393,7 @@ impl PeerFeatures {
         Self {
             lifecycle_reports: version >= 3,
             serving_reports: version >= 4,
+            shadow_reports: version >= 5,
         }
     }
 }
@@ -401,6 +408,8 @@ mod tests {
         assert!(PeerFeatures::of(3).lifecycle_reports);
         assert!(PeerFeatures::of(PROTOCOL_VERSION).lifecycle_reports);
         assert!(!PeerFeatures::of(3).serving_reports);
+        assert!(!PeerFeatures::of(4).shadow_reports);
+        assert!(PeerFeatures::of(PROTOCOL_VERSION).shadow_reports);
         assert!(PeerFeatures::of(PROTOCOL_VERSION).serving_reports);
     }
 

@@ -6,7 +6,8 @@
 use drover_protocol::msg::{AgentCommand, ApiError, Event};
 use drover_protocol::registry::ModelRef;
 use drover_protocol::serve::{
-    Deployment, DeploymentStatus, LATENCY_BUCKETS_US, Rate, ServingWindow, Variant, selects,
+    Deployment, DeploymentStatus, LATENCY_BUCKETS_US, Rate, ServingWindow, ShadowWindow, Variant,
+    selects,
 };
 use drover_protocol::types::{AgentId, Labels, format_labels, unix_ms};
 
@@ -186,6 +187,45 @@ pub fn push(shared: &Shared) {
         if commands.blocking_send(AgentCommand::Serve(plan)).is_err() {
             tracing::debug!(agent = %server.id, "session ended before its deployments were sent");
         }
+    }
+}
+
+/// Stores the shadow windows `agent` (labelled `labels`) reported, keeping only those of
+/// versions deployed to it as shadows and of a sane shape: an agent is untrusted.
+pub fn record_shadow_windows(
+    shared: &Shared,
+    agent: &AgentId,
+    labels: &Labels,
+    windows: Vec<ShadowWindow>,
+) {
+    let plan = plan_for(shared, labels);
+    let shadowed = |w: &ShadowWindow| {
+        plan.iter().any(|d| {
+            d.model == w.model
+                && d.variants
+                    .iter()
+                    .any(|v| v.version == w.version && v.shadow)
+        })
+    };
+    let kept: Vec<ShadowWindow> = windows
+        .into_iter()
+        .filter(|w| shadowed(w) && w.differing <= w.rows && w.start_ms <= w.end_ms)
+        .collect();
+    for w in &kept {
+        let labels = [
+            ("model", w.model.clone()),
+            ("version", w.version.to_string()),
+        ];
+        metrics::counter!("drover_serving_shadow_rows_total", &labels).increment(w.rows);
+        metrics::counter!("drover_serving_shadow_differing_total", &labels).increment(w.differing);
+    }
+    match shared
+        .store
+        .sync()
+        .insert_shadow_windows(agent, &kept, unix_ms())
+    {
+        Ok(()) => shared.windows_arrived.notify_one(),
+        Err(e) => tracing::error!(cause = %e, %agent, "could not store shadow windows"),
     }
 }
 

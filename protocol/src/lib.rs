@@ -58,12 +58,14 @@ pub mod types;
 /// [`msg::AgentReport::Clock`]; an agent sends them only to a coordinator of version 3 or later.
 /// Version 4 added serving: [`msg::AgentCommand::Serve`] (sent only to agents of version 4) and
 /// [`msg::AgentReport::Serving`] (sent only to coordinators of version 4).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// Version 5 added rollouts and [`msg::AgentReport::ShadowWindows`] (sent only to
+/// coordinators of version 5).
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The oldest protocol version still spoken: peers one version apart work together, so
 /// agents and the coordinator can be upgraded one at a time. Older peers are refused with a
 /// clear error.
-pub const MIN_PROTOCOL_VERSION: u32 = 3;
+pub const MIN_PROTOCOL_VERSION: u32 = 4;
 
 /// ALPN identifier negotiated on every QUIC connection.
 pub const ALPN: &[u8] = b"drover/1";

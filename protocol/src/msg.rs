@@ -15,7 +15,7 @@ use crate::run::{
     JobAssignment, JobOutcome, MetricPoint, RunDetail, RunFilter, RunPage, RunQuery, RunStatus,
     RunSummary, ScheduleInfo, Trial,
 };
-use crate::serve::{Deployment, DeploymentStatus, Serving, ServingWindow};
+use crate::serve::{Deployment, DeploymentStatus, Serving, ServingWindow, ShadowWindow};
 use crate::spec::TrainSpec;
 use crate::types::{AgentId, AgentInfo, Capacity, HostLoad, Labels};
 
@@ -129,6 +129,8 @@ pub enum AgentReport {
     Serving(Vec<Serving>),
     /// Protocol 4: what each served version did during the last window.
     ServingWindows(Vec<ServingWindow>),
+    /// Protocol 5: what each shadow version answered during the last window.
+    ShadowWindows(Vec<ShadowWindow>),
 }
 
 /// Coordinator to agent, on the control stream after the hello.

@@ -140,6 +140,20 @@ impl ServingWindow {
     }
 }
 
+/// What a shadow version answered during one window: the rows it got copies of and those on
+/// which its answer differed from the one the caller got (a failed prediction counts as
+/// differing on every row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShadowWindow {
+    pub model: String,
+    pub version: u32,
+    /// Unix milliseconds, agent clock.
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub rows: u64,
+    pub differing: u64,
+}
+
 /// Whether `labels` satisfy `selector`: every key is present and, for list values such as
 /// `role=train,serve`, the selector's value is one of the list's.
 pub fn selects(selector: &Labels, labels: &Labels) -> bool {

@@ -1,8 +1,9 @@
 //! Upgrades one side at a time: peers one protocol version apart work together. An agent
-//! speaking the previous protocol (3, which lacks serving) joins the current coordinator,
-//! heartbeats, takes a job and reports its metrics and result; the current agent talks to a
-//! coordinator of the previous protocol without sending anything that version cannot decode
-//! (no serving report); a peer two versions back is refused with a clear reason.
+//! speaking the previous protocol (4, which lacks rollouts and shadow windows) joins the
+//! current coordinator, heartbeats, takes a job and reports its metrics and result; the
+//! current agent talks to a coordinator of the previous protocol without sending anything that
+//! version cannot decode (no shadow window); a peer two versions back is refused with a clear
+//! reason.
 
 use std::time::Duration;
 
@@ -77,6 +78,7 @@ async fn an_agent_of_the_previous_protocol_works_with_this_coordinator() {
         tokio::select! {
             command = recv.recv::<AgentCommand>() => match command.expect("command") {
                 Some(AgentCommand::AssignJob(job)) => break job,
+                Some(AgentCommand::Serve(plan)) => assert!(plan.is_empty(), "{plan:?}"),
                 Some(other) => panic!("unexpected {other:?}"),
                 None => panic!("the coordinator closed the session"),
             },
@@ -209,7 +211,9 @@ async fn this_agent_sends_a_previous_protocol_coordinator_only_what_it_knows() {
         "{reports:?}"
     );
     assert!(
-        !reports.iter().any(|r| matches!(r, AgentReport::Serving(_))),
-        "no protocol 4 report: {reports:?}"
+        !reports
+            .iter()
+            .any(|r| matches!(r, AgentReport::ShadowWindows(_))),
+        "no protocol 5 report: {reports:?}"
     );
 }

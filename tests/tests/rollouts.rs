@@ -310,6 +310,41 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
         "{report}"
     );
 
+    // The shuffled candidate as a shadow: it gets a copy of every request, answers none, and
+    // disagrees with the answers given too often.
+    drover_ok(&[
+        "rollout",
+        "start",
+        "churn",
+        "--candidate",
+        "2",
+        "--strategy",
+        "shadow",
+        "--spec",
+        spec_path,
+        "--data-dir",
+        &d,
+    ]);
+    assert_eq!(
+        rollout(&d, "churn")["weights"],
+        serde_json::json!({"baseline": 100, "candidate": 0, "shadow": true})
+    );
+    let shadowed = load(http, &d, 1).await;
+    assert_eq!(
+        versions(&shadowed),
+        ["churn@1"],
+        "a shadow never answers: {shadowed}"
+    );
+    let disagreed = until_over(http, &d, "churn").await;
+    let reason = disagreed["rollout"]["phase"]["RolledBack"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("analysis failed: disagreement fail"),
+        "{disagreed}"
+    );
+    assert_eq!(variants(&d, "churn"), [(1, 100)]);
+
     // The sound candidate: every step, then production.
     drover_ok(&[
         "rollout",
@@ -355,8 +390,8 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
     let list = drover_ok(&["rollout", "list", "--data-dir", &d]);
     assert_eq!(
         list.lines().count(),
-        4,
-        "a header and three rollouts: {list}"
+        5,
+        "a header and four rollouts: {list}"
     );
     assert!(
         list.contains("rolled back: aborted by the operator"),
@@ -364,7 +399,7 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
     );
     let events = drover_ok(&["events", "--data-dir", &d]);
     assert!(
-        events.contains("rollout.decided") && events.contains("operator operator: abort rollout 3"),
+        events.contains("rollout.decided") && events.contains("operator operator: abort rollout 4"),
         "{events}"
     );
 

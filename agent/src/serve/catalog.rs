@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use drover_protocol::serve::{Deployment, ServingWindow};
+use drover_protocol::serve::{Deployment, ServingWindow, ShadowWindow};
 
 use super::model::Served;
 use super::split::Split;
@@ -111,14 +111,16 @@ impl Catalog {
         }
     }
 
-    /// Closes every loaded version's window at `now_ms` and returns what each counted.
-    pub fn windows(&self, now_ms: u64) -> Vec<ServingWindow> {
+    /// Closes every loaded version's window at `now_ms` and returns what each counted, and
+    /// what those that shadowed answered as shadows.
+    pub fn windows(&self, now_ms: u64) -> (Vec<ServingWindow>, Vec<ShadowWindow>) {
         let models = self.models.read().unwrap_or_else(|e| e.into_inner());
-        models
+        let (windows, shadows): (Vec<_>, Vec<_>) = models
             .values()
             .flat_map(|versions| versions.values())
             .map(|served| served.window.take(now_ms))
-            .collect()
+            .unzip();
+        (windows, shadows.into_iter().flatten().collect())
     }
 
     /// Whether no model is loaded.

@@ -245,7 +245,7 @@ mod tests {
             Judged::Unknown,
             "a version unloaded since"
         );
-        let window = served.window.take(0);
+        let (window, _) = served.window.take(0);
         assert_eq!((window.feedback, window.correct), (1, 1));
     }
 

@@ -99,6 +99,7 @@ fn answer(batch: &[Copy]) {
             at += n;
         }
         served.shadow_rows_differing.increment(differing as u64);
+        served.window.shadowed(total as u64, differing as u64);
     }
 }
 

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use drover_protocol::serve::{LATENCY_BUCKETS_US, ServingWindow};
+use drover_protocol::serve::{LATENCY_BUCKETS_US, ServingWindow, ShadowWindow};
 
 /// One version's counts since the window opened.
 #[derive(Debug)]
@@ -22,6 +22,9 @@ pub struct Window {
     classes: Vec<AtomicU64>,
     feedback: AtomicU64,
     correct: AtomicU64,
+    /// As a shadow: rows compared with the answers given, and those that differed.
+    shadow_rows: AtomicU64,
+    shadow_differing: AtomicU64,
     requests_total: metrics::Counter,
     errors_total: metrics::Counter,
     /// Rows predicted, per class index.
@@ -51,6 +54,8 @@ impl Window {
             classes: zeros(classes),
             feedback: AtomicU64::new(0),
             correct: AtomicU64::new(0),
+            shadow_rows: AtomicU64::new(0),
+            shadow_differing: AtomicU64::new(0),
             requests_total: metrics::counter!("drover_agent_predictions_total", &labels),
             errors_total: metrics::counter!("drover_agent_prediction_errors_total", &labels),
             predicted_total: (0..classes)
@@ -107,14 +112,33 @@ impl Window {
         }
     }
 
-    /// Closes the window at `now_ms`: what it counted, and a fresh one opens. Its latency
-    /// quantiles become the agent's latency gauges.
-    pub fn take(&self, now_ms: u64) -> ServingWindow {
+    /// As a shadow, answered `rows` rows copied from requests, `differing` of them otherwise
+    /// than the caller was answered.
+    pub fn shadowed(&self, rows: u64, differing: u64) {
+        self.shadow_rows.fetch_add(rows, Ordering::Relaxed);
+        self.shadow_differing
+            .fetch_add(differing, Ordering::Relaxed);
+    }
+
+    /// Closes the window at `now_ms`: what it counted (and, when it shadowed, what it
+    /// answered as a shadow), and a fresh one opens. Its latency quantiles become the
+    /// agent's latency gauges.
+    pub fn take(&self, now_ms: u64) -> (ServingWindow, Option<ShadowWindow>) {
         let take = |a: &AtomicU64| a.swap(0, Ordering::Relaxed);
+        let start_ms = self.opened_ms.swap(now_ms, Ordering::Relaxed);
+        let rows = take(&self.shadow_rows);
+        let shadow = (rows > 0).then(|| ShadowWindow {
+            model: self.model.clone(),
+            version: self.version,
+            start_ms,
+            end_ms: now_ms,
+            rows,
+            differing: take(&self.shadow_differing).min(rows),
+        });
         let window = ServingWindow {
             model: self.model.clone(),
             version: self.version,
-            start_ms: self.opened_ms.swap(now_ms, Ordering::Relaxed),
+            start_ms,
             end_ms: now_ms,
             requests: take(&self.requests),
             errors: take(&self.errors),
@@ -128,7 +152,7 @@ impl Window {
             ("version", self.version.to_string()),
         ];
         drover_protocol::telemetry::window_latency("drover_agent_prediction", &window, &labels);
-        window
+        (window, shadow)
     }
 }
 
@@ -143,7 +167,13 @@ mod tests {
         window.failed(Duration::from_millis(30));
         window.feedback(true);
         window.feedback(false);
-        let closed = window.take(2_000);
+        window.shadowed(10, 3);
+        let (closed, shadow) = window.take(2_000);
+        let shadow = shadow.expect("it shadowed");
+        assert_eq!(
+            (shadow.rows, shadow.differing, shadow.start_ms),
+            (10, 3, 1_000)
+        );
         assert_eq!((closed.start_ms, closed.end_ms), (1_000, 2_000));
         assert_eq!((closed.requests, closed.errors), (2, 1));
         assert_eq!(closed.classes, [1, 2]);
@@ -151,7 +181,8 @@ mod tests {
         assert_eq!(closed.latency[1], 1, "150us is in the 100-200us bucket");
         assert_eq!(closed.latency_quantile_us(0.5), Some(200));
         assert_eq!(closed.latency_quantile_us(1.0), Some(50_000));
-        let next = window.take(3_000);
+        let (next, shadow) = window.take(3_000);
         assert_eq!((next.start_ms, next.requests), (2_000, 0));
+        assert_eq!(shadow, None, "no copies, no shadow window");
     }
 }

@@ -360,6 +360,17 @@ async fn lifecycle(
                 .await;
             shared.fleet.windows(id, session, kept);
         }
+        AgentReport::ShadowWindows(windows) => {
+            let Some((labels, _)) = shared.fleet.labels(id) else {
+                return;
+            };
+            let agent = id.clone();
+            shared
+                .blocking(move |shared| {
+                    deployments::record_shadow_windows(shared, &agent, &labels, windows)
+                })
+                .await;
+        }
         AgentReport::Heartbeat { .. }
         | AgentReport::JobProgress { .. }
         | AgentReport::JobFinished { .. }

@@ -125,6 +125,8 @@ fn observe(shared: &Shared, r: &Rollout, seen: &mut Seen) -> Result<(), ApiError
         let w = &received.window;
         if w.version == r.candidate && received.at_ms > since.0 {
             seen.candidate.add(w);
+            seen.candidate.compared += received.shadow_rows;
+            seen.candidate.differing += received.shadow_differing.min(received.shadow_rows);
         } else if w.version == r.baseline && received.at_ms > since.1 {
             seen.baseline.add(w);
         }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use drover_protocol::serve::{Deployment, ServingWindow, Variant};
+use drover_protocol::serve::{Deployment, ServingWindow, ShadowWindow, Variant};
 use drover_protocol::types::AgentId;
 use drover_protocol::types::Labels;
 use rusqlite::params;
@@ -31,6 +31,9 @@ pub struct Received {
     pub at_ms: u64,
     pub agent: AgentId,
     pub window: ServingWindow,
+    /// As a shadow: rows compared with the answers given, and those that differed.
+    pub shadow_rows: u64,
+    pub shadow_differing: u64,
 }
 
 impl Store {
@@ -120,6 +123,40 @@ impl Store {
         Ok(())
     }
 
+    /// Stores what `agent` answered as a shadow in `windows`, as serving windows of no
+    /// request.
+    pub fn insert_shadow_windows(
+        &self,
+        agent: &AgentId,
+        windows: &[ShadowWindow],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO serving_windows (agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct, received_ms, shadow_rows, shadow_differing)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, '[]', '[]', 0, 0, ?6, ?7, ?8)",
+            )?;
+            for w in windows {
+                insert.execute(params![
+                    agent.0,
+                    w.model,
+                    w.version,
+                    w.start_ms as i64,
+                    w.end_ms as i64,
+                    now_ms as i64,
+                    w.rows as i64,
+                    w.differing as i64
+                ])?;
+            }
+        }
+        tx.commit()?;
+        record_write(started);
+        Ok(())
+    }
+
     /// The windows of `model` that ended after `since_ms` (agent clock), oldest first, with
     /// their agents.
     pub fn serving_windows(
@@ -155,7 +192,7 @@ impl Store {
     ) -> Result<Vec<Received>, StoreError> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT rowid, received_ms, agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct
+            "SELECT rowid, received_ms, agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct, shadow_rows, shadow_differing
              FROM serving_windows WHERE model = ?1 AND {column} > ?2 AND rowid > ?3 ORDER BY rowid"
         ))?;
         let rows = stmt
@@ -176,6 +213,8 @@ impl Store {
                         feedback: r.get::<_, i64>(11)? as u64,
                         correct: r.get::<_, i64>(12)? as u64,
                     },
+                    shadow_rows: r.get::<_, i64>(13)? as u64,
+                    shadow_differing: r.get::<_, i64>(14)? as u64,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

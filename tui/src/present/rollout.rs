@@ -48,7 +48,7 @@ pub fn list(rollouts: &[RolloutStatus], now_ms: u64) -> String {
                 r.model.clone(),
                 format!("@{} -> @{}", r.baseline, r.candidate),
                 r.spec.strategy.to_string(),
-                stage(s),
+                clipped(&stage(s), 60),
                 weights(s),
                 age(Some(r.updated_ms), now_ms),
             ]
@@ -60,6 +60,16 @@ pub fn list(rollouts: &[RolloutStatus], now_ms: u64) -> String {
         ],
         &rows,
     )
+}
+
+/// `text` cut to `width` characters, an ellipsis marking the cut.
+pub fn clipped(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 /// A check as one line: verdict, values, samples, interval and tolerance.
