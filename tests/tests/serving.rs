@@ -166,7 +166,7 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
     );
     let (status, _) = feedback("req-1").await;
     assert_eq!(status, 404, "judged once");
-    let window = windows.windows(0).into_iter().next().expect("a window");
+    let window = windows.windows(0).0.into_iter().next().expect("a window");
     assert_eq!((window.feedback, window.correct), (40, right as u64));
 
     // MLflow: records, split, instances, columnar inputs and CSV all give the same labels.
