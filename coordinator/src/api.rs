@@ -16,7 +16,7 @@ use crate::rollout::controller;
 use crate::state::Shared;
 use crate::store::{IdMatch, NewToken, StoreError};
 use crate::training::{runs, schedules};
-use crate::{audit, datasets, deployments, registry};
+use crate::{audit, datasets, deployments, history, registry};
 
 /// Longest a join token may live.
 pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -194,6 +194,14 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
                 Err(e) => OperatorResponse::Error(e),
             }
         }
+        OperatorRequest::ServingHistory {
+            model,
+            since_ms,
+            points,
+        } => match history::series(shared, &model, since_ms, points) {
+            Ok(points) => OperatorResponse::ServingHistory(points),
+            Err(e) => OperatorResponse::Error(e),
+        },
         OperatorRequest::ListRollouts { limit } => {
             match controller::list(shared, limit.min(MAX_ROLLOUTS)) {
                 Ok(list) => OperatorResponse::Rollouts(list),

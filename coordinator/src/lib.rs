@@ -21,6 +21,7 @@ mod datasets;
 pub mod deployments;
 mod events;
 pub mod fleet;
+mod history;
 pub mod http;
 mod ingest;
 pub mod mlflow;

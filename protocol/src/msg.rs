@@ -15,7 +15,9 @@ use crate::run::{
     JobAssignment, JobOutcome, MetricPoint, RunDetail, RunFilter, RunPage, RunQuery, RunStatus,
     RunSummary, ScheduleInfo, Trial,
 };
-use crate::serve::{Deployment, DeploymentStatus, Serving, ServingWindow, ShadowWindow};
+use crate::serve::{
+    Deployment, DeploymentStatus, SeriesPoint, Serving, ServingWindow, ShadowWindow,
+};
 use crate::spec::TrainSpec;
 use crate::types::{AgentId, AgentInfo, Capacity, HostLoad, Labels};
 
@@ -245,6 +247,12 @@ pub enum OperatorRequest {
         model: String,
         command: Command,
     },
+    /// `model`'s traffic per version since `since_ms`, in at most `points` slices.
+    ServingHistory {
+        model: String,
+        since_ms: u64,
+        points: u32,
+    },
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -276,6 +284,7 @@ pub enum OperatorResponse {
     Deployments(Vec<DeploymentStatus>),
     Rollout(Box<RolloutStatus>),
     Rollouts(Vec<RolloutStatus>),
+    ServingHistory(Vec<SeriesPoint>),
 }
 
 /// How far an agent's wall clock is from the coordinator's, measured when it last sent

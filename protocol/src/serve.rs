@@ -140,6 +140,20 @@ impl ServingWindow {
     }
 }
 
+/// One version's traffic over one slice of time, summed over agents: a point of the
+/// series the console draws.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    pub version: u32,
+    /// Coordinator Unix milliseconds at the slice's end.
+    pub at_ms: u64,
+    pub requests_per_second: f64,
+    pub error_rate: f64,
+    pub p99_us: Option<u64>,
+    /// Share of feedback labels the version had right, when it got any.
+    pub accuracy: Option<f64>,
+}
+
 /// What a shadow version answered during one window: the rows it got copies of and those on
 /// which its answer differed from the one the caller got (a failed prediction counts as
 /// differing on every row).

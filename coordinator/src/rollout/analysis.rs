@@ -48,7 +48,7 @@ impl Tally {
     }
 
     /// The upper bound of the bucket holding quantile `q` of latency.
-    fn quantile_bound(&self, q: f64) -> Option<u64> {
+    pub fn quantile_bound(&self, q: f64) -> Option<u64> {
         let total: u64 = self.latency.iter().sum();
         let wanted = (total as f64 * q).ceil() as u64;
         let mut seen = 0;

@@ -165,7 +165,7 @@ impl Store {
         since_ms: u64,
     ) -> Result<Vec<(AgentId, ServingWindow)>, StoreError> {
         Ok(self
-            .windows_where("end_ms", model, since_ms, 0)?
+            .windows_where("end_ms", model, since_ms, 0, None)?
             .into_iter()
             .map(|r| (r.agent, r.window))
             .collect())
@@ -180,7 +180,20 @@ impl Store {
         since_ms: u64,
         after: i64,
     ) -> Result<Vec<Received>, StoreError> {
-        self.windows_where("received_ms", model, since_ms, after)
+        self.windows_where("received_ms", model, since_ms, after, None)
+    }
+
+    /// The newest windows of `model` received after `since_ms` (coordinator clock), at most
+    /// `limit`, newest first.
+    pub fn recent_windows(
+        &self,
+        model: &str,
+        since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Received>, StoreError> {
+        let mut newest = self.windows_where("received_ms", model, since_ms, 0, Some(limit))?;
+        newest.reverse();
+        Ok(newest)
     }
 
     fn windows_where(
@@ -189,11 +202,16 @@ impl Store {
         model: &str,
         since_ms: u64,
         after: i64,
+        newest: Option<u32>,
     ) -> Result<Vec<Received>, StoreError> {
+        let order = match newest {
+            Some(limit) => format!("rowid DESC LIMIT {limit}"),
+            None => "rowid".into(),
+        };
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT rowid, received_ms, agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct, shadow_rows, shadow_differing
-             FROM serving_windows WHERE model = ?1 AND {column} > ?2 AND rowid > ?3 ORDER BY rowid"
+             FROM serving_windows WHERE model = ?1 AND {column} > ?2 AND rowid > ?3 ORDER BY {order}"
         ))?;
         let rows = stmt
             .query_map(params![model, since_ms as i64, after], |r| {

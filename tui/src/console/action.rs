@@ -38,7 +38,7 @@ pub enum Action {
     /// Show the previous view.
     PreviousView,
     /// Show the view with this index (0 = agents, 1 = runs, 2 = compare, 3 = models,
-    /// 4 = datasets, 5 = events).
+    /// 4 = datasets, 5 = events, 6 = rollouts, 7 = overview).
     GoToView(usize),
     /// Complete the command line's word.
     Complete,
@@ -48,6 +48,8 @@ pub enum Action {
     RequestRemove,
     /// Ask whether to re-run the selected run.
     RequestRerun,
+    /// Ask whether to pause the selected rollout, or to resume it when paused.
+    RequestPause,
     /// Open the command line at `:promote MODEL@N ` for the selected model's latest version.
     StartPromote,
     /// Open the command line at `:alias MODEL@N ` (Models) or `:add-dataset NAME ` (Datasets).
@@ -125,4 +127,9 @@ pub enum Command {
     AddDataset { name: String, path: String },
     /// Queue a run's spec again, on the same dataset version with the same seed.
     Rerun(String),
+    /// Pause, resume, promote or abort a model's running rollout.
+    Rollout {
+        model: String,
+        command: drover_protocol::rollout::Command,
+    },
 }

@@ -9,21 +9,27 @@ pub enum View {
     Models,
     Datasets,
     Events,
+    Rollouts,
+    /// Fleet health, deployments, active rollouts, recent decisions.
+    Overview,
 }
 
 /// Every view, in the order of the number keys and Tab.
-pub const VIEWS: [View; 6] = [
+pub const VIEWS: [View; 8] = [
     View::Agents,
     View::Runs,
     View::Compare,
     View::Models,
     View::Datasets,
     View::Events,
+    View::Rollouts,
+    View::Overview,
 ];
 
 /// What `:` accepts: view names, `:train SPEC`, `:quit` and the verbs of [`super::verbs`].
 const COMMANDS: &[&str] = &[
-    "agents", "runs", "compare", "models", "datasets", "events", "train", "quit",
+    "agents", "runs", "compare", "models", "datasets", "events", "rollouts", "overview", "train",
+    "quit",
 ];
 
 impl View {
@@ -36,6 +42,8 @@ impl View {
             View::Models => "models",
             View::Datasets => "datasets",
             View::Events => "events",
+            View::Rollouts => "rollouts",
+            View::Overview => "overview",
         }
     }
 
@@ -47,6 +55,8 @@ impl View {
             "m" | "model" => Some(View::Models),
             "d" | "dataset" | "data" => Some(View::Datasets),
             "e" | "event" => Some(View::Events),
+            "ro" | "rollout" => Some(View::Rollouts),
+            "o" | "ov" => Some(View::Overview),
             _ => VIEWS.into_iter().find(|v| v.name() == text),
         }
     }
@@ -74,7 +84,7 @@ pub fn resolve(word: &str) -> Result<&str, String> {
     match completions(word).as_slice() {
         [one] => Ok(one),
         [] => Err(format!(
-            "unknown command :{word} (try :agents :runs :compare :models :datasets :events, :train SPEC)"
+            "unknown command :{word} (try :overview :agents :runs :compare :models :datasets :events :rollouts, :train SPEC)"
         )),
         many => Err(format!(":{word} could be :{}", many.join(" :"))),
     }

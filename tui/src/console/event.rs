@@ -10,7 +10,7 @@ use ratatui::crossterm::event::{self, Event as TermEvent, KeyEvent, KeyEventKind
 use tokio::sync::mpsc;
 
 use super::describe::Detail;
-use super::fetch::{Answer, Ask};
+use super::fetch::{Answer, Ask, Rollouts};
 use crate::client::OperatorLink;
 
 /// Something the console must react to.
@@ -138,6 +138,58 @@ pub async fn fetch(link: &OperatorLink, ask: Ask) -> anyhow::Result<Answer> {
             }
             Answer::Compare(runs)
         }
+        Ask::Rollouts(model) => Answer::Rollouts(Box::new(rollouts(link, model).await?)),
+    })
+}
+
+/// Slices of traffic a rollout's sparklines show.
+const SPARK_POINTS: u32 = 60;
+/// How far back the sparklines of a model without a rollout reach.
+const SPARK_SPAN_MS: u64 = 10 * 60 * 1000;
+
+/// The newest rollouts and, for `model`, its newest rollout and its traffic since it began.
+async fn rollouts(link: &OperatorLink, model: Option<String>) -> anyhow::Result<Rollouts> {
+    let list = fetch!(
+        link,
+        OperatorRequest::ListRollouts { limit: 100 },
+        OperatorResponse::Rollouts
+    );
+    let Some(model) = model else {
+        return Ok(Rollouts {
+            list,
+            ..Rollouts::default()
+        });
+    };
+    let selected = fetch!(
+        link,
+        OperatorRequest::RolloutStatus {
+            model: Some(model.clone())
+        },
+        OperatorResponse::Rollouts
+    )
+    .into_iter()
+    .next();
+    let now = unix_ms();
+    let since_ms = selected
+        .as_ref()
+        .map_or(now.saturating_sub(SPARK_SPAN_MS), |s| {
+            s.rollout
+                .started_ms
+                .max(now.saturating_sub(6 * SPARK_SPAN_MS))
+        });
+    let history = fetch!(
+        link,
+        OperatorRequest::ServingHistory {
+            model,
+            since_ms,
+            points: SPARK_POINTS
+        },
+        OperatorResponse::ServingHistory
+    );
+    Ok(Rollouts {
+        list,
+        selected,
+        history,
     })
 }
 

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use drover_protocol::data::DatasetSummary;
 use drover_protocol::registry::{ModelSummary, ModelVersion};
+use drover_protocol::rollout::RolloutStatus;
 use drover_protocol::run::{RunDetail, RunPage, RunQuery};
-use drover_protocol::serve::DeploymentStatus;
+use drover_protocol::serve::{DeploymentStatus, SeriesPoint};
 use drover_protocol::types::AgentInfo;
 
 /// One kind of data the console shows, fetched on its own.
@@ -18,6 +19,9 @@ pub enum Feed {
     Datasets,
     Models,
     Compare,
+    /// Rollouts (with the selected one's decisions and traffic), for the Rollouts and
+    /// Overview views.
+    Rollouts,
 }
 
 /// A request for a feed, with what it asks for.
@@ -30,6 +34,8 @@ pub enum Ask {
     Models(Option<String>),
     /// The details of the runs being compared.
     Compare(Vec<String>),
+    /// The newest rollouts, and the selected model's newest rollout with its traffic.
+    Rollouts(Option<String>),
 }
 
 impl Ask {
@@ -40,6 +46,7 @@ impl Ask {
             Ask::Datasets => Feed::Datasets,
             Ask::Models(_) => Feed::Models,
             Ask::Compare(_) => Feed::Compare,
+            Ask::Rollouts(_) => Feed::Rollouts,
         }
     }
 }
@@ -54,6 +61,18 @@ pub enum Answer {
     /// The models, the selected one's versions, and the deployments.
     Models(Vec<ModelSummary>, Vec<ModelVersion>, Vec<DeploymentStatus>),
     Compare(Vec<RunDetail>),
+    Rollouts(Box<Rollouts>),
+}
+
+/// What the Rollouts and Overview views show.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Rollouts {
+    /// The newest rollouts, each with its last decision.
+    pub list: Vec<RolloutStatus>,
+    /// The selected model's newest rollout, with every decision and its latest analysis.
+    pub selected: Option<RolloutStatus>,
+    /// Its model's traffic per version since the rollout started.
+    pub history: Vec<SeriesPoint>,
 }
 
 /// Which request runs for each feed and which feeds wait for it to end.

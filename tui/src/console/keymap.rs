@@ -135,9 +135,9 @@ const DEFAULTS: &[(Mode, &str, &str, Action, &str)] = &[
     (
         Normal,
         "go_to_view",
-        "1 2 3 4 5 6",
+        "1 2 3 4 5 6 7 8",
         Action::GoToView(0),
-        "agents, runs, compare, models, datasets, events",
+        "go to view (agents, runs, ... rollouts, overview)",
     ),
     (
         Normal,
@@ -207,7 +207,14 @@ const DEFAULTS: &[(Mode, &str, &str, Action, &str)] = &[
         "remove",
         "x",
         Action::RequestRemove,
-        "cancel the run / remove the agent (asks)",
+        "cancel run / remove agent / abort rollout (asks)",
+    ),
+    (
+        Normal,
+        "pause",
+        "P",
+        Action::RequestPause,
+        "pause / resume the selected rollout (asks)",
     ),
     (
         Normal,
@@ -221,7 +228,7 @@ const DEFAULTS: &[(Mode, &str, &str, Action, &str)] = &[
         "promote",
         "p",
         Action::StartPromote,
-        ":promote the selected model's latest",
+        ":promote a model's latest / promote a rollout (asks)",
     ),
     (
         Normal,

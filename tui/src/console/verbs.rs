@@ -1,5 +1,5 @@
 //! The `:` verbs that change state (`:promote churn@3 production`, `:alias`, `:unalias`,
-//! `:remove-agent`, `:add-dataset`, `:rerun`, `:cancel`): each parses into the question the
+//! `:remove-agent`, `:add-dataset`, `:rerun`, `:cancel`, `:rollout abort churn`): each parses into the question the
 //! console asks before doing it and the work a yes starts. Nothing here runs anything.
 
 use drover_protocol::registry::{ModelRef, Selector, Stage};
@@ -15,6 +15,7 @@ pub const VERBS: &[&str] = &[
     "add-dataset",
     "rerun",
     "cancel",
+    "rollout",
 ];
 
 /// What `verb` with `args` would do: the question to confirm and the command, or why it
@@ -70,6 +71,32 @@ pub fn parse(verb: &str, args: &str) -> Result<(String, Command), String> {
             Command::Rerun(id.to_string()),
         )),
         ("cancel", [id]) => Ok((format!("cancel {id}?"), Command::CancelRun(id.to_string()))),
+        ("rollout", [action, model]) => {
+            use drover_protocol::rollout::Command as Rollout;
+            let (command, question) = match *action {
+                "pause" => (
+                    Rollout::Pause,
+                    format!("pause the rollout of {model} at its weights?"),
+                ),
+                "resume" => (Rollout::Resume, format!("resume the rollout of {model}?")),
+                "promote" => (
+                    Rollout::Promote,
+                    format!("give {model}'s candidate all traffic now (a guard window follows)?"),
+                ),
+                "abort" => (
+                    Rollout::Abort,
+                    format!("abort the rollout of {model}, all traffic back on its baseline?"),
+                ),
+                _ => return Err(format!(":rollout takes {}", usage(verb))),
+            };
+            Ok((
+                question,
+                Command::Rollout {
+                    model: model.to_string(),
+                    command,
+                },
+            ))
+        }
         _ => Err(format!(":{verb} takes {}", usage(verb))),
     }
 }
@@ -82,6 +109,7 @@ fn usage(verb: &str) -> &'static str {
         "unalias" => "MODEL ALIAS, e.g. :unalias churn champion",
         "remove-agent" => "an agent id (or a unique prefix)",
         "add-dataset" => "NAME PATH, e.g. :add-dataset churn data/churn.csv",
+        "rollout" => "pause|resume|promote|abort MODEL, e.g. :rollout abort churn",
         _ => "a run id (or a unique prefix)",
     }
 }

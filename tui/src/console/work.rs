@@ -123,6 +123,19 @@ async fn run(command: Command, link: &OperatorLink) -> ConsoleEvent {
             },
         ),
         Command::Rerun(id) => rerun(link, id).await,
+        Command::Rollout { model, command } => said(
+            link.request(OperatorRequest::RolloutCommand { model, command })
+                .await,
+            |answer| match answer {
+                OperatorResponse::Rollout(s) => Ok(format!(
+                    "rollout {} of {}: {}",
+                    s.rollout.id,
+                    s.rollout.model,
+                    crate::present::rollout::stage(&s)
+                )),
+                other => Err(other),
+            },
+        ),
     }
 }
 

@@ -26,12 +26,12 @@ pub fn version_served(
                 .any(|s| s.version == version && s.state == LoadState::Ready)
         })
         .count();
-    let rate: f64 = status
+    // Summed from zero: an empty sum of floats is -0.0, which would print as such.
+    let rate = status
         .rates
         .iter()
         .filter(|r| r.version == version)
-        .map(|r| r.requests_per_second)
-        .sum();
+        .fold(0.0, |sum, r| sum + r.requests_per_second);
     let share = if variant.shadow {
         "shadow".to_string()
     } else {

@@ -43,7 +43,7 @@ impl App {
                 let event = (*self.visible_events().get(self.selected)?).clone();
                 return Some((Described::Event(event), None));
             }
-            View::Compare => return None,
+            View::Compare | View::Rollouts | View::Overview => return None,
         };
         Some((described, Some(Command::FetchDetail(ask))))
     }

@@ -20,6 +20,7 @@ impl App {
             View::Compare => Some(Feed::Compare),
             View::Models => Some(Feed::Models),
             View::Datasets => Some(Feed::Datasets),
+            View::Rollouts | View::Overview => Some(Feed::Rollouts),
             View::Events => None,
         }
     }
@@ -34,6 +35,15 @@ impl App {
                 self.visible_models()
                     .get(self.selected)
                     .map(|m| m.name.clone()),
+            ),
+            Feed::Rollouts => Ask::Rollouts(
+                (self.view == View::Rollouts)
+                    .then(|| {
+                        self.visible_rollouts()
+                            .get(self.selected)
+                            .map(|r| r.rollout.model.clone())
+                    })
+                    .flatten(),
             ),
             Feed::Runs => Ask::Runs(RunQuery {
                 text: self.filter.clone(),
@@ -110,7 +120,25 @@ impl App {
         }
         match *answer {
             Answer::Agents(agents, deployments) => {
+                // Once anything is deployed, the console opens on the overview.
+                if !self.chose_view && self.view == View::Agents && !deployments.is_empty() {
+                    self.chose_view = true;
+                    self.view = View::Overview;
+                    self.fetch(Feed::Rollouts);
+                }
                 (self.agents, self.deployments) = (agents, deployments)
+            }
+            Answer::Rollouts(rollouts) => {
+                // The list moves under the selection: keep the selected model selected.
+                let model = self.selected_rollout().map(|r| r.rollout.model.clone());
+                self.rollouts = *rollouts;
+                if let Some(at) = model.and_then(|m| {
+                    self.visible_rollouts()
+                        .iter()
+                        .position(|r| r.rollout.model == m)
+                }) {
+                    self.selected = at;
+                }
             }
             Answer::Runs(page) => self.runs = page,
             Answer::Datasets(datasets) => self.datasets = datasets,
@@ -147,8 +175,8 @@ impl App {
             | Event::AliasSet { .. }
             | Event::AliasRemoved { .. }
             | Event::Deployed { .. }
-            | Event::Undeployed { .. }
-            | Event::RolloutDecided { .. } => Feed::Models,
+            | Event::Undeployed { .. } => Feed::Models,
+            Event::RolloutDecided { .. } => Feed::Rollouts,
             Event::TokenCreated { .. } | Event::OperatorAction { .. } => return,
         };
         let on_screen = feed == Feed::Agents

@@ -18,7 +18,7 @@ use super::action::{Action, Command};
 use super::commands::{self, VIEWS, View, resolve};
 use super::describe::Described;
 use super::event::ConsoleEvent;
-use super::fetch::{Ask, Feed, Fetches};
+use super::fetch::{Ask, Feed, Fetches, Rollouts};
 use super::form::LaunchForm;
 use super::keymap::{Keymap, Mode};
 use super::verbs;
@@ -70,6 +70,10 @@ pub struct App {
     pub versions: Vec<ModelVersion>,
     /// Every deployment with how each agent serves it.
     pub deployments: Vec<DeploymentStatus>,
+    /// The newest rollouts, the selected one in full, and its model's traffic.
+    pub rollouts: Rollouts,
+    /// Whether the operator picked a view (the console then stops choosing its first one).
+    pub chose_view: bool,
     pub compared: Vec<RunDetail>,
     pub events: VecDeque<EventRecord>,
     /// Runs marked for comparison.
@@ -125,6 +129,8 @@ impl App {
             models: Vec::new(),
             versions: Vec::new(),
             deployments: Vec::new(),
+            rollouts: Rollouts::default(),
+            chose_view: false,
             compared: Vec::new(),
             events: VecDeque::new(),
             marked: BTreeSet::new(),
@@ -234,8 +240,22 @@ impl App {
                         .visible_agents()
                         .get(self.selected)
                         .map(|a| verbs::parse("remove-agent", &a.id.0)),
+                    View::Rollouts => self
+                        .selected_rollout()
+                        .map(|r| verbs::parse("rollout", &format!("abort {}", r.rollout.model))),
                     _ => None,
                 };
+                self.question(asked);
+            }
+            Action::RequestPause if self.refused("pause or resume rollouts") => {}
+            Action::RequestPause => {
+                let asked = self.selected_rollout().map(|r| {
+                    let action = match r.rollout.phase {
+                        drover_protocol::rollout::Phase::Paused { .. } => "resume",
+                        _ => "pause",
+                    };
+                    verbs::parse("rollout", &format!("{action} {}", r.rollout.model))
+                });
                 self.question(asked);
             }
             Action::RequestRerun if self.refused("re-run runs") => {}
@@ -246,6 +266,12 @@ impl App {
                 self.question(asked);
             }
             Action::StartPromote if self.refused("promote models") => {}
+            Action::StartPromote if self.view == View::Rollouts => {
+                let asked = self
+                    .selected_rollout()
+                    .map(|r| verbs::parse("rollout", &format!("promote {}", r.rollout.model)));
+                self.question(asked);
+            }
             Action::StartPromote => {
                 if let Some(latest) = self.selected_latest() {
                     self.open(Mode::Command);
@@ -338,8 +364,14 @@ impl App {
             }
             Action::SetClock(now) => {
                 self.now_ms = now;
-                if self.view == View::Agents {
-                    self.fetch(Feed::Agents);
+                match self.view {
+                    View::Agents => self.fetch(Feed::Agents),
+                    View::Rollouts => self.fetch(Feed::Rollouts),
+                    View::Overview => {
+                        self.fetch(Feed::Agents);
+                        self.fetch(Feed::Rollouts);
+                    }
+                    _ => {}
                 }
             }
             Action::Redraw => {}
@@ -403,6 +435,7 @@ impl App {
 
     /// Shows `view`, fetching what it shows.
     fn switch(&mut self, view: View) {
+        self.chose_view = true;
         self.view = view;
         self.selected = 0;
         self.filter.clear();

@@ -4,6 +4,7 @@
 use drover_protocol::data::DatasetSummary;
 use drover_protocol::msg::EventRecord;
 use drover_protocol::registry::ModelSummary;
+use drover_protocol::rollout::RolloutStatus;
 use drover_protocol::run::RunSummary;
 use drover_protocol::types::{AgentInfo, AgentStatus, format_labels};
 
@@ -18,7 +19,8 @@ impl App {
             View::Datasets => self.visible_datasets().len(),
             View::Models => self.visible_models().len(),
             View::Events => self.visible_events().len(),
-            View::Compare => 0,
+            View::Rollouts => self.visible_rollouts().len(),
+            View::Compare | View::Overview => 0,
         }
     }
 
@@ -77,6 +79,28 @@ impl App {
             .rev()
             .filter(|e| self.matches(&[&e.event.describe(), e.event.kind()]))
             .collect()
+    }
+
+    /// Rollouts that match the filter (model, strategy, phase), newest first.
+    pub fn visible_rollouts(&self) -> Vec<&RolloutStatus> {
+        self.rollouts
+            .list
+            .iter()
+            .filter(|r| {
+                self.matches(&[
+                    r.rollout.model.as_str(),
+                    &r.rollout.spec.strategy.to_string(),
+                    &r.rollout.phase.to_string(),
+                ])
+            })
+            .collect()
+    }
+
+    /// The selected rollout in the Rollouts view.
+    pub fn selected_rollout(&self) -> Option<&RolloutStatus> {
+        (self.view == View::Rollouts)
+            .then(|| self.visible_rollouts().get(self.selected).copied())
+            .flatten()
     }
 
     /// `(ready, total)` agents.

@@ -8,6 +8,8 @@ mod events;
 mod form;
 mod help;
 mod models;
+mod overview;
+mod rollouts;
 mod runs;
 
 use ratatui::Frame;
@@ -45,6 +47,8 @@ pub fn render(app: &App, frame: &mut Frame) {
         View::Models => models::render(app, frame, body),
         View::Datasets => datasets::render(app, frame, body),
         View::Events => events::render(app, frame, body),
+        View::Rollouts => rollouts::render(app, frame, body),
+        View::Overview => overview::render(app, frame, body),
     }
     render_footer(app, frame, footer);
     match app.mode {
@@ -175,5 +179,7 @@ fn hints(app: &App) -> String {
     )
 }
 
+#[cfg(test)]
+mod rollout_tests;
 #[cfg(test)]
 mod tests;

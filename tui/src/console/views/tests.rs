@@ -7,7 +7,7 @@ use drover_protocol::types::{AgentId, AgentInfo, AgentStatus, HostLoad, parse_la
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-const NOW: u64 = 1_800_000_000_000;
+pub(super) const NOW: u64 = 1_800_000_000_000;
 
 fn agent(id: &str, host: &str, status: AgentStatus, seen_ago_ms: u64) -> AgentInfo {
     AgentInfo {
@@ -26,7 +26,7 @@ fn agent(id: &str, host: &str, status: AgentStatus, seen_ago_ms: u64) -> AgentIn
     }
 }
 
-fn app() -> App {
+pub(super) fn app() -> App {
     let mut app = App::new("embedded 127.0.0.1:7400".into(), NOW, false);
     app.connection = Connection::Live;
     let agents = vec![
@@ -54,7 +54,7 @@ fn app() -> App {
     app
 }
 
-fn draw(app: &App) -> Terminal<TestBackend> {
+pub(super) fn draw(app: &App) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
     terminal.draw(|f| render(app, f)).expect("draw");
     terminal
@@ -234,7 +234,7 @@ fn datasets_view_and_a_dataset_described_with_histograms_and_schema_changes() {
 }
 
 /// churn@2 served at 90% and churn@3 as a shadow on the first agent, with its last window.
-fn deployments() -> Vec<drover_protocol::serve::DeploymentStatus> {
+pub(super) fn deployments() -> Vec<drover_protocol::serve::DeploymentStatus> {
     use drover_protocol::serve::{Deployment, DeploymentStatus, LoadState, Rate, Serving, Variant};
     let variant = |version, weight, shadow| Variant {
         version,
