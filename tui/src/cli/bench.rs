@@ -228,6 +228,16 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// How soon a rollback takes effect: from the decision to the candidate's last answer,
+    /// under a fixed request rate.
+    Rollback {
+        #[arg(long, default_value_t = 5000)]
+        rps: u32,
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// A real agent serving two models at saturation for a long time, its memory sampled.
     Soak {
         #[arg(long, default_value_t = 64)]
@@ -296,6 +306,10 @@ impl BenchCmd {
             } => {
                 let report = super::bench_serve::run(concurrency, window, rounds).await?;
                 emit(&report, json, super::bench_serve::print)
+            }
+            BenchCmd::Rollback { rps, runs, json } => {
+                let report = super::bench_rollback::run(rps, runs).await?;
+                emit(&report, json, super::bench_rollback::print)
             }
             BenchCmd::Soak {
                 concurrency,

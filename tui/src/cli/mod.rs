@@ -9,6 +9,7 @@ pub mod bench_data;
 pub mod bench_ingest;
 pub mod bench_mlflow;
 mod bench_proc;
+pub mod bench_rollback;
 pub mod bench_serve;
 pub mod bench_soak;
 pub mod bench_train;

@@ -4,7 +4,8 @@
 //! promoted by the rollout analysis. The console shows it happen; `--headless` prints the
 //! story with every decision and its numbers, and exits 0 only when it ended as told.
 
-mod story;
+pub mod cluster;
+pub mod story;
 mod traffic;
 
 use std::path::PathBuf;
@@ -12,13 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use drover_coordinator::{Coordinator, CoordinatorOptions};
 use drover_protocol::registry::Stage;
-use drover_protocol::types::parse_labels;
 
-use crate::cli::Ctx;
+use self::cluster::Cluster;
 use crate::client::OperatorLink;
-use crate::local_agent;
 
 /// `drover demo`.
 #[derive(Args)]
@@ -54,32 +52,8 @@ impl DemoArgs {
 
     async fn run_in(&self, data_dir: &std::path::Path) -> anyhow::Result<()> {
         let started = Instant::now();
-        let coordinator = Coordinator::start(CoordinatorOptions {
-            data_dir: data_dir.to_path_buf(),
-            listen: "127.0.0.1:0".parse()?,
-            http: "127.0.0.1:0".parse()?,
-            advertise: None,
-            heartbeat_interval: Duration::from_secs(1),
-            max_connections: 100,
-            http_tls: None,
-        })
-        .await?;
-        let handle = coordinator.handle();
-        let http = std::net::SocketAddr::from(([127, 0, 0, 1], crate::cli::free_port()?));
-        let agent = local_agent::start_with(
-            &handle,
-            local_agent::Options {
-                state_dir: data_dir.join("demo-agent"),
-                labels: parse_labels("role=train,serve").map_err(anyhow::Error::msg)?,
-                http: Some(http),
-                serving_window: Duration::from_secs(1),
-            },
-        )
-        .await?;
-        let ctx = Ctx {
-            data_dir: data_dir.to_path_buf(),
-            address: None,
-        };
+        let cluster = Cluster::start(data_dir, Duration::from_secs(1)).await?;
+        let (handle, http, ctx) = (cluster.handle(), cluster.http, &cluster.ctx);
         let headless = self.headless;
         let say: Arc<dyn Fn(String) + Send + Sync> = Arc::new(move |line: String| {
             if headless {
@@ -95,7 +69,7 @@ impl DemoArgs {
         ));
         let scene = story::Scene {
             handle: &handle,
-            ctx: &ctx,
+            ctx,
             http,
             rps: self.rps,
             say: say.clone(),
@@ -131,8 +105,7 @@ impl DemoArgs {
         let ending = match result {
             Ok(ending) => ending,
             Err(e) => {
-                agent.stop().await;
-                coordinator.stop().await;
+                cluster.stop().await;
                 return Err(e);
             }
         };
@@ -164,8 +137,7 @@ impl DemoArgs {
                 "the registry did not end as told"
             );
         }
-        agent.stop().await;
-        coordinator.stop().await;
+        cluster.stop().await;
         Ok(())
     }
 }

@@ -58,25 +58,7 @@ pub struct Ending {
 /// Tells the whole story; an error when any part of it did not happen as told.
 pub async fn tell(scene: &Scene<'_>) -> anyhow::Result<Ending> {
     let say = |line: String| (scene.say)(line);
-    let dir = scene.ctx.data_dir.join("demo");
-    std::fs::create_dir_all(&dir)?;
-    let mut csv = Vec::new();
-    churn(
-        ChurnOptions {
-            rows: ROWS,
-            seed: 7,
-            drift: 0.0,
-        },
-        &mut csv,
-    )?;
-    add(scene, "churn", &dir.join("churn.csv"), &csv).await?;
-    add(
-        scene,
-        "churn-shuffled",
-        &dir.join("shuffled.csv"),
-        &shuffled(&csv)?,
-    )
-    .await?;
+    customers(scene).await?;
     say(format!(
         "{ROWS} synthetic customers as dataset churn@1, and the same with their labels shuffled as churn-shuffled@1"
     ));
@@ -145,14 +127,43 @@ pub async fn tell(scene: &Scene<'_>) -> anyhow::Result<Ending> {
     Ok(Ending { traffic })
 }
 
-fn version(n: u32) -> ModelRef {
+/// Adds the synthetic customers as dataset `churn`, and the same with their labels shuffled
+/// as `churn-shuffled`.
+pub async fn customers(scene: &Scene<'_>) -> anyhow::Result<()> {
+    let dir = scene.ctx.data_dir.join("demo");
+    std::fs::create_dir_all(&dir)?;
+    let mut csv = Vec::new();
+    churn(
+        ChurnOptions {
+            rows: ROWS,
+            seed: 7,
+            drift: 0.0,
+        },
+        &mut csv,
+    )?;
+    add(scene, "churn", &dir.join("churn.csv"), &csv).await?;
+    add(
+        scene,
+        "churn-shuffled",
+        &dir.join("shuffled.csv"),
+        &shuffled(&csv)?,
+    )
+    .await?;
+    Ok(())
+}
+
+/// `churn@n`.
+pub fn version(n: u32) -> ModelRef {
     ModelRef {
         name: "churn".into(),
         selector: Selector::Number(n),
     }
 }
 
-async fn request(scene: &Scene<'_>, request: OperatorRequest) -> anyhow::Result<OperatorResponse> {
+pub async fn request(
+    scene: &Scene<'_>,
+    request: OperatorRequest,
+) -> anyhow::Result<OperatorResponse> {
     match scene.handle.request(request).await {
         OperatorResponse::Error(e) => bail!("{e}"),
         answer => Ok(answer),
@@ -196,7 +207,11 @@ fn shuffled(csv: &[u8]) -> anyhow::Result<Vec<u8>> {
 
 /// Trains `algorithm` on `dataset` as model `churn`; the version registered and its holdout
 /// accuracy.
-async fn train(scene: &Scene<'_>, algorithm: &str, dataset: &str) -> anyhow::Result<(String, f64)> {
+pub async fn train(
+    scene: &Scene<'_>,
+    algorithm: &str,
+    dataset: &str,
+) -> anyhow::Result<(String, f64)> {
     let spec = TrainSpec::from_toml(&format!(
         "experiment = \"demo\"\nmodel = \"churn\"\ndataset = \"{dataset}@latest\"\ntarget = \"churned\"\ntask = \"classification\"\nalgorithm = \"{algorithm}\"\nseed = 7\n"
     ))
@@ -237,7 +252,7 @@ async fn train(scene: &Scene<'_>, algorithm: &str, dataset: &str) -> anyhow::Res
 }
 
 /// Waits until the agent answers for churn.
-async fn served(scene: &Scene<'_>) -> anyhow::Result<()> {
+pub async fn served(scene: &Scene<'_>) -> anyhow::Result<()> {
     let started = Instant::now();
     let agent = crate::cli::load::Target::plain(scene.http.to_string())?;
     while agent.get_json("/v2/models/churn").await.is_err() {

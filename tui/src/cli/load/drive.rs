@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
+use drover_protocol::types::unix_ms;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::http::{HeaderName, HeaderValue, Method, header};
@@ -47,6 +48,8 @@ pub struct LoadReport {
     pub statuses: BTreeMap<u16, u64>,
     /// Successful answers by the version that gave them (`x-drover-version`).
     pub versions: BTreeMap<String, u64>,
+    /// When each version last answered, Unix milliseconds.
+    pub last_answered_ms: BTreeMap<String, u64>,
     /// With `--feedback`: the labels posted and what came of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feedback: Option<Feedback>,
@@ -68,8 +71,8 @@ pub struct Feedback {
 struct Tally {
     latencies_us: Vec<u32>,
     statuses: BTreeMap<u16, u64>,
-    /// Answers by `x-drover-version` (a handful, so a list).
-    versions: Vec<(HeaderValue, u64)>,
+    /// Answers by `x-drover-version` (a handful, so a list), and the Unix ms of the last.
+    versions: Vec<(HeaderValue, u64, u64)>,
     feedback: Feedback,
 }
 
@@ -141,9 +144,10 @@ async fn connection(
             }
             *tally.statuses.entry(status).or_default() += 1;
             if let (200, Some(version)) = (status, version) {
-                match tally.versions.iter_mut().find(|(v, _)| *v == version) {
-                    Some((_, n)) => *n += 1,
-                    None => tally.versions.push((version, 1)),
+                let now = unix_ms();
+                match tally.versions.iter_mut().find(|(v, _, _)| *v == version) {
+                    Some((_, n, last)) => (*n, *last) = (*n + 1, now),
+                    None => tally.versions.push((version, 1, now)),
                 }
             }
             sent.fetch_add(1, Ordering::Relaxed);
@@ -254,15 +258,18 @@ pub async fn drive(load: Load) -> anyhow::Result<LoadReport> {
     }
     let mut total = Tally::default();
     let mut versions = BTreeMap::new();
+    let mut last_answered_ms: BTreeMap<String, u64> = BTreeMap::new();
     for worker in workers {
         let tally = worker.await?;
         total.latencies_us.extend(tally.latencies_us);
         for (status, n) in tally.statuses {
             *total.statuses.entry(status).or_default() += n;
         }
-        for (version, n) in tally.versions {
+        for (version, n, last) in tally.versions {
             let version = String::from_utf8_lossy(version.as_bytes()).into_owned();
-            *versions.entry(version).or_default() += n;
+            *versions.entry(version.clone()).or_default() += n;
+            let latest = last_answered_ms.entry(version).or_default();
+            *latest = (*latest).max(last);
         }
         total.feedback.judged += tally.feedback.judged;
         total.feedback.correct += tally.feedback.correct;
@@ -290,6 +297,7 @@ pub async fn drive(load: Load) -> anyhow::Result<LoadReport> {
         },
         statuses: total.statuses,
         versions,
+        last_answered_ms,
         feedback: with_labels.then_some(total.feedback),
     })
 }
