@@ -59,6 +59,8 @@ pub struct ModelVersion {
     pub algorithm: String,
     pub metrics: Metrics,
     pub created_ms: u64,
+    /// How its last rollout ended, e.g. `rolled back by rollout 3: ...` (protocol 5).
+    pub rollout: Option<String>,
 }
 
 /// A model and where its versions stand, for listings.

@@ -5,6 +5,7 @@
 pub mod logs;
 pub mod procs;
 pub mod raw_agent;
+pub mod rollouts;
 
 pub use procs::*;
 

@@ -16,7 +16,6 @@ pub mod client;
 pub mod config;
 pub mod console;
 pub mod daemon;
-pub mod demo;
 pub mod local_agent;
 pub mod ops;
 pub mod present;

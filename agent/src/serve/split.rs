@@ -122,6 +122,27 @@ mod tests {
         );
     }
 
+    /// Through a canary's steps a key that reached the candidate stays on it: rising weights
+    /// only ever move keys from the baseline to the candidate.
+    #[test]
+    fn keys_stick_to_the_candidate_through_the_steps() {
+        let steps = [5, 25, 50, 100];
+        let mut on_candidate = std::collections::BTreeSet::new();
+        for weight in steps {
+            let split = split(&[(1, 100 - weight, false), (2, weight, false)]);
+            let now: std::collections::BTreeSet<u32> = (0..5_000)
+                .filter(|i| split.pick(Some(format!("k{i}").as_bytes()), 0, |_| true) == Some(2))
+                .collect();
+            assert!(on_candidate.is_subset(&now), "a key went back at {weight}%");
+            let share = now.len() as f64 / 5_000.0;
+            assert!(
+                (share - f64::from(weight) / 100.0).abs() < 0.03,
+                "{weight}%: {share}"
+            );
+            on_candidate = now;
+        }
+    }
+
     #[test]
     fn only_ready_versions_answer_and_a_weight_change_moves_few_keys() {
         let even = split(&[(1, 50, false), (2, 50, false)]);

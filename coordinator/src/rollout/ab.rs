@@ -5,21 +5,21 @@
 use drover_protocol::rollout::{Action, Check, Decision, Phase, Rollout, Verdict};
 
 use super::analysis;
-use super::machine;
+use super::moves;
 
 /// A running A/B comparison, on the safety checks followed by the winner check.
 pub fn running(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout, Decision)> {
     let (safety, winner) = checks.split_at(checks.len().saturating_sub(1));
     if analysis::overall(safety) == Verdict::Fail {
-        return Some(machine::failed(r, now_ms, checks));
+        return Some(moves::failed(r, now_ms, checks));
     }
     let verdict = winner.first().map_or(Verdict::Inconclusive, |w| w.verdict);
-    let long_enough = machine::elapsed(r, now_ms) >= r.spec.step_duration.as_millis() as u64;
+    let long_enough = moves::elapsed(r, now_ms) >= r.spec.step_duration.as_millis() as u64;
     let reason = || analysis::summary(&checks[checks.len() - 1..]);
     match verdict {
         Verdict::Pass if long_enough && r.spec.manual_gate => {
             let reason = format!("the candidate won, held for the operator: {}", reason());
-            Some(machine::moved(
+            Some(moves::moved(
                 r,
                 now_ms,
                 Phase::Held {
@@ -33,19 +33,19 @@ pub fn running(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout,
         }
         Verdict::Pass if long_enough => {
             let reason = format!("the candidate won: {}", reason());
-            Some(machine::promote(r, now_ms, reason, checks))
+            Some(moves::promote(r, now_ms, reason, checks))
         }
         Verdict::Fail if long_enough => {
             let reason = format!("the baseline won: {}", reason());
-            Some(machine::roll_back(r, now_ms, reason, checks))
+            Some(moves::roll_back(r, now_ms, reason, checks))
         }
-        _ if machine::elapsed(r, now_ms) >= r.spec.max_duration.as_millis() as u64 => {
+        _ if moves::elapsed(r, now_ms) >= r.spec.max_duration.as_millis() as u64 => {
             let reason = format!(
                 "no winner after {}; the baseline stays: {}",
                 humantime::format_duration(r.spec.max_duration),
                 reason()
             );
-            Some(machine::roll_back(r, now_ms, reason, checks))
+            Some(moves::roll_back(r, now_ms, reason, checks))
         }
         _ => None,
     }

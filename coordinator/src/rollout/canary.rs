@@ -4,7 +4,7 @@
 use drover_protocol::rollout::{Action, Check, Decision, Phase, Rollout};
 
 use super::analysis;
-use super::machine;
+use super::moves;
 
 /// The candidate's weight at `r`'s step.
 pub fn weight(r: &Rollout) -> u32 {
@@ -13,7 +13,7 @@ pub fn weight(r: &Rollout) -> u32 {
 
 /// A running canary step, on the analysis of what it served.
 pub fn running(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout, Decision)> {
-    machine::judge(r, now_ms, checks, |checks| {
+    moves::judge(r, now_ms, checks, |checks| {
         let next = r.step + 1;
         let reason = format!(
             "step {} ({}%) passed: {}",
@@ -22,8 +22,8 @@ pub fn running(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout,
             analysis::summary(&checks)
         );
         match r.spec.steps.get(next) {
-            Some(&100) | None => machine::promote(r, now_ms, reason, checks),
-            Some(&weight) => machine::moved(
+            Some(&100) | None => moves::promote(r, now_ms, reason, checks),
+            Some(&weight) => moves::moved(
                 r,
                 now_ms,
                 Phase::Running,

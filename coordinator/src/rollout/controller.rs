@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::analysis::Tally;
 use super::machine::{self, Observation, Readiness};
 use crate::state::Shared;
+use crate::store::{Store, StoreError};
 use crate::{deployments, registry};
 
 /// How often every active rollout is looked at, besides when windows arrive.
@@ -86,7 +87,7 @@ pub fn advance_all(shared: &Shared, seen: &mut HashMap<u64, Seen>, now_ms: u64) 
 /// Steps one rollout: observe, decide, store, act.
 fn advance(shared: &Shared, r: Rollout, seen: &mut Seen, now_ms: u64) -> Result<(), ApiError> {
     let _one_at_a_time = shared.rollouts.lock().unwrap_or_else(|e| e.into_inner());
-    observe(shared, &r, seen)?;
+    observe(shared.store.sync(), &r, seen).map_err(internal)?;
     let observation = Observation {
         candidate: seen.candidate.clone(),
         baseline: seen.baseline.clone(),
@@ -106,7 +107,7 @@ fn advance(shared: &Shared, r: Rollout, seen: &mut Seen, now_ms: u64) -> Result<
 
 /// Adds the windows stored since `seen` last looked to its tallies (starting over when the
 /// rollout moved to another step).
-fn observe(shared: &Shared, r: &Rollout, seen: &mut Seen) -> Result<(), ApiError> {
+fn observe(store: &Store, r: &Rollout, seen: &mut Seen) -> Result<(), StoreError> {
     let since = machine::observed_since(r);
     if seen.since != since {
         *seen = Seen {
@@ -115,11 +116,7 @@ fn observe(shared: &Shared, r: &Rollout, seen: &mut Seen) -> Result<(), ApiError
         };
     }
     let from = since.0.min(since.1);
-    let windows = shared
-        .store
-        .sync()
-        .windows_received(&r.model, from, seen.last_row)
-        .map_err(internal)?;
+    let windows = store.windows_received(&r.model, from, seen.last_row)?;
     for received in windows {
         seen.last_row = received.row;
         let w = &received.window;
@@ -132,6 +129,29 @@ fn observe(shared: &Shared, r: &Rollout, seen: &mut Seen) -> Result<(), ApiError
         }
     }
     Ok(())
+}
+
+/// Analyses every rollout of `rollouts` once on what `store` holds, as each pass of the
+/// controller does (reading only the windows stored since the last pass), without acting on
+/// what it decides; how many decisions it took. What `drover bench analysis` times.
+pub fn analyse(
+    store: &Store,
+    rollouts: &[Rollout],
+    seen: &mut HashMap<u64, Seen>,
+    now_ms: u64,
+) -> Result<usize, StoreError> {
+    let mut decided = 0;
+    for r in rollouts {
+        let mine = seen.entry(r.id).or_default();
+        observe(store, r, mine)?;
+        let observation = Observation {
+            candidate: mine.candidate.clone(),
+            baseline: mine.baseline.clone(),
+            readiness: Readiness::Ready,
+        };
+        decided += machine::step(r, &observation, now_ms).decisions.len();
+    }
+    Ok(decided)
 }
 
 /// Whether every connected agent the deployment picks has the candidate loaded.
@@ -180,6 +200,20 @@ fn commit(shared: &Shared, next: &Rollout, decisions: Vec<Decision>) -> Result<(
         .save_rollout(next, &decisions)
         .map_err(internal)?;
     apply(shared, next)?;
+    let note = match &next.phase {
+        Phase::Succeeded => Some(format!("promoted to production by rollout {}", next.id)),
+        Phase::RolledBack { reason } => {
+            Some(format!("rolled back by rollout {}: {reason}", next.id))
+        }
+        _ => None,
+    };
+    if let Some(note) = note {
+        shared
+            .store
+            .sync()
+            .note_rollout(&next.model, next.candidate, &note)
+            .map_err(internal)?;
+    }
     if next.phase == Phase::Succeeded {
         settle_registry(shared, next)?;
     }

@@ -2,6 +2,7 @@
 //! candidate by itself, promoting a better one and rolling back a worse one.
 //!
 //! - [`machine`]: the pure core, `(rollout, observation, now) -> (rollout, decisions)`.
+//! - [`moves`]: the moves strategies share; [`observation`]: what the analysis looks at.
 //! - [`canary`], [`ab`], [`shadow`], [`bluegreen`]: each strategy's rules.
 //! - [`analysis`]: the candidate against the baseline, with always-valid tests.
 //! - [`controller`]: the shell: reads windows, persists decisions, sends weights.
@@ -12,6 +13,8 @@ pub mod bluegreen;
 pub mod canary;
 pub mod controller;
 pub mod machine;
+pub mod moves;
+pub mod observation;
 pub mod shadow;
 #[cfg(test)]
 mod tests;

@@ -5,15 +5,15 @@
 use drover_protocol::rollout::{Action, Check, Decision, Phase, Rollout};
 
 use super::analysis;
-use super::machine;
+use super::moves;
 
 /// A running shadow comparison, on its disagreement check.
 pub fn running(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout, Decision)> {
-    machine::judge(r, now_ms, checks, |checks| {
+    moves::judge(r, now_ms, checks, |checks| {
         let reason = format!("the shadow agreed: {}", analysis::summary(&checks));
         if r.spec.manual_gate {
             let reason = format!("{reason}; held for the operator");
-            machine::moved(
+            moves::moved(
                 r,
                 now_ms,
                 Phase::Held {
@@ -25,7 +25,7 @@ pub fn running(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout,
                 checks,
             )
         } else {
-            machine::promote(r, now_ms, reason, checks)
+            moves::promote(r, now_ms, reason, checks)
         }
     })
 }

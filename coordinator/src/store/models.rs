@@ -26,7 +26,8 @@ pub struct NewModelVersion<'a> {
 }
 
 const SELECT: &str = "SELECT model, version, semver, stage, run_id, dataset, dataset_hash, artifact_hash, algorithm, metrics, created_ms,
-    (SELECT group_concat(alias, ',') FROM (SELECT alias FROM model_aliases a WHERE a.model = v.model AND a.version = v.version ORDER BY alias))
+    (SELECT group_concat(alias, ',') FROM (SELECT alias FROM model_aliases a WHERE a.model = v.model AND a.version = v.version ORDER BY alias)),
+    rollout
     FROM model_versions v";
 
 fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
@@ -50,6 +51,7 @@ fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
         aliases: aliases
             .map(|a| a.split(',').map(String::from).collect())
             .unwrap_or_default(),
+        rollout: r.get(12)?,
     })
 }
 

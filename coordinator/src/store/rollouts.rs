@@ -65,6 +65,17 @@ impl Store {
         Ok(())
     }
 
+    /// Notes on `model@version` how its last rollout ended.
+    pub fn note_rollout(&self, model: &str, version: u32, note: &str) -> Result<(), StoreError> {
+        let started = Instant::now();
+        self.lock()?.execute(
+            "UPDATE model_versions SET rollout = ?3 WHERE model = ?1 AND version = ?2",
+            params![model, version, note],
+        )?;
+        record_write(started);
+        Ok(())
+    }
+
     /// Every rollout not yet over.
     pub fn active_rollouts(&self) -> Result<Vec<Rollout>, StoreError> {
         self.rollouts_where("active = 1", params![], u32::MAX)

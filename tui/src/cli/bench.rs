@@ -228,6 +228,20 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// What analysing many concurrent rollouts costs the coordinator, per window.
+    Analysis {
+        #[arg(long, default_value_t = 100)]
+        rollouts: usize,
+        /// Agents serving each model.
+        #[arg(long, default_value_t = 4)]
+        agents: usize,
+        #[arg(long, default_value_t = 10)]
+        window_secs: u64,
+        #[arg(long, default_value_t = 30)]
+        passes: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// How soon a rollback takes effect: from the decision to the candidate's last answer,
     /// under a fixed request rate.
     Rollback {
@@ -306,6 +320,17 @@ impl BenchCmd {
             } => {
                 let report = super::bench_serve::run(concurrency, window, rounds).await?;
                 emit(&report, json, super::bench_serve::print)
+            }
+            BenchCmd::Analysis {
+                rollouts,
+                agents,
+                window_secs,
+                passes,
+                json,
+            } => {
+                let report =
+                    super::bench_analysis::run(rollouts, agents, window_secs, passes).await?;
+                emit(&report, json, super::bench_analysis::print)
             }
             BenchCmd::Rollback { rps, runs, json } => {
                 let report = super::bench_rollback::run(rps, runs).await?;

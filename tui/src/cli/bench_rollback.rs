@@ -13,9 +13,9 @@ use drover_protocol::registry::Selector;
 use drover_protocol::rollout::{Action, RolloutSpec};
 use serde::Serialize;
 
+use super::demo::cluster::Cluster;
+use super::demo::story::{self, Scene};
 use super::load::{self, Ask, Format, Load, Target};
-use crate::demo::cluster::Cluster;
-use crate::demo::story::{self, Scene};
 
 /// A canary that gives the candidate half the traffic and decides on predictions quickly.
 const SPEC: &str = r#"
@@ -129,7 +129,9 @@ async fn measure(cluster: &Cluster, rps: u32, runs: u32) -> anyhow::Result<Rollb
             .get("churn@2")
             .copied()
             .context("the candidate never answered")?;
-        report.decision_to_last_answer_ms.push(last as i64 - decided as i64);
+        report
+            .decision_to_last_answer_ms
+            .push(last as i64 - decided as i64);
         report.rps.push(load.requests_per_second);
         report.requests += load.requests;
         report.failed += load

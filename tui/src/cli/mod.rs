@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod bench;
+pub mod bench_analysis;
 pub mod bench_console;
 pub mod bench_data;
 pub mod bench_ingest;
@@ -16,6 +17,7 @@ pub mod bench_train;
 pub mod care;
 pub mod compare;
 pub mod data;
+pub mod demo;
 pub mod deployments;
 pub mod events;
 pub mod follow;
@@ -57,7 +59,7 @@ pub enum Command {
     Coordinator,
     /// The whole lifecycle in about a minute, in a temporary data dir: data, training, a
     /// deployment under traffic, a bad candidate rolled back and a better one promoted.
-    Demo(crate::demo::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Join tokens for new agents.
     Token {
         #[command(subcommand)]

@@ -87,6 +87,9 @@ pub fn render(v: &ModelVersion, now_ms: u64) -> String {
         let shown = drover_ml::metric::display(k, *m);
         out.push_str(&format!("  {k:<10} {shown}\n"))
     });
+    if let Some(note) = &v.rollout {
+        out.push_str(&format!("rollout: {note}\n"));
+    }
     out
 }
 
@@ -299,6 +302,7 @@ mod tests {
             algorithm: "gaussian_nb".into(),
             metrics: Default::default(),
             created_ms: 0,
+            rollout: None,
         }
     }
 

@@ -1,11 +1,14 @@
 //! What the operator's actions on the selected row do: describe it, mark it, compare, and the
 //! questions asked before anything changes state (refused in read-only mode).
 
+use drover_protocol::rollout::Phase;
+
 use super::App;
 use crate::console::action::Command;
 use crate::console::commands::View;
 use crate::console::describe::{Described, DetailAsk};
 use crate::console::keymap::Mode;
+use crate::console::verbs;
 
 impl App {
     /// The pane for the selected row of the current view, and the fetch it needs, if any.
@@ -58,6 +61,19 @@ impl App {
             Some(Err(message)) => self.status = Some((message, true)),
             None => {}
         }
+    }
+
+    /// Asks whether to do `action` (`:rollout ACTION`) to the selected rollout; without one,
+    /// to pause it, or to resume it when paused.
+    pub(super) fn ask_rollout(&mut self, action: Option<&str>) {
+        let asked = self.selected_rollout().map(|r| {
+            let action = action.unwrap_or(match r.rollout.phase {
+                Phase::Paused { .. } => "resume",
+                _ => "pause",
+            });
+            verbs::parse("rollout", &format!("{action} {}", r.rollout.model))
+        });
+        self.question(asked);
     }
 
     /// `model@N` of the selected model's latest version, in the Models view.

@@ -240,24 +240,13 @@ impl App {
                         .visible_agents()
                         .get(self.selected)
                         .map(|a| verbs::parse("remove-agent", &a.id.0)),
-                    View::Rollouts => self
-                        .selected_rollout()
-                        .map(|r| verbs::parse("rollout", &format!("abort {}", r.rollout.model))),
+                    View::Rollouts => return self.ask_rollout(Some("abort")),
                     _ => None,
                 };
                 self.question(asked);
             }
             Action::RequestPause if self.refused("pause or resume rollouts") => {}
-            Action::RequestPause => {
-                let asked = self.selected_rollout().map(|r| {
-                    let action = match r.rollout.phase {
-                        drover_protocol::rollout::Phase::Paused { .. } => "resume",
-                        _ => "pause",
-                    };
-                    verbs::parse("rollout", &format!("{action} {}", r.rollout.model))
-                });
-                self.question(asked);
-            }
+            Action::RequestPause => self.ask_rollout(None),
             Action::RequestRerun if self.refused("re-run runs") => {}
             Action::RequestRerun => {
                 let asked = (self.view == View::Runs)
@@ -267,10 +256,7 @@ impl App {
             }
             Action::StartPromote if self.refused("promote models") => {}
             Action::StartPromote if self.view == View::Rollouts => {
-                let asked = self
-                    .selected_rollout()
-                    .map(|r| verbs::parse("rollout", &format!("promote {}", r.rollout.model)));
-                self.question(asked);
+                self.ask_rollout(Some("promote"))
             }
             Action::StartPromote => {
                 if let Some(latest) = self.selected_latest() {

@@ -294,6 +294,7 @@ fn a_version_described_with_its_stage_history() {
         algorithm: "random_forest".into(),
         metrics: [("accuracy".to_string(), 0.874)].into(),
         created_ms: NOW - 3_600_000,
+        rollout: None,
     }];
     insta::assert_snapshot!(
         "models_view_shows_where_versions_are_served",

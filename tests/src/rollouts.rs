@@ -1,0 +1,189 @@
+//! Helpers of the rollout tests: a quick canary spec, a shuffled-label table, `drover load`
+//! runs that assert no request failed, and readers of `drover rollout status`,
+//! `drover deployments` and `drover models show`.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use crate::{drover, drover_ok, wait_for};
+
+/// A quick canary: steps of 20, 50 and 100%, a second per step at least, an accuracy
+/// tolerance wide enough for a few thousand requests to decide.
+pub const SPEC: &str = r#"
+steps = [20, 50, 100]
+step_duration = "1s"
+step_samples = 200
+step_deadline = "2m"
+min_feedback = 200
+guard = "2s"
+[tolerances]
+accuracy = 0.05
+"#;
+
+/// The churn table with its `churned` column shuffled: a model trained on it learns nothing.
+pub fn shuffled(csv: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(csv.to_vec()).expect("utf-8");
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    let target = header
+        .split(',')
+        .position(|c| c == "churned")
+        .expect("churned column");
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    let labels: Vec<String> = rows.iter().map(|r| r[target].clone()).collect();
+    let mut out = format!("{header}\n");
+    for (i, row) in rows.iter().enumerate() {
+        let mut row = row.clone();
+        row[target] = labels[(i * 7919 + 13) % labels.len()].clone();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// The newest rollout of `model` as `drover rollout status MODEL --json` reports it.
+pub fn rollout(data: &str, model: &str) -> Value {
+    let out = drover_ok(&["rollout", "status", model, "--json", "--data-dir", data]);
+    let list: Value = serde_json::from_str(&out).expect("json");
+    list[0].clone()
+}
+
+/// Runs `drover load` with feedback against `http` for `seconds`; asserts no request failed
+/// and returns the report.
+pub async fn load(http: SocketAddr, data: &str, seconds: u32) -> Value {
+    let labelled = [
+        "--data",
+        "churn@1",
+        "--feedback",
+        "--key-header",
+        "--data-dir",
+        data,
+    ];
+    load_with(http, seconds, &labelled).await
+}
+
+/// Runs `drover load` of one synthetic row, with no key, against `http` for `seconds` (it
+/// needs no coordinator); asserts no request failed and returns the report.
+pub async fn load_synthetic(http: SocketAddr, seconds: u32) -> Value {
+    load_with(http, seconds, &[]).await
+}
+
+pub async fn load_with(http: SocketAddr, seconds: u32, extra: &[&str]) -> Value {
+    let url = format!("http://{http}");
+    let duration = format!("{seconds}s");
+    let mut args: Vec<String> = [
+        "load",
+        &url,
+        "--model",
+        "churn",
+        "--duration",
+        &duration,
+        "--concurrency",
+        "4",
+        "--json",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        drover_ok(&args)
+    })
+    .await
+    .expect("load");
+    let report: Value = serde_json::from_str(&out).expect("json");
+    let statuses: Vec<&String> = report["statuses"]
+        .as_object()
+        .expect("statuses")
+        .keys()
+        .collect();
+    assert_eq!(statuses, ["200"], "no request failed: {report}");
+    report
+}
+
+/// Drives load until the rollout of `model` is over; returns it.
+pub async fn until_over(http: SocketAddr, data: &str, model: &str) -> Value {
+    for _ in 0..30 {
+        load(http, data, 2).await;
+        let r = rollout(data, model);
+        let phase = &r["rollout"]["phase"];
+        if phase == "Succeeded" || phase.get("RolledBack").is_some() {
+            return r;
+        }
+        assert!(phase.get("Paused").is_none(), "the rollout paused: {r}");
+    }
+    panic!("the rollout did not end: {}", rollout(data, model));
+}
+
+/// The versions `drover deployments --json` has on `model`, as (version, weight).
+pub fn variants(data: &str, model: &str) -> Vec<(u64, u64)> {
+    let out = drover_ok(&["deployments", "--json", "--data-dir", data]);
+    let list: Value = serde_json::from_str(&out).expect("json");
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["deployment"]["model"] == model)
+        .flat_map(|d| {
+            d["deployment"]["variants"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap_or(0),
+                v["weight"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+pub fn stage(data: &str, reference: &str) -> String {
+    let out = drover_ok(&["models", "show", reference, "--json", "--data-dir", data]);
+    let version: Value = serde_json::from_str(&out).expect("json");
+    version["stage"].as_str().unwrap_or_default().to_string()
+}
+
+pub fn actions(r: &Value) -> Vec<String> {
+    r["decisions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| match &d["action"] {
+            Value::String(s) => s.clone(),
+            other => other
+                .as_object()
+                .and_then(|o| o.keys().next().cloned())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub async fn train(handle: &drover_coordinator::CoordinatorHandle, spec: &str, expect: &str) {
+    let run = crate::submit(handle, spec).await.expect("queued");
+    let trained = crate::finished(handle, &run).await;
+    assert_eq!(trained.registered.as_deref(), Some(expect), "{trained:?}");
+}
+
+/// The versions that answered in a `drover load` report.
+pub fn versions(report: &Value) -> Vec<String> {
+    report["versions"]
+        .as_object()
+        .map(|v| v.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Waits for `reference` to be registered.
+pub async fn registered(data: &str, reference: &str) {
+    wait_for(&format!("{reference} to be registered"), || async {
+        drover(&["models", "show", reference, "--data-dir", data])
+            .status
+            .success()
+            .then_some(())
+    })
+    .await;
+}
