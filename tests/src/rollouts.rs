@@ -44,6 +44,41 @@ pub fn shuffled(csv: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// Waits until the agent at `http` serves `churn`.
+pub async fn served(http: SocketAddr) {
+    wait_for("churn to be served", || async {
+        let (status, _) =
+            crate::http_request(http, "GET", "/v2/models/churn/ready", &[], None).await;
+        (status == 200).then_some(())
+    })
+    .await;
+}
+
+/// `drover rollout start churn --candidate N` with `extra` arguments, on data dir `data`.
+pub fn start(data: &str, candidate: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "rollout",
+        "start",
+        "churn",
+        "--candidate",
+        candidate,
+        "--data-dir",
+        data,
+    ];
+    args.extend_from_slice(extra);
+    drover(&args)
+}
+
+/// The stdout of a `drover` run that must have succeeded.
+pub fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The newest rollout of `model` as `drover rollout status MODEL --json` reports it.
 pub fn rollout(data: &str, model: &str) -> Value {
     let out = drover_ok(&["rollout", "status", model, "--json", "--data-dir", data]);

@@ -4,7 +4,8 @@
 //! weights.
 
 use drover_tests::rollouts::{
-    SPEC, actions, load, load_synthetic, registered, rollout, until_over, variants, versions,
+    SPEC, actions, load, load_synthetic, registered, rollout, served, until_over, variants,
+    versions,
 };
 use drover_tests::{drover_ok, wait_for};
 
@@ -48,12 +49,7 @@ async fn a_rollout_survives_a_killed_coordinator_and_a_lost_agent() {
         registered(&d, reference).await;
     }
     drover_ok(&["models", "deploy", "churn@1", "--data-dir", &d]);
-    wait_for("churn@1 to be served", || async {
-        let (status, _) =
-            drover_tests::http_request(http, "GET", "/v2/models/churn/ready", &[], None).await;
-        (status == 200).then_some(())
-    })
-    .await;
+    served(http).await;
     let spec = tmp.path().join("rollout.toml");
     // Two seeds of one model differ a little in the classes they predict. Steps last 3 s, so
     // one second of load at a time stops within the second step.

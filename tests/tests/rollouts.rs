@@ -4,9 +4,10 @@
 //! pause, resume and abort; what a running rollout owns cannot be changed behind its back.
 
 use drover_tests::rollouts::{
-    SPEC, actions, load, rollout, shuffled, stage, train, until_over, variants, versions,
+    SPEC, actions, load, ok, rollout, served, shuffled, stage, start, train, until_over, variants,
+    versions,
 };
-use drover_tests::{InProcessAgent, drover, drover_ok, wait_for};
+use drover_tests::{InProcessAgent, drover, drover_ok};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_every_step() {
@@ -44,15 +45,7 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
     std::fs::write(&spec_file, SPEC).expect("spec");
     let spec_path = spec_file.to_str().expect("utf-8");
 
-    let undeployed = drover(&[
-        "rollout",
-        "start",
-        "churn",
-        "--candidate",
-        "2",
-        "--data-dir",
-        &d,
-    ]);
+    let undeployed = start(&d, "2", &[]);
     assert!(
         String::from_utf8_lossy(&undeployed.stderr).contains("churn is not deployed"),
         "{undeployed:?}"
@@ -66,39 +59,16 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
         "--data-dir",
         &d,
     ]);
-    wait_for("churn@1 to be served", || async {
-        let (status, _) =
-            drover_tests::http_request(http, "GET", "/v2/models/churn/ready", &[], None).await;
-        (status == 200).then_some(())
-    })
-    .await;
+    served(http).await;
     load(http, &d, 1).await;
 
     // The shuffled candidate: rolled back by itself, with no failed request.
-    let out = drover_ok(&[
-        "rollout",
-        "start",
-        "churn",
-        "--candidate",
-        "2",
-        "--spec",
-        spec_path,
-        "--data-dir",
-        &d,
-    ]);
+    let out = ok(start(&d, "2", &["--spec", spec_path]));
     assert!(
         out.contains("rollout 1 started: canary of churn@2 against @1"),
         "{out}"
     );
-    let busy = drover(&[
-        "rollout",
-        "start",
-        "churn",
-        "--candidate",
-        "3",
-        "--data-dir",
-        &d,
-    ]);
+    let busy = start(&d, "3", &[]);
     assert!(
         String::from_utf8_lossy(&busy.stderr).contains("already has rollout 1 running"),
         "one rollout per model: {busy:?}"
@@ -151,19 +121,11 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
 
     // The shuffled candidate as a shadow: it gets a copy of every request, answers none, and
     // disagrees with the answers given too often.
-    drover_ok(&[
-        "rollout",
-        "start",
-        "churn",
-        "--candidate",
-        "2",
-        "--strategy",
-        "shadow",
-        "--spec",
-        spec_path,
-        "--data-dir",
+    ok(start(
         &d,
-    ]);
+        "2",
+        &["--strategy", "shadow", "--spec", spec_path],
+    ));
     assert_eq!(
         rollout(&d, "churn")["weights"],
         serde_json::json!({"baseline": 100, "candidate": 0, "shadow": true})
@@ -185,17 +147,7 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
     assert_eq!(variants(&d, "churn"), [(1, 100)]);
 
     // The sound candidate: every step, then production.
-    drover_ok(&[
-        "rollout",
-        "start",
-        "churn",
-        "--candidate",
-        "3",
-        "--spec",
-        spec_path,
-        "--data-dir",
-        &d,
-    ]);
+    ok(start(&d, "3", &["--spec", spec_path]));
     let good = until_over(http, &d, "churn").await;
     assert_eq!(good["rollout"]["phase"], "Succeeded", "{good}");
     assert_eq!(
@@ -218,15 +170,7 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
     );
 
     // Operators: pause, resume and abort, each recorded with who did it.
-    drover_ok(&[
-        "rollout",
-        "start",
-        "churn",
-        "--candidate",
-        "1",
-        "--data-dir",
-        &d,
-    ]);
+    ok(start(&d, "1", &[]));
     let paused = drover_ok(&["rollout", "pause", "churn", "--data-dir", &d]);
     assert!(paused.contains("paused by the operator"), "{paused}");
     let again = drover(&["rollout", "pause", "churn", "--data-dir", &d]);
@@ -261,36 +205,17 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_spec_is_refused_with_its_reason() {
     let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path().to_str().expect("utf-8").to_string();
     let spec = tmp.path().join("bad.toml");
     std::fs::write(&spec, "steps = [50, 20, 100]\n").expect("spec");
-    let out = drover(&[
-        "rollout",
-        "start",
-        "churn",
-        "--candidate",
-        "2",
-        "--spec",
-        spec.to_str().expect("utf-8"),
-        "--data-dir",
-        tmp.path().to_str().expect("utf-8"),
-    ]);
+    let out = start(&d, "2", &["--spec", spec.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("bad.toml") && stderr.contains("must rise"),
         "{stderr}"
     );
-    let strategy = drover(&[
-        "rollout",
-        "start",
-        "churn",
-        "--candidate",
-        "2",
-        "--strategy",
-        "yolo",
-        "--data-dir",
-        tmp.path().to_str().expect("utf-8"),
-    ]);
+    let strategy = start(&d, "2", &["--strategy", "yolo"]);
     assert!(
         String::from_utf8_lossy(&strategy.stderr).contains("one of canary, ab, shadow, bluegreen")
     );

@@ -2,7 +2,7 @@
 //! held for the operator with a manual gate), a better baseline rolls it back, and no winner
 //! by the maximum duration ends it with the baseline kept.
 
-use drover_protocol::rollout::{Action, Check, Decision, Phase, Rollout, Verdict};
+use drover_protocol::rollout::{Check, Decision, Rollout, Verdict};
 
 use super::analysis;
 use super::moves;
@@ -19,17 +19,7 @@ pub fn running(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout,
     match verdict {
         Verdict::Pass if long_enough && r.spec.manual_gate => {
             let reason = format!("the candidate won, held for the operator: {}", reason());
-            Some(moves::moved(
-                r,
-                now_ms,
-                Phase::Held {
-                    reason: reason.clone(),
-                },
-                r.step,
-                Action::Held,
-                reason,
-                checks,
-            ))
+            Some(moves::hold(r, now_ms, reason, checks))
         }
         Verdict::Pass if long_enough => {
             let reason = format!("the candidate won: {}", reason());

@@ -12,7 +12,7 @@ use drover_protocol::msg::{ApiError, Event};
 use drover_protocol::registry::{ModelRef, Selector, Stage};
 use drover_protocol::rollout::{Command, Decision, Phase, Rollout, RolloutSpec, RolloutStatus};
 use drover_protocol::serve::{LoadState, Variant, selects};
-use drover_protocol::types::unix_ms;
+use drover_protocol::types::{AgentId, unix_ms};
 use tokio_util::sync::CancellationToken;
 
 use super::analysis::Tally;
@@ -87,7 +87,13 @@ pub fn advance_all(shared: &Shared, seen: &mut HashMap<u64, Seen>, now_ms: u64) 
 /// Steps one rollout: observe, decide, store, act.
 fn advance(shared: &Shared, r: Rollout, seen: &mut Seen, now_ms: u64) -> Result<(), ApiError> {
     let _one_at_a_time = shared.rollouts.lock().unwrap_or_else(|e| e.into_inner());
-    observe(shared.store.sync(), &r, seen).map_err(internal)?;
+    let skews = shared
+        .fleet
+        .clock_skews()
+        .into_iter()
+        .map(|s| (s.agent, s.skew_ms))
+        .collect();
+    observe(shared.store.sync(), &r, seen, &skews).map_err(internal)?;
     let observation = Observation {
         candidate: seen.candidate.clone(),
         baseline: seen.baseline.clone(),
@@ -107,7 +113,16 @@ fn advance(shared: &Shared, r: Rollout, seen: &mut Seen, now_ms: u64) -> Result<
 
 /// Adds the windows stored since `seen` last looked to its tallies (starting over when the
 /// rollout moved to another step).
-fn observe(store: &Store, r: &Rollout, seen: &mut Seen) -> Result<(), StoreError> {
+///
+/// A window counts for a period only if it opened after the period began (on the
+/// coordinator's clock, the agent's measured skew taken off): one that straddles a change of
+/// weights mixes traffic of both and is left out, as is one that arrived late.
+fn observe(
+    store: &Store,
+    r: &Rollout,
+    seen: &mut Seen,
+    skews: &HashMap<AgentId, i64>,
+) -> Result<(), StoreError> {
     let since = machine::observed_since(r);
     if seen.since != since {
         *seen = Seen {
@@ -120,11 +135,13 @@ fn observe(store: &Store, r: &Rollout, seen: &mut Seen) -> Result<(), StoreError
     for received in windows {
         seen.last_row = received.row;
         let w = &received.window;
-        if w.version == r.candidate && received.at_ms > since.0 {
+        let skew = skews.get(&received.agent).copied().unwrap_or(0);
+        let opened = (w.start_ms as i64).saturating_sub(skew).max(0) as u64;
+        if w.version == r.candidate && opened >= since.0 {
             seen.candidate.add(w);
             seen.candidate.compared += received.shadow_rows;
             seen.candidate.differing += received.shadow_differing.min(received.shadow_rows);
-        } else if w.version == r.baseline && received.at_ms > since.1 {
+        } else if w.version == r.baseline && opened >= since.1 {
             seen.baseline.add(w);
         }
     }
@@ -143,7 +160,7 @@ pub fn analyse(
     let mut decided = 0;
     for r in rollouts {
         let mine = seen.entry(r.id).or_default();
-        observe(store, r, mine)?;
+        observe(store, r, mine, &HashMap::new())?;
         let observation = Observation {
             candidate: mine.candidate.clone(),
             baseline: mine.baseline.clone(),

@@ -7,7 +7,7 @@ use drover_protocol::rollout::{
 };
 
 use super::analysis;
-use super::moves::{decision, elapsed, moved, promote, roll_back};
+use super::moves::{decision, elapsed, moved, pause, promote, roll_back};
 pub use super::observation::{Observation, Readiness};
 use super::{ab, bluegreen, canary, shadow};
 
@@ -152,17 +152,9 @@ pub fn command(r: &Rollout, command: Command, now_ms: u64) -> Result<(Rollout, D
     }
     let by = |what: &str| format!("{what} by the operator");
     match (command, &r.phase) {
-        (Command::Pause, Phase::Running | Phase::Guard) => Ok(moved(
-            r,
-            now_ms,
-            Phase::Paused {
-                reason: by("paused"),
-            },
-            r.step,
-            Action::Paused,
-            by("paused"),
-            Vec::new(),
-        )),
+        (Command::Pause, Phase::Running | Phase::Guard) => {
+            Ok(pause(r, now_ms, by("paused"), Vec::new()))
+        }
         (Command::Resume, Phase::Paused { .. }) => {
             let phase = if promoted_step(r) {
                 Phase::Guard

@@ -82,18 +82,24 @@ pub fn failed(r: &Rollout, now_ms: u64, checks: Vec<Check>) -> (Rollout, Decisio
     let reason = format!("analysis failed: {}", analysis::summary(&checks));
     match r.spec.on_failure {
         OnFailure::Rollback => roll_back(r, now_ms, reason, checks),
-        OnFailure::Pause => moved(
-            r,
-            now_ms,
-            Phase::Paused {
-                reason: reason.clone(),
-            },
-            r.step,
-            Action::Paused,
-            reason,
-            checks,
-        ),
+        OnFailure::Pause => pause(r, now_ms, reason, checks),
     }
+}
+
+/// `r` held at its weights until the operator resumes, promotes or aborts it.
+pub fn pause(r: &Rollout, now_ms: u64, reason: String, checks: Vec<Check>) -> (Rollout, Decision) {
+    let phase = Phase::Paused {
+        reason: reason.clone(),
+    };
+    moved(r, now_ms, phase, r.step, Action::Paused, reason, checks)
+}
+
+/// `r`'s candidate reported the winner and held for the operator to promote.
+pub fn hold(r: &Rollout, now_ms: u64, reason: String, checks: Vec<Check>) -> (Rollout, Decision) {
+    let phase = Phase::Held {
+        reason: reason.clone(),
+    };
+    moved(r, now_ms, phase, r.step, Action::Held, reason, checks)
 }
 
 /// A step still undecided past its deadline pauses for the operator.
@@ -106,17 +112,7 @@ pub fn overdue(r: &Rollout, now_ms: u64, checks: Vec<Check>) -> Option<(Rollout,
         humantime::format_duration(r.spec.step_deadline),
         analysis::summary(&checks)
     );
-    Some(moved(
-        r,
-        now_ms,
-        Phase::Paused {
-            reason: reason.clone(),
-        },
-        r.step,
-        Action::Paused,
-        reason,
-        checks,
-    ))
+    Some(pause(r, now_ms, reason, checks))
 }
 
 /// The usual rule of a step serving traffic: fail at once, pass once the step has lasted

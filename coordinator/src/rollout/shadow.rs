@@ -2,7 +2,7 @@
 //! disagreement with the answers given is shown within tolerance it is promoted (or held
 //! for the operator with a manual gate); shown beyond it, the analysis fails.
 
-use drover_protocol::rollout::{Action, Check, Decision, Phase, Rollout};
+use drover_protocol::rollout::{Check, Decision, Rollout};
 
 use super::analysis;
 use super::moves;
@@ -12,16 +12,10 @@ pub fn running(r: &Rollout, checks: Vec<Check>, now_ms: u64) -> Option<(Rollout,
     moves::judge(r, now_ms, checks, |checks| {
         let reason = format!("the shadow agreed: {}", analysis::summary(&checks));
         if r.spec.manual_gate {
-            let reason = format!("{reason}; held for the operator");
-            moves::moved(
+            moves::hold(
                 r,
                 now_ms,
-                Phase::Held {
-                    reason: reason.clone(),
-                },
-                r.step,
-                Action::Held,
-                reason,
+                format!("{reason}; held for the operator"),
                 checks,
             )
         } else {
