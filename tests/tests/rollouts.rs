@@ -144,6 +144,17 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
         reason.starts_with("analysis failed: disagreement fail"),
         "{disagreed}"
     );
+    let scored = disagreed["decisions"][1]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["metric"] == "accuracy")
+        .cloned()
+        .expect("an accuracy check");
+    assert!(
+        scored["candidate_n"].as_u64() > Some(0),
+        "feedback scored the shadow's predictions: {scored}"
+    );
     assert_eq!(variants(&d, "churn"), [(1, 100)]);
 
     // The sound candidate: every step, then production.

@@ -69,6 +69,14 @@ impl Catalog {
         })
     }
 
+    /// The shadow versions of `name`'s deployment.
+    pub fn shadows(&self, name: &str) -> Vec<u32> {
+        let splits = self.splits.read().unwrap_or_else(|e| e.into_inner());
+        splits
+            .get(name)
+            .map_or_else(Vec::new, |s| s.shadows.clone())
+    }
+
     /// Keeps the versions `keep` accepts and drops the rest.
     pub fn retain(&self, keep: impl Fn(&str, u32) -> bool) {
         let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());

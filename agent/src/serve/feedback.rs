@@ -7,7 +7,9 @@
 //! slots, and a new prediction takes an empty or expired slot there, or else the oldest one.
 //! Keeping a prediction touches one set, whatever the traffic; memory is fixed at
 //! [`KEEP_AT_MOST`]. An entry names its version by number, so a version unloaded since is
-//! freed at once (its feedback is then unknown).
+//! freed at once (its feedback is then unknown). What a shadow version predicted for the same
+//! request is kept under a key of its own (model, id and version), so feedback scores the
+//! shadow too.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
@@ -96,9 +98,13 @@ pub enum Judged {
 }
 
 impl Pending {
-    /// The hash of `model` and `id`, its shard, and its set's index in the shard.
-    fn place(&self, model: &str, id: &str) -> (u64, &Mutex<Shard>, usize) {
-        let hash = self.hasher.hash_one((model, id));
+    /// The hash of `model` and `id` (and, for a shadow's prediction, its version), its
+    /// shard, and its set's index in the shard.
+    fn place(&self, model: &str, id: &str, shadow: Option<u32>) -> (u64, &Mutex<Shard>, usize) {
+        let hash = match shadow {
+            None => self.hasher.hash_one((model, id)),
+            Some(version) => self.hasher.hash_one((model, id, version)),
+        };
         let shard = &self.shards[(hash % SHARDS as u64) as usize];
         let set = ((hash / SHARDS as u64) % SETS_PER_SHARD as u64) as usize;
         (hash, shard, set)
@@ -116,7 +122,16 @@ impl Pending {
 
     /// Keeps the classes `model@version` predicted (indices in its classes) for request `id`.
     pub fn keep(&self, model: &str, version: u32, id: &str, chosen: &[usize]) {
-        let (hash, shard, set) = self.place(model, id);
+        self.keep_at(self.place(model, id, None), version, chosen);
+    }
+
+    /// Keeps the classes shadow version `model@version` predicted for request `id`.
+    pub fn keep_shadow(&self, model: &str, version: u32, id: &str, chosen: &[usize]) {
+        self.keep_at(self.place(model, id, Some(version)), version, chosen);
+    }
+
+    fn keep_at(&self, place: (u64, &Mutex<Shard>, usize), version: u32, chosen: &[usize]) {
+        let (hash, shard, set) = place;
         let now = self.now();
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         if shard.sets.is_empty() {
@@ -152,7 +167,29 @@ impl Pending {
         labels: &[String],
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
-        let (hash, shard, set) = self.place(model, id);
+        self.judge_at(self.place(model, id, None), labels, loaded)
+    }
+
+    /// Judges the true `labels` of request `id` against what shadow version `model@version`
+    /// predicted for it, once, counting them in that version's window.
+    pub fn judge_shadow(
+        &self,
+        model: &str,
+        version: u32,
+        id: &str,
+        labels: &[String],
+        loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
+    ) -> Judged {
+        self.judge_at(self.place(model, id, Some(version)), labels, loaded)
+    }
+
+    fn judge_at(
+        &self,
+        place: (u64, &Mutex<Shard>, usize),
+        labels: &[String],
+        loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
+    ) -> Judged {
+        let (hash, shard, set) = place;
         let now = self.now();
         let entry = {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
@@ -210,6 +247,45 @@ mod tests {
         let trained = crate::train::train(&spec, &table, None, None, &mut |_| {}, &Stop::default())
             .expect("trained");
         Arc::new(Served::load("m", 1, &trained.artifact).expect("loads"))
+    }
+
+    #[test]
+    fn a_shadow_prediction_is_judged_apart_from_the_answer() {
+        let served = served();
+        let high = served
+            .classes()
+            .iter()
+            .position(|c| c == "high")
+            .expect("class");
+        let low = 1 - high;
+        let pending = Pending::default();
+        pending.keep("m", 1, "r1", &[high]);
+        pending.keep_shadow("m", 1, "r1", &[low]);
+        let labels = vec!["high".to_string()];
+        let loaded = |v: u32| (v == 1).then(|| served.clone());
+        assert_eq!(
+            pending.judge("m", "r1", &labels, loaded),
+            Judged::Matched {
+                rows: 1,
+                correct: 1
+            }
+        );
+        assert_eq!(
+            pending.judge_shadow("m", 1, "r1", &labels, loaded),
+            Judged::Matched {
+                rows: 1,
+                correct: 0
+            },
+            "the shadow's own prediction, still there after the answer was judged"
+        );
+        assert_eq!(
+            pending.judge_shadow("m", 2, "r1", &labels, loaded),
+            Judged::Unknown
+        );
+        assert_eq!(
+            pending.judge_shadow("m", 1, "r1", &labels, loaded),
+            Judged::Unknown
+        );
     }
 
     #[test]

@@ -48,11 +48,12 @@ struct Serving {
 
 /// The prediction routes over `catalog` (on a runtime: shadow copies get a worker task).
 pub fn router(catalog: Arc<Catalog>) -> Router {
+    let pending = Arc::new(Pending::default());
     let state = Serving {
         catalog,
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
-        pending: Arc::new(Pending::default()),
-        shadows: Shadows::start(),
+        shadows: Shadows::start(pending.clone()),
+        pending,
     };
     Router::new()
         .route("/v2/models/{name}", get(metadata))
@@ -343,7 +344,7 @@ async fn infer(s: Serving, name: String, version: Option<u32>, request: Request)
     served
         .window
         .answered(started.elapsed(), predictions.chosen());
-    s.shadows.send(shadows, rows, predictions);
+    s.shadows.send(shadows, rows, predictions, &id);
     response
 }
 
@@ -396,7 +397,7 @@ async fn invocations(State(s): State<Serving>, request: Request) -> Response {
             served
                 .window
                 .answered(started.elapsed(), predictions.chosen());
-            s.shadows.send(shadows, rows, predictions);
+            s.shadows.send(shadows, rows, predictions, &id);
             response
         }
         Err(e) => {
@@ -441,9 +442,12 @@ async fn feedback(State(s): State<Serving>, Path(name): Path<String>, body: Body
             _ => Err(BadRequest::new("labels", "expected a list of labels")),
         }
         .map_err(Failure::Bad)?;
-        let judged = s
-            .pending
-            .judge(&name, &id, &labels, |v| s.catalog.get(&name, Some(v)));
+        let loaded = |v| s.catalog.get(&name, Some(v));
+        let judged = s.pending.judge(&name, &id, &labels, loaded);
+        // Shadows scored too; one that dropped this request's copy has nothing to judge.
+        for version in s.catalog.shadows(&name) {
+            s.pending.judge_shadow(&name, version, &id, &labels, loaded);
+        }
         Ok::<_, Failure>((id, judged))
     };
     match judged.await {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::feedback::Pending;
 use super::model::{Predictions, Served};
 use super::request::Rows;
 
@@ -16,11 +17,13 @@ pub const QUEUE: usize = 1024;
 /// Most copies the worker answers at once.
 const BATCH: usize = 256;
 
-/// A request's rows, the answer its caller got, and the shadow versions to ask.
+/// A request's rows, the answer its caller got, the shadow versions to ask, and the request's
+/// id (under which feedback will score each shadow's prediction).
 struct Copy {
     versions: Vec<Arc<Served>>,
     rows: Rows,
     answered: Predictions,
+    id: String,
 }
 
 /// The shadow queue.
@@ -31,13 +34,14 @@ pub struct Shadows {
 }
 
 impl Shadows {
-    /// Starts the worker on the current runtime.
-    pub fn start() -> Self {
+    /// Starts the worker on the current runtime; shadows' predictions are kept in `pending`
+    /// for feedback.
+    pub fn start(pending: Arc<Pending>) -> Self {
         let (queue, mut copies) = mpsc::channel::<Copy>(QUEUE);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while copies.recv_many(&mut batch, BATCH).await > 0 {
-                answer(&batch);
+                answer(&batch, &pending);
                 batch.clear();
             }
         });
@@ -47,8 +51,8 @@ impl Shadows {
         }
     }
 
-    /// Queues a copy of `rows` for `versions`, unless the queue is full.
-    pub fn send(&self, versions: Vec<Arc<Served>>, rows: Rows, answered: Predictions) {
+    /// Queues a copy of request `id`'s `rows` for `versions`, unless the queue is full.
+    pub fn send(&self, versions: Vec<Arc<Served>>, rows: Rows, answered: Predictions, id: &str) {
         if versions.is_empty() {
             return;
         }
@@ -56,6 +60,7 @@ impl Shadows {
             versions,
             rows,
             answered,
+            id: id.to_string(),
         };
         if self.queue.try_send(copy).is_err() {
             self.dropped.increment(1);
@@ -65,8 +70,8 @@ impl Shadows {
 
 /// Asks every shadow version named in `batch` once, with the rows of all its copies stacked
 /// (one prediction of many rows costs much less than many of one), and counts per copy how
-/// many rows differ from what its caller got.
-fn answer(batch: &[Copy]) {
+/// many rows differ from what its caller got; a classifier's classes are kept for feedback.
+fn answer(batch: &[Copy], pending: &Pending) {
     let mut versions: Vec<&Arc<Served>> = Vec::new();
     for copy in batch {
         for served in &copy.versions {
@@ -96,6 +101,11 @@ fn answer(batch: &[Copy]) {
                 Some(mine) => differences(mine, at, &copy.answered),
                 None => n,
             };
+            if let Some(Predictions::Classes { chosen, .. }) = &mine
+                && let Some(rows) = chosen.get(at..at + n)
+            {
+                pending.keep_shadow(&served.name, served.version, &copy.id, rows);
+            }
             at += n;
         }
         served.shadow_rows_differing.increment(differing as u64);

@@ -256,17 +256,21 @@ fn predictions(candidate: &Tally, baseline: &Tally, spec: &RolloutSpec) -> Check
     check
 }
 
-/// A shadow candidate's disagreement with the answers given, against its tolerance.
-pub fn shadowed(candidate: &Tally, spec: &RolloutSpec) -> Check {
-    compare(
-        "disagreement",
-        Proportion::new(candidate.differing, candidate.compared),
-        Proportion::new(0, candidate.compared),
-        Better::Lower,
-        spec.tolerances.disagreement,
-        spec.step_samples,
-        alpha(spec),
-    )
+/// A shadow candidate's disagreement with the answers given, against its tolerance, and its
+/// live accuracy (feedback scores its predictions too) against the baseline's.
+pub fn shadowed(candidate: &Tally, baseline: &Tally, spec: &RolloutSpec) -> Vec<Check> {
+    vec![
+        compare(
+            "disagreement",
+            Proportion::new(candidate.differing, candidate.compared),
+            Proportion::new(0, candidate.compared),
+            Better::Lower,
+            spec.tolerances.disagreement,
+            spec.step_samples,
+            alpha(spec),
+        ),
+        accuracy(candidate, baseline, spec),
+    ]
 }
 
 /// Which version an A/B comparison favours: on accuracy when both sides have enough

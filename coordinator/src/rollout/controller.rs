@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use drover_protocol::msg::{ApiError, Event};
 use drover_protocol::registry::{ModelRef, Selector, Stage};
-use drover_protocol::rollout::{Command, Decision, Phase, Rollout, RolloutSpec, RolloutStatus};
+use drover_protocol::rollout::{
+    Command, Decision, Phase, Rollout, RolloutSpec, RolloutStatus, Strategy,
+};
 use drover_protocol::serve::{LoadState, Variant, selects};
 use drover_protocol::types::{AgentId, unix_ms};
 use tokio_util::sync::CancellationToken;
@@ -38,6 +40,9 @@ pub struct Seen {
     last_row: i64,
     candidate: Tally,
     baseline: Tally,
+    /// Whether the rollout's weights were put on its deployment since this started (after a
+    /// restart they are put again once; after that only decisions change them).
+    applied: bool,
 }
 
 /// Runs every active rollout until shutdown: at start (after a restart), whenever agents
@@ -87,6 +92,15 @@ pub fn advance_all(shared: &Shared, seen: &mut HashMap<u64, Seen>, now_ms: u64) 
 /// Steps one rollout: observe, decide, store, act.
 fn advance(shared: &Shared, r: Rollout, seen: &mut Seen, now_ms: u64) -> Result<(), ApiError> {
     let _one_at_a_time = shared.rollouts.lock().unwrap_or_else(|e| e.into_inner());
+    // An operator's command may have changed it since the pass read it.
+    let current = shared
+        .store
+        .sync()
+        .latest_rollout(&r.model)
+        .map_err(internal)?;
+    let Some(r) = current.filter(|c| c.id == r.id && !c.phase.is_final()) else {
+        return Ok(());
+    };
     let skews = shared
         .fleet
         .clock_skews()
@@ -97,7 +111,10 @@ fn advance(shared: &Shared, r: Rollout, seen: &mut Seen, now_ms: u64) -> Result<
     let observation = Observation {
         candidate: seen.candidate.clone(),
         baseline: seen.baseline.clone(),
-        readiness: readiness(shared, &r),
+        readiness: match (&r.phase, r.spec.strategy) {
+            (Phase::Running, Strategy::Bluegreen) => readiness(shared, &r),
+            _ => Readiness::Ready,
+        },
     };
     let stepped = machine::step(&r, &observation, now_ms);
     shared
@@ -106,7 +123,11 @@ fn advance(shared: &Shared, r: Rollout, seen: &mut Seen, now_ms: u64) -> Result<
         .unwrap_or_else(|e| e.into_inner())
         .insert(r.id, stepped.checks);
     if stepped.decisions.is_empty() {
-        return apply(shared, &r);
+        if !seen.applied {
+            apply(shared, &r)?;
+            seen.applied = true;
+        }
+        return Ok(());
     }
     commit(shared, &stepped.rollout, stepped.decisions)
 }

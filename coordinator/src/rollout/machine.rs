@@ -95,7 +95,9 @@ pub fn checks(r: &Rollout, seen: &Observation) -> Vec<Check> {
             checks.push(analysis::winner(&seen.candidate, &seen.baseline, &r.spec));
             checks
         }
-        (Phase::Running, Strategy::Shadow) => vec![analysis::shadowed(&seen.candidate, &r.spec)],
+        (Phase::Running, Strategy::Shadow) => {
+            analysis::shadowed(&seen.candidate, &seen.baseline, &r.spec)
+        }
         _ => Vec::new(),
     }
 }

@@ -19,5 +19,6 @@ pub enum Readiness {
 pub struct Observation {
     pub candidate: Tally,
     pub baseline: Tally,
+    /// Looked up only where it matters (a blue-green candidate waiting at zero weight).
     pub readiness: Readiness,
 }
