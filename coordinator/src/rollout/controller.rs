@@ -24,7 +24,7 @@ use crate::store::{Store, StoreError};
 use crate::{deployments, registry};
 
 /// How often every active rollout is looked at, besides when windows arrive.
-const TICK: Duration = Duration::from_millis(500);
+pub const TICK: Duration = Duration::from_millis(500);
 /// Most decisions a listing carries per rollout.
 const LISTED_DECISIONS: usize = 1;
 
@@ -169,25 +169,27 @@ fn observe(
     Ok(())
 }
 
-/// Analyses every rollout of `rollouts` once on what `store` holds, as each pass of the
-/// controller does (reading only the windows stored since the last pass), without acting on
-/// what it decides; how many decisions it took. What `drover bench analysis` times.
+/// Analyses every active rollout once on what `store` holds, as each pass of the controller
+/// does (each read again, then only the windows stored since the last pass), without acting
+/// on what it decides; how many decisions it took. What `drover bench analysis` times.
 pub fn analyse(
     store: &Store,
-    rollouts: &[Rollout],
     seen: &mut HashMap<u64, Seen>,
     now_ms: u64,
 ) -> Result<usize, StoreError> {
     let mut decided = 0;
-    for r in rollouts {
+    for listed in store.active_rollouts()? {
+        let Some(r) = store.latest_rollout(&listed.model)? else {
+            continue;
+        };
         let mine = seen.entry(r.id).or_default();
-        observe(store, r, mine, &HashMap::new())?;
+        observe(store, &r, mine, &HashMap::new())?;
         let observation = Observation {
             candidate: mine.candidate.clone(),
             baseline: mine.baseline.clone(),
             readiness: Readiness::Ready,
         };
-        decided += machine::step(r, &observation, now_ms).decisions.len();
+        decided += machine::step(&r, &observation, now_ms).decisions.len();
     }
     Ok(decided)
 }
