@@ -389,13 +389,7 @@ fn busy(model: &str, id: u64) -> ApiError {
 /// Applies an operator's command to `model`'s running rollout.
 pub fn command(shared: &Shared, model: &str, command: Command) -> Result<RolloutStatus, ApiError> {
     let _one_at_a_time = shared.rollouts.lock().unwrap_or_else(|e| e.into_inner());
-    let rollout = shared
-        .store
-        .sync()
-        .active_rollouts()
-        .map_err(internal)?
-        .into_iter()
-        .find(|r| r.model == model)
+    let rollout = active(shared, model)?
         .ok_or_else(|| ApiError::not_found(format!("{model} has no running rollout")))?;
     let (next, decision) =
         machine::command(&rollout, command, unix_ms()).map_err(ApiError::invalid)?;
@@ -455,12 +449,15 @@ pub fn list(shared: &Shared, limit: u32) -> Result<Vec<RolloutStatus>, ApiError>
 
 /// Whether `model` has a rollout running (its deployment is then the rollout's to change).
 pub fn running(shared: &Shared, model: &str) -> Result<Option<u64>, ApiError> {
-    Ok(shared
+    Ok(active(shared, model)?.map(|r| r.id))
+}
+
+/// `model`'s rollout still running, if any.
+fn active(shared: &Shared, model: &str) -> Result<Option<Rollout>, ApiError> {
+    let newest = shared
         .store
         .sync()
-        .active_rollouts()
-        .map_err(internal)?
-        .into_iter()
-        .find(|r| r.model == model)
-        .map(|r| r.id))
+        .latest_rollout(model)
+        .map_err(internal)?;
+    Ok(newest.filter(|r| !r.phase.is_final()))
 }
