@@ -209,7 +209,9 @@ pub fn record_shadow_windows(
     };
     let kept: Vec<ShadowWindow> = windows
         .into_iter()
-        .filter(|w| shadowed(w) && w.differing <= w.rows && w.start_ms <= w.end_ms)
+        .filter(|w| {
+            shadowed(w) && w.differing.saturating_add(w.failed) <= w.rows && w.start_ms <= w.end_ms
+        })
         .collect();
     for w in &kept {
         let labels = [
@@ -218,6 +220,7 @@ pub fn record_shadow_windows(
         ];
         metrics::counter!("drover_serving_shadow_rows_total", &labels).increment(w.rows);
         metrics::counter!("drover_serving_shadow_differing_total", &labels).increment(w.differing);
+        metrics::counter!("drover_serving_shadow_failed_total", &labels).increment(w.failed);
     }
     match shared
         .store

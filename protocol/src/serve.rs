@@ -154,9 +154,8 @@ pub struct SeriesPoint {
     pub accuracy: Option<f64>,
 }
 
-/// What a shadow version answered during one window: the rows it got copies of and those on
-/// which its answer differed from the one the caller got (a failed prediction counts as
-/// differing on every row).
+/// What a shadow version answered during one window: the rows it got copies of, those on
+/// which its answer differed from the one the caller got, and those it failed to predict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShadowWindow {
     pub model: String,
@@ -166,6 +165,7 @@ pub struct ShadowWindow {
     pub end_ms: u64,
     pub rows: u64,
     pub differing: u64,
+    pub failed: u64,
 }
 
 /// Whether `labels` satisfy `selector`: every key is present and, for list values such as

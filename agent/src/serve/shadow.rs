@@ -1,5 +1,6 @@
 //! Shadow versions: each gets a copy of the rows a request carried, off the request's path,
-//! and counts how often its answer differs from the one the caller got. Copies wait in a
+//! and counts how often its answer differs from the one the caller got, and how often it
+//! fails to answer. Copies wait in a
 //! bounded queue for one worker; when it is full a copy is dropped and counted, so shadows
 //! never delay callers nor hold memory without bound. The worker takes what has queued up
 //! and predicts it as one batch per shadow version.
@@ -93,14 +94,14 @@ fn answer(batch: &[Copy], pending: &Pending) {
         }
         served.shadow_requests.increment(copies.len() as u64);
         let mine = served.predict(&rows).ok();
+        let failed = if mine.is_some() { 0 } else { total };
         let mut at = 0;
         let mut differing = 0;
         for copy in copies {
             let n = copy.rows.rows();
-            differing += match &mine {
-                Some(mine) => differences(mine, at, &copy.answered),
-                None => n,
-            };
+            if let Some(mine) = &mine {
+                differing += differences(mine, at, &copy.answered);
+            }
             if let Some(Predictions::Classes { chosen, .. }) = &mine
                 && let Some(rows) = chosen.get(at..at + n)
             {
@@ -109,7 +110,9 @@ fn answer(batch: &[Copy], pending: &Pending) {
             at += n;
         }
         served.shadow_rows_differing.increment(differing as u64);
-        served.window.shadowed(total as u64, differing as u64);
+        served
+            .window
+            .shadowed(total as u64, differing as u64, failed as u64);
     }
 }
 

@@ -25,6 +25,7 @@ pub struct Window {
     /// As a shadow: rows compared with the answers given, and those that differed.
     shadow_rows: AtomicU64,
     shadow_differing: AtomicU64,
+    shadow_failed: AtomicU64,
     requests_total: metrics::Counter,
     errors_total: metrics::Counter,
     /// Rows predicted, per class index.
@@ -56,6 +57,7 @@ impl Window {
             correct: AtomicU64::new(0),
             shadow_rows: AtomicU64::new(0),
             shadow_differing: AtomicU64::new(0),
+            shadow_failed: AtomicU64::new(0),
             requests_total: metrics::counter!("drover_agent_predictions_total", &labels),
             errors_total: metrics::counter!("drover_agent_prediction_errors_total", &labels),
             predicted_total: (0..classes)
@@ -112,12 +114,13 @@ impl Window {
         }
     }
 
-    /// As a shadow, answered `rows` rows copied from requests, `differing` of them otherwise
-    /// than the caller was answered.
-    pub fn shadowed(&self, rows: u64, differing: u64) {
+    /// As a shadow, got `rows` rows copied from requests: it answered `differing` of them
+    /// otherwise than the caller was answered, and failed to predict `failed`.
+    pub fn shadowed(&self, rows: u64, differing: u64, failed: u64) {
         self.shadow_rows.fetch_add(rows, Ordering::Relaxed);
         self.shadow_differing
             .fetch_add(differing, Ordering::Relaxed);
+        self.shadow_failed.fetch_add(failed, Ordering::Relaxed);
     }
 
     /// Closes the window at `now_ms`: what it counted (and, when it shadowed, what it
@@ -134,6 +137,7 @@ impl Window {
             end_ms: now_ms,
             rows,
             differing: take(&self.shadow_differing).min(rows),
+            failed: take(&self.shadow_failed).min(rows),
         });
         let window = ServingWindow {
             model: self.model.clone(),
@@ -167,12 +171,17 @@ mod tests {
         window.failed(Duration::from_millis(30));
         window.feedback(true);
         window.feedback(false);
-        window.shadowed(10, 3);
+        window.shadowed(10, 3, 1);
         let (closed, shadow) = window.take(2_000);
         let shadow = shadow.expect("it shadowed");
         assert_eq!(
-            (shadow.rows, shadow.differing, shadow.start_ms),
-            (10, 3, 1_000)
+            (
+                shadow.rows,
+                shadow.differing,
+                shadow.failed,
+                shadow.start_ms
+            ),
+            (10, 3, 1, 1_000)
         );
         assert_eq!((closed.start_ms, closed.end_ms), (1_000, 2_000));
         assert_eq!((closed.requests, closed.errors), (2, 1));

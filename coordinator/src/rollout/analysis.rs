@@ -24,9 +24,11 @@ pub struct Tally {
     pub classes: Vec<u64>,
     pub feedback: u64,
     pub correct: u64,
-    /// Shadow: rows compared with the answer given, and those that differed.
+    /// Shadow: rows copied to it, those it answered otherwise than the caller was answered,
+    /// and those it failed to predict.
     pub compared: u64,
     pub differing: u64,
+    pub failed: u64,
 }
 
 impl Tally {
@@ -256,10 +258,20 @@ fn predictions(candidate: &Tally, baseline: &Tally, spec: &RolloutSpec) -> Check
     check
 }
 
-/// A shadow candidate's disagreement with the answers given, against its tolerance, and its
-/// live accuracy (feedback scores its predictions too) against the baseline's.
+/// A shadow candidate's failures against the baseline's error rate, its disagreement with
+/// the answers given against its tolerance, and its live accuracy (feedback scores its
+/// predictions too) against the baseline's.
 pub fn shadowed(candidate: &Tally, baseline: &Tally, spec: &RolloutSpec) -> Vec<Check> {
     vec![
+        compare(
+            "error rate",
+            Proportion::new(candidate.failed, candidate.compared),
+            Proportion::new(baseline.errors, baseline.requests),
+            Better::Lower,
+            spec.tolerances.errors,
+            spec.step_samples,
+            alpha(spec),
+        ),
         compare(
             "disagreement",
             Proportion::new(candidate.differing, candidate.compared),
@@ -416,6 +428,40 @@ mod tests {
         skewed.classes = vec![4_500, 500];
         let checks = served(&skewed, &baseline, &spec);
         assert_eq!(overall(&checks), Verdict::Fail, "{}", summary(&checks));
+    }
+
+    #[test]
+    fn a_shadow_is_judged_on_failures_disagreement_and_accuracy() {
+        let spec = RolloutSpec::default();
+        let baseline = tally(40_000, 40, 20_000, 17_000);
+        let shadow = |compared, differing, failed| Tally {
+            compared,
+            differing,
+            failed,
+            ..Tally::default()
+        };
+        let agreeing = shadowed(&shadow(5_000, 50, 0), &baseline, &spec);
+        assert_eq!(overall(&agreeing), Verdict::Pass, "{}", summary(&agreeing));
+        let failing = shadowed(&shadow(5_000, 0, 500), &baseline, &spec);
+        assert!(
+            summary(&failing).starts_with("error rate fail"),
+            "{}",
+            summary(&failing)
+        );
+        let disagreeing = shadowed(&shadow(5_000, 1_500, 0), &baseline, &spec);
+        assert!(
+            summary(&disagreeing).starts_with("disagreement fail"),
+            "{}",
+            summary(&disagreeing)
+        );
+        let mut scored = shadow(5_000, 50, 0);
+        (scored.feedback, scored.correct) = (2_000, 1_000);
+        let worse = shadowed(&scored, &baseline, &spec);
+        assert!(
+            summary(&worse).starts_with("accuracy fail"),
+            "{}",
+            summary(&worse)
+        );
     }
 
     #[test]

@@ -162,6 +162,7 @@ fn observe(
             seen.candidate.add(w);
             seen.candidate.compared += received.shadow_rows;
             seen.candidate.differing += received.shadow_differing.min(received.shadow_rows);
+            seen.candidate.failed += received.shadow_failed.min(received.shadow_rows);
         } else if w.version == r.baseline && opened >= since.1 {
             seen.baseline.add(w);
         }

@@ -34,6 +34,7 @@ pub struct Received {
     /// As a shadow: rows compared with the answers given, and those that differed.
     pub shadow_rows: u64,
     pub shadow_differing: u64,
+    pub shadow_failed: u64,
 }
 
 impl Store {
@@ -136,8 +137,8 @@ impl Store {
         let tx = conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO serving_windows (agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct, received_ms, shadow_rows, shadow_differing)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, '[]', '[]', 0, 0, ?6, ?7, ?8)",
+                "INSERT INTO serving_windows (agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct, received_ms, shadow_rows, shadow_differing, shadow_failed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, '[]', '[]', 0, 0, ?6, ?7, ?8, ?9)",
             )?;
             for w in windows {
                 insert.execute(params![
@@ -148,7 +149,8 @@ impl Store {
                     w.end_ms as i64,
                     now_ms as i64,
                     w.rows as i64,
-                    w.differing as i64
+                    w.differing as i64,
+                    w.failed as i64
                 ])?;
             }
         }
@@ -210,7 +212,7 @@ impl Store {
         };
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT rowid, received_ms, agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct, shadow_rows, shadow_differing
+            "SELECT rowid, received_ms, agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct, shadow_rows, shadow_differing, shadow_failed
              FROM serving_windows WHERE model = ?1 AND {column} > ?2 AND rowid > ?3 ORDER BY {order}"
         ))?;
         let rows = stmt
@@ -233,6 +235,7 @@ impl Store {
                     },
                     shadow_rows: r.get::<_, i64>(13)? as u64,
                     shadow_differing: r.get::<_, i64>(14)? as u64,
+                    shadow_failed: r.get::<_, i64>(15)? as u64,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

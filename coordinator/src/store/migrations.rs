@@ -242,6 +242,7 @@ CREATE INDEX rollout_decisions_by_rollout ON rollout_decisions (rollout);
 ALTER TABLE serving_windows ADD COLUMN received_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE serving_windows ADD COLUMN shadow_rows INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE serving_windows ADD COLUMN shadow_differing INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE serving_windows ADD COLUMN shadow_failed INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX serving_windows_by_receipt ON serving_windows (model, received_ms);
 ALTER TABLE model_versions ADD COLUMN rollout TEXT;
 "#,
