@@ -124,20 +124,27 @@ impl ServingWindow {
     /// The latency under which `q` of the requests were answered, microseconds (the bucket's
     /// upper bound; `None` with no request or in the last, unbounded bucket).
     pub fn latency_quantile_us(&self, q: f64) -> Option<u64> {
-        let total: u64 = self.latency.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let wanted = (total as f64 * q).ceil() as u64;
-        let mut seen = 0;
-        for (i, n) in self.latency.iter().enumerate() {
-            seen += n;
-            if seen >= wanted {
-                return LATENCY_BUCKETS_US.get(i).copied();
-            }
-        }
-        None
+        latency_quantile_us(&self.latency, q)
     }
+}
+
+/// The latency under which `q` of the requests counted per bucket in `latency` (of
+/// [`LATENCY_BUCKETS_US`], then one for slower) were answered: the bucket's upper bound;
+/// `None` with no request or in the last, unbounded bucket.
+pub fn latency_quantile_us(latency: &[u64], q: f64) -> Option<u64> {
+    let total: u64 = latency.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let wanted = (total as f64 * q).ceil() as u64;
+    let mut seen = 0;
+    for (i, n) in latency.iter().enumerate() {
+        seen += n;
+        if seen >= wanted {
+            return LATENCY_BUCKETS_US.get(i).copied();
+        }
+    }
+    None
 }
 
 /// One version's traffic over one slice of time, summed over agents: a point of the

@@ -21,27 +21,10 @@ guard = "2s"
 accuracy = 0.05
 "#;
 
-/// The churn table with its `churned` column shuffled: a model trained on it learns nothing.
+/// The churn table with its `churned` column shuffled, as the demo makes it: a model
+/// trained on it learns nothing.
 pub fn shuffled(csv: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8(csv.to_vec()).expect("utf-8");
-    let mut lines = text.lines();
-    let header = lines.next().expect("header");
-    let target = header
-        .split(',')
-        .position(|c| c == "churned")
-        .expect("churned column");
-    let rows: Vec<Vec<String>> = lines
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect();
-    let labels: Vec<String> = rows.iter().map(|r| r[target].clone()).collect();
-    let mut out = format!("{header}\n");
-    for (i, row) in rows.iter().enumerate() {
-        let mut row = row.clone();
-        row[target] = labels[(i * 7919 + 13) % labels.len()].clone();
-        out.push_str(&row.join(","));
-        out.push('\n');
-    }
-    out.into_bytes()
+    drover::cli::demo::story::shuffled(csv).expect("a churn table")
 }
 
 /// Waits until the agent at `http` serves `churn`.

@@ -6,7 +6,7 @@
 
 use drover_ml::sequential::{self, Proportion};
 use drover_protocol::rollout::{Check, RolloutSpec, Verdict};
-use drover_protocol::serve::{LATENCY_BUCKETS_US, ServingWindow};
+use drover_protocol::serve::{LATENCY_BUCKETS_US, ServingWindow, latency_quantile_us};
 
 /// Checks one analysis runs, among which the spec's error rate is shared.
 const CHECKS: f64 = 6.0;
@@ -51,16 +51,7 @@ impl Tally {
 
     /// The upper bound of the bucket holding quantile `q` of latency.
     pub fn quantile_bound(&self, q: f64) -> Option<u64> {
-        let total: u64 = self.latency.iter().sum();
-        let wanted = (total as f64 * q).ceil() as u64;
-        let mut seen = 0;
-        for (i, n) in self.latency.iter().enumerate() {
-            seen += n;
-            if total > 0 && seen >= wanted {
-                return LATENCY_BUCKETS_US.get(i).copied();
-            }
-        }
-        None
+        latency_quantile_us(&self.latency, q)
     }
 }
 
@@ -71,11 +62,13 @@ fn add_into(sum: &mut Vec<u64>, more: &[u64]) {
     sum.iter_mut().zip(more).for_each(|(s, m)| *s += m);
 }
 
-/// Whether a larger rate is worse (errors) or better (accuracy).
+/// Whether a larger rate is worse (errors), better (accuracy), or neither: a shift either
+/// way is the harm (a class's share of predictions).
 #[derive(Clone, Copy)]
 enum Better {
     Lower,
     Higher,
+    Neither,
 }
 
 /// Compares two rates: within `tolerance` of the baseline (in the bad direction) passes once
@@ -100,6 +93,8 @@ fn compare(
         (Some(i), Better::Lower) if i.high <= tolerance => Verdict::Pass,
         (Some(i), Better::Higher) if i.high < -tolerance => Verdict::Fail,
         (Some(i), Better::Higher) if i.low >= -tolerance => Verdict::Pass,
+        (Some(i), Better::Neither) if i.low > tolerance || i.high < -tolerance => Verdict::Fail,
+        (Some(i), Better::Neither) if i.low >= -tolerance && i.high <= tolerance => Verdict::Pass,
         _ => Verdict::Inconclusive,
     };
     Check {
@@ -217,31 +212,15 @@ fn predictions(candidate: &Tally, baseline: &Tally, spec: &RolloutSpec) -> Check
         .map(|c| {
             let share =
                 |t: &Tally| Proportion::new(t.classes.get(c).copied().unwrap_or(0), rows(t));
-            let mut shift = compare(
+            compare(
                 &format!("share of class {c}"),
                 share(candidate),
                 share(baseline),
-                Better::Lower,
+                Better::Neither,
                 spec.tolerances.predictions,
                 spec.step_samples,
                 a,
-            );
-            // A shift either way counts: check the mirror image too.
-            let mirror = compare(
-                "",
-                share(baseline),
-                share(candidate),
-                Better::Lower,
-                spec.tolerances.predictions,
-                spec.step_samples,
-                a,
-            );
-            shift.verdict = match (shift.verdict, mirror.verdict) {
-                (Verdict::Fail, _) | (_, Verdict::Fail) => Verdict::Fail,
-                (Verdict::Pass, Verdict::Pass) => Verdict::Pass,
-                _ => Verdict::Inconclusive,
-            };
-            shift
+            )
         })
         .collect();
     let worst = per_class

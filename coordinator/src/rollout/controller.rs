@@ -81,16 +81,28 @@ pub fn advance_all(shared: &Shared, seen: &mut HashMap<u64, Seen>, now_ms: u64) 
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|id, _| active.iter().any(|r| r.id == *id));
+    let skews: HashMap<AgentId, i64> = shared
+        .fleet
+        .clock_skews()
+        .into_iter()
+        .map(|s| (s.agent, s.skew_ms))
+        .collect();
     for rollout in active {
         let mine = seen.entry(rollout.id).or_default();
-        if let Err(e) = advance(shared, rollout, mine, now_ms) {
+        if let Err(e) = advance(shared, rollout, mine, &skews, now_ms) {
             tracing::error!(cause = %e, "a rollout could not advance");
         }
     }
 }
 
-/// Steps one rollout: observe, decide, store, act.
-fn advance(shared: &Shared, r: Rollout, seen: &mut Seen, now_ms: u64) -> Result<(), ApiError> {
+/// Steps one rollout: observe, decide, store, act. `skews` are the agents' clock offsets.
+fn advance(
+    shared: &Shared,
+    r: Rollout,
+    seen: &mut Seen,
+    skews: &HashMap<AgentId, i64>,
+    now_ms: u64,
+) -> Result<(), ApiError> {
     let _one_at_a_time = shared.rollouts.lock().unwrap_or_else(|e| e.into_inner());
     // An operator's command may have changed it since the pass read it.
     let current = shared
@@ -101,13 +113,7 @@ fn advance(shared: &Shared, r: Rollout, seen: &mut Seen, now_ms: u64) -> Result<
     let Some(r) = current.filter(|c| c.id == r.id && !c.phase.is_final()) else {
         return Ok(());
     };
-    let skews = shared
-        .fleet
-        .clock_skews()
-        .into_iter()
-        .map(|s| (s.agent, s.skew_ms))
-        .collect();
-    observe(shared.store.sync(), &r, seen, &skews).map_err(internal)?;
+    observe(shared.store.sync(), &r, seen, skews).map_err(internal)?;
     let observation = Observation {
         candidate: seen.candidate.clone(),
         baseline: seen.baseline.clone(),

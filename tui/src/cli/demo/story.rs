@@ -186,7 +186,7 @@ async fn add(
 
 /// The table with its `churned` labels shuffled (a fixed permutation), so a model trained
 /// on it learns nothing.
-fn shuffled(csv: &[u8]) -> anyhow::Result<Vec<u8>> {
+pub fn shuffled(csv: &[u8]) -> anyhow::Result<Vec<u8>> {
     let text = std::str::from_utf8(csv)?;
     let mut lines = text.lines();
     let header = lines.next().context("an empty table")?;
