@@ -7,12 +7,14 @@
 //! - [`search`]: hyperparameter candidates, the best trial, seeded splits and folds.
 //! - [`gates`]: which metrics a spec may gate on, and gate verdicts.
 //! - [`paired`]: the paired exact test against production.
+//! - [`drift`]: drift statistics, reference profiles, calibrated thresholds, comparisons.
 //! - [`fairness`]: differences across the groups of a sensitive column.
 //! - [`sequential`]: always-valid comparisons of rates, for rollouts.
 //! - [`table`]: reading a CSV into typed columns.
 //! - [`profile`]: per-column profiles of a table.
 //! - [`scan`]: validating and profiling a CSV file as a stream, in bounded memory.
 
+pub mod drift;
 pub mod fairness;
 pub mod gates;
 pub mod metric;

@@ -9,6 +9,7 @@
 //! - [`bulk`]: verified bulk bytes after a request frame.
 //! - [`conn`]: whole frames over quinn streams.
 //! - [`data`]: dataset types: schemas, profiles, versions.
+//! - [`drift`]: reference profiles, live sketches, drift scores and alerts.
 //! - [`dial`]: resolving and connecting to the coordinator.
 //! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
 //! - [`hash`]: content hashes, which can never be paths.
@@ -30,6 +31,7 @@ pub mod conn;
 pub mod data;
 #[cfg(feature = "net")]
 pub mod dial;
+pub mod drift;
 #[cfg(feature = "net")]
 pub mod files;
 pub mod frame;

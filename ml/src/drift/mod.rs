@@ -1,0 +1,16 @@
+//! Drift: the statistics comparing live or current data with a reference, one file per
+//! statistic, the reference profiles models carry, thresholds calibrated from them, the
+//! verdict on a live window, and the offline comparison of two tables.
+
+pub mod calibrate;
+pub mod chi_squared;
+pub mod compare;
+pub mod jensen_shannon;
+pub mod ks;
+pub mod psi;
+pub mod reference;
+pub mod score;
+pub mod wasserstein;
+
+#[cfg(test)]
+mod fixtures;

@@ -1,0 +1,126 @@
+//! Scoring one column's live counts against its reference: the statistic, the method
+//! chosen by column type and size, and the verdict.
+
+use drover_protocol::drift::{ColumnCounts, ColumnDrift, ColumnReference, Method, Shape, Status};
+
+use super::{chi_squared, jensen_shannon, ks, psi, wasserstein};
+
+/// Below this many live values a numeric column is scored with KS and a categorical one
+/// with chi-squared; from it, Wasserstein and Jensen–Shannon (as the common drift
+/// libraries choose).
+pub const LARGE_SAMPLE: u64 = 1_000;
+
+/// How a column is judged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judging {
+    /// Fewest live values for a verdict; fewer is inconclusive.
+    pub min_samples: u64,
+    /// Largest live share of NaN, infinite or unseen values that is no drift.
+    pub invalid_share: f64,
+    /// Largest rise of the share of missing values over the reference's that is no drift.
+    pub null_rise: f64,
+}
+
+impl Default for Judging {
+    fn default() -> Self {
+        Self {
+            min_samples: 100,
+            invalid_share: 0.01,
+            null_rise: 0.05,
+        }
+    }
+}
+
+/// The method for a column of this shape with `live` values.
+pub fn default_method(shape: &Shape, live: u64) -> Method {
+    match (shape, live < LARGE_SAMPLE) {
+        (Shape::Numeric { .. }, true) => Method::Ks,
+        (Shape::Numeric { .. }, false) => Method::Wasserstein,
+        (Shape::Categorical { .. }, true) => Method::ChiSquared,
+        (Shape::Categorical { .. }, false) => Method::JensenShannon,
+    }
+}
+
+/// The statistic of `live` counts against `reference` counts over the bins of `shape`.
+/// Methods for numbers only score a categorical shape with Jensen–Shannon.
+pub fn score(method: Method, shape: &Shape, reference: &[u64], live: &[u64]) -> f64 {
+    match (method, shape) {
+        (Method::Psi, _) => psi::psi(reference, live),
+        (Method::JensenShannon, _) => jensen_shannon::distance(reference, live),
+        (Method::ChiSquared, _) => chi_squared::statistic(reference, live).0,
+        (Method::Ks, Shape::Numeric { .. }) => ks::binned(reference, live),
+        (
+            Method::Wasserstein,
+            Shape::Numeric {
+                edges,
+                min,
+                max,
+                std,
+                ..
+            },
+        ) => wasserstein::binned(reference, live, edges, *min, *max) / std.max(f64::EPSILON),
+        (Method::Ks | Method::Wasserstein, Shape::Categorical { .. }) => {
+            jensen_shannon::distance(reference, live)
+        }
+    }
+}
+
+/// The verdict on one column: its score against `threshold`, then its missing and invalid
+/// values as signals of their own.
+pub fn judge(
+    reference: &ColumnReference,
+    live: &ColumnCounts,
+    method: Method,
+    threshold: f64,
+    judging: &Judging,
+) -> ColumnDrift {
+    let seen = live.seen();
+    let samples = live.total();
+    let share = |n: u64, of: u64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
+    let reference_null_share = share(reference.nulls, reference.nulls + reference.total());
+    let null_share = share(live.nulls, seen);
+    let invalid_share = share(live.invalid, seen);
+    let score = if live.counts.len() == reference.counts.len() {
+        score(method, &reference.shape, &reference.counts, &live.counts)
+    } else {
+        f64::NAN
+    };
+    let mut reasons = Vec::new();
+    let status = if seen < judging.min_samples || !score.is_finite() {
+        Status::Inconclusive
+    } else {
+        if samples >= judging.min_samples && score > threshold {
+            reasons.push(format!("{method} {score:.4} > {threshold:.4}"));
+        }
+        if null_share - reference_null_share > judging.null_rise {
+            reasons.push(format!(
+                "missing {:.1}% (reference {:.1}%)",
+                null_share * 100.0,
+                reference_null_share * 100.0
+            ));
+        }
+        if invalid_share > judging.invalid_share {
+            reasons.push(format!(
+                "{:.1}% NaN, infinite or unseen",
+                invalid_share * 100.0
+            ));
+        }
+        if reasons.is_empty() {
+            Status::Stable
+        } else {
+            Status::Drifted
+        }
+    };
+    ColumnDrift {
+        column: reference.name.clone(),
+        method,
+        score: if score.is_finite() { score } else { 0.0 },
+        threshold,
+        samples,
+        null_share,
+        reference_null_share,
+        invalid_share,
+        status,
+        reason: reasons.join("; "),
+    }
+}
