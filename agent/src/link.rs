@@ -272,6 +272,11 @@ async fn session(
                 if peer.shadow_reports && !shadowed.is_empty() {
                     send.send(&AgentReport::ShadowWindows(shadowed)).await?;
                 }
+                let mut sketches = link.catalog.sketches(unix_ms());
+                sketches.truncate(crate::serve::catalog::MAX_WINDOWS);
+                if peer.sketch_reports && !sketches.is_empty() {
+                    send.send(&AgentReport::Sketches(sketches)).await?;
+                }
             }
             Some(report) = reports.recv() => {
                 if let AgentReport::JobFinished { run_id, .. } = &report {
@@ -376,6 +381,8 @@ pub struct PeerFeatures {
     pub serving_reports: bool,
     /// [`AgentReport::ShadowWindows`] (protocol 5).
     pub shadow_reports: bool,
+    /// [`AgentReport::Sketches`] (protocol 6).
+    pub sketch_reports: bool,
 }
 
 /// Stops a task when the session that started it ends.
@@ -394,6 +401,7 @@ impl PeerFeatures {
             lifecycle_reports: version >= 3,
             serving_reports: version >= 4,
             shadow_reports: version >= 5,
+            sketch_reports: version >= 6,
         }
     }
 }
@@ -409,6 +417,8 @@ mod tests {
         assert!(PeerFeatures::of(PROTOCOL_VERSION).lifecycle_reports);
         assert!(!PeerFeatures::of(3).serving_reports);
         assert!(!PeerFeatures::of(4).shadow_reports);
+        assert!(!PeerFeatures::of(5).sketch_reports);
+        assert!(PeerFeatures::of(PROTOCOL_VERSION).sketch_reports);
         assert!(PeerFeatures::of(PROTOCOL_VERSION).shadow_reports);
         assert!(PeerFeatures::of(PROTOCOL_VERSION).serving_reports);
     }

@@ -202,6 +202,24 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
             Ok(points) => OperatorResponse::ServingHistory(points),
             Err(e) => OperatorResponse::Error(e),
         },
+        OperatorRequest::DriftStatus { model } => match store.latest_drift(model.as_deref()) {
+            Ok(reports) => OperatorResponse::Drift(reports),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::DriftHistory {
+            model,
+            version,
+            since_ms,
+        } => match store.drift_history(&model, version, since_ms) {
+            Ok(points) => OperatorResponse::DriftHistory(points),
+            Err(e) => internal(e),
+        },
+        OperatorRequest::ListAlerts { firing_only, limit } => {
+            match store.alerts(firing_only, limit.min(MAX_EVENTS)) {
+                Ok(alerts) => OperatorResponse::Alerts(alerts),
+                Err(e) => internal(e),
+            }
+        }
         OperatorRequest::ListRollouts { limit } => {
             match controller::list(shared, limit.min(MAX_ROLLOUTS)) {
                 Ok(list) => OperatorResponse::Rollouts(list),

@@ -19,6 +19,7 @@ pub mod artifacts;
 pub mod audit;
 mod datasets;
 pub mod deployments;
+pub mod drift;
 mod events;
 pub mod fleet;
 mod history;
@@ -72,6 +73,8 @@ pub struct CoordinatorOptions {
     pub max_connections: usize,
     /// HTTPS on the HTTP listener.
     pub http_tls: Option<http::HttpTls>,
+    /// Drift and performance monitoring, alert rules and sinks.
+    pub monitoring: drift::config::Monitoring,
 }
 
 /// A running coordinator. Stop it with [`Coordinator::stop`].
@@ -126,6 +129,10 @@ impl Coordinator {
     /// and starts serving.
     pub async fn start(options: CoordinatorOptions) -> anyhow::Result<Self> {
         let data_dir = &options.data_dir;
+        options
+            .monitoring
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid [monitoring] settings: {e}"))?;
         create_private_dir(data_dir)?;
         let lock = runfile::acquire(data_dir)?;
         let pki = Pki::load_or_create(data_dir).context("loading the PKI")?;
@@ -207,6 +214,18 @@ impl Coordinator {
         tasks.spawn(training::scheduler::run(shared.clone(), shutdown.clone()));
         tasks.spawn(reactions::run(shared.clone(), shutdown.clone()));
         tasks.spawn(rollout::controller::run(shared.clone(), shutdown.clone()));
+        let sinks = drift::sinks::Sinks {
+            webhook: options.monitoring.webhook.clone(),
+            command: options.monitoring.command.clone(),
+        };
+        if sinks.webhook.is_some() || sinks.command.is_some() {
+            tasks.spawn(drift::sinks::run(shared.clone(), sinks, shutdown.clone()));
+        }
+        tasks.spawn(drift::run(
+            shared.clone(),
+            options.monitoring.clone(),
+            shutdown.clone(),
+        ));
         runfile::write(
             data_dir,
             &RunInfo {

@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | `DatasetAdded` | queue a run of each schedule that retrains on that dataset |
 //! | `RunFinished` (succeeded, gates passed) | register the next version of its model |
+//! | `AlertFired` | its rule's action: retrain the model, or roll back its rollout |
 //!
 //! The log is read through a cursor persisted in the store, and the events that cause
 //! reactions commit in the same transaction as their change. So a coordinator killed right
@@ -103,6 +104,7 @@ fn react(shared: &Shared, record: &EventRecord) {
             status: RunStatus::Succeeded,
             ..
         } => registry::on_run_succeeded(shared, id),
+        Event::AlertFired { alert } => crate::drift::actions::on_alert(shared, alert),
         _ => {}
     }
 }

@@ -321,6 +321,8 @@ pub struct Alert {
     /// The model (or agent, for `agent_lost`) it is about.
     pub subject: String,
     pub version: Option<u32>,
+    /// The drifted column, for drift alerts (each column alerts on its own).
+    pub column: Option<String>,
     pub action: AlertAction,
     pub firing: bool,
     pub fired_ms: u64,
@@ -329,4 +331,20 @@ pub struct Alert {
     pub value: f64,
     pub bound: f64,
     pub detail: String,
+}
+
+impl Alert {
+    /// What the alert is about, in one line.
+    pub fn line(&self) -> String {
+        let version = self.version.map(|v| format!("@{v}")).unwrap_or_default();
+        let column = self
+            .column
+            .as_deref()
+            .map(|c| format!(" column {c}"))
+            .unwrap_or_default();
+        format!(
+            "{} {}{version}{column}: {} (rule {}, action {})",
+            self.kind, self.subject, self.detail, self.rule, self.action
+        )
+    }
 }

@@ -62,12 +62,14 @@ pub mod types;
 /// [`msg::AgentReport::Serving`] (sent only to coordinators of version 4).
 /// Version 5 added rollouts and [`msg::AgentReport::ShadowWindows`] (sent only to
 /// coordinators of version 5).
-pub const PROTOCOL_VERSION: u32 = 5;
+/// Version 6 added drift: [`msg::AgentReport::Sketches`] (sent only to coordinators of
+/// version 6).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The oldest protocol version still spoken: peers one version apart work together, so
 /// agents and the coordinator can be upgraded one at a time. Older peers are refused with a
 /// clear error.
-pub const MIN_PROTOCOL_VERSION: u32 = 4;
+pub const MIN_PROTOCOL_VERSION: u32 = 5;
 
 /// ALPN identifier negotiated on every QUIC connection.
 pub const ALPN: &[u8] = b"drover/1";

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetAdded, DatasetRef, DatasetSummary, DatasetUpload, DatasetVersion};
+use crate::drift::{Alert, DriftPoint, DriftReport, SketchWindow};
 use crate::registry::{ModelRef, ModelSummary, ModelVersion, Selector, Stage};
 use crate::rollout::{Command, Decision, RolloutSpec, RolloutStatus};
 use crate::run::{
@@ -133,6 +134,9 @@ pub enum AgentReport {
     ServingWindows(Vec<ServingWindow>),
     /// Protocol 5: what each shadow version answered during the last window.
     ShadowWindows(Vec<ShadowWindow>),
+    /// Protocol 6: each served version's inputs and predictions in the bins of its
+    /// reference profile during the last window.
+    Sketches(Vec<SketchWindow>),
 }
 
 /// Coordinator to agent, on the control stream after the hello.
@@ -253,6 +257,22 @@ pub enum OperatorRequest {
         since_ms: u64,
         points: u32,
     },
+    /// Protocol 6: the latest drift evaluation of each served version of `model` (or of
+    /// every model), worst column first.
+    DriftStatus {
+        model: Option<String>,
+    },
+    /// Protocol 6: each column's drift scores for `model@version` since `since_ms`.
+    DriftHistory {
+        model: String,
+        version: u32,
+        since_ms: u64,
+    },
+    /// Protocol 6: the newest alerts, at most `limit` (only firing ones with `firing_only`).
+    ListAlerts {
+        firing_only: bool,
+        limit: u32,
+    },
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -285,6 +305,9 @@ pub enum OperatorResponse {
     Rollout(Box<RolloutStatus>),
     Rollouts(Vec<RolloutStatus>),
     ServingHistory(Vec<SeriesPoint>),
+    Drift(Vec<DriftReport>),
+    DriftHistory(Vec<DriftPoint>),
+    Alerts(Vec<Alert>),
 }
 
 /// How far an agent's wall clock is from the coordinator's, measured when it last sent
@@ -483,6 +506,14 @@ pub enum Event {
         candidate: u32,
         decision: Box<Decision>,
     },
+    /// Protocol 6: an alert began to fire.
+    AlertFired {
+        alert: Box<Alert>,
+    },
+    /// Protocol 6: a firing alert's condition cleared.
+    AlertResolved {
+        alert: Box<Alert>,
+    },
 }
 
 impl Event {
@@ -511,6 +542,8 @@ impl Event {
             Event::Deployed { .. } => "model.deployed",
             Event::Undeployed { .. } => "model.undeployed",
             Event::RolloutDecided { .. } => "rollout.decided",
+            Event::AlertFired { .. } => "alert.fired",
+            Event::AlertResolved { .. } => "alert.resolved",
         }
     }
 
@@ -609,6 +642,10 @@ impl Event {
                 "rollout {rollout} of {model}@{candidate} {}: {}",
                 decision.action, decision.reason
             ),
+            Event::AlertFired { alert } => format!("alert {} firing: {}", alert.id, alert.line()),
+            Event::AlertResolved { alert } => {
+                format!("alert {} resolved: {}", alert.id, alert.line())
+            }
         }
     }
 }

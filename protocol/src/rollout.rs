@@ -197,8 +197,8 @@ impl RolloutSpec {
     }
 }
 
-/// Durations as text (`"30s"`, `"5m"`) in TOML and JSON.
-mod text_duration {
+/// Durations as text (`"30s"`, `"5m"`) in TOML and JSON, for `#[serde(with)]`.
+pub mod text_duration {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

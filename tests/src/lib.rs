@@ -40,6 +40,7 @@ pub fn options(data_dir: &Path) -> CoordinatorOptions {
         heartbeat_interval: HEARTBEAT,
         max_connections: 100,
         http_tls: None,
+        monitoring: Default::default(),
     }
 }
 

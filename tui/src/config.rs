@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::console::keymap::{KeySpec, Keymap};
 use drover_coordinator::CoordinatorOptions;
+use drover_coordinator::drift::config::Monitoring;
 use drover_coordinator::http::HttpTls;
 
 /// The commented example shipped in `config/coordinator.toml`.
@@ -40,6 +41,8 @@ pub struct CoordinatorFile {
     pub read_only: Option<bool>,
     /// The console's keys, by action name (see `config/coordinator.toml`).
     pub keys: Option<BTreeMap<String, KeySpec>>,
+    /// Drift and performance monitoring, alert rules and sinks.
+    pub monitoring: Option<Monitoring>,
 }
 
 /// Values from the command line or `DROVER_*` variables (clap folds the two).
@@ -156,6 +159,7 @@ impl Settings {
                 heartbeat_interval,
                 max_connections: file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
                 http_tls,
+                monitoring: file.monitoring.unwrap_or_default(),
             },
             local_agent: over.local_agent || file.local_agent.unwrap_or(false),
             local_agent_labels: parse_labels(&labels)

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use drover_protocol::drift::SketchWindow;
 use drover_protocol::serve::{Deployment, ServingWindow, ShadowWindow};
 
 use super::model::Served;
@@ -129,6 +130,16 @@ impl Catalog {
             .map(|served| served.window.take(now_ms))
             .unzip();
         (windows, shadows.into_iter().flatten().collect())
+    }
+
+    /// Closes every loaded version's sketch at `now_ms` and returns those that saw rows.
+    pub fn sketches(&self, now_ms: u64) -> Vec<SketchWindow> {
+        let models = self.models.read().unwrap_or_else(|e| e.into_inner());
+        models
+            .values()
+            .flat_map(|versions| versions.values())
+            .filter_map(|served| served.sketch.as_ref()?.take(now_ms))
+            .collect()
     }
 
     /// Whether no model is loaded.

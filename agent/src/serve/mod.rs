@@ -3,7 +3,8 @@
 //! rows read from the request formats ([`oip`] for Open Inference Protocol v2, [`mlflow`] for
 //! MLflow scoring, [`request`] for what they share), the HTTP routes ([`routes`]), the
 //! traffic split ([`split`]), shadow copies ([`shadow`]), live accuracy ([`feedback`]) and
-//! what each version served ([`window`]).
+//! what each version served ([`window`]) and what its inputs and predictions looked like
+//! ([`sketch`]).
 
 pub mod catalog;
 pub mod deployer;
@@ -14,5 +15,6 @@ pub mod oip;
 pub mod request;
 pub mod routes;
 pub mod shadow;
+pub mod sketch;
 pub mod split;
 pub mod window;

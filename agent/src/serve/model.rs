@@ -9,6 +9,7 @@ use ndarray::Array2;
 use serde::Serialize;
 
 use super::request::Rows;
+use super::sketch::Sketch;
 use super::window::Window;
 use crate::train::model::most_probable;
 use crate::train::pipeline::BadCell;
@@ -28,6 +29,9 @@ pub struct Served {
     pub shadow_rows_differing: metrics::Counter,
     /// What it served since the window opened.
     pub window: Window,
+    /// Its inputs and predictions in the bins of its reference profile, when the artifact
+    /// has one.
+    pub sketch: Option<Sketch>,
     /// `name@version`, as the `x-drover-version` header of its answers.
     pub stamp: HeaderValue,
     /// The version number as text, as OIP answers name it.
@@ -93,7 +97,7 @@ impl Served {
             ("version", version.to_string()),
         ];
         let classes = artifact.classes.len();
-        let inputs = artifact
+        let inputs: Vec<(String, bool)> = artifact
             .pipeline
             .inputs()
             .map(|(name, numeric)| (name.to_string(), numeric))
@@ -103,6 +107,11 @@ impl Served {
             .iter()
             .map(|c| c.parse::<i64>().ok())
             .collect();
+        let now_ms = drover_protocol::types::unix_ms();
+        let sketch = artifact
+            .reference
+            .as_ref()
+            .and_then(|r| Sketch::new(name, version, r, &inputs, now_ms));
         let stamp = HeaderValue::from_str(&format!("{name}@{version}"))
             .map_err(|_| format!("{name}@{version}: the model name cannot be a header value"))?;
         Ok(Self {
@@ -114,7 +123,8 @@ impl Served {
             inputs,
             shadow_requests: metrics::counter!("drover_shadow_requests_total", &labels),
             shadow_rows_differing: metrics::counter!("drover_shadow_rows_differing_total", &labels),
-            window: Window::new(name, version, classes, drover_protocol::types::unix_ms()),
+            window: Window::new(name, version, classes, now_ms),
+            sketch,
             artifact,
         })
     }
@@ -169,10 +179,14 @@ impl Served {
 
     /// Predictions for rows of cells in [`Served::inputs`] order. The most probable class is
     /// chosen as at training time (the first of equal probabilities).
+    /// Inputs and predictions are sketched, refused rows' inputs included.
     pub fn predict(&self, rows: &Rows) -> Result<Predictions, BadCell> {
+        if let Some(sketch) = &self.sketch {
+            sketch.inputs(rows.cells());
+        }
         let x = self.artifact.pipeline.transform_cells(rows.cells())?;
         let a = &self.artifact;
-        Ok(match self.task() {
+        let predictions = match self.task() {
             Task::Classification => {
                 let probabilities = a.model.probabilities(&x, a.classes.len());
                 Predictions::Classes {
@@ -181,6 +195,10 @@ impl Served {
                 }
             }
             Task::Regression => Predictions::Values(a.model.values(&x).to_vec()),
-        })
+        };
+        if let Some(sketch) = &self.sketch {
+            sketch.predicted(&predictions);
+        }
+        Ok(predictions)
     }
 }

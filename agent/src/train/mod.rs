@@ -12,9 +12,11 @@ pub mod tree;
 
 use std::collections::BTreeSet;
 
+use drover_ml::drift::reference;
 use drover_ml::score;
 use drover_ml::search::{self, best_trial};
 use drover_ml::table::{ColumnData, Table};
+use drover_protocol::drift::{ColumnReference, Reference};
 use drover_protocol::hash::ContentHash;
 use drover_protocol::spec::{Algorithm, MAX_TRIALS, Params, Task, TrainSpec};
 use ndarray::Array1;
@@ -54,6 +56,10 @@ pub struct ModelArtifact {
     pub classes: Vec<String>,
     pub pipeline: Pipeline,
     pub model: Model,
+    /// The profile of the training data and of the predictions on held-out rows, against
+    /// which serving agents sketch live traffic (absent from artifacts of older agents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
 }
 
 /// Why training could not run or finish.
@@ -395,7 +401,17 @@ pub fn train(
         )?;
         test_metrics.extend(candidate.against(&scored));
     }
+    let reference = Reference {
+        rows: train_rows.len() as u64,
+        columns: prepared
+            .features
+            .iter()
+            .map(|&c| column_reference(table, c, &train_rows))
+            .collect(),
+        predictions: candidate.prediction_reference(&prepared.classes),
+    };
     let artifact = ModelArtifact {
+        reference: Some(reference),
         format: ARTIFACT_FORMAT,
         algorithm: spec.algorithm,
         params,
@@ -414,6 +430,17 @@ pub fn train(
         rows_train: train_rows.len(),
         rows_test: test_rows.len(),
     })
+}
+
+/// The reference profile of column `c` over the training `rows`.
+fn column_reference(table: &Table, c: usize, rows: &[usize]) -> ColumnReference {
+    let name = &table.schema.columns[c].name;
+    match &table.columns[c] {
+        ColumnData::Numeric(values) => reference::numeric(name, rows.iter().map(|&r| values[r])),
+        ColumnData::Categorical(values) => {
+            reference::categorical(name, rows.iter().map(|&r| values[r].as_deref()))
+        }
+    }
 }
 
 /// JSON with object keys sorted, so equal models give equal bytes (some learners keep their

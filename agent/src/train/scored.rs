@@ -24,6 +24,21 @@ pub(super) struct Scored {
 }
 
 impl Scored {
+    /// The reference profile of the predictions: counts per class (in `classes` order, the
+    /// candidate's own) or the predicted values' bins.
+    pub(super) fn prediction_reference(
+        &self,
+        classes: &[String],
+    ) -> drover_protocol::drift::ColumnReference {
+        match self.task {
+            Task::Classification => drover_ml::drift::reference::classes(classes, &self.predicted),
+            Task::Regression => drover_ml::drift::reference::numeric(
+                "prediction",
+                self.values.iter().map(|v| Some(*v)),
+            ),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         spec: &TrainSpec,

@@ -371,6 +371,17 @@ async fn lifecycle(
                 })
                 .await;
         }
+        AgentReport::Sketches(sketches) => {
+            let Some((labels, _)) = shared.fleet.labels(id) else {
+                return;
+            };
+            let agent = id.clone();
+            shared
+                .blocking(move |shared| {
+                    crate::drift::record_sketches(shared, &agent, &labels, sketches)
+                })
+                .await;
+        }
         AgentReport::Heartbeat { .. }
         | AgentReport::JobProgress { .. }
         | AgentReport::JobFinished { .. }

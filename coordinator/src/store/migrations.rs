@@ -246,6 +246,40 @@ ALTER TABLE serving_windows ADD COLUMN shadow_failed INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX serving_windows_by_receipt ON serving_windows (model, received_ms);
 ALTER TABLE model_versions ADD COLUMN rollout TEXT;
 "#,
+    // 9: drift sketches, scores and alerts.
+    r#"
+CREATE TABLE sketch_windows (
+    agent       TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    start_ms    INTEGER NOT NULL,
+    end_ms      INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX sketch_windows_by_receipt ON sketch_windows (model, version, received_ms);
+CREATE TABLE drift_scores (
+    model       TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    column_name TEXT NOT NULL,
+    score       REAL NOT NULL,
+    threshold   REAL NOT NULL,
+    samples     INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX drift_scores_by_version ON drift_scores (model, version, at_ms);
+CREATE TABLE alerts (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule     TEXT NOT NULL,
+    subject  TEXT NOT NULL,
+    firing   INTEGER NOT NULL,
+    fired_ms INTEGER NOT NULL,
+    body     TEXT NOT NULL
+);
+CREATE INDEX alerts_firing ON alerts (firing);
+"#,
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 mod datasets;
 mod deployments;
+pub mod drift;
 mod events;
 mod experiments;
 pub mod handle;

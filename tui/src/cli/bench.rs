@@ -195,6 +195,19 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Drift: two 100,000 x 20 tables compared (in memory and from CSV files), next to
+    /// pandas, a scipy loop and Evidently with `--python`; and the coordinator's live scoring.
+    Drift {
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// A Python with pandas and scipy (and Evidently, when installed) for the baselines.
+        #[arg(long)]
+        python: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Validating and profiling a large CSV as `data add` does (streamed), next to the
     /// whole table in memory.
     Data {
@@ -306,6 +319,18 @@ impl BenchCmd {
             } => {
                 let report = super::bench_mlflow::run(&python, points, runs).await?;
                 emit(&report, json, super::bench_mlflow::print)
+            }
+            BenchCmd::Drift {
+                rows,
+                runs,
+                python,
+                json,
+            } => {
+                let report = tokio::task::spawn_blocking(move || {
+                    super::bench_drift::run(rows, runs, python)
+                })
+                .await??;
+                emit(&report, json, super::bench_drift::print)
             }
             BenchCmd::Data { mib, json } => {
                 let report =

@@ -67,6 +67,7 @@ pub async fn ingest(total: usize, batch: usize) -> anyhow::Result<IngestReport> 
         heartbeat_interval: Duration::from_secs(1),
         max_connections: 16,
         http_tls: None,
+        monitoring: Default::default(),
     };
     let coordinator = Coordinator::start(options).await?;
     let handle = coordinator.handle();

@@ -104,6 +104,7 @@ pub async fn run(python: &Path, points: usize, runs: usize) -> anyhow::Result<Ml
         heartbeat_interval: Duration::from_secs(1),
         max_connections: 16,
         http_tls: None,
+        monitoring: Default::default(),
     })
     .await?;
     let uri = format!("http://{}", coordinator.http_addr());

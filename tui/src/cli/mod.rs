@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_analysis;
 pub mod bench_console;
 pub mod bench_data;
+pub mod bench_drift;
 pub mod bench_ingest;
 pub mod bench_mlflow;
 mod bench_proc;
@@ -19,6 +20,7 @@ pub mod compare;
 pub mod data;
 pub mod demo;
 pub mod deployments;
+pub mod drift;
 pub mod events;
 pub mod follow;
 pub mod load;
@@ -93,6 +95,14 @@ pub enum Command {
         #[command(subcommand)]
         action: rollout::RolloutCmd,
     },
+    /// Drift: a served model's inputs and predictions against its training data, or one
+    /// CSV file against another.
+    Drift {
+        #[command(subcommand)]
+        action: drift::DriftCmd,
+    },
+    /// Alerts: drift, accuracy, latency, errors and lost agents, firing or resolved.
+    Alerts(drift::AlertsArgs),
     /// Repeating training specs (cron schedules and new-data triggers).
     Schedules {
         #[command(subcommand)]
@@ -142,6 +152,8 @@ impl Command {
             Command::Deployments(args) => args.run(ctx).await,
             Command::Load(args) => args.run(ctx).await,
             Command::Rollout { action } => action.run(ctx).await,
+            Command::Drift { action } => action.run(ctx).await,
+            Command::Alerts(args) => args.run(ctx).await,
             Command::Schedules { action } => action.run(ctx).await,
             Command::Events(args) => args.run(ctx, on_signal()).await,
             Command::Status(args) => args.run(ctx).await,

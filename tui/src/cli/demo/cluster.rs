@@ -33,6 +33,7 @@ impl Cluster {
             heartbeat_interval: Duration::from_secs(1),
             max_connections: 100,
             http_tls: None,
+            monitoring: Default::default(),
         })
         .await?;
         let http = SocketAddr::from(([127, 0, 0, 1], crate::cli::free_port()?));

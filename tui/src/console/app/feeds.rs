@@ -177,7 +177,10 @@ impl App {
             | Event::Deployed { .. }
             | Event::Undeployed { .. } => Feed::Models,
             Event::RolloutDecided { .. } => Feed::Rollouts,
-            Event::TokenCreated { .. } | Event::OperatorAction { .. } => return,
+            Event::TokenCreated { .. }
+            | Event::OperatorAction { .. }
+            | Event::AlertFired { .. }
+            | Event::AlertResolved { .. } => return,
         };
         let on_screen = feed == Feed::Agents
             || self.view_feed() == Some(feed)

@@ -1,0 +1,69 @@
+//! Production monitoring: live sketches from serving agents ([`record_sketches`]) scored
+//! against each version's reference profile ([`references`]) by the [`monitor`], with
+//! thresholds calibrated from the reference and [`hysteresis`]; alerts from the rules of
+//! [`config`], acted on by reactions ([`actions`]) and delivered to [`sinks`].
+
+pub mod actions;
+pub mod config;
+pub mod hysteresis;
+pub mod monitor;
+pub mod references;
+pub mod sinks;
+
+use std::sync::Arc;
+
+use drover_protocol::drift::SketchWindow;
+use drover_protocol::types::{AgentId, Labels, unix_ms};
+use tokio_util::sync::CancellationToken;
+
+use crate::deployments::plan_for;
+use crate::state::Shared;
+
+/// Stores the sketches of versions the agent's deployments hold; sketches of anything else,
+/// or beyond the bounds an agent may send, are dropped.
+pub fn record_sketches(
+    shared: &Shared,
+    agent: &AgentId,
+    labels: &Labels,
+    sketches: Vec<SketchWindow>,
+) {
+    let plan = plan_for(shared, labels);
+    let kept: Vec<SketchWindow> = sketches
+        .into_iter()
+        .filter(|s| {
+            s.bounded()
+                && s.start_ms <= s.end_ms
+                && plan.iter().any(|d| {
+                    d.model == s.model && d.variants.iter().any(|v| v.version == s.version)
+                })
+        })
+        .collect();
+    if kept.is_empty() {
+        return;
+    }
+    if let Err(e) = shared.store.sync().insert_sketches(agent, &kept, unix_ms()) {
+        tracing::error!(cause = %e, %agent, "could not store sketches");
+    }
+}
+
+/// Scores every served version every `config.every`, until shutdown.
+pub async fn run(shared: Arc<Shared>, config: config::Monitoring, shutdown: CancellationToken) {
+    let every = config.every;
+    let mut monitor = shared
+        .blocking(move |shared| monitor::Monitor::new(shared, config))
+        .await;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        monitor = shared
+            .blocking(move |shared| {
+                monitor.evaluate(shared, unix_ms());
+                monitor
+            })
+            .await;
+    }
+}

@@ -1,0 +1,462 @@
+//! The monitor: every `every`, each served version's sketches over the sliding window are
+//! merged and scored against its reference (thresholds calibrated once per column and
+//! window size), the scores stored, and every alert rule evaluated with hysteresis; an
+//! alert that fires or resolves is stored with its event in one transaction, so the
+//! reactions that act on it (retrain, roll back) and the sinks that deliver it survive a
+//! restart.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use drover_ml::drift::{calibrate, score};
+use drover_protocol::drift::{
+    Alert, AlertKind, ColumnCounts, ColumnDrift, ColumnReference, DriftReport, Method, Reference,
+    Status,
+};
+use drover_protocol::registry::Selector;
+use drover_protocol::serve::latency_quantile_us;
+use drover_protocol::types::AgentStatus;
+
+use super::config::{Monitoring, Rule};
+use super::hysteresis::{Change, Hysteresis};
+use super::references;
+use crate::state::Shared;
+use crate::store::drift::worst_first;
+
+/// What an alert condition is about: rule, subject, version and column.
+type Key = (String, String, Option<u32>, Option<String>);
+
+/// One evaluation of one condition.
+struct Condition {
+    key: Key,
+    kind: AlertKind,
+    action: drover_protocol::drift::AlertAction,
+    /// `None` when inconclusive.
+    bad: Option<bool>,
+    value: f64,
+    bound: f64,
+    detail: String,
+}
+
+/// The monitor's memory between evaluations: references and calibrated thresholds (both
+/// bounded by what is served), each condition's hysteresis, and the alerts firing.
+pub struct Monitor {
+    pub config: Monitoring,
+    references: HashMap<(String, u32), Option<Arc<Reference>>>,
+    thresholds: HashMap<(String, u32, usize, Method, u64), f64>,
+    conditions: HashMap<Key, Hysteresis>,
+    firing: HashMap<Key, Alert>,
+}
+
+/// Thresholds are calibrated for live sizes on a grid 10% apart (rounded down, so a
+/// threshold errs toward fewer alarms), and kept.
+fn size_bucket(n: u64) -> u64 {
+    if n < 10 {
+        return n;
+    }
+    let step = ((n as f64).ln() / 1.1f64.ln()).floor();
+    1.1f64.powf(step).floor() as u64
+}
+
+impl Monitor {
+    /// A monitor that knows the alerts the store has firing (so a restart neither fires
+    /// them again nor forgets to resolve them).
+    pub fn new(shared: &Shared, config: Monitoring) -> Self {
+        let firing = match shared.store.sync().alerts(true, 100_000) {
+            Ok(alerts) => alerts
+                .into_iter()
+                .map(|a| {
+                    (
+                        (
+                            a.rule.clone(),
+                            a.subject.clone(),
+                            a.version,
+                            a.column.clone(),
+                        ),
+                        a,
+                    )
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(cause = %e, "could not read the firing alerts");
+                HashMap::new()
+            }
+        };
+        Self {
+            config,
+            references: HashMap::new(),
+            thresholds: HashMap::new(),
+            conditions: HashMap::new(),
+            firing,
+        }
+    }
+
+    fn reference(&mut self, shared: &Shared, model: &str, version: u32) -> Option<Arc<Reference>> {
+        self.references
+            .entry((model.to_string(), version))
+            .or_insert_with(|| references::load(shared, model, version))
+            .clone()
+    }
+
+    /// Scores one column; `index` is its place in the reference (`usize::MAX` for the
+    /// predictions).
+    fn judge(
+        &mut self,
+        model: &str,
+        version: u32,
+        index: usize,
+        reference: &ColumnReference,
+        live: &ColumnCounts,
+    ) -> ColumnDrift {
+        let rule = self.config.columns.get(&reference.name).cloned();
+        let n = live.total();
+        let method = rule
+            .as_ref()
+            .and_then(|r| r.method)
+            .unwrap_or_else(|| score::default_method(&reference.shape, n));
+        let false_alarm = self.config.false_alarm;
+        let threshold = match rule.and_then(|r| r.threshold) {
+            Some(fixed) => fixed,
+            None => *self
+                .thresholds
+                .entry((model.to_string(), version, index, method, size_bucket(n)))
+                .or_insert_with(|| {
+                    calibrate::threshold(reference, method, size_bucket(n).max(1), false_alarm)
+                }),
+        };
+        score::judge(reference, live, method, threshold, &self.config.judging())
+    }
+
+    /// Merges `model@version`'s sketches received since `since_ms` and scores each column.
+    pub fn drift(
+        &mut self,
+        shared: &Shared,
+        model: &str,
+        version: u32,
+        since_ms: u64,
+        now_ms: u64,
+    ) -> Option<DriftReport> {
+        let reference = self.reference(shared, model, version)?;
+        let sketches = match shared.store.sync().sketches_since(model, version, since_ms) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(cause = %e, model, version, "could not read sketches");
+                return None;
+            }
+        };
+        let mut columns: Vec<ColumnCounts> = reference
+            .columns
+            .iter()
+            .map(|c| ColumnCounts::empty(c.counts.len()))
+            .collect();
+        let mut predictions = ColumnCounts::empty(reference.predictions.counts.len());
+        for sketch in &sketches {
+            if sketch.columns.len() != columns.len() {
+                continue;
+            }
+            for (merged, live) in columns.iter_mut().zip(&sketch.columns) {
+                merged.merge(live);
+            }
+            predictions.merge(&sketch.predictions);
+        }
+        let mut judged: Vec<ColumnDrift> = reference
+            .columns
+            .iter()
+            .zip(&columns)
+            .enumerate()
+            .map(|(i, (r, live))| self.judge(model, version, i, r, live))
+            .collect();
+        judged.push(self.judge(
+            model,
+            version,
+            usize::MAX,
+            &reference.predictions,
+            &predictions,
+        ));
+        judged.sort_by(worst_first);
+        Some(DriftReport {
+            model: model.into(),
+            version,
+            at_ms: now_ms,
+            window_ms: self.config.window.as_millis() as u64,
+            columns: judged,
+        })
+    }
+
+    /// One pass: every served version scored and stored, every rule evaluated.
+    pub fn evaluate(&mut self, shared: &Shared, now_ms: u64) {
+        let window_ms = self.config.window.as_millis() as u64;
+        let since_ms = now_ms.saturating_sub(window_ms);
+        let deployments = match shared.store.sync().deployments() {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(cause = %e, "could not read deployments for monitoring");
+                return;
+            }
+        };
+        let rules = self.config.rules();
+        let mut conditions = Vec::new();
+        let mut served = Vec::new();
+        for deployment in &deployments {
+            for variant in &deployment.variants {
+                served.push((deployment.model.clone(), variant.version));
+                let Some(report) =
+                    self.drift(shared, &deployment.model, variant.version, since_ms, now_ms)
+                else {
+                    continue;
+                };
+                if let Err(e) = shared.store.sync().insert_drift(&report) {
+                    tracing::error!(cause = %e, "could not store drift scores");
+                }
+                for rule in rules
+                    .iter()
+                    .filter(|r| r.kind == AlertKind::Drift && r.watches(&report.model))
+                {
+                    conditions.extend(
+                        report
+                            .columns
+                            .iter()
+                            .map(|c| drift_condition(rule, &report, c)),
+                    );
+                }
+            }
+            conditions.extend(self.performance(shared, &rules, &deployment.model, since_ms));
+        }
+        self.references.retain(|k, _| served.contains(k));
+        self.thresholds
+            .retain(|(m, v, ..), _| served.iter().any(|(sm, sv)| sm == m && sv == v));
+        for rule in rules.iter().filter(|r| r.kind == AlertKind::AgentLost) {
+            for agent in shared.fleet.list() {
+                conditions.push(Condition {
+                    key: (rule.name.clone(), agent.id.to_string(), None, None),
+                    kind: AlertKind::AgentLost,
+                    action: rule.action,
+                    bad: Some(agent.status == AgentStatus::Lost),
+                    value: 0.0,
+                    bound: 0.0,
+                    detail: format!(
+                        "agent {} ({}) is {}",
+                        agent.id, agent.hostname, agent.status
+                    ),
+                });
+            }
+        }
+        for condition in conditions {
+            self.apply(shared, condition, now_ms);
+        }
+        let keep_ms = now_ms.saturating_sub(2 * window_ms);
+        let history_ms = now_ms.saturating_sub(7 * 24 * 3_600_000);
+        if let Err(e) = shared.store.sync().prune_drift(keep_ms, history_ms) {
+            tracing::error!(cause = %e, "could not prune drift history");
+        }
+    }
+
+    /// Latency, error rate and live accuracy of each version of `model` over the window.
+    fn performance(
+        &self,
+        shared: &Shared,
+        rules: &[Rule],
+        model: &str,
+        since_ms: u64,
+    ) -> Vec<Condition> {
+        let watching: Vec<&Rule> = rules
+            .iter()
+            .filter(|r| {
+                r.watches(model)
+                    && matches!(
+                        r.kind,
+                        AlertKind::Latency | AlertKind::ErrorRate | AlertKind::Accuracy
+                    )
+            })
+            .collect();
+        if watching.is_empty() {
+            return Vec::new();
+        }
+        let windows = match shared.store.sync().recent_windows(model, since_ms, 100_000) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(cause = %e, model, "could not read serving windows");
+                return Vec::new();
+            }
+        };
+        let mut versions: HashMap<u32, Traffic> = HashMap::new();
+        for w in windows.iter().map(|r| &r.window) {
+            let t = versions.entry(w.version).or_default();
+            t.requests += w.requests;
+            t.errors += w.errors;
+            t.feedback += w.feedback;
+            t.correct += w.correct;
+            if t.latency.len() < w.latency.len() {
+                t.latency.resize(w.latency.len(), 0);
+            }
+            for (a, b) in t.latency.iter_mut().zip(&w.latency) {
+                *a += b;
+            }
+        }
+        let min = self.config.min_samples;
+        let mut out = Vec::new();
+        for (version, t) in versions {
+            for rule in &watching {
+                let bound = rule.above.unwrap_or(f64::INFINITY);
+                let (bad, value, detail) = match rule.kind {
+                    AlertKind::ErrorRate => {
+                        let rate = t.errors as f64 / t.requests.max(1) as f64;
+                        (
+                            (t.requests >= min).then_some(rate > bound),
+                            rate,
+                            format!("{:.1}% of {} requests failed", rate * 100.0, t.requests),
+                        )
+                    }
+                    AlertKind::Latency => {
+                        let p99_ms = latency_quantile_us(&t.latency, 0.99)
+                            .map_or(f64::INFINITY, |us| us as f64 / 1000.0);
+                        (
+                            (t.requests >= min).then_some(p99_ms > bound),
+                            p99_ms,
+                            format!("p99 {p99_ms:.1} ms over {} requests", t.requests),
+                        )
+                    }
+                    _ => {
+                        let tested = test_accuracy(shared, model, version);
+                        let live = t.correct as f64 / t.feedback.max(1) as f64;
+                        let drop = tested.map_or(0.0, |a| a - live);
+                        (
+                            (t.feedback >= min && tested.is_some()).then_some(drop > bound),
+                            drop,
+                            format!(
+                                "live accuracy {live:.3} on {} labels, test accuracy {:.3}",
+                                t.feedback,
+                                tested.unwrap_or(f64::NAN)
+                            ),
+                        )
+                    }
+                };
+                out.push(Condition {
+                    key: (rule.name.clone(), model.to_string(), Some(version), None),
+                    kind: rule.kind,
+                    action: rule.action,
+                    bad,
+                    value,
+                    bound,
+                    detail,
+                });
+            }
+        }
+        out
+    }
+
+    /// Feeds one evaluation to its hysteresis; fires or resolves the alert when it says so.
+    fn apply(&mut self, shared: &Shared, c: Condition, now_ms: u64) {
+        let firing = self.firing.contains_key(&c.key);
+        let (fire_after, resolve_after) = (self.config.fire_after, self.config.resolve_after);
+        let change = self.conditions.entry(c.key.clone()).or_default().observe(
+            c.bad,
+            firing,
+            fire_after,
+            resolve_after,
+        );
+        let store = shared.store.sync();
+        match change {
+            Some(Change::Fire) => {
+                let (rule, subject, version, column) = c.key.clone();
+                let alert = Alert {
+                    id: 0,
+                    rule,
+                    kind: c.kind,
+                    subject,
+                    version,
+                    column,
+                    action: c.action,
+                    firing: true,
+                    fired_ms: now_ms,
+                    resolved_ms: None,
+                    value: c.value,
+                    bound: c.bound,
+                    detail: c.detail,
+                };
+                match store.fire_alert(alert) {
+                    Ok((alert, record)) => {
+                        tracing::warn!(id = alert.id, "alert firing: {}", alert.line());
+                        metrics::counter!("drover_alerts_fired_total", "kind" => alert.kind.to_string()).increment(1);
+                        shared.events.announce(record);
+                        self.firing.insert(c.key, alert);
+                    }
+                    Err(e) => tracing::error!(cause = %e, "could not store an alert"),
+                }
+            }
+            Some(Change::Resolve) => {
+                let Some(alert) = self.firing.get(&c.key) else {
+                    return;
+                };
+                match store.resolve_alert(alert, now_ms) {
+                    Ok((alert, record)) => {
+                        tracing::info!(id = alert.id, "alert resolved: {}", alert.line());
+                        shared.events.announce(record);
+                        self.firing.remove(&c.key);
+                    }
+                    Err(e) => tracing::error!(cause = %e, "could not resolve an alert"),
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// A version's traffic summed over the window.
+#[derive(Default)]
+struct Traffic {
+    requests: u64,
+    errors: u64,
+    feedback: u64,
+    correct: u64,
+    latency: Vec<u64>,
+}
+
+fn drift_condition(rule: &Rule, report: &DriftReport, c: &ColumnDrift) -> Condition {
+    Condition {
+        key: (
+            rule.name.clone(),
+            report.model.clone(),
+            Some(report.version),
+            Some(c.column.clone()),
+        ),
+        kind: AlertKind::Drift,
+        action: rule.action,
+        bad: match c.status {
+            Status::Drifted => Some(true),
+            Status::Stable => Some(false),
+            Status::Inconclusive => None,
+        },
+        value: c.score,
+        bound: c.threshold,
+        detail: if c.reason.is_empty() {
+            format!(
+                "{} {:.4} (threshold {:.4}, {} values)",
+                c.method, c.score, c.threshold, c.samples
+            )
+        } else {
+            format!("{} ({} values)", c.reason, c.samples)
+        },
+    }
+}
+
+/// The version's accuracy on its test rows, from its registry entry.
+fn test_accuracy(shared: &Shared, model: &str, version: u32) -> Option<f64> {
+    let found = shared
+        .store
+        .sync()
+        .model_version(model, &Selector::Number(version));
+    found.ok().flatten()?.metrics.get("accuracy").copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_buckets_round_down_on_a_ten_percent_grid() {
+        assert_eq!(size_bucket(5), 5);
+        assert!(size_bucket(1_000) <= 1_000 && size_bucket(1_000) > 900);
+        assert_eq!(size_bucket(1_000), size_bucket(1_020));
+    }
+}

@@ -1,0 +1,283 @@
+//! Drift in the store: the sketches agents send (kept for the sliding window), each
+//! evaluation's scores (the history the console draws), and alerts, which fire and resolve
+//! in the same transaction as the event that reports it.
+
+use std::time::Instant;
+
+use drover_protocol::drift::{Alert, DriftPoint, DriftReport, SketchWindow, Status};
+use drover_protocol::msg::{Event, EventRecord};
+use drover_protocol::types::AgentId;
+use rusqlite::params;
+
+use super::events::insert_event;
+use super::{Store, StoreError, json, record_write};
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            Box::new(StoreError::Corrupt(format!("{what}: {e}"))),
+        )
+    })
+}
+
+impl Store {
+    /// Stores sketches an agent sent, received at `now_ms`.
+    pub fn insert_sketches(
+        &self,
+        agent: &AgentId,
+        sketches: &[SketchWindow],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO sketch_windows (agent, model, version, start_ms, end_ms, received_ms, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for s in sketches {
+                insert.execute(params![
+                    agent.0,
+                    s.model,
+                    s.version,
+                    s.start_ms as i64,
+                    s.end_ms as i64,
+                    now_ms as i64,
+                    json(s)?
+                ])?;
+            }
+        }
+        tx.commit()?;
+        record_write(started);
+        Ok(())
+    }
+
+    /// The sketches of `model@version` received since `since_ms`.
+    pub fn sketches_since(
+        &self,
+        model: &str,
+        version: u32,
+        since_ms: u64,
+    ) -> Result<Vec<SketchWindow>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT body FROM sketch_windows WHERE model = ?1 AND version = ?2 AND received_ms >= ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![model, version, since_ms as i64], |r| {
+                parse::<SketchWindow>("sketch", &r.get::<_, String>(0)?)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Forgets sketches received before `before_ms` and scores older than `history_ms`.
+    pub fn prune_drift(&self, before_ms: u64, history_ms: u64) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "DELETE FROM sketch_windows WHERE received_ms < ?1",
+            [before_ms as i64],
+        )?;
+        conn.execute(
+            "DELETE FROM drift_scores WHERE at_ms < ?1",
+            [history_ms as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Stores one evaluation's scores.
+    pub fn insert_drift(&self, report: &DriftReport) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO drift_scores (model, version, at_ms, column_name, score, threshold, samples, status, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for c in &report.columns {
+                insert.execute(params![
+                    report.model,
+                    report.version,
+                    report.at_ms as i64,
+                    c.column,
+                    c.score,
+                    c.threshold,
+                    c.samples as i64,
+                    c.status.to_string(),
+                    json(c)?
+                ])?;
+            }
+        }
+        tx.commit()?;
+        record_write(started);
+        Ok(())
+    }
+
+    /// The latest evaluation of each served version of `model` (or of every model).
+    pub fn latest_drift(&self, model: Option<&str>) -> Result<Vec<DriftReport>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT d.model, d.version, d.at_ms, d.body FROM drift_scores d
+             JOIN (SELECT model, version, MAX(at_ms) AS at_ms FROM drift_scores
+                   WHERE ?1 IS NULL OR model = ?1 GROUP BY model, version) l
+             ON d.model = l.model AND d.version = l.version AND d.at_ms = l.at_ms
+             ORDER BY d.model, d.version",
+        )?;
+        let rows = stmt
+            .query_map(params![model], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, i64>(2)? as u64,
+                    parse::<drover_protocol::drift::ColumnDrift>(
+                        "drift score",
+                        &r.get::<_, String>(3)?,
+                    )?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut reports: Vec<DriftReport> = Vec::new();
+        for (model, version, at_ms, column) in rows {
+            match reports.last_mut() {
+                Some(r) if r.model == model && r.version == version => r.columns.push(column),
+                _ => reports.push(DriftReport {
+                    model,
+                    version,
+                    at_ms,
+                    window_ms: 0,
+                    columns: vec![column],
+                }),
+            }
+        }
+        for r in &mut reports {
+            r.columns.sort_by(|a, b| worst_first(a, b));
+        }
+        Ok(reports)
+    }
+
+    /// Each column's scores for `model@version` since `since_ms`, oldest first.
+    pub fn drift_history(
+        &self,
+        model: &str,
+        version: u32,
+        since_ms: u64,
+    ) -> Result<Vec<DriftPoint>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT column_name, at_ms, score, threshold, status FROM drift_scores
+             WHERE model = ?1 AND version = ?2 AND at_ms >= ?3 ORDER BY at_ms",
+        )?;
+        let rows = stmt
+            .query_map(params![model, version, since_ms as i64], |r| {
+                let status: String = r.get(4)?;
+                Ok(DriftPoint {
+                    column: r.get(0)?,
+                    at_ms: r.get::<_, i64>(1)? as u64,
+                    score: r.get(2)?,
+                    threshold: r.get(3)?,
+                    status: match status.as_str() {
+                        "drifted" => Status::Drifted,
+                        "stable" => Status::Stable,
+                        _ => Status::Inconclusive,
+                    },
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Stores a new firing alert (its id given by the store) and its event, at once.
+    pub fn fire_alert(&self, mut alert: Alert) -> Result<(Alert, EventRecord), StoreError> {
+        let started = Instant::now();
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO alerts (rule, subject, firing, fired_ms, body) VALUES (?1, ?2, 1, ?3, '')",
+            params![alert.rule, alert.subject, alert.fired_ms as i64],
+        )?;
+        alert.id = tx.last_insert_rowid() as u64;
+        tx.execute(
+            "UPDATE alerts SET body = ?2 WHERE id = ?1",
+            params![alert.id as i64, json(&alert)?],
+        )?;
+        let record = insert_event(
+            &tx,
+            alert.fired_ms,
+            Event::AlertFired {
+                alert: Box::new(alert.clone()),
+            },
+        )?;
+        tx.commit()?;
+        record_write(started);
+        Ok((alert, record))
+    }
+
+    /// Marks `alert` resolved at `at_ms` and stores its event, at once.
+    pub fn resolve_alert(
+        &self,
+        alert: &Alert,
+        at_ms: u64,
+    ) -> Result<(Alert, EventRecord), StoreError> {
+        let started = Instant::now();
+        let mut resolved = alert.clone();
+        resolved.firing = false;
+        resolved.resolved_ms = Some(at_ms);
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE alerts SET firing = 0, body = ?2 WHERE id = ?1",
+            params![alert.id as i64, json(&resolved)?],
+        )?;
+        let record = insert_event(
+            &tx,
+            at_ms,
+            Event::AlertResolved {
+                alert: Box::new(resolved.clone()),
+            },
+        )?;
+        tx.commit()?;
+        record_write(started);
+        Ok((resolved, record))
+    }
+
+    /// The newest alerts first (only those firing with `firing_only`), at most `limit`.
+    pub fn alerts(&self, firing_only: bool, limit: u32) -> Result<Vec<Alert>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT body FROM alerts WHERE firing = 1 OR ?1 = 0 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![firing_only, limit], |r| {
+                parse::<Alert>("alert", &r.get::<_, String>(0)?)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}
+
+/// Drifted columns first, then by how far past its threshold each score is.
+pub fn worst_first(
+    a: &drover_protocol::drift::ColumnDrift,
+    b: &drover_protocol::drift::ColumnDrift,
+) -> std::cmp::Ordering {
+    let rank = |c: &drover_protocol::drift::ColumnDrift| match c.status {
+        Status::Drifted => 0,
+        Status::Stable => 1,
+        Status::Inconclusive => 2,
+    };
+    let ratio = |c: &drover_protocol::drift::ColumnDrift| {
+        if c.threshold > 0.0 && c.threshold.is_finite() {
+            c.score / c.threshold
+        } else {
+            0.0
+        }
+    };
+    rank(a)
+        .cmp(&rank(b))
+        .then(ratio(b).total_cmp(&ratio(a)))
+        .then_with(|| a.column.cmp(&b.column))
+}

@@ -1,0 +1,196 @@
+//! Drift end to end: a real serving agent sketches live traffic in the bins of the model's
+//! reference profile, the coordinator scores it over a sliding window with thresholds
+//! calibrated from the training data, and alerts fire on exactly the two of six features
+//! whose distribution moved; unchanged traffic alerts on nothing.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use drover_coordinator::drift::config::{Monitoring, Rule};
+use drover_protocol::drift::{AlertAction, AlertKind};
+use drover_tests::{InProcessAgent, drover_ok, wait_for};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+/// Six features (`a`, `b`, `c`, `noise` numeric; `plan`, `region` categorical) and a 0/1
+/// label; `drift` moves `noise` up and makes most regions `west`, leaving the rest as is.
+fn six(rows: usize, seed: u64, drift: bool) -> Vec<u8> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let normal = |rng: &mut StdRng| {
+        let (u1, u2): (f64, f64) = (rng.gen_range(f64::EPSILON..1.0), rng.r#gen());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    };
+    let mut csv = String::from("a,b,c,noise,plan,region,label\n");
+    for _ in 0..rows {
+        let (a, b, c) = (normal(&mut rng), normal(&mut rng), normal(&mut rng));
+        let noise = normal(&mut rng) + if drift { 1.5 } else { 0.0 };
+        let plan = match rng.gen_range(0.0..1.0) {
+            x if x < 0.5 => "basic",
+            x if x < 0.8 => "plus",
+            _ => "pro",
+        };
+        let region = if drift && rng.gen_bool(0.6) {
+            "west"
+        } else {
+            ["north", "south", "east", "west"][rng.gen_range(0..4)]
+        };
+        let score =
+            a + 0.5 * b - 0.5 * c + if plan == "pro" { 0.8 } else { 0.0 } + 0.7 * normal(&mut rng);
+        let label = u8::from(score > 0.0);
+        csv.push_str(&format!(
+            "{a:.4},{b:.4},{c:.4},{noise:.4},{plan},{region},{label}\n"
+        ));
+    }
+    csv.into_bytes()
+}
+
+fn drover_json(args: &[&str]) -> Value {
+    serde_json::from_str(&drover_ok(args)).expect("json")
+}
+
+async fn replay(http: SocketAddr, data: &str, dataset: &str, seconds: u32) {
+    let url = format!("http://{http}");
+    let duration = format!("{seconds}s");
+    let args: Vec<String> = [
+        "load",
+        &url,
+        "--model",
+        "six",
+        "--data",
+        dataset,
+        "--rps",
+        "250",
+        "--duration",
+        &duration,
+        "--concurrency",
+        "4",
+        "--json",
+        "--data-dir",
+        data,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        drover_ok(&args)
+    })
+    .await
+    .expect("load");
+}
+
+/// The columns drift alerts name (the predictions aside), firing or not.
+fn alerted_columns(data: &str) -> BTreeSet<String> {
+    let alerts = drover_json(&["alerts", "--json", "--data-dir", data]);
+    alerts
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| a["kind"] == "drift")
+        .filter_map(|a| a["column"].as_str())
+        .filter(|c| *c != "prediction")
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_in_two_of_six_features_alerts_on_exactly_those_two() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let options = drover_coordinator::CoordinatorOptions {
+        monitoring: Monitoring {
+            window: std::time::Duration::from_secs(20),
+            every: std::time::Duration::from_millis(500),
+            min_samples: 200,
+            false_alarm: 0.0005,
+            rules: vec![Rule {
+                name: "drift".into(),
+                kind: AlertKind::Drift,
+                model: None,
+                above: None,
+                action: AlertAction::Notify,
+            }],
+            ..Monitoring::default()
+        },
+        ..drover_tests::options(&data)
+    };
+    let coordinator = drover_coordinator::Coordinator::start(options)
+        .await
+        .expect("starts");
+    let handle = coordinator.handle();
+    let d = data.to_str().expect("utf-8").to_string();
+    drover_tests::add_dataset(&data, "six", &six(3_000, 1, false)).await;
+    drover_tests::add_dataset(&data, "six-live", &six(3_000, 2, false)).await;
+    drover_tests::add_dataset(&data, "six-drifted", &six(3_000, 3, true)).await;
+    let trainer =
+        InProcessAgent::join_and_run(&handle, tmp.path().join("trainer"), "trainer").await;
+    let spec = drover_tests::quick_spec("drift")
+        .replace("\"churn\"", "\"six\"")
+        .replace("churn@latest", "six@1")
+        .replace("churned", "label");
+    drover_tests::rollouts::train(&handle, &spec, "six@1").await;
+
+    let state = tmp.path().join("server");
+    drover_tests::join_agent(&d, &state);
+    let agent = drover_tests::serving_agent(&state, "role=serve", tmp.path().join("server.log"));
+    let http = drover_tests::logged_http_addr(&agent).await;
+    drover_ok(&["models", "deploy", "six@1", "--data-dir", &d]);
+    wait_for("six to be served", || async {
+        let (status, _) =
+            drover_tests::http_request(http, "GET", "/v2/models/six/ready", &[], None).await;
+        (status == 200).then_some(())
+    })
+    .await;
+
+    replay(http, &d, "six-live@1", 4).await;
+    let status = wait_for("unchanged traffic to be scored", || async {
+        let reports = drover_json(&["drift", "status", "six", "--json", "--data-dir", &d]);
+        let columns = reports[0]["columns"].as_array()?.clone();
+        columns
+            .iter()
+            .all(|c| c["samples"].as_u64() >= Some(500))
+            .then_some(columns)
+    })
+    .await;
+    assert_eq!(
+        status.len(),
+        7,
+        "six features and the predictions: {status:?}"
+    );
+    for column in &status {
+        assert_eq!(column["status"], "stable", "unchanged traffic: {column}");
+    }
+    assert!(
+        alerted_columns(&d).is_empty(),
+        "unchanged traffic alerts on nothing"
+    );
+
+    for _ in 0..10 {
+        replay(http, &d, "six-drifted@1", 3).await;
+        if alerted_columns(&d).len() >= 2 {
+            break;
+        }
+    }
+    let expected: BTreeSet<String> = ["noise".to_string(), "region".to_string()].into();
+    assert_eq!(
+        alerted_columns(&d),
+        expected,
+        "alerts on exactly the two drifted features"
+    );
+    let reports = drover_json(&["drift", "status", "six", "--json", "--data-dir", &d]);
+    let drifted: BTreeSet<String> = reports[0]["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter(|c| c["status"] == "drifted" && c["column"] != "prediction")
+        .filter_map(|c| c["column"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(drifted, expected, "{reports}");
+    let worst = reports[0]["columns"][0]["column"].as_str().expect("column");
+    assert!(expected.contains(worst), "worst first: {reports}");
+
+    drop(agent);
+    trainer.stop().await.expect("trainer stops");
+    coordinator.stop().await;
+}
