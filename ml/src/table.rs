@@ -108,6 +108,122 @@ pub fn parse(bytes: &[u8]) -> Result<Table, TableError> {
     {
         return Err(TableError::Empty);
     }
+    let mut columns: Vec<Reading> = header_names(&headers)?
+        .into_iter()
+        .map(Reading::new)
+        .collect();
+    let mut lines = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(&e, 0))?
+    {
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() != columns.len() {
+            return Err(TableError::FieldCount {
+                line,
+                expected: columns.len(),
+                found: record.len(),
+            });
+        }
+        for (column, field) in columns.iter_mut().zip(record.iter()) {
+            let text = std::str::from_utf8(field).map_err(|_| TableError::Encoding { line })?;
+            if !column.push(text) {
+                // A numeric column met text: its earlier values' text is gone, so read the
+                // whole file again keeping every value's text.
+                return parse_as_text(bytes);
+            }
+        }
+        lines.push(line);
+    }
+    finish(columns.into_iter().map(Reading::done).collect(), &lines)
+}
+
+/// A column as it is read: numbers parsed on the fly while every value is one (no text
+/// kept), or every value's text once the first present value was not a number.
+enum Reading {
+    Numbers {
+        name: String,
+        values: Vec<Option<f64>>,
+        integer: bool,
+        present: usize,
+    },
+    Text(RawColumn),
+}
+
+/// What a column read to its end holds.
+enum Read {
+    Numeric(String, Vec<Option<f64>>, bool),
+    Raw(RawColumn),
+}
+
+impl Reading {
+    fn new(name: String) -> Self {
+        Reading::Numbers {
+            name,
+            values: Vec::new(),
+            integer: true,
+            present: 0,
+        }
+    }
+
+    /// Takes the next value; false when a number column met text after numbers.
+    fn push(&mut self, text: &str) -> bool {
+        let null = is_null(text);
+        match self {
+            Reading::Text(raw) => raw.values.push((!null).then(|| text.to_string())),
+            Reading::Numbers {
+                name,
+                values,
+                integer,
+                present,
+            } => {
+                if null {
+                    values.push(None);
+                    return true;
+                }
+                match number(text) {
+                    Some(v) => {
+                        *integer = *integer && text.parse::<i64>().is_ok();
+                        *present += 1;
+                        values.push(Some(v));
+                    }
+                    None if *present == 0 => {
+                        let mut raw = RawColumn {
+                            name: std::mem::take(name),
+                            values: vec![None; values.len()],
+                        };
+                        raw.values.push(Some(text.to_string()));
+                        *self = Reading::Text(raw);
+                    }
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+
+    fn done(self) -> Read {
+        match self {
+            Reading::Numbers {
+                name,
+                values,
+                integer,
+                present,
+            } if present > 0 => Read::Numeric(name, values, integer),
+            Reading::Numbers { name, values, .. } => Read::Raw(RawColumn {
+                name,
+                values: vec![None; values.len()],
+            }),
+            Reading::Text(raw) => Read::Raw(raw),
+        }
+    }
+}
+
+/// Parses keeping every value's text, then infers each column's kind.
+fn parse_as_text(bytes: &[u8]) -> Result<Table, TableError> {
+    let mut reader = reader(bytes);
+    let headers = reader.byte_headers().map_err(|e| csv_error(&e, 1))?.clone();
     let mut columns: Vec<RawColumn> = header_names(&headers)?
         .into_iter()
         .map(|name| RawColumn {
@@ -134,14 +250,36 @@ pub fn parse(bytes: &[u8]) -> Result<Table, TableError> {
         }
         lines.push(line);
     }
+    finish(columns.into_iter().map(Read::Raw).collect(), &lines)
+}
+
+/// The table of columns read, each column's kind inferred.
+fn finish(columns: Vec<Read>, lines: &[u64]) -> Result<Table, TableError> {
     if lines.is_empty() {
         return Err(TableError::NoRows);
     }
     let rows = lines.len();
     let mut schema = Schema::default();
     let mut data = Vec::with_capacity(columns.len());
-    for raw in columns {
-        let (kind, values) = infer(&raw, &lines)?;
+    for read in columns {
+        let (raw, (kind, values)) = match read {
+            Read::Numeric(name, values, integer) => {
+                let kind = if integer {
+                    ColumnKind::Integer
+                } else {
+                    ColumnKind::Float
+                };
+                let raw = RawColumn {
+                    name,
+                    values: Vec::new(),
+                };
+                (raw, (kind, ColumnData::Numeric(values)))
+            }
+            Read::Raw(raw) => {
+                let inferred = infer(&raw, lines)?;
+                (raw, inferred)
+            }
+        };
         let nullable = values.nulls() > 0;
         schema.columns.push(Column {
             name: raw.name,
@@ -322,5 +460,26 @@ mod tests {
             parse(b"a,b\n1,\xff\n").expect_err("utf-8"),
             TableError::Encoding { line: 2 }
         );
+    }
+
+    #[test]
+    fn a_column_of_numbers_then_text_is_read_again_as_text() {
+        let table = parse(b"x,y\n1,2\n2,3\nabc,4\n").expect("parses");
+        assert_eq!(
+            table.columns[0],
+            ColumnData::Categorical(vec![Some("1".into()), Some("2".into()), Some("abc".into())])
+        );
+        assert_eq!(
+            table.columns[1],
+            ColumnData::Numeric(vec![Some(2.0), Some(3.0), Some(4.0)])
+        );
+        assert_eq!(table.schema.columns[1].kind, ColumnKind::Integer);
+        assert!(matches!(
+            parse(b"x,y\n1,2\nabc,4\n5\n"),
+            Err(TableError::FieldCount { line: 4, .. })
+        ));
+        let empty = parse(b"x,y\nNA,1.5\n,2\n").expect("parses");
+        assert_eq!(empty.columns[0], ColumnData::Categorical(vec![None, None]));
+        assert_eq!(empty.schema.columns[1].kind, ColumnKind::Float);
     }
 }

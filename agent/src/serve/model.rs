@@ -197,7 +197,11 @@ impl Served {
             Task::Regression => Predictions::Values(a.model.values(&x).to_vec()),
         };
         if let Some(sketch) = &self.sketch {
-            sketch.predicted(&predictions);
+            let values = match &predictions {
+                Predictions::Values(values) => values.as_slice(),
+                Predictions::Classes { .. } => &[],
+            };
+            sketch.predicted(predictions.chosen(), values);
         }
         Ok(predictions)
     }

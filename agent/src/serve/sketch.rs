@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use drover_protocol::drift::{ColumnCounts, ColumnReference, Reference, Shape, SketchWindow};
 
-use super::model::Predictions;
 use crate::train::pipeline::Cell;
 
 /// How one column's values find their bin.
@@ -124,19 +123,13 @@ impl Sketch {
         }
     }
 
-    /// Counts what the model predicted.
-    pub fn predicted(&self, predictions: &Predictions) {
-        match predictions {
-            Predictions::Classes { chosen, .. } => {
-                for &c in chosen {
-                    self.predictions.bump(Some(c));
-                }
-            }
-            Predictions::Values(values) => {
-                for &v in values {
-                    self.predictions.cell(&Cell::Number(v));
-                }
-            }
+    /// Counts what the model predicted: class indices (a classifier) or values.
+    pub fn predicted(&self, chosen: &[usize], values: &[f64]) {
+        for &c in chosen {
+            self.predictions.bump(Some(c));
+        }
+        for &v in values {
+            self.predictions.cell(&Cell::Number(v));
         }
     }
 
@@ -182,7 +175,7 @@ mod tests {
             Cell::Number(3.0),
         ];
         sketch.inputs(&cells);
-        sketch.predicted(&Predictions::Values(Vec::new()));
+        sketch.predicted(&[1], &[]);
         let window = sketch.take(9).expect("rows seen");
         assert_eq!((window.start_ms, window.end_ms), (5, 9));
         let (x, plan) = (&window.columns[0], &window.columns[1]);

@@ -154,7 +154,7 @@ impl Store {
             }
         }
         for r in &mut reports {
-            r.columns.sort_by(|a, b| worst_first(a, b));
+            r.columns.sort_by(worst_first);
         }
         Ok(reports)
     }

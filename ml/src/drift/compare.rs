@@ -292,3 +292,72 @@ fn categorical(name: &str, r: &[Option<String>], c: &[Option<String>]) -> Column
         drifted,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::parse;
+
+    fn table(csv: &str) -> Table {
+        parse(csv.as_bytes()).expect("parses")
+    }
+
+    #[test]
+    fn files_whose_columns_differ_are_refused_unless_shared_columns_are_named() {
+        let r = table("x,y\n1,a\n2,b\n");
+        let c = table("x,z\n1,a\n2,b\n");
+        let e = compare(&r, &c, &[]).expect_err("columns differ");
+        assert_eq!(
+            e,
+            CompareError::Columns {
+                reference: vec!["y".into()],
+                current: vec!["z".into()]
+            }
+        );
+        assert!(e.to_string().contains("--columns"));
+        assert_eq!(
+            compare(&r, &c, &["x".into()]).expect("x is shared").len(),
+            1
+        );
+        assert_eq!(
+            compare(&r, &c, &["y".into()]),
+            Err(CompareError::NotInCurrent("y".into()))
+        );
+        let text = table("x,y\n1,a\nlots,b\n");
+        assert_eq!(
+            compare(&r, &text, &["x".into()]),
+            Err(CompareError::Kind("x".into()))
+        );
+    }
+
+    #[test]
+    fn unseen_categories_and_missing_values_are_counted_and_drift() {
+        let r = table("plan\na\nb\na\nb\n");
+        let c = table("plan\na\nz\nNA\nb\n");
+        let result = compare(&r, &c, &[]).expect("compares");
+        let plan = &result[0];
+        assert_eq!((plan.unseen, plan.current_nulls, plan.reference), (1, 1, 4));
+        assert!(
+            plan.drifted,
+            "a category never seen is drift in a small reference"
+        );
+    }
+
+    #[test]
+    fn a_shifted_numeric_column_drifts_and_an_unchanged_one_does_not() {
+        let mut r = String::from("x,y\n");
+        let mut c = String::from("x,y\n");
+        for i in 0..2_000 {
+            let v = (i % 100) as f64 / 10.0;
+            r.push_str(&format!("{v},{v}\n"));
+            c.push_str(&format!("{},{v}\n", v + 3.0));
+        }
+        let result = compare(&table(&r), &table(&c), &[]).expect("compares");
+        assert_eq!(result[0].method, Method::Wasserstein);
+        assert!(result[0].drifted);
+        assert!(!result[1].drifted);
+        let ks = &result[0].statistics[0];
+        assert_eq!(ks.method, Method::Ks);
+        assert!(ks.p_value.expect("p") < 1e-10);
+    }
+}

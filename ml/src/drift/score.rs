@@ -124,3 +124,66 @@ pub fn judge(
         reason: reasons.join("; "),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drift::reference;
+
+    fn x() -> ColumnReference {
+        reference::numeric("x", (0..1_000).map(|v| Some((v % 100) as f64)))
+    }
+
+    #[test]
+    fn an_empty_or_small_window_is_inconclusive_never_drifted() {
+        let r = x();
+        let empty = ColumnCounts::empty(r.counts.len());
+        let judged = judge(&r, &empty, Method::Ks, 0.1, &Judging::default());
+        assert_eq!(
+            (judged.status, judged.samples, judged.score),
+            (Status::Inconclusive, 0, 0.0)
+        );
+        let mut few = ColumnCounts::empty(r.counts.len());
+        few.counts[0] = 50;
+        let judged = judge(&r, &few, Method::Ks, 0.1, &Judging::default());
+        assert_eq!(
+            judged.status,
+            Status::Inconclusive,
+            "50 values, all in one bin"
+        );
+    }
+
+    #[test]
+    fn missing_and_invalid_values_are_drift_signals_of_their_own() {
+        let r = x();
+        let mut live = ColumnCounts::empty(r.counts.len());
+        for (bin, count) in live.counts.iter_mut().zip(&r.counts) {
+            *bin = *count;
+        }
+        let stable = judge(&r, &live, Method::Ks, 0.1, &Judging::default());
+        assert_eq!(stable.status, Status::Stable);
+        live.invalid = 50;
+        let invalid = judge(&r, &live, Method::Ks, 0.1, &Judging::default());
+        assert_eq!(invalid.status, Status::Drifted);
+        assert!(
+            invalid.reason.contains("NaN, infinite or unseen"),
+            "{}",
+            invalid.reason
+        );
+        live.invalid = 0;
+        live.nulls = 200;
+        let nulls = judge(&r, &live, Method::Ks, 0.1, &Judging::default());
+        assert!(nulls.reason.contains("missing"), "{}", nulls.reason);
+    }
+
+    #[test]
+    fn sketches_of_other_bins_are_inconclusive() {
+        let r = x();
+        let mut odd = ColumnCounts::empty(3);
+        odd.counts[0] = 500;
+        assert_eq!(
+            judge(&r, &odd, Method::Psi, 0.1, &Judging::default()).status,
+            Status::Inconclusive
+        );
+    }
+}

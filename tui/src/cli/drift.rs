@@ -64,11 +64,11 @@ impl AlertsArgs {
             expect_response!(client.request(&request).await?, OperatorResponse::Alerts)
         })
         .await?;
-        emit(&alerts, self.json, print_alerts)
+        emit(&alerts, self.json, |a: &Vec<Alert>| print_alerts(a))
     }
 }
 
-fn print_alerts(alerts: &Vec<Alert>) {
+fn print_alerts(alerts: &[Alert]) {
     if alerts.is_empty() {
         println!("no alerts");
         return;
@@ -103,7 +103,7 @@ fn print_alerts(alerts: &Vec<Alert>) {
     );
 }
 
-fn print_status(reports: &Vec<DriftReport>) {
+fn print_status(reports: &[DriftReport]) {
     if reports.is_empty() {
         println!(
             "no drift evaluated yet: deploy a model trained by this drover and send it traffic"
@@ -192,7 +192,7 @@ impl DriftCmd {
                     expect_response!(client.request(&request).await?, OperatorResponse::Drift)
                 })
                 .await?;
-                emit(&reports, json, print_status)
+                emit(&reports, json, |r: &Vec<DriftReport>| print_status(r))
             }
         }
     }
