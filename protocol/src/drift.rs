@@ -38,6 +38,24 @@ impl Shape {
         }
     }
 
+    /// Each bin's name: `< e0`, `e0..e1`, ..., `>= en` for numbers, the category for labels.
+    pub fn bin_names(&self) -> Vec<String> {
+        match self {
+            Shape::Numeric { edges, .. } => {
+                let mut names = Vec::with_capacity(edges.len() + 1);
+                for (i, edge) in edges.iter().enumerate() {
+                    names.push(match i {
+                        0 => format!("< {edge:.4}"),
+                        _ => format!("{:.4}..{edge:.4}", edges[i - 1]),
+                    });
+                }
+                names.push(edges.last().map_or("all".into(), |e| format!(">= {e:.4}")));
+                names
+            }
+            Shape::Categorical { categories } => categories.clone(),
+        }
+    }
+
     /// The bin of a number: `None` for NaN or an infinity.
     pub fn bin_number(edges: &[f64], value: f64) -> Option<usize> {
         value
@@ -241,6 +259,14 @@ pub struct ColumnDrift {
     pub status: Status,
     /// Why it drifted, in words (empty otherwise).
     pub reason: String,
+    /// Each bin's name, and its share of the reference values and of the live ones (the
+    /// histograms the console draws side by side).
+    #[serde(default)]
+    pub bins: Vec<String>,
+    #[serde(default)]
+    pub reference_shares: Vec<f64>,
+    #[serde(default)]
+    pub live_shares: Vec<f64>,
 }
 
 /// A model version's drift at one evaluation.

@@ -111,7 +111,17 @@ pub fn judge(
             Status::Drifted
         }
     };
+    let shares = |counts: &[u64]| {
+        let total = counts.iter().sum::<u64>().max(1) as f64;
+        counts
+            .iter()
+            .map(|&c| c as f64 / total)
+            .collect::<Vec<f64>>()
+    };
     ColumnDrift {
+        bins: reference.shape.bin_names(),
+        reference_shares: shares(&reference.counts),
+        live_shares: shares(&live.counts),
         column: reference.name.clone(),
         method,
         score: if score.is_finite() { score } else { 0.0 },

@@ -1,7 +1,8 @@
 //! `drover bench serve`: single-row predictions of a 20-feature logistic regression through
 //! the agent's prediction API, next to a bare hyper server answering a fixed JSON body, both
 //! loaded by `drover load`'s engine at the same concurrency in the same run; then the same
-//! model behind a 90/10 split with a shadow version, to price the split and the shadow. The
+//! model behind a 90/10 split with a shadow version, to price the split and the shadow, and
+//! the model without its reference profile, to price the drift sketch. The
 //! servers run on one runtime thread and the load generator on another, so that neither
 //! steals the other's core and runs compare. The three targets take turns for several rounds,
 //! and each ratio is taken within a round, so that a machine slowing down over the run shows
@@ -31,6 +32,8 @@ const RATIO_BUDGET: f64 = 0.7;
 const P99_BUDGET_MS: f64 = 5.0;
 /// The split, the shadow and the windows may cost at most 10% of the throughput.
 const SPLIT_BUDGET: f64 = 0.9;
+/// Sketching inputs and predictions for drift may cost at most 5% of it.
+const SKETCH_BUDGET: f64 = 0.95;
 /// The names of the servers' and the load generator's runtime threads.
 const SERVER_THREAD: &str = "bench-server";
 const GENERATOR_THREAD: &str = "bench-load";
@@ -49,6 +52,8 @@ pub struct Phase {
 #[derive(Debug, Serialize)]
 pub struct Round {
     pub bare: Phase,
+    /// The model without its reference profile: no drift sketch.
+    pub unsketched: Phase,
     pub model: Phase,
     pub split_and_shadow: Phase,
 }
@@ -116,6 +121,15 @@ fn model() -> anyhow::Result<Vec<u8>> {
     Ok(trained.artifact)
 }
 
+/// The artifact with its reference profile taken out: served, it sketches nothing.
+fn without_reference(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut artifact: serde_json::Value = serde_json::from_slice(bytes)?;
+    if let Some(object) = artifact.as_object_mut() {
+        object.remove("reference");
+    }
+    Ok(serde_json::to_vec(&artifact)?)
+}
+
 /// A runtime with one worker thread, named for profilers.
 fn one_thread(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -149,7 +163,14 @@ async fn measure(
     eprintln!("training a 20-feature logistic regression");
     let bytes = tokio::task::spawn_blocking(model).await??;
     let single = Arc::new(Catalog::default());
-    single.load(Served::load("bench", 1, &bytes).map_err(anyhow::Error::msg)?);
+    let sketched = Served::load("bench", 1, &bytes).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(
+        sketched.sketch.is_some(),
+        "the model has no reference profile"
+    );
+    single.load(sketched);
+    let plain = Arc::new(Catalog::default());
+    plain.load(Served::load("bench", 1, &without_reference(&bytes)?).map_err(anyhow::Error::msg)?);
     let split = Arc::new(Catalog::default());
     for version in [1, 2, 3] {
         split.load(Served::load("bench", version, &bytes).map_err(anyhow::Error::msg)?);
@@ -194,9 +215,15 @@ async fn measure(
     let target = |address: SocketAddr| Target::plain(address.to_string()).map(Arc::new);
     let bare = target(servers.spawn(bare()).await??)?;
     let single = target(servers.spawn(serving(single)).await??)?;
+    let plain = target(servers.spawn(serving(plain)).await??)?;
     let split = target(servers.spawn(serving(split)).await??)?;
     eprintln!("warming up each target for 1s");
-    for (address, key) in [(&bare, false), (&single, false), (&split, true)] {
+    for (address, key) in [
+        (&bare, false),
+        (&plain, false),
+        (&single, false),
+        (&split, true),
+    ] {
         let warm = Load {
             duration: Duration::from_secs(1),
             ..load(address, key)
@@ -206,11 +233,12 @@ async fn measure(
     let mut measured = Vec::with_capacity(rounds);
     for round in 1..=rounds {
         eprintln!(
-            "round {round} of {rounds}: the bare server, the model, the split, {}s each",
+            "round {round} of {rounds}: the bare server, the model unsketched, the model, the split, {}s each",
             window.as_secs()
         );
         measured.push(Round {
             bare: phase(generator, load(&bare, false)).await?,
+            unsketched: phase(generator, load(&plain, false)).await?,
             model: phase(generator, load(&single, false)).await?,
             split_and_shadow: phase(generator, load(&split, true)).await?,
         });
@@ -278,6 +306,7 @@ pub fn print(r: &ServeReport) {
     for (i, round) in r.rounds.iter().enumerate() {
         println!("round {}", i + 1);
         line("bare hyper, fixed body", &round.bare);
+        line("model without sketch", &round.unsketched);
         line("logistic regression (20)", &round.model);
         line("90/10 split + shadow", &round.split_and_shadow);
     }
@@ -290,6 +319,8 @@ pub fn print(r: &ServeReport) {
     let (p99, p99_min, p99_max) = of(|x| x.model.load.latency.p99_ms);
     let (split, split_min, split_max) =
         of(|x| x.split_and_shadow.load.requests_per_second / rps(&x.model.load));
+    let (sketch, sketch_min, sketch_max) =
+        of(|x| x.model.load.requests_per_second / rps(&x.unsketched.load));
     println!("over {} rounds (median, range):", r.rounds.len());
     println!(
         "  model / bare        {ratio:.2}x ({ratio_min:.2}-{ratio_max:.2})  budget at least {RATIO_BUDGET}x"
@@ -299,5 +330,8 @@ pub fn print(r: &ServeReport) {
     );
     println!(
         "  split+shadow / model {split:.2}x ({split_min:.2}-{split_max:.2})  budget at least {SPLIT_BUDGET}x"
+    );
+    println!(
+        "  sketched / unsketched {sketch:.2}x ({sketch_min:.2}-{sketch_max:.2})  budget at least {SKETCH_BUDGET}x"
     );
 }

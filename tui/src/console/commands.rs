@@ -12,10 +12,13 @@ pub enum View {
     Rollouts,
     /// Fleet health, deployments, active rollouts, recent decisions.
     Overview,
+    /// Every served version's columns, worst drift first.
+    Drift,
+    Alerts,
 }
 
 /// Every view, in the order of the number keys and Tab.
-pub const VIEWS: [View; 8] = [
+pub const VIEWS: [View; 10] = [
     View::Agents,
     View::Runs,
     View::Compare,
@@ -24,12 +27,14 @@ pub const VIEWS: [View; 8] = [
     View::Events,
     View::Rollouts,
     View::Overview,
+    View::Drift,
+    View::Alerts,
 ];
 
 /// What `:` accepts: view names, `:train SPEC`, `:quit` and the verbs of [`super::verbs`].
 const COMMANDS: &[&str] = &[
-    "agents", "runs", "compare", "models", "datasets", "events", "rollouts", "overview", "train",
-    "quit",
+    "agents", "runs", "compare", "models", "datasets", "events", "rollouts", "overview", "drift",
+    "alerts", "train", "quit",
 ];
 
 impl View {
@@ -44,6 +49,8 @@ impl View {
             View::Events => "events",
             View::Rollouts => "rollouts",
             View::Overview => "overview",
+            View::Drift => "drift",
+            View::Alerts => "alerts",
         }
     }
 
@@ -57,6 +64,8 @@ impl View {
             "e" | "event" => Some(View::Events),
             "ro" | "rollout" => Some(View::Rollouts),
             "o" | "ov" => Some(View::Overview),
+            "dr" => Some(View::Drift),
+            "al" | "alert" => Some(View::Alerts),
             _ => VIEWS.into_iter().find(|v| v.name() == text),
         }
     }

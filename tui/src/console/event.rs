@@ -10,7 +10,7 @@ use ratatui::crossterm::event::{self, Event as TermEvent, KeyEvent, KeyEventKind
 use tokio::sync::mpsc;
 
 use super::describe::Detail;
-use super::fetch::{Answer, Ask, Rollouts};
+use super::fetch::{Answer, Ask, Monitoring, Rollouts};
 use crate::client::OperatorLink;
 
 /// Something the console must react to.
@@ -139,6 +139,50 @@ pub async fn fetch(link: &OperatorLink, ask: Ask) -> anyhow::Result<Answer> {
             Answer::Compare(runs)
         }
         Ask::Rollouts(model) => Answer::Rollouts(Box::new(rollouts(link, model).await?)),
+        Ask::Monitoring(selected) => {
+            Answer::Monitoring(Box::new(monitoring(link, selected).await?))
+        }
+    })
+}
+
+/// How far back the Drift view's sparklines reach.
+const DRIFT_SPAN_MS: u64 = 30 * 60 * 1000;
+
+/// Every served version's latest drift, the newest alerts, and the selected version's
+/// history.
+async fn monitoring(
+    link: &OperatorLink,
+    selected: Option<(String, u32)>,
+) -> anyhow::Result<Monitoring> {
+    let reports = fetch!(
+        link,
+        OperatorRequest::DriftStatus { model: None },
+        OperatorResponse::Drift
+    );
+    let alerts = fetch!(
+        link,
+        OperatorRequest::ListAlerts {
+            firing_only: false,
+            limit: 200
+        },
+        OperatorResponse::Alerts
+    );
+    let history = match selected {
+        Some((model, version)) => fetch!(
+            link,
+            OperatorRequest::DriftHistory {
+                model,
+                version,
+                since_ms: unix_ms().saturating_sub(DRIFT_SPAN_MS)
+            },
+            OperatorResponse::DriftHistory
+        ),
+        None => Vec::new(),
+    };
+    Ok(Monitoring {
+        reports,
+        alerts,
+        history,
     })
 }
 

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use drover_protocol::data::DatasetSummary;
+use drover_protocol::drift::{Alert, DriftPoint, DriftReport};
 use drover_protocol::registry::{ModelSummary, ModelVersion};
 use drover_protocol::rollout::RolloutStatus;
 use drover_protocol::run::{RunDetail, RunPage, RunQuery};
@@ -22,6 +23,8 @@ pub enum Feed {
     /// Rollouts (with the selected one's decisions and traffic), for the Rollouts and
     /// Overview views.
     Rollouts,
+    /// Drift evaluations and alerts, for the Drift, Alerts and Overview views.
+    Monitoring,
 }
 
 /// A request for a feed, with what it asks for.
@@ -36,6 +39,9 @@ pub enum Ask {
     Compare(Vec<String>),
     /// The newest rollouts, and the selected model's newest rollout with its traffic.
     Rollouts(Option<String>),
+    /// Every served version's latest drift, the alerts, and the history of the selected
+    /// version's columns.
+    Monitoring(Option<(String, u32)>),
 }
 
 impl Ask {
@@ -47,6 +53,7 @@ impl Ask {
             Ask::Models(_) => Feed::Models,
             Ask::Compare(_) => Feed::Compare,
             Ask::Rollouts(_) => Feed::Rollouts,
+            Ask::Monitoring(_) => Feed::Monitoring,
         }
     }
 }
@@ -62,6 +69,18 @@ pub enum Answer {
     Models(Vec<ModelSummary>, Vec<ModelVersion>, Vec<DeploymentStatus>),
     Compare(Vec<RunDetail>),
     Rollouts(Box<Rollouts>),
+    Monitoring(Box<Monitoring>),
+}
+
+/// What the Drift, Alerts and Overview views show.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Monitoring {
+    /// Each served version's latest evaluation, worst column first.
+    pub reports: Vec<DriftReport>,
+    /// The newest alerts, firing or resolved.
+    pub alerts: Vec<Alert>,
+    /// The selected version's scores per column over time.
+    pub history: Vec<DriftPoint>,
 }
 
 /// What the Rollouts and Overview views show.

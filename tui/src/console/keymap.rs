@@ -135,9 +135,9 @@ const DEFAULTS: &[(Mode, &str, &str, Action, &str)] = &[
     (
         Normal,
         "go_to_view",
-        "1 2 3 4 5 6 7 8",
+        "1 2 3 4 5 6 7 8 9 0",
         Action::GoToView(0),
-        "go to view (agents, runs, ... rollouts, overview)",
+        "go to view (agents, runs ... drift, alerts)",
     ),
     (
         Normal,

@@ -59,6 +59,18 @@ pub fn run_status(status: drover_protocol::run::RunStatus, color: bool) -> Style
     }
 }
 
+/// A drift status cell: drifted red (bold without colour), stable green, inconclusive grey.
+pub fn drift_status(status: drover_protocol::drift::Status, color: bool) -> Style {
+    use drover_protocol::drift::Status;
+    match (status, color) {
+        (Status::Drifted, true) => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        (Status::Drifted, false) => Style::new().add_modifier(Modifier::BOLD),
+        (Status::Stable, true) => Style::new().fg(Color::Green),
+        (Status::Inconclusive, true) => Style::new().fg(Color::DarkGray),
+        _ => Style::new(),
+    }
+}
+
 /// The status line when it carries an error.
 pub fn error(color: bool) -> Style {
     if color {

@@ -46,7 +46,9 @@ impl App {
                 let event = (*self.visible_events().get(self.selected)?).clone();
                 return Some((Described::Event(event), None));
             }
-            View::Compare | View::Rollouts | View::Overview => return None,
+            View::Compare | View::Rollouts | View::Overview | View::Drift | View::Alerts => {
+                return None;
+            }
         };
         Some((described, Some(Command::FetchDetail(ask))))
     }

@@ -21,6 +21,7 @@ impl App {
             View::Models => Some(Feed::Models),
             View::Datasets => Some(Feed::Datasets),
             View::Rollouts | View::Overview => Some(Feed::Rollouts),
+            View::Drift | View::Alerts => Some(Feed::Monitoring),
             View::Events => None,
         }
     }
@@ -42,6 +43,14 @@ impl App {
                         self.visible_rollouts()
                             .get(self.selected)
                             .map(|r| r.rollout.model.clone())
+                    })
+                    .flatten(),
+            ),
+            Feed::Monitoring => Ask::Monitoring(
+                (self.view == View::Drift)
+                    .then(|| {
+                        self.selected_drift()
+                            .map(|(r, _)| (r.model.clone(), r.version))
                     })
                     .flatten(),
             ),
@@ -125,6 +134,7 @@ impl App {
                     self.chose_view = true;
                     self.view = View::Overview;
                     self.fetch(Feed::Rollouts);
+                    self.fetch(Feed::Monitoring);
                 }
                 (self.agents, self.deployments) = (agents, deployments)
             }
@@ -137,6 +147,20 @@ impl App {
                         .iter()
                         .position(|r| r.rollout.model == m)
                 }) {
+                    self.selected = at;
+                }
+            }
+            Answer::Monitoring(monitoring) => {
+                let selected = self
+                    .selected_drift()
+                    .map(|(r, c)| (r.model.clone(), r.version, c.column.clone()));
+                self.monitoring = *monitoring;
+                if let Some(at) = selected.and_then(|(m, v, col)| {
+                    self.visible_drift()
+                        .iter()
+                        .position(|(r, c)| r.model == m && r.version == v && c.column == col)
+                }) && self.view == View::Drift
+                {
                     self.selected = at;
                 }
             }
@@ -177,14 +201,13 @@ impl App {
             | Event::Deployed { .. }
             | Event::Undeployed { .. } => Feed::Models,
             Event::RolloutDecided { .. } => Feed::Rollouts,
-            Event::TokenCreated { .. }
-            | Event::OperatorAction { .. }
-            | Event::AlertFired { .. }
-            | Event::AlertResolved { .. } => return,
+            Event::TokenCreated { .. } | Event::OperatorAction { .. } => return,
+            Event::AlertFired { .. } | Event::AlertResolved { .. } => Feed::Monitoring,
         };
         let on_screen = feed == Feed::Agents
             || self.view_feed() == Some(feed)
-            || (feed == Feed::Datasets && self.mode == Mode::Form);
+            || (feed == Feed::Datasets && self.mode == Mode::Form)
+            || (feed == Feed::Monitoring && self.view == View::Overview);
         if on_screen {
             self.fetch(feed);
         }

@@ -18,7 +18,7 @@ use super::action::{Action, Command};
 use super::commands::{self, VIEWS, View, resolve};
 use super::describe::Described;
 use super::event::ConsoleEvent;
-use super::fetch::{Ask, Feed, Fetches, Rollouts};
+use super::fetch::{Ask, Feed, Fetches, Monitoring, Rollouts};
 use super::form::LaunchForm;
 use super::keymap::{Keymap, Mode};
 use super::verbs;
@@ -72,6 +72,8 @@ pub struct App {
     pub deployments: Vec<DeploymentStatus>,
     /// The newest rollouts, the selected one in full, and its model's traffic.
     pub rollouts: Rollouts,
+    /// Drift evaluations and alerts.
+    pub monitoring: Monitoring,
     /// Whether the operator picked a view (the console then stops choosing its first one).
     pub chose_view: bool,
     pub compared: Vec<RunDetail>,
@@ -130,6 +132,7 @@ impl App {
             versions: Vec::new(),
             deployments: Vec::new(),
             rollouts: Rollouts::default(),
+            monitoring: Monitoring::default(),
             chose_view: false,
             compared: Vec::new(),
             events: VecDeque::new(),
@@ -353,9 +356,11 @@ impl App {
                 match self.view {
                     View::Agents => self.fetch(Feed::Agents),
                     View::Rollouts => self.fetch(Feed::Rollouts),
+                    View::Drift | View::Alerts => self.fetch(Feed::Monitoring),
                     View::Overview => {
                         self.fetch(Feed::Agents);
                         self.fetch(Feed::Rollouts);
+                        self.fetch(Feed::Monitoring);
                     }
                     _ => {}
                 }

@@ -2,6 +2,7 @@
 //! the selection kept inside them, and the fleet counts of the header.
 
 use drover_protocol::data::DatasetSummary;
+use drover_protocol::drift::{Alert, ColumnDrift, DriftReport, Status};
 use drover_protocol::msg::EventRecord;
 use drover_protocol::registry::ModelSummary;
 use drover_protocol::rollout::RolloutStatus;
@@ -20,8 +21,56 @@ impl App {
             View::Models => self.visible_models().len(),
             View::Events => self.visible_events().len(),
             View::Rollouts => self.visible_rollouts().len(),
+            View::Drift => self.visible_drift().len(),
+            View::Alerts => self.visible_alerts().len(),
             View::Compare | View::Overview => 0,
         }
+    }
+
+    /// Every served version's columns that match the filter (model, column, status), each
+    /// version's worst first, versions with a drifted column first.
+    pub fn visible_drift(&self) -> Vec<(&DriftReport, &ColumnDrift)> {
+        let mut reports: Vec<&DriftReport> = self.monitoring.reports.iter().collect();
+        let drifted = |r: &DriftReport| {
+            r.columns
+                .iter()
+                .filter(|c| c.status == Status::Drifted)
+                .count()
+        };
+        reports.sort_by(|a, b| {
+            drifted(b)
+                .cmp(&drifted(a))
+                .then_with(|| a.model.cmp(&b.model))
+        });
+        reports
+            .into_iter()
+            .flat_map(|r| r.columns.iter().map(move |c| (r, c)))
+            .filter(|(r, c)| self.matches(&[&r.model, &c.column, &c.status.to_string()]))
+            .collect()
+    }
+
+    /// The selected column in the Drift view.
+    pub fn selected_drift(&self) -> Option<(&DriftReport, &ColumnDrift)> {
+        (self.view == View::Drift)
+            .then(|| self.visible_drift().get(self.selected).copied())
+            .flatten()
+    }
+
+    /// Alerts that match the filter (kind, subject, column, state), newest first.
+    pub fn visible_alerts(&self) -> Vec<&Alert> {
+        self.monitoring
+            .alerts
+            .iter()
+            .filter(|a| {
+                let state = if a.firing { "firing" } else { "resolved" };
+                self.matches(&[
+                    &a.kind.to_string(),
+                    &a.subject,
+                    a.column.as_deref().unwrap_or(""),
+                    state,
+                ])
+            })
+            .collect()
     }
 
     pub(super) fn clamp_selection(&mut self) {

@@ -72,7 +72,7 @@ fn navigation_keys_move_by_row_page_and_end_and_switch_views() {
     app.update(Action::PreviousView);
     assert_eq!(app.view, View::Agents);
     app.update(Action::PreviousView);
-    assert_eq!(app.view, View::Overview, "Tab wraps around");
+    assert_eq!(app.view, View::Alerts, "Tab wraps around");
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! Rendering: pure functions of [`App`] into a frame. No I/O, no mutation.
 
 mod agents;
+mod alerts;
 mod compare;
 mod datasets;
 mod describe;
+mod drift;
 mod events;
 mod form;
 mod help;
@@ -49,6 +51,8 @@ pub fn render(app: &App, frame: &mut Frame) {
         View::Events => events::render(app, frame, body),
         View::Rollouts => rollouts::render(app, frame, body),
         View::Overview => overview::render(app, frame, body),
+        View::Drift => drift::render(app, frame, body),
+        View::Alerts => alerts::render(app, frame, body),
     }
     render_footer(app, frame, footer);
     match app.mode {
@@ -179,6 +183,8 @@ fn hints(app: &App) -> String {
     )
 }
 
+#[cfg(test)]
+mod drift_tests;
 #[cfg(test)]
 mod rollout_tests;
 #[cfg(test)]

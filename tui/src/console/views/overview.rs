@@ -1,5 +1,6 @@
 //! The Overview view, the console's first screen once anything is deployed: fleet health,
-//! what is deployed and its traffic, the rollouts under way, and the latest decisions.
+//! what is deployed and its traffic, the rollouts under way, drift and alert counts, and the
+//! latest decisions.
 
 use drover_protocol::msg::Event;
 use drover_protocol::types::AgentStatus;
@@ -17,7 +18,7 @@ const DECISIONS: usize = 8;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let [fleet, deployed, rollouts, decisions] = Layout::vertical([
-        Constraint::Length(3),
+        Constraint::Length(4),
         Constraint::Percentage(30),
         Constraint::Percentage(25),
         Constraint::Fill(1),
@@ -36,8 +37,22 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         format!(" {ready}/{total} agents ready; lost: {}", lost.join(", "))
     };
+    let drifted = app
+        .monitoring
+        .reports
+        .iter()
+        .flat_map(|r| &r.columns)
+        .filter(|c| c.status == drover_protocol::drift::Status::Drifted)
+        .count();
+    let firing = app.monitoring.alerts.iter().filter(|a| a.firing).count();
+    let watch =
+        format!(" drift: {drifted} columns drifted  |  alerts: {firing} firing (:drift, :alerts)");
     frame.render_widget(
-        Paragraph::new(clipped(&health, width)).block(Block::bordered().title(" Fleet ")),
+        Paragraph::new(vec![
+            Line::from(clipped(&health, width)),
+            Line::from(clipped(&watch, width)),
+        ])
+        .block(Block::bordered().title(" Fleet ")),
         fleet,
     );
 
