@@ -1,6 +1,8 @@
 //! `drover demo --headless`, the README's first command, tells the whole lifecycle and exits
 //! 0: the shuffled candidate rolled back by the analysis, the better one promoted through
-//! every step, no request failed, and its temporary data dir gone afterwards.
+//! every step, drift alerting on the features that moved (never on the others) and the model
+//! retrained on the newest data, no request failed, and its temporary data dir gone
+//! afterwards.
 
 use drover_tests::drover;
 
@@ -23,8 +25,25 @@ fn the_demo_tells_the_whole_lifecycle_and_cleans_up() {
         "rollout 2 of churn@3: succeeded: the guard window passed",
         " 0 failed;",
         "registry: churn@3 production, churn@1 archived",
+        "the customers change: 4000 new labelled customers as churn@2",
+        "drift of churn@3: drifted ",
+        "column monthly_charges",
+        "retrained on the newest data and registered churn@4",
     ] {
         assert!(story.contains(line), "{line:?} missing from:\n{story}");
+    }
+    let stable = story
+        .lines()
+        .find_map(|l| l.split("stable: ").nth(1))
+        .expect("the stable columns are named");
+    for unmoved in [
+        "tenure_months",
+        "payment_method",
+        "internet_service",
+        "senior",
+        "gender",
+    ] {
+        assert!(stable.contains(unmoved), "{unmoved} did not move:\n{story}");
     }
     assert!(
         story.contains("mSPRT confidence sequence"),

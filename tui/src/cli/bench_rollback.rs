@@ -41,7 +41,12 @@ pub struct RollbackReport {
 /// Runs `runs` rollbacks under `rps` requests a second.
 pub async fn run(rps: u32, runs: u32) -> anyhow::Result<RollbackReport> {
     let dir = tempfile::tempdir()?;
-    let cluster = Cluster::start(&dir.path().join("data"), Duration::from_millis(500)).await?;
+    let cluster = Cluster::start(
+        &dir.path().join("data"),
+        Duration::from_millis(500),
+        Default::default(),
+    )
+    .await?;
     let result = measure(&cluster, rps, runs).await;
     cluster.stop().await;
     result

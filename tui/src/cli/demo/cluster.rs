@@ -24,7 +24,11 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts both in `data_dir`; the agent closes a serving window every `window`.
-    pub async fn start(data_dir: &Path, window: Duration) -> anyhow::Result<Self> {
+    pub async fn start(
+        data_dir: &Path,
+        window: Duration,
+        monitoring: drover_coordinator::drift::config::Monitoring,
+    ) -> anyhow::Result<Self> {
         let coordinator = Coordinator::start(CoordinatorOptions {
             data_dir: data_dir.to_path_buf(),
             listen: "127.0.0.1:0".parse()?,
@@ -33,7 +37,7 @@ impl Cluster {
             heartbeat_interval: Duration::from_secs(1),
             max_connections: 100,
             http_tls: None,
-            monitoring: Default::default(),
+            monitoring,
         })
         .await?;
         let http = SocketAddr::from(([127, 0, 0, 1], crate::cli::free_port()?));

@@ -1,10 +1,12 @@
 //! `drover demo`: the whole model lifecycle on this machine in about a minute, with an
 //! in-process coordinator and agent in a fresh temporary data dir: data, training, a
 //! deployment under traffic with feedback, a bad candidate rolled back and a better one
-//! promoted by the rollout analysis. The console shows it happen; `--headless` prints the
+//! promoted by the rollout analysis, then the customers change: drift alerts on the features
+//! that moved and the model is retrained on the newest data. The console shows it happen; `--headless` prints the
 //! story with every decision and its numbers, and exits 0 only when it ended as told.
 
 pub mod cluster;
+pub mod drift;
 pub mod story;
 mod traffic;
 
@@ -52,7 +54,7 @@ impl DemoArgs {
 
     async fn run_in(&self, data_dir: &std::path::Path) -> anyhow::Result<()> {
         let started = Instant::now();
-        let cluster = Cluster::start(data_dir, Duration::from_secs(1)).await?;
+        let cluster = Cluster::start(data_dir, Duration::from_secs(1), drift::monitoring()).await?;
         let (handle, http, ctx) = (cluster.handle(), cluster.http, &cluster.ctx);
         let headless = self.headless;
         let say: Arc<dyn Fn(String) + Send + Sync> = Arc::new(move |line: String| {

@@ -123,7 +123,8 @@ pub async fn tell(scene: &Scene<'_>) -> anyhow::Result<Ending> {
             better.rollout.phase
         );
     }
-    let traffic = traffic.stop().await?;
+    let mut traffic = traffic.stop().await?;
+    traffic.add(&super::drift::tell(scene, ROWS).await?);
     Ok(Ending { traffic })
 }
 
@@ -170,7 +171,7 @@ pub async fn request(
     }
 }
 
-async fn add(
+pub async fn add(
     scene: &Scene<'_>,
     name: &str,
     path: &std::path::Path,

@@ -1,5 +1,5 @@
-//! The demo's customers: rows of the dataset replayed against the serving agent at a steady
-//! rate, each answer followed by its true label as feedback, until told to stop; totals kept
+//! The demo's customers: every row of the dataset replayed in turn against the serving agent
+//! at a steady rate, each answer followed by its true label as feedback, until told to stop; totals kept
 //! across the whole run.
 
 use std::collections::BTreeMap;
@@ -28,6 +28,19 @@ pub struct Totals {
 
 impl Totals {
     /// Requests not answered 200.
+    /// Adds another run's totals.
+    pub fn add(&mut self, other: &Totals) {
+        self.requests += other.requests;
+        for (status, n) in &other.statuses {
+            *self.statuses.entry(*status).or_default() += n;
+        }
+        for (version, n) in &other.versions {
+            *self.versions.entry(version.clone()).or_default() += n;
+        }
+        self.judged += other.judged;
+        self.correct += other.correct;
+    }
+
     pub fn failed(&self) -> u64 {
         self.statuses
             .iter()
@@ -72,6 +85,7 @@ impl Traffic {
         let stopped = stop.clone();
         let task = tokio::spawn(async move {
             let mut totals = Totals::default();
+            let mut requests = requests;
             while !stopped.is_cancelled() {
                 let report = load::drive(Load {
                     target: target.clone(),
@@ -84,6 +98,10 @@ impl Traffic {
                 })
                 .await?;
                 totals.requests += report.requests;
+                // Each slice starts where the last one ended, so every row is sent as often
+                // (a slice always starting at the first row would send the same few).
+                let sent = report.requests as usize % requests.len().max(1);
+                requests.rotate_left(sent);
                 for (status, n) in report.statuses {
                     *totals.statuses.entry(status).or_default() += n;
                 }

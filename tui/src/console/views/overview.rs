@@ -135,7 +135,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .filter(|e| {
             matches!(
                 e.event,
-                Event::RolloutDecided { .. } | Event::AgentLost { .. }
+                Event::RolloutDecided { .. }
+                    | Event::AgentLost { .. }
+                    | Event::AlertFired { .. }
+                    | Event::AlertResolved { .. }
             )
         })
         .take(DECISIONS)
