@@ -112,3 +112,84 @@ async fn verbs_refuse_vague_input_and_explain_waiting_runs() {
     );
     assert!(err.contains("promote names one version: churn@N"), "{err}");
 }
+
+/// `drover drift compare` needs no coordinator: the same statistics as the live monitor on
+/// two files, a JSON report, exit 1 with `--fail-on-drift` when a column drifted, and exit 2
+/// naming the problem for files that cannot be compared.
+#[test]
+fn drift_compare_reports_each_column_and_refuses_files_that_differ() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, bytes: &[u8]| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path.to_str().expect("utf-8").to_string()
+    };
+    let reference = write("ref.csv", &drover_tests::churn_csv(2_000, 1));
+    let same = write("same.csv", &drover_tests::churn_csv(2_000, 2));
+    let mut moved = Vec::new();
+    drover::cli::synth::churn(
+        drover::cli::synth::ChurnOptions {
+            rows: 2_000,
+            seed: 3,
+            drift: 1.0,
+        },
+        &mut moved,
+    )
+    .expect("synth");
+    let moved = write("moved.csv", &moved);
+
+    let report: serde_json::Value = serde_json::from_str(&drover_ok(&[
+        "drift", "compare", &reference, &moved, "--json",
+    ]))
+    .expect("json");
+    let drifted: Vec<&str> = report["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter(|c| c["drifted"] == true)
+        .filter_map(|c| c["column"].as_str())
+        .collect();
+    for column in ["monthly_charges", "contract", "support_calls"] {
+        assert!(drifted.contains(&column), "{column} moved: {drifted:?}");
+    }
+    for column in ["tenure_months", "gender", "payment_method"] {
+        assert!(
+            !drifted.contains(&column),
+            "{column} did not move: {drifted:?}"
+        );
+    }
+    let ks = &report["columns"][0]["statistics"][0];
+    assert_eq!(ks["method"], "ks");
+    assert!(ks["p_value"].as_f64().is_some(), "{ks}");
+
+    let text = drover_ok(&["drift", "compare", &reference, &same]);
+    assert!(
+        text.contains("COLUMN") && text.contains("columns drifted"),
+        "{text}"
+    );
+    fails(
+        &["drift", "compare", &reference, &moved, "--fail-on-drift"],
+        1,
+    );
+    let _ = fails(
+        &[
+            "drift",
+            "compare",
+            &reference,
+            &same,
+            "--fail-on-drift",
+            "--columns",
+            "gender",
+        ],
+        0,
+    );
+
+    let other = write("other.csv", b"a,b\n1,2\n3,4\n");
+    let refused = fails(&["drift", "compare", &reference, &other], 2);
+    assert!(refused.contains("--columns"), "{refused}");
+    let empty = write("empty.csv", b"");
+    let refused = fails(&["drift", "compare", &reference, &empty], 2);
+    assert!(refused.contains("empty"), "{refused}");
+    let missing = fails(&["drift", "compare", &reference, "/nonexistent.csv"], 1);
+    assert!(missing.contains("cannot read"), "{missing}");
+}

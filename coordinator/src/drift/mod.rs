@@ -9,6 +9,8 @@ pub mod hysteresis;
 pub mod monitor;
 pub mod references;
 pub mod sinks;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -162,3 +162,118 @@ async fn run_command(command: &str, body: &str) -> Result<(), String> {
         Err(_) => Err("timed out; killed".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+    use drover_protocol::drift::{Alert, AlertAction, AlertKind};
+    use tokio::io::AsyncReadExt;
+
+    /// An HTTP server on loopback that answers 500 to its first request and 200 after, and
+    /// hands over each request it read.
+    async fn flaky_webhook() -> (String, tokio::sync::mpsc::Receiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tokio::spawn(async move {
+            for n in 0.. {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut request = vec![0; 64 * 1024];
+                let mut read = 0;
+                while !String::from_utf8_lossy(&request[..read]).contains("\"seq\"") {
+                    match stream.read(&mut request[read..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => read += k,
+                    }
+                }
+                let status = if n == 0 {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
+                let answer =
+                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = tx
+                    .send(String::from_utf8_lossy(&request[..read]).into_owned())
+                    .await;
+            }
+        });
+        (url, rx)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alerts_reach_a_flaky_webhook_after_a_retry_and_a_command_on_its_stdin() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = testing::shared(dir.path());
+        let (url, mut requests) = flaky_webhook().await;
+        let out = dir.path().join("alert.json");
+        let sinks = Sinks {
+            webhook: Some(url),
+            command: Some(format!("cat > {}", out.display())),
+        };
+        let alert = Alert {
+            id: 0,
+            rule: "drift".into(),
+            kind: AlertKind::Drift,
+            subject: "churn".into(),
+            version: Some(1),
+            column: Some("tenure".into()),
+            action: AlertAction::Notify,
+            firing: true,
+            fired_ms: unix_ms(),
+            resolved_ms: None,
+            value: 0.4,
+            bound: 0.1,
+            detail: "ks 0.4 > 0.1".into(),
+        };
+        shared
+            .blocking(move |shared| shared.store.sync().fire_alert(alert))
+            .await
+            .expect("fired");
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(shared.clone(), sinks, stop.clone()));
+        let wait = Duration::from_secs(20);
+        let first = tokio::time::timeout(wait, requests.recv())
+            .await
+            .expect("a first try")
+            .expect("request");
+        let second = tokio::time::timeout(wait, requests.recv())
+            .await
+            .expect("a retry")
+            .expect("request");
+        for request in [&first, &second] {
+            assert!(request.starts_with("POST /hook HTTP/1.1"), "{request}");
+            assert!(
+                request.contains("\"alert.fired\"") && request.contains("\"tenure\""),
+                "{request}"
+            );
+        }
+        let delivered = loop {
+            if let Ok(text) = std::fs::read_to_string(&out)
+                && text.contains("alert.fired")
+            {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&delivered).expect("the command got JSON");
+        assert_eq!(json["alert"]["column"], "tenure");
+        stop.cancel();
+        task.await.expect("stops");
+        let cursor = shared
+            .blocking(|shared| shared.store.sync().reaction_cursor(CURSOR))
+            .await
+            .expect("cursor");
+        assert!(
+            cursor > 0,
+            "delivered alerts are not delivered again after a restart"
+        );
+    }
+}
