@@ -182,6 +182,10 @@ async fn close(endpoint: Option<(SocketAddr, quinn::Endpoint)>) {
 
 /// How often an agent reports its clock to a coordinator that understands it.
 const CLOCK_EVERY: Duration = Duration::from_secs(60);
+/// Feature importance on live feedback is measured every this many serving windows, for
+/// versions with at least this many labelled rows.
+const IMPORTANCE_EVERY: u64 = 6;
+const IMPORTANCE_MIN_ROWS: usize = 200;
 
 /// One session: connect, hello, heartbeat until it ends. `Ok` only on shutdown.
 async fn session(
@@ -250,6 +254,7 @@ async fn session(
     let _cancel_jobs_on_exit = session_jobs.clone().drop_guard();
     let mut running: HashMap<String, CancellationToken> = HashMap::new();
     let mut drain_deadline: Option<tokio::time::Instant> = None;
+    let mut windows_closed: u64 = 0;
     let mut presence_open = true;
     loop {
         if drain_deadline.is_some() && running.is_empty() {
@@ -276,6 +281,18 @@ async fn session(
                 sketches.truncate(crate::serve::catalog::MAX_WINDOWS);
                 if peer.sketch_reports && !sketches.is_empty() {
                     send.send(&AgentReport::Sketches(sketches)).await?;
+                }
+                windows_closed += 1;
+                if peer.sketch_reports && windows_closed.is_multiple_of(IMPORTANCE_EVERY) {
+                    let catalog = link.catalog.clone();
+                    let measured = tokio::task::spawn_blocking(move || {
+                        catalog.importance(IMPORTANCE_MIN_ROWS)
+                    })
+                    .await
+                    .unwrap_or_default();
+                    if !measured.is_empty() {
+                        send.send(&AgentReport::Importance(measured)).await?;
+                    }
                 }
             }
             Some(report) = reports.recv() => {

@@ -88,6 +88,32 @@ pub struct Reference {
     pub rows: u64,
     pub columns: Vec<ColumnReference>,
     pub predictions: ColumnReference,
+    /// Permutation importance of each input column on the held-out rows, in input order:
+    /// how much the model's score drops when the column's values are shuffled.
+    #[serde(default)]
+    pub importance: Vec<f64>,
+}
+
+/// Permutation importance a serving agent measured on recent labelled feedback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportanceWindow {
+    pub model: String,
+    pub version: u32,
+    /// Labelled rows it was measured on.
+    pub rows: u64,
+    /// Accuracy drop per input column, in the reference's order.
+    pub importance: Vec<f64>,
+}
+
+/// One input column's importance at training time and on live feedback, and its rank in
+/// each (1 is the most important).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportanceRank {
+    pub column: String,
+    pub training: f64,
+    pub live: f64,
+    pub training_rank: u32,
+    pub live_rank: u32,
 }
 
 /// One column's live counts in the bins of its reference.
@@ -279,6 +305,12 @@ pub struct DriftReport {
     pub window_ms: u64,
     /// Worst first.
     pub columns: Vec<ColumnDrift>,
+    /// Feature importance at training time next to live feedback's, when measured; and the
+    /// labelled rows behind the live one.
+    #[serde(default)]
+    pub importance: Vec<ImportanceRank>,
+    #[serde(default)]
+    pub importance_rows: u64,
 }
 
 /// One column's score at one past evaluation, for sparklines.
@@ -302,6 +334,9 @@ pub enum AlertKind {
     Latency,
     ErrorRate,
     AgentLost,
+    /// An input column moved by at least the rule's `above` places in the ranking of
+    /// feature importance on live feedback, against training.
+    Importance,
 }
 
 impl std::fmt::Display for AlertKind {
@@ -312,6 +347,7 @@ impl std::fmt::Display for AlertKind {
             AlertKind::Latency => "latency",
             AlertKind::ErrorRate => "error_rate",
             AlertKind::AgentLost => "agent_lost",
+            AlertKind::Importance => "importance",
         })
     }
 }

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetAdded, DatasetRef, DatasetSummary, DatasetUpload, DatasetVersion};
-use crate::drift::{Alert, DriftPoint, DriftReport, SketchWindow};
+use crate::drift::{Alert, DriftPoint, DriftReport, ImportanceWindow, SketchWindow};
 use crate::registry::{ModelRef, ModelSummary, ModelVersion, Selector, Stage};
 use crate::rollout::{Command, Decision, RolloutSpec, RolloutStatus};
 use crate::run::{
@@ -137,6 +137,8 @@ pub enum AgentReport {
     /// Protocol 6: each served version's inputs and predictions in the bins of its
     /// reference profile during the last window.
     Sketches(Vec<SketchWindow>),
+    /// Protocol 6: permutation importance of served versions on recent labelled feedback.
+    Importance(Vec<ImportanceWindow>),
 }
 
 /// Coordinator to agent, on the control stream after the hello.

@@ -1,7 +1,8 @@
 //! Drift end to end: a real serving agent sketches live traffic in the bins of the model's
 //! reference profile, the coordinator scores it over a sliding window with thresholds
 //! calibrated from the training data, and alerts fire on exactly the two of six features
-//! whose distribution moved; unchanged traffic alerts on nothing.
+//! whose distribution moved; unchanged traffic alerts on nothing. Feedback on the answers
+//! gives feature importance on live rows, ranked against training's.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -59,6 +60,7 @@ async fn replay(http: SocketAddr, data: &str, dataset: &str, seconds: u32) {
         "six",
         "--data",
         dataset,
+        "--feedback",
         "--rps",
         "250",
         "--duration",
@@ -143,7 +145,7 @@ async fn drift_in_two_of_six_features_alerts_on_exactly_those_two() {
     })
     .await;
 
-    replay(http, &d, "six-live@1", 4).await;
+    replay(http, &d, "six-live@1", 6).await;
     let status = wait_for("unchanged traffic to be scored", || async {
         let reports = drover_json(&["drift", "status", "six", "--json", "--data-dir", &d]);
         let columns = reports[0]["columns"].as_array()?.clone();
@@ -189,6 +191,27 @@ async fn drift_in_two_of_six_features_alerts_on_exactly_those_two() {
     assert_eq!(drifted, expected, "{reports}");
     let worst = reports[0]["columns"][0]["column"].as_str().expect("column");
     assert!(expected.contains(worst), "worst first: {reports}");
+
+    let (ranks, rows) = wait_for("feature importance on live feedback", || async {
+        let reports = drover_json(&["drift", "status", "six", "--json", "--data-dir", &d]);
+        let ranks = reports[0]["importance"].as_array()?.clone();
+        (!ranks.is_empty()).then_some((ranks, reports[0]["importance_rows"].as_u64()))
+    })
+    .await;
+    assert_eq!(ranks.len(), 6, "{ranks:?}");
+    assert!(rows >= Some(200), "{rows:?}");
+    let top = ranks
+        .iter()
+        .find(|r| r["training_rank"] == 1)
+        .expect("a first");
+    assert_eq!(
+        top["column"], "a",
+        "the strongest signal ranks first at training: {ranks:?}"
+    );
+    assert!(
+        top["live"].as_f64() > Some(0.05),
+        "and matters live too: {top}"
+    );
 
     drop(agent);
     trainer.stop().await.expect("trainer stops");

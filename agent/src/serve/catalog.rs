@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use drover_protocol::drift::SketchWindow;
+use drover_protocol::drift::{ImportanceWindow, SketchWindow};
 use drover_protocol::serve::{Deployment, ServingWindow, ShadowWindow};
 
 use super::model::Served;
@@ -139,6 +139,30 @@ impl Catalog {
             .values()
             .flat_map(|versions| versions.values())
             .filter_map(|served| served.sketch.as_ref()?.take(now_ms))
+            .collect()
+    }
+
+    /// Each loaded classifier's permutation importance on its recent labelled feedback, for
+    /// those with at least `min_rows` labelled rows.
+    pub fn importance(&self, min_rows: usize) -> Vec<ImportanceWindow> {
+        let served: Vec<Arc<Served>> = {
+            let models = self.models.read().unwrap_or_else(|e| e.into_inner());
+            models
+                .values()
+                .flat_map(|versions| versions.values().cloned())
+                .collect()
+        };
+        served
+            .iter()
+            .filter_map(|s| {
+                let (rows, importance) = s.live_importance(min_rows)?;
+                Some(ImportanceWindow {
+                    model: s.name.clone(),
+                    version: s.version,
+                    rows: rows as u64,
+                    importance,
+                })
+            })
             .collect()
     }
 

@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod deployer;
 pub mod feedback;
+pub mod labelled;
 pub mod mlflow;
 pub mod model;
 pub mod oip;

@@ -8,6 +8,7 @@ use drover_protocol::spec::Task;
 use ndarray::Array2;
 use serde::Serialize;
 
+use super::labelled::Labelled;
 use super::request::Rows;
 use super::sketch::Sketch;
 use super::window::Window;
@@ -32,6 +33,8 @@ pub struct Served {
     /// Its inputs and predictions in the bins of its reference profile, when the artifact
     /// has one.
     pub sketch: Option<Sketch>,
+    /// Recent labelled rows (classifiers), for feature importance on live feedback.
+    pub labelled: Labelled,
     /// `name@version`, as the `x-drover-version` header of its answers.
     pub stamp: HeaderValue,
     /// The version number as text, as OIP answers name it.
@@ -125,6 +128,7 @@ impl Served {
             shadow_rows_differing: metrics::counter!("drover_shadow_rows_differing_total", &labels),
             window: Window::new(name, version, classes, now_ms),
             sketch,
+            labelled: Labelled::default(),
             artifact,
         })
     }
@@ -165,6 +169,29 @@ impl Served {
                     .collect(),
             ),
         }
+    }
+
+    /// Permutation importance of each input column on the recent labelled rows, and how
+    /// many rows; `None` for a regressor, with fewer than `min_rows` rows, or rows the model
+    /// now refuses.
+    pub fn live_importance(&self, min_rows: usize) -> Option<(usize, Vec<f64>)> {
+        if self.task() != Task::Classification {
+            return None;
+        }
+        let (cells, truth) = self.labelled.rows();
+        if truth.len() < min_rows {
+            return None;
+        }
+        let a = &self.artifact;
+        let x = a.pipeline.transform_cells(&cells).ok()?;
+        let classes = a.classes.len();
+        let importance = crate::train::importance::permutation(
+            &x,
+            &a.pipeline.spans(),
+            |x| crate::train::importance::accuracy(&a.model, classes, x, &truth),
+            u64::from(self.version),
+        );
+        Some((truth.len(), importance))
     }
 
     /// The column the model was trained to predict.

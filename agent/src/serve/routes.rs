@@ -333,6 +333,9 @@ async fn infer(s: Serving, name: String, version: Option<u32>, request: Request)
     let id = asked_id.unwrap_or_else(|| request_id(&parts.headers));
     if let Predictions::Classes { chosen, .. } = &predictions {
         s.pending.keep(&served.name, served.version, &id, chosen);
+        if rows.rows() == 1 {
+            served.labelled.offer(&id, rows.cells());
+        }
     }
     let reply = oip::InferResponse {
         model_name: &served.name,
@@ -392,6 +395,9 @@ async fn invocations(State(s): State<Serving>, request: Request) -> Response {
         Ok((rows, predictions)) => {
             if let Predictions::Classes { chosen, .. } = &predictions {
                 s.pending.keep(&served.name, served.version, &id, chosen);
+                if rows.rows() == 1 {
+                    served.labelled.offer(&id, rows.cells());
+                }
             }
             let response = json_answer(&mlflow::answer(&served, &predictions), &id, &served);
             served
@@ -444,6 +450,15 @@ async fn feedback(State(s): State<Serving>, Path(name): Path<String>, body: Body
         .map_err(Failure::Bad)?;
         let loaded = |v| s.catalog.get(&name, Some(v));
         let judged = s.pending.judge(&name, &id, &labels, loaded);
+        if let [truth] = labels.as_slice() {
+            for version in s.catalog.versions(&name) {
+                if let Some(served) = s.catalog.get(&name, Some(version))
+                    && let Some(class) = served.classes().iter().position(|c| c == truth)
+                {
+                    served.labelled.label(&id, class);
+                }
+            }
+        }
         // Shadows scored too; one that dropped this request's copy has nothing to judge.
         for version in s.catalog.shadows(&name) {
             s.pending.judge_shadow(&name, version, &id, &labels, loaded);

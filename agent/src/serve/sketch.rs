@@ -163,6 +163,7 @@ mod tests {
             rows: 100,
             columns: vec![x, plan],
             predictions: reference::classes(&["0".into(), "1".into()], &[0, 1]),
+            importance: Vec::new(),
         };
         let inputs = [("x".to_string(), true), ("plan".to_string(), false)];
         let sketch = Sketch::new("m", 1, &profile, &inputs, 5).expect("columns match");

@@ -4,19 +4,20 @@
 //! refitted on all training rows and measured on the test rows, and the result is written as a
 //! canonical, content-addressed model artifact. Same data, spec and seed: same bytes.
 
+pub mod importance;
 pub mod model;
 pub mod pipeline;
+mod profile;
 mod scored;
 pub mod stop;
 pub mod tree;
 
 use std::collections::BTreeSet;
 
-use drover_ml::drift::reference;
 use drover_ml::score;
 use drover_ml::search::{self, best_trial};
 use drover_ml::table::{ColumnData, Table};
-use drover_protocol::drift::{ColumnReference, Reference};
+use drover_protocol::drift::Reference;
 use drover_protocol::hash::ContentHash;
 use drover_protocol::spec::{Algorithm, MAX_TRIALS, Params, Task, TrainSpec};
 use ndarray::Array1;
@@ -401,15 +402,14 @@ pub fn train(
         )?;
         test_metrics.extend(candidate.against(&scored));
     }
-    let reference = Reference {
-        rows: train_rows.len() as u64,
-        columns: prepared
-            .features
-            .iter()
-            .map(|&c| column_reference(table, c, &train_rows))
-            .collect(),
-        predictions: candidate.prediction_reference(&prepared.classes),
-    };
+    let reference = profile::reference(
+        spec,
+        table,
+        &prepared,
+        (&pipeline, &model),
+        &candidate,
+        (&train_rows, &test_rows),
+    );
     let artifact = ModelArtifact {
         reference: Some(reference),
         format: ARTIFACT_FORMAT,
@@ -430,17 +430,6 @@ pub fn train(
         rows_train: train_rows.len(),
         rows_test: test_rows.len(),
     })
-}
-
-/// The reference profile of column `c` over the training `rows`.
-fn column_reference(table: &Table, c: usize, rows: &[usize]) -> ColumnReference {
-    let name = &table.schema.columns[c].name;
-    match &table.columns[c] {
-        ColumnData::Numeric(values) => reference::numeric(name, rows.iter().map(|&r| values[r])),
-        ColumnData::Categorical(values) => {
-            reference::categorical(name, rows.iter().map(|&r| values[r].as_deref()))
-        }
-    }
 }
 
 /// JSON with object keys sorted, so equal models give equal bytes (some learners keep their
@@ -541,6 +530,42 @@ mod tests {
                 serde_json::from_slice(&trained.artifact).expect("artifact reads back");
             assert_eq!(artifact.classes, vec!["0", "1"]);
         }
+    }
+
+    #[test]
+    fn the_artifact_carries_a_reference_profile_and_permutation_importance() {
+        let trained =
+            train_all(&spec("logistic_regression", "alpha = [0.0]"), &table(600)).expect("trained");
+        let artifact: ModelArtifact = serde_json::from_slice(&trained.artifact).expect("reads");
+        let reference = artifact.reference.expect("a reference profile");
+        let names: Vec<&str> = reference.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["x", "noise", "plan"],
+            "the model's inputs, in order"
+        );
+        assert_eq!(reference.rows, 480, "the training rows");
+        assert!(
+            (1..=12).contains(&reference.columns[0].nulls),
+            "x is missing in 2% of rows"
+        );
+        assert_eq!(
+            reference.predictions.counts.iter().sum::<u64>(),
+            120,
+            "held-out rows"
+        );
+        let [x, noise, plan] = reference.importance[..] else {
+            panic!("one importance per input: {:?}", reference.importance);
+        };
+        assert!(
+            x > 0.2 && x > plan && plan > noise,
+            "{:?}",
+            reference.importance
+        );
+        assert!(
+            noise.abs() < 0.02,
+            "a useless column matters little: {noise}"
+        );
     }
 
     #[test]

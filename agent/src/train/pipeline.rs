@@ -128,6 +128,23 @@ impl Pipeline {
             .sum()
     }
 
+    /// Each input column's range of model features (one for a number, one per category for
+    /// a label), in input order.
+    pub fn spans(&self) -> Vec<std::ops::Range<usize>> {
+        let mut offset = 0;
+        self.features
+            .iter()
+            .map(|f| {
+                let width = match f {
+                    Feature::Numeric { .. } => 1,
+                    Feature::Categorical { categories, .. } => categories.len(),
+                };
+                offset += width;
+                offset - width..offset
+            })
+            .collect()
+    }
+
     /// Names of the model's features (`column` or `column=category`).
     pub fn feature_names(&self) -> Vec<String> {
         self.features

@@ -80,7 +80,8 @@ pub struct Rule {
     /// Only this model (every model when absent).
     pub model: Option<String>,
     /// The bound: p99 milliseconds (latency), a share of requests (error_rate), a drop of
-    /// live accuracy below test accuracy (accuracy); unused for drift and agent_lost.
+    /// live accuracy below test accuracy (accuracy), places a column moves in the ranking of
+    /// feature importance (importance); unused for drift and agent_lost.
     pub above: Option<f64>,
     #[serde(default)]
     pub action: AlertAction,
@@ -94,7 +95,8 @@ impl Rule {
 }
 
 /// The rules used when the config names none: notify on drift, an accuracy drop of 0.1,
-/// 5% errors, a p99 over one second, and a lost agent.
+/// 5% errors, a p99 over one second, a lost agent, and a column moving three places in the
+/// ranking of feature importance.
 pub fn default_rules() -> Vec<Rule> {
     let rule = |name: &str, kind, above| Rule {
         name: name.into(),
@@ -109,6 +111,7 @@ pub fn default_rules() -> Vec<Rule> {
         rule("errors", AlertKind::ErrorRate, Some(0.05)),
         rule("latency", AlertKind::Latency, Some(1_000.0)),
         rule("agent-lost", AlertKind::AgentLost, None),
+        rule("importance", AlertKind::Importance, Some(3.0)),
     ]
 }
 
@@ -157,7 +160,10 @@ impl Monitoring {
         for rule in &self.rules {
             let needs_bound = matches!(
                 rule.kind,
-                AlertKind::Latency | AlertKind::ErrorRate | AlertKind::Accuracy
+                AlertKind::Latency
+                    | AlertKind::ErrorRate
+                    | AlertKind::Accuracy
+                    | AlertKind::Importance
             );
             if needs_bound && rule.above.is_none_or(|b| !b.is_finite() || b < 0.0) {
                 return Err(format!(
@@ -193,7 +199,7 @@ action = "retrain"
         assert_eq!(parsed.columns["monthly_charges"].method, Some(Method::Psi));
         assert_eq!(parsed.rules()[0].action, AlertAction::Retrain);
         assert!(parsed.validate().is_ok());
-        assert_eq!(Monitoring::default().rules().len(), 5);
+        assert_eq!(Monitoring::default().rules().len(), 6);
         let bad: Monitoring =
             toml::from_str("[[rules]]\nname = \"l\"\nkind = \"latency\"\n").expect("parses");
         assert!(bad.validate().expect_err("no bound").contains("above"));

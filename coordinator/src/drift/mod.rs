@@ -4,9 +4,12 @@
 //! [`config`], acted on by reactions ([`actions`]) and delivered to [`sinks`].
 
 pub mod actions;
+pub mod condition;
 pub mod config;
 pub mod hysteresis;
+pub mod importance;
 pub mod monitor;
+pub mod performance;
 pub mod references;
 pub mod sinks;
 #[cfg(test)]
@@ -14,7 +17,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use drover_protocol::drift::SketchWindow;
+use drover_protocol::drift::{ImportanceWindow, MAX_SKETCH_COLUMNS, SketchWindow};
 use drover_protocol::types::{AgentId, Labels, unix_ms};
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +48,37 @@ pub fn record_sketches(
     }
     if let Err(e) = shared.store.sync().insert_sketches(agent, &kept, unix_ms()) {
         tracing::error!(cause = %e, %agent, "could not store sketches");
+    }
+}
+
+/// Stores the live feature importance of versions the agent's deployments hold; anything
+/// else, or beyond bounds, is dropped.
+pub fn record_importance(
+    shared: &Shared,
+    agent: &AgentId,
+    labels: &Labels,
+    windows: Vec<ImportanceWindow>,
+) {
+    let plan = plan_for(shared, labels);
+    let kept: Vec<ImportanceWindow> = windows
+        .into_iter()
+        .filter(|w| {
+            w.importance.len() <= MAX_SKETCH_COLUMNS
+                && w.importance.iter().all(|v| v.is_finite())
+                && plan.iter().any(|d| {
+                    d.model == w.model && d.variants.iter().any(|v| v.version == w.version)
+                })
+        })
+        .collect();
+    if kept.is_empty() {
+        return;
+    }
+    if let Err(e) = shared
+        .store
+        .sync()
+        .insert_importance(agent, &kept, unix_ms())
+    {
+        tracing::error!(cause = %e, %agent, "could not store live importance");
     }
 }
 

@@ -11,32 +11,16 @@ use std::sync::Arc;
 use drover_ml::drift::{calibrate, score};
 use drover_protocol::drift::{
     Alert, AlertKind, ColumnCounts, ColumnDrift, ColumnReference, DriftReport, Method, Reference,
-    Status,
 };
-use drover_protocol::registry::Selector;
-use drover_protocol::serve::latency_quantile_us;
 use drover_protocol::types::AgentStatus;
 
-use super::config::{Monitoring, Rule};
+use super::condition::{self, Condition, Key};
+use super::config::Monitoring;
 use super::hysteresis::{Change, Hysteresis};
 use super::references;
+use super::{importance, performance};
 use crate::state::Shared;
 use crate::store::drift::worst_first;
-
-/// What an alert condition is about: rule, subject, version and column.
-type Key = (String, String, Option<u32>, Option<String>);
-
-/// One evaluation of one condition.
-struct Condition {
-    key: Key,
-    kind: AlertKind,
-    action: drover_protocol::drift::AlertAction,
-    /// `None` when inconclusive.
-    bad: Option<bool>,
-    value: f64,
-    bound: f64,
-    detail: String,
-}
 
 /// The monitor's memory between evaluations: references and calibrated thresholds (both
 /// bounded by what is served), each condition's hysteresis, and the alerts firing.
@@ -174,12 +158,17 @@ impl Monitor {
             &predictions,
         ));
         judged.sort_by(worst_first);
+        let (importance, importance_rows) =
+            importance::live_ranks(shared, &reference, model, version, since_ms)
+                .unwrap_or_default();
         Some(DriftReport {
             model: model.into(),
             version,
             at_ms: now_ms,
             window_ms: self.config.window.as_millis() as u64,
             columns: judged,
+            importance,
+            importance_rows,
         })
     }
 
@@ -208,6 +197,21 @@ impl Monitor {
                 if let Err(e) = shared.store.sync().insert_drift(&report) {
                     tracing::error!(cause = %e, "could not store drift scores");
                 }
+                if !report.importance.is_empty()
+                    && let Err(e) = shared.store.sync().insert_ranks(&report)
+                {
+                    tracing::error!(cause = %e, "could not store importance ranks");
+                }
+                for rule in rules
+                    .iter()
+                    .filter(|r| r.kind == AlertKind::Importance && r.watches(&report.model))
+                {
+                    conditions.push(importance::condition(
+                        rule,
+                        &report,
+                        self.config.min_samples,
+                    ));
+                }
                 for rule in rules
                     .iter()
                     .filter(|r| r.kind == AlertKind::Drift && r.watches(&report.model))
@@ -216,11 +220,17 @@ impl Monitor {
                         report
                             .columns
                             .iter()
-                            .map(|c| drift_condition(rule, &report, c)),
+                            .map(|c| condition::drift(rule, &report, c)),
                     );
                 }
             }
-            conditions.extend(self.performance(shared, &rules, &deployment.model, since_ms));
+            conditions.extend(performance::conditions(
+                shared,
+                &rules,
+                &deployment.model,
+                since_ms,
+                self.config.min_samples,
+            ));
         }
         self.references.retain(|k, _| served.contains(k));
         self.thresholds
@@ -249,100 +259,6 @@ impl Monitor {
         if let Err(e) = shared.store.sync().prune_drift(keep_ms, history_ms) {
             tracing::error!(cause = %e, "could not prune drift history");
         }
-    }
-
-    /// Latency, error rate and live accuracy of each version of `model` over the window.
-    fn performance(
-        &self,
-        shared: &Shared,
-        rules: &[Rule],
-        model: &str,
-        since_ms: u64,
-    ) -> Vec<Condition> {
-        let watching: Vec<&Rule> = rules
-            .iter()
-            .filter(|r| {
-                r.watches(model)
-                    && matches!(
-                        r.kind,
-                        AlertKind::Latency | AlertKind::ErrorRate | AlertKind::Accuracy
-                    )
-            })
-            .collect();
-        if watching.is_empty() {
-            return Vec::new();
-        }
-        let windows = match shared.store.sync().recent_windows(model, since_ms, 100_000) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!(cause = %e, model, "could not read serving windows");
-                return Vec::new();
-            }
-        };
-        let mut versions: HashMap<u32, Traffic> = HashMap::new();
-        for w in windows.iter().map(|r| &r.window) {
-            let t = versions.entry(w.version).or_default();
-            t.requests += w.requests;
-            t.errors += w.errors;
-            t.feedback += w.feedback;
-            t.correct += w.correct;
-            if t.latency.len() < w.latency.len() {
-                t.latency.resize(w.latency.len(), 0);
-            }
-            for (a, b) in t.latency.iter_mut().zip(&w.latency) {
-                *a += b;
-            }
-        }
-        let min = self.config.min_samples;
-        let mut out = Vec::new();
-        for (version, t) in versions {
-            for rule in &watching {
-                let bound = rule.above.unwrap_or(f64::INFINITY);
-                let (bad, value, detail) = match rule.kind {
-                    AlertKind::ErrorRate => {
-                        let rate = t.errors as f64 / t.requests.max(1) as f64;
-                        (
-                            (t.requests >= min).then_some(rate > bound),
-                            rate,
-                            format!("{:.1}% of {} requests failed", rate * 100.0, t.requests),
-                        )
-                    }
-                    AlertKind::Latency => {
-                        let p99_ms = latency_quantile_us(&t.latency, 0.99)
-                            .map_or(f64::INFINITY, |us| us as f64 / 1000.0);
-                        (
-                            (t.requests >= min).then_some(p99_ms > bound),
-                            p99_ms,
-                            format!("p99 {p99_ms:.1} ms over {} requests", t.requests),
-                        )
-                    }
-                    _ => {
-                        let tested = test_accuracy(shared, model, version);
-                        let live = t.correct as f64 / t.feedback.max(1) as f64;
-                        let drop = tested.map_or(0.0, |a| a - live);
-                        (
-                            (t.feedback >= min && tested.is_some()).then_some(drop > bound),
-                            drop,
-                            format!(
-                                "live accuracy {live:.3} on {} labels, test accuracy {:.3}",
-                                t.feedback,
-                                tested.unwrap_or(f64::NAN)
-                            ),
-                        )
-                    }
-                };
-                out.push(Condition {
-                    key: (rule.name.clone(), model.to_string(), Some(version), None),
-                    kind: rule.kind,
-                    action: rule.action,
-                    bad,
-                    value,
-                    bound,
-                    detail,
-                });
-            }
-        }
-        out
     }
 
     /// Feeds one evaluation to its hysteresis; fires or resolves the alert when it says so.
@@ -400,53 +316,6 @@ impl Monitor {
             None => {}
         }
     }
-}
-
-/// A version's traffic summed over the window.
-#[derive(Default)]
-struct Traffic {
-    requests: u64,
-    errors: u64,
-    feedback: u64,
-    correct: u64,
-    latency: Vec<u64>,
-}
-
-fn drift_condition(rule: &Rule, report: &DriftReport, c: &ColumnDrift) -> Condition {
-    Condition {
-        key: (
-            rule.name.clone(),
-            report.model.clone(),
-            Some(report.version),
-            Some(c.column.clone()),
-        ),
-        kind: AlertKind::Drift,
-        action: rule.action,
-        bad: match c.status {
-            Status::Drifted => Some(true),
-            Status::Stable => Some(false),
-            Status::Inconclusive => None,
-        },
-        value: c.score,
-        bound: c.threshold,
-        detail: if c.reason.is_empty() {
-            format!(
-                "{} {:.4} (threshold {:.4}, {} values)",
-                c.method, c.score, c.threshold, c.samples
-            )
-        } else {
-            format!("{} ({} values)", c.reason, c.samples)
-        },
-    }
-}
-
-/// The version's accuracy on its test rows, from its registry entry.
-fn test_accuracy(shared: &Shared, model: &str, version: u32) -> Option<f64> {
-    let found = shared
-        .store
-        .sync()
-        .model_version(model, &Selector::Number(version));
-    found.ok().flatten()?.metrics.get("accuracy").copied()
 }
 
 #[cfg(test)]

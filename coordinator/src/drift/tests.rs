@@ -33,13 +33,19 @@ fn profile() -> Reference {
             (0..1_000).map(|v| Some((v % 100) as f64)),
         )],
         predictions: reference::classes(&["0".into(), "1".into()], &[0, 1, 1, 0]),
+        importance: vec![0.2],
     }
 }
 
 /// Registers the next version of `churn` (test accuracy 0.9) with an artifact carrying
 /// [`profile`] (`salt` makes each artifact its own); its artifact's hash.
 fn register(shared: &Shared, salt: u32) -> ContentHash {
-    let artifact = serde_json::to_vec(&serde_json::json!({ "reference": profile(), "salt": salt }))
+    register_with(shared, salt, &profile())
+}
+
+/// Registers the next version of `churn` with an artifact carrying `reference`.
+fn register_with(shared: &Shared, salt: u32, reference: &Reference) -> ContentHash {
+    let artifact = serde_json::to_vec(&serde_json::json!({ "reference": reference, "salt": salt }))
         .expect("json");
     let hash = ContentHash::of(&artifact);
     let path = shared.artifacts.path(&hash);
@@ -74,8 +80,13 @@ fn register(shared: &Shared, salt: u32) -> ContentHash {
 
 /// Registers `churn@1` and deploys it.
 fn deployed(shared: &Shared) {
+    deployed_with(shared, &profile());
+}
+
+/// Registers `churn@1` with `reference` and deploys it.
+fn deployed_with(shared: &Shared, reference: &Reference) {
     testing::dataset(shared, "churn", &testing::churn_csv(60));
-    let hash = register(shared, 1);
+    let hash = register_with(shared, 1, reference);
     shared
         .store
         .sync()
@@ -371,5 +382,64 @@ fn a_rollback_alert_rolls_back_the_running_rollout() {
         matches!(after.phase, Phase::RolledBack { .. }),
         "{:?}",
         after.phase
+    );
+}
+
+#[test]
+fn a_column_that_moves_in_the_importance_ranking_on_live_feedback_alerts() {
+    use drover_protocol::drift::ImportanceWindow;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = testing::shared(dir.path());
+    let numbers = |name: &str| reference::numeric(name, (0..100).map(|v| Some(v as f64)));
+    let mut three = profile();
+    three.columns = vec![numbers("a"), numbers("b"), numbers("c"), numbers("d")];
+    three.importance = vec![0.30, 0.10, 0.05, 0.0];
+    deployed_with(&shared, &three);
+    let config = Monitoring {
+        rules: vec![Rule {
+            name: "importance".into(),
+            kind: AlertKind::Importance,
+            model: None,
+            above: Some(3.0),
+            action: AlertAction::Notify,
+        }],
+        ..config()
+    };
+    let mut monitor = Monitor::new(&shared, config);
+    let live = |at: u64, importance: Vec<f64>| {
+        let window = ImportanceWindow {
+            model: "churn".into(),
+            version: 1,
+            rows: 300,
+            importance,
+        };
+        shared
+            .store
+            .sync()
+            .insert_importance(&AgentId("ag-1".into()), &[window], at)
+            .expect("importance");
+    };
+    live(NOW, vec![0.28, 0.12, 0.04, 0.0]);
+    monitor.evaluate(&shared, NOW);
+    monitor.evaluate(&shared, NOW + 500);
+    assert!(firing(&shared).is_empty(), "the same ranking");
+    let report = &shared
+        .store
+        .sync()
+        .latest_drift(Some("churn"))
+        .expect("drift")[0];
+    assert_eq!(report.importance_rows, 300);
+    assert_eq!(report.importance[0].live_rank, 1);
+
+    for at in [NOW + 6_000, NOW + 7_000] {
+        live(at, vec![0.0, 0.12, 0.04, 0.02]);
+        monitor.evaluate(&shared, at);
+    }
+    let alerts = shared.store.sync().alerts(true, 10).expect("alerts");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].detail.starts_with("a moved from rank 1 to 4"),
+        "{}",
+        alerts[0].detail
     );
 }

@@ -382,6 +382,17 @@ async fn lifecycle(
                 })
                 .await;
         }
+        AgentReport::Importance(windows) => {
+            let Some((labels, _)) = shared.fleet.labels(id) else {
+                return;
+            };
+            let agent = id.clone();
+            shared
+                .blocking(move |shared| {
+                    crate::drift::record_importance(shared, &agent, &labels, windows)
+                })
+                .await;
+        }
         AgentReport::Heartbeat { .. }
         | AgentReport::JobProgress { .. }
         | AgentReport::JobFinished { .. }

@@ -4,10 +4,12 @@
 
 use std::time::Instant;
 
-use drover_protocol::drift::{Alert, DriftPoint, DriftReport, SketchWindow, Status};
+use drover_protocol::drift::{
+    Alert, DriftPoint, DriftReport, ImportanceRank, ImportanceWindow, SketchWindow, Status,
+};
 use drover_protocol::msg::{Event, EventRecord};
 use drover_protocol::types::AgentId;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::events::insert_event;
 use super::{Store, StoreError, json, record_write};
@@ -74,18 +76,96 @@ impl Store {
         Ok(rows)
     }
 
-    /// Forgets sketches received before `before_ms` and scores older than `history_ms`.
+    /// Forgets sketches and live importance received before `before_ms`, and scores and
+    /// ranks older than `history_ms`.
     pub fn prune_drift(&self, before_ms: u64, history_ms: u64) -> Result<(), StoreError> {
         let conn = self.lock()?;
-        conn.execute(
-            "DELETE FROM sketch_windows WHERE received_ms < ?1",
-            [before_ms as i64],
+        for table in ["sketch_windows", "live_importance"] {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE received_ms < ?1"),
+                [before_ms as i64],
+            )?;
+        }
+        for table in ["drift_scores", "importance_ranks"] {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE at_ms < ?1"),
+                [history_ms as i64],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Stores feature importance an agent measured on live feedback, received at `now_ms`.
+    pub fn insert_importance(
+        &self,
+        agent: &AgentId,
+        windows: &[ImportanceWindow],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        for w in windows {
+            tx.prepare_cached(
+                "INSERT INTO live_importance (agent, model, version, received_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![agent.0, w.model, w.version, now_ms as i64, json(w)?])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The live importance of `model@version` received since `since_ms`.
+    pub fn importance_since(
+        &self,
+        model: &str,
+        version: u32,
+        since_ms: u64,
+    ) -> Result<Vec<ImportanceWindow>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT body FROM live_importance WHERE model = ?1 AND version = ?2 AND received_ms >= ?3",
         )?;
-        conn.execute(
-            "DELETE FROM drift_scores WHERE at_ms < ?1",
-            [history_ms as i64],
+        let rows = stmt
+            .query_map(params![model, version, since_ms as i64], |r| {
+                parse::<ImportanceWindow>("live importance", &r.get::<_, String>(0)?)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Stores an evaluation's importance ranks of `model@version`.
+    pub fn insert_ranks(&self, report: &DriftReport) -> Result<(), StoreError> {
+        self.lock()?.execute(
+            "INSERT INTO importance_ranks (model, version, at_ms, rows, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                report.model,
+                report.version,
+                report.at_ms as i64,
+                report.importance_rows as i64,
+                json(&report.importance)?
+            ],
         )?;
         Ok(())
+    }
+
+    /// The latest importance ranks of `model@version`, and the labelled rows behind them.
+    fn latest_ranks(
+        conn: &rusqlite::Connection,
+        model: &str,
+        version: u32,
+    ) -> Result<Option<(Vec<ImportanceRank>, u64)>, StoreError> {
+        let found = conn
+            .prepare_cached(
+                "SELECT body, rows FROM importance_ranks WHERE model = ?1 AND version = ?2 ORDER BY at_ms DESC LIMIT 1",
+            )?
+            .query_row(params![model, version], |r| {
+                Ok((
+                    parse::<Vec<ImportanceRank>>("importance ranks", &r.get::<_, String>(0)?)?,
+                    r.get::<_, i64>(1)? as u64,
+                ))
+            })
+            .optional()?;
+        Ok(found)
     }
 
     /// Stores one evaluation's scores.
@@ -150,11 +230,16 @@ impl Store {
                     at_ms,
                     window_ms: 0,
                     columns: vec![column],
+                    importance: Vec::new(),
+                    importance_rows: 0,
                 }),
             }
         }
         for r in &mut reports {
             r.columns.sort_by(worst_first);
+            if let Some((ranks, rows)) = Self::latest_ranks(&conn, &r.model, r.version)? {
+                (r.importance, r.importance_rows) = (ranks, rows);
+            }
         }
         Ok(reports)
     }

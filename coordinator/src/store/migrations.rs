@@ -279,6 +279,22 @@ CREATE TABLE alerts (
     body     TEXT NOT NULL
 );
 CREATE INDEX alerts_firing ON alerts (firing);
+CREATE TABLE live_importance (
+    agent       TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX live_importance_by_receipt ON live_importance (model, version, received_ms);
+CREATE TABLE importance_ranks (
+    model   TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    at_ms   INTEGER NOT NULL,
+    rows    INTEGER NOT NULL,
+    body    TEXT NOT NULL
+);
+CREATE INDEX importance_ranks_by_version ON importance_ranks (model, version, at_ms);
 "#,
 ];
 

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod jensen_shannon;
 pub mod ks;
 pub mod psi;
+pub mod rank;
 pub mod reference;
 pub mod score;
 pub mod wasserstein;

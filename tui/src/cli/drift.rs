@@ -157,6 +157,30 @@ fn print_status(reports: &[DriftReport]) {
                 &rows
             )
         );
+        if !r.importance.is_empty() {
+            println!(
+                "feature importance (accuracy drop when shuffled), training against {} labelled live rows:",
+                r.importance_rows
+            );
+            let mut ranked: Vec<_> = r.importance.iter().collect();
+            ranked.sort_by_key(|i| i.training_rank);
+            let rows: Vec<Vec<String>> = ranked
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.column.clone(),
+                        format!("{:.4}", i.training),
+                        i.training_rank.to_string(),
+                        format!("{:.4}", i.live),
+                        i.live_rank.to_string(),
+                    ]
+                })
+                .collect();
+            println!(
+                "{}\n",
+                super::table(&["COLUMN", "TRAINING", "RANK", "LIVE", "RANK"], &rows)
+            );
+        }
     }
 }
 

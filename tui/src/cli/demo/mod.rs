@@ -77,7 +77,7 @@ impl DemoArgs {
             say: say.clone(),
         };
         let result = if self.headless {
-            story::tell(&scene).await.map(Some)
+            whole(&scene).await.map(Some)
         } else {
             let link = OperatorLink::Local(handle.clone());
             let look = crate::console::Look {
@@ -90,7 +90,7 @@ impl DemoArgs {
                 "demo".into(),
                 look,
             );
-            let story = story::tell(&scene);
+            let story = whole(&scene);
             tokio::pin!(console, story);
             tokio::select! {
                 quit = &mut console => quit.map(|()| None),
@@ -142,4 +142,11 @@ impl DemoArgs {
         cluster.stop().await;
         Ok(())
     }
+}
+
+/// The story, then its last act: the customers change and the monitor acts on it.
+async fn whole(scene: &story::Scene<'_>) -> anyhow::Result<story::Ending> {
+    let mut ending = story::tell(scene).await?;
+    ending.traffic.add(&drift::tell(scene, story::ROWS).await?);
+    Ok(ending)
 }

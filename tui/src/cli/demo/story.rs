@@ -21,7 +21,8 @@ use crate::cli::synth::{ChurnOptions, churn};
 use crate::present::rollout as present;
 
 /// Customers in the synthetic table.
-const ROWS: usize = 4_000;
+/// Customers in each version of the demo's dataset.
+pub const ROWS: usize = 4_000;
 /// Longest any one wait of the story may take.
 const PATIENCE: Duration = Duration::from_secs(300);
 
@@ -123,8 +124,7 @@ pub async fn tell(scene: &Scene<'_>) -> anyhow::Result<Ending> {
             better.rollout.phase
         );
     }
-    let mut traffic = traffic.stop().await?;
-    traffic.add(&super::drift::tell(scene, ROWS).await?);
+    let traffic = traffic.stop().await?;
     Ok(Ending { traffic })
 }
 

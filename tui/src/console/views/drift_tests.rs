@@ -63,6 +63,8 @@ fn monitoring() -> Monitoring {
             at_ms: NOW - 5_000,
             window_ms: 300_000,
             columns,
+            importance: Vec::new(),
+            importance_rows: 0,
         }],
         alerts: vec![
             Alert {

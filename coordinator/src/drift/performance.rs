@@ -1,0 +1,126 @@
+//! Performance conditions of a model over the window: latency, error rate and live accuracy
+//! against test accuracy, per version, from the serving windows agents sent.
+
+use std::collections::HashMap;
+
+use drover_protocol::drift::AlertKind;
+use drover_protocol::registry::Selector;
+use drover_protocol::serve::latency_quantile_us;
+
+use super::condition::Condition;
+use super::config::Rule;
+use crate::state::Shared;
+
+/// Latency, error rate and live accuracy of each version of `model` since `since_ms`;
+/// inconclusive below `min` requests (or labels).
+pub fn conditions(
+    shared: &Shared,
+    rules: &[Rule],
+    model: &str,
+    since_ms: u64,
+    min: u64,
+) -> Vec<Condition> {
+    let watching: Vec<&Rule> = rules
+        .iter()
+        .filter(|r| {
+            r.watches(model)
+                && matches!(
+                    r.kind,
+                    AlertKind::Latency | AlertKind::ErrorRate | AlertKind::Accuracy
+                )
+        })
+        .collect();
+    if watching.is_empty() {
+        return Vec::new();
+    }
+    let windows = match shared.store.sync().recent_windows(model, since_ms, 100_000) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(cause = %e, model, "could not read serving windows");
+            return Vec::new();
+        }
+    };
+    let mut versions: HashMap<u32, Traffic> = HashMap::new();
+    for w in windows.iter().map(|r| &r.window) {
+        let t = versions.entry(w.version).or_default();
+        t.requests += w.requests;
+        t.errors += w.errors;
+        t.feedback += w.feedback;
+        t.correct += w.correct;
+        if t.latency.len() < w.latency.len() {
+            t.latency.resize(w.latency.len(), 0);
+        }
+        for (a, b) in t.latency.iter_mut().zip(&w.latency) {
+            *a += b;
+        }
+    }
+
+    let mut out = Vec::new();
+    for (version, t) in versions {
+        for rule in &watching {
+            let bound = rule.above.unwrap_or(f64::INFINITY);
+            let (bad, value, detail) = match rule.kind {
+                AlertKind::ErrorRate => {
+                    let rate = t.errors as f64 / t.requests.max(1) as f64;
+                    (
+                        (t.requests >= min).then_some(rate > bound),
+                        rate,
+                        format!("{:.1}% of {} requests failed", rate * 100.0, t.requests),
+                    )
+                }
+                AlertKind::Latency => {
+                    let p99_ms = latency_quantile_us(&t.latency, 0.99)
+                        .map_or(f64::INFINITY, |us| us as f64 / 1000.0);
+                    (
+                        (t.requests >= min).then_some(p99_ms > bound),
+                        p99_ms,
+                        format!("p99 {p99_ms:.1} ms over {} requests", t.requests),
+                    )
+                }
+                _ => {
+                    let tested = test_accuracy(shared, model, version);
+                    let live = t.correct as f64 / t.feedback.max(1) as f64;
+                    let drop = tested.map_or(0.0, |a| a - live);
+                    (
+                        (t.feedback >= min && tested.is_some()).then_some(drop > bound),
+                        drop,
+                        format!(
+                            "live accuracy {live:.3} on {} labels, test accuracy {:.3}",
+                            t.feedback,
+                            tested.unwrap_or(f64::NAN)
+                        ),
+                    )
+                }
+            };
+            out.push(Condition {
+                key: (rule.name.clone(), model.to_string(), Some(version), None),
+                kind: rule.kind,
+                action: rule.action,
+                bad,
+                value,
+                bound,
+                detail,
+            });
+        }
+    }
+    out
+}
+
+/// A version's traffic summed over the window.
+#[derive(Default)]
+struct Traffic {
+    requests: u64,
+    errors: u64,
+    feedback: u64,
+    correct: u64,
+    latency: Vec<u64>,
+}
+
+/// The version's accuracy on its test rows, from its registry entry.
+fn test_accuracy(shared: &Shared, model: &str, version: u32) -> Option<f64> {
+    let found = shared
+        .store
+        .sync()
+        .model_version(model, &Selector::Number(version));
+    found.ok().flatten()?.metrics.get("accuracy").copied()
+}
