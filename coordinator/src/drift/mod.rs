@@ -14,6 +14,7 @@ pub mod references;
 pub mod sinks;
 #[cfg(test)]
 mod tests;
+pub mod thresholds;
 
 use std::sync::Arc;
 

@@ -7,10 +7,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use drover_ml::drift::{calibrate, score};
+use drover_ml::drift::score;
 use drover_protocol::drift::{
-    Alert, AlertKind, ColumnCounts, ColumnDrift, ColumnReference, DriftReport, Method, Reference,
+    Alert, AlertKind, ColumnCounts, ColumnDrift, ColumnReference, DriftReport, Reference, Status,
 };
 use drover_protocol::types::AgentStatus;
 
@@ -18,6 +19,7 @@ use super::condition::{self, Condition, Key};
 use super::config::Monitoring;
 use super::hysteresis::{Change, Hysteresis};
 use super::references;
+use super::thresholds::Thresholds;
 use super::{importance, performance};
 use crate::state::Shared;
 use crate::store::drift::worst_first;
@@ -27,20 +29,14 @@ use crate::store::drift::worst_first;
 pub struct Monitor {
     pub config: Monitoring,
     references: HashMap<(String, u32), Option<Arc<Reference>>>,
-    thresholds: HashMap<(String, u32, usize, Method, u64), f64>,
+    thresholds: Thresholds,
     conditions: HashMap<Key, Hysteresis>,
     firing: HashMap<Key, Alert>,
 }
 
-/// Thresholds are calibrated for live sizes on a grid 10% apart (rounded down, so a
-/// threshold errs toward fewer alarms), and kept.
-fn size_bucket(n: u64) -> u64 {
-    if n < 10 {
-        return n;
-    }
-    let step = ((n as f64).ln() / 1.1f64.ln()).floor();
-    1.1f64.powf(step).floor() as u64
-}
+/// Most time one pass spends calibrating thresholds (a cold start with many served columns
+/// spreads over several passes).
+const CALIBRATION_BUDGET: Duration = Duration::from_millis(500);
 
 impl Monitor {
     /// A monitor that knows the alerts the store has firing (so a restart neither fires
@@ -69,7 +65,7 @@ impl Monitor {
         Self {
             config,
             references: HashMap::new(),
-            thresholds: HashMap::new(),
+            thresholds: Thresholds::new(CALIBRATION_BUDGET),
             conditions: HashMap::new(),
             firing,
         }
@@ -97,18 +93,27 @@ impl Monitor {
         let method = rule
             .as_ref()
             .and_then(|r| r.method)
-            .unwrap_or_else(|| score::default_method(&reference.shape, n));
+            .unwrap_or_else(|| score::default_method(&reference.shape, reference.total()));
         let false_alarm = self.config.false_alarm;
         let threshold = match rule.and_then(|r| r.threshold) {
-            Some(fixed) => fixed,
-            None => *self
-                .thresholds
-                .entry((model.to_string(), version, index, method, size_bucket(n)))
-                .or_insert_with(|| {
-                    calibrate::threshold(reference, method, size_bucket(n).max(1), false_alarm)
-                }),
+            Some(fixed) => Some(fixed),
+            None => self.thresholds.get(
+                &(model.to_string(), version, index, method),
+                reference,
+                n,
+                false_alarm,
+            ),
         };
-        score::judge(reference, live, method, threshold, &self.config.judging())
+        let judging = self.config.judging();
+        let Some(threshold) = threshold else {
+            let mut judged = score::judge(reference, live, method, f64::INFINITY, &judging);
+            if judged.status == Status::Stable {
+                judged.status = Status::Inconclusive;
+                judged.reason = "calibrating its threshold".into();
+            }
+            return judged;
+        };
+        score::judge(reference, live, method, threshold, &judging)
     }
 
     /// Merges `model@version`'s sketches received since `since_ms` and scores each column.
@@ -174,6 +179,7 @@ impl Monitor {
 
     /// One pass: every served version scored and stored, every rule evaluated.
     pub fn evaluate(&mut self, shared: &Shared, now_ms: u64) {
+        self.thresholds.start_pass();
         let window_ms = self.config.window.as_millis() as u64;
         let since_ms = now_ms.saturating_sub(window_ms);
         let deployments = match shared.store.sync().deployments() {
@@ -233,8 +239,10 @@ impl Monitor {
             ));
         }
         self.references.retain(|k, _| served.contains(k));
-        self.thresholds
-            .retain(|(m, v, ..), _| served.iter().any(|(sm, sv)| sm == m && sv == v));
+        self.thresholds.retain(&served);
+        if let Err(e) = shared.store.sync().forget_drift_except(&served) {
+            tracing::error!(cause = %e, "could not forget the drift of versions no longer served");
+        }
         for rule in rules.iter().filter(|r| r.kind == AlertKind::AgentLost) {
             for agent in shared.fleet.list() {
                 conditions.push(Condition {
@@ -315,17 +323,5 @@ impl Monitor {
             }
             None => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn size_buckets_round_down_on_a_ten_percent_grid() {
-        assert_eq!(size_bucket(5), 5);
-        assert!(size_bucket(1_000) <= 1_000 && size_bucket(1_000) > 900);
-        assert_eq!(size_bucket(1_000), size_bucket(1_020));
     }
 }

@@ -168,26 +168,38 @@ impl Store {
         Ok(found)
     }
 
-    /// Stores one evaluation's scores.
+    /// Stores one evaluation: each column's score in the history, and the whole verdict
+    /// (with its histograms) as the column's latest.
     pub fn insert_drift(&self, report: &DriftReport) -> Result<(), StoreError> {
         let started = Instant::now();
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO drift_scores (model, version, at_ms, column_name, score, threshold, samples, status, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            let mut history = tx.prepare_cached(
+                "INSERT INTO drift_scores (model, version, at_ms, column_name, score, threshold, samples, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut latest = tx.prepare_cached(
+                "INSERT OR REPLACE INTO drift_latest (model, version, column_name, at_ms, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for c in &report.columns {
-                insert.execute(params![
+                let at = report.at_ms as i64;
+                history.execute(params![
                     report.model,
                     report.version,
-                    report.at_ms as i64,
+                    at,
                     c.column,
                     c.score,
                     c.threshold,
                     c.samples as i64,
-                    c.status.to_string(),
+                    c.status.to_string()
+                ])?;
+                latest.execute(params![
+                    report.model,
+                    report.version,
+                    c.column,
+                    at,
                     json(c)?
                 ])?;
             }
@@ -197,15 +209,28 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets the latest verdicts of versions not in `served`.
+    pub fn forget_drift_except(&self, served: &[(String, u32)]) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        let stored: Vec<(String, u32)> = conn
+            .prepare_cached("SELECT DISTINCT model, version FROM drift_latest")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (model, version) in stored.iter().filter(|k| !served.contains(k)) {
+            conn.execute(
+                "DELETE FROM drift_latest WHERE model = ?1 AND version = ?2",
+                params![model, version],
+            )?;
+        }
+        Ok(())
+    }
+
     /// The latest evaluation of each served version of `model` (or of every model).
     pub fn latest_drift(&self, model: Option<&str>) -> Result<Vec<DriftReport>, StoreError> {
         let conn = self.lock()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT d.model, d.version, d.at_ms, d.body FROM drift_scores d
-             JOIN (SELECT model, version, MAX(at_ms) AS at_ms FROM drift_scores
-                   WHERE ?1 IS NULL OR model = ?1 GROUP BY model, version) l
-             ON d.model = l.model AND d.version = l.version AND d.at_ms = l.at_ms
-             ORDER BY d.model, d.version",
+            "SELECT model, version, at_ms, body FROM drift_latest
+             WHERE ?1 IS NULL OR model = ?1 ORDER BY model, version",
         )?;
         let rows = stmt
             .query_map(params![model], |r| {
@@ -223,7 +248,10 @@ impl Store {
         let mut reports: Vec<DriftReport> = Vec::new();
         for (model, version, at_ms, column) in rows {
             match reports.last_mut() {
-                Some(r) if r.model == model && r.version == version => r.columns.push(column),
+                Some(r) if r.model == model && r.version == version => {
+                    r.at_ms = r.at_ms.max(at_ms);
+                    r.columns.push(column);
+                }
                 _ => reports.push(DriftReport {
                     model,
                     version,

@@ -266,10 +266,17 @@ CREATE TABLE drift_scores (
     score       REAL NOT NULL,
     threshold   REAL NOT NULL,
     samples     INTEGER NOT NULL,
-    status      TEXT NOT NULL,
-    body        TEXT NOT NULL
+    status      TEXT NOT NULL
 );
 CREATE INDEX drift_scores_by_version ON drift_scores (model, version, at_ms);
+CREATE TABLE drift_latest (
+    model       TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    column_name TEXT NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (model, version, column_name)
+);
 CREATE TABLE alerts (
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     rule     TEXT NOT NULL,

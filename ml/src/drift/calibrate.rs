@@ -6,7 +6,7 @@
 use drover_protocol::drift::{ColumnReference, Method};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand_distr::{Binomial, Distribution};
+use rand_distr::{Binomial, Distribution, StandardNormal};
 
 use super::score;
 
@@ -39,7 +39,9 @@ pub fn threshold(reference: &ColumnReference, method: Method, live: u64, false_a
     scores[rank.min(DRAWS - 1)]
 }
 
-/// Counts of `n` draws over bins of the given shares, one binomial per bin.
+/// Counts of `n` draws over bins of the given shares, one binomial per bin given the draws
+/// left; a binomial expecting at least [`NORMAL_FROM`] successes and failures is drawn from
+/// its normal approximation (several times faster, and as good at those counts).
 fn multinomial(rng: &mut StdRng, n: u64, shares: &[f64]) -> Vec<u64> {
     let mut left = n;
     let mut mass = 1.0;
@@ -51,12 +53,23 @@ fn multinomial(rng: &mut StdRng, n: u64, shares: &[f64]) -> Vec<u64> {
             }
             let p = (share / mass).clamp(0.0, 1.0);
             mass -= share;
-            let k = Binomial::new(left, p).map_or(0, |b| b.sample(rng));
+            let mean = left as f64 * p;
+            let k = if mean >= NORMAL_FROM && left as f64 - mean >= NORMAL_FROM {
+                let z: f64 = StandardNormal.sample(rng);
+                (mean + z * (mean * (1.0 - p)).sqrt())
+                    .round()
+                    .clamp(0.0, left as f64) as u64
+            } else {
+                Binomial::new(left, p).map_or(0, |b| b.sample(rng))
+            };
             left -= k;
             k
         })
         .collect()
 }
+
+/// Expected successes (and failures) from which a binomial is drawn as a normal.
+const NORMAL_FROM: f64 = 30.0;
 
 #[cfg(test)]
 mod tests {

@@ -5,9 +5,10 @@ use drover_protocol::drift::{ColumnCounts, ColumnDrift, ColumnReference, Method,
 
 use super::{chi_squared, jensen_shannon, ks, psi, wasserstein};
 
-/// Below this many live values a numeric column is scored with KS and a categorical one
-/// with chi-squared; from it, Wasserstein and Jensen–Shannon (as the common drift
-/// libraries choose).
+/// A column whose reference holds fewer values than this is scored with KS (numbers) or
+/// chi-squared (labels); from it, with Wasserstein and Jensen–Shannon, as the common drift
+/// libraries choose. The choice rests on the reference, so a column keeps its method (and
+/// its calibrated thresholds) however the live window's size moves.
 pub const LARGE_SAMPLE: u64 = 1_000;
 
 /// How a column is judged.
@@ -31,9 +32,9 @@ impl Default for Judging {
     }
 }
 
-/// The method for a column of this shape with `live` values.
-pub fn default_method(shape: &Shape, live: u64) -> Method {
-    match (shape, live < LARGE_SAMPLE) {
+/// The method for a column of this shape whose reference holds `values` values.
+pub fn default_method(shape: &Shape, values: u64) -> Method {
+    match (shape, values < LARGE_SAMPLE) {
         (Shape::Numeric { .. }, true) => Method::Ks,
         (Shape::Numeric { .. }, false) => Method::Wasserstein,
         (Shape::Categorical { .. }, true) => Method::ChiSquared,
