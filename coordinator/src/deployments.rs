@@ -192,6 +192,16 @@ pub fn push(shared: &Shared) {
 
 /// Stores the shadow windows `agent` (labelled `labels`) reported, keeping only those of
 /// versions deployed to it as shadows and of a sane shape: an agent is untrusted.
+/// Whether `plan` holds `model@version` (as a shadow, with `shadow`).
+pub fn holds(plan: &[Deployment], model: &str, version: u32, shadow: bool) -> bool {
+    plan.iter().any(|d| {
+        d.model == model
+            && d.variants
+                .iter()
+                .any(|v| v.version == version && (v.shadow || !shadow))
+    })
+}
+
 pub fn record_shadow_windows(
     shared: &Shared,
     agent: &AgentId,
@@ -199,18 +209,12 @@ pub fn record_shadow_windows(
     windows: Vec<ShadowWindow>,
 ) {
     let plan = plan_for(shared, labels);
-    let shadowed = |w: &ShadowWindow| {
-        plan.iter().any(|d| {
-            d.model == w.model
-                && d.variants
-                    .iter()
-                    .any(|v| v.version == w.version && v.shadow)
-        })
-    };
     let kept: Vec<ShadowWindow> = windows
         .into_iter()
         .filter(|w| {
-            shadowed(w) && w.differing.saturating_add(w.failed) <= w.rows && w.start_ms <= w.end_ms
+            holds(&plan, &w.model, w.version, true)
+                && w.differing.saturating_add(w.failed) <= w.rows
+                && w.start_ms <= w.end_ms
         })
         .collect();
     for w in &kept {
@@ -241,14 +245,10 @@ pub fn record_windows(
     windows: Vec<ServingWindow>,
 ) -> Vec<ServingWindow> {
     let plan = plan_for(shared, labels);
-    let deployed = |w: &ServingWindow| {
-        plan.iter()
-            .any(|d| d.model == w.model && d.variants.iter().any(|v| v.version == w.version))
-    };
     let kept: Vec<ServingWindow> = windows
         .into_iter()
         .filter(|w| {
-            deployed(w)
+            holds(&plan, &w.model, w.version, false)
                 && w.latency.len() == LATENCY_BUCKETS_US.len() + 1
                 && w.classes.len() <= MAX_CLASSES
                 && w.errors <= w.requests

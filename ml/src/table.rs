@@ -119,13 +119,7 @@ pub fn parse(bytes: &[u8]) -> Result<Table, TableError> {
         .map_err(|e| csv_error(&e, 0))?
     {
         let line = record.position().map_or(0, |p| p.line());
-        if record.len() != columns.len() {
-            return Err(TableError::FieldCount {
-                line,
-                expected: columns.len(),
-                found: record.len(),
-            });
-        }
+        fields(&record, columns.len(), line)?;
         for (column, field) in columns.iter_mut().zip(record.iter()) {
             let text = std::str::from_utf8(field).map_err(|_| TableError::Encoding { line })?;
             if !column.push(text) {
@@ -137,6 +131,18 @@ pub fn parse(bytes: &[u8]) -> Result<Table, TableError> {
         lines.push(line);
     }
     finish(columns.into_iter().map(Reading::done).collect(), &lines)
+}
+
+/// Refuses a record whose field count is not the header's.
+fn fields(record: &csv::ByteRecord, expected: usize, line: u64) -> Result<(), TableError> {
+    if record.len() == expected {
+        return Ok(());
+    }
+    Err(TableError::FieldCount {
+        line,
+        expected,
+        found: record.len(),
+    })
 }
 
 /// A column as it is read: numbers parsed on the fly while every value is one (no text
@@ -235,13 +241,7 @@ fn parse_as_text(bytes: &[u8]) -> Result<Table, TableError> {
     for record in reader.byte_records() {
         let record = record.map_err(|e| csv_error(&e, 0))?;
         let line = record.position().map_or(0, |p| p.line());
-        if record.len() != columns.len() {
-            return Err(TableError::FieldCount {
-                line,
-                expected: columns.len(),
-                found: record.len(),
-            });
-        }
+        fields(&record, columns.len(), line)?;
         for (column, field) in columns.iter_mut().zip(record.iter()) {
             let text = std::str::from_utf8(field).map_err(|_| TableError::Encoding { line })?;
             column

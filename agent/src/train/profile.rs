@@ -44,40 +44,32 @@ fn held_out_importance(
     model: &Model,
     rows: &[usize],
 ) -> Vec<f64> {
-    let spans = pipeline.spans();
-    match spec.task {
-        Task::Classification => {
-            let (rows, truth): (Vec<usize>, Vec<usize>) = rows
-                .iter()
-                .filter_map(|&r| prepared.labels[r].map(|l| (r, l)))
-                .unzip();
-            let Ok(x) = pipeline.transform(table, &rows) else {
-                return Vec::new();
-            };
-            let classes = prepared.classes.len();
-            importance::permutation(
-                &x,
-                &spans,
-                |x| importance::accuracy(model, classes, x, &truth),
-                spec.seed,
-            )
-        }
-        Task::Regression => {
-            let (rows, targets): (Vec<usize>, Vec<f64>) = rows
-                .iter()
-                .filter_map(|&r| prepared.values[r].map(|v| (r, v)))
-                .unzip();
-            let Ok(x) = pipeline.transform(table, &rows) else {
-                return Vec::new();
-            };
-            importance::permutation(
-                &x,
-                &spans,
-                |x| importance::scaled_rmse(model, x, &targets),
-                spec.seed,
-            )
-        }
-    }
+    let kept: Vec<usize> = rows
+        .iter()
+        .copied()
+        .filter(|&r| match spec.task {
+            Task::Classification => prepared.labels.get(r).copied().flatten().is_some(),
+            Task::Regression => prepared.values.get(r).copied().flatten().is_some(),
+        })
+        .collect();
+    let Ok(x) = pipeline.transform(table, &kept) else {
+        return Vec::new();
+    };
+    // One of the two is empty: the labels of a classifier, the values of a regressor.
+    let truth: Vec<usize> = kept
+        .iter()
+        .filter_map(|&r| prepared.labels.get(r).copied().flatten())
+        .collect();
+    let targets: Vec<f64> = kept
+        .iter()
+        .filter_map(|&r| prepared.values.get(r).copied().flatten())
+        .collect();
+    let classes = prepared.classes.len();
+    let score = |x: &ndarray::Array2<f64>| match spec.task {
+        Task::Classification => importance::accuracy(model, classes, x, &truth),
+        Task::Regression => importance::scaled_rmse(model, x, &targets),
+    };
+    importance::permutation(&x, &pipeline.spans(), score, spec.seed)
 }
 
 /// The reference profile of column `c` over the training `rows`.

@@ -22,7 +22,7 @@ use drover_protocol::drift::{ImportanceWindow, MAX_SKETCH_COLUMNS, SketchWindow}
 use drover_protocol::types::{AgentId, Labels, unix_ms};
 use tokio_util::sync::CancellationToken;
 
-use crate::deployments::plan_for;
+use crate::deployments::{holds, plan_for};
 use crate::state::Shared;
 
 /// Stores the sketches of versions the agent's deployments hold; sketches of anything else,
@@ -37,11 +37,7 @@ pub fn record_sketches(
     let kept: Vec<SketchWindow> = sketches
         .into_iter()
         .filter(|s| {
-            s.bounded()
-                && s.start_ms <= s.end_ms
-                && plan.iter().any(|d| {
-                    d.model == s.model && d.variants.iter().any(|v| v.version == s.version)
-                })
+            s.bounded() && s.start_ms <= s.end_ms && holds(&plan, &s.model, s.version, false)
         })
         .collect();
     if kept.is_empty() {
@@ -66,9 +62,7 @@ pub fn record_importance(
         .filter(|w| {
             w.importance.len() <= MAX_SKETCH_COLUMNS
                 && w.importance.iter().all(|v| v.is_finite())
-                && plan.iter().any(|d| {
-                    d.model == w.model && d.variants.iter().any(|v| v.version == w.version)
-                })
+                && holds(&plan, &w.model, w.version, false)
         })
         .collect();
     if kept.is_empty() {

@@ -9,7 +9,7 @@ use drover_protocol::conn::{ConnError, FramedRecv, FramedSend};
 use drover_protocol::msg::{
     AgentCommand, AgentHello, AgentReport, Event, HelloOutcome, HelloReply, Welcome,
 };
-use drover_protocol::types::{AgentId, unix_ms};
+use drover_protocol::types::{AgentId, Labels, unix_ms};
 use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -349,55 +349,41 @@ async fn lifecycle(
         }
         AgentReport::Serving(serving) => shared.fleet.serving(id, session, serving),
         AgentReport::ServingWindows(windows) => {
-            let Some((labels, _)) = shared.fleet.labels(id) else {
-                return;
-            };
-            let agent = id.clone();
-            let kept = shared
-                .blocking(move |shared| {
-                    deployments::record_windows(shared, &agent, &labels, windows)
-                })
-                .await;
-            shared.fleet.windows(id, session, kept);
+            if let Some(kept) = record(shared, id, windows, deployments::record_windows).await {
+                shared.fleet.windows(id, session, kept);
+            }
         }
         AgentReport::ShadowWindows(windows) => {
-            let Some((labels, _)) = shared.fleet.labels(id) else {
-                return;
-            };
-            let agent = id.clone();
-            shared
-                .blocking(move |shared| {
-                    deployments::record_shadow_windows(shared, &agent, &labels, windows)
-                })
-                .await;
+            record(shared, id, windows, deployments::record_shadow_windows).await;
         }
         AgentReport::Sketches(sketches) => {
-            let Some((labels, _)) = shared.fleet.labels(id) else {
-                return;
-            };
-            let agent = id.clone();
-            shared
-                .blocking(move |shared| {
-                    crate::drift::record_sketches(shared, &agent, &labels, sketches)
-                })
-                .await;
+            record(shared, id, sketches, crate::drift::record_sketches).await;
         }
         AgentReport::Importance(windows) => {
-            let Some((labels, _)) = shared.fleet.labels(id) else {
-                return;
-            };
-            let agent = id.clone();
-            shared
-                .blocking(move |shared| {
-                    crate::drift::record_importance(shared, &agent, &labels, windows)
-                })
-                .await;
+            record(shared, id, windows, crate::drift::record_importance).await;
         }
         AgentReport::Heartbeat { .. }
         | AgentReport::JobProgress { .. }
         | AgentReport::JobFinished { .. }
         | AgentReport::MetricBatch { .. } => {}
     }
+}
+
+/// Runs `store` on what agent `id` reported, with the agent's labels, on the blocking pool;
+/// `None` (nothing stored) when the agent is not known any more.
+async fn record<T: Send + 'static, R: Send + 'static>(
+    shared: &Arc<Shared>,
+    id: &AgentId,
+    reported: T,
+    store: fn(&Shared, &AgentId, &Labels, T) -> R,
+) -> Option<R> {
+    let (labels, _) = shared.fleet.labels(id)?;
+    let agent = id.clone();
+    Some(
+        shared
+            .blocking(move |shared| store(shared, &agent, &labels, reported))
+            .await,
+    )
 }
 
 /// Why a session whose control stream failed ended: the agent closed the connection, the

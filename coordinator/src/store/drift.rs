@@ -24,6 +24,20 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> rusqlite::Re
     })
 }
 
+/// The JSON bodies (first column) the query selects, decoded as `what`.
+fn bodies<T: serde::de::DeserializeOwned>(
+    conn: &rusqlite::Connection,
+    what: &str,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<T>, StoreError> {
+    let rows = conn
+        .prepare_cached(sql)?
+        .query_map(args, |r| parse::<T>(what, &r.get::<_, String>(0)?))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 impl Store {
     /// Stores sketches an agent sent, received at `now_ms`.
     pub fn insert_sketches(
@@ -64,16 +78,12 @@ impl Store {
         version: u32,
         since_ms: u64,
     ) -> Result<Vec<SketchWindow>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
+        bodies(
+            &*self.lock()?,
+            "sketch",
             "SELECT body FROM sketch_windows WHERE model = ?1 AND version = ?2 AND received_ms >= ?3",
-        )?;
-        let rows = stmt
-            .query_map(params![model, version, since_ms as i64], |r| {
-                parse::<SketchWindow>("sketch", &r.get::<_, String>(0)?)
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            params![model, version, since_ms as i64],
+        )
     }
 
     /// Forgets sketches and live importance received before `before_ms`, and scores and
@@ -121,16 +131,12 @@ impl Store {
         version: u32,
         since_ms: u64,
     ) -> Result<Vec<ImportanceWindow>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
+        bodies(
+            &*self.lock()?,
+            "live importance",
             "SELECT body FROM live_importance WHERE model = ?1 AND version = ?2 AND received_ms >= ?3",
-        )?;
-        let rows = stmt
-            .query_map(params![model, version, since_ms as i64], |r| {
-                parse::<ImportanceWindow>("live importance", &r.get::<_, String>(0)?)
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            params![model, version, since_ms as i64],
+        )
     }
 
     /// Stores an evaluation's importance ranks of `model@version`.
@@ -359,16 +365,12 @@ impl Store {
 
     /// The newest alerts first (only those firing with `firing_only`), at most `limit`.
     pub fn alerts(&self, firing_only: bool, limit: u32) -> Result<Vec<Alert>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
+        bodies(
+            &*self.lock()?,
+            "alert",
             "SELECT body FROM alerts WHERE firing = 1 OR ?1 = 0 ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows = stmt
-            .query_map(params![firing_only, limit], |r| {
-                parse::<Alert>("alert", &r.get::<_, String>(0)?)
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            params![firing_only, limit],
+        )
     }
 }
 
