@@ -2,6 +2,7 @@
 //! port 0 and temporary dirs, real `drover`/`drover-agent` processes, and waiting on
 //! conditions with a deadline instead of fixed sleeps.
 
+pub mod drift;
 pub mod logs;
 pub mod procs;
 pub mod raw_agent;
