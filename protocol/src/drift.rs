@@ -6,12 +6,14 @@ use serde::{Deserialize, Serialize};
 
 /// Quantile bins per numeric column of a reference profile (fewer when values repeat).
 pub const REFERENCE_BINS: usize = 20;
-/// Most categories a reference keeps per column; the rest count as unseen.
+/// Most categories a reference lists per column; the rest share one "other" bin.
 pub const REFERENCE_CATEGORIES: usize = 64;
 /// Most columns a sketch may carry, and most bins per column: a bound on what an agent may
 /// send.
 pub const MAX_SKETCH_COLUMNS: usize = 1_024;
 pub const MAX_SKETCH_BINS: usize = REFERENCE_CATEGORIES + 1;
+/// Most bins of the predictions' counts: one per class of a classifier.
+pub const MAX_PREDICTION_BINS: usize = 10_000;
 
 /// How a column's values fall into bins.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,8 +27,14 @@ pub enum Shape {
         mean: f64,
         std: f64,
     },
-    /// One bin per category, in this order.
-    Categorical { categories: Vec<String> },
+    /// One bin per category, in this order. With `other`, the last bin holds every category
+    /// the reference saw beyond the most frequent ones (and every live value not listed):
+    /// a column of many categories is then no stream of "unseen" values.
+    Categorical {
+        categories: Vec<String>,
+        #[serde(default)]
+        other: bool,
+    },
 }
 
 impl Shape {
@@ -34,7 +42,7 @@ impl Shape {
     pub fn bins(&self) -> usize {
         match self {
             Shape::Numeric { edges, .. } => edges.len() + 1,
-            Shape::Categorical { categories } => categories.len(),
+            Shape::Categorical { categories, other } => categories.len() + usize::from(*other),
         }
     }
 
@@ -52,7 +60,13 @@ impl Shape {
                 names.push(edges.last().map_or("all".into(), |e| format!(">= {e:.4}")));
                 names
             }
-            Shape::Categorical { categories } => categories.clone(),
+            Shape::Categorical { categories, other } => {
+                let mut names = categories.clone();
+                if *other {
+                    names.push("(other)".into());
+                }
+                names
+            }
         }
     }
 
@@ -178,8 +192,8 @@ impl SketchWindow {
             && self
                 .columns
                 .iter()
-                .chain([&self.predictions])
                 .all(|c| c.counts.len() <= MAX_SKETCH_BINS)
+            && self.predictions.counts.len() <= MAX_PREDICTION_BINS
     }
 }
 

@@ -13,7 +13,9 @@ use crate::train::pipeline::Cell;
 #[derive(Debug)]
 enum Binning {
     Numeric(Vec<f64>),
-    Categorical(HashMap<String, usize>),
+    /// Each listed category's bin, and the bin of every other value, if the reference has
+    /// one (otherwise such a value is unseen).
+    Categorical(HashMap<String, usize>, Option<usize>),
 }
 
 /// One column's counts.
@@ -29,12 +31,13 @@ impl Counter {
     fn new(reference: &ColumnReference) -> Self {
         let binning = match &reference.shape {
             Shape::Numeric { edges, .. } => Binning::Numeric(edges.clone()),
-            Shape::Categorical { categories } => Binning::Categorical(
+            Shape::Categorical { categories, other } => Binning::Categorical(
                 categories
                     .iter()
                     .enumerate()
                     .map(|(i, c)| (c.clone(), i))
                     .collect(),
+                other.then_some(categories.len()),
             ),
         };
         Self {
@@ -62,7 +65,9 @@ impl Counter {
                 self.nulls.fetch_add(1, Ordering::Relaxed);
             }
             (Cell::Number(v), Binning::Numeric(edges)) => self.bump(Shape::bin_number(edges, *v)),
-            (Cell::Text(t), Binning::Categorical(bins)) => self.bump(bins.get(t.as_str()).copied()),
+            (Cell::Text(t), Binning::Categorical(bins, other)) => {
+                self.bump(bins.get(t.as_str()).copied().or(*other))
+            }
             _ => self.bump(None),
         }
     }
@@ -189,5 +194,23 @@ mod tests {
         assert!(sketch.take(10).is_none(), "an empty window sends nothing");
         let other = [("y".to_string(), true), ("plan".to_string(), false)];
         assert!(Sketch::new("m", 1, &profile, &other, 5).is_none());
+    }
+
+    #[test]
+    fn values_beyond_a_wide_columns_listed_categories_fall_in_its_other_bin() {
+        let zips: Vec<String> = (0..100).map(|i| format!("z{i}")).collect();
+        let zip = reference::categorical("zip", zips.iter().map(|z| Some(z.as_str())));
+        let profile = Reference {
+            rows: 100,
+            columns: vec![zip],
+            predictions: reference::classes(&["0".into(), "1".into()], &[0, 1]),
+            importance: Vec::new(),
+        };
+        let inputs = [("zip".to_string(), false)];
+        let sketch = Sketch::new("m", 1, &profile, &inputs, 0).expect("columns match");
+        sketch.inputs(&[Cell::Text("z99".into()), Cell::Text("never".into())]);
+        let window = sketch.take(1).expect("rows");
+        let zip = &window.columns[0];
+        assert_eq!((zip.counts.last(), zip.invalid), (Some(&2), 0));
     }
 }

@@ -150,7 +150,9 @@ mod tests {
                                         normal(&mut rng),
                                     )
                                 }
-                                drover_protocol::drift::Shape::Categorical { categories } => {
+                                drover_protocol::drift::Shape::Categorical {
+                                    categories, ..
+                                } => {
                                     let plan = pick(&mut rng);
                                     categories.iter().position(|c| c == plan)
                                 }

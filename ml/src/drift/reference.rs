@@ -70,8 +70,8 @@ pub fn sorted_counts(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
     counts
 }
 
-/// The reference of a categorical column: its [`REFERENCE_CATEGORIES`] most frequent
-/// categories (ties by name), in that order.
+/// The reference of a categorical column: its categories, most frequent first (ties by
+/// name); beyond [`REFERENCE_CATEGORIES`], the rest share an "other" bin.
 pub fn categorical<'a>(
     name: &str,
     values: impl Iterator<Item = Option<&'a str>>,
@@ -86,13 +86,18 @@ pub fn categorical<'a>(
     }
     let mut sorted: Vec<(&str, u64)> = counts.into_iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    sorted.truncate(REFERENCE_CATEGORIES);
+    let other = (sorted.len() > REFERENCE_CATEGORIES)
+        .then(|| sorted.split_off(REFERENCE_CATEGORIES - 1))
+        .map(|rest| rest.iter().map(|(_, n)| n).sum::<u64>());
+    let mut counts: Vec<u64> = sorted.iter().map(|(_, n)| *n).collect();
+    counts.extend(other);
     ColumnReference {
         name: name.into(),
         shape: Shape::Categorical {
             categories: sorted.iter().map(|(c, _)| c.to_string()).collect(),
+            other: other.is_some(),
         },
-        counts: sorted.iter().map(|(_, n)| *n).collect(),
+        counts,
         nulls,
     }
 }
@@ -110,6 +115,7 @@ pub fn classes(classes: &[String], chosen: &[usize]) -> ColumnReference {
         name: "prediction".into(),
         shape: Shape::Categorical {
             categories: classes.to_vec(),
+            other: false,
         },
         counts,
         nulls: 0,
@@ -155,12 +161,25 @@ mod tests {
         assert_eq!(
             reference.shape,
             Shape::Categorical {
-                categories: vec!["b".into(), "a".into(), "c".into()]
+                categories: vec!["b".into(), "a".into(), "c".into()],
+                other: false,
             }
         );
         assert_eq!(
             (reference.counts.clone(), reference.nulls),
             (vec![2, 1, 1], 1)
+        );
+        let many: Vec<String> = (0..100).map(|i| format!("zip{i:03}")).collect();
+        let wide = categorical("zip", many.iter().map(|z| Some(z.as_str())));
+        let Shape::Categorical { categories, other } = &wide.shape else {
+            panic!("categorical");
+        };
+        assert_eq!((categories.len(), *other), (REFERENCE_CATEGORIES - 1, true));
+        assert_eq!(wide.counts.len(), REFERENCE_CATEGORIES);
+        assert_eq!(
+            wide.counts.last(),
+            Some(&(100 - 63)),
+            "the rest share the other bin"
         );
     }
 }
