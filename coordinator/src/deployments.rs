@@ -190,8 +190,6 @@ pub fn push(shared: &Shared) {
     }
 }
 
-/// Stores the shadow windows `agent` (labelled `labels`) reported, keeping only those of
-/// versions deployed to it as shadows and of a sane shape: an agent is untrusted.
 /// Whether `plan` holds `model@version` (as a shadow, with `shadow`).
 pub fn holds(plan: &[Deployment], model: &str, version: u32, shadow: bool) -> bool {
     plan.iter().any(|d| {
@@ -202,6 +200,8 @@ pub fn holds(plan: &[Deployment], model: &str, version: u32, shadow: bool) -> bo
     })
 }
 
+/// Stores the shadow windows `agent` (labelled `labels`) reported, keeping only those of
+/// versions deployed to it as shadows and of a sane shape: an agent is untrusted.
 pub fn record_shadow_windows(
     shared: &Shared,
     agent: &AgentId,

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 pub const REFERENCE_BINS: usize = 20;
 /// Most categories a reference lists per column; the rest share one "other" bin.
 pub const REFERENCE_CATEGORIES: usize = 64;
-/// Most columns a sketch may carry, and most bins per column: a bound on what an agent may
-/// send.
+/// Most columns a sketch may carry: a bound on what an agent may send.
 pub const MAX_SKETCH_COLUMNS: usize = 1_024;
+/// Most bins of one input column in a sketch.
 pub const MAX_SKETCH_BINS: usize = REFERENCE_CATEGORIES + 1;
 /// Most bins of the predictions' counts: one per class of a classifier.
 pub const MAX_PREDICTION_BINS: usize = 10_000;

@@ -27,7 +27,6 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// Requests not answered 200.
     /// Adds another run's totals.
     pub fn add(&mut self, other: &Totals) {
         self.requests += other.requests;
@@ -41,6 +40,7 @@ impl Totals {
         self.correct += other.correct;
     }
 
+    /// Requests not answered 200.
     pub fn failed(&self) -> u64 {
         self.statuses
             .iter()
