@@ -316,7 +316,6 @@ pub struct DriftReport {
     pub version: u32,
     /// Coordinator Unix milliseconds.
     pub at_ms: u64,
-    pub window_ms: u64,
     /// Worst first.
     pub columns: Vec<ColumnDrift>,
     /// Feature importance at training time next to live feedback's, when measured; and the

@@ -170,7 +170,6 @@ impl Monitor {
             model: model.into(),
             version,
             at_ms: now_ms,
-            window_ms: self.config.window.as_millis() as u64,
             columns: judged,
             importance,
             importance_rows,

@@ -262,7 +262,6 @@ impl Store {
                     model,
                     version,
                     at_ms,
-                    window_ms: 0,
                     columns: vec![column],
                     importance: Vec::new(),
                     importance_rows: 0,

@@ -61,7 +61,6 @@ fn monitoring() -> Monitoring {
             model: "churn".into(),
             version: 1,
             at_ms: NOW - 5_000,
-            window_ms: 300_000,
             columns,
             importance: Vec::new(),
             importance_rows: 0,
