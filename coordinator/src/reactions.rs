@@ -116,7 +116,6 @@ mod tests {
     use drover_protocol::spec::TrainSpec;
 
     use super::*;
-    use crate::store::FinishedRun;
     use crate::testing;
 
     /// [`testing::SPEC`] with a gate every run here passes.
@@ -178,30 +177,7 @@ mod tests {
         let mut ids = Vec::new();
         for passed in [true, false, true] {
             let run = crate::training::runs::submit(&shared, spec.clone()).expect("queued");
-            assert!(store.start_run(&run.id, "ag-1", 1).expect("start"));
-            let metrics = [("accuracy".to_string(), 0.9)].into();
-            let end = FinishedRun {
-                status: RunStatus::Succeeded,
-                params: None,
-                metrics: Some(&metrics),
-                gates_passed: Some(passed),
-                gate_failures: Vec::new(),
-                artifact_hash: Some(&artifact),
-                rows: Some((48, 12)),
-                error: None,
-                finished_ms: 2,
-            };
-            let event = Event::RunFinished {
-                id: run.id.clone(),
-                status: RunStatus::Succeeded,
-                detail: String::new(),
-            };
-            assert!(
-                store
-                    .finish_run(&run.id, &end, event)
-                    .expect("finish")
-                    .is_some()
-            );
+            assert!(testing::succeed(&shared, &run.id, passed, &artifact));
             ids.push(run.id);
         }
         react_pending(&shared);

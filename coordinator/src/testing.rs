@@ -73,6 +73,33 @@ pub fn shared(dir: &Path) -> Arc<Shared> {
     })
 }
 
+/// Starts queued run `id` on `ag-1` and ends it succeeded with test accuracy 0.9, the given
+/// gate verdict and artifact, as an agent would report it; whether the store took the end.
+pub fn succeed(shared: &Shared, id: &str, gates_passed: bool, artifact_hash: &str) -> bool {
+    use drover_protocol::msg::Event;
+    use drover_protocol::run::RunStatus;
+    let store = shared.store.sync();
+    assert!(store.start_run(id, "ag-1", 1).expect("start"));
+    let metrics = [("accuracy".to_string(), 0.9)].into();
+    let end = crate::store::FinishedRun {
+        status: RunStatus::Succeeded,
+        params: None,
+        metrics: Some(&metrics),
+        gates_passed: Some(gates_passed),
+        gate_failures: Vec::new(),
+        artifact_hash: Some(artifact_hash),
+        rows: Some((48, 12)),
+        error: None,
+        finished_ms: 2,
+    };
+    let event = Event::RunFinished {
+        id: id.to_string(),
+        status: RunStatus::Succeeded,
+        detail: String::new(),
+    };
+    store.finish_run(id, &end, event).expect("finish").is_some()
+}
+
 /// Stores `csv` as the next version of dataset `name`, as an upload would; returns it.
 pub fn dataset(shared: &Shared, name: &str, csv: &str) -> DatasetVersion {
     let table = drover_ml::table::parse(csv.as_bytes()).expect("csv");

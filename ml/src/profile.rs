@@ -50,9 +50,7 @@ pub(crate) fn numeric_exact(mut sorted: Vec<f64>) -> Option<NumericProfile> {
         return None;
     }
     sorted.sort_by(f64::total_cmp);
-    let n = sorted.len() as f64;
-    let mean = sorted.iter().sum::<f64>() / n;
-    let std = (sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let (mean, std) = mean_std(&sorted);
     let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
     let quantiles = QUANTILES
         .iter()
@@ -70,8 +68,16 @@ pub(crate) fn numeric_exact(mut sorted: Vec<f64>) -> Option<NumericProfile> {
     })
 }
 
+/// The mean and the (population) standard deviation of `values`; zeros when empty.
+pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    (mean, std)
+}
+
 /// Linear interpolation between the closest ranks of sorted values.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let rank = q * (sorted.len() - 1) as f64;
     let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
     sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)

@@ -14,10 +14,7 @@ use crate::drover_ok;
 /// label; `drift` moves `noise` up and makes most regions `west`, leaving the rest as is.
 pub fn six(rows: usize, seed: u64, drift: bool) -> Vec<u8> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let normal = |rng: &mut StdRng| {
-        let (u1, u2): (f64, f64) = (rng.gen_range(f64::EPSILON..1.0), rng.r#gen());
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    };
+    let normal = |rng: &mut StdRng| drover::cli::synth::normal(rng, 0.0, 1.0);
     let mut csv = String::from("a,b,c,noise,plan,region,label\n");
     for _ in 0..rows {
         let (a, b, c) = (normal(&mut rng), normal(&mut rng), normal(&mut rng));

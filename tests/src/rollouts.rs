@@ -29,9 +29,14 @@ pub fn shuffled(csv: &[u8]) -> Vec<u8> {
 
 /// Waits until the agent at `http` serves `churn`.
 pub async fn served(http: SocketAddr) {
-    wait_for("churn to be served", || async {
-        let (status, _) =
-            crate::http_request(http, "GET", "/v2/models/churn/ready", &[], None).await;
+    model_served(http, "churn").await;
+}
+
+/// Waits until the agent at `http` serves `model`.
+pub async fn model_served(http: SocketAddr, model: &str) {
+    let path = format!("/v2/models/{model}/ready");
+    wait_for(&format!("{model} to be served"), || async {
+        let (status, _) = crate::http_request(http, "GET", &path, &[], None).await;
         (status == 200).then_some(())
     })
     .await;

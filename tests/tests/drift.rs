@@ -53,12 +53,7 @@ async fn drift_in_two_of_six_features_alerts_on_exactly_those_two() {
     let agent = drover_tests::serving_agent(&state, "role=serve", tmp.path().join("server.log"));
     let http = drover_tests::logged_http_addr(&agent).await;
     drover_ok(&["models", "deploy", "six@1", "--data-dir", &d]);
-    wait_for("six to be served", || async {
-        let (status, _) =
-            drover_tests::http_request(http, "GET", "/v2/models/six/ready", &[], None).await;
-        (status == 200).then_some(())
-    })
-    .await;
+    drover_tests::rollouts::model_served(http, "six").await;
 
     replay(http, &d, "six-live@1", 6).await;
     let status = wait_for("unchanged traffic to be scored", || async {

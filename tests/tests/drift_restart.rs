@@ -74,12 +74,7 @@ async fn a_fired_alert_and_its_retrain_survive_a_killed_coordinator() {
     drover_ok(&["train", spec.to_str().expect("utf-8"), "--data-dir", &d]);
     drover_tests::rollouts::registered(&d, "six@1").await;
     drover_ok(&["models", "deploy", "six@1", "--data-dir", &d]);
-    wait_for("six to be served", || async {
-        let (status, _) =
-            drover_tests::http_request(http, "GET", "/v2/models/six/ready", &[], None).await;
-        (status == 200).then_some(())
-    })
-    .await;
+    drover_tests::rollouts::model_served(http, "six").await;
 
     for _ in 0..10 {
         replay(http, &d, "six-drifted@1", 2).await;

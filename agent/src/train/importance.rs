@@ -53,14 +53,19 @@ pub fn accuracy(model: &Model, classes: usize, x: &Array2<f64>, truth: &[usize])
     right as f64 / truth.len().max(1) as f64
 }
 
-/// Minus the root mean squared error of a regressor over the targets' spread (so higher is
-/// better and the drop is relative).
-pub fn scaled_rmse(model: &Model, x: &Array2<f64>, targets: &[f64]) -> f64 {
+/// The spread [`scaled_rmse`] divides by: the targets' standard deviation.
+pub fn spread(targets: &[f64]) -> f64 {
     let n = targets.len().max(1) as f64;
     let mean = targets.iter().sum::<f64>() / n;
-    let spread = (targets.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / n)
+    (targets.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / n)
         .sqrt()
-        .max(f64::EPSILON);
+        .max(f64::EPSILON)
+}
+
+/// Minus the root mean squared error of a regressor over the targets' `spread` (so higher is
+/// better and the drop is relative).
+pub fn scaled_rmse(model: &Model, x: &Array2<f64>, targets: &[f64], spread: f64) -> f64 {
+    let n = targets.len().max(1) as f64;
     let predicted = model.values(x);
     let mse = predicted
         .iter()

@@ -65,9 +65,10 @@ fn held_out_importance(
         .filter_map(|&r| prepared.values.get(r).copied().flatten())
         .collect();
     let classes = prepared.classes.len();
+    let spread = importance::spread(&targets);
     let score = |x: &ndarray::Array2<f64>| match spec.task {
         Task::Classification => importance::accuracy(model, classes, x, &truth),
-        Task::Regression => importance::scaled_rmse(model, x, &targets),
+        Task::Regression => importance::scaled_rmse(model, x, &targets, spread),
     };
     importance::permutation(&x, &pipeline.spans(), score, spec.seed)
 }

@@ -9,6 +9,7 @@ use drover_protocol::serve::latency_quantile_us;
 
 use super::condition::Condition;
 use super::config::Rule;
+use crate::rollout::analysis::Tally;
 use crate::state::Shared;
 
 /// Latency, error rate and live accuracy of each version of `model` since `since_ms`;
@@ -40,23 +41,14 @@ pub fn conditions(
             return Vec::new();
         }
     };
-    let mut versions: HashMap<u32, Traffic> = HashMap::new();
+    let mut versions: HashMap<u32, Tally> = HashMap::new();
     for w in windows.iter().map(|r| &r.window) {
-        let t = versions.entry(w.version).or_default();
-        t.requests += w.requests;
-        t.errors += w.errors;
-        t.feedback += w.feedback;
-        t.correct += w.correct;
-        if t.latency.len() < w.latency.len() {
-            t.latency.resize(w.latency.len(), 0);
-        }
-        for (a, b) in t.latency.iter_mut().zip(&w.latency) {
-            *a += b;
-        }
+        versions.entry(w.version).or_default().add(w);
     }
 
     let mut out = Vec::new();
     for (version, t) in versions {
+        let tested = test_accuracy(shared, model, version);
         for rule in &watching {
             let bound = rule.above.unwrap_or(f64::INFINITY);
             let (bad, value, detail) = match rule.kind {
@@ -78,7 +70,6 @@ pub fn conditions(
                     )
                 }
                 _ => {
-                    let tested = test_accuracy(shared, model, version);
                     let live = t.correct as f64 / t.feedback.max(1) as f64;
                     let drop = tested.map_or(0.0, |a| a - live);
                     (
@@ -104,16 +95,6 @@ pub fn conditions(
         }
     }
     out
-}
-
-/// A version's traffic summed over the window.
-#[derive(Default)]
-struct Traffic {
-    requests: u64,
-    errors: u64,
-    feedback: u64,
-    correct: u64,
-    latency: Vec<u64>,
 }
 
 /// The version's accuracy on its test rows, from its registry entry.

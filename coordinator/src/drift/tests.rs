@@ -11,8 +11,7 @@ use drover_protocol::drift::{
     AlertAction, AlertKind, ColumnCounts, Reference, SketchWindow, Status,
 };
 use drover_protocol::hash::ContentHash;
-use drover_protocol::msg::Event;
-use drover_protocol::run::{RunFilter, RunStatus};
+use drover_protocol::run::RunFilter;
 use drover_protocol::serve::{Deployment, LATENCY_BUCKETS_US, ServingWindow, Variant};
 use drover_protocol::spec::TrainSpec;
 use drover_protocol::types::AgentId;
@@ -20,7 +19,6 @@ use drover_protocol::types::AgentId;
 use super::config::{Monitoring, Rule};
 use super::monitor::Monitor;
 use crate::state::Shared;
-use crate::store::FinishedRun;
 use crate::{reactions, testing};
 
 const NOW: u64 = 1_800_000_000_000;
@@ -53,27 +51,7 @@ fn register_with(shared: &Shared, salt: u32, reference: &Reference) -> ContentHa
     std::fs::write(&path, &artifact).expect("artifact");
     let spec = TrainSpec::from_toml(testing::SPEC).expect("spec");
     let run = crate::training::runs::submit(shared, spec).expect("queued");
-    let store = shared.store.sync();
-    assert!(store.start_run(&run.id, "ag-1", 1).expect("start"));
-    let metrics = [("accuracy".to_string(), 0.9)].into();
-    let hash_text = hash.to_string();
-    let end = FinishedRun {
-        status: RunStatus::Succeeded,
-        params: None,
-        metrics: Some(&metrics),
-        gates_passed: Some(true),
-        gate_failures: Vec::new(),
-        artifact_hash: Some(&hash_text),
-        rows: Some((48, 12)),
-        error: None,
-        finished_ms: 2,
-    };
-    let event = Event::RunFinished {
-        id: run.id.clone(),
-        status: RunStatus::Succeeded,
-        detail: String::new(),
-    };
-    store.finish_run(&run.id, &end, event).expect("finish");
+    testing::succeed(shared, &run.id, true, hash.as_ref());
     reactions::react_pending(shared);
     hash
 }

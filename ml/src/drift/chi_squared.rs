@@ -3,6 +3,8 @@
 
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
+use super::total;
+
 /// The statistic and its degrees of freedom. Bins the reference never filled expect
 /// nothing and are left out (values there count as unseen, a signal of their own).
 pub fn statistic(reference: &[u64], live: &[u64]) -> (f64, usize) {
@@ -34,8 +36,4 @@ pub fn p_value(chi: f64, dof: usize) -> f64 {
         return 1.0;
     }
     ChiSquared::new(dof as f64).map_or(1.0, |d| d.sf(chi))
-}
-
-fn total(counts: &[u64]) -> f64 {
-    counts.iter().sum::<u64>() as f64
 }

@@ -172,9 +172,7 @@ fn numeric(name: &str, r: &[Option<f64>], c: &[Option<f64>]) -> ColumnComparison
         reference::sorted_counts(&c, &edges),
     );
     let d = ks::statistic(&r, &c);
-    let n = r.len().max(1) as f64;
-    let mean = r.iter().sum::<f64>() / n;
-    let std = (r.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let (_, std) = crate::profile::mean_std(&r);
     let w = wasserstein::distance(&r, &c) / std.max(f64::EPSILON);
     let (chi, dof) = chi_squared::statistic(&rb, &cb);
     let statistics = vec![

@@ -72,9 +72,7 @@ fn numeric_statistics_match_scipy() {
             ks::p_value(d, r.len(), c.len()),
             &case["ks_p"],
         );
-        let n = r.len() as f64;
-        let mean = r.iter().sum::<f64>() / n;
-        let std = (r.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let (_, std) = crate::profile::mean_std(&r);
         close(
             name,
             "wasserstein_normed",

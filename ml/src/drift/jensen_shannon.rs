@@ -1,6 +1,8 @@
 //! The Jensen–Shannon distance of two count vectors over the same bins (natural
 //! logarithm, as scipy's `jensenshannon`).
 
+use super::total;
+
 /// `sqrt((KL(p || m) + KL(q || m)) / 2)` with `m` the mean of the two shares.
 pub fn distance(reference: &[u64], live: &[u64]) -> f64 {
     let (n, m) = (total(reference), total(live));
@@ -21,8 +23,4 @@ pub fn distance(reference: &[u64], live: &[u64]) -> f64 {
 
 fn kl(p: f64, m: f64) -> f64 {
     if p > 0.0 { p * (p / m).ln() } else { 0.0 }
-}
-
-fn total(counts: &[u64]) -> f64 {
-    counts.iter().sum::<u64>() as f64
 }

@@ -1,6 +1,8 @@
 //! The two-sample Kolmogorov–Smirnov statistic: the largest gap between two cumulative
 //! shares, exact on sorted samples or over shared bins, and its asymptotic p-value.
 
+use super::total;
+
 /// The statistic of two sorted samples (NaN-free, ascending).
 pub fn statistic(a: &[f64], b: &[f64]) -> f64 {
     if a.is_empty() || b.is_empty() {
@@ -35,10 +37,6 @@ pub fn binned(reference: &[u64], live: &[u64]) -> f64 {
         gap = gap.max((a / n - b / m).abs());
     }
     gap
-}
-
-fn total(counts: &[u64]) -> f64 {
-    counts.iter().sum::<u64>() as f64
 }
 
 /// The two-sided p-value of statistic `d` for samples of `n` and `m` values, from the

@@ -15,3 +15,8 @@ pub mod wasserstein;
 
 #[cfg(test)]
 mod fixtures;
+
+/// How many values counts over bins hold, as a float for shares.
+fn total(counts: &[u64]) -> f64 {
+    counts.iter().sum::<u64>() as f64
+}

@@ -1,5 +1,7 @@
 //! The population stability index of two count vectors over the same bins.
 
+use super::total;
+
 /// The share an empty bin is taken to have, so the logarithm stays finite (as the common
 /// drift libraries do).
 pub const EMPTY_SHARE: f64 = 1e-4;
@@ -19,8 +21,4 @@ pub fn psi(reference: &[u64], live: &[u64]) -> f64 {
             (q - p) * (q / p).ln()
         })
         .sum()
-}
-
-fn total(counts: &[u64]) -> f64 {
-    counts.iter().sum::<u64>() as f64
 }

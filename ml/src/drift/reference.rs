@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use drover_protocol::drift::{ColumnReference, REFERENCE_BINS, REFERENCE_CATEGORIES, Shape};
 
+use crate::profile::{mean_std, quantile};
+
 /// The reference of a numeric column from its values (`None` for missing); NaN and
 /// infinities are left out of the bins.
 pub fn numeric(name: &str, values: impl Iterator<Item = Option<f64>>) -> ColumnReference {
@@ -20,9 +22,7 @@ pub fn numeric(name: &str, values: impl Iterator<Item = Option<f64>>) -> ColumnR
     sorted.sort_unstable_by(f64::total_cmp);
     let edges = quantile_edges(&sorted, REFERENCE_BINS);
     let counts = sorted_counts(&sorted, &edges);
-    let n = sorted.len().max(1) as f64;
-    let mean = sorted.iter().sum::<f64>() / n;
-    let std = (sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let (mean, std) = mean_std(&sorted);
     ColumnReference {
         name: name.into(),
         shape: Shape::Numeric {
@@ -48,13 +48,6 @@ pub fn quantile_edges(sorted: &[f64], bins: usize) -> Vec<f64> {
         .collect();
     edges.dedup();
     edges
-}
-
-/// Linear interpolation between the closest ranks of sorted values.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let rank = q * (sorted.len() - 1) as f64;
-    let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
-    sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
 }
 
 /// Counts of sorted values in the bins `edges` cut (`edges[i-1] <= v < edges[i]`).

@@ -1,6 +1,8 @@
 //! The Wasserstein-1 (earth mover's) distance between two distributions on the line,
 //! exact on sorted samples (scipy's `wasserstein_distance`) or over shared bins.
 
+use super::total;
+
 /// The distance between two sorted samples (NaN-free, ascending).
 pub fn distance(a: &[f64], b: &[f64]) -> f64 {
     if a.is_empty() || b.is_empty() {
@@ -52,8 +54,4 @@ pub fn binned(reference: &[u64], live: &[u64], edges: &[f64], min: f64, max: f64
         area += (a - b).abs() * (middle(i + 1) - middle(i));
     }
     area
-}
-
-fn total(counts: &[u64]) -> f64 {
-    counts.iter().sum::<u64>() as f64
 }

@@ -48,9 +48,9 @@ pub struct DriftBench {
     pub live_share_of_10s: f64,
 }
 
+/// A standard normal draw.
 fn normal(rng: &mut StdRng) -> f64 {
-    let (u1, u2): (f64, f64) = (rng.gen_range(f64::EPSILON..1.0), rng.r#gen());
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    super::synth::normal(rng, 0.0, 1.0)
 }
 
 /// Writes a `rows` x `columns` numeric CSV; `shift` moves every third column.

@@ -31,7 +31,8 @@ const HEADER: &[&str] = &[
     "churned",
 ];
 
-fn normal(rng: &mut StdRng, mean: f64, std: f64) -> f64 {
+/// A normal draw (Box–Muller), the same for the same generator state.
+pub fn normal(rng: &mut StdRng, mean: f64, std: f64) -> f64 {
     let (u1, u2): (f64, f64) = (rng.gen_range(f64::EPSILON..1.0), rng.r#gen());
     mean + std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
