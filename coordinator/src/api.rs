@@ -214,6 +214,16 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
             Ok(points) => OperatorResponse::DriftHistory(points),
             Err(e) => internal(e),
         },
+        OperatorRequest::RunLineage { id } => {
+            let id = match whole_id("run", store.match_run_id(&id), &id) {
+                Ok(id) => id,
+                Err(answer) => return answer,
+            };
+            match store.run_lineage(&id) {
+                Ok(lineage) => OperatorResponse::RunLineage(Box::new(lineage)),
+                Err(e) => internal(e),
+            }
+        }
         OperatorRequest::ListAlerts { firing_only, limit } => {
             match store.alerts(firing_only, limit.min(MAX_EVENTS)) {
                 Ok(alerts) => OperatorResponse::Alerts(alerts),

@@ -275,6 +275,10 @@ pub enum OperatorRequest {
         firing_only: bool,
         limit: u32,
     },
+    /// The datasets a run logged as inputs and the models it logged, through the MLflow API.
+    RunLineage {
+        id: String,
+    },
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -310,6 +314,7 @@ pub enum OperatorResponse {
     Drift(Vec<DriftReport>),
     DriftHistory(Vec<DriftPoint>),
     Alerts(Vec<Alert>),
+    RunLineage(Box<crate::run::RunLineage>),
 }
 
 /// How far an agent's wall clock is from the coordinator's, measured when it last sent

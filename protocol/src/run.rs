@@ -225,6 +225,41 @@ pub struct RunDetail {
     pub tags: BTreeMap<String, String>,
 }
 
+/// A dataset a run logged as an input (MLflow's `log_input`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInput {
+    pub name: String,
+    /// The client's digest of the data.
+    pub digest: String,
+    pub source_type: String,
+    pub source: String,
+    /// What the run used it for (`training`, `eval`), from the `mlflow.data.context` tag.
+    pub context: String,
+    /// The drover dataset version (`name@version`) whose content hash the digest names.
+    pub dataset: Option<String>,
+}
+
+/// A model a run logged (an MLflow logged model).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOutput {
+    /// `m-` and 32 hex digits.
+    pub model_id: String,
+    pub name: String,
+    /// `READY`, `PENDING` or `FAILED`.
+    pub status: String,
+    /// The hash of its files' listing in the artifact store, once it is ready.
+    pub artifact_hash: String,
+    /// The registered versions made from it (`model@N`).
+    pub registered: Vec<String>,
+}
+
+/// What a run read and what it made, as logged through the MLflow API.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunLineage {
+    pub inputs: Vec<RunInput>,
+    pub outputs: Vec<RunOutput>,
+}
+
 /// A request an agent opens its own stream for (bulk data).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AgentRequest {

@@ -26,8 +26,9 @@ fn plain_segment(segment: &str) -> bool {
     !matches!(segment, "" | "." | "..") && !segment.chars().any(|c| c == '\\' || c.is_control())
 }
 
-/// Checks an artifact path (plain segments, `<experiment>/<run>/artifacts/...`, the run's own
-/// experiment) and returns it with its run id.
+/// Checks an artifact path (plain segments; `<experiment>/<run>/artifacts/...` of a run, or
+/// `<experiment>/models/<model>/artifacts/...` of a logged model; the owner's own experiment)
+/// and returns it with its owner's id.
 fn run_path(api: &Api, path: &str) -> Result<(String, String), MlflowError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     if !segments.iter().all(|s| plain_segment(s)) {
@@ -35,22 +36,60 @@ fn run_path(api: &Api, path: &str) -> Result<(String, String), MlflowError> {
             "invalid artifact path {path:?}: every part must be a plain name, without backslashes or control characters"
         )));
     }
-    let [experiment, run, "artifacts", ..] = segments.as_slice() else {
-        return Err(MlflowError::invalid(format!(
-            "artifact paths are <experiment>/<run>/artifacts/..., not {path:?}"
-        )));
+    let (experiment, id, owner) = match segments.as_slice() {
+        [experiment, "models", model, "artifacts", ..] => {
+            let owner = super::logged_models::load_model(api, model, false)?.experiment_id;
+            (*experiment, *model, owner)
+        }
+        [experiment, run, "artifacts", ..] => {
+            let Some(owner) = api.store.sync().run_experiment(run)? else {
+                return Err(MlflowError::not_found(format!(
+                    "Run with id={run} not found"
+                )));
+            };
+            (*experiment, *run, owner)
+        }
+        _ => {
+            return Err(MlflowError::invalid(format!(
+                "artifact paths are <experiment>/<run>/artifacts/... or <experiment>/models/<model>/artifacts/..., not {path:?}"
+            )));
+        }
     };
-    let Some(owner) = api.store.sync().run_experiment(run)? else {
-        return Err(MlflowError::not_found(format!(
-            "Run with id={run} not found"
-        )));
-    };
-    if *experiment != owner.to_string() {
+    if experiment != owner.to_string() {
         return Err(MlflowError::invalid(format!(
-            "run {run} belongs to experiment {owner}, not {experiment}"
+            "{id} belongs to experiment {owner}, not {experiment}"
         )));
     }
-    Ok((run.to_string(), segments.join("/")))
+    Ok((id.to_string(), segments.join("/")))
+}
+
+/// How many segments the owner's artifact folder has: 3 for a run's, 4 for a logged model's.
+fn root_depth(path: &str) -> usize {
+    if path.split('/').nth(1) == Some("models") {
+        4
+    } else {
+        3
+    }
+}
+
+/// The files under `dir` as one hash: the file's own when `dir` is a file, else the BLAKE3 of
+/// its listing (`path<TAB>hash` lines); empty when drover holds nothing there.
+pub fn listing_hash(api: &Api, dir: &str) -> Result<String, MlflowError> {
+    let dir = dir.trim_end_matches('/');
+    if let Some((hash, _)) = api.store.sync().run_file(dir)? {
+        return Ok(hash);
+    }
+    let files = api.store.sync().run_files(dir)?;
+    if files.is_empty() {
+        return Ok(String::new());
+    }
+    let mut listing = String::new();
+    for (file, _) in files {
+        if let Some((hash, _)) = api.store.sync().run_file(&file)? {
+            listing.push_str(&format!("{}\t{hash}\n", &file[dir.len() + 1..]));
+        }
+    }
+    Ok(drover_protocol::data::content_hash(listing.as_bytes()))
 }
 
 /// Refuses a file where a folder of that name holds files, or below a file of that name: the
@@ -63,7 +102,7 @@ fn no_clash(api: &Api, path: &str) -> Result<(), MlflowError> {
     }
     let mut parent = path;
     while let Some((above, _)) = parent.rsplit_once('/') {
-        if above.split('/').count() < 4 {
+        if above.split('/').count() <= root_depth(path) {
             break;
         }
         if api.store.sync().run_file(above)?.is_some() {
@@ -85,7 +124,7 @@ pub async fn put(
     let (run, path) = api
         .blocking(move |api| {
             let (run, path) = run_path(api, &path)?;
-            if path.split('/').count() < 4 {
+            if path.split('/').count() <= root_depth(&path) {
                 return Err(MlflowError::invalid(format!("{path:?} names no file")));
             }
             no_clash(api, &path)?;

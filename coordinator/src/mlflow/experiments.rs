@@ -1,5 +1,5 @@
 //! The experiment endpoints under `/api/2.0/mlflow/experiments`: get (by id or name), create,
-//! delete and search.
+//! delete, search, rename (`update`) and tags.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -178,6 +178,72 @@ pub async fn search_experiments(State(api): State<Api>, bytes: Bytes) -> Reply {
             reply["next_page_token"] = json!(token);
         }
         Ok(Json(reply))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct Update {
+    experiment_id: Option<String>,
+    new_name: Option<String>,
+}
+
+/// `experiments/update`: renames an experiment (its runs follow it).
+pub async fn update_experiment(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| {
+        let req: Update = body(&bytes)?;
+        let id = experiment_id(required(&req.experiment_id, "experiment_id")?)?;
+        let name = required(&req.new_name, "new_name")?;
+        limits::name("experiment name", name)?;
+        match api.store.sync().rename_experiment(id, name, unix_ms())? {
+            Ok(true) => Ok(Json(json!({}))),
+            Ok(false) => Err(MlflowError::not_found(format!(
+                "No Experiment with id={id} exists"
+            ))),
+            Err(taken) => Err(MlflowError::exists(taken)),
+        }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct Tag {
+    experiment_id: Option<String>,
+    key: Option<String>,
+    value: Option<String>,
+}
+
+fn experiment_tag(api: &Api, req: &Tag, value: Option<&str>) -> Reply {
+    let id = experiment_id(required(&req.experiment_id, "experiment_id")?)?;
+    let key = required(&req.key, "key")?;
+    if let Some(value) = value {
+        limits::check([], &[(key.to_string(), value.to_string())], [])?;
+    }
+    if !api
+        .store
+        .sync()
+        .set_experiment_tag(id, key, value, unix_ms())?
+    {
+        return Err(MlflowError::not_found(format!(
+            "No Experiment with id={id} exists"
+        )));
+    }
+    Ok(Json(json!({})))
+}
+
+pub async fn set_experiment_tag(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| {
+        let req: Tag = body(&bytes)?;
+        let value = req.value.clone().unwrap_or_default();
+        experiment_tag(api, &req, Some(&value))
+    })
+    .await
+}
+
+pub async fn delete_experiment_tag(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| {
+        let req: Tag = body(&bytes)?;
+        experiment_tag(api, &req, None)
     })
     .await
 }

@@ -13,6 +13,8 @@ pub const MAX_PARAM_VALUE: usize = 6000;
 pub const MAX_TAG_VALUE: usize = 8000;
 /// Longest experiment or registered model name.
 pub const MAX_NAME: usize = 256;
+/// Longest description of a registered model or version.
+pub const MAX_DESCRIPTION: usize = 5000;
 /// The client's own chunk limits for one log-batch request.
 pub const MAX_BATCH_METRICS: usize = 1000;
 pub const MAX_BATCH_PARAMS: usize = 100;
@@ -57,6 +59,11 @@ pub fn batch(metrics: usize, params: usize, tags: usize) -> Result<(), MlflowErr
         )));
     }
     Ok(())
+}
+
+/// Checks a description.
+pub fn description(text: &str) -> Result<(), MlflowError> {
+    within("description", text, MAX_DESCRIPTION)
 }
 
 /// Checks an experiment or model name.

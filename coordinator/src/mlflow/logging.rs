@@ -12,6 +12,7 @@ use super::Api;
 use super::error::MlflowError;
 use super::limits;
 use super::tracking::{Reply, RunRef, body, log_error, required};
+use super::logged_models::{ModelPoint, record_model_points};
 use super::wire::{KeyValue, double, int64};
 use crate::store::Point;
 
@@ -66,21 +67,43 @@ struct MetricIn {
     timestamp: Option<i64>,
     #[serde(default, deserialize_with = "int64")]
     step: Option<i64>,
+    /// MLflow 3: the logged model the value measures, and on which dataset.
+    model_id: Option<String>,
+    dataset_name: Option<String>,
+    dataset_digest: Option<String>,
 }
 
 impl MetricIn {
-    fn point(self) -> Result<(String, Point), MlflowError> {
+    /// The point, and the logged model it also belongs to.
+    fn point(self) -> Result<((String, Point), Option<ModelPoint>), MlflowError> {
         let key = required(&self.key, "key")?.to_string();
         limits::check([], [], [key.as_str()])?;
-        Ok((
-            key,
-            Point {
-                value: self.value,
-                at_ms: self.timestamp.unwrap_or_else(|| unix_ms() as i64),
-                step: self.step.unwrap_or(0),
-            },
-        ))
+        let point = Point {
+            value: self.value,
+            at_ms: self.timestamp.unwrap_or_else(|| unix_ms() as i64),
+            step: self.step.unwrap_or(0),
+        };
+        let model = self.model_id.filter(|m| !m.is_empty()).map(|model| ModelPoint {
+            model,
+            key: key.clone(),
+            point: point.clone(),
+            dataset_name: self.dataset_name.unwrap_or_default(),
+            dataset_digest: self.dataset_digest.unwrap_or_default(),
+        });
+        Ok(((key, point), model))
     }
+}
+
+/// Splits metrics into the run's points and those that also belong to a logged model.
+fn points(metrics: Vec<MetricIn>) -> Result<(Vec<(String, Point)>, Vec<ModelPoint>), MlflowError> {
+    let mut run = Vec::with_capacity(metrics.len());
+    let mut models = Vec::new();
+    for metric in metrics {
+        let (point, model) = metric.point()?;
+        run.push(point);
+        models.extend(model);
+    }
+    Ok((run, models))
 }
 
 #[derive(Deserialize)]
@@ -95,11 +118,12 @@ pub async fn log_metric(State(api): State<Api>, bytes: Bytes) -> Reply {
     api.blocking(move |api| {
         let req: LogMetric = body(&bytes)?;
         let id = req.run.id()?.to_string();
-        let point = [req.metric.point()?];
+        let (point, models) = points(vec![req.metric])?;
         api.store
             .sync()
             .log_batch(&id, &[], &[], &point)
             .map_err(log_error)?;
+        record_model_points(api, &id, models)?;
         Ok(Json(json!({})))
     })
     .await
@@ -122,11 +146,7 @@ pub async fn log_batch(State(api): State<Api>, bytes: Bytes) -> Reply {
         let req: LogBatch = body(&bytes)?;
         limits::batch(req.metrics.len(), req.params.len(), req.tags.len())?;
         let id = req.run.id()?.to_string();
-        let metrics = req
-            .metrics
-            .into_iter()
-            .map(MetricIn::point)
-            .collect::<Result<Vec<_>, _>>()?;
+        let (metrics, models) = points(req.metrics)?;
         let params: Vec<(String, String)> =
             req.params.into_iter().map(|p| (p.key, p.value)).collect();
         let tags: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
@@ -135,6 +155,7 @@ pub async fn log_batch(State(api): State<Api>, bytes: Bytes) -> Reply {
             .sync()
             .log_batch(&id, &params, &tags, &metrics)
             .map_err(log_error)?;
+        record_model_points(api, &id, models)?;
         Ok(Json(json!({})))
     })
     .await

@@ -6,9 +6,13 @@ pub mod artifacts;
 pub mod error;
 pub mod experiments;
 pub mod filter;
+pub mod inputs;
 pub mod limits;
+pub mod logged_models;
 pub mod logging;
+pub mod pages;
 pub mod registry;
+pub mod registry_edits;
 pub mod tracking;
 pub mod wire;
 
@@ -16,7 +20,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 
 use super::state::Shared;
 use error::MlflowError;
@@ -58,6 +62,15 @@ pub fn router(api: Api) -> Router {
         ("experiments/create", post(experiments::create_experiment)),
         ("experiments/search", post(experiments::search_experiments)),
         ("experiments/delete", post(experiments::delete_experiment)),
+        ("experiments/update", post(experiments::update_experiment)),
+        (
+            "experiments/set-experiment-tag",
+            post(experiments::set_experiment_tag),
+        ),
+        (
+            "experiments/delete-experiment-tag",
+            post(experiments::delete_experiment_tag).delete(experiments::delete_experiment_tag),
+        ),
         ("runs/create", post(tracking::create_run)),
         ("runs/update", post(tracking::update_run)),
         ("runs/get", get(tracking::get_run)),
@@ -69,9 +82,39 @@ pub fn router(api: Api) -> Router {
         ("runs/delete", post(tracking::delete_run)),
         ("runs/restore", post(tracking::restore_run)),
         ("metrics/get-history", get(tracking::metric_history)),
-        ("logged-models/search", post(tracking::search_logged_models)),
+        ("runs/log-inputs", post(inputs::log_inputs)),
+        ("runs/outputs", post(inputs::log_outputs)),
+        ("logged-models", post(logged_models::create)),
+        ("logged-models/search", post(logged_models::search)),
+        (
+            "logged-models/{id}",
+            get(logged_models::get)
+                .patch(logged_models::finalize)
+                .delete(logged_models::delete),
+        ),
+        ("logged-models/{id}/params", post(logged_models::log_params)),
+        ("logged-models/{id}/tags", patch(logged_models::set_tags)),
+        (
+            "logged-models/{id}/tags/{key}",
+            delete(logged_models::delete_tag),
+        ),
         ("registered-models/create", post(registry::create_model)),
         ("registered-models/get", get(registry::get_model)),
+        ("registered-models/search", get(registry_edits::search_models)),
+        (
+            "registered-models/update",
+            patch(registry_edits::update_model).post(registry_edits::update_model),
+        ),
+        ("registered-models/rename", post(registry_edits::rename_model)),
+        (
+            "registered-models/delete",
+            delete(registry_edits::delete_model).post(registry_edits::delete_model),
+        ),
+        ("registered-models/set-tag", post(registry_edits::set_model_tag)),
+        (
+            "registered-models/delete-tag",
+            delete(registry_edits::delete_model_tag),
+        ),
         (
             "registered-models/alias",
             get(registry::alias)
@@ -84,6 +127,23 @@ pub fn router(api: Api) -> Router {
         ),
         ("model-versions/create", post(registry::create_version)),
         ("model-versions/get", get(registry::get_version)),
+        (
+            "model-versions/get-download-uri",
+            get(registry_edits::download_uri),
+        ),
+        (
+            "model-versions/update",
+            patch(registry_edits::update_version).post(registry_edits::update_version),
+        ),
+        (
+            "model-versions/delete",
+            delete(registry_edits::delete_version).post(registry_edits::delete_version),
+        ),
+        ("model-versions/set-tag", post(registry_edits::set_version_tag)),
+        (
+            "model-versions/delete-tag",
+            delete(registry_edits::delete_version_tag),
+        ),
         ("model-versions/search", get(registry::search_versions)),
         (
             "model-versions/transition-stage",
@@ -96,6 +156,10 @@ pub fn router(api: Api) -> Router {
     }
     let files = "/api/2.0/mlflow-artifacts/artifacts";
     router
+        .route("/api/3.0/mlflow/server-info", get(server_info))
+        .route("/", get(pages::index))
+        .route("/experiments/{id}", get(pages::experiment))
+        .route("/experiments/{id}/runs/{run}", get(pages::run))
         .route(files, get(artifacts::list))
         .route(
             &format!("{files}/{{*path}}"),
@@ -105,6 +169,16 @@ pub fn router(api: Api) -> Router {
         )
         .method_not_allowed_fallback(not_found)
         .with_state(api)
+}
+
+/// What the client asks before moving artifacts: drover takes each file in one request.
+async fn server_info() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "store_type": "drover",
+        "workspaces_enabled": false,
+        "multipart_uploads_enabled": false,
+        "multipart_downloads_enabled": false,
+    }))
 }
 
 /// The reply to an endpoint drover does not serve.

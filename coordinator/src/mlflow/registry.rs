@@ -19,10 +19,11 @@ use serde_json::{Value, json};
 use super::Api;
 use super::error::MlflowError;
 use super::filter::{Attribute, Attributes, Filter, Searchable};
+use super::artifacts::listing_hash;
 use super::tracking::{body, query, required};
 use super::wire::KeyValue;
 use crate::registry;
-use crate::store::NewModelVersion;
+use crate::store::{NewModelVersion, VersionNotes};
 
 type Reply = Result<Json<Value>, MlflowError>;
 
@@ -34,7 +35,7 @@ const VERSION_ATTRIBUTES: Attributes = &[
     ("version_number", true),
 ];
 
-fn api_error(e: ApiError) -> MlflowError {
+pub(super) fn api_error(e: ApiError) -> MlflowError {
     match e.kind {
         ApiErrorKind::NotFound => MlflowError::not_found(e.message),
         ApiErrorKind::Invalid => MlflowError::invalid(e.message),
@@ -63,37 +64,66 @@ fn parse_stage(name: &str) -> Result<Stage, MlflowError> {
     }
 }
 
-fn version_json(v: &ModelVersion, source: &str) -> Value {
-    json!({
-        "name": v.model,
-        "version": v.version.to_string(),
-        "creation_timestamp": v.created_ms,
-        "last_updated_timestamp": v.created_ms,
-        "current_stage": stage_name(v.stage),
-        "description": "",
-        "source": source,
-        "run_id": v.run_id,
-        "status": "READY",
-        "run_link": "",
-        "tags": [],
-        "aliases": v.aliases,
-    })
+/// What a version's reply holds beyond the version itself: the source URI each version was
+/// registered from, and each version's description and tags. Loaded once per model.
+pub(super) struct Extras {
+    sources: BTreeMap<u32, String>,
+    notes: BTreeMap<u32, VersionNotes>,
 }
 
-/// The URI `v` was registered from, or its artifact in drover's store when drover registered it.
-fn source_in(sources: &BTreeMap<u32, String>, v: &ModelVersion) -> String {
-    sources
-        .get(&v.version)
-        .filter(|s| !s.is_empty())
-        .cloned()
-        .unwrap_or_else(|| format!("drover-artifacts:/{}", v.artifact_hash))
+impl Extras {
+    pub(super) fn load(api: &Api, model: &str) -> Result<Self, MlflowError> {
+        Ok(Self {
+            sources: api.store.sync().version_sources(model)?,
+            notes: api.store.sync().version_notes(model)?,
+        })
+    }
+
+    /// The URI `v` was registered from, or its artifact in drover's store when drover
+    /// registered it.
+    pub(super) fn source(&self, v: &ModelVersion) -> String {
+        self.sources
+            .get(&v.version)
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_else(|| format!("drover-artifacts:/{}", v.artifact_hash))
+    }
+
+    pub(super) fn json(&self, v: &ModelVersion) -> Value {
+        let notes = self.notes.get(&v.version).cloned().unwrap_or_default();
+        let source = self.source(v);
+        let tags: Vec<Value> = notes
+            .tags
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        let mut reply = json!({
+            "name": v.model,
+            "version": v.version.to_string(),
+            "creation_timestamp": v.created_ms,
+            "last_updated_timestamp": notes.updated_ms.unwrap_or(v.created_ms).max(v.created_ms),
+            "current_stage": stage_name(v.stage),
+            "description": notes.description,
+            "source": source,
+            "run_id": v.run_id,
+            "status": "READY",
+            "run_link": "",
+            "tags": tags,
+            "aliases": v.aliases,
+        });
+        if let Some(id) = source.strip_prefix("models:/").filter(|id| id.starts_with("m-")) {
+            reply["model_id"] = json!(id);
+        }
+        reply
+    }
 }
 
-fn source_of(api: &Api, v: &ModelVersion) -> Result<String, MlflowError> {
-    Ok(source_in(&api.store.sync().version_sources(&v.model)?, v))
+/// One version's reply.
+pub(super) fn version_reply(api: &Api, v: &ModelVersion) -> Result<Value, MlflowError> {
+    Ok(Extras::load(api, &v.model)?.json(v))
 }
 
-fn find(api: &Api, name: &str, selector: Selector) -> Result<ModelVersion, MlflowError> {
+pub(super) fn find(api: &Api, name: &str, selector: Selector) -> Result<ModelVersion, MlflowError> {
     registry::find(
         api,
         &ModelRef {
@@ -104,7 +134,7 @@ fn find(api: &Api, name: &str, selector: Selector) -> Result<ModelVersion, Mlflo
     .map_err(api_error)
 }
 
-fn version_number(text: &str) -> Result<u32, MlflowError> {
+pub(super) fn version_number(text: &str) -> Result<u32, MlflowError> {
     text.parse()
         .map_err(|_| MlflowError::invalid(format!("invalid model version {text:?}")))
 }
@@ -119,7 +149,7 @@ fn args<T: DeserializeOwned>(method: &Method, uri: &Uri, bytes: &Bytes) -> Resul
 }
 
 /// The newest version in each stage (only `stages` when given).
-fn latest_per_stage(versions: &[ModelVersion], stages: &[Stage]) -> Vec<ModelVersion> {
+pub(super) fn latest_per_stage(versions: &[ModelVersion], stages: &[Stage]) -> Vec<ModelVersion> {
     let mut latest: Vec<ModelVersion> = Vec::new();
     for v in versions {
         if !stages.is_empty() && !stages.contains(&v.stage) {
@@ -135,15 +165,16 @@ fn latest_per_stage(versions: &[ModelVersion], stages: &[Stage]) -> Vec<ModelVer
     latest
 }
 
-fn registered_json(api: &Api, name: &str) -> Result<Value, MlflowError> {
+pub(super) fn registered_json(api: &Api, name: &str) -> Result<Value, MlflowError> {
     let model = api.store.sync().registered_model(name)?.ok_or_else(|| {
         MlflowError::not_found(format!("Registered Model with name={name} not found"))
     })?;
     let versions = api.store.sync().model_versions(name)?;
-    let latest = latest_per_stage(&versions, &[])
+    let extras = Extras::load(api, name)?;
+    let latest: Vec<Value> = latest_per_stage(&versions, &[])
         .iter()
-        .map(|v| Ok(version_json(v, &source_of(api, v)?)))
-        .collect::<Result<Vec<_>, MlflowError>>()?;
+        .map(|v| extras.json(v))
+        .collect();
     let aliases: Vec<Value> = api
         .store
         .sync()
@@ -159,6 +190,7 @@ fn registered_json(api: &Api, name: &str) -> Result<Value, MlflowError> {
     let updated = versions
         .iter()
         .map(|v| v.created_ms)
+        .chain(api.store.sync().model_updated_ms(name)?)
         .max()
         .unwrap_or(model.created_ms);
     Ok(json!({
@@ -227,37 +259,69 @@ struct CreateVersion {
     name: Option<String>,
     source: Option<String>,
     run_id: Option<String>,
+    model_id: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
 }
 
-/// The artifact a source URI names, as one hash: the file's own, or for a directory the
-/// BLAKE3 of its listing (`path<TAB>hash` lines); empty when drover holds nothing there.
-fn source_hash(api: &Api, source: &str, run_id: Option<&str>) -> Result<String, MlflowError> {
+/// What a version registered from a source inherits: its files as one hash, the run that
+/// made it, and the drover dataset (`name@version`, hash) it learnt from.
+#[derive(Default)]
+struct Origin {
+    artifact_hash: String,
+    run_id: Option<String>,
+    dataset: String,
+    dataset_hash: String,
+}
+
+/// The logged model a source or model id names (`models:/m-...`), if any.
+fn logged_model_of(
+    source: &str,
+    model_id: Option<&str>,
+) -> Option<String> {
+    model_id
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            source
+                .strip_prefix("models:/")
+                .filter(|id| id.starts_with("m-") && !id.contains('/'))
+                .map(str::to_string)
+        })
+}
+
+/// Where a source URI's files are and what it inherits; empty when drover holds nothing there.
+fn origin(api: &Api, source: &str, model_id: Option<&str>) -> Result<Origin, MlflowError> {
+    if let Some(id) = logged_model_of(source, model_id) {
+        let model = super::logged_models::load_model(api, &id, false)?;
+        let artifact_hash = if model.artifact_hash.is_empty() {
+            listing_hash(api, &super::logged_models::model_dir(&model))?
+        } else {
+            model.artifact_hash
+        };
+        return Ok(Origin {
+            artifact_hash,
+            run_id: Some(model.source_run_id).filter(|r| !r.is_empty()),
+            dataset: model.dataset,
+            dataset_hash: model.dataset_hash,
+        });
+    }
     let path = if let Some(rest) = source.strip_prefix("mlflow-artifacts:/") {
         rest.trim_start_matches('/').to_string()
     } else if let Some(rest) = source.strip_prefix("runs:/") {
         let (run, rel) = rest.split_once('/').unwrap_or((rest, ""));
         let Some(found) = api.store.sync().tracked_run(run)? else {
-            return Ok(String::new());
+            return Ok(Origin::default());
         };
         format!("{}/{run}/artifacts/{rel}", found.experiment_id)
     } else {
-        return Ok(run_id.map(|_| String::new()).unwrap_or_default());
+        return Ok(Origin::default());
     };
-    let path = path.trim_end_matches('/');
-    if let Some((hash, _)) = api.store.sync().run_file(path)? {
-        return Ok(hash);
-    }
-    let files = api.store.sync().run_files(path)?;
-    if files.is_empty() {
-        return Ok(String::new());
-    }
-    let mut listing = String::new();
-    for (file, _) in files {
-        if let Some((hash, _)) = api.store.sync().run_file(&file)? {
-            listing.push_str(&format!("{}\t{hash}\n", &file[path.len() + 1..]));
-        }
-    }
-    Ok(drover_protocol::data::content_hash(listing.as_bytes()))
+    Ok(Origin {
+        artifact_hash: listing_hash(api, &path)?,
+        ..Origin::default()
+    })
 }
 
 pub async fn create_version(State(api): State<Api>, bytes: Bytes) -> Reply {
@@ -270,8 +334,15 @@ pub async fn create_version(State(api): State<Api>, bytes: Bytes) -> Reply {
                 "Registered Model with name={name} not found"
             )));
         }
-        let run_id = req.run_id.as_deref().filter(|r| !r.is_empty());
-        let metrics = match run_id {
+        let tags: Vec<(String, String)> = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
+        super::limits::check([], &tags, [])?;
+        let origin = origin(api, &source, req.model_id.as_deref())?;
+        let run_id = req
+            .run_id
+            .clone()
+            .filter(|r| !r.is_empty())
+            .or(origin.run_id.clone());
+        let metrics = match &run_id {
             Some(run) => {
                 let found = api.store.sync().tracked_run(run)?.ok_or_else(|| {
                     MlflowError::not_found(format!("Run with id={run} not found"))
@@ -285,24 +356,33 @@ pub async fn create_version(State(api): State<Api>, bytes: Bytes) -> Reply {
             }
             None => Default::default(),
         };
-        let artifact_hash = source_hash(api, &source, run_id)?;
+        let (dataset_name, dataset_version) = origin
+            .dataset
+            .rsplit_once('@')
+            .and_then(|(n, v)| Some((n, v.parse().ok()?)))
+            .unwrap_or(("", 0));
         let new = NewModelVersion {
             model: name,
-            run_id: run_id.unwrap_or(""),
-            dataset_name: "",
-            dataset_version: 0,
-            dataset_hash: "",
+            run_id: run_id.as_deref().unwrap_or(""),
+            dataset_name,
+            dataset_version,
+            dataset_hash: &origin.dataset_hash,
             feature_schema: "",
-            artifact_hash: &artifact_hash,
+            artifact_hash: &origin.artifact_hash,
             algorithm: "mlflow",
             metrics: &metrics,
             created_ms: unix_ms(),
         };
         let version = crate::registry::record_version(api, &new, Some(&source))?;
+        let description = req.description.unwrap_or_default();
+        if !description.is_empty() || !tags.is_empty() {
+            api.store.sync().edit_version_notes(name, version, unix_ms(), |n| {
+                n.description = description;
+                n.tags.extend(tags);
+            })?;
+        }
         let created = find(api, name, Selector::Number(version))?;
-        Ok(Json(
-            json!({ "model_version": version_json(&created, &source) }),
-        ))
+        Ok(Json(json!({ "model_version": version_reply(api, &created)? })))
     })
     .await
 }
@@ -320,7 +400,7 @@ pub async fn get_version(State(api): State<Api>, uri: Uri) -> Reply {
         let number = version_number(required(&q.version, "version")?)?;
         let v = find(api, name, Selector::Number(number))?;
         Ok(Json(
-            json!({ "model_version": version_json(&v, &source_of(api, &v)?) }),
+            json!({ "model_version": version_reply(api, &v)? }),
         ))
     })
     .await
@@ -365,11 +445,11 @@ pub async fn search_versions(State(api): State<Api>, uri: Uri) -> Reply {
         let max = q.max_results.unwrap_or(10_000).clamp(1, 200_000) as usize;
         let mut found = Vec::new();
         for name in api.store.sync().model_names()? {
-            let sources = api.store.sync().version_sources(&name)?;
+            let extras = Extras::load(api, &name)?;
             for v in api.store.sync().model_versions(&name)? {
-                let source = source_in(&sources, &v);
+                let source = extras.source(&v);
                 if filter.matches(&Searched(&v, &source)) {
-                    found.push(version_json(&v, &source));
+                    found.push(extras.json(&v));
                 }
             }
         }
@@ -413,7 +493,7 @@ pub async fn alias(State(api): State<Api>, method: Method, uri: Uri, bytes: Byte
             _ => {
                 let v = find(api, name, Selector::Alias(alias.into()))?;
                 Ok(Json(
-                    json!({ "model_version": version_json(&v, &source_of(api, &v)?) }),
+                    json!({ "model_version": version_reply(api, &v)? }),
                 ))
             }
         }
@@ -442,7 +522,7 @@ pub async fn transition_stage(State(api): State<Api>, bytes: Bytes) -> Reply {
         };
         let v = registry::promote(api, &reference, stage).map_err(api_error)?;
         Ok(Json(
-            json!({ "model_version": version_json(&v, &source_of(api, &v)?) }),
+            json!({ "model_version": version_reply(api, &v)? }),
         ))
     })
     .await
@@ -477,7 +557,7 @@ pub async fn latest_versions(
         let versions = api.store.sync().model_versions(name)?;
         let latest = latest_per_stage(&versions, &stages)
             .iter()
-            .map(|v| Ok(version_json(v, &source_of(api, v)?)))
+            .map(|v| version_reply(api, v))
             .collect::<Result<Vec<_>, MlflowError>>()?;
         Ok(Json(json!({ "model_versions": latest })))
     })

@@ -258,11 +258,16 @@ fn load_run(api: &Api, id: &str) -> Result<TrackedRun, MlflowError> {
         .ok_or_else(|| MlflowError::not_found(format!("Run with id={id} not found")))
 }
 
+/// `runs/get`: the run with its inputs and outputs (a search answers runs without them).
 pub async fn get_run(State(api): State<Api>, uri: Uri) -> Reply {
     api.blocking(move |api| {
         let q: RunRef = query(&uri)?;
         let run = load_run(api, q.id()?)?;
-        Ok(Json(json!({ "run": run_json(&run) })))
+        let mut reply = run_json(&run);
+        let (inputs, outputs) = super::inputs::run_io(api, &run.id)?;
+        reply["inputs"] = inputs;
+        reply["outputs"] = outputs;
+        Ok(Json(json!({ "run": reply })))
     })
     .await
 }
@@ -453,9 +458,4 @@ fn set_deleted(api: &Api, bytes: Bytes, deleted: bool) -> Reply {
         )));
     }
     Ok(Json(json!({})))
-}
-
-/// `logged-models/search`: drover keeps no MLflow logged models, so there are none.
-pub async fn search_logged_models() -> Json<Value> {
-    Json(json!({}))
 }

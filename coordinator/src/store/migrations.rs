@@ -303,6 +303,53 @@ CREATE TABLE importance_ranks (
 );
 CREATE INDEX importance_ranks_by_version ON importance_ranks (model, version, at_ms);
 "#,
+    // 10: MLflow 3 logged models, run inputs and outputs, and registry edits.
+    r#"
+CREATE TABLE logged_models (
+    id             TEXT PRIMARY KEY,
+    experiment_id  INTEGER NOT NULL,
+    name           TEXT NOT NULL,
+    source_run_id  TEXT NOT NULL,
+    model_type     TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    status_message TEXT NOT NULL DEFAULT '',
+    params         TEXT NOT NULL DEFAULT '{}',
+    tags           TEXT NOT NULL DEFAULT '{}',
+    metrics        TEXT NOT NULL DEFAULT '{}',
+    artifact_hash  TEXT NOT NULL DEFAULT '',
+    dataset        TEXT NOT NULL DEFAULT '',
+    dataset_hash   TEXT NOT NULL DEFAULT '',
+    deleted        INTEGER NOT NULL DEFAULT 0,
+    created_ms     INTEGER NOT NULL,
+    updated_ms     INTEGER NOT NULL
+);
+CREATE INDEX logged_models_by_experiment ON logged_models (experiment_id, created_ms);
+CREATE TABLE run_inputs (
+    run_id      TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    digest      TEXT NOT NULL,
+    source_type TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    schema      TEXT NOT NULL,
+    profile     TEXT NOT NULL,
+    tags        TEXT NOT NULL,
+    dataset     TEXT NOT NULL DEFAULT '',
+    dataset_hash TEXT NOT NULL DEFAULT '',
+    at_ms       INTEGER NOT NULL,
+    PRIMARY KEY (run_id, name, digest)
+) WITHOUT ROWID;
+CREATE TABLE run_outputs (
+    run_id   TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    step     INTEGER NOT NULL,
+    PRIMARY KEY (run_id, model_id)
+) WITHOUT ROWID;
+ALTER TABLE model_versions ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE model_versions ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE model_versions ADD COLUMN updated_ms INTEGER;
+ALTER TABLE registered_models ADD COLUMN updated_ms INTEGER;
+ALTER TABLE registered_models ADD COLUMN last_deleted INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

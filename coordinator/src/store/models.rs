@@ -141,7 +141,15 @@ impl Store {
                 .optional()?,
             None => None,
         };
-        let version = previous.as_ref().map_or(1, |p| p.0 + 1);
+        let deleted: u32 = tx
+            .query_row(
+                "SELECT last_deleted FROM registered_models WHERE name = ?1",
+                [new.model],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let version = previous.as_ref().map_or(0, |p| p.0).max(deleted) + 1;
         let semver = bump(
             previous.map(|(_, s, d)| (s, d, previous_schema.unwrap_or_default())),
             new,

@@ -122,6 +122,34 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Every model, registered by record or by version, by name, each with when it or a
+    /// version of it last changed.
+    pub fn registered_models(&self) -> Result<Vec<(RegisteredModel, u64)>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT n.name, COALESCE(r.description, ''), COALESCE(r.tags, '{}'),
+                COALESCE(r.created_ms, (SELECT MIN(created_ms) FROM model_versions v WHERE v.model = n.name), 0),
+                MAX(COALESCE(r.updated_ms, 0), COALESCE(r.created_ms, 0),
+                    COALESCE((SELECT MAX(MAX(created_ms, COALESCE(updated_ms, 0))) FROM model_versions v WHERE v.model = n.name), 0))
+             FROM (SELECT name FROM registered_models UNION SELECT model FROM model_versions) n
+             LEFT JOIN registered_models r ON r.name = n.name ORDER BY n.name",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    RegisteredModel {
+                        name: r.get(0)?,
+                        description: r.get(1)?,
+                        tags: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                        created_ms: r.get::<_, i64>(3)? as u64,
+                    },
+                    r.get::<_, i64>(4)? as u64,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     /// Names of every model, registered by record or by version.
     pub fn model_names(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.read()?;

@@ -7,7 +7,9 @@ use clap::{Args, Subcommand};
 use drover_ml::metric;
 use drover_protocol::conn::FramedRecv;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
-use drover_protocol::run::{RunDetail, RunFilter, RunStatus, RunSummary, SAME_MODEL_TAG};
+use drover_protocol::run::{
+    RunDetail, RunFilter, RunLineage, RunStatus, RunSummary, SAME_MODEL_TAG,
+};
 use drover_protocol::types::unix_ms;
 
 use super::{age, table, with_client};
@@ -180,24 +182,74 @@ pub async fn show(
     json: bool,
 ) -> anyhow::Result<()> {
     let request = OperatorRequest::ShowRun { id: id.into() };
-    let (run, waiting) = with_client(data_dir, address, async |c| {
+    let (run, waiting, lineage) = with_client(data_dir, address, async |c| {
         let run = expect_response!(c.request(&request).await?, OperatorResponse::Run)?;
         let waiting = match run.summary.status {
             RunStatus::Queued => Some(super::follow::why_waiting(c).await?),
             _ => None,
         };
-        Ok((run, waiting))
+        // What an MLflow script logged as inputs and models; a coordinator older than the
+        // request answers an error, and the run shows without it.
+        let lineage = match run.spec {
+            None => match c.request(&OperatorRequest::RunLineage { id: run.summary.id.clone() }).await? {
+                OperatorResponse::RunLineage(l) => Some(*l),
+                _ => None,
+            },
+            Some(_) => None,
+        };
+        Ok((run, waiting, lineage))
     })
     .await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&run)?);
+        let mut value = serde_json::to_value(&run)?;
+        if let Some(lineage) = &lineage {
+            value["lineage"] = serde_json::to_value(lineage)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        println!("{}", render(&run));
+        print!("{}", render(&run));
+        if let Some(lineage) = &lineage {
+            print!("{}", render_lineage(lineage));
+        }
+        println!();
         if let Some(reason) = waiting {
             println!("{reason}");
         }
     }
     Ok(())
+}
+
+/// The datasets an MLflow run logged as inputs and the models it logged.
+pub fn render_lineage(l: &RunLineage) -> String {
+    let mut out = String::new();
+    for i in &l.inputs {
+        let context = if i.context.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", i.context)
+        };
+        let known = match &i.dataset {
+            Some(d) => format!("  = drover dataset {d}"),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "input{context}: {} digest {}{known}\n",
+            i.name, i.digest
+        ));
+    }
+    for m in &l.outputs {
+        let registered = if m.registered.is_empty() {
+            String::new()
+        } else {
+            format!("  registered as {}", m.registered.join(", "))
+        };
+        let hash = &m.artifact_hash[..m.artifact_hash.len().min(12)];
+        out.push_str(&format!(
+            "logged model {} {} {}  blake3 {hash}{registered}\n",
+            m.model_id, m.name, m.status
+        ));
+    }
+    out
 }
 
 /// The text `runs show` prints.

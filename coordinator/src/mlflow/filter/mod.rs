@@ -79,6 +79,11 @@ pub trait Searchable {
     fn tag(&self, key: &str) -> Option<&str>;
     /// `status`, `run_name`, `run_id`, `start_time`, `end_time`.
     fn attribute(&self, name: &str) -> Option<Attribute>;
+    /// Whether a tag it lacks differs from any value (`tags.k != 'v'` holds), as for
+    /// registered models; for runs a clause on a missing tag never holds.
+    fn missing_tag_differs(&self) -> bool {
+        false
+    }
 }
 
 /// Attributes a filter may name, and whether they are numbers.
@@ -302,7 +307,9 @@ impl Clause {
             },
         };
         let Some(text) = text else {
-            return false;
+            return self.entity == Entity::Tag
+                && matches!(self.op, Op::Ne)
+                && run.missing_tag_differs();
         };
         match (&self.value, self.op) {
             (Value::Text(v), Op::Eq) => &text == v,
