@@ -1,13 +1,15 @@
 //! The MLflow-compatible API on a real coordinator's HTTP listener: error replies over real
 //! HTTP, and the official `mlflow` client driving tracking, artifacts and the registry end to
-//! end (when `DROVER_MLFLOW_PYTHON` names a Python with `tests/mlflow/requirements.txt`
-//! installed, as `.ci/run` arranges), its runs and versions then read back through drover.
+//! end, MLflow 2 style and MLflow 3 style (a scikit-learn model logged, registered, loaded by
+//! registry URI; autolog), when `DROVER_MLFLOW_PYTHON` names a Python with
+//! `tests/mlflow/requirements.txt` installed, as `.ci/run` arranges. What the scripts logged is
+//! then read back through drover: runs, versions, lineage, and the HTML run page.
 
 use std::net::SocketAddr;
 
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::run::RunStatus;
-use drover_tests::{http_request, start_coordinator};
+use drover_tests::{add_dataset, churn_csv, drover_ok, http_request, start_coordinator};
 use serde_json::Value;
 
 const API: &str = "/api/2.0/mlflow";
@@ -215,29 +217,10 @@ async fn the_official_client_logs_runs_that_drover_lists() {
     std::fs::create_dir_all(&data).expect("data dir");
     std::fs::write(drover_coordinator::http::token_path(&data), "e2e-token\n").expect("token");
     let coordinator = start_coordinator(&data).await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mlflow/client_e2e.py");
     let uri = format!("http://{}", coordinator.http_addr());
-    let output = tokio::time::timeout(
-        std::time::Duration::from_secs(240),
-        tokio::process::Command::new(python)
-            .arg(&script)
-            .env("MLFLOW_TRACKING_URI", &uri)
-            .env("MLFLOW_TRACKING_TOKEN", "e2e-token")
-            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-            .current_dir(tmp.path())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the script ends in time")
-    .expect("python runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let ids: Vec<String> = String::from_utf8_lossy(&output.stdout)
-        .lines()
+    let lines = run_script(&python, "client_e2e.py", &uri, tmp.path(), &[]).await;
+    let ids: Vec<String> = lines
+        .iter()
         .filter_map(|l| l.strip_prefix("created "))
         .map(str::to_string)
         .collect();
@@ -369,5 +352,170 @@ async fn artifact_paths_that_could_escape_or_hide_are_refused() {
         .filter_map(|f| f["path"].as_str())
         .collect();
     assert_eq!(names, ["model", "notes.txt"]);
+    coordinator.stop().await;
+}
+
+/// Runs `script` with the test Python against the coordinator at `uri`; its stdout lines.
+async fn run_script(
+    python: &std::ffi::OsStr,
+    script: &str,
+    uri: &str,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Vec<String> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mlflow").join(script);
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(240),
+        tokio::process::Command::new(python)
+            .arg(&script)
+            .env("MLFLOW_TRACKING_URI", uri)
+            .env("MLFLOW_TRACKING_TOKEN", "e2e-token")
+            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            .env("MLFLOW_DISABLE_TELEMETRY", "true")
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the script ends in time")
+    .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn printed<'a>(lines: &'a [String], label: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(label)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("the script printed no {label}: {lines:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mlflow3_script_logs_registers_and_loads_a_sklearn_model_drover_traces() {
+    let Some(python) = std::env::var_os("DROVER_MLFLOW_PYTHON") else {
+        eprintln!(
+            "skipped: set DROVER_MLFLOW_PYTHON to a Python with tests/mlflow/requirements.txt installed (.ci/run does)"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::write(drover_coordinator::http::token_path(&data), "e2e-token\n").expect("token");
+    let coordinator = start_coordinator(&data).await;
+    let csv = churn_csv(400, 11);
+    add_dataset(&data, "churn", &csv).await;
+    let handle = coordinator.handle();
+    let OperatorResponse::Dataset(dataset) = handle
+        .request(OperatorRequest::ShowDataset("churn@1".parse().expect("ref")))
+        .await
+    else {
+        panic!("no dataset")
+    };
+    let csv_path = tmp.path().join("churn.csv");
+    std::fs::write(&csv_path, &csv).expect("csv");
+    let uri = format!("http://{}", coordinator.http_addr());
+    let lines = run_script(
+        &python,
+        "mlflow3_e2e.py",
+        &uri,
+        tmp.path(),
+        &[
+            ("DROVER_DATASET_CSV", csv_path.to_str().expect("utf-8")),
+            ("DROVER_DATASET_HASH", &dataset.hash),
+        ],
+    )
+    .await;
+    let (run, model) = (printed(&lines, "run"), printed(&lines, "model"));
+
+    // The registered version is a drover model version: its files as one hash in the store,
+    // with lineage to the run and to the drover dataset the script named by digest.
+    let OperatorResponse::Model(version) = handle
+        .request(OperatorRequest::ShowModel("demo-model@1".parse().expect("ref")))
+        .await
+    else {
+        panic!("no version")
+    };
+    assert_eq!(version.run_id, run);
+    assert_eq!(
+        (version.dataset.as_str(), version.dataset_hash.as_str()),
+        ("churn@1", dataset.hash.as_str())
+    );
+    assert_eq!(version.artifact_hash.len(), 64, "{version:?}");
+    assert!(version.metrics.contains_key("accuracy"), "{version:?}");
+
+    let OperatorResponse::RunLineage(lineage) = handle
+        .request(OperatorRequest::RunLineage { id: run.into() })
+        .await
+    else {
+        panic!("no lineage")
+    };
+    assert_eq!(lineage.inputs.len(), 1);
+    assert_eq!(
+        (
+            lineage.inputs[0].context.as_str(),
+            lineage.inputs[0].dataset.as_deref()
+        ),
+        ("training", Some("churn@1"))
+    );
+    assert_eq!(lineage.outputs.len(), 1);
+    let output = &lineage.outputs[0];
+    assert_eq!(
+        (output.model_id.as_str(), output.status.as_str()),
+        (model, "READY")
+    );
+    assert_eq!(output.artifact_hash, version.artifact_hash);
+    assert_eq!(output.registered, ["demo-model@1", "demo-model@3"]);
+
+    // `drover runs show` names the input, its digest and the dataset it is, and the model.
+    let d = data.to_str().expect("utf-8").to_string();
+    let show = {
+        let run = run.to_string();
+        tokio::task::spawn_blocking(move || drover_ok(&["runs", "show", &run, "--data-dir", &d]))
+            .await
+            .expect("drover runs show")
+    };
+    let digest = &dataset.hash[..16];
+    assert!(
+        show.contains(&format!(
+            "input (training): churn digest {digest}  = drover dataset churn@1"
+        )),
+        "{show}"
+    );
+    assert!(show.contains(&format!("logged model {model} model READY")), "{show}");
+
+    // The run link the client prints leads to a page of the run.
+    let auth = "Authorization: Bearer e2e-token";
+    let (status, index) = http_request(coordinator.http_addr(), "GET", "/", &[auth], None).await;
+    assert_eq!(status, 200);
+    assert!(index.contains("mlflow3-renamed"), "{index}");
+    let experiment = index
+        .split("href=\"/experiments/")
+        .nth(2)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the experiment's link");
+    let path = format!("/experiments/{experiment}/runs/{run}");
+    let (status, page) = http_request(coordinator.http_addr(), "GET", &path, &[auth], None).await;
+    assert_eq!(status, 200, "{page}");
+    for expected in [
+        format!("drover runs show {run}"),
+        "max_iter".to_string(),
+        "accuracy".to_string(),
+        "churn@1".to_string(),
+        format!("{model}/artifacts/MLmodel"),
+        "demo-model@1".to_string(),
+    ] {
+        assert!(page.contains(&expected), "{expected} not in {page}");
+    }
+    let (status, _) = http_request(coordinator.http_addr(), "GET", "/", &[], None).await;
+    assert_eq!(status, 401, "the pages need the token like the API");
     coordinator.stop().await;
 }
