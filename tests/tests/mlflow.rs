@@ -363,7 +363,9 @@ async fn run_script(
     dir: &std::path::Path,
     env: &[(&str, &str)],
 ) -> Vec<String> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mlflow").join(script);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("mlflow")
+        .join(script);
     let output = tokio::time::timeout(
         std::time::Duration::from_secs(240),
         tokio::process::Command::new(python)
@@ -415,7 +417,9 @@ async fn an_mlflow3_script_logs_registers_and_loads_a_sklearn_model_drover_trace
     add_dataset(&data, "churn", &csv).await;
     let handle = coordinator.handle();
     let OperatorResponse::Dataset(dataset) = handle
-        .request(OperatorRequest::ShowDataset("churn@1".parse().expect("ref")))
+        .request(OperatorRequest::ShowDataset(
+            "churn@1".parse().expect("ref"),
+        ))
         .await
     else {
         panic!("no dataset")
@@ -439,7 +443,9 @@ async fn an_mlflow3_script_logs_registers_and_loads_a_sklearn_model_drover_trace
     // The registered version is a drover model version: its files as one hash in the store,
     // with lineage to the run and to the drover dataset the script named by digest.
     let OperatorResponse::Model(version) = handle
-        .request(OperatorRequest::ShowModel("demo-model@1".parse().expect("ref")))
+        .request(OperatorRequest::ShowModel(
+            "demo-model@1".parse().expect("ref"),
+        ))
         .await
     else {
         panic!("no version")
@@ -490,7 +496,10 @@ async fn an_mlflow3_script_logs_registers_and_loads_a_sklearn_model_drover_trace
         )),
         "{show}"
     );
-    assert!(show.contains(&format!("logged model {model} model READY")), "{show}");
+    assert!(
+        show.contains(&format!("logged model {model} model READY")),
+        "{show}"
+    );
 
     // The run link the client prints leads to a page of the run.
     let auth = "Authorization: Bearer e2e-token";
@@ -517,5 +526,214 @@ async fn an_mlflow3_script_logs_registers_and_loads_a_sklearn_model_drover_trace
     }
     let (status, _) = http_request(coordinator.http_addr(), "GET", "/", &[], None).await;
     assert_eq!(status, 401, "the pages need the token like the API");
+    coordinator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mlflow3_requests_with_bad_input_get_clear_errors_and_change_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let coordinator = start_coordinator(&tmp.path().join("coord")).await;
+    let addr = coordinator.http_addr();
+    let run = call(
+        addr,
+        "POST",
+        "runs/create",
+        Some(r#"{"experiment_id": "0"}"#),
+    )
+    .await;
+    let run = run.1["run"]["info"]["run_id"]
+        .as_str()
+        .expect("run")
+        .to_string();
+    let other = call(
+        addr,
+        "POST",
+        "experiments/create",
+        Some(r#"{"name": "other"}"#),
+    )
+    .await;
+    assert_eq!(other.0, 200);
+
+    let refused = [
+        (
+            "POST",
+            "logged-models",
+            r#"{"experiment_id": "99"}"#.to_string(),
+            (404, "RESOURCE_DOES_NOT_EXIST"),
+        ),
+        (
+            "POST",
+            "logged-models",
+            format!(
+                r#"{{"experiment_id": "0", "source_run_id": "{}"}}"#,
+                "f".repeat(32)
+            ),
+            (404, "RESOURCE_DOES_NOT_EXIST"),
+        ),
+        (
+            "GET",
+            "logged-models/m-nope",
+            String::new(),
+            (404, "RESOURCE_DOES_NOT_EXIST"),
+        ),
+        (
+            "POST",
+            "logged-models/search",
+            r#"{"experiment_ids": ["0"], "filter": "metrics.acc > 'x'"}"#.to_string(),
+            (400, "INVALID_PARAMETER_VALUE"),
+        ),
+        (
+            "POST",
+            "runs/log-inputs",
+            format!(r#"{{"run_id": "{run}", "datasets": [{{"dataset": {{"name": "d"}}}}]}}"#),
+            (400, "INVALID_PARAMETER_VALUE"),
+        ),
+        (
+            "POST",
+            "runs/log-inputs",
+            format!(
+                r#"{{"run_id": "{run}", "datasets": [{{"dataset": {{"name": "d", "digest": "{}"}}}}]}}"#,
+                "a".repeat(37)
+            ),
+            (400, "INVALID_PARAMETER_VALUE"),
+        ),
+        (
+            "POST",
+            "runs/log-inputs",
+            format!(r#"{{"run_id": "{}", "datasets": []}}"#, "f".repeat(32)),
+            (404, "RESOURCE_DOES_NOT_EXIST"),
+        ),
+        (
+            "POST",
+            "runs/outputs",
+            format!(r#"{{"run_id": "{run}", "models": [{{"model_id": "m-nope"}}]}}"#),
+            (404, "RESOURCE_DOES_NOT_EXIST"),
+        ),
+        (
+            "GET",
+            "registered-models/search?filter=name%20%3E%20%27a%27",
+            String::new(),
+            (400, "INVALID_PARAMETER_VALUE"),
+        ),
+        (
+            "GET",
+            "model-versions/get-download-uri?name=nope&version=1",
+            String::new(),
+            (404, "RESOURCE_DOES_NOT_EXIST"),
+        ),
+        (
+            "POST",
+            "registered-models/rename",
+            r#"{"name": "nope", "new_name": "x"}"#.to_string(),
+            (404, "RESOURCE_DOES_NOT_EXIST"),
+        ),
+        (
+            "POST",
+            "experiments/update",
+            r#"{"experiment_id": "0", "new_name": "other"}"#.to_string(),
+            (400, "RESOURCE_ALREADY_EXISTS"),
+        ),
+        (
+            "PATCH",
+            "model-versions/update",
+            r#"{"name": "nope", "version": "1", "description": "x"}"#.to_string(),
+            (404, "RESOURCE_DOES_NOT_EXIST"),
+        ),
+    ];
+    for (method, path, body, expected) in &refused {
+        let body = (!body.is_empty()).then_some(body.as_str());
+        let answer = call(addr, method, path, body).await;
+        assert_eq!(code(&answer), *expected, "{method} {path}: {}", answer.1);
+        assert!(!answer.1["message"].as_str().unwrap_or("").is_empty());
+    }
+    let inputs = call(addr, "GET", &format!("runs/get?run_id={run}"), None).await;
+    assert_eq!(
+        inputs.1["run"]["inputs"],
+        serde_json::json!({}),
+        "no input was kept"
+    );
+
+    // A logged model: its files only under its own experiment, finalized only READY or
+    // UPLOAD_FAILED, and gone for good once deleted.
+    let created = call(
+        addr,
+        "POST",
+        "logged-models",
+        Some(&format!(
+            r#"{{"experiment_id": "0", "source_run_id": "{run}"}}"#
+        )),
+    )
+    .await;
+    assert_eq!(created.0, 200, "{}", created.1);
+    let id = created.1["model"]["info"]["model_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(created.1["model"]["info"]["status"], "LOGGED_MODEL_PENDING");
+    let put = |path: String| async move {
+        http_request(
+            addr,
+            "PUT",
+            &format!("/api/2.0/mlflow-artifacts/artifacts/{path}"),
+            &[],
+            Some("bytes"),
+        )
+        .await
+    };
+    let (status, body) = put(format!("1/models/{id}/artifacts/MLmodel")).await;
+    assert_eq!(status, 400, "another experiment's path: {body}");
+    assert!(body.contains("belongs to experiment 0"), "{body}");
+    assert_eq!(
+        put(format!("0/models/{id}/artifacts")).await.0,
+        400,
+        "a path naming no file"
+    );
+    assert_eq!(put(format!("0/models/{id}/artifacts/MLmodel")).await.0, 200);
+    let bogus = call(
+        addr,
+        "PATCH",
+        &format!("logged-models/{id}"),
+        Some(r#"{"status": "BOGUS"}"#),
+    )
+    .await;
+    assert_eq!(code(&bogus), (400, "INVALID_PARAMETER_VALUE"));
+    let ready = call(
+        addr,
+        "PATCH",
+        &format!("logged-models/{id}"),
+        Some(r#"{"status": "LOGGED_MODEL_READY"}"#),
+    )
+    .await;
+    assert_eq!(
+        ready.1["model"]["info"]["status"], "LOGGED_MODEL_READY",
+        "{}",
+        ready.1
+    );
+    assert_eq!(
+        call(addr, "DELETE", &format!("logged-models/{id}"), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        code(&call(addr, "GET", &format!("logged-models/{id}"), None).await),
+        (404, "RESOURCE_DOES_NOT_EXIST")
+    );
+    let kept = call(
+        addr,
+        "GET",
+        &format!("logged-models/{id}?allow_deleted=true"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        kept.0, 200,
+        "a deleted model is still there for allow_deleted"
+    );
+    assert_eq!(
+        put(format!("0/models/{id}/artifacts/more")).await.0,
+        404,
+        "no files for a deleted model"
+    );
     coordinator.stop().await;
 }

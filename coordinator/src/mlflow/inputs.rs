@@ -109,7 +109,9 @@ fn input(api: &Api, d: DatasetInput) -> Result<StoredInput, MlflowError> {
 fn known_run(api: &Api, id: &str) -> Result<(), MlflowError> {
     match api.store.sync().run_experiment(id)? {
         Some(_) => Ok(()),
-        None => Err(MlflowError::not_found(format!("Run with id={id} not found"))),
+        None => Err(MlflowError::not_found(format!(
+            "Run with id={id} not found"
+        ))),
     }
 }
 

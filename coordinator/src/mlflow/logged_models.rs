@@ -136,8 +136,7 @@ pub async fn create(State(api): State<Api>, bytes: Bytes) -> Reply {
             )));
         }
         let source_run_id = req.source_run_id.unwrap_or_default();
-        if !source_run_id.is_empty() && api.store.sync().run_experiment(&source_run_id)?.is_none()
-        {
+        if !source_run_id.is_empty() && api.store.sync().run_experiment(&source_run_id)?.is_none() {
             return Err(MlflowError::not_found(format!(
                 "Run with id={source_run_id} not found"
             )));
@@ -290,10 +289,7 @@ pub async fn set_tags(State(api): State<Api>, Path(id): Path<String>, bytes: Byt
     .await
 }
 
-pub async fn delete_tag(
-    State(api): State<Api>,
-    Path((id, key)): Path<(String, String)>,
-) -> Reply {
+pub async fn delete_tag(State(api): State<Api>, Path((id, key)): Path<(String, String)>) -> Reply {
     api.blocking(move |api| {
         edit(api, &id, |m| {
             m.tags.remove(&key);
@@ -314,7 +310,11 @@ pub struct ModelPoint {
 
 /// Keeps each model's latest value of each metric (by step, then time). A model drover does
 /// not know is skipped: the run has the value anyway.
-pub fn record_model_points(api: &Api, run: &str, points: Vec<ModelPoint>) -> Result<(), MlflowError> {
+pub fn record_model_points(
+    api: &Api,
+    run: &str,
+    points: Vec<ModelPoint>,
+) -> Result<(), MlflowError> {
     let mut by_model: std::collections::BTreeMap<String, Vec<ModelPoint>> = Default::default();
     for p in points {
         by_model.entry(p.model.clone()).or_default().push(p);
@@ -322,9 +322,10 @@ pub fn record_model_points(api: &Api, run: &str, points: Vec<ModelPoint>) -> Res
     for (model, points) in by_model {
         api.store.sync().edit_logged_model(&model, unix_ms(), |m| {
             for p in points {
-                let newer = m.metrics.get(&p.key).is_none_or(|old| {
-                    (p.point.step, p.point.at_ms) >= (old.step, old.at_ms)
-                });
+                let newer = m
+                    .metrics
+                    .get(&p.key)
+                    .is_none_or(|old| (p.point.step, p.point.at_ms) >= (old.step, old.at_ms));
                 if newer {
                     m.metrics.insert(
                         p.key,
@@ -399,7 +400,11 @@ pub async fn search(State(api): State<Api>, bytes: Bytes) -> Reply {
             .iter()
             .map(|o| {
                 let field = o.field_name.as_deref().unwrap_or("");
-                let direction = if o.ascending.unwrap_or(true) { "ASC" } else { "DESC" };
+                let direction = if o.ascending.unwrap_or(true) {
+                    "ASC"
+                } else {
+                    "DESC"
+                };
                 OrderBy::parse_with(&format!("{field} {direction}"), MODEL_ATTRIBUTES)
             })
             .collect::<Result<_, _>>()

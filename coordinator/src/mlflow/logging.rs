@@ -11,8 +11,8 @@ use serde_json::json;
 use super::Api;
 use super::error::MlflowError;
 use super::limits;
-use super::tracking::{Reply, RunRef, body, log_error, required};
 use super::logged_models::{ModelPoint, record_model_points};
+use super::tracking::{Reply, RunRef, body, log_error, required};
 use super::wire::{KeyValue, double, int64};
 use crate::store::Point;
 
@@ -83,13 +83,16 @@ impl MetricIn {
             at_ms: self.timestamp.unwrap_or_else(|| unix_ms() as i64),
             step: self.step.unwrap_or(0),
         };
-        let model = self.model_id.filter(|m| !m.is_empty()).map(|model| ModelPoint {
-            model,
-            key: key.clone(),
-            point: point.clone(),
-            dataset_name: self.dataset_name.unwrap_or_default(),
-            dataset_digest: self.dataset_digest.unwrap_or_default(),
-        });
+        let model = self
+            .model_id
+            .filter(|m| !m.is_empty())
+            .map(|model| ModelPoint {
+                model,
+                key: key.clone(),
+                point: point.clone(),
+                dataset_name: self.dataset_name.unwrap_or_default(),
+                dataset_digest: self.dataset_digest.unwrap_or_default(),
+            });
         Ok(((key, point), model))
     }
 }

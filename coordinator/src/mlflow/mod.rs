@@ -100,17 +100,26 @@ pub fn router(api: Api) -> Router {
         ),
         ("registered-models/create", post(registry::create_model)),
         ("registered-models/get", get(registry::get_model)),
-        ("registered-models/search", get(registry_edits::search_models)),
+        (
+            "registered-models/search",
+            get(registry_edits::search_models),
+        ),
         (
             "registered-models/update",
             patch(registry_edits::update_model).post(registry_edits::update_model),
         ),
-        ("registered-models/rename", post(registry_edits::rename_model)),
+        (
+            "registered-models/rename",
+            post(registry_edits::rename_model),
+        ),
         (
             "registered-models/delete",
             delete(registry_edits::delete_model).post(registry_edits::delete_model),
         ),
-        ("registered-models/set-tag", post(registry_edits::set_model_tag)),
+        (
+            "registered-models/set-tag",
+            post(registry_edits::set_model_tag),
+        ),
         (
             "registered-models/delete-tag",
             delete(registry_edits::delete_model_tag),
@@ -139,7 +148,10 @@ pub fn router(api: Api) -> Router {
             "model-versions/delete",
             delete(registry_edits::delete_version).post(registry_edits::delete_version),
         ),
-        ("model-versions/set-tag", post(registry_edits::set_version_tag)),
+        (
+            "model-versions/set-tag",
+            post(registry_edits::set_version_tag),
+        ),
         (
             "model-versions/delete-tag",
             delete(registry_edits::delete_version_tag),

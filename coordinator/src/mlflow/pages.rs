@@ -25,7 +25,8 @@ const MAX_RUNS: usize = 200;
 const MAX_FILES: usize = 500;
 
 /// Sends `/#/experiments/...` on to `/experiments/...`, where the server can see the path.
-const SCRIPT: &str = "if(location.hash.indexOf('#/experiments/')===0){location.replace(location.hash.slice(1))}";
+const SCRIPT: &str =
+    "if(location.hash.indexOf('#/experiments/')===0){location.replace(location.hash.slice(1))}";
 
 fn script_policy() -> &'static str {
     static POLICY: OnceLock<String> = OnceLock::new();
@@ -171,7 +172,12 @@ pub async fn experiment(
             "<h1>Experiment {}</h1><p>id {id} · {total} runs</p>",
             escape(&e.name)
         );
-        table(&mut body, "Runs", &["run", "status", "started", "metrics"], &rows);
+        table(
+            &mut body,
+            "Runs",
+            &["run", "status", "started", "metrics"],
+            &rows,
+        );
         let models: Vec<Vec<String>> = api
             .store
             .sync()
@@ -189,7 +195,12 @@ pub async fn experiment(
                 ]
             })
             .collect();
-        table(&mut body, "Logged models", &["model", "name", "status", "run"], &models);
+        table(
+            &mut body,
+            "Logged models",
+            &["model", "name", "status", "run"],
+            &models,
+        );
         table(&mut body, "Tags", &["key", "value"], &pairs(&e.tags));
         Ok(page(&e.name, &body))
     })
@@ -220,7 +231,9 @@ pub async fn run(
             escape(&run.id),
             run.status,
             time(run.start_ms),
-            run.end_ms.map(|t| format!(" · ended {}", time(t))).unwrap_or_default(),
+            run.end_ms
+                .map(|t| format!(" · ended {}", time(t)))
+                .unwrap_or_default(),
             escape(&run.id),
         );
         table(&mut body, "Params", &["key", "value"], &pairs(&run.params));
@@ -243,7 +256,12 @@ pub async fn run(
                 ]
             })
             .collect();
-        table(&mut body, "Inputs", &["dataset", "digest", "context", "drover dataset"], &inputs);
+        table(
+            &mut body,
+            "Inputs",
+            &["dataset", "digest", "context", "drover dataset"],
+            &inputs,
+        );
         let mut files: Vec<Vec<String>> = Vec::new();
         let logged = api.store.sync().run_logged_models(&run.id)?;
         let dirs = std::iter::once(format!("{experiment}/{}/artifacts", run.id))
@@ -273,7 +291,12 @@ pub async fn run(
                 ]
             })
             .collect();
-        table(&mut body, "Logged models", &["model", "name", "status", "registered"], &models);
+        table(
+            &mut body,
+            "Logged models",
+            &["model", "name", "status", "registered"],
+            &models,
+        );
         table(&mut body, "Artifacts", &["path", "bytes"], &files);
         table(&mut body, "Tags", &["key", "value"], &pairs(&run.tags));
         Ok(page(&run.run_name, &body))

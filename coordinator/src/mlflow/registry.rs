@@ -17,9 +17,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::Api;
+use super::artifacts::listing_hash;
 use super::error::MlflowError;
 use super::filter::{Attribute, Attributes, Filter, Searchable};
-use super::artifacts::listing_hash;
 use super::tracking::{body, query, required};
 use super::wire::KeyValue;
 use crate::registry;
@@ -111,7 +111,10 @@ impl Extras {
             "tags": tags,
             "aliases": v.aliases,
         });
-        if let Some(id) = source.strip_prefix("models:/").filter(|id| id.starts_with("m-")) {
+        if let Some(id) = source
+            .strip_prefix("models:/")
+            .filter(|id| id.starts_with("m-"))
+        {
             reply["model_id"] = json!(id);
         }
         reply
@@ -276,10 +279,7 @@ struct Origin {
 }
 
 /// The logged model a source or model id names (`models:/m-...`), if any.
-fn logged_model_of(
-    source: &str,
-    model_id: Option<&str>,
-) -> Option<String> {
+fn logged_model_of(source: &str, model_id: Option<&str>) -> Option<String> {
     model_id
         .filter(|m| !m.is_empty())
         .map(str::to_string)
@@ -376,13 +376,17 @@ pub async fn create_version(State(api): State<Api>, bytes: Bytes) -> Reply {
         let version = crate::registry::record_version(api, &new, Some(&source))?;
         let description = req.description.unwrap_or_default();
         if !description.is_empty() || !tags.is_empty() {
-            api.store.sync().edit_version_notes(name, version, unix_ms(), |n| {
-                n.description = description;
-                n.tags.extend(tags);
-            })?;
+            api.store
+                .sync()
+                .edit_version_notes(name, version, unix_ms(), |n| {
+                    n.description = description;
+                    n.tags.extend(tags);
+                })?;
         }
         let created = find(api, name, Selector::Number(version))?;
-        Ok(Json(json!({ "model_version": version_reply(api, &created)? })))
+        Ok(Json(
+            json!({ "model_version": version_reply(api, &created)? }),
+        ))
     })
     .await
 }
@@ -399,9 +403,7 @@ pub async fn get_version(State(api): State<Api>, uri: Uri) -> Reply {
         let name = required(&q.name, "name")?;
         let number = version_number(required(&q.version, "version")?)?;
         let v = find(api, name, Selector::Number(number))?;
-        Ok(Json(
-            json!({ "model_version": version_reply(api, &v)? }),
-        ))
+        Ok(Json(json!({ "model_version": version_reply(api, &v)? })))
     })
     .await
 }
@@ -492,9 +494,7 @@ pub async fn alias(State(api): State<Api>, method: Method, uri: Uri, bytes: Byte
             }
             _ => {
                 let v = find(api, name, Selector::Alias(alias.into()))?;
-                Ok(Json(
-                    json!({ "model_version": version_reply(api, &v)? }),
-                ))
+                Ok(Json(json!({ "model_version": version_reply(api, &v)? })))
             }
         }
     })
@@ -521,9 +521,7 @@ pub async fn transition_stage(State(api): State<Api>, bytes: Bytes) -> Reply {
             selector: Selector::Number(number),
         };
         let v = registry::promote(api, &reference, stage).map_err(api_error)?;
-        Ok(Json(
-            json!({ "model_version": version_reply(api, &v)? }),
-        ))
+        Ok(Json(json!({ "model_version": version_reply(api, &v)? })))
     })
     .await
 }

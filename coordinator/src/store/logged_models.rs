@@ -47,7 +47,8 @@ pub struct LoggedModel {
     pub updated_ms: u64,
 }
 
-const SELECT: &str = "SELECT id, experiment_id, name, source_run_id, model_type, status, status_message,
+const SELECT: &str =
+    "SELECT id, experiment_id, name, source_run_id, model_type, status, status_message,
     params, tags, metrics, artifact_hash, dataset, dataset_hash, deleted, created_ms, updated_ms
     FROM logged_models";
 
@@ -227,8 +228,12 @@ mod tests {
     fn logged_models_are_edited_whole_and_deleted_ones_are_not_listed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("drover.db")).expect("opens");
-        store.create_logged_model(&model("m-1", 0, 5)).expect("creates");
-        store.create_logged_model(&model("m-2", 0, 6)).expect("creates");
+        store
+            .create_logged_model(&model("m-1", 0, 5))
+            .expect("creates");
+        store
+            .create_logged_model(&model("m-2", 0, 6))
+            .expect("creates");
         let ready = store
             .edit_logged_model("m-1", 9, |m| {
                 m.status = "LOGGED_MODEL_READY".into();
@@ -254,7 +259,13 @@ mod tests {
                 .expect("runs")
                 .is_none()
         );
-        assert!(store.logged_model("m-2").expect("reads").expect("kept").deleted);
+        assert!(
+            store
+                .logged_model("m-2")
+                .expect("reads")
+                .expect("kept")
+                .deleted
+        );
         store
             .add_run_outputs("r2", &[("m-1".into(), 0)])
             .expect("outputs");

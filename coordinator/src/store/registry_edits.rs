@@ -23,7 +23,11 @@ pub struct VersionNotes {
 pub type Refusal = String;
 
 /// Whether `model` (at `version`, or any version) is in use: deployed, or in a running rollout.
-fn in_use(tx: &Transaction<'_>, model: &str, version: Option<u32>) -> Result<Option<Refusal>, StoreError> {
+fn in_use(
+    tx: &Transaction<'_>,
+    model: &str,
+    version: Option<u32>,
+) -> Result<Option<Refusal>, StoreError> {
     let variants: Option<String> = tx
         .query_row(
             "SELECT variants FROM deployments WHERE model = ?1",
@@ -291,5 +295,87 @@ impl Store {
             }
             Ok(Ok(true))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drover_protocol::hash::ContentHash;
+    use drover_protocol::serve::Deployment;
+
+    use super::*;
+    use crate::store::NewModelVersion;
+
+    fn register(store: &Store, model: &str) -> u32 {
+        let metrics = Default::default();
+        store
+            .register_model(&NewModelVersion {
+                model,
+                run_id: "r",
+                dataset_name: "",
+                dataset_version: 0,
+                dataset_hash: "",
+                feature_schema: "",
+                artifact_hash: "",
+                algorithm: "mlflow",
+                metrics: &metrics,
+                created_ms: 1,
+            })
+            .expect("registers")
+            .0
+    }
+
+    #[test]
+    fn a_deployed_model_is_neither_renamed_nor_deleted_and_numbers_are_never_reused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("drover.db")).expect("opens");
+        for _ in 0..3 {
+            register(&store, "churn");
+        }
+        store
+            .put_deployment(&Deployment {
+                model: "churn".into(),
+                variants: vec![Variant {
+                    version: 2,
+                    artifact_hash: ContentHash::parse(&"a".repeat(64)).expect("hash"),
+                    weight: 100,
+                    shadow: false,
+                }],
+                selector: Default::default(),
+                updated_ms: 1,
+            })
+            .expect("deploys");
+        let refused = |answer: Result<Result<bool, Refusal>, StoreError>| {
+            answer.expect("runs").expect_err("refused")
+        };
+        assert!(refused(store.rename_model("churn", "other", 5)).contains("drover undeploy churn"));
+        assert!(refused(store.delete_model("churn")).contains("deployed"));
+        assert!(refused(store.delete_model_version("churn", 2)).contains("deployed"));
+        assert_eq!(
+            store.delete_model_version("churn", 3).expect("runs"),
+            Ok(true)
+        );
+        assert_eq!(register(&store, "churn"), 4, "3 is not given twice");
+
+        store.remove_deployment("churn").expect("undeploys");
+        store
+            .set_alias(
+                "churn",
+                &drover_protocol::registry::Selector::Number(2),
+                "champion",
+            )
+            .expect("alias");
+        assert_eq!(
+            store.rename_model("churn", "renamed", 6).expect("runs"),
+            Ok(true)
+        );
+        assert!(store.model_versions("churn").expect("reads").is_empty());
+        assert_eq!(store.model_versions("renamed").expect("reads").len(), 3);
+        assert_eq!(
+            store.model_aliases("renamed").expect("reads"),
+            [("champion".to_string(), 2)]
+        );
+        assert_eq!(store.delete_model("renamed").expect("runs"), Ok(true));
+        assert!(store.registered_model("renamed").expect("reads").is_none());
     }
 }

@@ -87,7 +87,11 @@ impl Store {
             .run_inputs(run)?
             .into_iter()
             .map(|i| RunInput {
-                context: i.tags.get("mlflow.data.context").cloned().unwrap_or_default(),
+                context: i
+                    .tags
+                    .get("mlflow.data.context")
+                    .cloned()
+                    .unwrap_or_default(),
                 name: i.name,
                 digest: i.digest,
                 source_type: i.source_type,

@@ -191,7 +191,12 @@ pub async fn show(
         // What an MLflow script logged as inputs and models; a coordinator older than the
         // request answers an error, and the run shows without it.
         let lineage = match run.spec {
-            None => match c.request(&OperatorRequest::RunLineage { id: run.summary.id.clone() }).await? {
+            None => match c
+                .request(&OperatorRequest::RunLineage {
+                    id: run.summary.id.clone(),
+                })
+                .await?
+            {
                 OperatorResponse::RunLineage(l) => Some(*l),
                 _ => None,
             },
