@@ -159,6 +159,20 @@ impl Artifacts {
         }
     }
 
+    /// Stores `bytes` as a blob (written, synced, moved into place) and answers its hash.
+    pub fn put_bytes(&self, bytes: &[u8]) -> std::io::Result<ContentHash> {
+        let temp = self.temporary();
+        let mut file = std::fs::File::create(&temp.path)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        let hash = ContentHash::from_hasher(blake3::Hasher::new().update(bytes));
+        self.commit(Staged {
+            file: temp,
+            hash: hash.clone(),
+        })?;
+        Ok(hash)
+    }
+
     /// Moves staged bytes into place under their hash; a blob already there is kept.
     pub fn commit(&self, staged: Staged) -> std::io::Result<PathBuf> {
         let target = self.path(staged.hash());

@@ -128,12 +128,20 @@ expect_error("RESOURCE_DOES_NOT_EXIST", client.get_registered_model, "other-0")
 client.delete_registered_model("other-1")
 expect_error("RESOURCE_DOES_NOT_EXIST", client.get_registered_model, "other-1")
 
-# Experiments: rename (its runs follow) and tags.
+# Experiments: rename (its runs follow), tags, delete and restore; a run's tag removed.
 client.rename_experiment(experiment.experiment_id, "mlflow3-renamed")
 client.set_experiment_tag(experiment.experiment_id, "owner", "ml-platform")
 renamed = client.get_experiment(experiment.experiment_id)
 assert (renamed.name, renamed.tags.get("owner")) == ("mlflow3-renamed", "ml-platform"), renamed
 assert len(client.search_runs([experiment.experiment_id])) == 2
+client.delete_experiment(experiment.experiment_id)
+assert client.get_experiment(experiment.experiment_id).lifecycle_stage == "deleted"
+client.restore_experiment(experiment.experiment_id)
+assert client.get_experiment(experiment.experiment_id).lifecycle_stage == "active"
+client.set_tag(run.info.run_id, "scratch", "x")
+client.delete_tag(run.info.run_id, "scratch")
+assert "scratch" not in client.get_run(run.info.run_id).data.tags
+expect_error("RESOURCE_DOES_NOT_EXIST", client.delete_tag, run.info.run_id, "scratch")
 
 print(f"run {run.info.run_id}")
 print(f"model {info.model_id}")

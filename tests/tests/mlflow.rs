@@ -455,7 +455,13 @@ async fn an_mlflow3_script_logs_registers_and_loads_a_sklearn_model_drover_trace
         (version.dataset.as_str(), version.dataset_hash.as_str()),
         ("churn@1", dataset.hash.as_str())
     );
-    assert_eq!(version.artifact_hash.len(), 64, "{version:?}");
+    let hash = &version.artifact_hash;
+    let manifest = std::fs::read_to_string(data.join("artifacts").join(&hash[..2]).join(hash))
+        .expect("the version's artifact is a blob in the store: its files' manifest");
+    assert!(
+        manifest.contains("MLmodel\t") && manifest.contains("model.skops\t"),
+        "{manifest}"
+    );
     assert!(version.metrics.contains_key("accuracy"), "{version:?}");
 
     let OperatorResponse::RunLineage(lineage) = handle

@@ -72,9 +72,10 @@ fn root_depth(path: &str) -> usize {
     }
 }
 
-/// The files under `dir` as one hash: the file's own when `dir` is a file, else the BLAKE3 of
-/// its listing (`path<TAB>hash` lines); empty when drover holds nothing there.
-pub fn listing_hash(api: &Api, dir: &str) -> Result<String, MlflowError> {
+/// The files under `dir` as one artifact: the file itself when `dir` is a file, else their
+/// manifest (`path<TAB>hash` lines), stored as a blob of its own so that the hash names
+/// something the store holds. Empty when drover holds nothing there.
+pub fn manifest(api: &Api, dir: &str) -> Result<String, MlflowError> {
     let dir = dir.trim_end_matches('/');
     if let Some((hash, _)) = api.store.sync().run_file(dir)? {
         return Ok(hash);
@@ -89,7 +90,11 @@ pub fn listing_hash(api: &Api, dir: &str) -> Result<String, MlflowError> {
             listing.push_str(&format!("{}\t{hash}\n", &file[dir.len() + 1..]));
         }
     }
-    Ok(drover_protocol::data::content_hash(listing.as_bytes()))
+    let hash = api
+        .artifacts
+        .put_bytes(listing.as_bytes())
+        .map_err(|e| MlflowError::internal(format!("storing the manifest of {dir}: {e}")))?;
+    Ok(hash.to_string())
 }
 
 /// Refuses a file where a folder of that name holds files, or below a file of that name: the

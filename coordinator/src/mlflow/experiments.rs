@@ -115,22 +115,29 @@ pub async fn create_experiment(State(api): State<Api>, bytes: Bytes) -> Reply {
     .await
 }
 
+fn set_lifecycle(api: &Api, bytes: &Bytes, lifecycle: &str) -> Reply {
+    let req: ById = body(bytes)?;
+    let id = experiment_id(required(&req.experiment_id, "experiment_id")?)?;
+    if !api
+        .store
+        .sync()
+        .set_experiment_lifecycle(id, lifecycle, unix_ms())?
+    {
+        return Err(MlflowError::not_found(format!(
+            "No Experiment with id={id} exists"
+        )));
+    }
+    Ok(Json(json!({})))
+}
+
 pub async fn delete_experiment(State(api): State<Api>, bytes: Bytes) -> Reply {
-    api.blocking(move |api| {
-        let req: ById = body(&bytes)?;
-        let id = experiment_id(required(&req.experiment_id, "experiment_id")?)?;
-        if !api
-            .store
-            .sync()
-            .set_experiment_lifecycle(id, "deleted", unix_ms())?
-        {
-            return Err(MlflowError::not_found(format!(
-                "No Experiment with id={id} exists"
-            )));
-        }
-        Ok(Json(json!({})))
-    })
-    .await
+    api.blocking(move |api| set_lifecycle(api, &bytes, "deleted"))
+        .await
+}
+
+pub async fn restore_experiment(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| set_lifecycle(api, &bytes, "active"))
+        .await
 }
 
 #[derive(Deserialize)]

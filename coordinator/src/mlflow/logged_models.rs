@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Api;
-use super::artifacts::listing_hash;
+use super::artifacts::manifest;
 use super::error::MlflowError;
 use super::filter::{Attribute, Attributes, Filter, OrderBy, Searchable};
 use super::limits;
@@ -232,7 +232,7 @@ pub async fn finalize(State(api): State<Api>, Path(id): Path<String>, bytes: Byt
         let model = load_model(api, &id, false)?;
         let (hash, (dataset, dataset_hash)) = if status == READY {
             (
-                listing_hash(api, &model_dir(&model))?,
+                manifest(api, &model_dir(&model))?,
                 run_dataset(api, &model.source_run_id)?,
             )
         } else {

@@ -58,6 +58,27 @@ pub async fn set_tag(State(api): State<Api>, bytes: Bytes) -> Reply {
     .await
 }
 
+/// `runs/delete-tag`: a tag the run does not have is `RESOURCE_DOES_NOT_EXIST`.
+pub async fn delete_tag(State(api): State<Api>, bytes: Bytes) -> Reply {
+    api.blocking(move |api| {
+        let req: LogKeyValue = body(&bytes)?;
+        let id = req.run.id()?;
+        let key = required(&req.key, "key")?;
+        if api.store.sync().run_experiment(id)?.is_none() {
+            return Err(MlflowError::not_found(format!(
+                "Run with id={id} not found"
+            )));
+        }
+        if !api.store.sync().delete_run_tag(id, key)? {
+            return Err(MlflowError::not_found(format!(
+                "No tag with name: {key} in run with id {id}"
+            )));
+        }
+        Ok(Json(json!({})))
+    })
+    .await
+}
+
 #[derive(Deserialize)]
 struct MetricIn {
     key: Option<String>,

@@ -62,6 +62,7 @@ pub fn router(api: Api) -> Router {
         ("experiments/create", post(experiments::create_experiment)),
         ("experiments/search", post(experiments::search_experiments)),
         ("experiments/delete", post(experiments::delete_experiment)),
+        ("experiments/restore", post(experiments::restore_experiment)),
         ("experiments/update", post(experiments::update_experiment)),
         (
             "experiments/set-experiment-tag",
@@ -77,6 +78,7 @@ pub fn router(api: Api) -> Router {
         ("runs/log-parameter", post(logging::log_param)),
         ("runs/log-metric", post(logging::log_metric)),
         ("runs/set-tag", post(logging::set_tag)),
+        ("runs/delete-tag", post(logging::delete_tag)),
         ("runs/log-batch", post(logging::log_batch)),
         ("runs/search", post(tracking::search_runs)),
         ("runs/delete", post(tracking::delete_run)),

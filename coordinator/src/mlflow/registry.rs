@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::Api;
-use super::artifacts::listing_hash;
+use super::artifacts::manifest;
 use super::error::MlflowError;
 use super::filter::{Attribute, Attributes, Filter, Searchable};
 use super::tracking::{body, query, required};
@@ -296,7 +296,7 @@ fn origin(api: &Api, source: &str, model_id: Option<&str>) -> Result<Origin, Mlf
     if let Some(id) = logged_model_of(source, model_id) {
         let model = super::logged_models::load_model(api, &id, false)?;
         let artifact_hash = if model.artifact_hash.is_empty() {
-            listing_hash(api, &super::logged_models::model_dir(&model))?
+            manifest(api, &super::logged_models::model_dir(&model))?
         } else {
             model.artifact_hash
         };
@@ -319,7 +319,7 @@ fn origin(api: &Api, source: &str, model_id: Option<&str>) -> Result<Origin, Mlf
         return Ok(Origin::default());
     };
     Ok(Origin {
-        artifact_hash: listing_hash(api, &path)?,
+        artifact_hash: manifest(api, &path)?,
         ..Origin::default()
     })
 }

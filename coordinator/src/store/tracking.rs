@@ -315,6 +315,17 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Removes one tag of a run; false when the run has no such tag.
+    pub fn delete_run_tag(&self, id: &str, key: &str) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let changed = self.lock()?.execute(
+            "DELETE FROM run_tags WHERE run_id = ?1 AND key = ?2",
+            params![id, key],
+        )?;
+        record_write(started);
+        Ok(changed == 1)
+    }
+
     /// Logs params (immutable: the same value again is fine), tags (overwritten) and metric
     /// points to a run in one transaction; nothing is stored if anything is refused.
     pub fn log_batch(

@@ -182,14 +182,15 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
-    /// log-batch ingest and runs/search through the MLflow API, next to `mlflow server`.
+    /// log-batch ingest, runs/search, logged-models/search and registered-models/search
+    /// through the MLflow API, next to `mlflow server`.
     Mlflow {
         /// A Python with the `mlflow` package (the client and the reference server).
         #[arg(long, env = "DROVER_MLFLOW_PYTHON", default_value = "python3")]
         python: std::path::PathBuf,
         #[arg(long, default_value_t = 200_000)]
         points: usize,
-        /// Runs to search over.
+        /// Runs, logged models and registered models to search over.
         #[arg(long, default_value_t = 1000)]
         runs: usize,
         #[arg(long)]

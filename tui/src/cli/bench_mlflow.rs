@@ -1,4 +1,5 @@
-//! `drover bench mlflow`: `log-batch` ingest and `runs/search` through drover's MLflow API,
+//! `drover bench mlflow`: `log-batch` ingest, `runs/search`, `logged-models/search` and
+//! `registered-models/search` through drover's MLflow API,
 //! next to the reference `mlflow server` with a SQLite backend measured in the same run by the
 //! same Python client (when that Python has the `mlflow` package).
 
@@ -23,6 +24,13 @@ pub struct Load {
     pub search_filtered_runs: usize,
     pub search_all_seconds: f64,
     pub search_all_runs: usize,
+    /// A filtered, ordered logged-model search over `entries` models.
+    pub logged_search_seconds: f64,
+    pub logged_search_models: usize,
+    /// A name-pattern registered-model search over `entries` models.
+    pub registered_search_seconds: f64,
+    pub registered_search_models: usize,
+    pub entries: usize,
 }
 
 /// drover's figures and, when it ran, the reference server's.
@@ -149,6 +157,15 @@ pub fn print(report: &MlflowReport) {
         d.search_filtered_runs,
         d.search_all_seconds * 1e3
     );
+    println!(
+        "over {} logged and {} registered models: drover logged-models/search {:.2} ms ({} found), registered-models/search {:.2} ms ({} found)",
+        d.entries,
+        d.entries,
+        d.logged_search_seconds * 1e3,
+        d.logged_search_models,
+        d.registered_search_seconds * 1e3,
+        d.registered_search_models
+    );
     match (&report.mlflow, &report.mlflow_error) {
         (Some(m), _) => {
             println!(
@@ -158,10 +175,19 @@ pub fn print(report: &MlflowReport) {
                 m.search_all_seconds * 1e3
             );
             println!(
-                "drover vs mlflow server: ingest {:.1}x, filtered search {:.1}x, full search {:.1}x faster",
+                "mlflow server: logged-models/search {:.2} ms ({} found), registered-models/search {:.2} ms ({} found)",
+                m.logged_search_seconds * 1e3,
+                m.logged_search_models,
+                m.registered_search_seconds * 1e3,
+                m.registered_search_models
+            );
+            println!(
+                "drover vs mlflow server: ingest {:.1}x, filtered search {:.1}x, full search {:.1}x, logged-model search {:.1}x, registered-model search {:.1}x faster",
                 d.points_per_second / m.points_per_second.max(1e-9),
                 m.search_filtered_seconds / d.search_filtered_seconds.max(1e-9),
-                m.search_all_seconds / d.search_all_seconds.max(1e-9)
+                m.search_all_seconds / d.search_all_seconds.max(1e-9),
+                m.logged_search_seconds / d.logged_search_seconds.max(1e-9),
+                m.registered_search_seconds / d.registered_search_seconds.max(1e-9)
             );
         }
         (None, Some(e)) => println!("mlflow server did not run: {e}"),
