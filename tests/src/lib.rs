@@ -4,6 +4,7 @@
 
 pub mod drift;
 pub mod logs;
+pub mod mlflow;
 pub mod procs;
 pub mod raw_agent;
 pub mod rollouts;

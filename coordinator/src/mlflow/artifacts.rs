@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::Api;
 use super::error::MlflowError;
-use super::tracking::query;
+use super::request::query;
 use crate::artifacts::StageError;
 
 /// Whether one segment of an artifact path is a plain name: not empty, `.` or `..`, and free
@@ -70,31 +70,6 @@ fn root_depth(path: &str) -> usize {
     } else {
         3
     }
-}
-
-/// The files under `dir` as one artifact: the file itself when `dir` is a file, else their
-/// manifest (`path<TAB>hash` lines), stored as a blob of its own so that the hash names
-/// something the store holds. Empty when drover holds nothing there.
-pub fn manifest(api: &Api, dir: &str) -> Result<String, MlflowError> {
-    let dir = dir.trim_end_matches('/');
-    if let Some((hash, _)) = api.store.sync().run_file(dir)? {
-        return Ok(hash);
-    }
-    let files = api.store.sync().run_files(dir)?;
-    if files.is_empty() {
-        return Ok(String::new());
-    }
-    let mut listing = String::new();
-    for (file, _) in files {
-        if let Some((hash, _)) = api.store.sync().run_file(&file)? {
-            listing.push_str(&format!("{}\t{hash}\n", &file[dir.len() + 1..]));
-        }
-    }
-    let hash = api
-        .artifacts
-        .put_bytes(listing.as_bytes())
-        .map_err(|e| MlflowError::internal(format!("storing the manifest of {dir}: {e}")))?;
-    Ok(hash.to_string())
 }
 
 /// Refuses a file where a folder of that name holds files, or below a file of that name: the

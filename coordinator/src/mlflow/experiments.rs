@@ -13,7 +13,7 @@ use super::Api;
 use super::error::MlflowError;
 use super::filter::{Attribute, EXPERIMENT_ATTRIBUTES, Filter, OrderBy, Searchable};
 use super::limits;
-use super::tracking::{Reply, body, experiment_id, page, query, required, view_matches};
+use super::request::{Reply, body, experiment_id, page, query, required, view_matches};
 use super::wire::{KeyValue, int64};
 use crate::store::Experiment;
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::Api;
 use super::error::MlflowError;
 use super::logged_models::load_model;
-use super::tracking::{Reply, RunRef, body};
+use super::request::{Reply, RunRef, body};
 use super::wire::{KeyValue, int64};
 use crate::store::StoredInput;
 

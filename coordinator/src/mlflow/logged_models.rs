@@ -16,11 +16,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Api;
-use super::artifacts::manifest;
 use super::error::MlflowError;
 use super::filter::{Attribute, Attributes, Filter, OrderBy, Searchable};
 use super::limits;
-use super::tracking::{Reply, body, experiment_id, page, query};
+use super::manifest::manifest;
+use super::request::{Reply, body, experiment_id, page, query};
 use super::wire::{KeyValue, int64, number};
 use crate::store::{LoggedModel, ModelMetric, Point};
 
@@ -100,11 +100,10 @@ fn edit(
     id: &str,
     change: impl FnOnce(&mut LoggedModel),
 ) -> Result<LoggedModel, MlflowError> {
-    Ok(api
-        .store
+    api.store
         .sync()
         .edit_logged_model(id, unix_ms(), change)?
-        .ok_or_else(|| missing(id))?)
+        .ok_or_else(|| missing(id))
 }
 
 fn key_values(list: Vec<KeyValue>) -> Vec<(String, String)> {

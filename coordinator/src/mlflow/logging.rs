@@ -12,7 +12,8 @@ use super::Api;
 use super::error::MlflowError;
 use super::limits;
 use super::logged_models::{ModelPoint, record_model_points};
-use super::tracking::{Reply, RunRef, body, log_error, required};
+use super::request::{Reply, RunRef, body, required};
+use super::tracking::log_error;
 use super::wire::{KeyValue, double, int64};
 use crate::store::Point;
 
@@ -110,7 +111,7 @@ impl MetricIn {
             .map(|model| ModelPoint {
                 model,
                 key: key.clone(),
-                point: point.clone(),
+                point,
                 dataset_name: self.dataset_name.unwrap_or_default(),
                 dataset_digest: self.dataset_digest.unwrap_or_default(),
             });
@@ -118,8 +119,11 @@ impl MetricIn {
     }
 }
 
+/// A run's metric points, by key.
+type RunPoints = Vec<(String, Point)>;
+
 /// Splits metrics into the run's points and those that also belong to a logged model.
-fn points(metrics: Vec<MetricIn>) -> Result<(Vec<(String, Point)>, Vec<ModelPoint>), MlflowError> {
+fn points(metrics: Vec<MetricIn>) -> Result<(RunPoints, Vec<ModelPoint>), MlflowError> {
     let mut run = Vec::with_capacity(metrics.len());
     let mut models = Vec::new();
     for metric in metrics {

@@ -10,9 +10,12 @@ pub mod inputs;
 pub mod limits;
 pub mod logged_models;
 pub mod logging;
+pub mod manifest;
 pub mod pages;
+pub mod register;
 pub mod registry;
 pub mod registry_edits;
+pub mod request;
 pub mod tracking;
 pub mod wire;
 
@@ -136,7 +139,7 @@ pub fn router(api: Api) -> Router {
             "registered-models/get-latest-versions",
             get(registry::latest_versions).post(registry::latest_versions),
         ),
-        ("model-versions/create", post(registry::create_version)),
+        ("model-versions/create", post(register::create_version)),
         ("model-versions/get", get(registry::get_version)),
         (
             "model-versions/get-download-uri",

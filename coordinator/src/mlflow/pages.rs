@@ -16,7 +16,7 @@ use base64::Engine;
 use super::Api;
 use super::error::MlflowError;
 use super::logged_models::model_dir;
-use super::tracking::experiment_id;
+use super::request::experiment_id;
 use crate::store::TrackedRun;
 
 /// Runs an experiment page lists, newest first.
@@ -165,7 +165,7 @@ pub async fn experiment(
         };
         let mut runs = api.store.sync().tracked_runs(&[id], None)?;
         runs.retain(|r| !r.deleted);
-        runs.sort_by(|a, b| b.start_ms.cmp(&a.start_ms));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.start_ms));
         let total = runs.len();
         let rows: Vec<Vec<String>> = runs.iter().take(MAX_RUNS).map(|r| run_row(id, r)).collect();
         let mut body = format!(

@@ -17,7 +17,7 @@ use super::error::MlflowError;
 use super::filter::{Attribute, Attributes, Filter, OrderBy, Searchable};
 use super::limits;
 use super::registry::{Extras, find, registered_json, version_number};
-use super::tracking::{Reply, body, page, query, required};
+use super::request::{Reply, body, page, query, required};
 use crate::store::{Refusal, RegisteredModel, StoreError};
 
 /// What a registered-model search may name.

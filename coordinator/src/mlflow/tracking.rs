@@ -1,55 +1,29 @@
 //! The tracking endpoints under `/api/2.0/mlflow` for runs, metric histories and search,
-//! answered from drover's store, and the request helpers every endpoint shares. Experiments
-//! are in [`super::experiments`]; logging params, tags and metrics in [`super::logging`].
+//! answered from drover's store. Experiments are in [`super::experiments`]; logging params,
+//! tags and metrics in [`super::logging`]; reading requests in [`super::request`].
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Uri;
 use drover_protocol::run::RunStatus;
 use drover_protocol::types::unix_ms;
 use rand::RngCore;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::Api;
 use super::error::MlflowError;
 use super::filter::{Attribute, Entity, Filter, OrderBy, RUN_ATTRIBUTES, Searchable};
 use super::limits;
+use super::request::{
+    Reply, RunRef, body, experiment_id, offset, page, query, required, view_matches,
+};
 use super::wire::{KeyValue, int64, number};
 use crate::store::{Keys, LogError, NewTrackedRun, Point, TrackedRun};
-
-pub(super) type Reply = Result<Json<Value>, MlflowError>;
-
-/// A JSON body (an empty body reads as `{}`); a malformed one is `INVALID_PARAMETER_VALUE`.
-pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, MlflowError> {
-    let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { bytes };
-    serde_json::from_slice(bytes)
-        .map_err(|e| MlflowError::invalid(format!("malformed request body: {e}")))
-}
-
-/// The query string's arguments.
-pub fn query<T: DeserializeOwned>(uri: &Uri) -> Result<T, MlflowError> {
-    Query::<T>::try_from_uri(uri)
-        .map(|q| q.0)
-        .map_err(|e| MlflowError::invalid(format!("malformed query: {e}")))
-}
-
-/// A required argument, non-empty; `INVALID_PARAMETER_VALUE` naming it otherwise.
-pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, MlflowError> {
-    value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| {
-        MlflowError::invalid(format!("missing value for required parameter '{name}'"))
-    })
-}
-
-pub(super) fn experiment_id(text: &str) -> Result<i64, MlflowError> {
-    text.parse()
-        .map_err(|_| MlflowError::invalid(format!("invalid experiment id {text:?}")))
-}
 
 /// MLflow's name for a run status.
 fn status_name(status: RunStatus) -> &'static str {
@@ -143,39 +117,6 @@ impl Searchable for TrackedRun {
     }
 }
 
-/// Which lifecycle a search wants.
-pub(super) fn view_matches(view: Option<&str>, deleted: bool) -> Result<bool, MlflowError> {
-    match view.unwrap_or("ACTIVE_ONLY") {
-        "ACTIVE_ONLY" => Ok(!deleted),
-        "DELETED_ONLY" => Ok(deleted),
-        "ALL" => Ok(true),
-        other => Err(MlflowError::invalid(format!("invalid view type {other:?}"))),
-    }
-}
-
-/// Where a page token says to start (tokens are offsets).
-fn offset(token: Option<&str>) -> Result<usize, MlflowError> {
-    match token.filter(|t| !t.is_empty()) {
-        None => Ok(0),
-        Some(t) => t
-            .parse()
-            .map_err(|_| MlflowError::invalid(format!("invalid page token {t:?}"))),
-    }
-}
-
-/// A page of `items` from the offset in `token`, and the token of the next page if any.
-pub(super) fn page<T>(
-    items: Vec<T>,
-    token: Option<&str>,
-    max: usize,
-) -> Result<(Vec<T>, Option<String>), MlflowError> {
-    let offset = offset(token)?;
-    let total = items.len();
-    let end = offset.saturating_add(max).min(total);
-    let next = (end < total).then(|| end.to_string());
-    Ok((items.into_iter().skip(offset).take(max).collect(), next))
-}
-
 #[derive(Deserialize)]
 struct CreateRun {
     experiment_id: Option<String>,
@@ -236,19 +177,6 @@ pub async fn create_run(State(api): State<Api>, bytes: Bytes) -> Reply {
         Ok(Json(json!({ "run": run_json(&run) })))
     })
     .await
-}
-
-/// The run a request names, by `run_id` or the older `run_uuid`.
-#[derive(Deserialize)]
-pub(super) struct RunRef {
-    run_id: Option<String>,
-    run_uuid: Option<String>,
-}
-
-impl RunRef {
-    pub(super) fn id(&self) -> Result<&str, MlflowError> {
-        required(&self.run_id, "run_id").or_else(|_| required(&self.run_uuid, "run_id"))
-    }
 }
 
 fn load_run(api: &Api, id: &str) -> Result<TrackedRun, MlflowError> {

@@ -1,0 +1,71 @@
+//! Driving drover's MLflow API: raw JSON calls with their MLflow error code, and the
+//! official client's scripts in `tests/mlflow/` run with the test Python.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use crate::http_request;
+
+/// The bearer token the script tests put on file and give the client.
+pub const TOKEN: &str = "e2e-token";
+
+/// The prefix of MLflow's REST API.
+pub const API: &str = "/api/2.0/mlflow";
+
+/// `method API/path` with a JSON `body`; the status and the JSON reply (`null` when none).
+pub async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let (status, text) = http_request(addr, method, &format!("{API}/{path}"), &[], body).await;
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// The status and MLflow `error_code` of a reply.
+pub fn code(reply: &(u16, Value)) -> (u16, &str) {
+    (reply.0, reply.1["error_code"].as_str().unwrap_or(""))
+}
+
+/// Runs `script` with the test Python against the coordinator at `uri`; its stdout lines.
+pub async fn run_script(
+    python: &std::ffi::OsStr,
+    script: &str,
+    uri: &str,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Vec<String> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("mlflow")
+        .join(script);
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(240),
+        tokio::process::Command::new(python)
+            .arg(&script)
+            .env("MLFLOW_TRACKING_URI", uri)
+            .env("MLFLOW_TRACKING_TOKEN", TOKEN)
+            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            .env("MLFLOW_DISABLE_TELEMETRY", "true")
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the script ends in time")
+    .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+pub fn printed<'a>(lines: &'a [String], label: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(label)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("the script printed no {label}: {lines:?}"))
+}
