@@ -11,9 +11,11 @@ use serde_json::{Value, json};
 
 use super::Api;
 use super::error::MlflowError;
-use super::filter::{Attribute, EXPERIMENT_ATTRIBUTES, Filter, OrderBy, Searchable};
+use super::filter::{Attribute, EXPERIMENT_ATTRIBUTES, OrderBy, Searchable};
 use super::limits;
-use super::request::{Reply, body, experiment_id, page, query, required, view_matches};
+use super::request::{
+    Reply, body, experiment_id, page, query, required, search_terms, view_matches,
+};
 use super::wire::{KeyValue, int64};
 use crate::store::Experiment;
 
@@ -154,14 +156,11 @@ struct SearchExperiments {
 pub async fn search_experiments(State(api): State<Api>, bytes: Bytes) -> Reply {
     api.blocking(move |api| {
         let req: SearchExperiments = body(&bytes)?;
-        let filter = Filter::parse_with(req.filter.as_deref().unwrap_or(""), EXPERIMENT_ATTRIBUTES)
-            .map_err(|e| MlflowError::invalid(e.0))?;
-        let order: Vec<OrderBy> = req
-            .order_by
-            .iter()
-            .map(|o| OrderBy::parse_with(o, EXPERIMENT_ATTRIBUTES))
-            .collect::<Result<_, _>>()
-            .map_err(|e| MlflowError::invalid(e.0))?;
+        let (filter, order) = search_terms(
+            req.filter.as_deref(),
+            req.order_by.iter().map(String::as_str),
+            EXPERIMENT_ATTRIBUTES,
+        )?;
         let mut found = Vec::new();
         for e in api.store.sync().experiments()? {
             if view_matches(req.view_type.as_deref(), e.lifecycle == "deleted")?
@@ -170,13 +169,7 @@ pub async fn search_experiments(State(api): State<Api>, bytes: Bytes) -> Reply {
                 found.push(e);
             }
         }
-        found.sort_by(|a, b| {
-            order
-                .iter()
-                .map(|o| o.compare(a, b))
-                .find(|o| o.is_ne())
-                .unwrap_or_else(|| b.id.cmp(&a.id))
-        });
+        found.sort_by(|a, b| OrderBy::compare_all(&order, a, b).then_with(|| b.id.cmp(&a.id)));
         let max = req.max_results.unwrap_or(1000).clamp(1, 50_000) as usize;
         let (found, next) = page(found, req.page_token.as_deref(), max)?;
         let mut reply =

@@ -4,8 +4,6 @@
 //! finalized READY the model is one content hash in drover's artifact store, with lineage to
 //! its run and to the drover dataset its run named by digest.
 
-use std::cmp::Ordering;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -17,10 +15,10 @@ use serde_json::{Value, json};
 
 use super::Api;
 use super::error::MlflowError;
-use super::filter::{Attribute, Attributes, Filter, OrderBy, Searchable};
+use super::filter::{Attribute, Attributes, OrderBy, Searchable};
 use super::limits;
 use super::manifest::manifest;
-use super::request::{Reply, body, experiment_id, page, query};
+use super::request::{Reply, body, experiment_id, page, query, search_terms};
 use super::wire::{KeyValue, int64, number};
 use crate::store::{LoggedModel, ModelMetric, Point};
 
@@ -392,22 +390,20 @@ struct Search {
 pub async fn search(State(api): State<Api>, bytes: Bytes) -> Reply {
     api.blocking(move |api| {
         let req: Search = body(&bytes)?;
-        let filter = Filter::parse_with(req.filter.as_deref().unwrap_or(""), MODEL_ATTRIBUTES)
-            .map_err(|e| MlflowError::invalid(e.0))?;
-        let order: Vec<OrderBy> = req
+        let order_by: Vec<String> = req
             .order_by
             .iter()
             .map(|o| {
                 let field = o.field_name.as_deref().unwrap_or("");
-                let direction = if o.ascending.unwrap_or(true) {
-                    "ASC"
-                } else {
-                    "DESC"
-                };
-                OrderBy::parse_with(&format!("{field} {direction}"), MODEL_ATTRIBUTES)
+                let ascending = o.ascending.unwrap_or(true);
+                format!("{field} {}", if ascending { "ASC" } else { "DESC" })
             })
-            .collect::<Result<_, _>>()
-            .map_err(|e| MlflowError::invalid(e.0))?;
+            .collect();
+        let (filter, order) = search_terms(
+            req.filter.as_deref(),
+            order_by.iter().map(String::as_str),
+            MODEL_ATTRIBUTES,
+        )?;
         let ids = req
             .experiment_ids
             .iter()
@@ -421,11 +417,7 @@ pub async fn search(State(api): State<Api>, bytes: Bytes) -> Reply {
             .filter(|m| filter.matches(m))
             .collect();
         found.sort_by(|a, b| {
-            order
-                .iter()
-                .map(|o| o.compare(a, b))
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal)
+            OrderBy::compare_all(&order, a, b)
                 .then_with(|| b.created_ms.cmp(&a.created_ms))
                 .then_with(|| a.id.cmp(&b.id))
         });

@@ -14,10 +14,10 @@ use serde_json::json;
 
 use super::Api;
 use super::error::MlflowError;
-use super::filter::{Attribute, Attributes, Filter, OrderBy, Searchable};
+use super::filter::{Attribute, Attributes, OrderBy, Searchable};
 use super::limits;
 use super::registry::{Extras, find, registered_json, version_number};
-use super::request::{Reply, body, page, query, required};
+use super::request::{Reply, body, page, query, required, search_terms};
 use crate::store::{Refusal, RegisteredModel, StoreError};
 
 /// What a registered-model search may name.
@@ -75,13 +75,11 @@ pub async fn search_models(State(api): State<Api>, uri: Uri) -> Reply {
                 _ => {}
             }
         }
-        let filter = Filter::parse_with(&filter_text, MODEL_ATTRIBUTES)
-            .map_err(|e| MlflowError::invalid(e.0))?;
-        let order: Vec<OrderBy> = order_text
-            .iter()
-            .map(|o| OrderBy::parse_with(o, MODEL_ATTRIBUTES))
-            .collect::<Result<_, _>>()
-            .map_err(|e| MlflowError::invalid(e.0))?;
+        let (filter, order) = search_terms(
+            Some(&filter_text),
+            order_text.iter().map(String::as_str),
+            MODEL_ATTRIBUTES,
+        )?;
         let mut found: Vec<Listed> = api
             .store
             .sync()
@@ -91,11 +89,7 @@ pub async fn search_models(State(api): State<Api>, uri: Uri) -> Reply {
             .filter(|m| filter.matches(m))
             .collect();
         found.sort_by(|a, b| {
-            order
-                .iter()
-                .map(|o| o.compare(a, b))
-                .find(|o| o.is_ne())
-                .unwrap_or_else(|| a.0.name.cmp(&b.0.name))
+            OrderBy::compare_all(&order, a, b).then_with(|| a.0.name.cmp(&b.0.name))
         });
         let max = max_results.unwrap_or(100).clamp(1, 1000) as usize;
         let (found, next) = page(found, token.as_deref(), max)?;

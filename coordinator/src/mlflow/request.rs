@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::MlflowError;
+use super::filter::{Attributes, Filter, OrderBy};
 
 /// What a JSON endpoint answers.
 pub type Reply = Result<Json<Value>, MlflowError>;
@@ -54,6 +55,23 @@ impl RunRef {
     pub fn id(&self) -> Result<&str, MlflowError> {
         required(&self.run_id, "run_id").or_else(|_| required(&self.run_uuid, "run_id"))
     }
+}
+
+/// A search's `filter` and `order_by` entries over `attributes`; either malformed is
+/// `INVALID_PARAMETER_VALUE`.
+pub fn search_terms<'a>(
+    filter: Option<&str>,
+    order_by: impl IntoIterator<Item = &'a str>,
+    attributes: Attributes,
+) -> Result<(Filter, Vec<OrderBy>), MlflowError> {
+    let invalid = |e: super::filter::FilterError| MlflowError::invalid(e.0);
+    let filter = Filter::parse_with(filter.unwrap_or(""), attributes).map_err(invalid)?;
+    let order = order_by
+        .into_iter()
+        .map(|o| OrderBy::parse_with(o, attributes))
+        .collect::<Result<_, _>>()
+        .map_err(invalid)?;
+    Ok((filter, order))
 }
 
 /// Which lifecycle a search wants.

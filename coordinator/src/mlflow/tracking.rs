@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 
 use super::Api;
 use super::error::MlflowError;
-use super::filter::{Attribute, Entity, Filter, OrderBy, RUN_ATTRIBUTES, Searchable};
+use super::filter::{Attribute, Entity, OrderBy, RUN_ATTRIBUTES, Searchable};
 use super::limits;
 use super::request::{
-    Reply, RunRef, body, experiment_id, offset, page, query, required, view_matches,
+    Reply, RunRef, body, experiment_id, offset, page, query, required, search_terms, view_matches,
 };
 use super::wire::{KeyValue, int64, number};
 use crate::store::{Keys, LogError, NewTrackedRun, Point, TrackedRun};
@@ -291,14 +291,11 @@ struct SearchRuns {
 pub async fn search_runs(State(api): State<Api>, bytes: Bytes) -> Reply {
     api.blocking(move |api| {
         let req: SearchRuns = body(&bytes)?;
-        let filter = Filter::parse_with(req.filter.as_deref().unwrap_or(""), RUN_ATTRIBUTES)
-            .map_err(|e| MlflowError::invalid(e.0))?;
-        let order: Vec<OrderBy> = req
-            .order_by
-            .iter()
-            .map(|o| OrderBy::parse(o))
-            .collect::<Result<_, _>>()
-            .map_err(|e| MlflowError::invalid(e.0))?;
+        let (filter, order) = search_terms(
+            req.filter.as_deref(),
+            req.order_by.iter().map(String::as_str),
+            RUN_ATTRIBUTES,
+        )?;
         let ids = req
             .experiment_ids
             .iter()
@@ -330,11 +327,7 @@ pub async fn search_runs(State(api): State<Api>, bytes: Bytes) -> Reply {
         }
         let by_start = order.iter().any(|o| o.key == "start_time");
         runs.sort_by(|a, b| {
-            order
-                .iter()
-                .map(|o| o.compare(a, b))
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal)
+            OrderBy::compare_all(&order, a, b)
                 .then_with(|| {
                     if by_start {
                         Ordering::Equal

@@ -398,6 +398,15 @@ impl OrderBy {
         })
     }
 
+    /// Orders two entries by each of `order` in turn; `Equal` when none tells them apart.
+    pub fn compare_all(order: &[OrderBy], a: &impl Searchable, b: &impl Searchable) -> Ordering {
+        order
+            .iter()
+            .map(|o| o.compare(a, b))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    }
+
     /// Orders two runs by this key; NaN and then missing values sort last either way.
     pub fn compare(&self, a: &impl Searchable, b: &impl Searchable) -> Ordering {
         let (x, y) = (self.sort_key(a), self.sort_key(b));
