@@ -7,20 +7,11 @@ import struct
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
-from mlflow.exceptions import MlflowException
+from checks import expect_error
 
 
 def bits(x):
     return struct.pack("<d", x)
-
-
-def expect_error(code, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except MlflowException as e:
-        assert e.error_code == code, (e.error_code, str(e))
-        return str(e)
-    raise AssertionError(f"expected {code}")
 
 
 client = MlflowClient()

@@ -16,17 +16,8 @@ import mlflow
 import mlflow.pyfunc
 import mlflow.sklearn
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
+from checks import expect_error
 from sklearn.linear_model import LogisticRegression
-
-
-def expect_error(code, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except MlflowException as e:
-        assert e.error_code == code, (e.error_code, str(e))
-        return str(e)
-    raise AssertionError(f"expected {code}")
 
 
 client = MlflowClient()

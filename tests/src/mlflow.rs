@@ -20,6 +20,27 @@ pub async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&str>
     (status, json)
 }
 
+/// A new run in the Default experiment, by raw HTTP; its id.
+pub async fn create_run(addr: SocketAddr) -> String {
+    let created = call(
+        addr,
+        "POST",
+        "runs/create",
+        Some(r#"{"experiment_id": "0"}"#),
+    )
+    .await;
+    created.1["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no run created: {}", created.1))
+        .to_string()
+}
+
+/// A file `path` uploaded through the proxied artifact routes: the status and the reply.
+pub async fn put_artifact(addr: SocketAddr, path: &str) -> (u16, String) {
+    let url = format!("/api/2.0/mlflow-artifacts/artifacts/{path}");
+    http_request(addr, "PUT", &url, &[], Some("bytes")).await
+}
+
 /// The status and MLflow `error_code` of a reply.
 pub fn code(reply: &(u16, Value)) -> (u16, &str) {
     (reply.0, reply.1["error_code"].as_str().unwrap_or(""))

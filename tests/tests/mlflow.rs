@@ -6,7 +6,7 @@
 
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::run::RunStatus;
-use drover_tests::mlflow::{API, TOKEN, call, code, run_script};
+use drover_tests::mlflow::{API, TOKEN, call, code, create_run, put_artifact, run_script};
 use drover_tests::{http_request, start_coordinator};
 use serde_json::Value;
 
@@ -294,21 +294,8 @@ async fn artifact_paths_that_could_escape_or_hide_are_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let coordinator = start_coordinator(&tmp.path().join("coord")).await;
     let addr = coordinator.http_addr();
-    let created = call(
-        addr,
-        "POST",
-        "runs/create",
-        Some(r#"{"experiment_id": "0"}"#),
-    )
-    .await;
-    let run = created.1["run"]["info"]["run_id"]
-        .as_str()
-        .expect("run id")
-        .to_string();
-    let put = |path: String| async move {
-        let url = format!("/api/2.0/mlflow-artifacts/artifacts/{path}");
-        http_request(addr, "PUT", &url, &[], Some("bytes")).await
-    };
+    let run = create_run(addr).await;
+    let put = |path: String| async move { put_artifact(addr, &path).await };
     let base = format!("0/{run}/artifacts");
     for bad in ["..%5C..%5Cx", "a%00b", "line%0Abreak", "tab%09x"] {
         let (status, body) = put(format!("{base}/{bad}")).await;

@@ -6,7 +6,7 @@
 //! refusals of bad MLflow 3 requests over raw HTTP.
 
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
-use drover_tests::mlflow::{TOKEN, call, code, printed, run_script};
+use drover_tests::mlflow::{TOKEN, call, code, create_run, printed, put_artifact, run_script};
 use drover_tests::{add_dataset, churn_csv, drover_ok, http_request, start_coordinator};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,17 +154,7 @@ async fn mlflow3_requests_with_bad_input_get_clear_errors_and_change_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let coordinator = start_coordinator(&tmp.path().join("coord")).await;
     let addr = coordinator.http_addr();
-    let run = call(
-        addr,
-        "POST",
-        "runs/create",
-        Some(r#"{"experiment_id": "0"}"#),
-    )
-    .await;
-    let run = run.1["run"]["info"]["run_id"]
-        .as_str()
-        .expect("run")
-        .to_string();
+    let run = create_run(addr).await;
     let other = call(
         addr,
         "POST",
@@ -290,16 +280,7 @@ async fn mlflow3_requests_with_bad_input_get_clear_errors_and_change_nothing() {
         .expect("id")
         .to_string();
     assert_eq!(created.1["model"]["info"]["status"], "LOGGED_MODEL_PENDING");
-    let put = |path: String| async move {
-        http_request(
-            addr,
-            "PUT",
-            &format!("/api/2.0/mlflow-artifacts/artifacts/{path}"),
-            &[],
-            Some("bytes"),
-        )
-        .await
-    };
+    let put = |path: String| async move { put_artifact(addr, &path).await };
     let (status, body) = put(format!("1/models/{id}/artifacts/MLmodel")).await;
     assert_eq!(status, 400, "another experiment's path: {body}");
     assert!(body.contains("belongs to experiment 0"), "{body}");

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, json, record_write};
 
@@ -106,40 +106,37 @@ impl Store {
         name: &str,
         now_ms: u64,
     ) -> Result<Result<bool, String>, StoreError> {
-        let started = Instant::now();
-        let mut conn = self.lock()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(old): Option<String> = tx
-            .query_row("SELECT name FROM experiments WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?
-        else {
-            return Ok(Ok(false));
-        };
-        let taken: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM experiments WHERE name = ?1 AND id != ?2",
-                params![name, id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(other) = taken {
-            return Ok(Err(format!(
-                "experiment {other} is already called {name:?}"
-            )));
-        }
-        tx.execute(
-            "UPDATE experiments SET name = ?2, updated_ms = ?3 WHERE id = ?1",
-            params![id, name, now_ms as i64],
-        )?;
-        tx.execute(
-            "UPDATE runs SET experiment = ?2 WHERE experiment = ?1",
-            params![old, name],
-        )?;
-        tx.commit()?;
-        record_write(started);
-        Ok(Ok(true))
+        self.write_tx(|tx| {
+            let Some(old): Option<String> = tx
+                .query_row("SELECT name FROM experiments WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?
+            else {
+                return Ok(Ok(false));
+            };
+            let taken: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM experiments WHERE name = ?1 AND id != ?2",
+                    params![name, id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(other) = taken {
+                return Ok(Err(format!(
+                    "experiment {other} is already called {name:?}"
+                )));
+            }
+            tx.execute(
+                "UPDATE experiments SET name = ?2, updated_ms = ?3 WHERE id = ?1",
+                params![id, name, now_ms as i64],
+            )?;
+            tx.execute(
+                "UPDATE runs SET experiment = ?2 WHERE experiment = ?1",
+                params![old, name],
+            )?;
+            Ok(Ok(true))
+        })
     }
 
     /// Sets (`Some`) or removes (`None`) one tag of an experiment; false when it does not exist.
@@ -150,29 +147,27 @@ impl Store {
         value: Option<&str>,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        let started = Instant::now();
-        let mut conn = self.lock()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(tags): Option<String> = tx
-            .query_row("SELECT tags FROM experiments WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?
-        else {
-            return Ok(false);
-        };
-        let mut tags: BTreeMap<String, String> = serde_json::from_str(&tags).unwrap_or_default();
-        match value {
-            Some(value) => tags.insert(key.into(), value.into()),
-            None => tags.remove(key),
-        };
-        tx.execute(
-            "UPDATE experiments SET tags = ?2, updated_ms = ?3 WHERE id = ?1",
-            params![id, json(&tags)?, now_ms as i64],
-        )?;
-        tx.commit()?;
-        record_write(started);
-        Ok(true)
+        self.write_tx(|tx| {
+            let Some(tags): Option<String> = tx
+                .query_row("SELECT tags FROM experiments WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?
+            else {
+                return Ok(false);
+            };
+            let mut tags: BTreeMap<String, String> =
+                serde_json::from_str(&tags).unwrap_or_default();
+            match value {
+                Some(value) => tags.insert(key.into(), value.into()),
+                None => tags.remove(key),
+            };
+            tx.execute(
+                "UPDATE experiments SET tags = ?2, updated_ms = ?3 WHERE id = ?1",
+                params![id, json(&tags)?, now_ms as i64],
+            )?;
+            Ok(true)
+        })
     }
 }
 

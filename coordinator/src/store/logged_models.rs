@@ -3,13 +3,11 @@
 //! it has one content hash (of its files' listing) and, when its run named a drover dataset,
 //! that dataset as lineage.
 
-use std::collections::BTreeMap;
-use std::time::Instant;
-
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-use super::{Store, StoreError, json, record_write};
+use super::{Store, StoreError, json};
 
 /// The latest value of one of a logged model's metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,7 +111,7 @@ fn save(tx: &Transaction<'_>, m: &LoggedModel) -> Result<(), StoreError> {
 impl Store {
     /// Stores a new logged model.
     pub fn create_logged_model(&self, model: &LoggedModel) -> Result<(), StoreError> {
-        self.edit_logged_model_tx(|tx| save(tx, model))
+        self.write_tx(|tx| save(tx, model))
     }
 
     /// The logged model `id` (deleted ones too).
@@ -161,7 +159,7 @@ impl Store {
         now_ms: u64,
         change: impl FnOnce(&mut LoggedModel),
     ) -> Result<Option<LoggedModel>, StoreError> {
-        self.edit_logged_model_tx(|tx| {
+        self.write_tx(|tx| {
             let Some(mut model) = load(tx, id)?.filter(|m| !m.deleted) else {
                 return Ok(None);
             };
@@ -172,22 +170,9 @@ impl Store {
         })
     }
 
-    fn edit_logged_model_tx<R>(
-        &self,
-        work: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
-        let started = Instant::now();
-        let mut conn = self.lock()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let answer = work(&tx)?;
-        tx.commit()?;
-        record_write(started);
-        Ok(answer)
-    }
-
     /// Records the models a run logged (MLflow's `runs/outputs`).
     pub fn add_run_outputs(&self, run: &str, models: &[(String, i64)]) -> Result<(), StoreError> {
-        self.edit_logged_model_tx(|tx| {
+        self.write_tx(|tx| {
             for (model, step) in models {
                 tx.execute(
                     "INSERT OR REPLACE INTO run_outputs (run_id, model_id, step) VALUES (?1, ?2, ?3)",

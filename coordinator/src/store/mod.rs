@@ -162,6 +162,20 @@ impl Store {
         Ok(self.conn.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Runs `work` in one immediate write transaction, committed when it answers `Ok`.
+    fn write_tx<R>(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let started = Instant::now();
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let answer = work(&tx)?;
+        tx.commit()?;
+        record_write(started);
+        Ok(answer)
+    }
+
     /// Records a newly issued join token.
     pub fn insert_token(&self, token: &NewToken<'_>) -> Result<(), StoreError> {
         let started = Instant::now();

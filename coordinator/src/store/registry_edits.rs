@@ -4,12 +4,11 @@
 //! under it.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use drover_protocol::serve::Variant;
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{Store, StoreError, json, record_write};
+use super::{Store, StoreError, json};
 
 /// A version's description and tags, and when it last changed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -81,19 +80,6 @@ fn ensure_record(tx: &Transaction<'_>, model: &str) -> Result<(), StoreError> {
 }
 
 impl Store {
-    fn registry_tx<R>(
-        &self,
-        work: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
-        let started = Instant::now();
-        let mut conn = self.lock()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let answer = work(&tx)?;
-        tx.commit()?;
-        record_write(started);
-        Ok(answer)
-    }
-
     /// Sets a model's description; false when no model has that name.
     pub fn set_model_description(
         &self,
@@ -101,7 +87,7 @@ impl Store {
         description: &str,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        self.registry_tx(|tx| {
+        self.write_tx(|tx| {
             if !exists(tx, model)? {
                 return Ok(false);
             }
@@ -122,7 +108,7 @@ impl Store {
         value: Option<&str>,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        self.registry_tx(|tx| {
+        self.write_tx(|tx| {
             if !exists(tx, model)? {
                 return Ok(false);
             }
@@ -188,7 +174,7 @@ impl Store {
         now_ms: u64,
         change: impl FnOnce(&mut VersionNotes),
     ) -> Result<bool, StoreError> {
-        self.registry_tx(|tx| {
+        self.write_tx(|tx| {
             let Some((description, tags)): Option<(String, String)> = tx
                 .query_row(
                     "SELECT description, tags FROM model_versions WHERE model = ?1 AND version = ?2",
@@ -221,7 +207,7 @@ impl Store {
         new: &str,
         now_ms: u64,
     ) -> Result<Result<bool, Refusal>, StoreError> {
-        self.registry_tx(|tx| {
+        self.write_tx(|tx| {
             if !exists(tx, old)? {
                 return Ok(Ok(false));
             }
@@ -252,7 +238,7 @@ impl Store {
         model: &str,
         version: u32,
     ) -> Result<Result<bool, Refusal>, StoreError> {
-        self.registry_tx(|tx| {
+        self.write_tx(|tx| {
             if let Some(refusal) = in_use(tx, model, Some(version))? {
                 return Ok(Err(refusal));
             }
@@ -278,7 +264,7 @@ impl Store {
 
     /// Deletes a model and every version of it. `Ok(Ok(false))` when it does not exist.
     pub fn delete_model(&self, model: &str) -> Result<Result<bool, Refusal>, StoreError> {
-        self.registry_tx(|tx| {
+        self.write_tx(|tx| {
             if !exists(tx, model)? {
                 return Ok(Ok(false));
             }
