@@ -106,6 +106,8 @@ client.set_model_version_tag("demo-model", "1", "scratch", "x")
 client.delete_model_version_tag("demo-model", "1", "scratch")
 version = client.get_model_version("demo-model", "1")
 assert (version.description, version.tags) == ("first sklearn model", {"validated": "yes"}), version
+found = client.search_model_versions("name = 'demo-model' AND tags.validated = 'yes'")
+assert [v.version for v in found] == ["1"], found
 client.update_registered_model("demo-model", description="churn, from sklearn")
 client.set_registered_model_tag("demo-model", "team", "growth")
 assert client.get_registered_model("demo-model").tags == {"team": "growth"}

@@ -273,8 +273,8 @@ pub async fn get_version(State(api): State<Api>, uri: Uri) -> Reply {
     .await
 }
 
-/// A version with its source, as model-version search filters see it.
-struct Searched<'a>(&'a ModelVersion, &'a str);
+/// A version with its source and tags, as model-version search filters see it.
+struct Searched<'a>(&'a ModelVersion, &'a str, Option<&'a VersionNotes>);
 
 impl Searchable for Searched<'_> {
     fn metric(&self, _: &str) -> Option<f64> {
@@ -283,8 +283,8 @@ impl Searchable for Searched<'_> {
     fn param(&self, _: &str) -> Option<&str> {
         None
     }
-    fn tag(&self, _: &str) -> Option<&str> {
-        None
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.2?.tags.get(key).map(String::as_str)
     }
     fn attribute(&self, name: &str) -> Option<Attribute> {
         match name {
@@ -315,7 +315,7 @@ pub async fn search_versions(State(api): State<Api>, uri: Uri) -> Reply {
             let extras = Extras::load(api, &name)?;
             for v in api.store.sync().model_versions(&name)? {
                 let source = extras.source(&v);
-                if filter.matches(&Searched(&v, &source)) {
+                if filter.matches(&Searched(&v, &source, extras.notes.get(&v.version))) {
                     found.push(extras.json(&v));
                 }
             }
