@@ -148,16 +148,29 @@ fn request_id(headers: &HeaderMap) -> String {
         )
 }
 
-/// Reads the body: at most [`MAX_BODY`] bytes, within [`BODY_TIMEOUT`].
+/// Reads the body: at most [`MAX_BODY`] bytes, within [`BODY_TIMEOUT`]. A body that has
+/// already arrived whole (a small prediction request, usually) is taken without arming the
+/// timer, which is the larger cost of reading it.
 async fn read(body: Body) -> Result<Bytes, Failure> {
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(Failure::Bad(BadRequest::new(
+    use std::future::Future;
+    let mut reading = std::pin::pin!(axum::body::to_bytes(body, MAX_BODY));
+    let arrived = {
+        let mut now = std::task::Context::from_waker(std::task::Waker::noop());
+        reading.as_mut().poll(&mut now)
+    };
+    let read = match arrived {
+        std::task::Poll::Ready(read) => read,
+        std::task::Poll::Pending => match tokio::time::timeout(BODY_TIMEOUT, reading).await {
+            Ok(read) => read,
+            Err(_) => return Err(Failure::Slow),
+        },
+    };
+    read.map_err(|_| {
+        Failure::Bad(BadRequest::new(
             "body",
             format!("larger than {MAX_BODY} bytes, or cut short"),
-        ))),
-        Err(_) => Err(Failure::Slow),
-    }
+        ))
+    })
 }
 
 /// Adds the request id and the serving version to an answer.
