@@ -73,7 +73,7 @@ fn exists(tx: &Transaction<'_>, model: &str) -> Result<bool, StoreError> {
 fn ensure_record(tx: &Transaction<'_>, model: &str) -> Result<(), StoreError> {
     tx.execute(
         "INSERT OR IGNORE INTO registered_models (name, created_ms)
-         SELECT ?1, COALESCE(MIN(created_ms), 0) FROM model_versions WHERE model = ?1",
+         SELECT model, MIN(created_ms) FROM model_versions WHERE model = ?1 GROUP BY model",
         [model],
     )?;
     Ok(())
@@ -247,6 +247,9 @@ impl Store {
                 "DELETE FROM model_versions WHERE model = ?1 AND version = ?2",
                 params![model, version],
             )?;
+            if changed == 0 {
+                return Ok(Ok(false));
+            }
             // Numbers are never given twice: the next version counts past a deleted one.
             tx.execute(
                 "UPDATE registered_models SET last_deleted = MAX(last_deleted, ?2) WHERE name = ?1",
@@ -258,7 +261,7 @@ impl Store {
                     params![model, version],
                 )?;
             }
-            Ok(Ok(changed == 1))
+            Ok(Ok(true))
         })
     }
 
@@ -341,7 +344,23 @@ mod tests {
             store.delete_model_version("churn", 3).expect("runs"),
             Ok(true)
         );
-        assert_eq!(register(&store, "churn"), 4, "3 is not given twice");
+        assert_eq!(
+            store.delete_model_version("churn", 99).expect("runs"),
+            Ok(false)
+        );
+        assert_eq!(
+            register(&store, "churn"),
+            4,
+            "3 is not given twice, and 99 was never there"
+        );
+        assert_eq!(
+            store.delete_model_version("ghost", 1).expect("runs"),
+            Ok(false)
+        );
+        assert!(
+            store.registered_model("ghost").expect("reads").is_none(),
+            "deleting from a model that does not exist makes none up"
+        );
 
         store.remove_deployment("churn").expect("undeploys");
         store
