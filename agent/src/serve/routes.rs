@@ -152,25 +152,17 @@ fn request_id(headers: &HeaderMap) -> String {
 /// already arrived whole (a small prediction request, usually) is taken without arming the
 /// timer, which is the larger cost of reading it.
 async fn read(body: Body) -> Result<Bytes, Failure> {
-    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
     let mut reading = std::pin::pin!(axum::body::to_bytes(body, MAX_BODY));
-    let arrived = {
-        let mut now = std::task::Context::from_waker(std::task::Waker::noop());
-        reading.as_mut().poll(&mut now)
-    };
+    let arrived = Future::poll(reading.as_mut(), &mut Context::from_waker(Waker::noop()));
     let read = match arrived {
-        std::task::Poll::Ready(read) => read,
-        std::task::Poll::Pending => match tokio::time::timeout(BODY_TIMEOUT, reading).await {
-            Ok(read) => read,
-            Err(_) => return Err(Failure::Slow),
-        },
+        Poll::Ready(read) => read,
+        Poll::Pending => tokio::time::timeout(BODY_TIMEOUT, reading)
+            .await
+            .map_err(|_| Failure::Slow)?,
     };
-    read.map_err(|_| {
-        Failure::Bad(BadRequest::new(
-            "body",
-            format!("larger than {MAX_BODY} bytes, or cut short"),
-        ))
-    })
+    let too_large = || format!("larger than {MAX_BODY} bytes, or cut short");
+    read.map_err(|_| Failure::Bad(BadRequest::new("body", too_large())))
 }
 
 /// Adds the request id and the serving version to an answer.
