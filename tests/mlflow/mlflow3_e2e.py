@@ -45,12 +45,11 @@ assert str(info.registered_model_version) == "1", info.registered_model_version
 expected = model.predict(features)
 
 # Loaded back by every kind of registry URI, predicting what the original predicts.
-for uri in ["models:/demo-model/1", info.model_uri]:
-    assert (mlflow.pyfunc.load_model(uri).predict(features) == expected).all(), uri
 client.set_registered_model_alias("demo-model", "champion", "1")
-assert (mlflow.sklearn.load_model("models:/demo-model@champion").predict(features) == expected).all()
 client.transition_model_version_stage("demo-model", "1", "Production")
-assert (mlflow.pyfunc.load_model("models:/demo-model/Production").predict(features) == expected).all()
+for uri in ["models:/demo-model/1", "models:/demo-model@champion", "models:/demo-model/Production"]:
+    assert (mlflow.pyfunc.load_model(uri).predict(features) == expected).all(), uri
+assert (mlflow.sklearn.load_model(info.model_uri).predict(features) == expected).all()
 
 # The logged model: its run, params, status, files; found by search.
 logged = client.get_logged_model(info.model_id)
