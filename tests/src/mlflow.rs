@@ -1,14 +1,37 @@
 //! Driving drover's MLflow API: raw JSON calls with their MLflow error code, and the
 //! official client's scripts in `tests/mlflow/` run with the test Python.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use drover_coordinator::Coordinator;
 
 use serde_json::Value;
 
-use crate::http_request;
+use crate::{http_request, start_coordinator};
 
 /// The bearer token the script tests put on file and give the client.
 pub const TOKEN: &str = "e2e-token";
+
+/// What a script test needs: the test Python, a temporary dir, and a coordinator on
+/// `<dir>/coord` whose HTTP listener wants [`TOKEN`]. `None` (the test says it is skipped)
+/// when `DROVER_MLFLOW_PYTHON` names no Python.
+pub async fn scripted_coordinator() -> Option<(OsString, tempfile::TempDir, PathBuf, Coordinator)> {
+    let Some(python) = std::env::var_os("DROVER_MLFLOW_PYTHON") else {
+        eprintln!(
+            "skipped: set DROVER_MLFLOW_PYTHON to a Python with tests/mlflow/requirements.txt installed (.ci/run does)"
+        );
+        return None;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let token = drover_coordinator::http::token_path(&data);
+    std::fs::write(token, format!("{TOKEN}\n")).expect("token");
+    let coordinator = start_coordinator(&data).await;
+    Some((python, tmp, data, coordinator))
+}
 
 /// The prefix of MLflow's REST API.
 pub const API: &str = "/api/2.0/mlflow";

@@ -6,7 +6,9 @@
 
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
 use drover_protocol::run::RunStatus;
-use drover_tests::mlflow::{API, TOKEN, call, code, create_run, put_artifact, run_script};
+use drover_tests::mlflow::{
+    API, call, code, create_run, put_artifact, run_script, scripted_coordinator,
+};
 use drover_tests::{http_request, start_coordinator};
 use serde_json::Value;
 
@@ -192,21 +194,9 @@ async fn a_token_on_file_is_required_from_every_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_client_logs_runs_that_drover_lists() {
-    let Some(python) = std::env::var_os("DROVER_MLFLOW_PYTHON") else {
-        eprintln!(
-            "skipped: set DROVER_MLFLOW_PYTHON to a Python with tests/mlflow/requirements.txt installed (.ci/run does)"
-        );
+    let Some((python, tmp, _, coordinator)) = scripted_coordinator().await else {
         return;
     };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("coord");
-    std::fs::create_dir_all(&data).expect("data dir");
-    std::fs::write(
-        drover_coordinator::http::token_path(&data),
-        format!("{TOKEN}\n"),
-    )
-    .expect("token");
-    let coordinator = start_coordinator(&data).await;
     let uri = format!("http://{}", coordinator.http_addr());
     let lines = run_script(&python, "client_e2e.py", &uri, tmp.path(), &[]).await;
     let ids: Vec<String> = lines

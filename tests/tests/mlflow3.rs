@@ -6,26 +6,16 @@
 //! refusals of bad MLflow 3 requests over raw HTTP.
 
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
-use drover_tests::mlflow::{TOKEN, call, code, create_run, printed, put_artifact, run_script};
+use drover_tests::mlflow::{
+    TOKEN, call, code, create_run, printed, put_artifact, run_script, scripted_coordinator,
+};
 use drover_tests::{add_dataset, churn_csv, drover_ok, http_request, start_coordinator};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mlflow3_script_logs_registers_and_loads_a_sklearn_model_drover_traces() {
-    let Some(python) = std::env::var_os("DROVER_MLFLOW_PYTHON") else {
-        eprintln!(
-            "skipped: set DROVER_MLFLOW_PYTHON to a Python with tests/mlflow/requirements.txt installed (.ci/run does)"
-        );
+    let Some((python, tmp, data, coordinator)) = scripted_coordinator().await else {
         return;
     };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("coord");
-    std::fs::create_dir_all(&data).expect("data dir");
-    std::fs::write(
-        drover_coordinator::http::token_path(&data),
-        format!("{TOKEN}\n"),
-    )
-    .expect("token");
-    let coordinator = start_coordinator(&data).await;
     let csv = churn_csv(400, 11);
     add_dataset(&data, "churn", &csv).await;
     let handle = coordinator.handle();

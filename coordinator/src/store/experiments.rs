@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, json, record_write};
+use super::{Store, StoreError, edit_tags, json, record_write};
 
 /// An experiment: a named group of runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,15 +156,9 @@ impl Store {
             else {
                 return Ok(false);
             };
-            let mut tags: BTreeMap<String, String> =
-                serde_json::from_str(&tags).unwrap_or_default();
-            match value {
-                Some(value) => tags.insert(key.into(), value.into()),
-                None => tags.remove(key),
-            };
             tx.execute(
                 "UPDATE experiments SET tags = ?2, updated_ms = ?3 WHERE id = ?1",
-                params![id, json(&tags)?, now_ms as i64],
+                params![id, edit_tags(&tags, key, value)?, now_ms as i64],
             )?;
             Ok(true)
         })

@@ -351,6 +351,18 @@ fn decode_agent(row: AgentRow) -> Result<AgentRecord, StoreError> {
     })
 }
 
+/// A JSON map of tags as stored, with `key` set to `value` (`Some`) or removed (`None`),
+/// written back as JSON.
+fn edit_tags(stored: &str, key: &str, value: Option<&str>) -> Result<String, StoreError> {
+    let mut tags: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(stored).unwrap_or_default();
+    match value {
+        Some(value) => tags.insert(key.into(), value.into()),
+        None => tags.remove(key),
+    };
+    json(&tags)
+}
+
 fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

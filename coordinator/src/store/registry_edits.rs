@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use drover_protocol::serve::Variant;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{Store, StoreError, json};
+use super::{Store, StoreError, edit_tags, json};
 
 /// A version's description and tags, and when it last changed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -118,15 +118,9 @@ impl Store {
                 [model],
                 |r| r.get(0),
             )?;
-            let mut tags: BTreeMap<String, String> =
-                serde_json::from_str(&tags).unwrap_or_default();
-            match value {
-                Some(value) => tags.insert(key.into(), value.into()),
-                None => tags.remove(key),
-            };
             tx.execute(
                 "UPDATE registered_models SET tags = ?2, updated_ms = ?3 WHERE name = ?1",
-                params![model, json(&tags)?, now_ms as i64],
+                params![model, edit_tags(&tags, key, value)?, now_ms as i64],
             )?;
             Ok(true)
         })
