@@ -16,15 +16,11 @@ use super::limits;
 use super::request::{
     Reply, body, experiment_id, page, query, required, search_terms, view_matches,
 };
-use super::wire::{KeyValue, int64};
+use super::wire::{KeyValue, int64, pairs};
 use crate::store::Experiment;
 
 fn experiment_json(e: &Experiment) -> Value {
-    let tags: Vec<Value> = e
-        .tags
-        .iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect();
+    let tags = pairs(&e.tags);
     json!({
         "experiment_id": e.id.to_string(),
         "name": e.name,

@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 
 use super::Api;
 use super::error::MlflowError;
+use super::limits::within;
 use super::logged_models::load_model;
 use super::request::{Reply, RunRef, body};
-use super::wire::{KeyValue, int64};
+use super::wire::{KeyValue, int64, pairs};
 use crate::store::StoredInput;
 
 /// MLflow's own limits on a dataset input's fields, in characters.
@@ -59,15 +60,6 @@ struct LogInputs {
     datasets: Vec<DatasetInput>,
     #[serde(default)]
     models: Vec<ModelRef>,
-}
-
-fn within(what: &str, text: &str, max: usize) -> Result<(), MlflowError> {
-    if text.chars().count() > max {
-        return Err(MlflowError::invalid(format!(
-            "{what} is over {max} characters"
-        )));
-    }
-    Ok(())
 }
 
 fn input(api: &Api, d: DatasetInput) -> Result<StoredInput, MlflowError> {
@@ -182,13 +174,8 @@ pub fn run_io(api: &Api, run: &str) -> Result<(Value, Value), MlflowError> {
         .run_inputs(run)?
         .into_iter()
         .map(|i| {
-            let tags: Vec<Value> = i
-                .tags
-                .iter()
-                .map(|(k, v)| json!({"key": k, "value": v}))
-                .collect();
             json!({
-                "tags": tags,
+                "tags": pairs(&i.tags),
                 "dataset": {
                     "name": i.name, "digest": i.digest, "source_type": i.source_type,
                     "source": i.source, "schema": i.schema, "profile": i.profile,

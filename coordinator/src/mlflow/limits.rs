@@ -20,7 +20,8 @@ pub const MAX_BATCH_METRICS: usize = 1000;
 pub const MAX_BATCH_PARAMS: usize = 100;
 pub const MAX_BATCH_TAGS: usize = 100;
 
-fn within(what: &str, text: &str, max: usize) -> Result<(), MlflowError> {
+/// Refuses `text` (a `what`) of more than `max` characters, naming its start.
+pub fn within(what: &str, text: &str, max: usize) -> Result<(), MlflowError> {
     let len = text.chars().count();
     if len > max {
         let start: String = text.chars().take(40).collect();

@@ -19,7 +19,7 @@ use super::filter::{Attribute, Attributes, OrderBy, Searchable};
 use super::limits;
 use super::manifest::manifest;
 use super::request::{Reply, body, experiment_id, page, query, search_terms};
-use super::wire::{KeyValue, int64, number};
+use super::wire::{KeyValue, int64, number, pairs};
 use crate::store::{LoggedModel, ModelMetric, Point};
 
 /// What a logged-model search may name.
@@ -41,12 +41,6 @@ const FAILED: &str = "LOGGED_MODEL_UPLOAD_FAILED";
 /// The artifact folder of a logged model, as a path in the proxied artifact routes.
 pub fn model_dir(m: &LoggedModel) -> String {
     format!("{}/models/{}/artifacts", m.experiment_id, m.id)
-}
-
-fn pairs<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<Value> {
-    map.into_iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect()
 }
 
 /// A logged model as the client reads it.

@@ -20,7 +20,7 @@ use super::Api;
 use super::error::MlflowError;
 use super::filter::{Attribute, Attributes, Filter, Searchable};
 use super::request::{body, query, required};
-use super::wire::KeyValue;
+use super::wire::{KeyValue, pairs};
 use crate::registry;
 use crate::store::VersionNotes;
 
@@ -91,11 +91,7 @@ impl Extras {
     pub(super) fn json(&self, v: &ModelVersion) -> Value {
         let notes = self.notes.get(&v.version).cloned().unwrap_or_default();
         let source = self.source(v);
-        let tags: Vec<Value> = notes
-            .tags
-            .iter()
-            .map(|(k, v)| json!({"key": k, "value": v}))
-            .collect();
+        let tags = pairs(&notes.tags);
         let mut reply = json!({
             "name": v.model,
             "version": v.version.to_string(),
@@ -184,16 +180,11 @@ pub(super) fn registered_json(api: &Api, name: &str) -> Result<Value, MlflowErro
         .into_iter()
         .map(|(alias, version)| json!({"alias": alias, "version": version.to_string()}))
         .collect();
-    let tags: Vec<Value> = model
-        .tags
-        .iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect();
-    let updated = versions
-        .iter()
-        .map(|v| v.created_ms)
-        .chain(api.store.sync().model_updated_ms(name)?)
-        .max()
+    let tags = pairs(&model.tags);
+    let updated = api
+        .store
+        .sync()
+        .model_last_change(name)?
         .unwrap_or(model.created_ms);
     Ok(json!({
         "name": model.name,

@@ -3,7 +3,7 @@
 //! tags and metrics in [`super::logging`]; reading requests in [`super::request`].
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -22,7 +22,7 @@ use super::limits;
 use super::request::{
     Reply, RunRef, body, experiment_id, offset, page, query, required, search_terms, view_matches,
 };
-use super::wire::{KeyValue, int64, number};
+use super::wire::{KeyValue, int64, number, pairs};
 use crate::store::{Keys, LogError, NewTrackedRun, Point, TrackedRun};
 
 /// MLflow's name for a run status.
@@ -65,12 +65,6 @@ fn info_json(run: &TrackedRun) -> Value {
         info["end_time"] = json!(end);
     }
     info
-}
-
-fn pairs(map: &BTreeMap<String, String>) -> Vec<Value> {
-    map.iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect()
 }
 
 fn point_json(key: &str, p: &Point) -> Value {

@@ -14,6 +14,13 @@ pub struct KeyValue {
     pub value: String,
 }
 
+/// Params or tags as MLflow lists them: `[{"key": ..., "value": ...}]`.
+pub fn pairs<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<Value> {
+    map.into_iter()
+        .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+        .collect()
+}
+
 /// A double as MLflow writes it.
 pub fn number(v: f64) -> Value {
     if v.is_nan() {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, edit_tags, json, record_write};
+use super::{Store, StoreError, edit_tags, json, json_or_default, record_write};
 
 /// An experiment: a named group of runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +25,7 @@ fn experiment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Experiment> {
         id: r.get(0)?,
         name: r.get(1)?,
         lifecycle: r.get(2)?,
-        tags: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+        tags: json_or_default(&r.get::<_, String>(3)?),
         created_ms: r.get::<_, i64>(4)? as u64,
         updated_ms: r.get::<_, i64>(5)? as u64,
     })

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::{Store, StoreError, json};
+use super::{Store, StoreError, json, json_or_default};
 
 /// The latest value of one of a logged model's metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,10 +50,6 @@ const SELECT: &str =
     params, tags, metrics, artifact_hash, dataset, dataset_hash, deleted, created_ms, updated_ms
     FROM logged_models";
 
-fn parse<T: serde::de::DeserializeOwned + Default>(text: String) -> T {
-    serde_json::from_str(&text).unwrap_or_default()
-}
-
 fn model_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoggedModel> {
     Ok(LoggedModel {
         id: r.get(0)?,
@@ -63,9 +59,9 @@ fn model_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoggedModel> {
         model_type: r.get(4)?,
         status: r.get(5)?,
         status_message: r.get(6)?,
-        params: parse(r.get(7)?),
-        tags: parse(r.get(8)?),
-        metrics: parse(r.get(9)?),
+        params: json_or_default(&r.get::<_, String>(7)?),
+        tags: json_or_default(&r.get::<_, String>(8)?),
+        metrics: json_or_default(&r.get::<_, String>(9)?),
         artifact_hash: r.get(10)?,
         dataset: r.get(11)?,
         dataset_hash: r.get(12)?,

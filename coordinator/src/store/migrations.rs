@@ -324,6 +324,7 @@ CREATE TABLE logged_models (
     updated_ms     INTEGER NOT NULL
 );
 CREATE INDEX logged_models_by_experiment ON logged_models (experiment_id, created_ms);
+CREATE INDEX logged_models_by_run ON logged_models (source_run_id);
 CREATE TABLE run_inputs (
     run_id      TEXT NOT NULL,
     name        TEXT NOT NULL,

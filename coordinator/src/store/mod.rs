@@ -351,11 +351,15 @@ fn decode_agent(row: AgentRow) -> Result<AgentRecord, StoreError> {
     })
 }
 
+/// A JSON column of params, tags or metrics as stored; empty when it does not read.
+fn json_or_default<T: serde::de::DeserializeOwned + Default>(stored: &str) -> T {
+    serde_json::from_str(stored).unwrap_or_default()
+}
+
 /// A JSON map of tags as stored, with `key` set to `value` (`Some`) or removed (`None`),
 /// written back as JSON.
 fn edit_tags(stored: &str, key: &str, value: Option<&str>) -> Result<String, StoreError> {
-    let mut tags: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(stored).unwrap_or_default();
+    let mut tags: std::collections::BTreeMap<String, String> = json_or_default(stored);
     match value {
         Some(value) => tags.insert(key.into(), value.into()),
         None => tags.remove(key),

@@ -6,7 +6,12 @@ use std::time::Instant;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, json, record_write};
+use super::{Store, StoreError, json, json_or_default, record_write};
+
+/// When the model named by `n.name` (its record `r`, if any) or a version of it last changed:
+/// made, registered, or edited. One expression for the listing and for one model.
+const LAST_CHANGE: &str = "MAX(COALESCE(r.updated_ms, 0), COALESCE(r.created_ms, 0),
+    COALESCE((SELECT MAX(MAX(created_ms, COALESCE(updated_ms, 0))) FROM model_versions v WHERE v.model = n.name), 0))";
 
 /// A registered model's own record.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +55,7 @@ impl Store {
                     Ok(RegisteredModel {
                         name: name.into(),
                         description: r.get(0)?,
-                        tags: serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or_default(),
+                        tags: json_or_default(&r.get::<_, String>(1)?),
                         created_ms: r.get::<_, i64>(2)? as u64,
                     })
                 },
@@ -126,21 +131,20 @@ impl Store {
     /// version of it last changed.
     pub fn registered_models(&self) -> Result<Vec<(RegisteredModel, u64)>, StoreError> {
         let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT n.name, COALESCE(r.description, ''), COALESCE(r.tags, '{}'),
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT n.name, COALESCE(r.description, ''), COALESCE(r.tags, '{{}}'),
                 COALESCE(r.created_ms, (SELECT MIN(created_ms) FROM model_versions v WHERE v.model = n.name), 0),
-                MAX(COALESCE(r.updated_ms, 0), COALESCE(r.created_ms, 0),
-                    COALESCE((SELECT MAX(MAX(created_ms, COALESCE(updated_ms, 0))) FROM model_versions v WHERE v.model = n.name), 0))
+                {LAST_CHANGE}
              FROM (SELECT name FROM registered_models UNION SELECT model FROM model_versions) n
-             LEFT JOIN registered_models r ON r.name = n.name ORDER BY n.name",
-        )?;
+             LEFT JOIN registered_models r ON r.name = n.name ORDER BY n.name"
+        ))?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((
                     RegisteredModel {
                         name: r.get(0)?,
                         description: r.get(1)?,
-                        tags: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                        tags: json_or_default(&r.get::<_, String>(2)?),
                         created_ms: r.get::<_, i64>(3)? as u64,
                     },
                     r.get::<_, i64>(4)? as u64,
@@ -148,6 +152,20 @@ impl Store {
             })?
             .collect::<Result<_, _>>()?;
         Ok(rows)
+    }
+
+    /// When model `name` or a version of it last changed; `None` when it does not exist.
+    pub fn model_last_change(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let conn = self.read()?;
+        let at: i64 = conn.query_row(
+            &format!(
+                "SELECT {LAST_CHANGE} FROM (SELECT ?1 AS name) n
+                 LEFT JOIN registered_models r ON r.name = n.name"
+            ),
+            [name],
+            |r| r.get(0),
+        )?;
+        Ok((at > 0).then_some(at as u64))
     }
 
     /// Names of every model, registered by record or by version.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use drover_protocol::serve::Variant;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{Store, StoreError, edit_tags, json};
+use super::{Store, StoreError, edit_tags, json, json_or_default};
 
 /// A version's description and tags, and when it last changed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35,7 +35,7 @@ fn in_use(
         )
         .optional()?;
     if let Some(variants) = variants {
-        let variants: Vec<Variant> = serde_json::from_str(&variants).unwrap_or_default();
+        let variants: Vec<Variant> = json_or_default(&variants);
         let served: Vec<u32> = variants.iter().map(|v| v.version).collect();
         if version.is_none_or(|v| served.contains(&v)) {
             return Ok(Some(format!(
@@ -126,19 +126,6 @@ impl Store {
         })
     }
 
-    /// When a model's own record last changed, if ever.
-    pub fn model_updated_ms(&self, model: &str) -> Result<Option<u64>, StoreError> {
-        let conn = self.read()?;
-        let at: Option<Option<i64>> = conn
-            .query_row(
-                "SELECT updated_ms FROM registered_models WHERE name = ?1",
-                [model],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(at.flatten().map(|v| v as u64))
-    }
-
     /// The description, tags and last change of every version of `model`.
     pub fn version_notes(&self, model: &str) -> Result<BTreeMap<u32, VersionNotes>, StoreError> {
         let conn = self.read()?;
@@ -151,7 +138,7 @@ impl Store {
                     r.get(0)?,
                     VersionNotes {
                         description: r.get(1)?,
-                        tags: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                        tags: json_or_default(&r.get::<_, String>(2)?),
                         updated_ms: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
                     },
                 ))
@@ -181,7 +168,7 @@ impl Store {
             };
             let mut notes = VersionNotes {
                 description,
-                tags: serde_json::from_str(&tags).unwrap_or_default(),
+                tags: json_or_default(&tags),
                 updated_ms: Some(now_ms),
             };
             change(&mut notes);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use drover_protocol::run::{RunInput, RunLineage, RunOutput};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, json, record_write};
+use super::{Store, StoreError, json, json_or_default, record_write};
 
 /// A dataset input as the client logged it.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +138,7 @@ impl Store {
                     source: r.get(3)?,
                     schema: r.get(4)?,
                     profile: r.get(5)?,
-                    tags: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                    tags: json_or_default(&r.get::<_, String>(6)?),
                     dataset: r.get(7)?,
                     dataset_hash: r.get(8)?,
                 })
