@@ -3,11 +3,14 @@
 //! beyond loopback it requires a bearer token on every route but the two health probes; with
 //! a certificate it speaks HTTPS.
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,7 +19,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use hyper::body::Incoming;
+use hyper::service::{Service, service_fn};
+use hyper_util::service::TowerToHyperService;
+
 use crate::serve::catalog::Catalog;
+use crate::serve::direct;
+use crate::serve::routes::{self, Serving};
 
 /// Connections served at once; more are closed as soon as they are accepted.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -30,25 +39,35 @@ pub struct Access {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
-/// Refuses a request without the listener's token, except the health probes.
-async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/v2/health/") {
-        return next.run(request).await;
-    }
-    let message = match drover_protocol::http::presented(request.headers(), &token) {
-        Presented::Right => return next.run(request).await,
+/// The answer to a request without the listener's `token`, if it lacks it.
+fn refused(headers: &HeaderMap, token: &str) -> Option<Response> {
+    let message = match drover_protocol::http::presented(headers, token) {
+        Presented::Right => return None,
         Presented::Wrong => "the bearer token is wrong",
         Presented::Missing => {
             "this listener requires a bearer token (Authorization: Bearer <the agent's http.token>)"
         }
     };
-    (
+    let answer = (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Bearer")],
         axum::Json(serde_json::json!({ "error": message })),
-    )
-        .into_response()
+    );
+    Some(answer.into_response())
 }
+
+/// Refuses a request without the listener's token, except the health probes.
+async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/v2/health/") {
+        return next.run(request).await;
+    }
+    match refused(request.headers(), &token) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
+    }
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 /// Serves until `shutdown` fires; ready while `connected` is true.
 pub async fn serve(
@@ -59,6 +78,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let prometheus = drover_protocol::telemetry::prometheus();
+    let serving = Serving::start(catalog);
     let mut app = Router::new()
         .route(
             "/v2/health/live",
@@ -79,16 +99,27 @@ pub async fn serve(
             "/metrics",
             get(move || std::future::ready(prometheus.render())),
         )
-        .merge(crate::serve::routes::router(catalog));
-    if let Some(token) = access.token {
-        app = app.layer(middleware::from_fn_with_state(
-            Arc::from(token),
-            require_token,
-        ));
+        .merge(routes::router(&serving));
+    let token: Option<Arc<str>> = access.token.map(Arc::from);
+    if let Some(token) = &token {
+        app = app.layer(middleware::from_fn_with_state(token.clone(), require_token));
     }
+    let router = TowerToHyperService::new(app);
+    // Predictions skip the router (see `direct`); everything else, and the token check of
+    // every other route, is the router's.
+    let service = service_fn(move |request: hyper::Request<Incoming>| -> Answer {
+        let Some(route) = direct::route(request.method(), request.uri().path()) else {
+            return Box::pin(router.call(request));
+        };
+        if let Some(refusal) = token.as_deref().and_then(|t| refused(request.headers(), t)) {
+            return Box::pin(std::future::ready(Ok(refusal)));
+        }
+        let answer = direct::answer(serving.clone(), route, request.map(Body::new));
+        Box::pin(async move { Ok(answer.await) })
+    });
     let listen = Listen {
         max_connections: MAX_CONNECTIONS,
         tls: access.tls,
     };
-    drover_protocol::http::serve(listener, app, listen, shutdown).await;
+    drover_protocol::http::serve_service(listener, service, listen, shutdown).await;
 }

@@ -4,12 +4,16 @@
 //! acceptor, and the bearer-token rule of every drover listener: required when it is reachable
 //! beyond loopback, kept in a file created on first need.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Request, header};
+use axum::response::Response;
+use hyper::body::Incoming;
+use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rand::RngCore;
@@ -108,6 +112,20 @@ pub async fn serve(
     listen: Listen,
     shutdown: CancellationToken,
 ) {
+    serve_service(listener, TowerToHyperService::new(app), listen, shutdown).await;
+}
+
+/// Serves `service` (a router, or what answers some requests before one) on `listener`
+/// until `shutdown` fires, then finishes the requests in progress.
+pub async fn serve_service<S>(
+    listener: TcpListener,
+    service: S,
+    listen: Listen,
+    shutdown: CancellationToken,
+) where
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(listen.max_connections));
     let connections = TaskTracker::new();
     loop {
@@ -129,7 +147,7 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = service.clone();
         let (shutdown, tls) = (shutdown.clone(), listen.tls.clone());
         connections.spawn(async move {
             let _slot = slot;
@@ -149,12 +167,11 @@ pub async fn serve(
 
 /// Serves HTTP/1.1 on one connection until the client goes or `shutdown` fires (then the
 /// request in progress is finished first).
-async fn serve_connection<I>(
-    io: I,
-    service: TowerToHyperService<axum::Router>,
-    shutdown: CancellationToken,
-) where
+async fn serve_connection<I, S>(io: I, service: S, shutdown: CancellationToken)
+where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
 {
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -47,7 +47,13 @@ async fn serve(catalog: Arc<Catalog>) -> SocketAddr {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        let _ = axum::serve(listener, drover_agent::serve::routes::router(catalog)).await;
+        let _ = axum::serve(
+            listener,
+            drover_agent::serve::routes::router(&drover_agent::serve::routes::Serving::start(
+                catalog,
+            )),
+        )
+        .await;
     });
     addr
 }

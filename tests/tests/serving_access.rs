@@ -134,10 +134,17 @@ async fn https_and_a_bearer_token_guard_the_prediction_api() {
             "the bearer token is wrong",
         ),
     ] {
-        let refused = https("POST", "/v2/models/churn/infer", headers, &body).await;
-        assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
-        assert!(refused.to_lowercase().contains("www-authenticate: bearer"));
-        assert!(refused.contains(says), "{refused}");
+        // The prediction routes the agent answers before its router, and one the router does.
+        for path in [
+            "/v2/models/churn/infer",
+            "/invocations",
+            "/v2/models/churn/versions/1/infer",
+        ] {
+            let refused = https("POST", path, headers, &body).await;
+            assert!(refused.starts_with("HTTP/1.1 401"), "{path}: {refused}");
+            assert!(refused.to_lowercase().contains("www-authenticate: bearer"));
+            assert!(refused.contains(says), "{refused}");
+        }
     }
     let metrics = https("GET", "/metrics", "", "").await;
     assert!(

@@ -14,17 +14,42 @@ use super::split::Split;
 /// Most windows one report carries (the coordinator keeps as many per agent).
 pub const MAX_WINDOWS: usize = 256;
 
+/// The loaded shadow versions of one deployment, shared by every request that copies to them.
+pub type ShadowSet = Arc<[Arc<Served>]>;
+
+type Models = BTreeMap<String, BTreeMap<u32, Arc<Served>>>;
+
+/// A deployment's split, and its shadow versions as loaded when the split or a model last
+/// changed (so that a request finds them without building a list).
+#[derive(Debug)]
+struct Route {
+    split: Split,
+    shadows: Option<ShadowSet>,
+}
+
+impl Route {
+    fn resolve(&mut self, versions: Option<&BTreeMap<u32, Arc<Served>>>) {
+        let loaded: Vec<Arc<Served>> = self
+            .split
+            .shadows
+            .iter()
+            .filter_map(|v| versions?.get(v).cloned())
+            .collect();
+        self.shadows = (!loaded.is_empty()).then(|| loaded.into());
+    }
+}
+
 /// Loaded models: every version of each name, and the deployments' splits.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    models: RwLock<BTreeMap<String, BTreeMap<u32, Arc<Served>>>>,
-    splits: RwLock<BTreeMap<String, Split>>,
+    models: RwLock<Models>,
+    routes: RwLock<BTreeMap<String, Route>>,
 }
 
 /// The version that answers a request, and the shadow versions that get a copy.
 pub struct Pick {
     pub answer: Arc<Served>,
-    pub shadows: Vec<Arc<Served>>,
+    pub shadows: Option<ShadowSet>,
 }
 
 impl Catalog {
@@ -35,16 +60,34 @@ impl Catalog {
             .entry(served.name.clone())
             .or_default()
             .insert(served.version, Arc::new(served));
+        self.resolve(&models);
     }
 
     /// Splits each model's traffic as `deployments` ask (models without one answer with their
     /// newest version).
     pub fn route(&self, deployments: &[Deployment]) {
-        let splits = deployments
+        let models = self.models.read().unwrap_or_else(|e| e.into_inner());
+        let routes = deployments
             .iter()
-            .map(|d| (d.model.clone(), Split::of(d)))
+            .map(|d| {
+                let mut route = Route {
+                    split: Split::of(d),
+                    shadows: None,
+                };
+                route.resolve(models.get(&d.model));
+                (d.model.clone(), route)
+            })
             .collect();
-        *self.splits.write().unwrap_or_else(|e| e.into_inner()) = splits;
+        *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
+    }
+
+    /// Finds each route's shadow versions again in `models`, which just changed (the caller
+    /// holds their lock, so no request sees a route ahead of its models).
+    fn resolve(&self, models: &Models) {
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        for (name, route) in routes.iter_mut() {
+            route.resolve(models.get(name));
+        }
     }
 
     /// Which loaded version of `name` answers a request with `key` (sticky) or, without one,
@@ -52,30 +95,26 @@ impl Catalog {
     pub fn pick(&self, name: &str, key: Option<&[u8]>, roll: u64) -> Option<Pick> {
         let models = self.models.read().unwrap_or_else(|e| e.into_inner());
         let versions = models.get(name)?;
-        let splits = self.splits.read().unwrap_or_else(|e| e.into_inner());
-        let Some(split) = splits.get(name) else {
+        let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
+        let Some(route) = routes.get(name) else {
             return versions.values().next_back().map(|answer| Pick {
                 answer: answer.clone(),
-                shadows: Vec::new(),
+                shadows: None,
             });
         };
-        let version = split.pick(key, roll, |v| versions.contains_key(&v))?;
+        let version = route.split.pick(key, roll, |v| versions.contains_key(&v))?;
         Some(Pick {
             answer: versions.get(&version)?.clone(),
-            shadows: split
-                .shadows
-                .iter()
-                .filter_map(|v| versions.get(v).cloned())
-                .collect(),
+            shadows: route.shadows.clone(),
         })
     }
 
     /// The shadow versions of `name`'s deployment.
     pub fn shadows(&self, name: &str) -> Vec<u32> {
-        let splits = self.splits.read().unwrap_or_else(|e| e.into_inner());
-        splits
+        let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
+        routes
             .get(name)
-            .map_or_else(Vec::new, |s| s.shadows.clone())
+            .map_or_else(Vec::new, |r| r.split.shadows.clone())
     }
 
     /// Keeps the versions `keep` accepts and drops the rest.
@@ -85,6 +124,7 @@ impl Catalog {
             versions.retain(|v, _| keep(name, *v));
         }
         models.retain(|_, versions| !versions.is_empty());
+        self.resolve(&models);
     }
 
     /// Version `version` of `name`, or its newest loaded version.

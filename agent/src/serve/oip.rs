@@ -117,7 +117,8 @@ impl<'de> Visitor<'de> for Into<'_> {
 
 impl<'de> Deserialize<'de> for Flat {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut flat = Vec::new();
+        // Room for a typical row, so that reading one does not grow the buffer again and again.
+        let mut flat = Vec::with_capacity(32);
         deserializer.deserialize_any(Into(&mut flat))?;
         Ok(Flat(flat))
     }

@@ -38,23 +38,29 @@ const KEY: HeaderName = HeaderName::from_static("x-drover-key");
 /// The model `/invocations` asks, when the agent serves more than one.
 const MODEL: HeaderName = HeaderName::from_static("x-drover-model");
 
-#[derive(Clone)]
-struct Serving {
+/// What every prediction route shares (one `Arc`, so a request clones one pointer).
+pub struct Serving {
     catalog: Arc<Catalog>,
     in_flight: Arc<Semaphore>,
     pending: Arc<Pending>,
     shadows: Shadows,
 }
 
-/// The prediction routes over `catalog` (on a runtime: shadow copies get a worker task).
-pub fn router(catalog: Arc<Catalog>) -> Router {
-    let pending = Arc::new(Pending::default());
-    let state = Serving {
-        catalog,
-        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
-        shadows: Shadows::start(pending.clone()),
-        pending,
-    };
+impl Serving {
+    /// Serving the models of `catalog` (on a runtime: shadow copies get a worker task).
+    pub fn start(catalog: Arc<Catalog>) -> Arc<Self> {
+        let pending = Arc::new(Pending::default());
+        Arc::new(Serving {
+            catalog,
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            shadows: Shadows::start(pending.clone()),
+            pending,
+        })
+    }
+}
+
+/// Every prediction route (the hot ones are also answered by [`super::direct`]).
+pub fn router(serving: &Arc<Serving>) -> Router {
     Router::new()
         .route("/v2/models/{name}", get(metadata))
         .route("/v2/models/{name}/ready", get(ready))
@@ -74,7 +80,7 @@ pub fn router(catalog: Arc<Catalog>) -> Router {
             "/version",
             get(|| std::future::ready(drover_protocol::DROVER_VERSION)),
         )
-        .with_state(state)
+        .with_state(serving.clone())
 }
 
 /// Why a request failed, in the shape of the protocol it came in.
@@ -212,7 +218,7 @@ fn chosen(
         let answer = model_of(catalog, name, version)?;
         return Ok(Pick {
             answer,
-            shadows: Vec::new(),
+            shadows: None,
         });
     }
     let key = headers.get(KEY).map(HeaderValue::as_bytes);
@@ -227,7 +233,7 @@ fn predict(served: &Served, rows: &Rows) -> Result<Predictions, Failure> {
         .map_err(|e| Failure::Bad(BadRequest::new(e.column, e.reason)))
 }
 
-async fn metadata(State(s): State<Serving>, Path(name): Path<String>) -> Response {
+async fn metadata(State(s): State<Arc<Serving>>, Path(name): Path<String>) -> Response {
     let Ok(served) = model_of(&s.catalog, &name, None) else {
         return Failure::NotFound(format!("model {name} is not served here")).oip();
     };
@@ -263,7 +269,7 @@ async fn metadata(State(s): State<Serving>, Path(name): Path<String>) -> Respons
     .into_response()
 }
 
-async fn ready(State(s): State<Serving>, Path(name): Path<String>) -> StatusCode {
+async fn ready(State(s): State<Arc<Serving>>, Path(name): Path<String>) -> StatusCode {
     if s.catalog.get(&name, None).is_some() {
         StatusCode::OK
     } else {
@@ -272,7 +278,7 @@ async fn ready(State(s): State<Serving>, Path(name): Path<String>) -> StatusCode
 }
 
 async fn version_ready(
-    State(s): State<Serving>,
+    State(s): State<Arc<Serving>>,
     Path((name, version)): Path<(String, String)>,
 ) -> StatusCode {
     match version.parse::<u32>() {
@@ -282,7 +288,7 @@ async fn version_ready(
 }
 
 async fn infer_latest(
-    State(s): State<Serving>,
+    State(s): State<Arc<Serving>>,
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
@@ -290,7 +296,7 @@ async fn infer_latest(
 }
 
 async fn infer_version(
-    State(s): State<Serving>,
+    State(s): State<Arc<Serving>>,
     Path((name, version)): Path<(String, String)>,
     request: Request,
 ) -> Response {
@@ -300,7 +306,13 @@ async fn infer_version(
     }
 }
 
-async fn infer(s: Serving, name: String, version: Option<u32>, request: Request) -> Response {
+/// Answers an infer request for version `version` of `name` (or the split's pick).
+pub(super) async fn infer(
+    s: Arc<Serving>,
+    name: String,
+    version: Option<u32>,
+    request: Request,
+) -> Response {
     let started = std::time::Instant::now();
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
@@ -352,11 +364,16 @@ async fn infer(s: Serving, name: String, version: Option<u32>, request: Request)
     served
         .window
         .answered(started.elapsed(), predictions.chosen());
-    s.shadows.send(shadows, rows, predictions, &id);
+    s.shadows.send(shadows, rows, predictions, id);
     response
 }
 
-async fn invocations(State(s): State<Serving>, request: Request) -> Response {
+async fn invocations(State(s): State<Arc<Serving>>, request: Request) -> Response {
+    invoke(s, request).await
+}
+
+/// Answers an MLflow scoring request.
+pub(super) async fn invoke(s: Arc<Serving>, request: Request) -> Response {
     let started = std::time::Instant::now();
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
@@ -408,7 +425,7 @@ async fn invocations(State(s): State<Serving>, request: Request) -> Response {
             served
                 .window
                 .answered(started.elapsed(), predictions.chosen());
-            s.shadows.send(shadows, rows, predictions, &id);
+            s.shadows.send(shadows, rows, predictions, id);
             response
         }
         Err(e) => {
@@ -433,7 +450,7 @@ fn label(value: &Value, field: &str) -> Result<String, BadRequest> {
 
 /// `POST /v2/models/{name}/feedback` with `{"id": ..., "labels": [...]}` (or `"label"` for
 /// one row): the true labels of an earlier request, counted in its version's window.
-async fn feedback(State(s): State<Serving>, Path(name): Path<String>, body: Body) -> Response {
+async fn feedback(State(s): State<Arc<Serving>>, Path(name): Path<String>, body: Body) -> Response {
     let judged = async {
         let bytes = read(body).await?;
         let body: Value = serde_json::from_slice(&bytes)
@@ -488,7 +505,7 @@ async fn feedback(State(s): State<Serving>, Path(name): Path<String>, body: Body
     }
 }
 
-async fn ping(State(s): State<Serving>) -> StatusCode {
+async fn ping(State(s): State<Arc<Serving>>) -> StatusCode {
     if !s.catalog.is_empty() {
         StatusCode::OK
     } else {

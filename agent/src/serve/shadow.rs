@@ -6,9 +6,11 @@
 //! and predicts it as one batch per shadow version.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::catalog::ShadowSet;
 use super::feedback::Pending;
 use super::model::{Predictions, Served};
 use super::request::Rows;
@@ -17,11 +19,14 @@ use super::request::Rows;
 pub const QUEUE: usize = 1024;
 /// Most copies the worker answers at once.
 const BATCH: usize = 256;
+/// How long the worker waits after a batch, so that the next one gathers the copies of many
+/// requests instead of one (a copy's answer is never awaited by anyone).
+const GATHER: Duration = Duration::from_millis(1);
 
 /// A request's rows, the answer its caller got, the shadow versions to ask, and the request's
 /// id (under which feedback will score each shadow's prediction).
 struct Copy {
-    versions: Vec<Arc<Served>>,
+    versions: ShadowSet,
     rows: Rows,
     answered: Predictions,
     id: String,
@@ -44,6 +49,7 @@ impl Shadows {
             while copies.recv_many(&mut batch, BATCH).await > 0 {
                 answer(&batch, &pending);
                 batch.clear();
+                tokio::time::sleep(GATHER).await;
             }
         });
         Self {
@@ -53,15 +59,15 @@ impl Shadows {
     }
 
     /// Queues a copy of request `id`'s `rows` for `versions`, unless the queue is full.
-    pub fn send(&self, versions: Vec<Arc<Served>>, rows: Rows, answered: Predictions, id: &str) {
-        if versions.is_empty() {
+    pub fn send(&self, versions: Option<ShadowSet>, rows: Rows, answered: Predictions, id: String) {
+        let Some(versions) = versions else {
             return;
-        }
+        };
         let copy = Copy {
             versions,
             rows,
             answered,
-            id: id.to_string(),
+            id,
         };
         if self.queue.try_send(copy).is_err() {
             self.dropped.increment(1);
@@ -75,7 +81,7 @@ impl Shadows {
 fn answer(batch: &[Copy], pending: &Pending) {
     let mut versions: Vec<&Arc<Served>> = Vec::new();
     for copy in batch {
-        for served in &copy.versions {
+        for served in copy.versions.iter() {
             if !versions.iter().any(|v| Arc::ptr_eq(v, served)) {
                 versions.push(served);
             }

@@ -1,0 +1,69 @@
+//! The two routes every prediction takes, answered before axum's router sees them:
+//! `POST /v2/models/{name}/infer` and `POST /invocations`. Reading the path here costs less
+//! than the router's matching, path parameters and extractors, which a prediction would pay
+//! on every request. Anything else (a version's route, a name that needs percent-decoding,
+//! another method) goes to the router, which answers every route.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::Method;
+use axum::response::Response;
+
+use super::routes::{Serving, infer, invoke};
+
+/// A prediction route taken directly.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /v2/models/{name}/infer`.
+    Infer(String),
+    /// `POST /invocations`.
+    Invocations,
+}
+
+/// The direct route of a request with `method` and `path`, if it takes one.
+pub fn route(method: &Method, path: &str) -> Option<Route> {
+    if method != Method::POST {
+        return None;
+    }
+    if path == "/invocations" {
+        return Some(Route::Invocations);
+    }
+    path.strip_prefix("/v2/models/")?
+        .strip_suffix("/infer")
+        .filter(|name| !name.is_empty() && !name.contains(['/', '%']))
+        .map(|name| Route::Infer(name.to_string()))
+}
+
+/// Answers `request` on `route`.
+pub async fn answer(serving: Arc<Serving>, route: Route, request: Request) -> Response {
+    match route {
+        Route::Infer(name) => infer(serving, name, None, request).await,
+        Route::Invocations => invoke(serving, request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_plain_prediction_routes_are_taken() {
+        let post = Method::POST;
+        assert_eq!(
+            route(&post, "/v2/models/churn/infer"),
+            Some(Route::Infer("churn".into()))
+        );
+        assert_eq!(route(&post, "/invocations"), Some(Route::Invocations));
+        for path in [
+            "/v2/models/churn/versions/2/infer",
+            "/v2/models/ch%20urn/infer",
+            "/v2/models//infer",
+            "/v2/models/churn/feedback",
+            "/v2/models/churn",
+        ] {
+            assert_eq!(route(&post, path), None, "{path}");
+        }
+        assert_eq!(route(&Method::GET, "/v2/models/churn/infer"), None);
+    }
+}
