@@ -120,9 +120,19 @@ impl Pending {
         u64::from(now.saturating_sub(at)) <= KEEP_FOR.as_secs()
     }
 
-    /// Keeps the classes `model@version` predicted (indices in its classes) for request `id`.
-    pub fn keep(&self, model: &str, version: u32, id: &str, chosen: &[usize]) {
-        self.keep_at(self.place(model, id, None), version, chosen);
+    /// The key of request `id` to `model`: a keyed hash, which ids cannot be chosen to
+    /// collide under.
+    pub fn key(&self, model: &str, id: &str) -> u64 {
+        self.place(model, id, None).0
+    }
+
+    /// Keeps the classes `model@version` predicted (indices in its classes) for request `id`;
+    /// returns the request's [key](Self::key).
+    pub fn keep(&self, model: &str, version: u32, id: &str, chosen: &[usize]) -> u64 {
+        let place = self.place(model, id, None);
+        let key = place.0;
+        self.keep_at(place, version, chosen);
+        key
     }
 
     /// Keeps the classes shadow version `model@version` predicted for request `id`.

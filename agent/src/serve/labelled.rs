@@ -1,11 +1,11 @@
 //! Recent labelled rows of a served classifier, for feature importance on live feedback: one
-//! request in [`SAMPLE_ONE_IN`] (a one-row request, picked by a keyed hash of its id) keeps
-//! its cells in a fixed table of [`SLOTS`]; when its true label arrives the row joins a ring
-//! of the last [`RING`] labelled rows. Memory is fixed whatever the traffic, and the hot path
-//! of an unsampled request is one hash.
+//! request in [`SAMPLE_ONE_IN`] (a one-row request, picked by its key: the keyed hash of its
+//! model and id that [`super::feedback::Pending::key`] gives, so ids cannot be chosen to
+//! collide) keeps its cells in a fixed table of [`SLOTS`]; when its true label arrives the
+//! row joins a ring of the last [`RING`] labelled rows. Memory is fixed whatever the traffic,
+//! and an unsampled request costs one division.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 
 use crate::train::pipeline::Cell;
@@ -22,7 +22,6 @@ type Waiting = Mutex<Option<(u64, Vec<Cell>)>>;
 
 /// A version's sampled rows and its recent labelled ones.
 pub struct Labelled {
-    hasher: RandomState,
     waiting: Vec<Waiting>,
     ring: Mutex<VecDeque<(Vec<Cell>, usize)>>,
 }
@@ -36,7 +35,6 @@ impl std::fmt::Debug for Labelled {
 impl Default for Labelled {
     fn default() -> Self {
         Self {
-            hasher: RandomState::new(),
             waiting: (0..SLOTS).map(|_| Mutex::new(None)).collect(),
             ring: Mutex::new(VecDeque::with_capacity(RING)),
         }
@@ -44,13 +42,9 @@ impl Default for Labelled {
 }
 
 impl Labelled {
-    fn hash(&self, id: &str) -> u64 {
-        self.hasher.hash_one(id)
-    }
-
-    /// Keeps the one row `cells` of request `id`, when the request is sampled.
-    pub fn offer(&self, id: &str, cells: &[Cell]) {
-        let hash = self.hash(id);
+    /// Keeps the one row `cells` of the request with `key`, when the request is sampled.
+    pub fn offer(&self, key: u64, cells: &[Cell]) {
+        let hash = key;
         if !hash.is_multiple_of(SAMPLE_ONE_IN) {
             return;
         }
@@ -58,9 +52,10 @@ impl Labelled {
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((hash, cells.to_vec()));
     }
 
-    /// The true class of request `id` arrived: its row, if kept, joins the labelled ring.
-    pub fn label(&self, id: &str, class: usize) {
-        let hash = self.hash(id);
+    /// The true class of the request with `key` arrived: its row, if kept, joins the
+    /// labelled ring.
+    pub fn label(&self, key: u64, class: usize) {
+        let hash = key;
         if !hash.is_multiple_of(SAMPLE_ONE_IN) {
             return;
         }
@@ -103,16 +98,18 @@ mod tests {
 
     #[test]
     fn sampled_rows_join_the_ring_when_their_label_arrives_and_the_ring_is_bounded() {
+        use std::hash::BuildHasher;
+        let keys = std::hash::RandomState::new();
         let labelled = Labelled::default();
         for i in 0..20_000 {
-            let id = format!("r{i}");
-            labelled.offer(&id, &[Cell::Number(i as f64)]);
-            labelled.label(&id, i % 2);
+            let key = keys.hash_one(format!("r{i}"));
+            labelled.offer(key, &[Cell::Number(i as f64)]);
+            labelled.label(key, i % 2);
         }
         let (cells, classes) = labelled.rows();
         assert_eq!(classes.len(), RING, "bounded");
         assert_eq!(cells.len(), RING);
-        labelled.label("never-offered", 1);
+        labelled.label(keys.hash_one("never-offered"), 1);
         assert_eq!(labelled.rows().1.len(), RING);
         let Cell::Number(last) = cells[RING - 1] else {
             panic!("a number");

@@ -349,9 +349,9 @@ pub(super) async fn infer(
     };
     let id = asked_id.unwrap_or_else(|| request_id(&parts.headers));
     if let Predictions::Classes { chosen, .. } = &predictions {
-        s.pending.keep(&served.name, served.version, &id, chosen);
+        let key = s.pending.keep(&served.name, served.version, &id, chosen);
         if rows.rows() == 1 {
-            served.labelled.offer(&id, rows.cells());
+            served.labelled.offer(key, rows.cells());
         }
     }
     let reply = oip::InferResponse {
@@ -416,9 +416,9 @@ pub(super) async fn invoke(s: Arc<Serving>, request: Request) -> Response {
     match answer.await {
         Ok((rows, predictions)) => {
             if let Predictions::Classes { chosen, .. } = &predictions {
-                s.pending.keep(&served.name, served.version, &id, chosen);
+                let key = s.pending.keep(&served.name, served.version, &id, chosen);
                 if rows.rows() == 1 {
-                    served.labelled.offer(&id, rows.cells());
+                    served.labelled.offer(key, rows.cells());
                 }
             }
             let response = json_answer(&mlflow::answer(&served, &predictions), &id, &served);
@@ -473,11 +473,12 @@ async fn feedback(State(s): State<Arc<Serving>>, Path(name): Path<String>, body:
         let loaded = |v| s.catalog.get(&name, Some(v));
         let judged = s.pending.judge(&name, &id, &labels, loaded);
         if let [truth] = labels.as_slice() {
+            let key = s.pending.key(&name, &id);
             for version in s.catalog.versions(&name) {
                 if let Some(served) = s.catalog.get(&name, Some(version))
                     && let Some(class) = served.classes().iter().position(|c| c == truth)
                 {
-                    served.labelled.label(&id, class);
+                    served.labelled.label(key, class);
                 }
             }
         }
