@@ -6,7 +6,7 @@
 //! (with a per-process random key, so ids cannot be chosen to collide) to one set of [`WAYS`]
 //! slots, and a new prediction takes an empty or expired slot there, or else the oldest one.
 //! Keeping a prediction touches one set, whatever the traffic; memory is fixed at
-//! [`KEEP_AT_MOST`]. An entry names its version by number, so a version unloaded since is
+//! [`KEEP_AT_MOST`] (and [`QUEUED`] per shard waiting for their place). An entry names its version by number, so a version unloaded since is
 //! freed at once (its feedback is then unknown). What a shadow version predicted for the same
 //! request is kept under a key of its own (model, id and version), so feedback scores the
 //! shadow too.
@@ -62,11 +62,67 @@ struct Entry {
 
 type Set = [Option<Entry>; WAYS];
 
-/// One lock's share of the sets, allocated when it keeps its first prediction.
+/// Predictions a shard has taken but not yet placed in its sets.
+const QUEUED: usize = 32;
+
+/// A prediction waiting for its place: where it goes, and what it is.
+struct Queued {
+    hash: u64,
+    set: usize,
+    at: u32,
+    version: u32,
+    chosen: Chosen,
+}
+
+/// One lock's share of the sets, allocated when it keeps its first prediction. New
+/// predictions queue up and are placed [`QUEUED`] at a time: each lands in a set anywhere in
+/// the table (most likely not in the CPU's cache), and placing many together lets their
+/// fetches from memory overlap instead of taking one after another. A lookup places the
+/// queue first.
 #[derive(Default)]
 struct Shard {
     kept: u64,
     sets: Vec<Set>,
+    queue: Vec<Queued>,
+}
+
+impl Shard {
+    /// Takes a prediction, placing the queue once it is full.
+    fn push(&mut self, queued: Queued) {
+        self.queue.push(queued);
+        if self.queue.len() >= QUEUED {
+            self.place_queue();
+        }
+    }
+
+    /// Places every queued prediction: in an empty or expired slot of its set, or the one of
+    /// the same request, or else the oldest one's.
+    fn place_queue(&mut self) {
+        if self.sets.is_empty() {
+            self.sets.resize_with(SETS_PER_SHARD, Default::default);
+        }
+        for q in std::mem::take(&mut self.queue) {
+            self.kept += 1;
+            let seq = self.kept;
+            let slots = &mut self.sets[q.set];
+            let reusable = |e: &Option<Entry>| {
+                e.as_ref()
+                    .is_none_or(|e| e.hash == q.hash || !Pending::fresh(e.at, q.at))
+            };
+            let at = slots.iter().position(reusable).unwrap_or_else(|| {
+                (0..WAYS)
+                    .min_by_key(|&i| slots[i].as_ref().map(|e| e.seq))
+                    .unwrap_or(0)
+            });
+            slots[at] = Some(Entry {
+                hash: q.hash,
+                seq,
+                at: q.at,
+                version: q.version,
+                chosen: q.chosen,
+            });
+        }
+    }
 }
 
 /// Predictions waiting for their ground truth.
@@ -105,9 +161,15 @@ impl Pending {
             None => self.hasher.hash_one((model, id)),
             Some(version) => self.hasher.hash_one((model, id, version)),
         };
-        let shard = &self.shards[(hash % SHARDS as u64) as usize];
+        let (shard, set) = Self::split(hash);
+        (hash, &self.shards[shard], set)
+    }
+
+    /// The shard of `hash`, and its set in the shard.
+    fn split(hash: u64) -> (usize, usize) {
+        let shard = (hash % SHARDS as u64) as usize;
         let set = ((hash / SHARDS as u64) % SETS_PER_SHARD as u64) as usize;
-        (hash, shard, set)
+        (shard, set)
     }
 
     /// Seconds since the table was made.
@@ -135,33 +197,42 @@ impl Pending {
         key
     }
 
-    /// Keeps the classes shadow version `model@version` predicted for request `id`.
-    pub fn keep_shadow(&self, model: &str, version: u32, id: &str, chosen: &[usize]) {
-        self.keep_at(self.place(model, id, Some(version)), version, chosen);
+    /// Keeps the classes shadow version `model@version` predicted for each request of
+    /// `kept` (its id and the classes), locking each shard once for all of its requests.
+    pub fn keep_shadow(&self, model: &str, version: u32, kept: &[(&str, &[usize])]) {
+        let now = self.now();
+        let mut places: Vec<(u64, usize, usize, &[usize])> = kept
+            .iter()
+            .map(|&(id, chosen)| {
+                let hash = self.hasher.hash_one((model, id, version));
+                let (shard, set) = Self::split(hash);
+                (hash, shard, set, chosen)
+            })
+            .collect();
+        places.sort_unstable_by_key(|p| p.1);
+        for group in places.chunk_by(|a, b| a.1 == b.1) {
+            let mut shard = self.shards[group[0].1]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for &(hash, _, set, chosen) in group {
+                shard.push(Queued {
+                    hash,
+                    set,
+                    at: now,
+                    version,
+                    chosen: Chosen::of(chosen),
+                });
+            }
+        }
     }
 
     fn keep_at(&self, place: (u64, &Mutex<Shard>, usize), version: u32, chosen: &[usize]) {
         let (hash, shard, set) = place;
         let now = self.now();
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-        if shard.sets.is_empty() {
-            shard.sets.resize_with(SETS_PER_SHARD, Default::default);
-        }
-        shard.kept += 1;
-        let seq = shard.kept;
-        let slots = &mut shard.sets[set];
-        let reusable = |e: &Option<Entry>| {
-            e.as_ref()
-                .is_none_or(|e| e.hash == hash || !Self::fresh(e.at, now))
-        };
-        let at = slots.iter().position(reusable).unwrap_or_else(|| {
-            (0..WAYS)
-                .min_by_key(|&i| slots[i].as_ref().map(|e| e.seq))
-                .unwrap_or(0)
-        });
-        slots[at] = Some(Entry {
+        shard.push(Queued {
             hash,
-            seq,
+            set,
             at: now,
             version,
             chosen: Chosen::of(chosen),
@@ -203,6 +274,7 @@ impl Pending {
         let now = self.now();
         let entry = {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.place_queue();
             let Some(slots) = shard.sets.get_mut(set) else {
                 return Judged::Unknown;
             };
@@ -270,7 +342,7 @@ mod tests {
         let low = 1 - high;
         let pending = Pending::default();
         pending.keep("m", 1, "r1", &[high]);
-        pending.keep_shadow("m", 1, "r1", &[low]);
+        pending.keep_shadow("m", 1, &[("r1", &[low])]);
         let labels = vec!["high".to_string()];
         let loaded = |v: u32| (v == 1).then(|| served.clone());
         assert_eq!(

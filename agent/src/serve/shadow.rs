@@ -103,6 +103,7 @@ fn answer(batch: &[Copy], pending: &Pending) {
         let failed = if mine.is_some() { 0 } else { total };
         let mut at = 0;
         let mut differing = 0;
+        let mut kept = Vec::with_capacity(copies.len());
         for copy in copies {
             let n = copy.rows.rows();
             if let Some(mine) = &mine {
@@ -111,10 +112,11 @@ fn answer(batch: &[Copy], pending: &Pending) {
             if let Some(Predictions::Classes { chosen, .. }) = &mine
                 && let Some(rows) = chosen.get(at..at + n)
             {
-                pending.keep_shadow(&served.name, served.version, &copy.id, rows);
+                kept.push((copy.id.as_str(), rows));
             }
             at += n;
         }
+        pending.keep_shadow(&served.name, served.version, &kept);
         served.shadow_rows_differing.increment(differing as u64);
         served
             .window

@@ -1,0 +1,135 @@
+//! How the prediction routes read a request's body and shape their answers: errors in the
+//! shape of the protocol asked (a 400 naming the field, a 404, a 408), the 503 of a full
+//! agent, and the request id and serving version stamped on every answer.
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::model::Served;
+use super::request::BadRequest;
+
+/// Largest request body read, bytes.
+pub const MAX_BODY: usize = 8 << 20;
+/// How long a request's body may take to arrive once its headers have.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The caller's request id, echoed (or made up) on every answer.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The version that answered: `name@version`.
+const VERSION: HeaderName = HeaderName::from_static("x-drover-version");
+
+/// Why a request failed, in the shape of the protocol it came in.
+pub(super) enum Failure {
+    Bad(BadRequest),
+    NotFound(String),
+    /// The body did not arrive in time.
+    Slow,
+}
+
+impl Failure {
+    const SLOW: &str = "the request body did not arrive in time";
+
+    pub(super) fn oip(self) -> Response {
+        let (status, body) = match self {
+            Failure::Bad(e) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "error": e.to_string(), "field": e.field }),
+            ),
+            Failure::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "error": m })),
+            Failure::Slow => (
+                StatusCode::REQUEST_TIMEOUT,
+                json!({ "error": Failure::SLOW }),
+            ),
+        };
+        (status, axum::Json(body)).into_response()
+    }
+
+    pub(super) fn mlflow(self) -> Response {
+        let (status, body) = match self {
+            Failure::Bad(e) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "error_code": "BAD_REQUEST", "message": e.to_string(), "field": e.field }),
+            ),
+            Failure::NotFound(m) => (
+                StatusCode::NOT_FOUND,
+                json!({ "error_code": "RESOURCE_DOES_NOT_EXIST", "message": m }),
+            ),
+            Failure::Slow => (
+                StatusCode::REQUEST_TIMEOUT,
+                json!({ "error_code": "REQUEST_TIMEOUT", "message": Failure::SLOW }),
+            ),
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+pub(super) fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        axum::Json(
+            json!({ "error": "the agent is answering as many requests as it takes; retry" }),
+        ),
+    )
+        .into_response()
+}
+
+/// The caller's request id, or a new one.
+pub(super) fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(
+            || {
+                let raw: [u8; 8] = rand::random();
+                drover_protocol::pki::hex(&raw)
+            },
+            str::to_string,
+        )
+}
+
+/// Reads the body: at most [`MAX_BODY`] bytes, within [`BODY_TIMEOUT`]. A body that has
+/// already arrived whole (a small prediction request, usually) is taken without arming the
+/// timer, which is the larger cost of reading it.
+pub(super) async fn read(body: Body) -> Result<Bytes, Failure> {
+    use std::task::{Context, Poll, Waker};
+    let mut reading = std::pin::pin!(axum::body::to_bytes(body, MAX_BODY));
+    let arrived = Future::poll(reading.as_mut(), &mut Context::from_waker(Waker::noop()));
+    let read = match arrived {
+        Poll::Ready(read) => read,
+        Poll::Pending => tokio::time::timeout(BODY_TIMEOUT, reading)
+            .await
+            .map_err(|_| Failure::Slow)?,
+    };
+    let too_large = || format!("larger than {MAX_BODY} bytes, or cut short");
+    read.map_err(|_| Failure::Bad(BadRequest::new("body", too_large())))
+}
+
+/// Adds the request id and the serving version to an answer.
+pub(super) fn stamped(mut response: Response, id: &str, served: &Served) -> Response {
+    let headers = response.headers_mut();
+    if let Ok(id) = HeaderValue::from_str(id) {
+        headers.insert(REQUEST_ID, id);
+    }
+    headers.insert(VERSION, served.stamp.clone());
+    response
+}
+
+/// A 200 answer of `body` as JSON, stamped with `id` and the serving version. The body is
+/// written into one buffer sized for a typical answer.
+pub(super) fn json_answer(body: &impl serde::Serialize, id: &str, served: &Served) -> Response {
+    let mut bytes = Vec::with_capacity(512);
+    if let Err(e) = serde_json::to_writer(&mut bytes, body) {
+        tracing::error!(cause = %e, "an answer could not be written");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let mut response = Response::new(Body::from(bytes));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    stamped(response, id, served)
+}
