@@ -15,13 +15,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use drover_protocol::http::{Listen, Presented};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-
 use hyper::body::Incoming;
 use hyper::service::{Service, service_fn};
 use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::serve::catalog::Catalog;
 use crate::serve::direct;
@@ -67,6 +66,7 @@ async fn require_token(State(token): State<Arc<str>>, request: Request, next: Ne
     }
 }
 
+/// What the listener's service gives for a request, whichever way it was answered.
 type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 /// Serves until `shutdown` fires; ready while `connected` is true.

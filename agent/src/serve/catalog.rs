@@ -28,6 +28,7 @@ struct Route {
 }
 
 impl Route {
+    /// Takes the shadow versions that are loaded among `versions`.
     fn resolve(&mut self, versions: Option<&BTreeMap<u32, Arc<Served>>>) {
         let loaded: Vec<Arc<Served>> = self
             .split

@@ -87,9 +87,16 @@ struct Shard {
 }
 
 impl Shard {
-    /// Takes a prediction, placing the queue once it is full.
-    fn push(&mut self, queued: Queued) {
-        self.queue.push(queued);
+    /// Takes the prediction `chosen` of `version` made at `at`, for set `set` under `hash`;
+    /// places the queue once it is full.
+    fn push(&mut self, hash: u64, set: usize, at: u32, version: u32, chosen: &[usize]) {
+        self.queue.push(Queued {
+            hash,
+            set,
+            at,
+            version,
+            chosen: Chosen::of(chosen),
+        });
         if self.queue.len() >= QUEUED {
             self.place_queue();
         }
@@ -215,13 +222,7 @@ impl Pending {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             for &(hash, _, set, chosen) in group {
-                shard.push(Queued {
-                    hash,
-                    set,
-                    at: now,
-                    version,
-                    chosen: Chosen::of(chosen),
-                });
+                shard.push(hash, set, now, version, chosen);
             }
         }
     }
@@ -230,13 +231,7 @@ impl Pending {
         let (hash, shard, set) = place;
         let now = self.now();
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-        shard.push(Queued {
-            hash,
-            set,
-            at: now,
-            version,
-            chosen: Chosen::of(chosen),
-        });
+        shard.push(hash, set, now, version, chosen);
     }
 
     /// Judges the true `labels` of request `id` to `model` against what was predicted, once;
