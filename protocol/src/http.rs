@@ -14,13 +14,15 @@ use axum::http::{HeaderMap, Request, header};
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::service::Service;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::head_deadline::HeadDeadline;
 
 /// How long a client may take to send a request's headers (and how long an idle keep-alive
 /// connection stays open).
@@ -173,13 +175,15 @@ where
     S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
+    let deadline = HeadDeadline::new(HEADER_TIMEOUT);
     let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
+        .timer(deadline.clone())
         .header_read_timeout(HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
+        () = deadline.passed() => tracing::debug!("a request's head did not arrive in time"),
         _ = shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;

@@ -13,7 +13,8 @@
 //! - [`dial`]: resolving and connecting to the coordinator.
 //! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
 //! - [`hash`]: content hashes, which can never be paths.
-//! - [`http`]: the bounded HTTP(S) listener of both daemons, and its bearer-token rule.
+//! - [`http`]: the bounded HTTP(S) listener of both daemons, and its bearer-token rule;
+//!   [`head_deadline`]: its deadline on a request's head.
 //! - [`tls`]: rustls/quinn configurations for mutual TLS and CA pinning.
 //! - [`pki`]: certificate authority, certificate requests, roles inside certificates.
 //! - [`registry`]: model versions, stages, aliases, lineage.
@@ -36,6 +37,8 @@ pub mod drift;
 pub mod files;
 pub mod frame;
 pub mod hash;
+#[cfg(feature = "net")]
+pub mod head_deadline;
 #[cfg(feature = "net")]
 pub mod http;
 pub mod msg;
