@@ -22,6 +22,7 @@ const NONE: u64 = u64::MAX;
 /// its deadline ends the connection at most this much later.
 const LOOKS_PER_TIMEOUT: u32 = 4;
 
+/// What a connection and its timer share.
 #[derive(Debug)]
 struct Noted {
     /// When the connection began.
@@ -98,6 +99,8 @@ impl Drop for Note {
     }
 }
 
+/// hyper's HTTP/1 server asks its timer for nothing but the head deadline, so every sleep
+/// is taken for one.
 impl Timer for HeadDeadline {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Sleep>> {
         self.sleep_until(self.now() + duration)

@@ -6,10 +6,10 @@
 //! (with a per-process random key, so ids cannot be chosen to collide) to one set of [`WAYS`]
 //! slots, and a new prediction takes an empty or expired slot there, or else the oldest one.
 //! Keeping a prediction touches one set, whatever the traffic; memory is fixed at
-//! [`KEEP_AT_MOST`] (and [`QUEUED`] per shard waiting for their place). An entry names its version by number, so a version unloaded since is
-//! freed at once (its feedback is then unknown). What a shadow version predicted for the same
-//! request is kept under a key of its own (model, id and version), so feedback scores the
-//! shadow too.
+//! [`KEEP_AT_MOST`] (and [`QUEUED`] per shard waiting for their place). An entry names its
+//! version by number, so a version unloaded since is freed at once (its feedback is then
+//! unknown). What a shadow version predicted for the same request is kept under a key of its
+//! own (model, id and version), so feedback scores the shadow too.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
