@@ -161,15 +161,12 @@ pub enum Judged {
 }
 
 impl Pending {
-    /// The hash of `model` and `id` (and, for a shadow's prediction, its version), its
-    /// shard, and its set's index in the shard.
-    fn place(&self, model: &str, id: &str, shadow: Option<u32>) -> (u64, &Mutex<Shard>, usize) {
-        let hash = match shadow {
+    /// The keyed hash of `model` and `id` (and, for a shadow's prediction, its version).
+    fn hash(&self, model: &str, id: &str, shadow: Option<u32>) -> u64 {
+        match shadow {
             None => self.hasher.hash_one((model, id)),
             Some(version) => self.hasher.hash_one((model, id, version)),
-        };
-        let (shard, set) = Self::split(hash);
-        (hash, &self.shards[shard], set)
+        }
     }
 
     /// The shard of `hash`, and its set in the shard.
@@ -192,15 +189,14 @@ impl Pending {
     /// The key of request `id` to `model`: a keyed hash, which ids cannot be chosen to
     /// collide under.
     pub fn key(&self, model: &str, id: &str) -> u64 {
-        self.place(model, id, None).0
+        self.hash(model, id, None)
     }
 
     /// Keeps the classes `model@version` predicted (indices in its classes) for request `id`;
     /// returns the request's [key](Self::key).
     pub fn keep(&self, model: &str, version: u32, id: &str, chosen: &[usize]) -> u64 {
-        let place = self.place(model, id, None);
-        let key = place.0;
-        self.keep_at(place, version, chosen);
+        let key = self.hash(model, id, None);
+        self.keep_at(key, version, chosen);
         key
     }
 
@@ -211,7 +207,7 @@ impl Pending {
         let mut places: Vec<(u64, usize, usize, &[usize])> = kept
             .iter()
             .map(|&(id, chosen)| {
-                let hash = self.hasher.hash_one((model, id, version));
+                let hash = self.hash(model, id, Some(version));
                 let (shard, set) = Self::split(hash);
                 (hash, shard, set, chosen)
             })
@@ -227,8 +223,9 @@ impl Pending {
         }
     }
 
-    fn keep_at(&self, place: (u64, &Mutex<Shard>, usize), version: u32, chosen: &[usize]) {
-        let (hash, shard, set) = place;
+    fn keep_at(&self, hash: u64, version: u32, chosen: &[usize]) {
+        let (shard, set) = Self::split(hash);
+        let shard = &self.shards[shard];
         let now = self.now();
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         shard.push(hash, set, now, version, chosen);
@@ -243,7 +240,7 @@ impl Pending {
         labels: &[String],
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
-        self.judge_at(self.place(model, id, None), labels, loaded)
+        self.judge_at(self.hash(model, id, None), labels, loaded)
     }
 
     /// Judges the true `labels` of request `id` against what shadow version `model@version`
@@ -256,16 +253,17 @@ impl Pending {
         labels: &[String],
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
-        self.judge_at(self.place(model, id, Some(version)), labels, loaded)
+        self.judge_at(self.hash(model, id, Some(version)), labels, loaded)
     }
 
     fn judge_at(
         &self,
-        place: (u64, &Mutex<Shard>, usize),
+        hash: u64,
         labels: &[String],
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
-        let (hash, shard, set) = place;
+        let (shard, set) = Self::split(hash);
+        let shard = &self.shards[shard];
         let now = self.now();
         let entry = {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());

@@ -42,28 +42,29 @@ impl Default for Labelled {
 }
 
 impl Labelled {
+    /// The slot of the request with `key`, if the request is sampled.
+    fn slot(&self, key: u64) -> Option<&Waiting> {
+        key.is_multiple_of(SAMPLE_ONE_IN)
+            .then(|| &self.waiting[(key / SAMPLE_ONE_IN) as usize % SLOTS])
+    }
+
     /// Keeps the one row `cells` of the request with `key`, when the request is sampled.
     pub fn offer(&self, key: u64, cells: &[Cell]) {
-        let hash = key;
-        if !hash.is_multiple_of(SAMPLE_ONE_IN) {
-            return;
+        if let Some(slot) = self.slot(key) {
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, cells.to_vec()));
         }
-        let slot = &self.waiting[(hash / SAMPLE_ONE_IN) as usize % SLOTS];
-        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((hash, cells.to_vec()));
     }
 
     /// The true class of the request with `key` arrived: its row, if kept, joins the
     /// labelled ring.
     pub fn label(&self, key: u64, class: usize) {
-        let hash = key;
-        if !hash.is_multiple_of(SAMPLE_ONE_IN) {
+        let Some(slot) = self.slot(key) else {
             return;
-        }
-        let slot = &self.waiting[(hash / SAMPLE_ONE_IN) as usize % SLOTS];
+        };
         let taken = {
             let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
             match slot.take() {
-                Some((kept, cells)) if kept == hash => Some(cells),
+                Some((kept, cells)) if kept == key => Some(cells),
                 other => {
                     *slot = other;
                     None

@@ -25,7 +25,6 @@ use super::{mlflow, oip};
 
 /// Requests answered at once; more are refused with 503 rather than queued without bound.
 pub const MAX_IN_FLIGHT: usize = 256;
-pub use super::reply::{BODY_TIMEOUT, MAX_BODY};
 /// What the split sticks to: requests with the same key get the same version.
 const KEY: HeaderName = HeaderName::from_static("x-drover-key");
 /// The model `/invocations` asks, when the agent serves more than one.
@@ -49,6 +48,17 @@ impl Serving {
             shadows: Shadows::start(pending.clone()),
             pending,
         })
+    }
+
+    /// Keeps what `served` predicted for request `id`, for its feedback, and the request's
+    /// one row, when it is sampled, for live importance.
+    fn remember(&self, served: &Served, id: &str, rows: &Rows, predictions: &Predictions) {
+        if let Predictions::Classes { chosen, .. } = predictions {
+            let key = self.pending.keep(&served.name, served.version, id, chosen);
+            if rows.rows() == 1 {
+                served.labelled.offer(key, rows.cells());
+            }
+        }
     }
 }
 
@@ -227,12 +237,7 @@ pub(super) async fn infer(
         }
     };
     let id = asked_id.unwrap_or_else(|| request_id(&parts.headers));
-    if let Predictions::Classes { chosen, .. } = &predictions {
-        let key = s.pending.keep(&served.name, served.version, &id, chosen);
-        if rows.rows() == 1 {
-            served.labelled.offer(key, rows.cells());
-        }
-    }
+    s.remember(&served, &id, &rows, &predictions);
     let reply = oip::InferResponse {
         model_name: &served.name,
         model_version: &served.version_text,
@@ -294,12 +299,7 @@ pub(super) async fn invoke(s: Arc<Serving>, request: Request) -> Response {
     let id = request_id(headers);
     match answer.await {
         Ok((rows, predictions)) => {
-            if let Predictions::Classes { chosen, .. } = &predictions {
-                let key = s.pending.keep(&served.name, served.version, &id, chosen);
-                if rows.rows() == 1 {
-                    served.labelled.offer(key, rows.cells());
-                }
-            }
+            s.remember(&served, &id, &rows, &predictions);
             let response = json_answer(&mlflow::answer(&served, &predictions), &id, &served);
             served
                 .window
