@@ -3,12 +3,9 @@
 //! beyond loopback it requires a bearer token on every route but the two health probes; with
 //! a certificate it speaks HTTPS.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -20,6 +17,7 @@ use hyper::service::{Service, service_fn};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 use crate::serve::catalog::Catalog;
@@ -66,9 +64,6 @@ async fn require_token(State(token): State<Arc<str>>, request: Request, next: Ne
     }
 }
 
-/// What the listener's service gives for a request, whichever way it was answered.
-type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
 /// Serves until `shutdown` fires; ready while `connected` is true.
 pub async fn serve(
     listener: TcpListener,
@@ -106,16 +101,16 @@ pub async fn serve(
     }
     let router = TowerToHyperService::new(app);
     // Predictions skip the router (see `direct`); everything else, and the token check of
-    // every other route, is the router's.
-    let service = service_fn(move |request: hyper::Request<Incoming>| -> Answer {
+    // every other route, is the router's. Each way's future is kept as it is, not boxed.
+    let service = service_fn(move |request: hyper::Request<Incoming>| {
         let Some(route) = direct::route(request.method(), request.uri().path()) else {
-            return Box::pin(router.call(request));
+            return Either::Right(router.call(request));
         };
         if let Some(refusal) = token.as_deref().and_then(|t| refused(request.headers(), t)) {
-            return Box::pin(std::future::ready(Ok(refusal)));
+            return Either::Left(Either::Left(std::future::ready(Ok(refusal))));
         }
-        let answer = direct::answer(serving.clone(), route, request.map(Body::new));
-        Box::pin(async move { Ok(answer.await) })
+        let answer = direct::answer(serving.clone(), route, request);
+        Either::Left(Either::Right(async move { Ok(answer.await) }))
     });
     let listen = Listen {
         max_connections: MAX_CONNECTIONS,

@@ -1,8 +1,8 @@
 //! The agent's real HTTP listener guarding the prediction API: HTTPS with a certificate from
 //! PEM files, a bearer token on every route but the health probes (and `drover load` through
 //! both), a 503 with `Retry-After`
-//! once as many requests are in flight as it takes (and service again when they go), and a
-//! 408 for a body that never arrives.
+//! once as many requests are in flight as it takes (and service again when they go), a 408
+//! for a body that never arrives, and the same answer for a body that arrives in pieces.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -259,5 +259,79 @@ async fn overload_is_a_503_with_retry_after_and_a_stalled_body_a_408() {
     })
     .await;
     assert!(served.contains("x-drover-version: churn@1"), "{served}");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_arriving_in_pieces_gets_the_answer_it_would_whole_and_one_too_large_a_400() {
+    let stop = CancellationToken::new();
+    let catalog = catalog();
+    let body = infer_body(&catalog);
+    let addr = listen(catalog, Access::default(), &stop).await;
+    let prediction = |answer: &str| {
+        let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(json).expect("a JSON answer");
+        value["outputs"].clone()
+    };
+    let whole = exchange(
+        TcpStream::connect(addr).await.expect("connects"),
+        "POST",
+        "/v2/models/churn/infer",
+        "",
+        &body,
+    )
+    .await;
+    assert!(whole.starts_with("HTTP/1.1 200"), "{whole}");
+
+    // The head and half the body, then the rest a moment later.
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let head = format!(
+        "POST /v2/models/churn/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream.write_all(rest.as_bytes()).await.expect("rest");
+    let mut split = String::new();
+    stream.read_to_string(&mut split).await.expect("answer");
+    assert!(split.starts_with("HTTP/1.1 200"), "{split}");
+    assert_eq!(prediction(&split), prediction(&whole));
+
+    // Chunked, in three chunks sent apart.
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    stream
+        .write_all(b"POST /v2/models/churn/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .await
+        .expect("head");
+    let third = body.len() / 3;
+    for piece in [&body[..third], &body[third..2 * third], &body[2 * third..]] {
+        let chunk = format!("{:x}\r\n{piece}\r\n", piece.len());
+        stream.write_all(chunk.as_bytes()).await.expect("chunk");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stream.write_all(b"0\r\n\r\n").await.expect("end");
+    let mut chunked = String::new();
+    stream.read_to_string(&mut chunked).await.expect("answer");
+    assert!(chunked.starts_with("HTTP/1.1 200"), "{chunked}");
+    assert_eq!(prediction(&chunked), prediction(&whole));
+
+    // A body one byte over the limit, sent whole (so that nothing is left unread when the
+    // answer comes), is refused, naming the body.
+    let limit = drover_agent::serve::reply::MAX_BODY;
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let head = format!(
+        "POST /v2/models/churn/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        limit + 1
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream
+        .write_all(" ".repeat(limit + 1).as_bytes())
+        .await
+        .expect("body");
+    let mut over = String::new();
+    stream.read_to_string(&mut over).await.expect("answer");
+    assert!(over.starts_with("HTTP/1.1 400"), "{over}");
+    assert!(over.contains("\"field\":\"body\""), "{over}");
     stop.cancel();
 }

@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::Request;
-use axum::http::Method;
+use axum::http::{Method, Request};
 use axum::response::Response;
+use hyper::body::Incoming;
+use tokio_util::either::Either;
 
 use super::routes::{Serving, infer, invoke};
 
@@ -35,11 +36,17 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
         .map(|name| Route::Infer(name.to_string()))
 }
 
-/// Answers `request` on `route`.
-pub async fn answer(serving: Arc<Serving>, route: Route, request: Request) -> Response {
+/// Answers `request` on `route`: the route's own future, so that the one the listener keeps
+/// per request is no larger than it.
+pub fn answer(
+    serving: Arc<Serving>,
+    route: Route,
+    request: Request<Incoming>,
+) -> impl Future<Output = Response> + Send {
+    let (parts, body) = request.into_parts();
     match route {
-        Route::Infer(name) => infer(serving, name, None, request).await,
-        Route::Invocations => invoke(serving, request).await,
+        Route::Infer(name) => Either::Left(infer(serving, name, None, parts, body)),
+        Route::Invocations => Either::Right(invoke(serving, parts, body)),
     }
 }
 

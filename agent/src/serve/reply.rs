@@ -2,9 +2,13 @@
 //! shape of the protocol asked (a 400 naming the field, a 404, a 408), the 503 of a full
 //! agent, and the request id and serving version stamped on every answer.
 
+use std::pin::Pin;
+
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use hyper::body::Body as HttpBody;
 use serde_json::json;
 
 use super::model::Served;
@@ -92,20 +96,56 @@ pub(super) fn request_id(headers: &HeaderMap) -> String {
 }
 
 /// Reads the body: at most [`MAX_BODY`] bytes, within [`BODY_TIMEOUT`]. A body that has
-/// already arrived whole (a small prediction request, usually) is taken without arming the
-/// timer, which is the larger cost of reading it.
-pub(super) async fn read(body: Body) -> Result<Bytes, Failure> {
+/// already arrived whole (a small prediction request, usually) is taken as it is, without
+/// arming the timer; any other is read by a future of its own on the heap, which keeps the
+/// route's future small.
+pub(super) async fn read<B>(mut body: B) -> Result<Bytes, Failure>
+where
+    B: HttpBody<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     use std::task::{Context, Poll, Waker};
-    let mut reading = std::pin::pin!(axum::body::to_bytes(body, MAX_BODY));
-    let arrived = Future::poll(reading.as_mut(), &mut Context::from_waker(Waker::noop()));
-    let read = match arrived {
-        Poll::Ready(read) => read,
-        Poll::Pending => tokio::time::timeout(BODY_TIMEOUT, reading)
-            .await
-            .map_err(|_| Failure::Slow)?,
+    let arrived = Pin::new(&mut body).poll_frame(&mut Context::from_waker(Waker::noop()));
+    let first = match arrived {
+        Poll::Ready(None) => return Ok(Bytes::new()),
+        Poll::Ready(Some(Err(_))) => return Err(too_large()),
+        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+            Ok(data) if data.len() > MAX_BODY => return Err(too_large()),
+            Ok(data) if body.is_end_stream() => return Ok(data),
+            Ok(data) => data,
+            Err(_) => Bytes::new(),
+        },
+        Poll::Pending => Bytes::new(),
     };
-    let too_large = || format!("larger than {MAX_BODY} bytes, or cut short");
-    read.map_err(|_| Failure::Bad(BadRequest::new("body", too_large())))
+    Box::pin(rest(first, body)).await
+}
+
+/// The rest of a body after its `first` bytes.
+async fn rest<B>(first: Bytes, body: B) -> Result<Bytes, Failure>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
+    let limited = http_body_util::Limited::new(body, MAX_BODY - first.len());
+    let collected = tokio::time::timeout(BODY_TIMEOUT, limited.collect())
+        .await
+        .map_err(|_| Failure::Slow)?
+        .map_err(|_| too_large())?
+        .to_bytes();
+    if first.is_empty() {
+        return Ok(collected);
+    }
+    let mut whole = Vec::with_capacity(first.len() + collected.len());
+    whole.extend_from_slice(&first);
+    whole.extend_from_slice(&collected);
+    Ok(Bytes::from(whole))
+}
+
+fn too_large() -> Failure {
+    Failure::Bad(BadRequest::new(
+        "body",
+        format!("larger than {MAX_BODY} bytes, or cut short"),
+    ))
 }
 
 /// Adds the request id and the serving version to an answer.

@@ -7,11 +7,13 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper::body::Body as HttpBody;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
@@ -181,7 +183,8 @@ async fn infer_latest(
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
-    infer(s, name, None, request).await
+    let (parts, body) = request.into_parts();
+    infer(s, name, None, parts, body).await
 }
 
 async fn infer_version(
@@ -190,23 +193,30 @@ async fn infer_version(
     request: Request,
 ) -> Response {
     match version.parse::<u32>() {
-        Ok(v) => infer(s, name, Some(v), request).await,
+        Ok(v) => {
+            let (parts, body) = request.into_parts();
+            infer(s, name, Some(v), parts, body).await
+        }
         Err(_) => Failure::NotFound(format!("version {version:?} of {name} is not a number")).oip(),
     }
 }
 
 /// Answers an infer request for version `version` of `name` (or the split's pick).
-pub(super) async fn infer(
+pub(super) async fn infer<B>(
     s: Arc<Serving>,
     name: String,
     version: Option<u32>,
-    request: Request,
-) -> Response {
+    parts: Parts,
+    body: B,
+) -> Response
+where
+    B: HttpBody<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     let started = std::time::Instant::now();
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
     };
-    let (parts, body) = request.into_parts();
     let Pick {
         answer: served,
         shadows,
@@ -253,16 +263,20 @@ pub(super) async fn infer(
 }
 
 async fn invocations(State(s): State<Arc<Serving>>, request: Request) -> Response {
-    invoke(s, request).await
+    let (parts, body) = request.into_parts();
+    invoke(s, parts, body).await
 }
 
 /// Answers an MLflow scoring request.
-pub(super) async fn invoke(s: Arc<Serving>, request: Request) -> Response {
+pub(super) async fn invoke<B>(s: Arc<Serving>, parts: Parts, body: B) -> Response
+where
+    B: HttpBody<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     let started = std::time::Instant::now();
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
     };
-    let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let named = headers.get(MODEL).and_then(|v| v.to_str().ok());
     let name = match named {

@@ -1,9 +1,10 @@
 //! Live sketches: every input value and prediction of a served version counted in the bins
-//! of its reference profile, with atomics (a fixed size per version, whatever the traffic),
-//! taken and reset when the window closes.
+//! of its reference profile (a fixed size per version, whatever the traffic), taken and reset
+//! when the window closes. A request's values are counted under one lock, which costs less
+//! than an atomic increment per value.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use drover_protocol::drift::{ColumnCounts, ColumnReference, Reference, Shape, SketchWindow};
 
@@ -18,17 +19,17 @@ enum Binning {
     Categorical(HashMap<String, usize>, Option<usize>),
 }
 
-/// One column's counts.
+/// One column: its binning, and where its counts sit in the tally (its bins, then its
+/// nulls, then its invalid values).
 #[derive(Debug)]
-struct Counter {
+struct Column {
     binning: Binning,
-    counts: Vec<AtomicU64>,
-    nulls: AtomicU64,
-    invalid: AtomicU64,
+    at: usize,
+    bins: usize,
 }
 
-impl Counter {
-    fn new(reference: &ColumnReference) -> Self {
+impl Column {
+    fn new(reference: &ColumnReference, at: usize) -> Self {
         let binning = match &reference.shape {
             Shape::Numeric { edges, .. } => Binning::Numeric(edges.clone()),
             Shape::Categorical { categories, other } => Binning::Categorical(
@@ -41,45 +42,54 @@ impl Counter {
             ),
         };
         Self {
-            counts: (0..reference.shape.bins())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
             binning,
-            nulls: AtomicU64::new(0),
-            invalid: AtomicU64::new(0),
+            at,
+            bins: reference.shape.bins(),
         }
     }
 
-    fn bump(&self, bin: Option<usize>) {
-        match bin.and_then(|b| self.counts.get(b)) {
-            Some(count) => count.fetch_add(1, Ordering::Relaxed),
-            None => self.invalid.fetch_add(1, Ordering::Relaxed),
-        };
+    /// How many places the column takes in the tally.
+    fn width(&self) -> usize {
+        self.bins + 2
     }
 
-    /// Counts one request value. A number for a categorical column, or text for a numeric
-    /// one, is invalid (the request is refused, but the sketch still sees it).
-    fn cell(&self, cell: &Cell) {
+    /// The tally place of bin `bin`, or of the invalid values.
+    fn bin(&self, bin: Option<usize>) -> usize {
+        match bin.filter(|&b| b < self.bins) {
+            Some(b) => self.at + b,
+            None => self.at + self.bins + 1,
+        }
+    }
+
+    /// The tally place of one request value. A number for a categorical column, or text
+    /// for a numeric one, is invalid (the request is refused, but the sketch still sees it).
+    fn place(&self, cell: &Cell) -> usize {
         match (cell, &self.binning) {
-            (Cell::Missing, _) => {
-                self.nulls.fetch_add(1, Ordering::Relaxed);
-            }
-            (Cell::Number(v), Binning::Numeric(edges)) => self.bump(Shape::bin_number(edges, *v)),
+            (Cell::Missing, _) => self.at + self.bins,
+            (Cell::Number(v), Binning::Numeric(edges)) => self.bin(Shape::bin_number(edges, *v)),
             (Cell::Text(t), Binning::Categorical(bins, other)) => {
-                self.bump(bins.get(t.as_str()).copied().or(*other))
+                self.bin(bins.get(t.as_str()).copied().or(*other))
             }
-            _ => self.bump(None),
+            _ => self.bin(None),
         }
     }
 
-    fn take(&self) -> ColumnCounts {
-        let take = |a: &AtomicU64| a.swap(0, Ordering::Relaxed);
+    fn counts(&self, tally: &[u64]) -> ColumnCounts {
+        let end = self.at + self.bins;
         ColumnCounts {
-            counts: self.counts.iter().map(take).collect(),
-            nulls: take(&self.nulls),
-            invalid: take(&self.invalid),
+            counts: tally[self.at..end].to_vec(),
+            nulls: tally[end],
+            invalid: tally[end + 1],
         }
     }
+}
+
+/// What a window has counted so far.
+#[derive(Debug)]
+struct Tally {
+    opened_ms: u64,
+    rows: u64,
+    counts: Vec<u64>,
 }
 
 /// A version's sketch since its window opened.
@@ -87,10 +97,9 @@ impl Counter {
 pub struct Sketch {
     model: String,
     version: u32,
-    opened_ms: AtomicU64,
-    rows: AtomicU64,
-    columns: Vec<Counter>,
-    predictions: Counter,
+    columns: Vec<Column>,
+    predictions: Column,
+    tally: Mutex<Tally>,
 }
 
 impl Sketch {
@@ -108,49 +117,72 @@ impl Sketch {
                 .iter()
                 .zip(inputs)
                 .all(|(c, (name, _))| &c.name == name);
-        matches.then(|| Self {
+        if !matches {
+            return None;
+        }
+        let mut places = 0;
+        let mut column = |reference: &ColumnReference| {
+            let column = Column::new(reference, places);
+            places += column.width();
+            column
+        };
+        let columns = reference.columns.iter().map(&mut column).collect();
+        let predictions = column(&reference.predictions);
+        Some(Self {
             model: model.into(),
             version,
-            opened_ms: AtomicU64::new(now_ms),
-            rows: AtomicU64::new(0),
-            columns: reference.columns.iter().map(Counter::new).collect(),
-            predictions: Counter::new(&reference.predictions),
+            columns,
+            predictions,
+            tally: Mutex::new(Tally {
+                opened_ms: now_ms,
+                rows: 0,
+                counts: vec![0; places],
+            }),
         })
+    }
+
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Counts the cells of rows, row after row in input order.
     pub fn inputs(&self, cells: &[Cell]) {
         let width = self.columns.len().max(1);
-        self.rows
-            .fetch_add((cells.len() / width) as u64, Ordering::Relaxed);
-        for (cell, counter) in cells.iter().zip(self.columns.iter().cycle()) {
-            counter.cell(cell);
+        let mut tally = self.tally();
+        tally.rows += (cells.len() / width) as u64;
+        for (cell, column) in cells.iter().zip(self.columns.iter().cycle()) {
+            tally.counts[column.place(cell)] += 1;
         }
     }
 
     /// Counts what the model predicted: class indices (a classifier) or values.
     pub fn predicted(&self, chosen: &[usize], values: &[f64]) {
+        let column = &self.predictions;
+        let mut tally = self.tally();
         for &c in chosen {
-            self.predictions.bump(Some(c));
+            tally.counts[column.bin(Some(c))] += 1;
         }
         for &v in values {
-            self.predictions.cell(&Cell::Number(v));
+            tally.counts[column.place(&Cell::Number(v))] += 1;
         }
     }
 
     /// Closes the window at `now_ms`: what it counted, when it saw any row.
     pub fn take(&self, now_ms: u64) -> Option<SketchWindow> {
-        let start_ms = self.opened_ms.swap(now_ms, Ordering::Relaxed);
-        let rows = self.rows.swap(0, Ordering::Relaxed);
-        let columns: Vec<ColumnCounts> = self.columns.iter().map(Counter::take).collect();
-        let predictions = self.predictions.take();
+        let (start_ms, rows, counts) = {
+            let mut tally = self.tally();
+            let zeros = vec![0; tally.counts.len()];
+            let start_ms = std::mem::replace(&mut tally.opened_ms, now_ms);
+            let rows = std::mem::take(&mut tally.rows);
+            (start_ms, rows, std::mem::replace(&mut tally.counts, zeros))
+        };
         (rows > 0).then(|| SketchWindow {
             model: self.model.clone(),
             version: self.version,
             start_ms,
             end_ms: now_ms,
-            columns,
-            predictions,
+            columns: self.columns.iter().map(|c| c.counts(&counts)).collect(),
+            predictions: self.predictions.counts(&counts),
         })
     }
 }
