@@ -220,14 +220,7 @@ async fn overload_is_a_503_with_retry_after_and_a_stalled_body_a_408() {
         stalled.push(stream);
     }
     let answered = async |status: &str| {
-        let answer = exchange(
-            TcpStream::connect(addr).await.expect("connects"),
-            "POST",
-            "/v2/models/churn/infer",
-            "",
-            &body,
-        )
-        .await;
+        let answer = infer(addr, &body).await;
         answer.starts_with(status).then_some(answer)
     };
     let busy = wait_for("a 503 once every slot is taken", || {
@@ -262,76 +255,72 @@ async fn overload_is_a_503_with_retry_after_and_a_stalled_body_a_408() {
     stop.cancel();
 }
 
+/// One infer request of `body` to churn, answered whole.
+async fn infer(addr: SocketAddr, body: &str) -> String {
+    let stream = TcpStream::connect(addr).await.expect("connects");
+    exchange(stream, "POST", "/v2/models/churn/infer", "", body).await
+}
+
+/// One infer request to churn with `headers` (besides its own), its body sent in `pieces` a
+/// moment apart; the whole answer.
+async fn in_pieces(addr: SocketAddr, headers: &str, pieces: &[&[u8]]) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let head = format!(
+        "POST /v2/models/churn/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    for piece in pieces {
+        stream.write_all(piece).await.expect("a piece");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("answer");
+    answer
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_arriving_in_pieces_gets_the_answer_it_would_whole_and_one_too_large_a_400() {
     let stop = CancellationToken::new();
     let catalog = catalog();
     let body = infer_body(&catalog);
     let addr = listen(catalog, Access::default(), &stop).await;
-    let prediction = |answer: &str| {
+    let outputs = |answer: &str| {
         let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
         let value: serde_json::Value = serde_json::from_str(json).expect("a JSON answer");
         value["outputs"].clone()
     };
-    let whole = exchange(
-        TcpStream::connect(addr).await.expect("connects"),
-        "POST",
-        "/v2/models/churn/infer",
-        "",
-        &body,
-    )
-    .await;
+    let whole = infer(addr, &body).await;
     assert!(whole.starts_with("HTTP/1.1 200"), "{whole}");
 
-    // The head and half the body, then the rest a moment later.
-    let (first, rest) = body.split_at(body.len() / 2);
-    let mut stream = TcpStream::connect(addr).await.expect("connects");
-    let head = format!(
-        "POST /v2/models/churn/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{first}",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("head");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    stream.write_all(rest.as_bytes()).await.expect("rest");
-    let mut split = String::new();
-    stream.read_to_string(&mut split).await.expect("answer");
+    // Half the body, then the rest a moment later.
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    let length = format!("Content-Length: {}", body.len());
+    let split = in_pieces(addr, &length, &[first, rest]).await;
     assert!(split.starts_with("HTTP/1.1 200"), "{split}");
-    assert_eq!(prediction(&split), prediction(&whole));
+    assert_eq!(outputs(&split), outputs(&whole));
 
     // Chunked, in three chunks sent apart.
-    let mut stream = TcpStream::connect(addr).await.expect("connects");
-    stream
-        .write_all(b"POST /v2/models/churn/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n")
-        .await
-        .expect("head");
     let third = body.len() / 3;
-    for piece in [&body[..third], &body[third..2 * third], &body[2 * third..]] {
-        let chunk = format!("{:x}\r\n{piece}\r\n", piece.len());
-        stream.write_all(chunk.as_bytes()).await.expect("chunk");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stream.write_all(b"0\r\n\r\n").await.expect("end");
-    let mut chunked = String::new();
-    stream.read_to_string(&mut chunked).await.expect("answer");
+    let chunks: Vec<Vec<u8>> = [
+        &body[..third],
+        &body[third..2 * third],
+        &body[2 * third..],
+        "",
+    ]
+    .iter()
+    .map(|piece| format!("{:x}\r\n{piece}\r\n", piece.len()).into_bytes())
+    .collect();
+    let chunks: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+    let chunked = in_pieces(addr, "Transfer-Encoding: chunked", &chunks).await;
     assert!(chunked.starts_with("HTTP/1.1 200"), "{chunked}");
-    assert_eq!(prediction(&chunked), prediction(&whole));
+    assert_eq!(outputs(&chunked), outputs(&whole));
 
     // A body one byte over the limit, sent whole (so that nothing is left unread when the
     // answer comes), is refused, naming the body.
-    let limit = drover_agent::serve::reply::MAX_BODY;
-    let mut stream = TcpStream::connect(addr).await.expect("connects");
-    let head = format!(
-        "POST /v2/models/churn/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        limit + 1
-    );
-    stream.write_all(head.as_bytes()).await.expect("head");
-    stream
-        .write_all(" ".repeat(limit + 1).as_bytes())
-        .await
-        .expect("body");
-    let mut over = String::new();
-    stream.read_to_string(&mut over).await.expect("answer");
-    assert!(over.starts_with("HTTP/1.1 400"), "{over}");
-    assert!(over.contains("\"field\":\"body\""), "{over}");
+    let over = drover_agent::serve::reply::MAX_BODY + 1;
+    let length = format!("Content-Length: {over}");
+    let refused = in_pieces(addr, &length, &[" ".repeat(over).as_bytes()]).await;
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+    assert!(refused.contains("\"field\":\"body\""), "{refused}");
     stop.cancel();
 }
