@@ -65,15 +65,6 @@ type Set = [Option<Entry>; WAYS];
 /// Predictions a shard has taken but not yet placed in its sets.
 const QUEUED: usize = 32;
 
-/// A prediction waiting for its place: where it goes, and what it is.
-struct Queued {
-    hash: u64,
-    set: usize,
-    at: u32,
-    version: u32,
-    chosen: Chosen,
-}
-
 /// One lock's share of the sets, allocated when it keeps its first prediction. New
 /// predictions queue up and are placed [`QUEUED`] at a time: each lands in a set anywhere in
 /// the table (most likely not in the CPU's cache), and placing many together lets their
@@ -83,20 +74,22 @@ struct Queued {
 struct Shard {
     kept: u64,
     sets: Vec<Set>,
-    queue: Vec<Queued>,
+    /// Each waiting prediction's set, and its entry (numbered in order when it is placed).
+    queue: Vec<(usize, Entry)>,
 }
 
 impl Shard {
     /// Takes the prediction `chosen` of `version` made at `at`, for set `set` under `hash`;
     /// places the queue once it is full.
     fn push(&mut self, hash: u64, set: usize, at: u32, version: u32, chosen: &[usize]) {
-        self.queue.push(Queued {
+        let entry = Entry {
             hash,
-            set,
+            seq: 0,
             at,
             version,
             chosen: Chosen::of(chosen),
-        });
+        };
+        self.queue.push((set, entry));
         if self.queue.len() >= QUEUED {
             self.place_queue();
         }
@@ -110,32 +103,26 @@ impl Shard {
         }
         // Reading every set first costs loads that do not wait on one another, so the CPU
         // fetches the sets from memory together, and the placing below finds them cached.
-        let seen = self.queue.iter().fold(0, |seen, q| {
-            self.sets[q.set]
+        let seen = self.queue.iter().fold(0, |seen, (set, _)| {
+            self.sets[*set]
                 .iter()
                 .fold(seen, |seen, e| seen ^ e.as_ref().map_or(0, |e| e.hash))
         });
         std::hint::black_box(seen);
-        for q in std::mem::take(&mut self.queue) {
+        for (set, mut entry) in std::mem::take(&mut self.queue) {
             self.kept += 1;
-            let seq = self.kept;
-            let slots = &mut self.sets[q.set];
+            entry.seq = self.kept;
+            let slots = &mut self.sets[set];
             let reusable = |e: &Option<Entry>| {
                 e.as_ref()
-                    .is_none_or(|e| e.hash == q.hash || !Pending::fresh(e.at, q.at))
+                    .is_none_or(|e| e.hash == entry.hash || !Pending::fresh(e.at, entry.at))
             };
             let at = slots.iter().position(reusable).unwrap_or_else(|| {
                 (0..WAYS)
                     .min_by_key(|&i| slots[i].as_ref().map(|e| e.seq))
                     .unwrap_or(0)
             });
-            slots[at] = Some(Entry {
-                hash: q.hash,
-                seq,
-                at: q.at,
-                version: q.version,
-                chosen: q.chosen,
-            });
+            slots[at] = Some(entry);
         }
     }
 }
@@ -204,7 +191,10 @@ impl Pending {
     /// returns the request's [key](Self::key).
     pub fn keep(&self, model: &str, version: u32, id: &str, chosen: &[usize]) -> u64 {
         let key = self.hash(model, id, None);
-        self.keep_at(key, version, chosen);
+        let (shard, set) = Self::split(key);
+        let now = self.now();
+        let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+        shard.push(key, set, now, version, chosen);
         key
     }
 
@@ -229,14 +219,6 @@ impl Pending {
                 shard.push(hash, set, now, version, chosen);
             }
         }
-    }
-
-    fn keep_at(&self, hash: u64, version: u32, chosen: &[usize]) {
-        let (shard, set) = Self::split(hash);
-        let shard = &self.shards[shard];
-        let now = self.now();
-        let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-        shard.push(hash, set, now, version, chosen);
     }
 
     /// Judges the true `labels` of request `id` to `model` against what was predicted, once;
