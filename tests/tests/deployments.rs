@@ -131,6 +131,7 @@ async fn a_deployment_is_served_survives_a_restart_reaches_a_late_agent_and_unde
             "--data",
             "churn@1",
             "--feedback",
+            "--key-header",
             "--json",
             "--data-dir",
             &dir,

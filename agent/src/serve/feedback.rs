@@ -9,7 +9,7 @@
 //! [`KEEP_AT_MOST`] (and [`QUEUED`] per shard waiting for their place). An entry names its
 //! version by number, so a version unloaded since is freed at once (its feedback is then
 //! unknown). What a shadow version predicted for the same request is kept under a key of its
-//! own (model, id and version), so feedback scores the shadow too.
+//! own (the request's key and the version), so feedback scores the shadow too.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
@@ -156,12 +156,14 @@ pub enum Judged {
 }
 
 impl Pending {
-    /// The keyed hash of `model` and `id` (and, for a shadow's prediction, its version).
-    fn hash(&self, model: &str, id: &str, shadow: Option<u32>) -> u64 {
-        match shadow {
-            None => self.hasher.hash_one((model, id)),
-            Some(version) => self.hasher.hash_one((model, id, version)),
-        }
+    /// The keyed hash of `model` and `id`.
+    fn hash(&self, model: &str, id: &str) -> u64 {
+        self.hasher.hash_one((model, id))
+    }
+
+    /// Where shadow version `version`'s prediction for the request with `key` is kept.
+    fn shadow_hash(&self, key: u64, version: u32) -> u64 {
+        self.hasher.hash_one((key, version))
     }
 
     /// The shard of `hash`, and its set in the shard.
@@ -184,41 +186,28 @@ impl Pending {
     /// The key of request `id` to `model`: a keyed hash, which ids cannot be chosen to
     /// collide under.
     pub fn key(&self, model: &str, id: &str) -> u64 {
-        self.hash(model, id, None)
+        self.hash(model, id)
     }
 
     /// Keeps the classes `model@version` predicted (indices in its classes) for request `id`;
     /// returns the request's [key](Self::key).
     pub fn keep(&self, model: &str, version: u32, id: &str, chosen: &[usize]) -> u64 {
-        let key = self.hash(model, id, None);
-        let (shard, set) = Self::split(key);
-        let now = self.now();
-        let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-        shard.push(key, set, now, version, chosen);
+        let key = self.hash(model, id);
+        self.place(key, version, chosen);
         key
     }
 
-    /// Keeps the classes shadow version `model@version` predicted for each request of
-    /// `kept` (its id and the classes), locking each shard once for all of its requests.
-    pub fn keep_shadow(&self, model: &str, version: u32, kept: &[(&str, &[usize])]) {
+    /// Keeps the classes shadow version `version` predicted for the request with `key` (the
+    /// [key](Self::key) of its model and id).
+    pub fn keep_shadow(&self, key: u64, version: u32, chosen: &[usize]) {
+        self.place(self.shadow_hash(key, version), version, chosen);
+    }
+
+    fn place(&self, hash: u64, version: u32, chosen: &[usize]) {
+        let (shard, set) = Self::split(hash);
         let now = self.now();
-        let mut places: Vec<(u64, usize, usize, &[usize])> = kept
-            .iter()
-            .map(|&(id, chosen)| {
-                let hash = self.hash(model, id, Some(version));
-                let (shard, set) = Self::split(hash);
-                (hash, shard, set, chosen)
-            })
-            .collect();
-        places.sort_unstable_by_key(|p| p.1);
-        for group in places.chunk_by(|a, b| a.1 == b.1) {
-            let mut shard = self.shards[group[0].1]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            for &(hash, _, set, chosen) in group {
-                shard.push(hash, set, now, version, chosen);
-            }
-        }
+        let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+        shard.push(hash, set, now, version, chosen);
     }
 
     /// Judges the true `labels` of request `id` to `model` against what was predicted, once;
@@ -230,7 +219,7 @@ impl Pending {
         labels: &[String],
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
-        self.judge_at(self.hash(model, id, None), labels, loaded)
+        self.judge_at(self.hash(model, id), labels, loaded)
     }
 
     /// Judges the true `labels` of request `id` against what shadow version `model@version`
@@ -243,7 +232,11 @@ impl Pending {
         labels: &[String],
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
-        self.judge_at(self.hash(model, id, Some(version)), labels, loaded)
+        self.judge_at(
+            self.shadow_hash(self.hash(model, id), version),
+            labels,
+            loaded,
+        )
     }
 
     fn judge_at(
@@ -324,8 +317,8 @@ mod tests {
             .expect("class");
         let low = 1 - high;
         let pending = Pending::default();
-        pending.keep("m", 1, "r1", &[high]);
-        pending.keep_shadow("m", 1, &[("r1", &[low])]);
+        let key = pending.keep("m", 1, "r1", &[high]);
+        pending.keep_shadow(key, 1, &[low]);
         let labels = vec!["high".to_string()];
         let loaded = |v: u32| (v == 1).then(|| served.clone());
         assert_eq!(

@@ -53,14 +53,23 @@ impl Serving {
     }
 
     /// Keeps what `served` predicted for request `id`, for its feedback, and the request's
-    /// one row, when it is sampled, for live importance.
-    fn remember(&self, served: &Served, id: &str, rows: &Rows, predictions: &Predictions) {
-        if let Predictions::Classes { chosen, .. } = predictions {
-            let key = self.pending.keep(&served.name, served.version, id, chosen);
-            if rows.rows() == 1 {
-                served.labelled.offer(key, rows.cells());
-            }
+    /// one row, when it is sampled, for live importance; returns the request's feedback key
+    /// when it is kept (a classifier's).
+    fn remember(
+        &self,
+        served: &Served,
+        id: &str,
+        rows: &Rows,
+        predictions: &Predictions,
+    ) -> Option<u64> {
+        let Predictions::Classes { chosen, .. } = predictions else {
+            return None;
+        };
+        let key = self.pending.keep(&served.name, served.version, id, chosen);
+        if rows.rows() == 1 {
+            served.labelled.offer(key, rows.cells());
         }
+        Some(key)
     }
 }
 
@@ -247,7 +256,7 @@ where
         }
     };
     let id = asked_id.unwrap_or_else(|| request_id(&parts.headers));
-    s.remember(&served, &id, &rows, &predictions);
+    let key = s.remember(&served, &id, &rows, &predictions);
     let reply = oip::InferResponse {
         model_name: &served.name,
         model_version: &served.version_text,
@@ -258,7 +267,7 @@ where
     served
         .window
         .answered(started.elapsed(), predictions.chosen());
-    s.shadows.send(shadows, rows, predictions, id);
+    s.shadows.send(shadows, rows, predictions, key);
     response
 }
 
@@ -313,12 +322,12 @@ where
     let id = request_id(headers);
     match answer.await {
         Ok((rows, predictions)) => {
-            s.remember(&served, &id, &rows, &predictions);
+            let key = s.remember(&served, &id, &rows, &predictions);
             let response = json_answer(&mlflow::answer(&served, &predictions), &id, &served);
             served
                 .window
                 .answered(started.elapsed(), predictions.chosen());
-            s.shadows.send(shadows, rows, predictions, id);
+            s.shadows.send(shadows, rows, predictions, key);
             response
         }
         Err(e) => {

@@ -24,12 +24,12 @@ const BATCH: usize = 256;
 const GATHER: Duration = Duration::from_millis(1);
 
 /// A request's rows, the answer its caller got, the shadow versions to ask, and the request's
-/// id (under which feedback will score each shadow's prediction).
+/// feedback key (under which feedback will score each shadow's prediction), if it has one.
 struct Copy {
     versions: ShadowSet,
     rows: Rows,
     answered: Predictions,
-    id: String,
+    key: Option<u64>,
 }
 
 /// The shadow queue.
@@ -58,8 +58,15 @@ impl Shadows {
         }
     }
 
-    /// Queues a copy of request `id`'s `rows` for `versions`, unless the queue is full.
-    pub fn send(&self, versions: Option<ShadowSet>, rows: Rows, answered: Predictions, id: String) {
+    /// Queues a copy of `rows` for `versions`, unless the queue is full; `key` is the
+    /// request's feedback key, when its answer was kept for feedback.
+    pub fn send(
+        &self,
+        versions: Option<ShadowSet>,
+        rows: Rows,
+        answered: Predictions,
+        key: Option<u64>,
+    ) {
         let Some(versions) = versions else {
             return;
         };
@@ -67,7 +74,7 @@ impl Shadows {
             versions,
             rows,
             answered,
-            id,
+            key,
         };
         if self.queue.try_send(copy).is_err() {
             self.dropped.increment(1);
@@ -103,20 +110,19 @@ fn answer(batch: &[Copy], pending: &Pending) {
         let failed = if mine.is_some() { 0 } else { total };
         let mut at = 0;
         let mut differing = 0;
-        let mut kept = Vec::with_capacity(copies.len());
         for copy in copies {
             let n = copy.rows.rows();
             if let Some(mine) = &mine {
                 differing += differences(mine, at, &copy.answered);
             }
             if let Some(Predictions::Classes { chosen, .. }) = &mine
+                && let Some(key) = copy.key
                 && let Some(rows) = chosen.get(at..at + n)
             {
-                kept.push((copy.id.as_str(), rows));
+                pending.keep_shadow(key, served.version, rows);
             }
             at += n;
         }
-        pending.keep_shadow(&served.name, served.version, &kept);
         served.shadow_rows_differing.increment(differing as u64);
         served
             .window
