@@ -8,8 +8,9 @@
 //! Keeping a prediction touches one set, whatever the traffic; memory is fixed at
 //! [`KEEP_AT_MOST`] (and [`QUEUED`] per shard waiting for their place). An entry names its
 //! version by number, so a version unloaded since is freed at once (its feedback is then
-//! unknown). What a shadow version predicted for the same request is kept under a key of its
-//! own (the request's key and the version), so feedback scores the shadow too.
+//! unknown). What a shadow version predicted for the same request is kept in the same set
+//! under a hash of its own (of the request's key and the version), so feedback scores the
+//! shadow too.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
@@ -109,7 +110,7 @@ impl Shard {
                 .fold(seen, |seen, e| seen ^ e.as_ref().map_or(0, |e| e.hash))
         });
         std::hint::black_box(seen);
-        for (set, mut entry) in std::mem::take(&mut self.queue) {
+        for (set, mut entry) in self.queue.drain(..) {
             self.kept += 1;
             entry.seq = self.kept;
             let slots = &mut self.sets[set];
@@ -173,9 +174,15 @@ impl Pending {
         (shard, set)
     }
 
+    /// Seconds from when the table was made to `at`.
+    fn seconds(&self, at: Instant) -> u32 {
+        let seconds = at.saturating_duration_since(self.epoch).as_secs();
+        u32::try_from(seconds).unwrap_or(u32::MAX)
+    }
+
     /// Seconds since the table was made.
     fn now(&self) -> u32 {
-        u32::try_from(self.epoch.elapsed().as_secs()).unwrap_or(u32::MAX)
+        self.seconds(Instant::now())
     }
 
     /// Whether an entry made at `at` is still waiting at `now`.
@@ -189,25 +196,27 @@ impl Pending {
         self.hash(model, id)
     }
 
-    /// Keeps the classes `model@version` predicted (indices in its classes) for request `id`;
-    /// returns the request's [key](Self::key).
-    pub fn keep(&self, model: &str, version: u32, id: &str, chosen: &[usize]) -> u64 {
+    /// Keeps the classes `model@version` predicted (indices in its classes) for request `id`,
+    /// made at `at`; returns the request's [key](Self::key).
+    pub fn keep(&self, model: &str, version: u32, id: &str, chosen: &[usize], at: Instant) -> u64 {
         let key = self.hash(model, id);
-        self.place(key, version, chosen);
+        self.place(key, key, version, chosen, at);
         key
     }
 
     /// Keeps the classes shadow version `version` predicted for the request with `key` (the
-    /// [key](Self::key) of its model and id).
-    pub fn keep_shadow(&self, key: u64, version: u32, chosen: &[usize]) {
-        self.place(self.shadow_hash(key, version), version, chosen);
+    /// [key](Self::key) of its model and id) at `at`, in the set of the request's answer:
+    /// placed soon after it, most often in the same queue, it finds that set in the CPU's cache.
+    pub fn keep_shadow(&self, key: u64, version: u32, chosen: &[usize], at: Instant) {
+        self.place(self.shadow_hash(key, version), key, version, chosen, at);
     }
 
-    fn place(&self, hash: u64, version: u32, chosen: &[usize]) {
-        let (shard, set) = Self::split(hash);
-        let now = self.now();
+    /// Keeps a prediction made at `at` under `hash` in the set of request `key`.
+    fn place(&self, hash: u64, key: u64, version: u32, chosen: &[usize], at: Instant) {
+        let (shard, set) = Self::split(key);
+        let at = self.seconds(at);
         let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-        shard.push(hash, set, now, version, chosen);
+        shard.push(hash, set, at, version, chosen);
     }
 
     /// Judges the true `labels` of request `id` to `model` against what was predicted, once;
@@ -219,7 +228,8 @@ impl Pending {
         labels: &[String],
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
-        self.judge_at(self.hash(model, id), labels, loaded)
+        let key = self.hash(model, id);
+        self.judge_at(key, key, labels, loaded)
     }
 
     /// Judges the true `labels` of request `id` against what shadow version `model@version`
@@ -232,20 +242,19 @@ impl Pending {
         labels: &[String],
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
-        self.judge_at(
-            self.shadow_hash(self.hash(model, id), version),
-            labels,
-            loaded,
-        )
+        let key = self.hash(model, id);
+        self.judge_at(self.shadow_hash(key, version), key, labels, loaded)
     }
 
+    /// Judges `labels` against the prediction kept under `hash` in the set of request `key`.
     fn judge_at(
         &self,
         hash: u64,
+        key: u64,
         labels: &[String],
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
-        let (shard, set) = Self::split(hash);
+        let (shard, set) = Self::split(key);
         let shard = &self.shards[shard];
         let now = self.now();
         let entry = {
@@ -317,8 +326,8 @@ mod tests {
             .expect("class");
         let low = 1 - high;
         let pending = Pending::default();
-        let key = pending.keep("m", 1, "r1", &[high]);
-        pending.keep_shadow(key, 1, &[low]);
+        let key = pending.keep("m", 1, "r1", &[high], Instant::now());
+        pending.keep_shadow(key, 1, &[low], Instant::now());
         let labels = vec!["high".to_string()];
         let loaded = |v: u32| (v == 1).then(|| served.clone());
         assert_eq!(
@@ -355,9 +364,9 @@ mod tests {
             .position(|c| c == "high")
             .expect("class");
         let pending = Pending::default();
-        pending.keep("m", 1, "a", &[high]);
-        pending.keep("m", 1, "b", &[high, high]);
-        pending.keep("m", 1, "c", &[high]);
+        pending.keep("m", 1, "a", &[high], Instant::now());
+        pending.keep("m", 1, "b", &[high, high], Instant::now());
+        pending.keep("m", 1, "c", &[high], Instant::now());
         let loaded = |v: u32| (v == 1).then(|| served.clone());
         let judge = |model: &str, id: &str, labels: &[&str]| {
             let labels: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
@@ -389,7 +398,7 @@ mod tests {
         let pending = Pending::default();
         let total = 2 * KEEP_AT_MOST;
         for i in 0..total {
-            pending.keep("m", 1, &format!("r{i}"), &[0]);
+            pending.keep("m", 1, &format!("r{i}"), &[0], Instant::now());
         }
         let slots: usize = pending
             .shards

@@ -5,6 +5,7 @@
 //! a 404, and more requests in flight than [`MAX_IN_FLIGHT`] a 503 with `Retry-After`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -52,20 +53,23 @@ impl Serving {
         })
     }
 
-    /// Keeps what `served` predicted for request `id`, for its feedback, and the request's
-    /// one row, when it is sampled, for live importance; returns the request's feedback key
-    /// when it is kept (a classifier's).
+    /// Keeps what `served` predicted for request `id` (which arrived at `at`), for its
+    /// feedback, and the request's one row, when it is sampled, for live importance; returns
+    /// the request's feedback key when it is kept (a classifier's).
     fn remember(
         &self,
         served: &Served,
         id: &str,
         rows: &Rows,
         predictions: &Predictions,
+        at: Instant,
     ) -> Option<u64> {
         let Predictions::Classes { chosen, .. } = predictions else {
             return None;
         };
-        let key = self.pending.keep(&served.name, served.version, id, chosen);
+        let key = self
+            .pending
+            .keep(&served.name, served.version, id, chosen, at);
         if rows.rows() == 1 {
             served.labelled.offer(key, rows.cells());
         }
@@ -222,7 +226,7 @@ where
     B: HttpBody<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
     };
@@ -256,7 +260,7 @@ where
         }
     };
     let id = asked_id.unwrap_or_else(|| request_id(&parts.headers));
-    let key = s.remember(&served, &id, &rows, &predictions);
+    let key = s.remember(&served, &id, &rows, &predictions, started);
     let reply = oip::InferResponse {
         model_name: &served.name,
         model_version: &served.version_text,
@@ -282,7 +286,7 @@ where
     B: HttpBody<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
     };
@@ -322,7 +326,7 @@ where
     let id = request_id(headers);
     match answer.await {
         Ok((rows, predictions)) => {
-            let key = s.remember(&served, &id, &rows, &predictions);
+            let key = s.remember(&served, &id, &rows, &predictions, started);
             let response = json_answer(&mlflow::answer(&served, &predictions), &id, &served);
             served
                 .window

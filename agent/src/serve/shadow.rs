@@ -6,7 +6,7 @@
 //! and predicts it as one batch per shadow version.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -86,6 +86,7 @@ impl Shadows {
 /// (one prediction of many rows costs much less than many of one), and counts per copy how
 /// many rows differ from what its caller got; a classifier's classes are kept for feedback.
 fn answer(batch: &[Copy], pending: &Pending) {
+    let now = Instant::now();
     let mut versions: Vec<&Arc<Served>> = Vec::new();
     for copy in batch {
         for served in copy.versions.iter() {
@@ -119,7 +120,7 @@ fn answer(batch: &[Copy], pending: &Pending) {
                 && let Some(key) = copy.key
                 && let Some(rows) = chosen.get(at..at + n)
             {
-                pending.keep_shadow(key, served.version, rows);
+                pending.keep_shadow(key, served.version, rows, now);
             }
             at += n;
         }
