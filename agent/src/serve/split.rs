@@ -13,15 +13,16 @@ use rapidhash::v3::{RapidSecrets, rapidhash_v3_seeded};
 /// How a deployment's requests are shared out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
-    /// Versions that answer, with their weights and the secrets that score keys for them.
-    variants: Vec<(u32, u32, RapidSecrets)>,
+    /// Versions that answer, with their weights.
+    variants: Vec<(u32, u32)>,
     /// Versions that get a copy of each request.
     pub shadows: Vec<u32>,
 }
 
-/// A key's score for a version (hashed with `secrets`): a uniform draw in (0, 1).
-fn draw(key: &[u8], secrets: &RapidSecrets) -> f64 {
-    (rapidhash_v3_seeded(key, secrets) as f64 + 0.5) / (u64::MAX as f64 + 1.0)
+/// A key's score for a version: a uniform draw in (0, 1) from the key and version.
+fn draw(key: &[u8], version: u32) -> f64 {
+    let secrets = RapidSecrets::seed_cpp(u64::from(version));
+    (rapidhash_v3_seeded(key, &secrets) as f64 + 0.5) / (u64::MAX as f64 + 1.0)
 }
 
 impl Split {
@@ -32,10 +33,7 @@ impl Split {
                 .variants
                 .iter()
                 .filter(|v| !v.shadow)
-                .map(|v| {
-                    let secrets = RapidSecrets::seed_cpp(u64::from(v.version));
-                    (v.version, v.weight, secrets)
-                })
+                .map(|v| (v.version, v.weight))
                 .collect(),
             shadows: deployment
                 .variants
@@ -49,16 +47,21 @@ impl Split {
     /// The version that answers: by `key` when the request has one, else by `roll` (uniform
     /// over `u64`), among the versions `ready` accepts. `None` when none is ready.
     pub fn pick(&self, key: Option<&[u8]>, roll: u64, ready: impl Fn(u32) -> bool) -> Option<u32> {
-        let live = || self.variants.iter().filter(|(v, w, _)| *w > 0 && ready(*v));
+        let live = || {
+            self.variants
+                .iter()
+                .copied()
+                .filter(|(v, w)| *w > 0 && ready(*v))
+        };
         match key {
             Some(key) => live()
-                .map(|(v, w, secrets)| (*v, f64::from(*w) / -draw(key, secrets).ln()))
+                .map(|(v, w)| (v, f64::from(w) / -draw(key, v).ln()))
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .map(|(v, _)| v),
             None => {
-                let total: u64 = live().map(|(_, w, _)| u64::from(*w)).sum();
+                let total: u64 = live().map(|(_, w)| u64::from(w)).sum();
                 let mut at = roll.checked_rem(total)?;
-                live().find_map(|&(v, w, _)| {
+                live().find_map(|(v, w)| {
                     if at < u64::from(w) {
                         Some(v)
                     } else {
