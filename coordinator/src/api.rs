@@ -10,7 +10,7 @@ use drover_protocol::msg::{
 };
 use drover_protocol::pki;
 use drover_protocol::token::JoinToken;
-use drover_protocol::types::{AgentId, unix_ms};
+use drover_protocol::types::{AgentId, Labels, check_labels, unix_ms};
 
 use crate::rollout::controller;
 use crate::state::Shared;
@@ -83,8 +83,28 @@ async fn answer(shared: &Arc<Shared>, request: OperatorRequest) -> OperatorRespo
         }
         OperatorRequest::CreateToken { ttl_secs, uses } => {
             shared
-                .blocking(move |shared| create_token(shared, ttl_secs, uses))
+                .blocking(move |shared| create_token(shared, ttl_secs, uses, None))
                 .await
+        }
+        OperatorRequest::CreateLabelledToken {
+            ttl_secs,
+            uses,
+            labels,
+        } => {
+            shared
+                .blocking(move |shared| create_token(shared, ttl_secs, uses, Some(labels)))
+                .await
+        }
+        OperatorRequest::LabelAgent { id, set, remove } => {
+            let typed = id.0.clone();
+            let matched = shared
+                .store
+                .call(move |store| store.match_agent_id(&typed))
+                .await;
+            match whole_id("agent", matched, &id.0) {
+                Ok(id) => crate::net::labels::label_agent(shared, AgentId(id), set, remove).await,
+                Err(answer) => answer,
+            }
         }
         OperatorRequest::AddDataset(_) => error(
             ApiErrorKind::Invalid,
@@ -329,9 +349,17 @@ async fn remove_agent(shared: &Arc<Shared>, id: AgentId) -> OperatorResponse {
     OperatorResponse::AgentRemoved(id)
 }
 
-fn create_token(shared: &Shared, ttl_secs: u64, uses: u32) -> OperatorResponse {
+fn create_token(
+    shared: &Shared,
+    ttl_secs: u64,
+    uses: u32,
+    labels: Option<Labels>,
+) -> OperatorResponse {
     if uses == 0 {
         return error(ApiErrorKind::Invalid, "a token needs at least one use");
+    }
+    if let Some(Err(e)) = labels.as_ref().map(check_labels) {
+        return error(ApiErrorKind::Invalid, e);
     }
     if ttl_secs == 0 || ttl_secs > MAX_TOKEN_TTL.as_secs() {
         return error(
@@ -352,6 +380,7 @@ fn create_token(shared: &Shared, ttl_secs: u64, uses: u32) -> OperatorResponse {
         created_ms: now,
         expires_ms,
         uses,
+        labels: labels.as_ref(),
     };
     if let Err(e) = shared.store.sync().insert_token(&record) {
         return internal(e);

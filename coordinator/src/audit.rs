@@ -12,6 +12,8 @@ pub fn changes_state(request: &OperatorRequest) -> bool {
         request,
         OperatorRequest::RemoveAgent { .. }
             | OperatorRequest::CreateToken { .. }
+            | OperatorRequest::CreateLabelledToken { .. }
+            | OperatorRequest::LabelAgent { .. }
             | OperatorRequest::AddDataset(_)
             | OperatorRequest::SubmitRun(_)
             | OperatorRequest::CancelRun { .. }
@@ -31,6 +33,14 @@ pub fn action(request: &OperatorRequest, response: &OperatorResponse) -> Option<
     Some(match (request, response) {
         (_, OperatorResponse::Error(_)) => return None,
         (_, OperatorResponse::AgentRemoved(id)) => format!("remove agent {id}"),
+        (OperatorRequest::LabelAgent { set, remove, .. }, OperatorResponse::AgentLabelled(a)) => {
+            format!(
+                "label agent {}: set {} remove {}",
+                a.id,
+                drover_protocol::types::format_labels(set),
+                remove.join(",")
+            )
+        }
         (_, OperatorResponse::Token(t)) => {
             format!("create join token {} ({} uses)", t.token_id, t.uses)
         }

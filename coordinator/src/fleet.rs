@@ -107,6 +107,15 @@ impl Fleet {
         self.interval
     }
 
+    /// An operator changed the labels granted to the agent of `record`.
+    pub fn relabel(&self, record: &AgentRecord) {
+        if let Some(live) = self.lock().get_mut(&record.id) {
+            live.record.labels.clone_from(&record.labels);
+            live.record.claimed.clone_from(&record.claimed);
+            live.record.labels_fixed = true;
+        }
+    }
+
     /// Adds a newly enrolled agent.
     pub fn enrolled(&self, record: AgentRecord) {
         self.lock().insert(record.id.clone(), Live::offline(record));
@@ -186,7 +195,8 @@ impl Fleet {
         self.with_session(id, session, |live| live.draining = true)
     }
 
-    /// The agent reloaded its config; returns its updated record for the store.
+    /// The agent reloaded its config; returns its updated record for the store. The labels
+    /// it claims count only within its grant ([`crate::net::labels`]).
     pub fn reconfigured(
         &self,
         id: &AgentId,
@@ -196,7 +206,7 @@ impl Fleet {
     ) -> Option<AgentRecord> {
         let mut record = None;
         self.with_session(id, session, |live| {
-            live.record.labels = labels;
+            crate::net::labels::settle(&mut live.record, labels);
             live.record.capacity = Some(capacity);
             record = Some(live.record.clone());
         });
@@ -400,6 +410,7 @@ impl Live {
             address: r.address.clone(),
             capacity: r.capacity,
             load: self.load,
+            claimed: r.claimed.clone(),
         }
     }
 }
@@ -419,6 +430,8 @@ mod tests {
             capacity: None,
             enrolled_ms: 0,
             last_seen_ms: None,
+            labels_fixed: true,
+            claimed: Default::default(),
         }
     }
 

@@ -6,6 +6,9 @@
 //! | `RunFinished` (succeeded, gates passed) | register the next version of its model |
 //! | `AlertFired` | its rule's action: retrain the model, or roll back its rollout |
 //!
+//! An event that does not decode is left out by the reader and quarantined here
+//! ([`crate::store::quarantine`]), so one bad record never stops the reactions after it.
+//!
 //! The log is read through a cursor persisted in the store, and the events that cause
 //! reactions commit in the same transaction as their change. So a coordinator killed right
 //! after a cause performs its reaction once it is back. A reaction replayed after a crash
@@ -36,7 +39,14 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
         return shutdown.cancelled().await;
     }
     loop {
-        if shared.blocking(react_pending).await {
+        let more = shared
+            .blocking(|shared| {
+                let more = react_pending(shared);
+                quarantine(shared);
+                more
+            })
+            .await;
+        if more {
             continue;
         }
         tokio::select! {
@@ -91,6 +101,19 @@ pub fn react_pending(shared: &Shared) -> bool {
         }
     }
     events.len() == BATCH as usize
+}
+
+/// Moves the records readers found undecodable (the event log's included) into the
+/// quarantine table, and announces the events that name them.
+fn quarantine(shared: &Shared) {
+    match shared
+        .store
+        .sync()
+        .quarantine_pending(drover_protocol::types::unix_ms())
+    {
+        Ok(records) => records.into_iter().for_each(|r| shared.events.announce(r)),
+        Err(e) => tracing::error!(cause = %e, "could not quarantine unreadable records"),
+    }
 }
 
 /// What one event causes.

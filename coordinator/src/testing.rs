@@ -147,6 +147,8 @@ pub fn agent(shared: &Shared, name: &str, slots: u32) -> mpsc::Receiver<AgentCom
         }),
         enrolled_ms: 0,
         last_seen_ms: None,
+        labels_fixed: true,
+        claimed: Default::default(),
     };
     shared.fleet.enrolled(record.clone());
     shared.fleet.connect(record, commands);

@@ -21,10 +21,15 @@ pub enum Shape {
     /// Bin `i` holds values `v` with `edges[i-1] <= v < edges[i]`: `edges.len() + 1` bins.
     /// `min` and `max` bound the reference values (the outer bins' extent).
     Numeric {
+        #[serde(with = "crate::float::vec")]
         edges: Vec<f64>,
+        #[serde(with = "crate::float")]
         min: f64,
+        #[serde(with = "crate::float")]
         max: f64,
+        #[serde(with = "crate::float")]
         mean: f64,
+        #[serde(with = "crate::float")]
         std: f64,
     },
     /// One bin per category, in this order. With `other`, the last bin holds every category
@@ -104,7 +109,7 @@ pub struct Reference {
     pub predictions: ColumnReference,
     /// Permutation importance of each input column on the held-out rows, in input order:
     /// how much the model's score drops when the column's values are shuffled.
-    #[serde(default)]
+    #[serde(default, with = "crate::float::vec")]
     pub importance: Vec<f64>,
 }
 
@@ -116,6 +121,7 @@ pub struct ImportanceWindow {
     /// Labelled rows it was measured on.
     pub rows: u64,
     /// Accuracy drop per input column, in the reference's order.
+    #[serde(with = "crate::float::vec")]
     pub importance: Vec<f64>,
 }
 
@@ -124,7 +130,9 @@ pub struct ImportanceWindow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportanceRank {
     pub column: String,
+    #[serde(with = "crate::float")]
     pub training: f64,
+    #[serde(with = "crate::float")]
     pub live: f64,
     pub training_rank: u32,
     pub live_rank: u32,
@@ -286,15 +294,20 @@ pub struct ColumnDrift {
     /// The input column's name, or `prediction`.
     pub column: String,
     pub method: Method,
+    #[serde(with = "crate::float")]
     pub score: f64,
     /// The score beyond which the column drifted.
+    #[serde(with = "crate::float")]
     pub threshold: f64,
     /// Live values the score is computed on.
     pub samples: u64,
     /// Live share of missing values, and the reference's.
+    #[serde(with = "crate::float")]
     pub null_share: f64,
+    #[serde(with = "crate::float")]
     pub reference_null_share: f64,
     /// Live share of NaN, infinite or unseen values (the reference has none).
+    #[serde(with = "crate::float")]
     pub invalid_share: f64,
     pub status: Status,
     /// Why it drifted, in words (empty otherwise).
@@ -303,9 +316,9 @@ pub struct ColumnDrift {
     /// histograms the console draws side by side).
     #[serde(default)]
     pub bins: Vec<String>,
-    #[serde(default)]
+    #[serde(default, with = "crate::float::vec")]
     pub reference_shares: Vec<f64>,
-    #[serde(default)]
+    #[serde(default, with = "crate::float::vec")]
     pub live_shares: Vec<f64>,
 }
 
@@ -331,7 +344,9 @@ pub struct DriftReport {
 pub struct DriftPoint {
     pub column: String,
     pub at_ms: u64,
+    #[serde(with = "crate::float")]
     pub score: f64,
+    #[serde(with = "crate::float")]
     pub threshold: f64,
     pub status: Status,
 }
@@ -403,7 +418,9 @@ pub struct Alert {
     pub fired_ms: u64,
     pub resolved_ms: Option<u64>,
     /// The value that fired it, its bound, and what it means.
+    #[serde(with = "crate::float")]
     pub value: f64,
+    #[serde(with = "crate::float")]
     pub bound: f64,
     pub detail: String,
 }

@@ -10,6 +10,7 @@
 //! - [`conn`]: whole frames over quinn streams.
 //! - [`data`]: dataset types: schemas, profiles, versions.
 //! - [`drift`]: reference profiles, live sketches, drift scores and alerts.
+//! - [`float`]: floats that read back from JSON, NaN and infinities included.
 //! - [`dial`]: resolving and connecting to the coordinator.
 //! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
 //! - [`hash`]: content hashes, which can never be paths.
@@ -35,6 +36,7 @@ pub mod dial;
 pub mod drift;
 #[cfg(feature = "net")]
 pub mod files;
+pub mod float;
 pub mod frame;
 pub mod hash;
 #[cfg(feature = "net")]
@@ -67,12 +69,13 @@ pub mod types;
 /// coordinators of version 5).
 /// Version 6 added drift: [`msg::AgentReport::Sketches`] (sent only to coordinators of
 /// version 6).
-pub const PROTOCOL_VERSION: u32 = 6;
+/// Version 7 added [`msg::Event::RecordQuarantined`] for operators.
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The oldest protocol version still spoken: peers one version apart work together, so
 /// agents and the coordinator can be upgraded one at a time. Older peers are refused with a
 /// clear error.
-pub const MIN_PROTOCOL_VERSION: u32 = 5;
+pub const MIN_PROTOCOL_VERSION: u32 = 6;
 
 /// ALPN identifier negotiated on every QUIC connection.
 pub const ALPN: &[u8] = b"drover/1";

@@ -279,6 +279,19 @@ pub enum OperatorRequest {
     RunLineage {
         id: String,
     },
+    /// Protocol 7: a join token whose agents are granted `labels` for good.
+    CreateLabelledToken {
+        ttl_secs: u64,
+        uses: u32,
+        labels: Labels,
+    },
+    /// Protocol 7: grants agent `id` the labels `set` and takes away those named in
+    /// `remove`; the only way an agent's labels change once granted.
+    LabelAgent {
+        id: AgentId,
+        set: Labels,
+        remove: Vec<String>,
+    },
 }
 
 /// The answer to an [`OperatorRequest`].
@@ -315,6 +328,8 @@ pub enum OperatorResponse {
     DriftHistory(Vec<DriftPoint>),
     Alerts(Vec<Alert>),
     RunLineage(Box<crate::run::RunLineage>),
+    /// Protocol 7: an agent as it is after its labels changed.
+    AgentLabelled(Box<AgentInfo>),
 }
 
 /// How far an agent's wall clock is from the coordinator's, measured when it last sent
@@ -441,6 +456,7 @@ pub enum Event {
         trial: u32,
         total: u32,
         metric: String,
+        #[serde(with = "crate::float")]
         value: f64,
     },
     RunFinished {
@@ -521,6 +537,13 @@ pub enum Event {
     AlertResolved {
         alert: Box<Alert>,
     },
+    /// Protocol 7: a stored record did not decode; it was moved into the quarantine table
+    /// and left out of every reader.
+    RecordQuarantined {
+        table: String,
+        row: i64,
+        reason: String,
+    },
 }
 
 impl Event {
@@ -551,6 +574,7 @@ impl Event {
             Event::RolloutDecided { .. } => "rollout.decided",
             Event::AlertFired { .. } => "alert.fired",
             Event::AlertResolved { .. } => "alert.resolved",
+            Event::RecordQuarantined { .. } => "store.quarantined",
         }
     }
 
@@ -653,6 +677,9 @@ impl Event {
             Event::AlertResolved { alert } => {
                 format!("alert {} resolved: {}", alert.id, alert.line())
             }
+            Event::RecordQuarantined { table, row, reason } => format!(
+                "stored record {table} row {row} did not decode and was quarantined: {reason}"
+            ),
         }
     }
 }

@@ -57,6 +57,7 @@ pub struct ModelVersion {
     pub dataset_hash: String,
     pub artifact_hash: String,
     pub algorithm: String,
+    #[serde(with = "crate::float::map")]
     pub metrics: Metrics,
     pub created_ms: u64,
     /// How its last rollout ended, e.g. `rolled back by rollout 3: ...` (protocol 5).

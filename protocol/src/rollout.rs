@@ -60,16 +60,22 @@ pub enum OnFailure {
 #[serde(default, deny_unknown_fields)]
 pub struct Tolerances {
     /// Largest increase of the error rate (0.01: one percentage point).
+    #[serde(with = "crate::float")]
     pub errors: f64,
     /// Largest drop of live accuracy from feedback.
+    #[serde(with = "crate::float")]
     pub accuracy: f64,
     /// Largest increase of the share of requests slower than the baseline's p50.
+    #[serde(with = "crate::float")]
     pub latency_p50: f64,
     /// Largest increase of the share of requests slower than the baseline's p99.
+    #[serde(with = "crate::float")]
     pub latency_p99: f64,
     /// Largest shift of any class's share of predictions.
+    #[serde(with = "crate::float")]
     pub predictions: f64,
     /// Largest share of rows on which a shadow candidate disagrees with the answer given.
+    #[serde(with = "crate::float")]
     pub disagreement: f64,
 }
 
@@ -92,6 +98,7 @@ impl Default for Tolerances {
 pub struct RolloutSpec {
     pub strategy: Strategy,
     /// Chance of a wrong decision over the whole rollout, shared evenly by the checks.
+    #[serde(with = "crate::float")]
     pub error_rate: f64,
     pub on_failure: OnFailure,
     /// Canary: the candidate's weight at each step, in percent, ending at 100.
@@ -311,12 +318,17 @@ pub struct Check {
     /// The test and its error rate.
     pub test: String,
     pub candidate_n: u64,
+    #[serde(with = "crate::float")]
     pub candidate_value: f64,
     pub baseline_n: u64,
+    #[serde(with = "crate::float")]
     pub baseline_value: f64,
     /// Always-valid interval of candidate minus baseline (absent with too few samples).
+    #[serde(default, with = "crate::float::option")]
     pub low: Option<f64>,
+    #[serde(default, with = "crate::float::option")]
     pub high: Option<f64>,
+    #[serde(with = "crate::float")]
     pub tolerance: f64,
     pub verdict: Verdict,
 }

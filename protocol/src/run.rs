@@ -22,8 +22,10 @@ pub struct Trial {
     pub trial: u32,
     pub params: Params,
     /// Metrics of each fold, in fold order.
+    #[serde(with = "crate::float::maps")]
     pub folds: Vec<Metrics>,
     /// Mean over the folds.
+    #[serde(with = "crate::float::map")]
     pub mean: Metrics,
 }
 
@@ -125,6 +127,7 @@ pub struct JobSuccess {
     pub best_trial: u32,
     pub params: Params,
     /// Metrics of the final model on the held-out test rows.
+    #[serde(with = "crate::float::map")]
     pub test_metrics: Metrics,
     pub artifact_hash: ContentHash,
     pub artifact_bytes: u64,
@@ -191,6 +194,7 @@ pub struct RunSummary {
     pub trials_done: u32,
     pub trials_total: u32,
     /// Test metrics once succeeded.
+    #[serde(with = "crate::float::map")]
     pub metrics: Metrics,
     /// Whether the validation gates passed (once succeeded).
     pub gates_passed: Option<bool>,
@@ -297,6 +301,7 @@ pub struct ScheduleInfo {
 pub struct MetricPoint {
     pub key: String,
     pub step: u64,
+    #[serde(with = "crate::float")]
     pub value: f64,
     pub at_ms: u64,
 }

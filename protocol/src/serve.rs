@@ -70,8 +70,10 @@ pub struct DeploymentStatus {
 pub struct Rate {
     pub agent: AgentId,
     pub version: u32,
+    #[serde(with = "crate::float")]
     pub requests_per_second: f64,
     /// Share of requests answered with an error.
+    #[serde(with = "crate::float")]
     pub error_rate: f64,
     /// Microseconds under which 99% were answered (a bucket's bound).
     pub p99_us: Option<u64>,
@@ -154,10 +156,13 @@ pub struct SeriesPoint {
     pub version: u32,
     /// Coordinator Unix milliseconds at the slice's end.
     pub at_ms: u64,
+    #[serde(with = "crate::float")]
     pub requests_per_second: f64,
+    #[serde(with = "crate::float")]
     pub error_rate: f64,
     pub p99_us: Option<u64>,
     /// Share of feedback labels the version had right, when it got any.
+    #[serde(default, with = "crate::float::option")]
     pub accuracy: Option<f64>,
 }
 

@@ -174,7 +174,7 @@ enum TaggedValue {
 #[serde(untagged)]
 enum PlainValue {
     Int(i64),
-    Float(f64),
+    Float(crate::float::Float),
     Text(String),
 }
 
@@ -182,7 +182,9 @@ impl Serialize for ParamValue {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match (self, serializer.is_human_readable()) {
             (ParamValue::Int(v), true) => PlainValue::Int(*v).serialize(serializer),
-            (ParamValue::Float(v), true) => PlainValue::Float(*v).serialize(serializer),
+            (ParamValue::Float(v), true) => {
+                PlainValue::Float(crate::float::Float(*v)).serialize(serializer)
+            }
             (ParamValue::Text(v), true) => PlainValue::Text(v.clone()).serialize(serializer),
             (ParamValue::Int(v), false) => TaggedValue::Int(*v).serialize(serializer),
             (ParamValue::Float(v), false) => TaggedValue::Float(*v).serialize(serializer),
@@ -196,7 +198,7 @@ impl<'de> Deserialize<'de> for ParamValue {
         if deserializer.is_human_readable() {
             Ok(match PlainValue::deserialize(deserializer)? {
                 PlainValue::Int(v) => ParamValue::Int(v),
-                PlainValue::Float(v) => ParamValue::Float(v),
+                PlainValue::Float(v) => ParamValue::Float(v.0),
                 PlainValue::Text(v) => ParamValue::Text(v),
             })
         } else {
@@ -273,10 +275,10 @@ pub struct Search {
 #[serde(deny_unknown_fields)]
 pub struct Gates {
     /// Lowest acceptable value of each metric on the held-out test rows.
-    #[serde(default)]
+    #[serde(default, with = "crate::float::map")]
     pub min: BTreeMap<String, f64>,
     /// Highest acceptable value of each metric on the held-out test rows.
-    #[serde(default)]
+    #[serde(default, with = "crate::float::map")]
     pub max: BTreeMap<String, f64>,
     /// A sensitive column (e.g. `gender`): the fairness metrics `demographic_parity_diff` and
     /// `equal_opportunity_diff` are measured across its groups and may be gated with `max`.
@@ -292,7 +294,7 @@ pub struct Gates {
 #[serde(deny_unknown_fields)]
 pub struct NoRegression {
     pub metric: String,
-    #[serde(default)]
+    #[serde(default, with = "crate::float")]
     pub tolerance: f64,
 }
 
@@ -311,7 +313,7 @@ pub struct TrainSpec {
     pub seed: u64,
     #[serde(default = "default_folds")]
     pub cv_folds: u32,
-    #[serde(default = "default_test_fraction")]
+    #[serde(default = "default_test_fraction", with = "crate::float")]
     pub test_fraction: f64,
     /// Feature columns; every column but the target (and `exclude`) when absent.
     pub features: Option<Vec<String>>,

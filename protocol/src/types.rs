@@ -49,6 +49,63 @@ pub fn parse_labels(text: &str) -> Result<Labels, String> {
     Ok(labels)
 }
 
+/// Most labels one agent may carry, and the longest key and value.
+pub const MAX_LABELS: usize = 32;
+pub const MAX_LABEL_KEY: usize = 63;
+pub const MAX_LABEL_VALUE: usize = 253;
+
+/// Checks labels an agent or operator sent: at most [`MAX_LABELS`], keys of letters, digits
+/// and `-_./`, values without control characters, within the lengths above.
+pub fn check_labels(labels: &Labels) -> Result<(), String> {
+    if labels.len() > MAX_LABELS {
+        return Err(format!("{} labels; at most {MAX_LABELS}", labels.len()));
+    }
+    for (key, value) in labels {
+        if key.is_empty()
+            || key.len() > MAX_LABEL_KEY
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        {
+            return Err(format!(
+                "label key {key:?} must be 1 to {MAX_LABEL_KEY} letters, digits or -_./"
+            ));
+        }
+        if value.len() > MAX_LABEL_VALUE || value.chars().any(char::is_control) {
+            return Err(format!(
+                "label {key}'s value must be at most {MAX_LABEL_VALUE} bytes without control characters"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a hostname an agent sent: 1 to 253 letters, digits and `-_.`, as DNS names and
+/// what `hostname` prints are.
+pub fn check_hostname(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 253
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(format!(
+            "hostname {:?} must be 1 to 253 letters, digits or -_.",
+            name.escape_debug().to_string()
+        ));
+    }
+    Ok(())
+}
+
+/// The labels of `claimed` that `granted` does not give (a key it lacks, or another value).
+pub fn beyond_grant(claimed: &Labels, granted: &Labels) -> Labels {
+    claimed
+        .iter()
+        .filter(|(k, v)| granted.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// Formats labels back into the `key=value,...` form that [`parse_labels`] reads.
 pub fn format_labels(labels: &Labels) -> String {
     labels
@@ -115,6 +172,10 @@ pub struct AgentInfo {
     pub address: String,
     pub capacity: Option<Capacity>,
     pub load: Option<HostLoad>,
+    /// Labels the agent claimed beyond those it was granted: ignored, shown so an operator
+    /// can grant them (`drover agents label`) or find out why it claims them.
+    #[serde(default)]
+    pub claimed: Labels,
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -217,7 +217,8 @@ async fn an_agent_notifies_systemd_and_drains_on_sigterm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_reloads_the_agent_config_and_a_bad_one_changes_nothing() {
+async fn sighup_reloads_the_agent_config_but_not_its_granted_labels_and_a_bad_one_changes_nothing()
+{
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("coord");
     let coordinator = start_coordinator(&data).await;
@@ -253,13 +254,29 @@ async fn sighup_reloads_the_agent_config_and_a_bad_one_changes_nothing() {
     )
     .expect("write");
     proc.signal("HUP");
-    wait_for("the reloaded labels and slots", || async {
-        let info = agent(&handle, &id).await;
-        (info.labels.get("zone").map(String::as_str) == Some("b")
-            && info.capacity.map(|c| c.job_slots) == Some(3))
-        .then_some(())
-    })
+    wait_for(
+        "the reloaded slots, and zone b claimed but not granted",
+        || async {
+            let info = agent(&handle, &id).await;
+            (info.labels.get("zone").map(String::as_str) == Some("a")
+                && info.claimed.get("zone").map(String::as_str) == Some("b")
+                && info.capacity.map(|c| c.job_slots) == Some(3))
+            .then_some(())
+        },
+    )
     .await;
+    let granted = handle
+        .request(OperatorRequest::LabelAgent {
+            id: drover_protocol::types::AgentId(id.clone()),
+            set: [("zone".to_string(), "b".to_string())].into(),
+            remove: Vec::new(),
+        })
+        .await;
+    let OperatorResponse::AgentLabelled(info) = granted else {
+        panic!("{granted:?}");
+    };
+    assert_eq!(info.labels.get("zone").map(String::as_str), Some("b"));
+    assert!(info.claimed.is_empty(), "{:?}", info.claimed);
 
     std::fs::write(&config, "labels = 5\n").expect("write");
     proc.signal("HUP");

@@ -226,10 +226,6 @@ where
     B: HttpBody<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    let started = Instant::now();
-    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
-        return busy();
-    };
     let Pick {
         answer: served,
         shadows,
@@ -239,11 +235,12 @@ where
     };
     let bytes = match read(body).await {
         Ok(bytes) => bytes,
-        Err(e) => {
-            served.window.failed(started.elapsed());
-            return stamped(e.oip(), &request_id(&parts.headers), &served);
-        }
+        Err(e) => return stamped(unread(e).oip(), &request_id(&parts.headers), &served),
     };
+    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
+        return busy();
+    };
+    let started = Instant::now();
     let answer = serde_json::from_slice::<oip::InferRequest<'_>>(&bytes)
         .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))
         .and_then(|request| {
@@ -286,10 +283,6 @@ where
     B: HttpBody<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    let started = Instant::now();
-    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
-        return busy();
-    };
     let headers = &parts.headers;
     let named = headers.get(MODEL).and_then(|v| v.to_str().ok());
     let name = match named {
@@ -307,8 +300,16 @@ where
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("text/csv"));
-    let answer = async {
-        let bytes = read(body).await?;
+    let id = request_id(headers);
+    let bytes = match read(body).await {
+        Ok(bytes) => bytes,
+        Err(e) => return stamped(unread(e).mlflow(), &id, &served),
+    };
+    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
+        return busy();
+    };
+    let started = Instant::now();
+    let answer = (|| {
         let inputs = served.inputs();
         let rows = if csv {
             let text = std::str::from_utf8(&bytes)
@@ -322,9 +323,8 @@ where
         .map_err(Failure::Bad)?;
         let predictions = predict(&served, &rows)?;
         Ok::<_, Failure>((rows, predictions))
-    };
-    let id = request_id(headers);
-    match answer.await {
+    })();
+    match answer {
         Ok((rows, predictions)) => {
             let key = s.remember(&served, &id, &rows, &predictions, started);
             let response = json_answer(&mlflow::answer(&served, &predictions), &id, &served);
@@ -339,6 +339,19 @@ where
             stamped(e.mlflow(), &id, &served)
         }
     }
+}
+
+/// A request whose body could not be read (too large, cut short, or too slow to arrive):
+/// the client's doing, so no version's latency or errors count it. A body that never
+/// finishes would otherwise put a version's p99 past every latency bucket, and honest slow
+/// uploads would make a fast version look slow; they are counted apart instead.
+fn unread(failure: Failure) -> Failure {
+    let reason = match failure {
+        Failure::Slow => "slow",
+        _ => "unreadable",
+    };
+    metrics::counter!("drover_agent_unread_requests_total", "reason" => reason).increment(1);
+    failure
 }
 
 /// A label as feedback gives it: text, or a number written as the training CSV had it.

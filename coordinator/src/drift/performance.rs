@@ -5,12 +5,15 @@ use std::collections::HashMap;
 
 use drover_protocol::drift::AlertKind;
 use drover_protocol::registry::Selector;
-use drover_protocol::serve::latency_quantile_us;
+use drover_protocol::serve::{LATENCY_BUCKETS_US, latency_quantile_us};
 
 use super::condition::Condition;
 use super::config::Rule;
 use crate::rollout::analysis::Tally;
 use crate::state::Shared;
+
+/// The bound of the slowest latency bucket, microseconds.
+const LAST_BUCKET_US: u64 = LATENCY_BUCKETS_US[LATENCY_BUCKETS_US.len() - 1];
 
 /// Latency, error rate and live accuracy of each version of `model` since `since_ms`;
 /// inconclusive below `min` requests (or labels).
@@ -61,12 +64,17 @@ pub fn conditions(
                     )
                 }
                 AlertKind::Latency => {
-                    let p99_ms = latency_quantile_us(&t.latency, 0.99)
-                        .map_or(f64::INFINITY, |us| us as f64 / 1000.0);
+                    // Beyond the last bucket the p99 is only known to be over its bound:
+                    // that bound is the value, never an infinity no record could hold.
+                    let (p99_us, over) = match latency_quantile_us(&t.latency, 0.99) {
+                        Some(us) => (us, ""),
+                        None => (LAST_BUCKET_US, "over "),
+                    };
+                    let p99_ms = p99_us as f64 / 1000.0;
                     (
                         (t.requests >= min).then_some(p99_ms > bound),
                         p99_ms,
-                        format!("p99 {p99_ms:.1} ms over {} requests", t.requests),
+                        format!("p99 {over}{p99_ms:.1} ms over {} requests", t.requests),
                     )
                 }
                 _ => {

@@ -421,3 +421,65 @@ fn a_column_that_moves_in_the_importance_ranking_on_live_feedback_alerts() {
         alerts[0].detail
     );
 }
+
+#[test]
+fn a_latency_alert_past_every_bucket_is_stored_readable_and_later_runs_still_register() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = testing::shared(dir.path());
+    deployed(&shared);
+    let mut config = config();
+    config.rules = vec![Rule {
+        name: "slow".into(),
+        kind: AlertKind::Latency,
+        model: None,
+        above: Some(500.0),
+        action: AlertAction::Notify,
+    }];
+    let mut monitor = Monitor::new(&shared, config);
+    for at in [NOW, NOW + 1_000] {
+        let mut latency = vec![0; LATENCY_BUCKETS_US.len() + 1];
+        *latency.last_mut().expect("buckets") = 300;
+        let slow = ServingWindow {
+            model: "churn".into(),
+            version: 1,
+            start_ms: at - 1_000,
+            end_ms: at,
+            requests: 300,
+            errors: 0,
+            latency,
+            classes: vec![150, 150],
+            feedback: 0,
+            correct: 0,
+        };
+        let store = shared.store.sync();
+        store
+            .insert_windows(&AgentId("ag-1".into()), &[slow], at)
+            .expect("window");
+        monitor.evaluate(&shared, at);
+    }
+    let alerts = shared
+        .store
+        .sync()
+        .alerts(true, 10)
+        .expect("alerts read back");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].value, 10_000.0, "the last bucket's bound, in ms");
+    assert!(
+        alerts[0].detail.contains("over 10000.0 ms"),
+        "{}",
+        alerts[0].detail
+    );
+
+    reactions::react_pending(&shared);
+    register(&shared, 2);
+    let versions = shared
+        .store
+        .sync()
+        .model_versions("churn")
+        .expect("versions");
+    assert_eq!(
+        versions.len(),
+        2,
+        "a run that passed its gates after the alert is registered"
+    );
+}

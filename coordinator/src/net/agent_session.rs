@@ -67,8 +67,12 @@ pub async fn run(
         let reason = format!("this certificate is not the one agent {id} enrolled with");
         return reply(&conn, &mut send, HelloOutcome::Refused(reason)).await;
     }
+    if let Err(e) = drover_protocol::types::check_hostname(&hello.hostname) {
+        metrics::counter!("drover_connections_refused_total", "reason" => "hello").increment(1);
+        return reply(&conn, &mut send, HelloOutcome::Refused(e)).await;
+    }
     record.hostname = hello.hostname;
-    record.labels = hello.labels;
+    super::labels::settle(&mut record, hello.labels);
     record.capacity = Some(hello.capacity);
     record.address = conn.remote_address().to_string();
     record.version = drover_version;
@@ -142,7 +146,7 @@ pub async fn run(
 
 /// Queues for agent `id` the deployments its labels select (through its session, which
 /// grants their artifacts and sends them only to agents that serve).
-async fn send_plan(shared: &Arc<Shared>, id: &AgentId) {
+pub(super) async fn send_plan(shared: &Arc<Shared>, id: &AgentId) {
     let Some((labels, Some(commands))) = shared.fleet.labels(id) else {
         return;
     };

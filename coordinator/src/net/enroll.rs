@@ -12,12 +12,10 @@ use rand::RngCore;
 use crate::state::Shared;
 use crate::store::AgentRecord;
 
-const MAX_HOSTNAME: usize = 253;
-
 /// Redeems the token in `request` and signs the agent's certificate.
 pub async fn enroll(shared: &Shared, request: EnrollRequest, remote: SocketAddr) -> HelloOutcome {
-    if request.hostname.is_empty() || request.hostname.len() > MAX_HOSTNAME {
-        return HelloOutcome::Refused(format!("hostname must be 1 to {MAX_HOSTNAME} characters"));
+    if let Err(e) = drover_protocol::types::check_hostname(&request.hostname) {
+        return HelloOutcome::Refused(e);
     }
     let mut raw = [0u8; 6];
     rand::thread_rng().fill_bytes(&mut raw);
@@ -40,6 +38,8 @@ pub async fn enroll(shared: &Shared, request: EnrollRequest, remote: SocketAddr)
         capacity: None,
         enrolled_ms: unix_ms(),
         last_seen_ms: None,
+        labels_fixed: false,
+        claimed: Labels::new(),
     };
     let secret_sha256 = pki::hex(&pki::sha256(request.secret.as_bytes()));
     let (token_id, stored) = (request.token_id.clone(), record.clone());
@@ -48,7 +48,7 @@ pub async fn enroll(shared: &Shared, request: EnrollRequest, remote: SocketAddr)
         .call(move |store| store.enroll(&token_id, &secret_sha256, unix_ms(), &stored))
         .await;
     match enrolled {
-        Ok(Ok(())) => {
+        Ok(Ok(record)) => {
             shared.fleet.enrolled(record);
             shared.events.publish(Event::AgentJoined {
                 id: id.clone(),

@@ -8,6 +8,7 @@ pub mod agent_session;
 pub mod backlog;
 pub mod enroll;
 pub mod grants;
+pub mod labels;
 pub mod operator_session;
 pub mod peer;
 pub mod server;

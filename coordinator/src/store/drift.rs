@@ -9,33 +9,23 @@ use drover_protocol::drift::{
 };
 use drover_protocol::msg::{Event, EventRecord};
 use drover_protocol::types::AgentId;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::events::insert_event;
 use super::{Store, StoreError, json, record_write};
 
-fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            Box::new(StoreError::Corrupt(format!("{what}: {e}"))),
-        )
-    })
-}
-
-/// The JSON bodies (first column) the query selects, decoded as `what`.
-fn bodies<T: serde::de::DeserializeOwned>(
-    conn: &rusqlite::Connection,
-    what: &str,
-    sql: &str,
-    args: impl rusqlite::Params,
-) -> Result<Vec<T>, StoreError> {
-    let rows = conn
-        .prepare_cached(sql)?
-        .query_map(args, |r| parse::<T>(what, &r.get::<_, String>(0)?))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+impl Store {
+    /// The JSON bodies of `table` the query selects (`rowid, body`), decoded; one that does
+    /// not decode is left out and quarantined.
+    fn bodies<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &'static str,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = self.decoded(&*self.lock()?, table, sql, args, |_| Ok(()))?;
+        Ok(rows.into_iter().map(|((), body)| body).collect())
+    }
 }
 
 impl Store {
@@ -78,10 +68,9 @@ impl Store {
         version: u32,
         since_ms: u64,
     ) -> Result<Vec<SketchWindow>, StoreError> {
-        bodies(
-            &*self.lock()?,
-            "sketch",
-            "SELECT body FROM sketch_windows WHERE model = ?1 AND version = ?2 AND received_ms >= ?3",
+        self.bodies(
+            "sketch_windows",
+            "SELECT rowid, body FROM sketch_windows WHERE model = ?1 AND version = ?2 AND received_ms >= ?3",
             params![model, version, since_ms as i64],
         )
     }
@@ -131,10 +120,9 @@ impl Store {
         version: u32,
         since_ms: u64,
     ) -> Result<Vec<ImportanceWindow>, StoreError> {
-        bodies(
-            &*self.lock()?,
-            "live importance",
-            "SELECT body FROM live_importance WHERE model = ?1 AND version = ?2 AND received_ms >= ?3",
+        self.bodies(
+            "live_importance",
+            "SELECT rowid, body FROM live_importance WHERE model = ?1 AND version = ?2 AND received_ms >= ?3",
             params![model, version, since_ms as i64],
         )
     }
@@ -156,22 +144,19 @@ impl Store {
 
     /// The latest importance ranks of `model@version`, and the labelled rows behind them.
     fn latest_ranks(
+        &self,
         conn: &rusqlite::Connection,
         model: &str,
         version: u32,
     ) -> Result<Option<(Vec<ImportanceRank>, u64)>, StoreError> {
-        let found = conn
-            .prepare_cached(
-                "SELECT body, rows FROM importance_ranks WHERE model = ?1 AND version = ?2 ORDER BY at_ms DESC LIMIT 1",
-            )?
-            .query_row(params![model, version], |r| {
-                Ok((
-                    parse::<Vec<ImportanceRank>>("importance ranks", &r.get::<_, String>(0)?)?,
-                    r.get::<_, i64>(1)? as u64,
-                ))
-            })
-            .optional()?;
-        Ok(found)
+        let found = self.decoded(
+            conn,
+            "importance_ranks",
+            "SELECT rowid, body, rows FROM importance_ranks WHERE model = ?1 AND version = ?2 ORDER BY at_ms DESC LIMIT 1",
+            params![model, version],
+            |r| Ok(r.get::<_, i64>(2)? as u64),
+        )?;
+        Ok(found.into_iter().next().map(|(rows, ranks)| (ranks, rows)))
     }
 
     /// Stores one evaluation: each column's score in the history, and the whole verdict
@@ -191,16 +176,22 @@ impl Store {
             )?;
             for c in &report.columns {
                 let at = report.at_ms as i64;
-                history.execute(params![
-                    report.model,
-                    report.version,
-                    at,
-                    c.column,
-                    c.score,
-                    c.threshold,
-                    c.samples as i64,
-                    c.status.to_string()
-                ])?;
+                // SQLite keeps no NaN (it would be NULL): such a score has no history point.
+                let plottable = !c.score.is_nan() && !c.threshold.is_nan();
+                plottable
+                    .then(|| {
+                        history.execute(params![
+                            report.model,
+                            report.version,
+                            at,
+                            c.column,
+                            c.score,
+                            c.threshold,
+                            c.samples as i64,
+                            c.status.to_string()
+                        ])
+                    })
+                    .transpose()?;
                 latest.execute(params![
                     report.model,
                     report.version,
@@ -234,25 +225,22 @@ impl Store {
     /// The latest evaluation of each served version of `model` (or of every model).
     pub fn latest_drift(&self, model: Option<&str>) -> Result<Vec<DriftReport>, StoreError> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT model, version, at_ms, body FROM drift_latest
+        let rows = self.decoded::<drover_protocol::drift::ColumnDrift, _>(
+            &conn,
+            "drift_latest",
+            "SELECT rowid, body, model, version, at_ms FROM drift_latest
              WHERE ?1 IS NULL OR model = ?1 ORDER BY model, version",
-        )?;
-        let rows = stmt
-            .query_map(params![model], |r| {
+            params![model],
+            |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, i64>(2)? as u64,
-                    parse::<drover_protocol::drift::ColumnDrift>(
-                        "drift score",
-                        &r.get::<_, String>(3)?,
-                    )?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, i64>(4)? as u64,
                 ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+            },
+        )?;
         let mut reports: Vec<DriftReport> = Vec::new();
-        for (model, version, at_ms, column) in rows {
+        for ((model, version, at_ms), column) in rows {
             match reports.last_mut() {
                 Some(r) if r.model == model && r.version == version => {
                     r.at_ms = r.at_ms.max(at_ms);
@@ -270,7 +258,7 @@ impl Store {
         }
         for r in &mut reports {
             r.columns.sort_by(worst_first);
-            if let Some((ranks, rows)) = Self::latest_ranks(&conn, &r.model, r.version)? {
+            if let Some((ranks, rows)) = self.latest_ranks(&conn, &r.model, r.version)? {
                 (r.importance, r.importance_rows) = (ranks, rows);
             }
         }
@@ -364,10 +352,9 @@ impl Store {
 
     /// The newest alerts first (only those firing with `firing_only`), at most `limit`.
     pub fn alerts(&self, firing_only: bool, limit: u32) -> Result<Vec<Alert>, StoreError> {
-        bodies(
-            &*self.lock()?,
-            "alert",
-            "SELECT body FROM alerts WHERE firing = 1 OR ?1 = 0 ORDER BY id DESC LIMIT ?2",
+        self.bodies(
+            "alerts",
+            "SELECT rowid, body FROM alerts WHERE firing = 1 OR ?1 = 0 ORDER BY id DESC LIMIT ?2",
             params![firing_only, limit],
         )
     }

@@ -26,9 +26,9 @@ impl Store {
     /// The newest `limit` events, oldest first.
     pub fn recent_events(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
         let conn = self.read()?;
-        let mut events = query(
+        let mut events = self.query(
             &conn,
-            "SELECT seq, at_ms, body FROM events ORDER BY seq DESC LIMIT ?1",
+            "SELECT seq, body, at_ms FROM events ORDER BY seq DESC LIMIT ?1",
             params![limit],
         )?;
         events.reverse();
@@ -39,9 +39,9 @@ impl Store {
     /// first.
     pub fn model_events(&self, model: &str, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
         let conn = self.read()?;
-        let mut events = query(
+        let mut events = self.query(
             &conn,
-            "SELECT seq, at_ms, body FROM events
+            "SELECT seq, body, at_ms FROM events
              WHERE kind IN ('model.registered', 'model.promoted', 'model.alias', 'model.unalias')
                AND COALESCE(json_extract(body, '$.ModelRegistered.model'), json_extract(body, '$.ModelPromoted.model'),
                    json_extract(body, '$.AliasSet.model'), json_extract(body, '$.AliasRemoved.model')) = ?1
@@ -55,9 +55,9 @@ impl Store {
     /// Up to `limit` events after `seq`, oldest first.
     pub fn events_after(&self, seq: u64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
         let conn = self.read()?;
-        query(
+        self.query(
             &conn,
-            "SELECT seq, at_ms, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, body, at_ms FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             params![seq as i64, limit],
         )
     }
@@ -79,27 +79,25 @@ pub(super) fn insert_event(
     })
 }
 
-/// The events a query selects (`seq, at_ms, body` columns), decoded.
-fn query(conn: &Connection, sql: &str, args: impl Params) -> Result<Vec<EventRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt
-        .query_map(args, |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(seq, at_ms, body)| {
-            let event = serde_json::from_str(&body)
-                .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
-            Ok(EventRecord {
+impl Store {
+    /// The events a query selects (`seq, body, at_ms` columns), decoded; an event that does
+    /// not decode is left out and quarantined, so the log never stops at it.
+    fn query(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        args: impl Params,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = self.decoded(conn, "events", sql, args, |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(2)?))
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|((seq, at_ms), event)| EventRecord {
                 seq: seq as u64,
                 at_ms: at_ms as u64,
                 event,
             })
-        })
-        .collect()
+            .collect())
+    }
 }

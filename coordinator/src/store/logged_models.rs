@@ -12,6 +12,7 @@ use super::{Store, StoreError, json, json_or_default};
 /// The latest value of one of a logged model's metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMetric {
+    #[serde(with = "drover_protocol::float")]
     pub value: f64,
     pub step: i64,
     pub at_ms: i64,

@@ -351,6 +351,22 @@ ALTER TABLE model_versions ADD COLUMN updated_ms INTEGER;
 ALTER TABLE registered_models ADD COLUMN updated_ms INTEGER;
 ALTER TABLE registered_models ADD COLUMN last_deleted INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 11: records that did not decode, kept aside; labels granted by a token, fixed at
+    // enrollment (agents enrolled before keep the labels they had), and what an agent
+    // claimed beyond them.
+    r#"
+ALTER TABLE agents ADD COLUMN labels_fixed INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE agents ADD COLUMN claimed TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE tokens ADD COLUMN labels TEXT;
+CREATE TABLE quarantine (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    row    INTEGER NOT NULL,
+    body   TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at_ms  INTEGER NOT NULL
+);
+"#,
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

@@ -25,6 +25,7 @@ mod logged_models;
 mod metrics;
 mod migrations;
 mod models;
+pub mod quarantine;
 mod reactions;
 mod registered;
 mod registry_edits;
@@ -55,6 +56,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    #[error("record not written: {0}")]
+    Unwritable(String),
     #[error("database file: {0}")]
     File(#[from] std::io::Error),
 }
@@ -82,6 +85,11 @@ pub struct AgentRecord {
     pub capacity: Option<Capacity>,
     pub enrolled_ms: u64,
     pub last_seen_ms: Option<u64>,
+    /// Whether `labels` are granted for good (by the join token, the first hello after
+    /// enrollment, or an operator); until then the first hello's labels become the grant.
+    pub labels_fixed: bool,
+    /// What the agent last claimed beyond its granted labels (ignored, shown to operators).
+    pub claimed: Labels,
 }
 
 /// A token as stored: never the secret itself, only its hash.
@@ -91,6 +99,8 @@ pub struct NewToken<'a> {
     pub created_ms: u64,
     pub expires_ms: u64,
     pub uses: u32,
+    /// Labels every agent joining with it is granted (fixed at enrollment).
+    pub labels: Option<&'a Labels>,
 }
 
 /// Read-only connections beside the writer: under WAL they read the last commit while the
@@ -104,6 +114,8 @@ pub struct Store {
     conn: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: std::sync::atomic::AtomicUsize,
+    /// Records readers found unreadable, until [`Store::quarantine_pending`] moves them.
+    pending: quarantine::Pending,
 }
 
 fn record_write(started: Instant) {
@@ -132,6 +144,7 @@ impl Store {
             conn: Mutex::new(conn),
             readers,
             next_reader: Default::default(),
+            pending: Default::default(),
         })
     }
 
@@ -180,51 +193,61 @@ impl Store {
     pub fn insert_token(&self, token: &NewToken<'_>) -> Result<(), StoreError> {
         let started = Instant::now();
         self.lock()?.execute(
-            "INSERT INTO tokens (id, secret_sha256, created_ms, expires_ms, uses_left) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![token.id, token.secret_sha256, token.created_ms as i64, token.expires_ms as i64, token.uses],
+            "INSERT INTO tokens (id, secret_sha256, created_ms, expires_ms, uses_left, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![token.id, token.secret_sha256, token.created_ms as i64, token.expires_ms as i64, token.uses, token.labels.map(json).transpose()?],
         )?;
         record_write(started);
         Ok(())
     }
 
     /// Redeems one use of a token and records the new agent, in one transaction: either both
-    /// happen or neither does.
+    /// happen or neither does. An agent joining with a token that carries labels is granted
+    /// them for good; the answer is the record as stored.
     pub fn enroll(
         &self,
         token_id: &str,
         secret_sha256: &str,
         now_ms: u64,
         agent: &AgentRecord,
-    ) -> Result<Result<(), RedeemError>, StoreError> {
+    ) -> Result<Result<AgentRecord, RedeemError>, StoreError> {
         let started = Instant::now();
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row: Option<(String, i64, i64)> = tx
+        let row: Option<(String, i64, i64, Option<String>)> = tx
             .query_row(
-                "SELECT secret_sha256, expires_ms, uses_left FROM tokens WHERE id = ?1",
+                "SELECT secret_sha256, expires_ms, uses_left, labels FROM tokens WHERE id = ?1",
                 [token_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let verdict = match row {
+        let granted = match row {
             None => Err(RedeemError::Unknown),
-            Some((hash, _, _)) if !constant_time_eq(hash.as_bytes(), secret_sha256.as_bytes()) => {
+            Some((hash, ..)) if !constant_time_eq(hash.as_bytes(), secret_sha256.as_bytes()) => {
                 Err(RedeemError::Unknown)
             }
-            Some((_, expires, _)) if (expires as u64) <= now_ms => Err(RedeemError::Expired),
-            Some((_, _, uses)) if uses <= 0 => Err(RedeemError::Used),
-            Some(_) => Ok(()),
+            Some((_, expires, ..)) if (expires as u64) <= now_ms => Err(RedeemError::Expired),
+            Some((_, _, uses, _)) if uses <= 0 => Err(RedeemError::Used),
+            Some((.., labels)) => Ok(labels),
         };
-        if verdict.is_err() {
-            return Ok(verdict);
+        let granted = match granted {
+            Ok(labels) => labels
+                .map(|l| serde_json::from_str::<Labels>(&l))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("token {token_id} labels: {e}")))?,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let mut agent = agent.clone();
+        if let Some(labels) = granted {
+            agent.labels = labels;
+            agent.labels_fixed = true;
         }
         tx.execute(
             "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?1",
             [token_id],
         )?;
         tx.execute(
-            "INSERT INTO agents (id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO agents (id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms, labels_fixed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 agent.id.0,
                 agent.hostname,
@@ -233,12 +256,13 @@ impl Store {
                 agent.address,
                 agent.cert_sha256,
                 agent.capacity.as_ref().map(json).transpose()?,
-                agent.enrolled_ms as i64
+                agent.enrolled_ms as i64,
+                agent.labels_fixed
             ],
         )?;
         tx.commit()?;
         record_write(started);
-        Ok(Ok(()))
+        Ok(Ok(agent))
     }
 
     /// One agent that has not been removed.
@@ -265,11 +289,13 @@ impl Store {
         rows.into_iter().map(decode_agent).collect()
     }
 
-    /// Records what an agent said about itself when its session started.
+    /// Records what an agent said about itself when its session started (or its config
+    /// reloaded): its granted labels, fixed, and what it claimed beyond them.
     pub fn update_agent_session(&self, agent: &AgentRecord) -> Result<(), StoreError> {
         let started = Instant::now();
         self.lock()?.execute(
-            "UPDATE agents SET hostname = ?2, labels = ?3, version = ?4, address = ?5, capacity = ?6, last_seen_ms = ?7 WHERE id = ?1",
+            "UPDATE agents SET hostname = ?2, labels = ?3, version = ?4, address = ?5, capacity = ?6, last_seen_ms = ?7,
+                 labels_fixed = ?8, claimed = ?9 WHERE id = ?1",
             params![
                 agent.id.0,
                 agent.hostname,
@@ -277,7 +303,9 @@ impl Store {
                 agent.version,
                 agent.address,
                 agent.capacity.as_ref().map(json).transpose()?,
-                agent.last_seen_ms.map(|v| v as i64)
+                agent.last_seen_ms.map(|v| v as i64),
+                agent.labels_fixed,
+                json(&agent.claimed)?
             ],
         )?;
         record_write(started);
@@ -304,6 +332,36 @@ impl Store {
         Ok(())
     }
 
+    /// Grants agent `id` the labels `set` and takes `remove` away (an operator's
+    /// `drover agents label`); the answer is its record, `None` when no such agent exists.
+    pub fn grant_labels(
+        &self,
+        id: &AgentId,
+        set: &Labels,
+        remove: &[String],
+    ) -> Result<Option<AgentRecord>, StoreError> {
+        self.write_tx(|tx| {
+            let row = tx
+                .prepare_cached(&format!(
+                    "{AGENT_SELECT} WHERE id = ?1 AND removed_ms IS NULL"
+                ))?
+                .query_row([&id.0], |r| AgentRow::try_from(r))
+                .optional()?;
+            let Some(mut agent) = row.map(decode_agent).transpose()? else {
+                return Ok(None);
+            };
+            agent.labels.extend(set.clone());
+            agent.labels.retain(|k, _| !remove.contains(k));
+            agent.labels_fixed = true;
+            agent.claimed = drover_protocol::types::beyond_grant(&agent.claimed, &agent.labels);
+            tx.execute(
+                "UPDATE agents SET labels = ?2, labels_fixed = 1, claimed = ?3 WHERE id = ?1",
+                params![id.0, json(&agent.labels)?, json(&agent.claimed)?],
+            )?;
+            Ok(Some(agent))
+        })
+    }
+
     /// Marks an agent removed; returns false when no such (unremoved) agent exists.
     pub fn remove_agent(&self, id: &AgentId, now_ms: u64) -> Result<bool, StoreError> {
         let started = Instant::now();
@@ -316,7 +374,7 @@ impl Store {
     }
 }
 
-const AGENT_SELECT: &str = "SELECT id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms, last_seen_ms FROM agents";
+const AGENT_SELECT: &str = "SELECT id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms, last_seen_ms, labels_fixed, claimed FROM agents";
 
 type AgentRow = (
     String,
@@ -328,11 +386,24 @@ type AgentRow = (
     Option<String>,
     i64,
     Option<i64>,
+    bool,
+    String,
 );
 
 fn decode_agent(row: AgentRow) -> Result<AgentRecord, StoreError> {
-    let (id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms, last_seen_ms) =
-        row;
+    let (
+        id,
+        hostname,
+        labels,
+        version,
+        address,
+        cert_sha256,
+        capacity,
+        enrolled_ms,
+        last_seen_ms,
+        labels_fixed,
+        claimed,
+    ) = row;
     let corrupt =
         |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("agent {id} {what}: {e}"));
     Ok(AgentRecord {
@@ -348,6 +419,8 @@ fn decode_agent(row: AgentRow) -> Result<AgentRecord, StoreError> {
         cert_sha256,
         enrolled_ms: enrolled_ms as u64,
         last_seen_ms: last_seen_ms.map(|v| v as u64),
+        labels_fixed,
+        claimed: json_or_default(&claimed),
     })
 }
 
@@ -367,8 +440,19 @@ fn edit_tags(stored: &str, key: &str, value: Option<&str>) -> Result<String, Sto
     json(&tags)
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+/// `value` as JSON, refused unless it reads back: the store never writes a record it cannot
+/// read (a float serde_json writes as `null` made a record unreadable for good).
+fn json<T: serde::Serialize + serde::de::DeserializeOwned>(
+    value: &T,
+) -> Result<String, StoreError> {
+    let text = serde_json::to_string(value).map_err(|e| StoreError::Unwritable(e.to_string()))?;
+    match serde_json::from_str::<T>(&text) {
+        Ok(_) => Ok(text),
+        Err(e) => Err(StoreError::Unwritable(format!(
+            "{} would not read back ({e})",
+            std::any::type_name::<T>()
+        ))),
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -391,6 +475,9 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
+mod roundtrip_tests;
+
+#[cfg(test)]
 mod tests {
     use drover_protocol::msg::Event;
 
@@ -407,6 +494,8 @@ mod tests {
             capacity: None,
             enrolled_ms: 1,
             last_seen_ms: None,
+            labels_fixed: false,
+            claimed: Labels::new(),
         }
     }
 
@@ -417,6 +506,7 @@ mod tests {
             created_ms: 0,
             expires_ms,
             uses,
+            labels: None,
         }
     }
 
@@ -426,8 +516,12 @@ mod tests {
         let store = Store::open(&dir.path().join("d.db")).expect("open");
         store.insert_token(&token("t1", 100, 1)).expect("insert");
         assert_eq!(
-            store.enroll("t1", "s", 10, &agent("a1")).expect("sql"),
-            Ok(())
+            store
+                .enroll("t1", "s", 10, &agent("a1"))
+                .expect("sql")
+                .map(|a| (a.labels, a.labels_fixed)),
+            Ok((agent("a1").labels, false)),
+            "without labels on the token, the first hello fixes them"
         );
         assert_eq!(
             store.enroll("t1", "s", 10, &agent("a2")).expect("sql"),
@@ -453,6 +547,44 @@ mod tests {
             .map(|a| a.id.0)
             .collect();
         assert_eq!(ids, vec!["a1"]);
+    }
+
+    #[test]
+    fn a_token_grants_its_labels_and_only_an_operator_changes_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("d.db")).expect("open");
+        let serve = Labels::from([("role".into(), "serve".into())]);
+        let mut labelled = token("t", 100, 1);
+        labelled.labels = Some(&serve);
+        store.insert_token(&labelled).expect("insert");
+        let joined = store
+            .enroll("t", "s", 10, &agent("a1"))
+            .expect("sql")
+            .expect("redeemed");
+        assert_eq!((&joined.labels, joined.labels_fixed), (&serve, true));
+        let stored = store.agent(&joined.id).expect("read").expect("stored");
+        assert_eq!((stored.labels, stored.labels_fixed), (serve, true));
+
+        let gpu = Labels::from([("gpu".into(), "a100".into())]);
+        let relabelled = store
+            .grant_labels(&joined.id, &gpu, &["role".into()])
+            .expect("grant")
+            .expect("agent");
+        assert_eq!(relabelled.labels, gpu);
+        assert_eq!(
+            store
+                .agent(&joined.id)
+                .expect("read")
+                .expect("stored")
+                .labels,
+            gpu
+        );
+        assert!(
+            store
+                .grant_labels(&AgentId("nobody".into()), &gpu, &[])
+                .expect("grant")
+                .is_none()
+        );
     }
 
     #[test]

@@ -112,14 +112,14 @@ impl Store {
 
     /// The decisions of rollout `id`, oldest first.
     pub fn rollout_decisions(&self, id: u64) -> Result<Vec<Decision>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT body FROM rollout_decisions WHERE rollout = ?1 ORDER BY rowid",
+        let rows = self.decoded(
+            &*self.read()?,
+            "rollout_decisions",
+            "SELECT rowid, body FROM rollout_decisions WHERE rollout = ?1 ORDER BY rowid",
+            [id as i64],
+            |_| Ok(()),
         )?;
-        let rows = stmt
-            .query_map([id as i64], |r| parse("decision", &r.get::<_, String>(0)?))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        Ok(rows.into_iter().map(|((), d)| d).collect())
     }
 }
 

@@ -39,11 +39,16 @@ pub struct ColumnProfile {
 /// Distribution of a numeric column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NumericProfile {
+    #[serde(with = "crate::float")]
     pub min: f64,
+    #[serde(with = "crate::float")]
     pub max: f64,
+    #[serde(with = "crate::float")]
     pub mean: f64,
+    #[serde(with = "crate::float")]
     pub std: f64,
     /// `(q, value)` for each of [`QUANTILES`].
+    #[serde(with = "crate::float::pairs")]
     pub quantiles: Vec<(f64, f64)>,
     pub histogram: Histogram,
 }
@@ -51,6 +56,7 @@ pub struct NumericProfile {
 /// Counts of values in equal-width bins; `edges` has one more entry than `counts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Histogram {
+    #[serde(with = "crate::float::vec")]
     pub edges: Vec<f64>,
     pub counts: Vec<u64>,
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::types::parse_labels;
 
 use super::with_client;
 use crate::expect_response;
@@ -15,6 +16,7 @@ pub async fn create(
     address: Option<&str>,
     ttl: Duration,
     uses: u32,
+    labels: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
     if ttl < Duration::from_secs(1) {
@@ -25,9 +27,16 @@ pub async fn create(
     }
     // Tokens live whole seconds; the lifetime printed is the one the token has.
     let ttl = Duration::from_secs(ttl.as_secs());
-    let request = OperatorRequest::CreateToken {
-        ttl_secs: ttl.as_secs(),
-        uses,
+    let request = match labels {
+        Some(text) => OperatorRequest::CreateLabelledToken {
+            ttl_secs: ttl.as_secs(),
+            uses,
+            labels: parse_labels(text).map_err(|e| anyhow::anyhow!("--labels: {e}"))?,
+        },
+        None => OperatorRequest::CreateToken {
+            ttl_secs: ttl.as_secs(),
+            uses,
+        },
     };
     let issued = with_client(data_dir, address, async |c| {
         expect_response!(c.request(&request).await?, OperatorResponse::Token)
@@ -57,6 +66,11 @@ pub enum TokenCmd {
         /// How many agents may join with it.
         #[arg(long, default_value_t = 1)]
         uses: u32,
+        /// Labels every agent joining with it is granted for good, e.g. `role=serve`. Without
+        /// them an agent's first connection fixes the labels it gives then; after that only
+        /// `drover agents label` changes them.
+        #[arg(long)]
+        labels: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -65,8 +79,21 @@ pub enum TokenCmd {
 impl TokenCmd {
     pub async fn run(self, ctx: &super::Ctx) -> anyhow::Result<()> {
         match self {
-            TokenCmd::Create { ttl, uses, json } => {
-                create(&ctx.data_dir, ctx.address(), ttl, uses, json).await
+            TokenCmd::Create {
+                ttl,
+                uses,
+                labels,
+                json,
+            } => {
+                create(
+                    &ctx.data_dir,
+                    ctx.address(),
+                    ttl,
+                    uses,
+                    labels.as_deref(),
+                    json,
+                )
+                .await
             }
         }
     }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::client::OperatorClient;
 use drover_coordinator::runfile;
+use drover_coordinator::store::quarantine;
 
 /// A check's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -70,6 +71,7 @@ pub async fn run(data_dir: &Path, address: Option<&str>) -> Vec<Check> {
     let mut checks = vec![data_dir_permissions(data_dir)];
     checks.extend(certificates(data_dir, now_secs()));
     checks.push(store_integrity(data_dir));
+    checks.push(stored_records(data_dir));
     checks.push(free_disk(data_dir));
     checks.push(clock_skew(data_dir, address).await);
     checks
@@ -208,6 +210,51 @@ fn store_integrity(dir: &Path) -> Check {
             name,
             format!("{}: {v}", path.display()),
             "restore the latest backup (drover restore FILE --force)",
+        ),
+        Err(e) => Check::bad(
+            Verdict::Fail,
+            name,
+            format!("{}: {e}", path.display()),
+            "pass the right --data-dir, or restore a backup",
+        ),
+    }
+}
+
+/// Every stored record of the protocol's types decodes; records quarantined earlier are
+/// named so that someone looks at them.
+fn stored_records(dir: &Path) -> Check {
+    let name = "stored records";
+    let path = dir.join(super::archive::STORE);
+    let opened =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY);
+    let found = opened.map_err(|e| e.to_string()).and_then(|conn| {
+        let bad = quarantine::check_records(&conn, 5).map_err(|e| e.to_string())?;
+        let kept: i64 = conn
+            .query_row("SELECT COUNT(*) FROM quarantine", [], |r| r.get(0))
+            .unwrap_or(0);
+        Ok((bad, kept))
+    });
+    match found {
+        Ok((bad, _)) if !bad.is_empty() => Check::bad(
+            Verdict::Fail,
+            name,
+            bad.iter()
+                .map(|b| format!("{} row {}: {}", b.table, b.row, b.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+            "a running coordinator quarantines these as it meets them; report them as a bug",
+        ),
+        Ok((_, kept)) if kept > 0 => Check::bad(
+            Verdict::Warn,
+            name,
+            format!(
+                "every record decodes; {kept} earlier undecodable record(s) are kept in the quarantine table"
+            ),
+            "read them with: sqlite3 drover.db 'SELECT source, row, reason FROM quarantine'",
+        ),
+        Ok(_) => Check::ok(
+            name,
+            "every stored event, alert, decision and window decodes",
         ),
         Err(e) => Check::bad(
             Verdict::Fail,

@@ -63,6 +63,7 @@ mod tests {
             address: String::new(),
             capacity: None,
             load: None,
+            claimed: Default::default(),
         }
     }
 

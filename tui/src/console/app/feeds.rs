@@ -201,7 +201,9 @@ impl App {
             | Event::Deployed { .. }
             | Event::Undeployed { .. } => Feed::Models,
             Event::RolloutDecided { .. } => Feed::Rollouts,
-            Event::TokenCreated { .. } | Event::OperatorAction { .. } => return,
+            Event::TokenCreated { .. }
+            | Event::OperatorAction { .. }
+            | Event::RecordQuarantined { .. } => return,
             Event::AlertFired { .. } | Event::AlertResolved { .. } => Feed::Monitoring,
         };
         let on_screen = feed == Feed::Agents

@@ -17,6 +17,7 @@ fn agent(id: &str, status: AgentStatus) -> AgentInfo {
         address: "127.0.0.1:1".into(),
         capacity: None,
         load: None,
+        claimed: Default::default(),
     }
 }
 

@@ -139,6 +139,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                     | Event::AgentLost { .. }
                     | Event::AlertFired { .. }
                     | Event::AlertResolved { .. }
+                    | Event::RecordQuarantined { .. }
             )
         })
         .take(DECISIONS)

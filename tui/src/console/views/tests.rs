@@ -23,6 +23,7 @@ fn agent(id: &str, host: &str, status: AgentStatus, seen_ago_ms: u64) -> AgentIn
             cpu_percent: 37.0,
             memory_used_bytes: 0,
         }),
+        claimed: Default::default(),
     }
 }
 
