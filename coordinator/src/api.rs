@@ -70,17 +70,10 @@ async fn answer(shared: &Arc<Shared>, request: OperatorRequest) -> OperatorRespo
         OperatorRequest::Status => status(shared),
         OperatorRequest::ListAgents => OperatorResponse::Agents(shared.fleet.list()),
         OperatorRequest::ClockSkews => OperatorResponse::ClockSkews(shared.fleet.clock_skews()),
-        OperatorRequest::RemoveAgent { id } => {
-            let typed = id.0.clone();
-            let matched = shared
-                .store
-                .call(move |store| store.match_agent_id(&typed))
-                .await;
-            match whole_id("agent", matched, &id.0) {
-                Ok(id) => remove_agent(shared, AgentId(id)).await,
-                Err(answer) => answer,
-            }
-        }
+        OperatorRequest::RemoveAgent { id } => match agent_id(shared, id).await {
+            Ok(id) => remove_agent(shared, id).await,
+            Err(answer) => answer,
+        },
         OperatorRequest::CreateToken { ttl_secs, uses } => {
             shared
                 .blocking(move |shared| create_token(shared, ttl_secs, uses, None))
@@ -95,17 +88,10 @@ async fn answer(shared: &Arc<Shared>, request: OperatorRequest) -> OperatorRespo
                 .blocking(move |shared| create_token(shared, ttl_secs, uses, Some(labels)))
                 .await
         }
-        OperatorRequest::LabelAgent { id, set, remove } => {
-            let typed = id.0.clone();
-            let matched = shared
-                .store
-                .call(move |store| store.match_agent_id(&typed))
-                .await;
-            match whole_id("agent", matched, &id.0) {
-                Ok(id) => crate::net::labels::label_agent(shared, AgentId(id), set, remove).await,
-                Err(answer) => answer,
-            }
-        }
+        OperatorRequest::LabelAgent { id, set, remove } => match agent_id(shared, id).await {
+            Ok(id) => crate::net::labels::label_agent(shared, id, set, remove).await,
+            Err(answer) => answer,
+        },
         OperatorRequest::AddDataset(_) => error(
             ApiErrorKind::Invalid,
             "a dataset upload carries its bytes on its own stream",
@@ -347,6 +333,17 @@ async fn remove_agent(shared: &Arc<Shared>, id: AgentId) -> OperatorResponse {
         .events
         .publish(Event::AgentRemoved { id: id.clone() });
     OperatorResponse::AgentRemoved(id)
+}
+
+/// The whole id of the agent `id` names (a unique prefix will do), or the answer saying
+/// why there is none.
+async fn agent_id(shared: &Arc<Shared>, id: AgentId) -> Result<AgentId, OperatorResponse> {
+    let typed = id.0.clone();
+    let matched = shared
+        .store
+        .call(move |store| store.match_agent_id(&typed))
+        .await;
+    whole_id("agent", matched, &id.0).map(AgentId)
 }
 
 fn create_token(

@@ -196,7 +196,7 @@ impl Fleet {
     }
 
     /// The agent reloaded its config; returns its updated record for the store. The labels
-    /// it claims count only within its grant ([`crate::net::labels`]).
+    /// it claims count only within its grant ([`settle_labels`]).
     pub fn reconfigured(
         &self,
         id: &AgentId,
@@ -206,7 +206,7 @@ impl Fleet {
     ) -> Option<AgentRecord> {
         let mut record = None;
         self.with_session(id, session, |live| {
-            crate::net::labels::settle(&mut live.record, labels);
+            settle_labels(&mut live.record, labels);
             live.record.capacity = Some(capacity);
             record = Some(live.record.clone());
         });
@@ -413,6 +413,33 @@ impl Live {
             claimed: r.claimed.clone(),
         }
     }
+}
+
+/// Settles what agent `record` claims (in a hello or a reload) against its grant: the first
+/// claim after an enrollment without granted labels becomes the grant; any later claim
+/// changes nothing but the record of what was claimed beyond it.
+pub fn settle_labels(record: &mut AgentRecord, claimed: Labels) {
+    if let Err(e) = drover_protocol::types::check_labels(&claimed) {
+        tracing::warn!(agent = %record.id, cause = %e, "agent claimed malformed labels; ignored");
+        metrics::counter!("drover_labels_refused_total", "reason" => "malformed").increment(1);
+        return;
+    }
+    if !record.labels_fixed {
+        record.labels = claimed;
+        record.labels_fixed = true;
+        record.claimed = Labels::new();
+        return;
+    }
+    let beyond = drover_protocol::types::beyond_grant(&claimed, &record.labels);
+    if !beyond.is_empty() {
+        tracing::warn!(
+            agent = %record.id,
+            claimed = %drover_protocol::types::format_labels(&beyond),
+            "agent claimed labels it was not granted; ignored (grant them with drover agents label)"
+        );
+        metrics::counter!("drover_labels_refused_total", "reason" => "not_granted").increment(1);
+    }
+    record.claimed = beyond;
 }
 
 #[cfg(test)]

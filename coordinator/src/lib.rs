@@ -28,6 +28,7 @@ mod ingest;
 pub mod mlflow;
 pub mod net;
 pub mod pki;
+pub mod quota;
 pub mod reactions;
 pub mod registry;
 pub mod rollout;

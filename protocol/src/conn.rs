@@ -99,6 +99,17 @@ impl FramedRecv {
         }
     }
 
+    /// Next message and the size of its frame body, bytes; `Ok(None)` on a clean end of
+    /// stream between frames.
+    pub async fn recv_sized<T: DeserializeOwned>(
+        &mut self,
+    ) -> Result<Option<(T, usize)>, ConnError> {
+        match self.recv_body().await? {
+            Some(body) => Ok(Some((frame::decode_body(&body)?, body.len()))),
+            None => Ok(None),
+        }
+    }
+
     /// Next message, treating end of stream as an error.
     pub async fn expect<T: DeserializeOwned>(&mut self) -> Result<T, ConnError> {
         self.recv().await?.ok_or(ConnError::Closed)

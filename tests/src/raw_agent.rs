@@ -29,7 +29,19 @@ impl RawAgent {
     /// agent of this protocol version labelled `role=train` with one job slot.
     pub async fn join(coordinator: &Coordinator, data_dir: &Path, dir: &Path, name: &str) -> Self {
         let join = token(&coordinator.handle(), 1, 60).await;
-        let state = drover_agent::enroll::join(&join, &dir.join(name), None, name)
+        Self::join_claiming(coordinator, data_dir, dir, name, &join, "role=train").await
+    }
+
+    /// Enrolls `name` with the join token `join` and says hello claiming `labels`.
+    pub async fn join_claiming(
+        coordinator: &Coordinator,
+        data_dir: &Path,
+        dir: &Path,
+        name: &str,
+        join: &str,
+        labels: &str,
+    ) -> Self {
+        let state = drover_agent::enroll::join(join, &dir.join(name), None, name)
             .await
             .expect("joins");
         let conn = connect_raw(coordinator, data_dir, Some(&state.identity))
@@ -38,7 +50,7 @@ impl RawAgent {
         let (mut send, mut recv) = open_bi(&conn).await.expect("control stream");
         let hello = AgentHello {
             hostname: name.into(),
-            labels: parse_labels("role=train").expect("labels"),
+            labels: parse_labels(labels).expect("labels"),
             capacity: Capacity {
                 cpus: 2,
                 memory_bytes: 1 << 30,

@@ -20,6 +20,7 @@ use crate::deployments;
 use crate::fleet::Beat;
 use crate::net::backlog::Backlog;
 use crate::net::grants::Grants;
+use crate::quota::Quota;
 use crate::state::Shared;
 use crate::throttle::Throttle;
 use crate::training::runs;
@@ -72,7 +73,7 @@ pub async fn run(
         return reply(&conn, &mut send, HelloOutcome::Refused(e)).await;
     }
     record.hostname = hello.hostname;
-    super::labels::settle(&mut record, hello.labels);
+    crate::fleet::settle_labels(&mut record, hello.labels);
     record.capacity = Some(hello.capacity);
     record.address = conn.remote_address().to_string();
     record.version = drover_version;
@@ -175,6 +176,8 @@ async fn session_loop(
     let (acks, mut acked) = mpsc::unbounded_channel::<u64>();
     let grants = Arc::new(Grants::default());
     let foreign = Throttle::new(std::time::Duration::from_secs(10));
+    let mut quota = Quota::default();
+    let over_quota = Throttle::new(std::time::Duration::from_secs(10));
     loop {
         tokio::select! {
             Some(seq) = acked.recv() => {
@@ -182,18 +185,24 @@ async fn session_loop(
                     return format!("could not acknowledge metrics: {e}");
                 }
             }
-            report = recv.recv::<AgentReport>() => match report {
-                Ok(Some(AgentReport::Heartbeat { load, .. })) => {
+            report = recv.recv_sized::<AgentReport>() => match report {
+                Ok(Some((report, bytes))) if serving_report(&report) && !quota.admit(bytes) => {
+                    metrics::counter!("drover_reports_refused_total", "reason" => "quota").increment(1);
+                    if let Some(suppressed) = over_quota.allow() {
+                        tracing::warn!(agent = %id, suppressed, "agent is over its quota of serving reports; dropped");
+                    }
+                }
+                Ok(Some((AgentReport::Heartbeat { load, .. }, _))) => {
                     metrics::counter!("drover_frames_received_total").increment(1);
                     if shared.fleet.heartbeat(id, session, load) == Beat::Recovered {
                         shared.events.publish(Event::AgentConnected { id: id.clone(), address: conn.remote_address().to_string() });
                     }
                 }
-                Ok(Some(report @ (AgentReport::JobProgress { .. } | AgentReport::JobFinished { .. } | AgentReport::MetricBatch { .. }))) => {
+                Ok(Some((report @ (AgentReport::JobProgress { .. } | AgentReport::JobFinished { .. } | AgentReport::MetricBatch { .. }), _))) => {
                     metrics::counter!("drover_frames_received_total").increment(1);
                     run_report(shared, id, &grants, &foreign, report, &acks, backlog).await;
                 }
-                Ok(Some(report)) => {
+                Ok(Some((report, _))) => {
                     metrics::counter!("drover_frames_received_total").increment(1);
                     lifecycle(shared, conn, id, session, report).await;
                 }
@@ -237,6 +246,17 @@ async fn session_loop(
             }
         }
     }
+}
+
+/// Whether `report` is about serving, and so counts against the session's [`Quota`].
+fn serving_report(report: &AgentReport) -> bool {
+    matches!(
+        report,
+        AgentReport::ServingWindows(_)
+            | AgentReport::ShadowWindows(_)
+            | AgentReport::Sketches(_)
+            | AgentReport::Importance(_)
+    )
 }
 
 /// A report about a run: accepted only when the run is assigned to this agent in this

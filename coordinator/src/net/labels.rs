@@ -3,42 +3,15 @@
 //! `drover-agent join --labels` or its config gave it), and after that only from an
 //! operator's `drover agents label`. What a hello or a config reload claims beyond the grant
 //! is ignored, logged and shown to operators, as Kubernetes' NodeRestriction keeps kubelets
-//! from claiming node labels.
+//! from claiming node labels. A claim is settled against the grant by
+//! [`crate::fleet::settle_labels`].
 
 use std::sync::Arc;
 
 use drover_protocol::msg::{ApiError, ApiErrorKind, OperatorResponse};
-use drover_protocol::types::{AgentId, Labels, beyond_grant, check_labels};
+use drover_protocol::types::{AgentId, Labels, check_labels};
 
 use crate::state::Shared;
-use crate::store::AgentRecord;
-
-/// Settles what agent `record` claims (in a hello or a reload) against its grant: the first
-/// claim after an enrollment without granted labels becomes the grant; any later claim
-/// changes nothing but the record of what was claimed beyond it.
-pub fn settle(record: &mut AgentRecord, claimed: Labels) {
-    if let Err(e) = check_labels(&claimed) {
-        tracing::warn!(agent = %record.id, cause = %e, "agent claimed malformed labels; ignored");
-        metrics::counter!("drover_labels_refused_total", "reason" => "malformed").increment(1);
-        return;
-    }
-    if !record.labels_fixed {
-        record.labels = claimed;
-        record.labels_fixed = true;
-        record.claimed = Labels::new();
-        return;
-    }
-    let beyond = beyond_grant(&claimed, &record.labels);
-    if !beyond.is_empty() {
-        tracing::warn!(
-            agent = %record.id,
-            claimed = %drover_protocol::types::format_labels(&beyond),
-            "agent claimed labels it was not granted; ignored (grant them with drover agents label)"
-        );
-        metrics::counter!("drover_labels_refused_total", "reason" => "not_granted").increment(1);
-    }
-    record.claimed = beyond;
-}
 
 /// An operator grants agent `id` the labels `set` and takes `remove` away; a connected agent
 /// is sent the deployments its new labels select.
