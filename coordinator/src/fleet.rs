@@ -107,13 +107,15 @@ impl Fleet {
         self.interval
     }
 
-    /// An operator changed the labels granted to the agent of `record`.
-    pub fn relabel(&self, record: &AgentRecord) {
-        if let Some(live) = self.lock().get_mut(&record.id) {
-            live.record.labels.clone_from(&record.labels);
-            live.record.claimed.clone_from(&record.claimed);
-            live.record.labels_fixed = true;
-        }
+    /// An operator changed the labels granted to the agent of `record`; the agent as
+    /// operators now see it (`None` when the fleet does not know it).
+    pub fn relabel(&self, record: &AgentRecord) -> Option<AgentInfo> {
+        let mut agents = self.lock();
+        let live = agents.get_mut(&record.id)?;
+        live.record.labels.clone_from(&record.labels);
+        live.record.claimed.clone_from(&record.claimed);
+        live.record.labels_fixed = record.labels_fixed;
+        Some(live.info())
     }
 
     /// Adds a newly enrolled agent.

@@ -154,12 +154,21 @@ pub mod pairs {
 pub mod maps {
     use super::*;
 
-    #[derive(Serialize, Deserialize)]
+    #[derive(Deserialize)]
     #[serde(transparent)]
     struct Metrics(#[serde(with = "super::map")] BTreeMap<String, f64>);
 
+    /// One map as it is written, borrowed.
+    struct Written<'a>(&'a BTreeMap<String, f64>);
+
+    impl Serialize for Written<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            super::map::serialize(self.0, s)
+        }
+    }
+
     pub fn serialize<S: Serializer>(v: &[BTreeMap<String, f64>], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|m| Metrics(m.clone())))
+        s.collect_seq(v.iter().map(Written))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(

@@ -335,6 +335,18 @@ pub async fn finished(handle: &CoordinatorHandle, id: &str) -> RunDetail {
     .await
 }
 
+/// Trains [`quick_spec`] of `experiment` on the agents there are and waits for it to be
+/// registered; the version it became (`churn@N`).
+pub async fn train_registered(handle: &CoordinatorHandle, experiment: &str) -> String {
+    let run = submit(handle, &quick_spec(experiment))
+        .await
+        .expect("queued");
+    finished(handle, &run)
+        .await
+        .registered
+        .expect("the run passed its gates and was registered")
+}
+
 /// Blobs in a coordinator's artifact store (the temporary directory not counted).
 pub fn blobs(data_dir: &Path) -> usize {
     std::fs::read_dir(data_dir.join("artifacts"))

@@ -10,6 +10,7 @@ use drover_protocol::msg::{
     AgentCommand, AgentHello, AgentReport, Hello, HelloOutcome, HelloReply, Intent,
 };
 use drover_protocol::run::JobAssignment;
+use drover_protocol::serve::Deployment;
 use drover_protocol::types::{AgentId, Capacity, HostLoad, parse_labels};
 use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
 
@@ -93,14 +94,39 @@ impl RawAgent {
                     Some(command) => return command,
                     None => panic!("the coordinator closed the session"),
                 },
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                    self.seq += 1;
-                    let load = HostLoad { cpu_percent: 1.0, memory_used_bytes: 1 << 20 };
-                    let beat = AgentReport::Heartbeat { seq: self.seq, load };
-                    self.send.send(&beat).await.expect("heartbeat");
-                }
+                _ = tokio::time::sleep(Duration::from_millis(100)) => self.heartbeat().await,
             }
         }
+    }
+
+    /// The lists of deployments the coordinator sends within `wait`, heartbeating meanwhile.
+    pub async fn plans(&mut self, wait: Duration) -> Vec<Vec<Deployment>> {
+        let mut plans = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while tokio::time::Instant::now() < deadline {
+            tokio::select! {
+                command = self.recv.recv::<AgentCommand>() => match command.expect("command") {
+                    Some(AgentCommand::Serve(plan)) => plans.push(plan),
+                    Some(_) => {}
+                    None => panic!("the coordinator closed the session"),
+                },
+                _ = tokio::time::sleep(Duration::from_millis(100)) => self.heartbeat().await,
+            }
+        }
+        plans
+    }
+
+    async fn heartbeat(&mut self) {
+        self.seq += 1;
+        let load = HostLoad {
+            cpu_percent: 1.0,
+            memory_used_bytes: 1 << 20,
+        };
+        let beat = AgentReport::Heartbeat {
+            seq: self.seq,
+            load,
+        };
+        self.send.send(&beat).await.expect("heartbeat");
     }
 
     /// Waits for a job to be assigned.

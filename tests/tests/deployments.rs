@@ -58,15 +58,7 @@ async fn a_deployment_is_served_survives_a_restart_reaches_a_late_agent_and_unde
     let handle = coordinator.handle();
     let trainer =
         InProcessAgent::join_and_run(&handle, tmp.path().join("trainer"), "trainer").await;
-    let run = drover_tests::submit(&handle, &drover_tests::quick_spec("deploy"))
-        .await
-        .expect("queued");
-    assert!(
-        drover_tests::finished(&handle, &run)
-            .await
-            .registered
-            .is_some()
-    );
+    drover_tests::train_registered(&handle, "deploy").await;
     let d = data.to_str().expect("utf-8").to_string();
 
     let state = tmp.path().join("server");

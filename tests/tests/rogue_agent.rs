@@ -7,10 +7,9 @@
 
 use std::time::Duration;
 
-use drover_protocol::conn::{FramedRecv, FramedSend};
-use drover_protocol::msg::{AgentCommand, AgentReport, OperatorRequest, OperatorResponse};
-use drover_protocol::serve::{Deployment, LATENCY_BUCKETS_US, ServingWindow};
-use drover_protocol::types::{HostLoad, Labels, parse_labels, unix_ms};
+use drover_protocol::msg::{AgentReport, OperatorRequest, OperatorResponse};
+use drover_protocol::serve::{LATENCY_BUCKETS_US, ServingWindow};
+use drover_protocol::types::{Labels, parse_labels, unix_ms};
 use drover_tests::raw_agent::RawAgent;
 use drover_tests::{InProcessAgent, agents, coordinator_with_churn, wait_for};
 
@@ -31,32 +30,6 @@ fn window(requests: u64) -> ServingWindow {
         feedback: 0,
         correct: 0,
     }
-}
-
-/// The plans the coordinator sends within `wait`, heartbeating meanwhile.
-async fn plans(
-    send: &mut FramedSend,
-    recv: &mut FramedRecv,
-    wait: Duration,
-) -> Vec<Vec<Deployment>> {
-    let mut plans = Vec::new();
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut seq = 0;
-    while tokio::time::Instant::now() < deadline {
-        tokio::select! {
-            command = recv.recv::<AgentCommand>() => match command.expect("command") {
-                Some(AgentCommand::Serve(plan)) => plans.push(plan),
-                Some(_) => {}
-                None => panic!("the coordinator closed the session"),
-            },
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                seq += 1;
-                let load = HostLoad { cpu_percent: 1.0, memory_used_bytes: 1 << 20 };
-                send.send(&AgentReport::Heartbeat { seq, load }).await.expect("heartbeat");
-            }
-        }
-    }
-    plans
 }
 
 /// How many slices of churn's serving history show traffic from stored windows.
@@ -84,15 +57,7 @@ async fn a_rogue_agent_claiming_labels_and_forging_windows_changes_nothing() {
     let handle = coordinator.handle();
     let _trainer =
         InProcessAgent::join_and_run(&handle, tmp.path().join("trainer"), "trainer").await;
-    let run = drover_tests::submit(&handle, &drover_tests::quick_spec("rogue"))
-        .await
-        .expect("queued");
-    assert!(
-        drover_tests::finished(&handle, &run)
-            .await
-            .registered
-            .is_some()
-    );
+    drover_tests::train_registered(&handle, "rogue").await;
     let zone: Labels = parse_labels("zone=edge").expect("labels");
     let deployed = handle
         .request(OperatorRequest::Deploy {
@@ -124,9 +89,7 @@ async fn a_rogue_agent_claiming_labels_and_forging_windows_changes_nothing() {
         "role=serve,zone=edge",
     )
     .await;
-    let (send, recv) = (&mut rogue.send, &mut rogue.recv);
-
-    let sent = plans(send, recv, Duration::from_secs(2)).await;
+    let sent = rogue.plans(Duration::from_secs(2)).await;
     assert!(
         sent.iter().all(Vec::is_empty),
         "a claimed zone selects no deployment: {sent:?}"
@@ -139,9 +102,9 @@ async fn a_rogue_agent_claiming_labels_and_forging_windows_changes_nothing() {
         parse_labels("role=serve,zone=edge").expect("labels")
     );
 
-    send.send(&AgentReport::ServingWindows(vec![window(1_000)]))
-        .await
-        .expect("forged window");
+    rogue
+        .report(&AgentReport::ServingWindows(vec![window(1_000)]))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         served(&handle).await,
@@ -160,25 +123,25 @@ async fn a_rogue_agent_claiming_labels_and_forging_windows_changes_nothing() {
         matches!(granted, OperatorResponse::AgentLabelled(_)),
         "{granted:?}"
     );
-    let sent = plans(send, recv, Duration::from_secs(2)).await;
+    let sent = rogue.plans(Duration::from_secs(2)).await;
     assert!(
         sent.iter()
             .any(|plan| plan.iter().any(|d| d.model == "churn")),
         "once granted the zone, it is sent the deployment: {sent:?}"
     );
     let beyond = drover_coordinator::quota::MAX_AGENT_RPS * 10 + 1;
-    send.send(&AgentReport::ServingWindows(vec![window(beyond)]))
-        .await
-        .expect("window beyond what one agent serves");
+    rogue
+        .report(&AgentReport::ServingWindows(vec![window(beyond)]))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         served(&handle).await,
         0,
         "a window beyond any rate is dropped"
     );
-    send.send(&AgentReport::ServingWindows(vec![window(1_000)]))
-        .await
-        .expect("honest window");
+    rogue
+        .report(&AgentReport::ServingWindows(vec![window(1_000)]))
+        .await;
     wait_for("the honest window to count", || async {
         (served(&handle).await > 0).then_some(())
     })

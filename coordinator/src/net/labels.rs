@@ -1,7 +1,7 @@
 //! Labels are granted, not claimed. The labels that select work (deployments, training)
-//! come from the join token, else from the agent's first hello after enrollment (what
-//! `drover-agent join --labels` or its config gave it), and after that only from an
-//! operator's `drover agents label`. What a hello or a config reload claims beyond the grant
+//! come from the join token, else from the agent's first hello after enrollment (what its
+//! `--labels` or config gave it), and after that only from an operator's
+//! `drover agents label`. What a hello or a config reload claims beyond the grant
 //! is ignored, logged and shown to operators, as Kubernetes' NodeRestriction keeps kubelets
 //! from claiming node labels. A claim is settled against the grant by
 //! [`crate::fleet::settle_labels`].
@@ -30,18 +30,14 @@ pub async fn label_agent(
         .call(move |store| store.grant_labels(&target, &set, &remove))
         .await;
     match granted {
-        Ok(Some(record)) => {
-            shared.fleet.relabel(&record);
-            super::agent_session::send_plan(shared, &id).await;
-            match shared.fleet.list().into_iter().find(|a| a.id == id) {
-                Some(info) => OperatorResponse::AgentLabelled(Box::new(info)),
-                None => OperatorResponse::Error(ApiError::invalid(format!("no agent {id}"))),
+        Ok(Some(record)) => match shared.fleet.relabel(&record) {
+            Some(info) => {
+                super::agent_session::send_plan(shared, &id).await;
+                OperatorResponse::AgentLabelled(Box::new(info))
             }
-        }
-        Ok(None) => OperatorResponse::Error(ApiError {
-            kind: ApiErrorKind::NotFound,
-            message: format!("no agent {id}"),
-        }),
+            None => not_found(&id),
+        },
+        Ok(None) => not_found(&id),
         Err(e) => {
             tracing::error!(cause = %e, agent = %id, "could not store granted labels");
             OperatorResponse::Error(ApiError {
@@ -50,4 +46,11 @@ pub async fn label_agent(
             })
         }
     }
+}
+
+fn not_found(id: &AgentId) -> OperatorResponse {
+    OperatorResponse::Error(ApiError {
+        kind: ApiErrorKind::NotFound,
+        message: format!("no agent {id}"),
+    })
 }

@@ -26,6 +26,10 @@ pub struct Unreadable {
 #[derive(Default)]
 pub(super) struct Pending(Mutex<Vec<Unreadable>>);
 
+/// Most records waiting to be moved aside; more are found again by the next read after the
+/// move, so none is lost for good.
+const MAX_PENDING: usize = 1024;
+
 /// Tables whose unreadable rows readers set aside, with their JSON column. Rows of other
 /// tables are reported by [`check_records`] only: a rollout is referenced by its
 /// decisions, so it is never moved.
@@ -75,7 +79,7 @@ impl Store {
         tracing::error!(table = record.table, row = record.row, cause = %record.reason,
             "a stored record does not decode; left out and set aside");
         let mut pending = self.pending.0.lock().unwrap_or_else(|p| p.into_inner());
-        if !pending.contains(&record) {
+        if pending.len() < MAX_PENDING && !pending.contains(&record) {
             pending.push(record);
         }
     }
