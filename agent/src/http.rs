@@ -3,6 +3,7 @@
 //! beyond loopback it requires a bearer token on every route but the two health probes; with
 //! a certificate it speaks HTTPS.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -22,18 +23,29 @@ use tokio_util::sync::CancellationToken;
 
 use crate::serve::catalog::Catalog;
 use crate::serve::direct;
+use crate::serve::feedback_route::{Peer, is_feedback};
 use crate::serve::routes::{self, Serving};
 
 /// Connections served at once; more are closed as soon as they are accepted.
 pub const MAX_CONNECTIONS: usize = 1024;
 /// Where the listener's bearer token is kept, in the state dir.
 pub const TOKEN_FILE: &str = "http.token";
+/// Where the feedback token is kept, in the state dir.
+pub const FEEDBACK_TOKEN_FILE: &str = "feedback.token";
 
-/// How the listener is reached: the bearer token it requires, if any, and TLS, if on.
+/// How the listener is reached: the bearer token it requires, if any, TLS, if on, and the
+/// token feedback requires (none: feedback is refused).
 #[derive(Clone, Default)]
 pub struct Access {
     pub token: Option<String>,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub feedback_token: Option<String>,
+}
+
+/// The feedback token of the agent with state dir `state_dir`: the one on file, or a new one
+/// written there (mode 0600).
+pub fn feedback_token(state_dir: &std::path::Path) -> std::io::Result<String> {
+    drover_protocol::http::token_file(&state_dir.join(FEEDBACK_TOKEN_FILE), "drvf_")
 }
 
 /// The answer to a request without the listener's `token`, if it lacks it.
@@ -53,9 +65,11 @@ fn refused(headers: &HeaderMap, token: &str) -> Option<Response> {
     Some(answer.into_response())
 }
 
-/// Refuses a request without the listener's token, except the health probes.
+/// Refuses a request without the listener's token, except the health probes and feedback
+/// (which requires a token of its own).
 async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/v2/health/") {
+    let path = request.uri().path();
+    if path.starts_with("/v2/health/") || is_feedback(path) {
         return next.run(request).await;
     }
     match refused(request.headers(), &token) {
@@ -73,7 +87,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let prometheus = drover_protocol::telemetry::prometheus();
-    let serving = Serving::start(catalog);
+    let serving = Serving::start(catalog, access.feedback_token.map(Arc::from));
     let mut app = Router::new()
         .route(
             "/v2/health/live",
@@ -101,17 +115,22 @@ pub async fn serve(
     }
     let router = TowerToHyperService::new(app);
     // Predictions skip the router (see `direct`); everything else, and the token check of
-    // every other route, is the router's. Each way's future is kept as it is, not boxed.
-    let service = service_fn(move |request: hyper::Request<Incoming>| {
-        let Some(route) = direct::route(request.method(), request.uri().path()) else {
-            return Either::Right(router.call(request));
-        };
-        if let Some(refusal) = token.as_deref().and_then(|t| refused(request.headers(), t)) {
-            return Either::Left(Either::Left(std::future::ready(Ok(refusal))));
-        }
-        let answer = direct::answer(serving.clone(), route, request);
-        Either::Left(Either::Right(async move { Ok(answer.await) }))
-    });
+    // every other route, is the router's, told the peer's address. Each way's future is kept
+    // as it is, not boxed.
+    let service = move |peer: SocketAddr| {
+        let (router, serving, token) = (router.clone(), serving.clone(), token.clone());
+        service_fn(move |mut request: hyper::Request<Incoming>| {
+            let Some(route) = direct::route(request.method(), request.uri().path()) else {
+                request.extensions_mut().insert(Peer(peer));
+                return Either::Right(router.call(request));
+            };
+            if let Some(refusal) = token.as_deref().and_then(|t| refused(request.headers(), t)) {
+                return Either::Left(Either::Left(std::future::ready(Ok(refusal))));
+            }
+            let answer = direct::answer(serving.clone(), route, request);
+            Either::Left(Either::Right(async move { Ok(answer.await) }))
+        })
+    };
     let listen = Listen {
         max_connections: MAX_CONNECTIONS,
         tls: access.tls,

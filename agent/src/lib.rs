@@ -155,8 +155,9 @@ pub async fn run_with(config: AgentConfig, lifecycle: Lifecycle) -> anyhow::Resu
     Ok(())
 }
 
-/// How the HTTP listener on `addr` is reached: HTTPS when the config names a certificate, and
-/// the bearer token when it is bound beyond loopback (or one is on file).
+/// How the HTTP listener on `addr` is reached: HTTPS when the config names a certificate, the
+/// bearer token when it is bound beyond loopback (or one is on file), and the feedback token
+/// (always; created on first start).
 fn http_access(config: &AgentConfig, addr: std::net::SocketAddr) -> anyhow::Result<http::Access> {
     let path = config.state_dir.join(http::TOKEN_FILE);
     let existed = path.exists();
@@ -175,7 +176,17 @@ fn http_access(config: &AgentConfig, addr: std::net::SocketAddr) -> anyhow::Resu
         )?),
         None => None,
     };
-    Ok(http::Access { token, tls })
+    let feedback_token = http::feedback_token(&config.state_dir).with_context(|| {
+        format!(
+            "the feedback token in {}",
+            config.state_dir.join(http::FEEDBACK_TOKEN_FILE).display()
+        )
+    })?;
+    Ok(http::Access {
+        token,
+        tls,
+        feedback_token: Some(feedback_token),
+    })
 }
 
 /// Tells systemd the agent is ready the first time it connects, and keeps its status line

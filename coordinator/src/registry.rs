@@ -145,18 +145,13 @@ pub fn promote(
     stage: Stage,
 ) -> Result<ModelVersion, ApiError> {
     find(shared, reference)?;
-    let (version, archived) = shared
+    let (version, record) = shared
         .store
         .sync()
-        .promote_model(&reference.name, &reference.selector, stage)
+        .promote_model(&reference.name, &reference.selector, stage, unix_ms())
         .map_err(internal)?
         .ok_or_else(|| ApiError::not_found(format!("no {reference}")))?;
-    shared.events.publish(Event::ModelPromoted {
-        model: reference.name.clone(),
-        version,
-        stage,
-        archived,
-    });
+    shared.events.announce(record);
     find(
         shared,
         &ModelRef {

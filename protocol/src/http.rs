@@ -52,8 +52,17 @@ pub fn bearer_token(
     addr: SocketAddr,
     prefix: &str,
 ) -> std::io::Result<Option<String>> {
+    if !path.exists() && addr.ip().is_loopback() {
+        return Ok(None);
+    }
+    token_file(path, prefix).map(Some)
+}
+
+/// The token kept in `path`, or a new one (`prefix` and 256 random bits) written there,
+/// readable by its owner only.
+pub fn token_file(path: &Path, prefix: &str) -> std::io::Result<String> {
     match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => return Ok(Some(text.trim().to_string())),
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
         Ok(_) => {
             return Err(std::io::Error::other(format!(
                 "{} is empty; delete it or put a token in it",
@@ -63,14 +72,11 @@ pub fn bearer_token(
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         Err(_) => {}
     }
-    if addr.ip().is_loopback() {
-        return Ok(None);
-    }
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let token = format!("{prefix}{}", crate::pki::hex(&raw));
     crate::files::write_atomic(path, format!("{token}\n").as_bytes(), true)?;
-    Ok(Some(token))
+    Ok(token)
 }
 
 /// What a request's `Authorization: Bearer` header says of `token`.
@@ -114,24 +120,27 @@ pub async fn serve(
     listen: Listen,
     shutdown: CancellationToken,
 ) {
-    serve_service(listener, TowerToHyperService::new(app), listen, shutdown).await;
+    let service = TowerToHyperService::new(app);
+    serve_service(listener, move |_| service.clone(), listen, shutdown).await;
 }
 
-/// Serves `service` (a router, or what answers some requests before one) on `listener`
-/// until `shutdown` fires, then finishes the requests in progress.
-pub async fn serve_service<S>(
+/// Serves on `listener` until `shutdown` fires, then finishes the requests in progress; each
+/// connection is answered by the service (a router, or what answers some requests before
+/// one) that `service` makes for its peer's address.
+pub async fn serve_service<M, S>(
     listener: TcpListener,
-    service: S,
+    service: M,
     listen: Listen,
     shutdown: CancellationToken,
 ) where
-    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    M: Fn(SocketAddr) -> S,
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(listen.max_connections));
     let connections = TaskTracker::new();
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -149,7 +158,7 @@ pub async fn serve_service<S>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = service.clone();
+        let service = service(peer);
         let (shutdown, tls) = (shutdown.clone(), listen.tls.clone());
         connections.spawn(async move {
             let _slot = slot;

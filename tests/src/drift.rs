@@ -44,8 +44,14 @@ pub fn drover_json(args: &[&str]) -> Value {
     serde_json::from_str(&drover_ok(args)).expect("json")
 }
 
-/// Replays dataset `dataset` to model `six` at `http` for `seconds`, with feedback.
-pub async fn replay(http: SocketAddr, data: &str, dataset: &str, seconds: u32) {
+/// Replays dataset `dataset` to model `six` at `http` for `seconds`, with feedback (which
+/// takes the agent's `feedback_token`).
+pub async fn replay(
+    (http, feedback_token): (SocketAddr, &str),
+    data: &str,
+    dataset: &str,
+    seconds: u32,
+) {
     let url = format!("http://{http}");
     let duration = format!("{seconds}s");
     let args: Vec<String> = [
@@ -56,6 +62,8 @@ pub async fn replay(http: SocketAddr, data: &str, dataset: &str, seconds: u32) {
         "--data",
         dataset,
         "--feedback",
+        "--feedback-token",
+        feedback_token,
         "--rps",
         "250",
         "--duration",

@@ -3,6 +3,7 @@
 //! conditions with a deadline instead of fixed sleeps.
 
 pub mod drift;
+pub mod listener;
 pub mod logs;
 pub mod mlflow;
 pub mod procs;

@@ -279,6 +279,18 @@ pub async fn http_request(
     headers: &[&str],
     json: Option<&str>,
 ) -> (u16, String) {
+    let (status, _, body) = http_exchange(addr, method, path, headers, json).await;
+    (status, body)
+}
+
+/// As [`http_request`], with the answer's headers too (lower-cased names).
+pub async fn http_exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    json: Option<&str>,
+) -> (u16, std::collections::HashMap<String, String>, String) {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connects");
@@ -299,15 +311,27 @@ pub async fn http_request(
         .read_to_string(&mut response)
         .await
         .expect("response");
-    let status = response
-        .split_whitespace()
-        .nth(1)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_string());
-    (status, body)
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+/// The feedback token of the agent with state dir `state` (made on its first start).
+pub fn feedback_token(state: &Path) -> String {
+    let path = state.join(drover_agent::http::FEEDBACK_TOKEN_FILE);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
 }
 
 /// The address a process logged as `http=ADDR`, once it has.

@@ -78,8 +78,16 @@ pub fn rollout(data: &str, model: &str) -> Value {
 /// and returns the report. Requests carry no stickiness key, as in the demo: split by key, the
 /// 300 rows replayed would give the candidate a fixed tenth of them, whose accuracy differs
 /// from the whole table's by chance (which tenth depends on the key hash).
-pub async fn load(http: SocketAddr, data: &str, seconds: u32) -> Value {
-    let labelled = ["--data", "churn@1", "--feedback", "--data-dir", data];
+pub async fn load((http, feedback_token): (SocketAddr, &str), data: &str, seconds: u32) -> Value {
+    let labelled = [
+        "--data",
+        "churn@1",
+        "--feedback",
+        "--feedback-token",
+        feedback_token,
+        "--data-dir",
+        data,
+    ];
     load_with(http, seconds, &labelled).await
 }
 
@@ -124,10 +132,11 @@ pub async fn load_with(http: SocketAddr, seconds: u32, extra: &[&str]) -> Value 
     report
 }
 
-/// Drives load until the rollout of `model` is over; returns it.
-pub async fn until_over(http: SocketAddr, data: &str, model: &str) -> Value {
+/// Drives load (with feedback, which takes the agent's token) until the rollout of `model` is
+/// over; returns it.
+pub async fn until_over(agent: (SocketAddr, &str), data: &str, model: &str) -> Value {
     for _ in 0..30 {
-        load(http, data, 2).await;
+        load(agent, data, 2).await;
         let r = rollout(data, model);
         let phase = &r["rollout"]["phase"];
         if phase == "Succeeded" || phase.get("RolledBack").is_some() {

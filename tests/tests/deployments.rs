@@ -110,6 +110,9 @@ async fn a_deployment_is_served_survives_a_restart_reaches_a_late_agent_and_unde
         "{trained:?}"
     );
     let (url, dir) = (format!("http://{http}"), d.clone());
+    // Feedback takes the agent's own token, which it made in its state dir on first start.
+    let token = std::fs::read_to_string(state.join(drover_agent::http::FEEDBACK_TOKEN_FILE))
+        .expect("the agent's feedback token");
     let load = tokio::task::spawn_blocking(move || {
         drover_ok(&[
             "load",
@@ -123,6 +126,8 @@ async fn a_deployment_is_served_survives_a_restart_reaches_a_late_agent_and_unde
             "--data",
             "churn@1",
             "--feedback",
+            "--feedback-token",
+            token.trim(),
             "--key-header",
             "--json",
             "--data-dir",

@@ -52,10 +52,11 @@ async fn drift_in_two_of_six_features_alerts_on_exactly_those_two() {
     drover_tests::join_agent(&d, &state);
     let agent = drover_tests::serving_agent(&state, "role=serve", tmp.path().join("server.log"));
     let http = drover_tests::logged_http_addr(&agent).await;
+    let feedback = drover_tests::feedback_token(&state);
     drover_ok(&["models", "deploy", "six@1", "--data-dir", &d]);
     drover_tests::rollouts::model_served(http, "six").await;
 
-    replay(http, &d, "six-live@1", 6).await;
+    replay((http, &feedback), &d, "six-live@1", 6).await;
     let status = wait_for("unchanged traffic to be scored", || async {
         let reports = drover_json(&["drift", "status", "six", "--json", "--data-dir", &d]);
         let columns = reports[0]["columns"].as_array()?.clone();
@@ -79,7 +80,7 @@ async fn drift_in_two_of_six_features_alerts_on_exactly_those_two() {
     );
 
     for _ in 0..10 {
-        replay(http, &d, "six-drifted@1", 3).await;
+        replay((http, &feedback), &d, "six-drifted@1", 3).await;
         if alerted_columns(&d).len() >= 2 {
             break;
         }

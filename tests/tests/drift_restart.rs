@@ -65,6 +65,7 @@ async fn a_fired_alert_and_its_retrain_survive_a_killed_coordinator() {
     drover_tests::join_agent(&d, &state);
     let agent = drover_tests::serving_agent(&state, "role=train,serve", log("agent"));
     let http = drover_tests::logged_http_addr(&agent).await;
+    let feedback = drover_tests::feedback_token(&state);
     let spec = tmp.path().join("train.toml");
     let text = drover_tests::quick_spec("restart")
         .replace("\"churn\"", "\"six\"")
@@ -77,7 +78,7 @@ async fn a_fired_alert_and_its_retrain_survive_a_killed_coordinator() {
     drover_tests::rollouts::model_served(http, "six").await;
 
     for _ in 0..10 {
-        replay(http, &d, "six-drifted@1", 2).await;
+        replay((http, &feedback), &d, "six-drifted@1", 2).await;
         if !alerted_columns(&d).is_empty() {
             break;
         }
@@ -96,7 +97,7 @@ async fn a_fired_alert_and_its_retrain_survive_a_killed_coordinator() {
         "every alert acknowledged survived the kill"
     );
     for _ in 0..3 {
-        replay(http, &d, "six-drifted@1", 2).await;
+        replay((http, &feedback), &d, "six-drifted@1", 2).await;
     }
     let after = alerts(&d);
     let mut keys: Vec<(&String, &String)> = after.iter().map(|(r, c, _)| (r, c)).collect();

@@ -38,6 +38,7 @@ async fn a_rollout_survives_a_killed_coordinator_and_a_lost_agent() {
     };
     let main = join("main", "role=train,serve,zone=main");
     let http = drover_tests::logged_http_addr(&main).await;
+    let feedback = drover_tests::feedback_token(&tmp.path().join("main"));
     let lost = join("lost", "role=serve");
     drover_tests::logged_http_addr(&lost).await;
     for (seed, reference) in [(7, "churn@1"), (8, "churn@2")] {
@@ -73,7 +74,7 @@ async fn a_rollout_survives_a_killed_coordinator_and_a_lost_agent() {
         if rollout(&d, "churn")["rollout"]["step"] == 1 {
             break;
         }
-        load(http, &d, 1).await;
+        load((http, &feedback), &d, 1).await;
     }
     let before = rollout(&d, "churn");
     assert_eq!(before["rollout"]["step"], 1, "{before}");
@@ -99,6 +100,7 @@ async fn a_rollout_survives_a_killed_coordinator_and_a_lost_agent() {
 
     let late = join("late", "role=serve,zone=late");
     let late_http = drover_tests::logged_http_addr(&late).await;
+    let late_feedback = drover_tests::feedback_token(&tmp.path().join("late"));
     wait_for("the late agent to serve both versions", || async {
         let (status, _) = drover_tests::http_request(
             late_http,
@@ -113,10 +115,10 @@ async fn a_rollout_survives_a_killed_coordinator_and_a_lost_agent() {
     .await;
     // The same rows as the rest of the traffic: a synthetic row would shift the distribution
     // of predictions, which the analysis would rightly see.
-    let joined = load(late_http, &d, 1).await;
+    let joined = load((late_http, &late_feedback), &d, 1).await;
     assert_eq!(versions(&joined), ["churn@1", "churn@2"], "{joined}");
 
-    let done = until_over(http, &d, "churn").await;
+    let done = until_over((http, &feedback), &d, "churn").await;
     assert_eq!(done["rollout"]["phase"], "Succeeded", "{done}");
     assert_eq!(variants(&d, "churn"), [(2, 100)]);
 }

@@ -41,6 +41,7 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
         tmp.path().join("server.log"),
     );
     let http = drover_tests::logged_http_addr(&agent).await;
+    let feedback = drover_tests::feedback_token(&state);
     let spec_file = tmp.path().join("rollout.toml");
     std::fs::write(&spec_file, SPEC).expect("spec");
     let spec_path = spec_file.to_str().expect("utf-8");
@@ -60,7 +61,7 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
         &d,
     ]);
     served(http).await;
-    load(http, &d, 1).await;
+    load((http, &feedback), &d, 1).await;
 
     // The shuffled candidate: rolled back by itself, with no failed request.
     let out = ok(start(&d, "2", &["--spec", spec_path]));
@@ -86,7 +87,7 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
         String::from_utf8_lossy(&redeploy.stderr).contains("has rollout 1 running"),
         "the deployment is the rollout's: {redeploy:?}"
     );
-    let bad = until_over(http, &d, "churn").await;
+    let bad = until_over((http, &feedback), &d, "churn").await;
     let reason = bad["rollout"]["phase"]["RolledBack"]["reason"]
         .as_str()
         .unwrap_or_default();
@@ -108,7 +109,7 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
         [(1, 100)],
         "all traffic back on the baseline"
     );
-    let report = load(http, &d, 1).await;
+    let report = load((http, &feedback), &d, 1).await;
     assert_eq!(
         report["versions"]
             .as_object()
@@ -130,13 +131,13 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
         rollout(&d, "churn")["weights"],
         serde_json::json!({"baseline": 100, "candidate": 0, "shadow": true})
     );
-    let shadowed = load(http, &d, 1).await;
+    let shadowed = load((http, &feedback), &d, 1).await;
     assert_eq!(
         versions(&shadowed),
         ["churn@1"],
         "a shadow never answers: {shadowed}"
     );
-    let disagreed = until_over(http, &d, "churn").await;
+    let disagreed = until_over((http, &feedback), &d, "churn").await;
     let reason = disagreed["rollout"]["phase"]["RolledBack"]["reason"]
         .as_str()
         .unwrap_or_default();
@@ -159,7 +160,7 @@ async fn a_shuffled_candidate_rolls_back_and_a_sound_one_is_promoted_through_eve
 
     // The sound candidate: every step, then production.
     ok(start(&d, "3", &["--spec", spec_path]));
-    let good = until_over(http, &d, "churn").await;
+    let good = until_over((http, &feedback), &d, "churn").await;
     assert_eq!(good["rollout"]["phase"], "Succeeded", "{good}");
     assert_eq!(
         actions(&good),

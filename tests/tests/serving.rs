@@ -14,6 +14,9 @@ use drover_protocol::hash::ContentHash;
 use drover_tests::{InProcessAgent, http_request};
 use serde_json::{Value, json};
 
+/// The token feedback takes.
+const FEEDBACK: &str = "drvf_test";
+
 /// The artifact of a freshly trained and registered churn model, and the table it learnt from.
 async fn trained(tmp: &std::path::Path) -> (Vec<u8>, Table) {
     let (coordinator, data) = drover_tests::coordinator_with_churn(tmp).await;
@@ -51,6 +54,7 @@ async fn serve(catalog: Arc<Catalog>) -> SocketAddr {
             listener,
             drover_agent::serve::routes::router(&drover_agent::serve::routes::Serving::start(
                 catalog,
+                Some(FEEDBACK.into()),
             )),
         )
         .await;
@@ -119,6 +123,10 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
     assert_eq!(status, 200, "{answer}");
     let answer: Value = serde_json::from_str(&answer).expect("json");
     assert_eq!(answer["id"], "req-1");
+    let prediction = answer["parameters"]["prediction_id"]
+        .as_str()
+        .expect("a prediction id")
+        .to_string();
     assert_eq!(answer["model_version"], "1");
     let proba = &answer["outputs"][1];
     assert_eq!(proba["name"], "predict_proba");
@@ -136,7 +144,8 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
     );
     let labels = answer["outputs"][0]["data"].clone();
 
-    // Ground truth later, by request id: judged once, counted in the version's window.
+    // Ground truth later, by the prediction id the answer gave: judged once, counted in the
+    // version's window.
     let churned = table
         .schema
         .columns
@@ -157,20 +166,32 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
         .count();
     let feedback = async |id: &str| {
         let body = json!({ "id": id, "labels": truth }).to_string();
-        let (status, judged) =
-            http_request(addr, "POST", "/v2/models/churn/feedback", &[], Some(&body)).await;
+        let auth = format!("Authorization: Bearer {FEEDBACK}");
+        let (status, judged) = http_request(
+            addr,
+            "POST",
+            "/v2/models/churn/feedback",
+            &[&auth],
+            Some(&body),
+        )
+        .await;
         (
             status,
             serde_json::from_str::<Value>(&judged).unwrap_or_default(),
         )
     };
     let (status, judged) = feedback("req-1").await;
+    assert_eq!(
+        status, 404,
+        "the client's request id names no prediction: {judged}"
+    );
+    let (status, judged) = feedback(&prediction).await;
     assert_eq!(status, 200, "{judged}");
     assert_eq!(
         (judged["rows"].as_u64(), judged["correct"].as_u64()),
         (Some(40), Some(right as u64))
     );
-    let (status, _) = feedback("req-1").await;
+    let (status, _) = feedback(&prediction).await;
     assert_eq!(status, 404, "judged once");
     let window = windows.windows(0).0.into_iter().next().expect("a window");
     assert_eq!((window.feedback, window.correct), (40, right as u64));
@@ -216,7 +237,7 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
             .collect();
         csv.push_str(&cells.join(","));
     }
-    let (status, answer) = http_request(
+    let (status, headers, answer) = drover_tests::http_exchange(
         addr,
         "POST",
         "/invocations",
@@ -225,10 +246,11 @@ async fn every_request_format_answers_what_the_model_gave_at_training_time() {
     )
     .await;
     assert_eq!(status, 200, "{answer}");
+    assert_eq!(headers["x-request-id"], "csv-7", "echoed for tracing");
     let answer: Value = serde_json::from_str(&answer).expect("json");
     assert_eq!(answer["predictions"], labels, "CSV");
-    // Feedback takes the request id an MLflow request gave, too.
-    let (status, judged) = feedback("csv-7").await;
+    // An MLflow answer gives its prediction id in a header.
+    let (status, judged) = feedback(&headers["x-drover-prediction"]).await;
     assert_eq!(status, 200, "{judged}");
     assert_eq!(judged["correct"].as_u64(), Some(right as u64));
 

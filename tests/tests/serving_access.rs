@@ -4,72 +4,16 @@
 //! for a body that arrives in pieces.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use drover_agent::http::Access;
-use drover_agent::serve::catalog::Catalog;
-use drover_agent::serve::model::Served;
 use drover_agent::serve::reply::BODY_TIMEOUT;
 use drover_agent::serve::routes::MAX_IN_FLIGHT;
 use drover_tests::http_request;
+use drover_tests::listener::{churn_catalog, infer_body, listen};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-
-/// A churn classifier trained in-process, loaded as `churn@1`.
-fn catalog() -> Arc<Catalog> {
-    let table = drover_ml::table::parse(&drover_tests::churn_csv(300, 7)).expect("csv");
-    let spec = drover_protocol::spec::TrainSpec::from_toml(&drover_tests::quick_spec("access"))
-        .expect("spec");
-    let trained = drover_agent::train::train(
-        &spec,
-        &table,
-        None,
-        None,
-        &mut |_| {},
-        &drover_agent::train::stop::Stop::default(),
-    )
-    .expect("trained");
-    let catalog = Arc::new(Catalog::default());
-    catalog.load(Served::load("churn", 1, &trained.artifact).expect("loads"));
-    catalog
-}
-
-/// The agent's listener over `catalog` on a loopback port, until `stop` fires.
-async fn listen(catalog: Arc<Catalog>, access: Access, stop: &CancellationToken) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (_, connected) = tokio::sync::watch::channel(true);
-    tokio::spawn(drover_agent::http::serve(
-        listener,
-        connected,
-        catalog,
-        access,
-        stop.clone(),
-    ));
-    addr
-}
-
-/// One row for the model in `catalog` as an OIP request: one tensor per input.
-fn infer_body(catalog: &Catalog) -> String {
-    let served = catalog.get("churn", None).expect("loaded");
-    let tensors: Vec<serde_json::Value> = served
-        .inputs()
-        .iter()
-        .map(|(name, numeric)| {
-            let (datatype, value) = if *numeric {
-                ("FP64", serde_json::json!(1.0))
-            } else {
-                ("BYTES", serde_json::json!("other"))
-            };
-            serde_json::json!({ "name": name, "shape": [1], "datatype": datatype, "data": [value] })
-        })
-        .collect();
-    serde_json::json!({ "inputs": tensors }).to_string()
-}
 
 /// Sends one request with `Connection: close` over `io` and reads the whole answer.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
@@ -100,10 +44,11 @@ async fn https_and_a_bearer_token_guard_the_prediction_api() {
     let access = Access {
         token: Some("drva_s3cret".into()),
         tls: Some(drover_protocol::http::tls_from_files(&cert, &key).expect("acceptor")),
+        feedback_token: None,
     };
     let stop = CancellationToken::new();
-    let catalog = catalog();
-    let body = infer_body(&catalog);
+    let catalog = churn_catalog();
+    let body = infer_body(&catalog, 1, None);
     let addr = listen(catalog, access, &stop).await;
 
     let connector = drover_tests::trusting(ca.cert_pem.as_bytes());
@@ -203,8 +148,8 @@ async fn https_and_a_bearer_token_guard_the_prediction_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_bodies_take_no_prediction_slot_and_end_in_a_408() {
     let stop = CancellationToken::new();
-    let catalog = catalog();
-    let body = infer_body(&catalog);
+    let catalog = churn_catalog();
+    let body = infer_body(&catalog, 1, None);
     let addr = listen(catalog, Access::default(), &stop).await;
     // More requests whose bodies never come than there are prediction slots: a slot is taken
     // only once a body has arrived, so they lock nobody out.
@@ -269,8 +214,8 @@ async fn in_pieces(addr: SocketAddr, headers: &str, pieces: &[&[u8]]) -> String 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_arriving_in_pieces_gets_the_answer_it_would_whole_and_one_too_large_a_400() {
     let stop = CancellationToken::new();
-    let catalog = catalog();
-    let body = infer_body(&catalog);
+    let catalog = churn_catalog();
+    let body = infer_body(&catalog, 1, None);
     let addr = listen(catalog, Access::default(), &stop).await;
     let outputs = |answer: &str| {
         let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();

@@ -19,6 +19,8 @@ use drover_coordinator::CoordinatorHandle;
 pub struct LocalAgent {
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
+    /// The token its prediction listener takes feedback with (when it has one).
+    pub feedback_token: Option<String>,
 }
 
 /// Enrolls the local agent on first use (state in `<data_dir>/local-agent`) and starts it.
@@ -77,6 +79,10 @@ pub async fn start_with(
             drover_agent::enroll::join(&token.token, &state_dir, Some(&address), &hostname).await?;
         tracing::info!(agent = %state.agent_id, "local agent enrolled");
     }
+    let feedback_token = match http {
+        Some(_) => Some(drover_agent::http::feedback_token(&state_dir)?),
+        None => None,
+    };
     let config = AgentConfig {
         state_dir,
         labels,
@@ -91,7 +97,11 @@ pub async fn start_with(
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(drover_agent::run(config, stop.clone()));
-    Ok(LocalAgent { stop, task })
+    Ok(LocalAgent {
+        stop,
+        task,
+        feedback_token,
+    })
 }
 
 impl LocalAgent {

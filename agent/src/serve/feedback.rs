@@ -1,18 +1,23 @@
-//! Ground truth after the fact: the classes a classifier predicted, kept by request id for a
-//! bounded time and number, so that `POST /v2/models/{name}/feedback` can say whether each
-//! was right and count it in the answering version's window (live accuracy).
+//! Ground truth after the fact: the classes a classifier predicted, kept under a prediction
+//! id the agent issued in its answer (128 random bits: never the client's choice, so it can be
+//! neither guessed nor reused) for a bounded time and number, so that
+//! `POST /v2/models/{name}/feedback` can say whether each row was right and count it in the
+//! answering version's window (live accuracy).
 //!
-//! The store is a fixed table, set-associative like a CPU cache: a model and request id hash
-//! (with a per-process random key, so ids cannot be chosen to collide) to one set of [`WAYS`]
-//! slots, and a new prediction takes an empty or expired slot there, or else the oldest one.
-//! Keeping a prediction touches one set, whatever the traffic; memory is fixed at
-//! [`KEEP_AT_MOST`] (and [`QUEUED`] per shard waiting for their place). An entry names its
-//! version by number, so a version unloaded since is freed at once (its feedback is then
-//! unknown). What a shadow version predicted for the same request is kept in the same set
-//! under a hash of its own (of the request's key and the version), so feedback scores the
-//! shadow too.
+//! The store is a fixed table, set-associative like a CPU cache: a model and prediction id
+//! hash (with a per-process random key) to one set of [`WAYS`] slots, and a new prediction
+//! takes an empty or expired slot there, or else the oldest one. Keeping a prediction touches
+//! one set, whatever the traffic; its slots are fixed at [`KEEP_AT_MOST`] (and [`QUEUED`] per
+//! shard waiting for their place), and the classes of batches, kept apart, at
+//! [`BATCH_BYTES`] (`drover_agent_feedback_batch_bytes`; a batch past it gets no prediction
+//! id). An entry names its version by number, so a version unloaded since is freed at once
+//! (its feedback is then unknown). What a shadow version predicted for the same request is
+//! kept in the same set under a hash of its own (of the request's key and the version), so
+//! feedback scores the shadow too. A prediction of a version the request pinned is judged but
+//! counted in no window: a rollout's evidence comes from the traffic the split sent.
 
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +27,8 @@ use super::model::Served;
 pub const KEEP_FOR: Duration = Duration::from_secs(3600);
 /// Most predictions kept at once; past that, each new one replaces the oldest of its set.
 pub const KEEP_AT_MOST: usize = 100_000;
+/// Bytes the classes of kept batches may take in all.
+pub const BATCH_BYTES: usize = 32 << 20;
 /// Slots per set.
 const WAYS: usize = 4;
 /// Locks, each over an equal share of the sets.
@@ -43,6 +50,14 @@ impl Chosen {
         }
     }
 
+    /// Bytes it holds beyond its slot.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Chosen::One(_) => 0,
+            Chosen::Many(many) => std::mem::size_of_val(&**many),
+        }
+    }
+
     fn as_slice(&self) -> &[u32] {
         match self {
             Chosen::One(one) => std::slice::from_ref(one),
@@ -58,6 +73,8 @@ struct Entry {
     /// Seconds since the table was made.
     at: u32,
     version: u32,
+    /// Whether its feedback counts in the version's window (not when the request pinned it).
+    counted: bool,
     chosen: Chosen,
 }
 
@@ -80,25 +97,18 @@ struct Shard {
 }
 
 impl Shard {
-    /// Takes the prediction `chosen` of `version` made at `at`, for set `set` under `hash`;
-    /// places the queue once it is full.
-    fn push(&mut self, hash: u64, set: usize, at: u32, version: u32, chosen: &[usize]) {
-        let entry = Entry {
-            hash,
-            seq: 0,
-            at,
-            version,
-            chosen: Chosen::of(chosen),
-        };
+    /// Takes `entry` for set `set`; places the queue once it is full (freeing from `held` the
+    /// batches it replaces).
+    fn push(&mut self, set: usize, entry: Entry, held: &AtomicUsize) {
         self.queue.push((set, entry));
         if self.queue.len() >= QUEUED {
-            self.place_queue();
+            self.place_queue(held);
         }
     }
 
     /// Places every queued prediction: in an empty or expired slot of its set, or the one of
-    /// the same request, or else the oldest one's.
-    fn place_queue(&mut self) {
+    /// the same request, or else the oldest one's; what it replaces is freed from `held`.
+    fn place_queue(&mut self, held: &AtomicUsize) {
         if self.sets.is_empty() {
             self.sets.resize_with(SETS_PER_SHARD, Default::default);
         }
@@ -123,8 +133,18 @@ impl Shard {
                     .min_by_key(|&i| slots[i].as_ref().map(|e| e.seq))
                     .unwrap_or(0)
             });
-            slots[at] = Some(entry);
+            if let Some(old) = slots[at].replace(entry) {
+                release(held, old.chosen.heap_bytes());
+            }
         }
+    }
+}
+
+/// Frees `bytes` of kept batches from `held`.
+fn release(held: &AtomicUsize, bytes: usize) {
+    if bytes > 0 {
+        let now = held.fetch_sub(bytes, Ordering::Relaxed) - bytes;
+        metrics::gauge!("drover_agent_feedback_batch_bytes").set(now as f64);
     }
 }
 
@@ -133,6 +153,8 @@ pub struct Pending {
     hasher: RandomState,
     epoch: Instant,
     shards: Vec<Mutex<Shard>>,
+    /// Bytes the classes of kept batches take.
+    held: AtomicUsize,
 }
 
 impl Default for Pending {
@@ -141,15 +163,52 @@ impl Default for Pending {
             hasher: RandomState::new(),
             epoch: Instant::now(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            held: AtomicUsize::new(0),
         }
     }
+}
+
+/// The id of a kept prediction, as the answer gives it: 128 random bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PredictionId(u128);
+
+impl PredictionId {
+    fn new() -> Self {
+        Self(rand::random())
+    }
+
+    /// An id as a client sends it back (32 hex digits), if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        (text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u128::from_str_radix(text, 16).ok().map(Self))
+            .flatten()
+    }
+}
+
+impl std::fmt::Display for PredictionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// A prediction kept for its feedback: the id its answer gives, and its key.
+#[derive(Debug, Clone, Copy)]
+pub struct Kept {
+    pub id: PredictionId,
+    /// The keyed hash of its model and id (what shadows and sampled rows are kept under).
+    pub key: u64,
 }
 
 /// What feedback on one request came to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Judged {
-    /// Matched: how many rows, and how many the model got right.
-    Matched { rows: usize, correct: usize },
+    /// Matched: how many rows, how many the model got right, and how many of them counted
+    /// in its version's window.
+    Matched {
+        rows: usize,
+        correct: usize,
+        counted: usize,
+    },
     /// No prediction with that id is kept (unknown, already judged, or expired).
     Unknown,
     /// The request had another number of rows.
@@ -158,8 +217,8 @@ pub enum Judged {
 
 impl Pending {
     /// The keyed hash of `model` and `id`.
-    fn hash(&self, model: &str, id: &str) -> u64 {
-        self.hasher.hash_one((model, id))
+    fn hash(&self, model: &str, id: PredictionId) -> u64 {
+        self.hasher.hash_one((model, id.0))
     }
 
     /// Where shadow version `version`'s prediction for the request with `key` is kept.
@@ -190,60 +249,112 @@ impl Pending {
         u64::from(now.saturating_sub(at)) <= KEEP_FOR.as_secs()
     }
 
-    /// The key of request `id` to `model`: a keyed hash, which ids cannot be chosen to
-    /// collide under.
-    pub fn key(&self, model: &str, id: &str) -> u64 {
+    /// The key of prediction `id` of `model`: a keyed hash.
+    pub fn key(&self, model: &str, id: PredictionId) -> u64 {
         self.hash(model, id)
     }
 
-    /// Keeps the classes `model@version` predicted (indices in its classes) for request `id`,
-    /// made at `at`; returns the request's [key](Self::key).
-    pub fn keep(&self, model: &str, version: u32, id: &str, chosen: &[usize], at: Instant) -> u64 {
+    /// Keeps the classes `model@version` predicted (indices in its classes) at `at`, under a
+    /// new prediction id; `counted` when its feedback counts in the version's window. `None`
+    /// when it is a batch and kept batches already hold [`BATCH_BYTES`].
+    pub fn keep(
+        &self,
+        model: &str,
+        version: u32,
+        chosen: &[usize],
+        at: Instant,
+        counted: bool,
+    ) -> Option<Kept> {
+        let id = PredictionId::new();
         let key = self.hash(model, id);
-        self.place(key, key, version, chosen, at);
-        key
+        self.place(key, key, version, chosen, at, counted)
+            .then_some(Kept { id, key })
     }
 
     /// Keeps the classes shadow version `version` predicted for the request with `key` (the
     /// [key](Self::key) of its model and id) at `at`, in the set of the request's answer:
     /// placed soon after it, most often in the same queue, it finds that set in the CPU's cache.
     pub fn keep_shadow(&self, key: u64, version: u32, chosen: &[usize], at: Instant) {
-        self.place(self.shadow_hash(key, version), key, version, chosen, at);
+        self.place(
+            self.shadow_hash(key, version),
+            key,
+            version,
+            chosen,
+            at,
+            true,
+        );
     }
 
-    /// Keeps a prediction made at `at` under `hash` in the set of request `key`.
-    fn place(&self, hash: u64, key: u64, version: u32, chosen: &[usize], at: Instant) {
+    /// Keeps a prediction made at `at` under `hash` in the set of request `key`, unless it is
+    /// a batch that would take kept batches past [`BATCH_BYTES`].
+    fn place(
+        &self,
+        hash: u64,
+        key: u64,
+        version: u32,
+        chosen: &[usize],
+        at: Instant,
+        counted: bool,
+    ) -> bool {
+        let chosen = Chosen::of(chosen);
+        let bytes = chosen.heap_bytes();
+        if bytes > 0 {
+            let held = self.held.fetch_add(bytes, Ordering::Relaxed) + bytes;
+            if held > BATCH_BYTES {
+                release(&self.held, bytes);
+                metrics::counter!("drover_agent_feedback_unkept_total").increment(1);
+                return false;
+            }
+            metrics::gauge!("drover_agent_feedback_batch_bytes").set(held as f64);
+        }
         let (shard, set) = Self::split(key);
-        let at = self.seconds(at);
+        let entry = Entry {
+            hash,
+            seq: 0,
+            at: self.seconds(at),
+            version,
+            counted,
+            chosen,
+        };
         let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-        shard.push(hash, set, at, version, chosen);
+        shard.push(set, entry, &self.held);
+        true
     }
 
-    /// Judges the true `labels` of request `id` to `model` against what was predicted, once;
-    /// `loaded` gives the version that predicted it, if it is still loaded.
+    /// Judges the true `labels` of prediction `id` of `model` against what was predicted,
+    /// once, counting at most `allowance` rows in the version's window; `loaded` gives the
+    /// version that predicted it, if it is still loaded.
     pub fn judge(
         &self,
         model: &str,
-        id: &str,
+        id: PredictionId,
         labels: &[String],
+        allowance: usize,
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
         let key = self.hash(model, id);
-        self.judge_at(key, key, labels, loaded)
+        self.judge_at(key, key, labels, allowance, loaded)
     }
 
-    /// Judges the true `labels` of request `id` against what shadow version `model@version`
-    /// predicted for it, once, counting them in that version's window.
+    /// Judges the true `labels` of prediction `id` against what shadow version
+    /// `model@version` predicted for its request, once, counting at most `allowance` rows in
+    /// that version's window.
     pub fn judge_shadow(
         &self,
-        model: &str,
-        version: u32,
-        id: &str,
+        (model, version): (&str, u32),
+        id: PredictionId,
         labels: &[String],
+        allowance: usize,
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
         let key = self.hash(model, id);
-        self.judge_at(self.shadow_hash(key, version), key, labels, loaded)
+        self.judge_at(
+            self.shadow_hash(key, version),
+            key,
+            labels,
+            allowance,
+            loaded,
+        )
     }
 
     /// Judges `labels` against the prediction kept under `hash` in the set of request `key`.
@@ -252,6 +363,7 @@ impl Pending {
         hash: u64,
         key: u64,
         labels: &[String],
+        allowance: usize,
         loaded: impl FnOnce(u32) -> Option<Arc<Served>>,
     ) -> Judged {
         let (shard, set) = Self::split(key);
@@ -259,7 +371,7 @@ impl Pending {
         let now = self.now();
         let entry = {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            shard.place_queue();
+            shard.place_queue(&self.held);
             let Some(slots) = shard.sets.get_mut(set) else {
                 return Judged::Unknown;
             };
@@ -272,6 +384,7 @@ impl Pending {
                 None => return Judged::Unknown,
             }
         };
+        release(&self.held, entry.chosen.heap_bytes());
         let Some(served) = loaded(entry.version) else {
             return Judged::Unknown;
         };
@@ -282,15 +395,23 @@ impl Pending {
             };
         }
         let classes = served.classes();
+        let counted = if entry.counted {
+            allowance.min(labels.len())
+        } else {
+            0
+        };
         let mut correct = 0;
-        for (&predicted, truth) in chosen.iter().zip(labels) {
+        for (row, (&predicted, truth)) in chosen.iter().zip(labels).enumerate() {
             let right = classes.get(predicted as usize) == Some(truth);
             correct += usize::from(right);
-            served.window.feedback(right);
+            if row < counted {
+                served.window.feedback(right);
+            }
         }
         Judged::Matched {
             rows: labels.len(),
             correct,
+            counted,
         }
     }
 }
@@ -316,80 +437,140 @@ mod tests {
         Arc::new(Served::load("m", 1, &trained.artifact).expect("loads"))
     }
 
+    /// The index of class `name` of `served`.
+    fn class(served: &Served, name: &str) -> usize {
+        served
+            .classes()
+            .iter()
+            .position(|c| c == name)
+            .expect("class")
+    }
+
     #[test]
     fn a_shadow_prediction_is_judged_apart_from_the_answer() {
         let served = served();
-        let high = served
-            .classes()
-            .iter()
-            .position(|c| c == "high")
-            .expect("class");
+        let high = class(&served, "high");
         let low = 1 - high;
         let pending = Pending::default();
-        let key = pending.keep("m", 1, "r1", &[high], Instant::now());
-        pending.keep_shadow(key, 1, &[low], Instant::now());
+        let kept = pending
+            .keep("m", 1, &[high], Instant::now(), true)
+            .expect("kept");
+        pending.keep_shadow(kept.key, 1, &[low], Instant::now());
         let labels = vec!["high".to_string()];
         let loaded = |v: u32| (v == 1).then(|| served.clone());
+        let matched = |correct| Judged::Matched {
+            rows: 1,
+            correct,
+            counted: 1,
+        };
+        assert_eq!(pending.judge("m", kept.id, &labels, 9, loaded), matched(1));
         assert_eq!(
-            pending.judge("m", "r1", &labels, loaded),
-            Judged::Matched {
-                rows: 1,
-                correct: 1
-            }
-        );
-        assert_eq!(
-            pending.judge_shadow("m", 1, "r1", &labels, loaded),
-            Judged::Matched {
-                rows: 1,
-                correct: 0
-            },
+            pending.judge_shadow(("m", 1), kept.id, &labels, 9, loaded),
+            matched(0),
             "the shadow's own prediction, still there after the answer was judged"
         );
         assert_eq!(
-            pending.judge_shadow("m", 2, "r1", &labels, loaded),
+            pending.judge_shadow(("m", 2), kept.id, &labels, 9, loaded),
             Judged::Unknown
         );
         assert_eq!(
-            pending.judge_shadow("m", 1, "r1", &labels, loaded),
+            pending.judge_shadow(("m", 1), kept.id, &labels, 9, loaded),
             Judged::Unknown
         );
     }
 
     #[test]
-    fn feedback_is_judged_once_against_what_was_predicted() {
+    fn feedback_is_judged_once_against_what_was_predicted_and_counted_as_allowed() {
         let served = served();
-        let high = served
-            .classes()
-            .iter()
-            .position(|c| c == "high")
-            .expect("class");
+        let high = class(&served, "high");
         let pending = Pending::default();
-        pending.keep("m", 1, "a", &[high], Instant::now());
-        pending.keep("m", 1, "b", &[high, high], Instant::now());
-        pending.keep("m", 1, "c", &[high], Instant::now());
-        let loaded = |v: u32| (v == 1).then(|| served.clone());
-        let judge = |model: &str, id: &str, labels: &[&str]| {
-            let labels: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
-            pending.judge(model, id, &labels, loaded)
+        let keep = |chosen: &[usize], counted| {
+            pending
+                .keep("m", 1, chosen, Instant::now(), counted)
+                .expect("kept")
+                .id
         };
-        assert_eq!(judge("other", "a", &["high"]), Judged::Unknown);
-        assert_eq!(
-            judge("m", "a", &["high"]),
-            Judged::Matched {
-                rows: 1,
-                correct: 1
-            }
+        let (a, b, c) = (
+            keep(&[high], true),
+            keep(&[high; 2], true),
+            keep(&[high], true),
         );
-        assert_eq!(judge("m", "a", &["high"]), Judged::Unknown, "judged once");
-        assert_eq!(judge("m", "b", &["low"]), Judged::WrongRows { expected: 2 });
-        assert_eq!(judge("m", "never", &["low"]), Judged::Unknown);
+        let (d, pinned) = (keep(&[high; 3], true), keep(&[high], false));
+        let loaded = |v: u32| (v == 1).then(|| served.clone());
+        let judge = |model: &str, id, labels: &[&str], allowance| {
+            let labels: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+            pending.judge(model, id, &labels, allowance, loaded)
+        };
+        let matched = |rows, correct, counted| Judged::Matched {
+            rows,
+            correct,
+            counted,
+        };
+        assert_eq!(judge("other", a, &["high"], 9), Judged::Unknown);
+        assert_eq!(judge("m", a, &["high"], 9), matched(1, 1, 1));
+        assert_eq!(judge("m", a, &["high"], 9), Judged::Unknown, "judged once");
         assert_eq!(
-            pending.judge("m", "c", &["high".into()], |_| None),
+            judge("m", b, &["low"], 9),
+            Judged::WrongRows { expected: 2 }
+        );
+        assert_eq!(
+            judge("m", PredictionId::new(), &["low"], 9),
+            Judged::Unknown
+        );
+        assert_eq!(
+            pending.judge("m", c, &["high".into()], 9, |_| None),
             Judged::Unknown,
             "a version unloaded since"
         );
+        assert_eq!(
+            judge("m", d, &["high", "high", "low"], 2),
+            matched(3, 2, 2),
+            "judged whole, counted as far as allowed"
+        );
+        assert_eq!(
+            judge("m", pinned, &["high"], 9),
+            matched(1, 1, 0),
+            "a pinned version's prediction counts in no window"
+        );
         let (window, _) = served.window.take(0);
-        assert_eq!((window.feedback, window.correct), (1, 1));
+        assert_eq!((window.feedback, window.correct), (3, 3));
+    }
+
+    #[test]
+    fn ids_are_issued_not_chosen_and_read_back_only_whole() {
+        let id = PredictionId::new();
+        let text = id.to_string();
+        assert_eq!(text.len(), 32);
+        assert_eq!(PredictionId::parse(&text), Some(id));
+        assert_ne!(PredictionId::new(), id);
+        for forged in [
+            "",
+            "req-1",
+            &text[1..],
+            &format!("{text}0"),
+            "+0000000000000000000000000000001",
+        ] {
+            assert_eq!(PredictionId::parse(forged), None, "{forged:?}");
+        }
+    }
+
+    #[test]
+    fn kept_batches_stay_within_their_bytes() {
+        let pending = Pending::default();
+        let batch = vec![0usize; 1 << 20];
+        let kept = (0..16)
+            .filter(|_| pending.keep("m", 1, &batch, Instant::now(), true).is_some())
+            .count();
+        assert_eq!(
+            kept,
+            BATCH_BYTES / (4 << 20),
+            "batches past the budget are not kept"
+        );
+        assert!(pending.held.load(Ordering::Relaxed) <= BATCH_BYTES);
+        assert!(
+            pending.keep("m", 1, &[0], Instant::now(), true).is_some(),
+            "one row is kept in its slot whatever batches hold"
+        );
     }
 
     #[test]
@@ -397,9 +578,14 @@ mod tests {
         let served = served();
         let pending = Pending::default();
         let total = 2 * KEEP_AT_MOST;
-        for i in 0..total {
-            pending.keep("m", 1, &format!("r{i}"), &[0], Instant::now());
-        }
+        let ids: Vec<PredictionId> = (0..total)
+            .map(|_| {
+                pending
+                    .keep("m", 1, &[0], Instant::now(), true)
+                    .expect("kept")
+                    .id
+            })
+            .collect();
         let slots: usize = pending
             .shards
             .iter()
@@ -409,13 +595,12 @@ mod tests {
             slots <= KEEP_AT_MOST && slots > KEEP_AT_MOST - SHARDS * WAYS,
             "the table is its fixed size: {slots}"
         );
-        let kept = |ids: std::ops::Range<usize>| {
-            let n = ids.len();
-            let found = ids
-                .filter(|i| {
-                    let judged = pending.judge("m", &format!("r{i}"), &["x".into()], |_| {
-                        Some(served.clone())
-                    });
+        let kept = |range: std::ops::Range<usize>| {
+            let n = range.len();
+            let found = ids[range]
+                .iter()
+                .filter(|&&id| {
+                    let judged = pending.judge("m", id, &["x".into()], 1, |_| Some(served.clone()));
                     judged != Judged::Unknown
                 })
                 .count();

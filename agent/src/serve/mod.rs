@@ -3,13 +3,14 @@
 //! ([`oip`] for Open Inference Protocol v2, [`mlflow`] for MLflow scoring, [`request`] for
 //! what they share), the HTTP routes ([`routes`]; the hot ones also [`direct`]; their
 //! answers [`reply`]), the traffic split ([`split`]), shadow copies ([`shadow`]), live
-//! accuracy ([`feedback`]) and what each version served ([`window`]) and what its inputs and
+//! accuracy ([`feedback`], taken by [`feedback_route`]) and what each version served ([`window`]) and what its inputs and
 //! predictions looked like ([`sketch`]).
 
 pub mod catalog;
 pub mod deployer;
 pub mod direct;
 pub mod feedback;
+pub mod feedback_route;
 pub mod labelled;
 pub mod mlflow;
 pub mod model;

@@ -124,13 +124,42 @@ impl<'de> Deserialize<'de> for Flat {
     }
 }
 
+/// Longest request id echoed, characters.
+pub const MAX_ID: usize = 128;
+
+/// The id a request gives in its body, if any: echoed for tracing, at most [`MAX_ID`]
+/// characters.
+pub fn asked_id(request: &InferRequest<'_>) -> Result<Option<String>, BadRequest> {
+    match request.id.as_deref() {
+        Some(id) if id.chars().count() > MAX_ID => Err(BadRequest::new(
+            "id",
+            format!("a request id has at most {MAX_ID} characters"),
+        )),
+        id => Ok(id.map(str::to_string)),
+    }
+}
+
 /// The answer to an infer request.
 #[derive(Debug, Serialize)]
 pub struct InferResponse<'a> {
     pub model_name: &'a str,
     pub model_version: &'a str,
     pub id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Parameters<'a>>,
     pub outputs: Vec<Output<'a>>,
+}
+
+/// What an answer says beyond its outputs: the id feedback names its prediction by.
+#[derive(Debug, Serialize)]
+pub struct Parameters<'a> {
+    pub prediction_id: &'a str,
+}
+
+impl<'a> Parameters<'a> {
+    pub fn of(prediction_id: &'a str) -> Self {
+        Self { prediction_id }
+    }
 }
 
 /// One output tensor.

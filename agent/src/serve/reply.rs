@@ -23,6 +23,8 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The version that answered: `name@version`.
 const VERSION: HeaderName = HeaderName::from_static("x-drover-version");
+/// The id feedback names the answer's prediction by.
+const PREDICTION: HeaderName = HeaderName::from_static("x-drover-prediction");
 
 /// Why a request failed, in the shape of the protocol it came in.
 pub(super) enum Failure {
@@ -80,12 +82,12 @@ pub(super) fn busy() -> Response {
         .into_response()
 }
 
-/// The caller's request id, or a new one.
+/// The caller's request id (echoed for tracing: at most 128 characters), or a new one.
 pub(super) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .filter(|v| !v.is_empty() && v.len() <= super::oip::MAX_ID)
         .map_or_else(
             || {
                 let raw: [u8; 8] = rand::random();
@@ -158,18 +160,28 @@ pub(super) fn stamped(mut response: Response, id: &str, served: &Served) -> Resp
     response
 }
 
-/// A 200 answer of `body` as JSON, stamped with `id` and the serving version. The body is
-/// written into one buffer sized for a typical answer.
-pub(super) fn json_answer(body: &impl serde::Serialize, id: &str, served: &Served) -> Response {
+/// A 200 answer of `body` as JSON, stamped with `id`, the id of its `prediction` when it is
+/// kept for feedback, and the serving version. The body is written into one buffer sized for
+/// a typical answer.
+pub(super) fn json_answer(
+    body: &impl serde::Serialize,
+    id: &str,
+    prediction: Option<&str>,
+    served: &Served,
+) -> Response {
     let mut bytes = Vec::with_capacity(512);
     if let Err(e) = serde_json::to_writer(&mut bytes, body) {
         tracing::error!(cause = %e, "an answer could not be written");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     let mut response = Response::new(Body::from(bytes));
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if let Some(prediction) = prediction.and_then(|p| HeaderValue::from_str(p).ok()) {
+        headers.insert(PREDICTION, prediction);
+    }
     stamped(response, id, served)
 }

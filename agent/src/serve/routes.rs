@@ -1,14 +1,18 @@
 //! The prediction API on the agent's HTTP listener, over the models loaded here: Open
 //! Inference Protocol v2 (`/v2/models/...`) and MLflow scoring (`/invocations`, `/ping`,
-//! `/version`). Every answer carries a request id (`x-request-id`) and the version that
-//! served it (`x-drover-version`); bad requests get a 400 naming the field, an unknown model
-//! a 404, and more requests in flight than [`MAX_IN_FLIGHT`] a 503 with `Retry-After`.
+//! `/version`). Every answer carries a request id (`x-request-id`, the client's echoed for
+//! tracing) and the version that served it (`x-drover-version`); a classifier's answer also
+//! carries the id feedback names it by (`x-drover-prediction`); bad requests get a 400
+//! naming the field, an unknown model a 404, and more requests in flight than
+//! [`MAX_IN_FLIGHT`] a 503 with `Retry-After`. A request that pins a version
+//! (`/versions/{v}/infer`) is answered by it but counted in no window: rollouts and monitoring
+//! judge the traffic the split sent.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -19,7 +23,8 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::catalog::{Catalog, Pick};
-use super::feedback::{Judged, Pending};
+use super::feedback::{Kept, Pending};
+use super::feedback_route::feedback;
 use super::model::{Predictions, Served};
 use super::reply::{Failure, busy, json_answer, read, request_id, stamped};
 use super::request::{BadRequest, Rows};
@@ -35,45 +40,52 @@ const MODEL: HeaderName = HeaderName::from_static("x-drover-model");
 
 /// What every prediction route shares (one `Arc`, so a request clones one pointer).
 pub struct Serving {
-    catalog: Arc<Catalog>,
+    pub(super) catalog: Arc<Catalog>,
     in_flight: Arc<Semaphore>,
-    pending: Arc<Pending>,
+    pub(super) pending: Arc<Pending>,
     shadows: Shadows,
+    /// What feedback requires; without it, feedback is refused.
+    pub(super) feedback_token: Option<Arc<str>>,
+    pub(super) sources: super::feedback_route::Sources,
 }
 
 impl Serving {
-    /// Serving the models of `catalog` (on a runtime: shadow copies get a worker task).
-    pub fn start(catalog: Arc<Catalog>) -> Arc<Self> {
+    /// Serving the models of `catalog` (on a runtime: shadow copies get a worker task),
+    /// taking feedback with `feedback_token`.
+    pub fn start(catalog: Arc<Catalog>, feedback_token: Option<Arc<str>>) -> Arc<Self> {
         let pending = Arc::new(Pending::default());
         Arc::new(Serving {
             catalog,
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             shadows: Shadows::start(pending.clone()),
             pending,
+            feedback_token,
+            sources: Default::default(),
         })
     }
 
-    /// Keeps what `served` predicted for request `id` (which arrived at `at`), for its
-    /// feedback, and the request's one row, when it is sampled, for live importance; returns
-    /// the request's feedback key when it is kept (a classifier's).
+    /// Keeps what `served` predicted for a request that arrived at `at`, for its feedback
+    /// (`counted` unless the request pinned the version), and the request's one row, when it
+    /// is sampled and counted, for live importance; returns the prediction's id and key when
+    /// it is kept (a classifier's).
     fn remember(
         &self,
         served: &Served,
-        id: &str,
         rows: &Rows,
         predictions: &Predictions,
         at: Instant,
-    ) -> Option<u64> {
+        counted: bool,
+    ) -> Option<Kept> {
         let Predictions::Classes { chosen, .. } = predictions else {
             return None;
         };
-        let key = self
+        let kept = self
             .pending
-            .keep(&served.name, served.version, id, chosen, at);
-        if rows.rows() == 1 {
-            served.labelled.offer(key, rows.cells());
+            .keep(&served.name, served.version, chosen, at, counted)?;
+        if rows.rows() == 1 && counted {
+            served.labelled.offer(kept.key, rows.cells());
         }
-        Some(key)
+        Some(kept)
     }
 }
 
@@ -241,10 +253,11 @@ where
         return busy();
     };
     let started = Instant::now();
+    let counted = version.is_none();
     let answer = serde_json::from_slice::<oip::InferRequest<'_>>(&bytes)
         .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))
         .and_then(|request| {
-            let asked_id = request.id.as_deref().map(str::to_string);
+            let asked_id = oip::asked_id(&request).map_err(Failure::Bad)?;
             let rows = oip::rows(request, served.inputs()).map_err(Failure::Bad)?;
             let predictions = predict(&served, &rows)?;
             Ok((asked_id, rows, predictions))
@@ -252,23 +265,26 @@ where
     let (asked_id, rows, predictions) = match answer {
         Ok(answer) => answer,
         Err(e) => {
-            served.window.failed(started.elapsed());
+            served.window.failed(started.elapsed(), counted);
             return stamped(e.oip(), &request_id(&parts.headers), &served);
         }
     };
     let id = asked_id.unwrap_or_else(|| request_id(&parts.headers));
-    let key = s.remember(&served, &id, &rows, &predictions, started);
+    let kept = s.remember(&served, &rows, &predictions, started, counted);
+    let prediction = kept.map(|k| k.id.to_string());
     let reply = oip::InferResponse {
         model_name: &served.name,
         model_version: &served.version_text,
         id: &id,
+        parameters: prediction.as_deref().map(oip::Parameters::of),
         outputs: oip::outputs(&served, &predictions),
     };
-    let response = json_answer(&reply, &id, &served);
+    let response = json_answer(&reply, &id, prediction.as_deref(), &served);
     served
         .window
-        .answered(started.elapsed(), predictions.chosen());
-    s.shadows.send(shadows, rows, predictions, key);
+        .answered(started.elapsed(), predictions.chosen(), counted);
+    s.shadows
+        .send(shadows, rows, predictions, kept.map(|k| k.key));
     response
 }
 
@@ -326,16 +342,19 @@ where
     })();
     match answer {
         Ok((rows, predictions)) => {
-            let key = s.remember(&served, &id, &rows, &predictions, started);
-            let response = json_answer(&mlflow::answer(&served, &predictions), &id, &served);
+            let kept = s.remember(&served, &rows, &predictions, started, true);
+            let prediction = kept.map(|k| k.id.to_string());
+            let answer = mlflow::answer(&served, &predictions);
+            let response = json_answer(&answer, &id, prediction.as_deref(), &served);
             served
                 .window
-                .answered(started.elapsed(), predictions.chosen());
-            s.shadows.send(shadows, rows, predictions, key);
+                .answered(started.elapsed(), predictions.chosen(), true);
+            s.shadows
+                .send(shadows, rows, predictions, kept.map(|k| k.key));
             response
         }
         Err(e) => {
-            served.window.failed(started.elapsed());
+            served.window.failed(started.elapsed(), true);
             stamped(e.mlflow(), &id, &served)
         }
     }
@@ -352,77 +371,6 @@ fn unread(failure: Failure) -> Failure {
     };
     metrics::counter!("drover_agent_unread_requests_total", "reason" => reason).increment(1);
     failure
-}
-
-/// A label as feedback gives it: text, or a number written as the training CSV had it.
-fn label(value: &Value, field: &str) -> Result<String, BadRequest> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-        Value::Bool(b) => Ok(u8::from(*b).to_string()),
-        other => Err(BadRequest::new(
-            field,
-            format!("expected a class label, got {other}"),
-        )),
-    }
-}
-
-/// `POST /v2/models/{name}/feedback` with `{"id": ..., "labels": [...]}` (or `"label"` for
-/// one row): the true labels of an earlier request, counted in its version's window.
-async fn feedback(State(s): State<Arc<Serving>>, Path(name): Path<String>, body: Body) -> Response {
-    let judged = async {
-        let bytes = read(body).await?;
-        let body: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
-        let id = body["id"]
-            .as_str()
-            .ok_or_else(|| Failure::Bad(BadRequest::new("id", "the request id is missing")))?
-            .to_string();
-        let labels = match (&body["labels"], &body["label"]) {
-            (Value::Array(labels), _) => labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| label(l, &format!("labels[{i}]")))
-                .collect::<Result<Vec<_>, _>>(),
-            (Value::Null, Value::Null) => Err(BadRequest::new("labels", "no labels given")),
-            (Value::Null, one) => label(one, "label").map(|l| vec![l]),
-            _ => Err(BadRequest::new("labels", "expected a list of labels")),
-        }
-        .map_err(Failure::Bad)?;
-        let loaded = |v| s.catalog.get(&name, Some(v));
-        let judged = s.pending.judge(&name, &id, &labels, loaded);
-        if let [truth] = labels.as_slice() {
-            let key = s.pending.key(&name, &id);
-            for version in s.catalog.versions(&name) {
-                if let Some(served) = s.catalog.get(&name, Some(version))
-                    && let Some(class) = served.classes().iter().position(|c| c == truth)
-                {
-                    served.labelled.label(key, class);
-                }
-            }
-        }
-        // Shadows scored too; one that dropped this request's copy has nothing to judge.
-        for version in s.catalog.shadows(&name) {
-            s.pending.judge_shadow(&name, version, &id, &labels, loaded);
-        }
-        Ok::<_, Failure>((id, judged))
-    };
-    match judged.await {
-        Ok((id, Judged::Matched { rows, correct })) => {
-            axum::Json(json!({ "id": id, "rows": rows, "correct": correct })).into_response()
-        }
-        Ok((id, Judged::Unknown)) => Failure::NotFound(format!(
-            "no prediction of {name} with request id {id:?} is waiting for feedback (unknown, already judged, or older than {}s)",
-            super::feedback::KEEP_FOR.as_secs()
-        ))
-        .oip(),
-        Ok((_, Judged::WrongRows { expected })) => Failure::Bad(BadRequest::new(
-            "labels",
-            format!("that request had {expected} rows"),
-        ))
-        .oip(),
-        Err(e) => e.oip(),
-    }
 }
 
 async fn ping(State(s): State<Arc<Serving>>) -> StatusCode {

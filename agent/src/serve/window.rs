@@ -2,7 +2,9 @@
 //! atomics (a fixed size per version, whatever the traffic), taken and reset when the window
 //! closes. The agent's `/metrics` has the same series live: requests, errors, rows per
 //! predicted class and feedback as counters, and each closed window's latency p50 and p99 as
-//! gauges. Latency is no Prometheus histogram: the recorder keeps histogram samples until it
+//! gauges. A request that pinned the version is counted apart, in
+//! `drover_agent_pinned_predictions_total` only: the window is what rollouts and monitoring
+//! judge, and it holds the traffic the split sent. Latency is no Prometheus histogram: the recorder keeps histogram samples until it
 //! is scraped, which would make memory grow with traffic.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +34,7 @@ pub struct Window {
     predicted_total: Vec<metrics::Counter>,
     feedback_total: metrics::Counter,
     correct_total: metrics::Counter,
+    pinned_total: metrics::Counter,
 }
 
 fn zeros(n: usize) -> Vec<AtomicU64> {
@@ -72,6 +75,7 @@ impl Window {
                 .collect(),
             feedback_total: metrics::counter!("drover_agent_feedback_total", &labels),
             correct_total: metrics::counter!("drover_agent_feedback_correct_total", &labels),
+            pinned_total: metrics::counter!("drover_agent_pinned_predictions_total", &labels),
         }
     }
 
@@ -84,8 +88,12 @@ impl Window {
     }
 
     /// A request answered in `latency`, predicting the classes `chosen` (indices; empty
-    /// for a regressor).
-    pub fn answered(&self, latency: Duration, chosen: &[usize]) {
+    /// for a regressor); `counted` unless it pinned the version.
+    pub fn answered(&self, latency: Duration, chosen: &[usize], counted: bool) {
+        if !counted {
+            self.pinned_total.increment(1);
+            return;
+        }
         self.took(latency);
         for &class in chosen {
             if let Some(count) = self.classes.get(class) {
@@ -97,8 +105,12 @@ impl Window {
         }
     }
 
-    /// A request refused or failed after `latency`.
-    pub fn failed(&self, latency: Duration) {
+    /// A request refused or failed after `latency`; `counted` unless it pinned the version.
+    pub fn failed(&self, latency: Duration, counted: bool) {
+        if !counted {
+            self.pinned_total.increment(1);
+            return;
+        }
         self.took(latency);
         self.errors.fetch_add(1, Ordering::Relaxed);
         self.errors_total.increment(1);
@@ -167,8 +179,10 @@ mod tests {
     #[test]
     fn a_window_counts_then_starts_over() {
         let window = Window::new("m", 1, 2, 1_000);
-        window.answered(Duration::from_micros(150), &[1, 0, 1]);
-        window.failed(Duration::from_millis(30));
+        window.answered(Duration::from_micros(150), &[1, 0, 1], true);
+        window.answered(Duration::from_micros(150), &[1], false);
+        window.failed(Duration::from_millis(30), true);
+        window.failed(Duration::from_millis(30), false);
         window.feedback(true);
         window.feedback(false);
         window.shadowed(10, 3, 1);

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use drover_protocol::msg::{ApiError, Event};
-use drover_protocol::registry::{ModelRef, Selector, Stage};
+use drover_protocol::msg::ApiError;
+use drover_protocol::registry::{ModelRef, Selector};
 use drover_protocol::rollout::{
     Command, Decision, Phase, Rollout, RolloutSpec, RolloutStatus, Strategy,
 };
@@ -48,6 +48,7 @@ pub struct Seen {
 /// Runs every active rollout until shutdown: at start (after a restart), whenever agents
 /// report windows, and every [`TICK`].
 pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+    shared.blocking(super::recovery::finish_ended).await;
     let mut seen: HashMap<u64, Seen> = HashMap::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -239,14 +240,10 @@ fn readiness(shared: &Shared, r: &Rollout) -> Readiness {
     }
 }
 
-/// Stores `next` with its decisions, then acts on them: weights, the registry, events.
+/// Stores `next` with its decisions, their events and (when it ends) the note on its
+/// candidate, durably and at once; then acts on them: weights, the registry. What a crash
+/// interrupts after the store is done again at start ([`super::recovery`]).
 fn commit(shared: &Shared, next: &Rollout, decisions: Vec<Decision>) -> Result<(), ApiError> {
-    shared
-        .store
-        .sync()
-        .save_rollout(next, &decisions)
-        .map_err(internal)?;
-    apply(shared, next)?;
     let note = match &next.phase {
         Phase::Succeeded => Some(format!("promoted to production by rollout {}", next.id)),
         Phase::RolledBack { reason } => {
@@ -254,47 +251,40 @@ fn commit(shared: &Shared, next: &Rollout, decisions: Vec<Decision>) -> Result<(
         }
         _ => None,
     };
-    if let Some(note) = note {
-        shared
-            .store
-            .sync()
-            .note_rollout(&next.model, next.candidate, &note)
-            .map_err(internal)?;
-    }
+    let records = shared
+        .store
+        .sync()
+        .save_rollout(next, decisions, note.as_deref())
+        .map_err(internal)?;
+    records
+        .into_iter()
+        .for_each(|record| shared.events.announce(record));
+    after_commit(next);
+    apply(shared, next)?;
     if next.phase == Phase::Succeeded {
-        settle_registry(shared, next)?;
-    }
-    announce(shared, next, decisions);
-    Ok(())
-}
-
-fn announce(shared: &Shared, r: &Rollout, decisions: Vec<Decision>) {
-    for decision in decisions {
-        shared.events.publish(Event::RolloutDecided {
-            model: r.model.clone(),
-            rollout: r.id,
-            candidate: r.candidate,
-            decision: Box::new(decision),
-        });
-    }
-}
-
-/// The candidate becomes production and the baseline archived.
-fn settle_registry(shared: &Shared, r: &Rollout) -> Result<(), ApiError> {
-    let version = |v: u32| ModelRef {
-        name: r.model.clone(),
-        selector: Selector::Number(v),
-    };
-    registry::promote(shared, &version(r.candidate), Stage::Production)?;
-    if registry::find(shared, &version(r.baseline))?.stage != Stage::Archived {
-        registry::promote(shared, &version(r.baseline), Stage::Archived)?;
+        super::recovery::settle_registry(shared, next)?;
     }
     Ok(())
 }
+
+/// Test-only: the process dies right after a decision that took a rollout to the phase
+/// `DROVER_FAULT_DIE_AFTER_DECISION` names (`Succeeded`, say) is stored, before anything
+/// acts on it, as a power cut or SIGKILL would take it.
+#[cfg(all(feature = "fault-injection", debug_assertions))]
+fn after_commit(r: &Rollout) {
+    let phase = format!("{:?}", r.phase);
+    let named = std::env::var("DROVER_FAULT_DIE_AFTER_DECISION");
+    if named.is_ok_and(|named| phase.starts_with(&named)) {
+        std::process::abort();
+    }
+}
+
+#[cfg(not(all(feature = "fault-injection", debug_assertions)))]
+fn after_commit(_: &Rollout) {}
 
 /// Puts `r`'s weights on its deployment and sends it to the agents, unless it has them.
 /// Both versions stay loaded until the rollout is over, so any move is a weight change.
-fn apply(shared: &Shared, r: &Rollout) -> Result<(), ApiError> {
+pub(super) fn apply(shared: &Shared, r: &Rollout) -> Result<(), ApiError> {
     let weights = machine::weights(r);
     let variant = |version: u32, weight: u32, shadow: bool| -> Result<Variant, ApiError> {
         let found = registry::find(
@@ -374,7 +364,7 @@ pub fn start(
     }
     let _one_at_a_time = shared.rollouts.lock().unwrap_or_else(|e| e.into_inner());
     let now = unix_ms();
-    let (rollout, decision) = shared
+    let (rollout, record) = shared
         .store
         .sync()
         .insert_rollout(model, |id| {
@@ -382,8 +372,8 @@ pub fn start(
         })
         .map_err(internal)?
         .map_err(|id| busy(model, id))?;
+    shared.events.announce(record);
     apply(shared, &rollout)?;
-    announce(shared, &rollout, vec![decision]);
     status(shared, &rollout)
 }
 

@@ -6,6 +6,7 @@
 //! - [`canary`], [`ab`], [`shadow`], [`bluegreen`]: each strategy's rules.
 //! - [`analysis`]: the candidate against the baseline, with always-valid tests.
 //! - [`controller`]: the shell: reads windows, persists decisions, sends weights.
+//! - [`recovery`]: what an ended rollout implies, done again after a crash.
 
 pub mod ab;
 pub mod analysis;
@@ -15,6 +16,7 @@ pub mod controller;
 pub mod machine;
 pub mod moves;
 pub mod observation;
+pub mod recovery;
 pub mod shadow;
 #[cfg(test)]
 mod tests;

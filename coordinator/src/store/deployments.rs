@@ -41,7 +41,7 @@ impl Store {
     /// Records `deployment`, replacing the model's previous one.
     pub fn put_deployment(&self, deployment: &Deployment) -> Result<(), StoreError> {
         let started = Instant::now();
-        let conn = self.lock()?;
+        let conn = self.durable()?;
         conn.execute(
             "INSERT OR REPLACE INTO deployments (model, variants, selector, updated_ms) VALUES (?1, ?2, ?3, ?4)",
             params![
@@ -58,7 +58,7 @@ impl Store {
     /// Forgets the deployment of `model`; false when it had none.
     pub fn remove_deployment(&self, model: &str) -> Result<bool, StoreError> {
         let started = Instant::now();
-        let conn = self.lock()?;
+        let conn = self.durable()?;
         let removed = conn.execute("DELETE FROM deployments WHERE model = ?1", [model])?;
         record_write(started);
         Ok(removed == 1)

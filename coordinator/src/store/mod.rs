@@ -2,9 +2,9 @@
 //! [`datasets`], training runs and their trials in [`runs`], the model registry in [`models`],
 //! repeating specs in [`schedules`], metric histories in [`metrics`], experiments in
 //! [`experiments`], runs as tracking clients see them in [`tracking`] and their files in
-//! [`run_files`]. WAL journal (commits survive a
-//! killed process; `synchronous=NORMAL` trades only power-loss durability of the last commits), schema
-//! migrations by `user_version`. Every multi-row change runs in one transaction, so a crash
+//! [`run_files`]. WAL journal (commits survive a killed process; `synchronous=NORMAL` trades
+//! only power-loss durability of the last commits, except for the [`durable`] ones: decisions,
+//! deployments, registry changes, operator actions), schema migrations by `user_version`. Every multi-row change runs in one transaction, so a crash
 //! (even SIGKILL) leaves either the old or the new state, never half of it.
 
 use std::path::Path;
@@ -17,6 +17,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 mod datasets;
 mod deployments;
 pub mod drift;
+mod durable;
 mod events;
 mod experiments;
 pub mod handle;
@@ -192,7 +193,7 @@ impl Store {
     /// Records a newly issued join token.
     pub fn insert_token(&self, token: &NewToken<'_>) -> Result<(), StoreError> {
         let started = Instant::now();
-        self.lock()?.execute(
+        self.durable()?.execute(
             "INSERT INTO tokens (id, secret_sha256, created_ms, expires_ms, uses_left, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![token.id, token.secret_sha256, token.created_ms as i64, token.expires_ms as i64, token.uses, token.labels.map(json).transpose()?],
         )?;
@@ -211,7 +212,7 @@ impl Store {
         agent: &AgentRecord,
     ) -> Result<Result<AgentRecord, RedeemError>, StoreError> {
         let started = Instant::now();
-        let mut conn = self.lock()?;
+        let mut conn = self.durable()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let row: Option<(String, i64, i64, Option<String>)> = tx
             .query_row(
@@ -340,7 +341,7 @@ impl Store {
         set: &Labels,
         remove: &[String],
     ) -> Result<Option<AgentRecord>, StoreError> {
-        self.write_tx(|tx| {
+        self.durable_tx(|tx| {
             let row = tx
                 .prepare_cached(&format!(
                     "{AGENT_SELECT} WHERE id = ?1 AND removed_ms IS NULL"
@@ -365,7 +366,7 @@ impl Store {
     /// Marks an agent removed; returns false when no such (unremoved) agent exists.
     pub fn remove_agent(&self, id: &AgentId, now_ms: u64) -> Result<bool, StoreError> {
         let started = Instant::now();
-        let changed = self.lock()?.execute(
+        let changed = self.durable()?.execute(
             "UPDATE agents SET removed_ms = ?2 WHERE id = ?1 AND removed_ms IS NULL",
             params![id.0, now_ms as i64],
         )?;

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use drover_protocol::msg::{Event, EventRecord};
 use drover_protocol::registry::{ModelSummary, ModelVersion, Selector, Stage};
 use drover_protocol::run::Metrics;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
@@ -122,7 +123,7 @@ impl Store {
     /// Registers the next version of a model.
     pub fn register_model(&self, new: &NewModelVersion<'_>) -> Result<(u32, String), StoreError> {
         let started = Instant::now();
-        let mut conn = self.lock()?;
+        let mut conn = self.durable()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let previous: Option<(u32, String, String)> = tx
             .query_row(
@@ -248,16 +249,18 @@ impl Store {
         Ok(rows)
     }
 
-    /// Moves a version to `stage`. Promoting to production archives the version that was in
-    /// production, which is returned.
+    /// Moves a version to `stage`, with the event that reports it, committed together at
+    /// `now_ms`. Promoting to production archives the version that was in production (the
+    /// event names it). The answer is the version moved and the event.
     pub fn promote_model(
         &self,
         model: &str,
         selector: &Selector,
         stage: Stage,
-    ) -> Result<Option<(u32, Option<u32>)>, StoreError> {
+        now_ms: u64,
+    ) -> Result<Option<(u32, EventRecord)>, StoreError> {
         let started = Instant::now();
-        let mut conn = self.lock()?;
+        let mut conn = self.durable()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let Some(version) = resolve(&tx, model, selector)? else {
             return Ok(None);
@@ -277,9 +280,16 @@ impl Store {
             "UPDATE model_versions SET stage = ?3 WHERE model = ?1 AND version = ?2",
             params![model, version, stage.to_string()],
         )?;
+        let promoted = Event::ModelPromoted {
+            model: model.to_string(),
+            version,
+            stage,
+            archived,
+        };
+        let record = super::events::insert_event(&tx, now_ms, promoted)?;
         tx.commit()?;
         record_write(started);
-        Ok(Some((version, archived)))
+        Ok(Some((version, record)))
     }
 
     /// Points `alias` at a version; returns the version, or `None` when it does not exist.
@@ -290,7 +300,7 @@ impl Store {
         alias: &str,
     ) -> Result<Option<u32>, StoreError> {
         let started = Instant::now();
-        let mut conn = self.lock()?;
+        let mut conn = self.durable()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let Some(version) = resolve(&tx, model, selector)? else {
             return Ok(None);
@@ -308,7 +318,7 @@ impl Store {
     /// such alias exists.
     pub fn remove_alias(&self, model: &str, alias: &str) -> Result<Option<u32>, StoreError> {
         let started = Instant::now();
-        let mut conn = self.lock()?;
+        let mut conn = self.durable()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version = tx
             .query_row(

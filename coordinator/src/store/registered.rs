@@ -35,7 +35,7 @@ impl Store {
             return Ok(false);
         }
         let started = Instant::now();
-        let changed = self.lock()?.execute(
+        let changed = self.durable()?.execute(
             "INSERT OR IGNORE INTO registered_models (name, description, tags, created_ms) VALUES (?1, ?2, ?3, ?4)",
             params![name, description, json(tags)?, now_ms as i64],
         )?;
@@ -85,7 +85,7 @@ impl Store {
         source: &str,
     ) -> Result<(), StoreError> {
         let started = Instant::now();
-        self.lock()?.execute(
+        self.durable()?.execute(
             "UPDATE model_versions SET source = ?3 WHERE model = ?1 AND version = ?2",
             params![model, version, source],
         )?;
@@ -119,7 +119,7 @@ impl Store {
     /// Removes an alias; false when it did not exist.
     pub fn delete_alias(&self, model: &str, alias: &str) -> Result<bool, StoreError> {
         let started = Instant::now();
-        let changed = self.lock()?.execute(
+        let changed = self.durable()?.execute(
             "DELETE FROM model_aliases WHERE model = ?1 AND alias = ?2",
             params![model, alias],
         )?;

@@ -87,7 +87,7 @@ impl Store {
         description: &str,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        self.write_tx(|tx| {
+        self.durable_tx(|tx| {
             if !exists(tx, model)? {
                 return Ok(false);
             }
@@ -108,7 +108,7 @@ impl Store {
         value: Option<&str>,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
-        self.write_tx(|tx| {
+        self.durable_tx(|tx| {
             if !exists(tx, model)? {
                 return Ok(false);
             }
@@ -155,7 +155,7 @@ impl Store {
         now_ms: u64,
         change: impl FnOnce(&mut VersionNotes),
     ) -> Result<bool, StoreError> {
-        self.write_tx(|tx| {
+        self.durable_tx(|tx| {
             let Some((description, tags)): Option<(String, String)> = tx
                 .query_row(
                     "SELECT description, tags FROM model_versions WHERE model = ?1 AND version = ?2",
@@ -188,7 +188,7 @@ impl Store {
         new: &str,
         now_ms: u64,
     ) -> Result<Result<bool, Refusal>, StoreError> {
-        self.write_tx(|tx| {
+        self.durable_tx(|tx| {
             if !exists(tx, old)? {
                 return Ok(Ok(false));
             }
@@ -219,7 +219,7 @@ impl Store {
         model: &str,
         version: u32,
     ) -> Result<Result<bool, Refusal>, StoreError> {
-        self.write_tx(|tx| {
+        self.durable_tx(|tx| {
             if let Some(refusal) = in_use(tx, model, Some(version))? {
                 return Ok(Err(refusal));
             }
@@ -248,7 +248,7 @@ impl Store {
 
     /// Deletes a model and every version of it. `Ok(Ok(false))` when it does not exist.
     pub fn delete_model(&self, model: &str) -> Result<Result<bool, Refusal>, StoreError> {
-        self.write_tx(|tx| {
+        self.durable_tx(|tx| {
             if !exists(tx, model)? {
                 return Ok(Ok(false));
             }

@@ -1,8 +1,11 @@
 //! Rollouts in the store: each rollout's state as one row (at most one active per model),
-//! and every decision it made, written in the same transaction as the state it led to.
+//! and every decision it made, written in the same durable transaction as the state it led
+//! to, the events that report the decisions and the note on the candidate when it ends; a
+//! crash right after a decision loses none of them.
 
 use std::time::Instant;
 
+use drover_protocol::msg::{Event, EventRecord};
 use drover_protocol::rollout::{Decision, Rollout};
 use rusqlite::{OptionalExtension, params};
 
@@ -20,14 +23,15 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> rusqlite::Re
 
 impl Store {
     /// Creates a rollout with the id the store gives it (`make` builds it from the id), and
-    /// its first decision; `Ok(Err(id))` when the model already has active rollout `id`.
+    /// its first decision with its event; `Ok(Err(id))` when the model already has active
+    /// rollout `id`.
     pub fn insert_rollout(
         &self,
         model: &str,
         make: impl FnOnce(u64) -> (Rollout, Decision),
-    ) -> Result<Result<(Rollout, Decision), u64>, StoreError> {
+    ) -> Result<Result<(Rollout, EventRecord), u64>, StoreError> {
         let started = Instant::now();
-        let mut conn = self.lock()?;
+        let mut conn = self.durable()?;
         let tx = conn.transaction()?;
         let active: Option<i64> = tx
             .query_row(
@@ -44,36 +48,36 @@ impl Store {
             [model],
         )?;
         let (rollout, decision) = make(tx.last_insert_rowid() as u64);
-        write(&tx, &rollout, std::slice::from_ref(&decision))?;
+        let mut records = write(&tx, &rollout, vec![decision])?;
         tx.commit()?;
         record_write(started);
-        Ok(Ok((rollout, decision)))
+        let record = records.pop().ok_or_else(|| {
+            StoreError::Corrupt("a new rollout's decision was not recorded".into())
+        })?;
+        Ok(Ok((rollout, record)))
     }
 
-    /// Stores `rollout`'s new state and the decisions that led to it, at once.
+    /// Stores `rollout`'s new state, the decisions that led to it with their events, and
+    /// `note` on its candidate (how it ended), at once; the answer is the events.
     pub fn save_rollout(
         &self,
         rollout: &Rollout,
-        decisions: &[Decision],
-    ) -> Result<(), StoreError> {
+        decisions: Vec<Decision>,
+        note: Option<&str>,
+    ) -> Result<Vec<EventRecord>, StoreError> {
         let started = Instant::now();
-        let mut conn = self.lock()?;
+        let mut conn = self.durable()?;
         let tx = conn.transaction()?;
-        write(&tx, rollout, decisions)?;
+        let records = write(&tx, rollout, decisions)?;
+        if let Some(note) = note {
+            tx.execute(
+                "UPDATE model_versions SET rollout = ?3 WHERE model = ?1 AND version = ?2",
+                params![rollout.model, rollout.candidate, note],
+            )?;
+        }
         tx.commit()?;
         record_write(started);
-        Ok(())
-    }
-
-    /// Notes on `model@version` how its last rollout ended.
-    pub fn note_rollout(&self, model: &str, version: u32, note: &str) -> Result<(), StoreError> {
-        let started = Instant::now();
-        self.lock()?.execute(
-            "UPDATE model_versions SET rollout = ?3 WHERE model = ?1 AND version = ?2",
-            params![model, version, note],
-        )?;
-        record_write(started);
-        Ok(())
+        Ok(records)
     }
 
     /// Every rollout not yet over.
@@ -123,11 +127,12 @@ impl Store {
     }
 }
 
+/// Writes `rollout`'s state, and each of `decisions` with the event that reports it.
 fn write(
     tx: &rusqlite::Transaction<'_>,
     rollout: &Rollout,
-    decisions: &[Decision],
-) -> Result<(), StoreError> {
+    decisions: Vec<Decision>,
+) -> Result<Vec<EventRecord>, StoreError> {
     tx.execute(
         "UPDATE rollouts SET state = ?2, active = ?3, updated_ms = ?4 WHERE id = ?1",
         params![
@@ -140,12 +145,17 @@ fn write(
     let mut insert = tx.prepare_cached(
         "INSERT INTO rollout_decisions (rollout, at_ms, body) VALUES (?1, ?2, ?3)",
     )?;
+    let mut records = Vec::with_capacity(decisions.len());
     for decision in decisions {
-        insert.execute(params![
-            rollout.id as i64,
-            decision.at_ms as i64,
-            json(decision)?
-        ])?;
+        let at_ms = decision.at_ms;
+        insert.execute(params![rollout.id as i64, at_ms as i64, json(&decision)?])?;
+        let decided = Event::RolloutDecided {
+            model: rollout.model.clone(),
+            rollout: rollout.id,
+            candidate: rollout.candidate,
+            decision: Box::new(decision),
+        };
+        records.push(super::events::insert_event(tx, at_ms, decided)?);
     }
-    Ok(())
+    Ok(records)
 }

@@ -58,6 +58,7 @@ async fn measure(cluster: &Cluster, rps: u32, runs: u32) -> anyhow::Result<Rollb
         handle: &handle,
         ctx: &cluster.ctx,
         http: cluster.http,
+        feedback_token: &cluster.feedback_token,
         rps,
         say: Arc::new(|line| eprintln!("{line}")),
     };

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use anyhow::Context;
 use drover_coordinator::{Coordinator, CoordinatorHandle, CoordinatorOptions};
 use drover_protocol::types::parse_labels;
 
@@ -20,6 +21,8 @@ pub struct Cluster {
     pub http: SocketAddr,
     /// The coordinator's data dir, as the CLI's verbs take it.
     pub ctx: Ctx,
+    /// The agent's feedback token.
+    pub feedback_token: String,
 }
 
 impl Cluster {
@@ -51,7 +54,12 @@ impl Cluster {
             },
         )
         .await?;
+        let feedback_token = agent
+            .feedback_token
+            .clone()
+            .context("the demo's agent has no feedback token")?;
         Ok(Self {
+            feedback_token,
             coordinator,
             agent,
             http,

@@ -64,14 +64,7 @@ pub async fn tell(scene: &Scene<'_>, rows: usize) -> anyhow::Result<Totals> {
         "the customers change: {rows} new labelled customers as churn@2 (drover data synth churn --drift): higher charges, more month-to-month contracts, more support calls; traffic now comes from them"
     ));
     let mut events = scene.handle.subscribe();
-    let traffic = Traffic::start(
-        scene.ctx,
-        &scene.http.to_string(),
-        "churn",
-        "churn@2",
-        scene.rps,
-    )
-    .await?;
+    let traffic = Traffic::start(scene.ctx, scene.target()?, "churn", "churn@2", scene.rps).await?;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut alerted = BTreeSet::new();
     let retrained = loop {

@@ -73,6 +73,7 @@ impl DemoArgs {
             handle: &handle,
             ctx,
             http,
+            feedback_token: &cluster.feedback_token,
             rps: self.rps,
             say: say.clone(),
         };

@@ -17,6 +17,7 @@ use drover_protocol::types::parse_labels;
 
 use super::traffic::{Totals, Traffic};
 use crate::cli::Ctx;
+use crate::cli::load::Target;
 use crate::cli::synth::{ChurnOptions, churn};
 use crate::present::rollout as present;
 
@@ -45,10 +46,19 @@ pub struct Scene<'a> {
     pub ctx: &'a Ctx,
     /// The serving agent's prediction listener.
     pub http: SocketAddr,
+    /// The serving agent's feedback token.
+    pub feedback_token: &'a str,
     /// Requests a second the customers send.
     pub rps: u32,
     /// Tells one line of the story.
     pub say: Arc<dyn Fn(String) + Send + Sync>,
+}
+
+impl Scene<'_> {
+    /// The serving agent's listener, taking feedback.
+    pub fn target(&self) -> anyhow::Result<Target> {
+        Target::plain(self.http.to_string())?.with_feedback_token(self.feedback_token)
+    }
 }
 
 /// How the story ended.
@@ -96,14 +106,7 @@ pub async fn tell(scene: &Scene<'_>) -> anyhow::Result<Ending> {
     )
     .await?;
     served(scene).await?;
-    let traffic = Traffic::start(
-        scene.ctx,
-        &scene.http.to_string(),
-        "churn",
-        "churn@1",
-        scene.rps,
-    )
-    .await?;
+    let traffic = Traffic::start(scene.ctx, scene.target()?, "churn", "churn@1", scene.rps).await?;
     say(format!(
         "churn@1 is production and served on http://{}; customers send {} requests a second, each followed by its true label",
         scene.http, scene.rps

@@ -63,12 +63,11 @@ impl Traffic {
     /// by key, would give each version its own subset).
     pub async fn start(
         ctx: &Ctx,
-        address: &str,
+        target: Target,
         model: &str,
         data: &str,
         rps: u32,
     ) -> anyhow::Result<Self> {
-        let target = Target::plain(address)?;
         let ask = Ask {
             model,
             data: Some(data),

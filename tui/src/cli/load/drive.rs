@@ -23,7 +23,7 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const MODEL: HeaderName = HeaderName::from_static("x-drover-model");
 const KEY: HeaderName = HeaderName::from_static("x-drover-key");
 const VERSION: HeaderName = HeaderName::from_static("x-drover-version");
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const PREDICTION: HeaderName = HeaderName::from_static("x-drover-prediction");
 
 /// Most requests whose latency is kept (about 40 MB).
 const MAX_SAMPLES: usize = 10_000_000;
@@ -131,7 +131,7 @@ async fn connection(
             let id = prepared
                 .label
                 .as_ref()
-                .and_then(|_| response.headers().get(REQUEST_ID)?.to_str().ok())
+                .and_then(|_| response.headers().get(PREDICTION)?.to_str().ok())
                 .map(str::to_string);
             if response.into_body().collect().await.is_err() {
                 *tally.statuses.entry(0).or_default() += 1;
@@ -154,7 +154,7 @@ async fn connection(
             if let (200, Some(id), Some(label)) = (status, id, &prepared.label) {
                 let body = json!({ "id": id, "label": label }).to_string();
                 let request = target
-                    .request("POST", &feedback)
+                    .feedback(&feedback)
                     .header("content-type", "application/json")
                     .body(Full::new(Bytes::from(body)));
                 let Ok(request) = request else { continue };

@@ -53,9 +53,13 @@ pub struct LoadArgs {
     #[arg(long)]
     key_header: bool,
     /// After each answer, post the row's true label (from --data) as feedback, so the agent
-    /// counts live accuracy; the report gives the share the model got right.
+    /// counts live accuracy; the report gives the share the model got right. Needs the
+    /// agent's feedback token (--feedback-token).
     #[arg(long, requires = "data")]
     feedback: bool,
+    /// The agent's feedback token (its state dir's feedback.token), which feedback requires.
+    #[arg(long, env = "DROVER_FEEDBACK_TOKEN", hide_env_values = true)]
+    feedback_token: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -157,7 +161,14 @@ async fn rows(
 
 /// Runs the load `args` ask for and measures it.
 pub async fn run(args: &LoadArgs, ctx: &Ctx) -> anyhow::Result<LoadReport> {
-    let agent = Target::from_url(&args.url, args.ca.as_deref(), args.token.as_deref())?;
+    let mut agent = Target::from_url(&args.url, args.ca.as_deref(), args.token.as_deref())?;
+    match (&args.feedback_token, args.feedback) {
+        (Some(token), _) => agent = agent.with_feedback_token(token)?,
+        (None, true) => bail!(
+            "--feedback needs the agent's feedback token: --feedback-token TOKEN or DROVER_FEEDBACK_TOKEN (the agent's state dir's feedback.token)"
+        ),
+        (None, false) => {}
+    }
     let requests = requests(
         ctx,
         &agent,

@@ -1,5 +1,6 @@
 //! Where `drover load` sends its requests: an agent's listener at an `http://` or `https://`
-//! URL (trusting the CA in a PEM file), with the listener's bearer token when it needs one.
+//! URL (trusting the CA in a PEM file), with the listener's bearer token when it needs one,
+//! and the agent's feedback token for feedback.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,6 +25,13 @@ pub struct Target {
     host: HeaderValue,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     token: Option<HeaderValue>,
+    feedback_token: Option<HeaderValue>,
+}
+
+/// `token` as an `Authorization: Bearer` value.
+fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
+    HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+        .context("the token cannot be sent in a header")
 }
 
 impl Target {
@@ -36,7 +44,14 @@ impl Target {
             address,
             tls: None,
             token: None,
+            feedback_token: None,
         })
+    }
+
+    /// The same listener, posting feedback with the agent's feedback `token`.
+    pub fn with_feedback_token(mut self, token: &str) -> anyhow::Result<Self> {
+        self.feedback_token = Some(bearer(token)?);
+        Ok(self)
     }
 
     /// The listener at `url`: `https://` trusts the certificates in the PEM file `ca`.
@@ -54,16 +69,14 @@ impl Target {
             ),
             (true, Some(ca)) => Some(connector(&address, ca)?),
         };
-        let token = token
-            .map(|t| HeaderValue::from_str(&format!("Bearer {}", t.trim())))
-            .transpose()
-            .context("the token cannot be sent in a header")?;
+        let token = token.map(bearer).transpose()?;
         Ok(Self {
             host: HeaderValue::try_from(address.as_str())
                 .with_context(|| format!("{address:?} cannot be a host header"))?,
             address,
             tls,
             token,
+            feedback_token: None,
         })
     }
 
@@ -91,6 +104,18 @@ impl Target {
         let mut builder = builder;
         if let Some(headers) = builder.headers_mut() {
             self.stamp(headers);
+        }
+        builder
+    }
+
+    /// A feedback request to `path`: with the host and the feedback token.
+    pub fn feedback(&self, path: &str) -> Builder {
+        let mut builder = hyper::Request::builder().method("POST").uri(path);
+        if let Some(headers) = builder.headers_mut() {
+            headers.insert(header::HOST, self.host.clone());
+            if let Some(token) = &self.feedback_token {
+                headers.insert(header::AUTHORIZATION, token.clone());
+            }
         }
         builder
     }
