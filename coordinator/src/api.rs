@@ -164,6 +164,9 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
         },
         OperatorRequest::ShowModel(reference) => model_answer(registry::find(shared, &reference)),
         OperatorRequest::PromoteModel { model, stage } => {
+            model_answer(registry::promote_checked(shared, &model, stage))
+        }
+        OperatorRequest::ForcePromoteModel { model, stage } => {
             model_answer(registry::promote(shared, &model, stage))
         }
         OperatorRequest::SetAlias { model, alias } => {

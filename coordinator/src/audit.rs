@@ -18,6 +18,7 @@ pub fn changes_state(request: &OperatorRequest) -> bool {
             | OperatorRequest::SubmitRun(_)
             | OperatorRequest::CancelRun { .. }
             | OperatorRequest::PromoteModel { .. }
+            | OperatorRequest::ForcePromoteModel { .. }
             | OperatorRequest::SetAlias { .. }
             | OperatorRequest::RemoveAlias { .. }
             | OperatorRequest::RemoveSchedule { .. }
@@ -55,6 +56,9 @@ pub fn action(request: &OperatorRequest, response: &OperatorResponse) -> Option<
         (_, OperatorResponse::RunCancelled(id)) => format!("cancel run {id}"),
         (OperatorRequest::PromoteModel { stage, .. }, OperatorResponse::Model(v)) => {
             format!("promote {}@{} to {stage}", v.model, v.version)
+        }
+        (OperatorRequest::ForcePromoteModel { stage, .. }, OperatorResponse::Model(v)) => {
+            format!("promote {}@{} to {stage} (forced)", v.model, v.version)
         }
         (OperatorRequest::SetAlias { alias, .. }, OperatorResponse::Model(v)) => {
             format!("point alias {alias} at {}@{}", v.model, v.version)

@@ -161,6 +161,42 @@ pub fn promote(
     )
 }
 
+/// [`promote`], unless a rollout of the model is running (the rollout moves its versions:
+/// `drover rollout promote` or `abort`) or a version a rollout rolled back would become
+/// production (no agent serves it any more); `ForcePromoteModel` goes past both.
+pub fn promote_checked(
+    shared: &Shared,
+    reference: &ModelRef,
+    stage: Stage,
+) -> Result<ModelVersion, ApiError> {
+    let version = find(shared, reference)?;
+    let running = shared
+        .store
+        .sync()
+        .latest_rollout(&version.model)
+        .map_err(internal)?
+        .filter(|r| !r.phase.is_final());
+    if let Some(r) = running
+        && (stage == Stage::Production || [r.baseline, r.candidate].contains(&version.version))
+    {
+        return Err(ApiError::invalid(format!(
+            "rollout {} of {}@{} is running and moves {}'s versions: use `drover rollout promote {}` or `drover rollout abort {}` (or --force)",
+            r.id, r.model, r.candidate, r.model, r.model, r.model
+        )));
+    }
+    let rolled_back = version
+        .rollout
+        .as_deref()
+        .filter(|note| note.starts_with("rolled back"));
+    if let (Stage::Production, Some(note)) = (stage, rolled_back) {
+        return Err(ApiError::invalid(format!(
+            "{}@{} was {note}; promote it to production anyway with --force",
+            version.model, version.version
+        )));
+    }
+    promote(shared, reference, stage)
+}
+
 /// Points `alias` at a version.
 pub fn alias(shared: &Shared, reference: &ModelRef, alias: &str) -> Result<ModelVersion, ApiError> {
     drover_protocol::data::version::validate_name(alias)

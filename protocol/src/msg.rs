@@ -292,6 +292,12 @@ pub enum OperatorRequest {
         set: Labels,
         remove: Vec<String>,
     },
+    /// Protocol 7: [`OperatorRequest::PromoteModel`] past its refusals (a rollout of the
+    /// model running, a rolled-back version to production).
+    ForcePromoteModel {
+        model: ModelRef,
+        stage: Stage,
+    },
 }
 
 /// The answer to an [`OperatorRequest`].

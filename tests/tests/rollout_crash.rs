@@ -1,47 +1,44 @@
 //! A coordinator that dies right after a rollout's final decision is stored, before it acts
 //! on it, loses nothing: restarted, the decision and its event are there, the deployment
-//! gets the final weights and the registry the new production version.
+//! gets the final weights and the registry the new production version. And the registry is
+//! not moved under a rollout's feet: `models promote` is refused while one runs, and for a
+//! version one rolled back, unless forced.
+
+use std::path::Path;
 
 use drover_tests::rollouts::{SPEC, registered, rollout, stage, variants};
-use drover_tests::{drover_ok, spawn_coordinator, spawn_coordinator_with_env};
+use drover_tests::{Proc, drover, drover_ok, spawn_coordinator, spawn_coordinator_with_env};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_coordinator_dying_right_after_a_decision_finishes_it_on_restart() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("coord");
-    let d = data.to_str().expect("utf-8").to_string();
-    let log = |name: &str| tmp.path().join(format!("{name}.log"));
-    let die = ("DROVER_FAULT_DIE_AFTER_DECISION", "Succeeded");
-    let (mut coordinator, addr) =
-        spawn_coordinator_with_env(&data, "127.0.0.1:0", log("c1"), &[die]).await;
-    let csv = tmp.path().join("churn.csv");
+/// A coordinator (with `env`) on `tmp/coord`, churn@1 in production and deployed, churn@2
+/// registered, and a canary of churn@2 started: the coordinator, its QUIC address and the
+/// trainer agent.
+async fn rolling_out(tmp: &Path, env: &[(&str, &str)]) -> (Proc, std::net::SocketAddr, Proc) {
+    let data = tmp.join("coord");
+    let d = data.to_str().expect("utf-8");
+    let log = |name: &str| tmp.join(format!("{name}.log"));
+    let (coordinator, addr) =
+        spawn_coordinator_with_env(&data, "127.0.0.1:0", log("c1"), env).await;
+    let csv = tmp.join("churn.csv");
     std::fs::write(&csv, drover_tests::churn_csv(300, 7)).expect("csv");
     let csv = csv.to_str().expect("utf-8");
-    drover_ok(&["data", "add", csv, "--name", "churn", "--data-dir", &d]);
-    let state = tmp.path().join("trainer");
-    drover_tests::join_agent(&d, &state);
-    let _agent = drover_tests::serving_agent(&state, "role=train", log("trainer"));
+    drover_ok(&["data", "add", csv, "--name", "churn", "--data-dir", d]);
+    let state = tmp.join("trainer");
+    drover_tests::join_agent(d, &state);
+    let agent = drover_tests::serving_agent(&state, "role=train", log("trainer"));
     for (seed, reference) in [(7, "churn@1"), (8, "churn@2")] {
-        let spec = tmp.path().join(format!("train{seed}.toml"));
+        let spec = tmp.join(format!("train{seed}.toml"));
         let text = drover_tests::quick_spec("crash").replace("seed = 7", &format!("seed = {seed}"));
         std::fs::write(&spec, text).expect("spec");
-        drover_ok(&["train", spec.to_str().expect("utf-8"), "--data-dir", &d]);
-        registered(&d, reference).await;
+        drover_ok(&["train", spec.to_str().expect("utf-8"), "--data-dir", d]);
+        registered(d, reference).await;
     }
-    drover_ok(&[
-        "models",
-        "promote",
-        "churn@1",
-        "--stage",
-        "production",
-        "--data-dir",
-        &d,
-    ]);
-    drover_ok(&["models", "deploy", "churn@1", "--data-dir", &d]);
-    let spec = tmp.path().join("rollout.toml");
+    let promote = ["models", "promote", "churn@1", "--stage", "production"];
+    drover_ok(&[&promote[..], &["--data-dir", d]].concat());
+    drover_ok(&["models", "deploy", "churn@1", "--data-dir", d]);
+    let spec = tmp.join("rollout.toml");
     std::fs::write(&spec, SPEC).expect("spec");
     let spec = spec.to_str().expect("utf-8");
-    drover_ok(&[
+    let start = [
         "rollout",
         "start",
         "churn",
@@ -49,9 +46,18 @@ async fn a_coordinator_dying_right_after_a_decision_finishes_it_on_restart() {
         "2",
         "--spec",
         spec,
-        "--data-dir",
-        &d,
-    ]);
+    ];
+    drover_ok(&[&start[..], &["--data-dir", d]].concat());
+    (coordinator, addr, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_dying_right_after_a_decision_finishes_it_on_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let d = data.to_str().expect("utf-8").to_string();
+    let die = ("DROVER_FAULT_DIE_AFTER_DECISION", "Succeeded");
+    let (mut coordinator, addr, _agent) = rolling_out(tmp.path(), &[die]).await;
 
     // Promoted by hand; once the guard window passes, the decision that the rollout succeeded
     // is stored, and the coordinator dies before acting on it.
@@ -79,7 +85,7 @@ async fn a_coordinator_dying_right_after_a_decision_finishes_it_on_restart() {
     );
     assert_eq!(production, Some(1));
 
-    let (_again, _) = spawn_coordinator(&data, &addr.to_string(), log("c2")).await;
+    let (_again, _) = spawn_coordinator(&data, &addr.to_string(), tmp.path().join("c2.log")).await;
     let ended = rollout(&d, "churn");
     assert_eq!(ended["rollout"]["phase"], "Succeeded", "{ended}");
     drover_tests::wait_for(
@@ -112,4 +118,41 @@ async fn a_coordinator_dying_right_after_a_decision_finishes_it_on_restart() {
             .any(|m| m.contains("churn@2")),
         "the registry change is logged too: {events:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_promote_is_refused_during_a_rollout_and_for_a_rolled_back_version() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("coord");
+    let d = data.to_str().expect("utf-8").to_string();
+    let (_coordinator, _, _agent) = rolling_out(tmp.path(), &[]).await;
+    let promote = |reference: &str, extra: &[&str]| {
+        let args = [
+            "models",
+            "promote",
+            reference,
+            "--stage",
+            "production",
+            "--data-dir",
+            &d,
+        ];
+        drover(&[&args[..], extra].concat())
+    };
+    let refused = promote("churn@2", &[]);
+    assert!(!refused.status.success());
+    let says = String::from_utf8_lossy(&refused.stderr);
+    assert!(says.contains("drover rollout promote churn"), "{says}");
+    assert_eq!(stage(&d, "churn@2"), "none");
+
+    drover_ok(&["rollout", "abort", "churn", "--data-dir", &d]);
+    let refused = promote("churn@2", &[]);
+    let says = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && says.contains("rolled back") && says.contains("--force"),
+        "{says}"
+    );
+    assert_eq!(stage(&d, "churn@1"), "production");
+    let forced = promote("churn@2", &["--force"]);
+    assert!(forced.status.success(), "{forced:?}");
+    assert_eq!(stage(&d, "churn@2"), "production");
 }

@@ -376,7 +376,7 @@ pub async fn transition_stage(State(api): State<Api>, bytes: Bytes) -> Reply {
             name: name.into(),
             selector: Selector::Number(number),
         };
-        let v = registry::promote(api, &reference, stage).map_err(api_error)?;
+        let v = registry::promote_checked(api, &reference, stage).map_err(api_error)?;
         Ok(Json(json!({ "model_version": version_reply(api, &v)? })))
     })
     .await

@@ -118,8 +118,7 @@ pub async fn show(
 pub async fn promote(
     data_dir: &Path,
     address: Option<&str>,
-    text: &str,
-    stage: &str,
+    (text, stage, force): (&str, &str, bool),
 ) -> anyhow::Result<()> {
     let stage = Stage::parse(stage).ok_or_else(|| {
         super::UsageError(format!(
@@ -146,11 +145,11 @@ pub async fn promote(
             )
         };
         let before = versions().await?;
-        let promoted = *expect_response!(
-            c.request(&OperatorRequest::PromoteModel { model, stage })
-                .await?,
-            OperatorResponse::Model
-        )?;
+        let request = match force {
+            false => OperatorRequest::PromoteModel { model, stage },
+            true => OperatorRequest::ForcePromoteModel { model, stage },
+        };
+        let promoted = *expect_response!(c.request(&request).await?, OperatorResponse::Model)?;
         Ok((before, promoted, versions().await?))
     })
     .await?;
@@ -232,6 +231,9 @@ pub enum ModelsCmd {
         /// none, staging, production or archived.
         #[arg(long)]
         stage: String,
+        /// Even while a rollout of the model runs, or for a version a rollout rolled back.
+        #[arg(long)]
+        force: bool,
     },
     /// Point an alias such as `champion` at a version.
     Alias { reference: String, alias: String },
@@ -254,9 +256,11 @@ impl ModelsCmd {
         match self {
             ModelsCmd::List { json } => list(data_dir, address, json).await,
             ModelsCmd::Show { reference, json } => show(data_dir, address, &reference, json).await,
-            ModelsCmd::Promote { reference, stage } => {
-                promote(data_dir, address, &reference, &stage).await
-            }
+            ModelsCmd::Promote {
+                reference,
+                stage,
+                force,
+            } => promote(data_dir, address, (&reference, &stage, force)).await,
             ModelsCmd::Alias { reference, alias } => {
                 self::alias(data_dir, address, &reference, &alias).await
             }
