@@ -217,6 +217,19 @@ fn positions(
     field: &str,
 ) -> Result<Vec<usize>, BadRequest> {
     check_names(names.iter().copied(), inputs, field)?;
+    if let Some((i, twice)) = names
+        .iter()
+        .enumerate()
+        .find(|(i, n)| names[..*i].contains(n))
+    {
+        return Err(BadRequest::new(
+            field,
+            format!(
+                "column {twice:?} is given twice (again at position {})",
+                i + 1
+            ),
+        ));
+    }
     inputs
         .iter()
         .map(|(name, _)| {
@@ -284,5 +297,15 @@ mod tests {
             error.message.contains("not instances and inputs"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_column_given_twice_is_refused_not_read_once() {
+        let error = rows_from_csv("x,plan,x\n1,pro,2\n", &owned(INPUTS)).expect_err("refused");
+        assert_eq!(error.field, "csv header");
+        assert!(error.message.contains("\"x\" is given twice"), "{error}");
+        let split =
+            serde_json::json!({ "dataframe_split": { "columns": ["x", "x"], "data": [[1, 2]] } });
+        assert!(rows_from_json(&split, &owned(INPUTS)).is_err());
     }
 }

@@ -16,6 +16,7 @@ pub mod register;
 pub mod registry;
 pub mod registry_edits;
 pub mod request;
+pub mod source;
 pub mod tracking;
 pub mod wire;
 

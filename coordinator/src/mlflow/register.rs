@@ -91,6 +91,7 @@ pub async fn create_version(State(api): State<Api>, bytes: Bytes) -> Reply {
         let req: CreateVersion = body(&bytes)?;
         let name = required(&req.name, "name")?;
         let source = req.source.clone().unwrap_or_default();
+        super::source::check(&source)?;
         if api.store.sync().registered_model(name)?.is_none() {
             return Err(MlflowError::not_found(format!(
                 "Registered Model with name={name} not found"
