@@ -176,6 +176,12 @@ fn http_access(config: &AgentConfig, addr: std::net::SocketAddr) -> anyhow::Resu
         )?),
         None => None,
     };
+    if !addr.ip().is_loopback() && tls.is_none() {
+        tracing::warn!(
+            http = %addr,
+            "the HTTP listener is reachable beyond loopback without TLS: its bearer tokens, predictions and feedback cross the network in clear; set http_tls_cert and http_tls_key in the agent's config"
+        );
+    }
     let feedback_token = http::feedback_token(&config.state_dir).with_context(|| {
         format!(
             "the feedback token in {}",

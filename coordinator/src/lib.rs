@@ -172,6 +172,13 @@ impl Coordinator {
                 .map(|tls| http::tls_acceptor(tls, &pki.ca))
                 .transpose()?,
         };
+        let http_tls = http_access.tls.is_some();
+        if !http_addr.ip().is_loopback() && !http_tls {
+            tracing::warn!(
+                %http_addr,
+                "the HTTP listener is reachable beyond loopback without TLS: its bearer token and all it serves cross the network in clear; set http_tls_self = true (or http_tls_cert and http_tls_key) in the config"
+            );
+        }
         let advertise = options
             .advertise
             .clone()
@@ -235,6 +242,7 @@ impl Coordinator {
                 http_addr: http_addr.to_string(),
                 version: drover_protocol::DROVER_VERSION.into(),
                 started_ms: unix_ms(),
+                http_tls,
             },
         )?;
         tracing::info!(%quic_addr, %http_addr, data_dir = %data_dir.display(), "coordinator listening");

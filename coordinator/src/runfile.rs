@@ -16,6 +16,9 @@ pub struct RunInfo {
     pub http_addr: String,
     pub version: String,
     pub started_ms: u64,
+    /// Whether the HTTP listener speaks HTTPS (absent in files of older releases).
+    #[serde(default)]
+    pub http_tls: bool,
 }
 
 /// Held while a coordinator runs on a data dir.

@@ -4,6 +4,8 @@
 //! [`config`], acted on by reactions ([`actions`]) and delivered to [`sinks`].
 
 pub mod actions;
+#[cfg(test)]
+mod agent_lost_tests;
 pub mod condition;
 pub mod config;
 pub mod hysteresis;

@@ -243,7 +243,13 @@ impl Monitor {
             tracing::error!(cause = %e, "could not forget the drift of versions no longer served");
         }
         for rule in rules.iter().filter(|r| r.kind == AlertKind::AgentLost) {
-            for agent in shared.fleet.list() {
+            // An agent that joined but never connected was never there to be lost.
+            let known = shared
+                .fleet
+                .list()
+                .into_iter()
+                .filter(|a| a.last_heartbeat_ms.is_some());
+            for agent in known {
                 conditions.push(Condition {
                     key: (rule.name.clone(), agent.id.to_string(), None, None),
                     kind: AlertKind::AgentLost,

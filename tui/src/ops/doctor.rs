@@ -74,7 +74,41 @@ pub async fn run(data_dir: &Path, address: Option<&str>) -> Vec<Check> {
     checks.push(stored_records(data_dir));
     checks.push(free_disk(data_dir));
     checks.push(clock_skew(data_dir, address).await);
+    checks.extend(listener(data_dir));
     checks
+}
+
+/// Whether the running coordinator's HTTP listener is reachable beyond loopback in clear.
+fn listener(dir: &Path) -> Option<Check> {
+    if !runfile::is_running(dir) {
+        return None;
+    }
+    runfile::read(dir)
+        .ok()
+        .and_then(|info| listener_verdict(&info))
+}
+
+/// The verdict on the HTTP listener a runfile describes.
+fn listener_verdict(info: &runfile::RunInfo) -> Option<Check> {
+    let addr: std::net::SocketAddr = info.http_addr.parse().ok()?;
+    let name = "HTTP listener";
+    Some(if addr.ip().is_loopback() || info.http_tls {
+        let how = if info.http_tls {
+            "HTTPS"
+        } else {
+            "loopback only"
+        };
+        Check::ok(name, format!("{addr}: {how}"))
+    } else {
+        Check::bad(
+            Verdict::Warn,
+            name,
+            format!(
+                "{addr} is reachable beyond loopback without TLS: bearer tokens and data cross the network in clear"
+            ),
+            "set http_tls_self = true (or http_tls_cert and http_tls_key) in the coordinator's config, or listen on loopback",
+        )
+    })
 }
 
 fn now_secs() -> i64 {
@@ -422,6 +456,23 @@ mod tests {
         let expired = expiry("c".into(), now - 86_400, now);
         assert_eq!(expired.verdict, Verdict::Fail);
         assert!(expired.fix.is_some() && expired.detail.contains("expired"));
+    }
+
+    #[test]
+    fn a_listener_beyond_loopback_without_tls_is_a_warning() {
+        let info = |addr: &str, http_tls| runfile::RunInfo {
+            pid: 1,
+            quic_addr: "127.0.0.1:7400".into(),
+            http_addr: addr.into(),
+            version: String::new(),
+            started_ms: 0,
+            http_tls,
+        };
+        let verdict = |addr, tls| listener_verdict(&info(addr, tls)).expect("a check").verdict;
+        assert_eq!(verdict("127.0.0.1:7401", false), Verdict::Ok);
+        assert_eq!(verdict("0.0.0.0:7401", true), Verdict::Ok);
+        assert_eq!(verdict("0.0.0.0:7401", false), Verdict::Warn);
+        assert_eq!(verdict("[::]:7401", false), Verdict::Warn);
     }
 
     #[test]
