@@ -1,12 +1,13 @@
 //! Delivering alerts beyond the log: an HTTP POST of the alert as JSON to a webhook
-//! (retried with backoff) and a command fed the JSON on its standard input. Deliveries read
-//! the stored event log through their own persisted cursor, on their own task: a slow or
-//! dead sink never blocks the coordinator, and a restart delivers what was left.
+//! (retried with backoff) and a command fed the JSON on its standard input. Each sink reads
+//! the stored event log through its own persisted cursor, on its own task, and delivers the
+//! alerts of a batch concurrently: a slow or dead webhook delays neither the command nor the
+//! other alerts, nothing blocks the coordinator, and a restart delivers what was left.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use drover_protocol::msg::Event;
+use drover_protocol::msg::{Event, EventRecord};
 use drover_protocol::types::unix_ms;
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -15,7 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::Shared;
 
-const CURSOR: &str = "alert-sinks";
+/// The cursor both sinks shared before each had its own: where a sink that has none yet
+/// starts, so an upgrade delivers nothing twice.
+const SHARED_CURSOR: &str = "alert-sinks";
+/// Alerts read (and delivered at once) per batch.
+const BATCH: u32 = 64;
 /// Tries per webhook delivery, the first wait between them (doubling), and the longest any
 /// one try or command may take.
 const ATTEMPTS: u32 = 5;
@@ -31,53 +36,114 @@ pub struct Sinks {
     pub command: Option<String>,
 }
 
-/// Delivers every alert event after the cursor, until shutdown.
+/// One place alerts go.
+enum Sink {
+    Webhook(String),
+    Command(String),
+}
+
+impl Sink {
+    fn cursor(&self) -> &'static str {
+        match self {
+            Sink::Webhook(_) => "alert-sinks/webhook",
+            Sink::Command(_) => "alert-sinks/command",
+        }
+    }
+
+    async fn deliver(&self, body: String) {
+        match self {
+            Sink::Webhook(url) => {
+                let mut wait = FIRST_WAIT;
+                for attempt in 1..=ATTEMPTS {
+                    match tokio::time::timeout(TIMEOUT, post(url, body.clone())).await {
+                        Ok(Ok(())) => return,
+                        Ok(Err(e)) => tracing::warn!(url, attempt, "alert webhook failed: {e}"),
+                        Err(_) => tracing::warn!(url, attempt, "alert webhook timed out"),
+                    }
+                    if attempt < ATTEMPTS {
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                    }
+                }
+            }
+            Sink::Command(command) => {
+                if let Err(e) = run_command(command, &body).await {
+                    tracing::warn!(command, "alert command failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Delivers every alert event to every sink, each sink on its own, until shutdown.
 pub async fn run(shared: Arc<Shared>, sinks: Sinks, shutdown: CancellationToken) {
+    let sinks = [
+        sinks.webhook.map(Sink::Webhook),
+        sinks.command.map(Sink::Command),
+    ];
+    let deliveries = sinks
+        .into_iter()
+        .flatten()
+        .map(|sink| deliveries(shared.clone(), sink, shutdown.clone()));
+    futures_util::future::join_all(deliveries).await;
+}
+
+/// What an alert event is sent as, when it is one and not stale.
+fn body(record: &EventRecord, now_ms: u64) -> Option<String> {
+    let (Event::AlertFired { alert } | Event::AlertResolved { alert }) = &record.event else {
+        return None;
+    };
+    (record.at_ms + STALE_MS >= now_ms).then(|| {
+        serde_json::json!({
+            "event": record.event.kind(),
+            "seq": record.seq,
+            "alert": alert,
+            "text": record.event.describe(),
+        })
+        .to_string()
+    })
+}
+
+/// Delivers the alert events after `sink`'s cursor to it, a batch at a time, until shutdown.
+async fn deliveries(shared: Arc<Shared>, sink: Sink, shutdown: CancellationToken) {
+    let name = sink.cursor();
     loop {
         let batch = shared
-            .blocking(|shared| {
+            .blocking(move |shared| {
                 let store = shared.store.sync();
-                store
-                    .reaction_cursor(CURSOR)
-                    .and_then(|cursor| store.events_after(cursor, 64))
+                let own = store.reaction_cursor(name)?;
+                let cursor = match own {
+                    0 => store.reaction_cursor(SHARED_CURSOR)?,
+                    own => own,
+                };
+                store.events_after(cursor, BATCH)
             })
             .await;
         let events = match batch {
             Ok(events) => events,
             Err(e) => {
-                tracing::error!(cause = %e, "alert sinks could not read the event log");
+                tracing::error!(cause = %e, sink = name, "alert sink could not read the event log");
                 Vec::new()
             }
         };
-        for record in &events {
-            let alert = match &record.event {
-                Event::AlertFired { alert } | Event::AlertResolved { alert } => Some(alert),
-                _ => None,
-            };
-            if let Some(alert) = alert
-                && record.at_ms + STALE_MS >= unix_ms()
-            {
-                let body = serde_json::json!({
-                    "event": record.event.kind(),
-                    "seq": record.seq,
-                    "alert": alert,
-                    "text": record.event.describe(),
-                })
-                .to_string();
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = deliver(&sinks, body) => {}
-                }
-            }
-            let seq = record.seq;
+        let now = unix_ms();
+        let sent = events
+            .iter()
+            .filter_map(|record| body(record, now))
+            .map(|body| sink.deliver(body));
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = futures_util::future::join_all(sent) => {}
+        }
+        if let Some(last) = events.last().map(|r| r.seq) {
             let moved = shared
-                .blocking(move |shared| shared.store.sync().set_reaction_cursor(CURSOR, seq))
+                .blocking(move |shared| shared.store.sync().set_reaction_cursor(name, last))
                 .await;
             if let Err(e) = moved {
-                tracing::error!(cause = %e, "alert sinks could not move their cursor");
+                tracing::error!(cause = %e, sink = name, "alert sink could not move its cursor");
             }
         }
-        if events.len() == 64 {
+        if events.len() == BATCH as usize {
             continue;
         }
         tokio::select! {
@@ -85,28 +151,6 @@ pub async fn run(shared: Arc<Shared>, sinks: Sinks, shutdown: CancellationToken)
             _ = shared.events.stored() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-    }
-}
-
-async fn deliver(sinks: &Sinks, body: String) {
-    if let Some(url) = &sinks.webhook {
-        let mut wait = FIRST_WAIT;
-        for attempt in 1..=ATTEMPTS {
-            match tokio::time::timeout(TIMEOUT, post(url, body.clone())).await {
-                Ok(Ok(())) => break,
-                Ok(Err(e)) => tracing::warn!(url, attempt, "alert webhook failed: {e}"),
-                Err(_) => tracing::warn!(url, attempt, "alert webhook timed out"),
-            }
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-        }
-    }
-    if let Some(command) = &sinks.command
-        && let Err(e) = run_command(command, &body).await
-    {
-        tracing::warn!(command, "alert command failed: {e}");
     }
 }
 
@@ -217,21 +261,7 @@ mod tests {
             webhook: Some(url),
             command: Some(format!("cat > {}", out.display())),
         };
-        let alert = Alert {
-            id: 0,
-            rule: "drift".into(),
-            kind: AlertKind::Drift,
-            subject: "churn".into(),
-            version: Some(1),
-            column: Some("tenure".into()),
-            action: AlertAction::Notify,
-            firing: true,
-            fired_ms: unix_ms(),
-            resolved_ms: None,
-            value: 0.4,
-            bound: 0.1,
-            detail: "ks 0.4 > 0.1".into(),
-        };
+        let alert = alert("tenure");
         shared
             .blocking(move |shared| shared.store.sync().fire_alert(alert))
             .await
@@ -265,15 +295,108 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(&delivered).expect("the command got JSON");
         assert_eq!(json["alert"]["column"], "tenure");
+        // Each sink moves its own cursor once it has delivered: a restart sends nothing again.
+        for sink in ["alert-sinks/webhook", "alert-sinks/command"] {
+            tokio::time::timeout(wait, async {
+                while cursor(&shared, sink).await == 0 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .expect("the cursor moves");
+        }
         stop.cancel();
         task.await.expect("stops");
-        let cursor = shared
-            .blocking(|shared| shared.store.sync().reaction_cursor(CURSOR))
+    }
+
+    async fn cursor(shared: &Arc<Shared>, name: &'static str) -> u64 {
+        shared
+            .blocking(move |shared| shared.store.sync().reaction_cursor(name))
             .await
-            .expect("cursor");
-        assert!(
-            cursor > 0,
-            "delivered alerts are not delivered again after a restart"
+            .expect("cursor")
+    }
+
+    /// An alert on `column`, firing now.
+    fn alert(column: &str) -> Alert {
+        Alert {
+            id: 0,
+            rule: "drift".into(),
+            kind: AlertKind::Drift,
+            subject: "churn".into(),
+            version: Some(1),
+            column: Some(column.into()),
+            action: AlertAction::Notify,
+            firing: true,
+            fired_ms: unix_ms(),
+            resolved_ms: None,
+            value: 0.4,
+            bound: 0.1,
+            detail: "ks 0.4 > 0.1".into(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_webhook_that_never_answers_delays_neither_the_command_nor_other_alerts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = testing::shared(dir.path());
+        // Takes connections and never answers; counts them.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let (tried, mut tries) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+                let _ = tried.send(()).await;
+            }
+        });
+        let out = dir.path().join("alerts.jsonl");
+        let sinks = Sinks {
+            webhook: Some(url),
+            command: Some(format!(
+                "cat >> {}; echo >> {}",
+                out.display(),
+                out.display()
+            )),
+        };
+        for column in ["tenure", "charges"] {
+            let alert = alert(column);
+            shared
+                .blocking(move |shared| shared.store.sync().fire_alert(alert))
+                .await
+                .expect("fired");
+        }
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(shared.clone(), sinks, stop.clone()));
+        // Well within one webhook timeout (10 s): both alerts reach the command, and the
+        // webhook was tried for both at once.
+        let soon = Duration::from_secs(5);
+        tokio::time::timeout(soon, async {
+            loop {
+                let text = std::fs::read_to_string(&out).unwrap_or_default();
+                if text.contains("tenure") && text.contains("charges") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the command got both alerts while the webhook hung");
+        for _ in 0..2 {
+            tokio::time::timeout(soon, tries.recv())
+                .await
+                .expect("each alert tried on the webhook at once")
+                .expect("a try");
+        }
+        assert!(cursor(&shared, "alert-sinks/command").await > 0);
+        assert_eq!(
+            cursor(&shared, "alert-sinks/webhook").await,
+            0,
+            "the webhook's alerts are still owed"
         );
+        stop.cancel();
+        task.await.expect("stops");
     }
 }
