@@ -13,6 +13,7 @@ use drover_protocol::hash::ContentHash;
 use drover_protocol::types::unix_ms;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio_util::io::ReaderStream;
 
 use super::Api;
 use super::error::MlflowError;
@@ -154,11 +155,26 @@ pub async fn get(
         })
         .await?;
     let hash = ContentHash::parse(&hash).map_err(|e| MlflowError::internal(e.to_string()))?;
-    let bytes = tokio::fs::read(api.artifacts.path(&hash))
+    let file = tokio::fs::File::open(api.artifacts.path(&hash))
         .await
         .map_err(|e| MlflowError::internal(format!("reading artifact {path}: {e}")))?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    let size = file
+        .metadata()
+        .await
+        .map_err(|e| MlflowError::internal(format!("reading artifact {path}: {e}")))?
+        .len();
+    // Streamed from disk a chunk at a time: a reader holds one chunk of memory, whatever
+    // the artifact's size and however slowly it reads.
+    let body = Body::from_stream(ReaderStream::with_capacity(file, STREAM_CHUNK));
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+        (header::CONTENT_LENGTH, size.to_string()),
+    ];
+    Ok((headers, body).into_response())
 }
+
+/// Bytes read from disk at a time when an artifact is downloaded.
+const STREAM_CHUNK: usize = 64 << 10;
 
 #[derive(Deserialize)]
 struct Listing {
