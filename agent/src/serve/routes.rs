@@ -284,7 +284,7 @@ where
         .window
         .answered(started.elapsed(), predictions.chosen(), counted);
     s.shadows
-        .send(shadows, rows, predictions, kept.map(|k| k.key));
+        .send(shadows, (&served, rows), predictions, kept.map(|k| k.key));
     response
 }
 
@@ -350,7 +350,7 @@ where
                 .window
                 .answered(started.elapsed(), predictions.chosen(), true);
             s.shadows
-                .send(shadows, rows, predictions, kept.map(|k| k.key));
+                .send(shadows, (&served, rows), predictions, kept.map(|k| k.key));
             response
         }
         Err(e) => {

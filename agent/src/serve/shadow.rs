@@ -3,7 +3,9 @@
 //! fails to answer. Copies wait in a
 //! bounded queue for one worker; when it is full a copy is dropped and counted, so shadows
 //! never delay callers nor hold memory without bound. The worker takes what has queued up
-//! and predicts it as one batch per shadow version.
+//! and predicts it as one batch per shadow version. A shadow that takes other inputs than
+//! the version that answered reads each of its own by name from the request's rows; a row
+//! that lacks one counts as a failure of the shadow.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,10 +25,12 @@ const BATCH: usize = 256;
 /// requests instead of one (a copy's answer is never awaited by anyone).
 const GATHER: Duration = Duration::from_millis(1);
 
-/// A request's rows, the answer its caller got, the shadow versions to ask, and the request's
-/// feedback key (under which feedback will score each shadow's prediction), if it has one.
+/// A request's rows (as the version that answered read them), the answer its caller got, the
+/// shadow versions to ask, and the request's feedback key (under which feedback will score
+/// each shadow's prediction), if it has one.
 struct Copy {
     versions: ShadowSet,
+    from: Arc<Served>,
     rows: Rows,
     answered: Predictions,
     key: Option<u64>,
@@ -63,7 +67,7 @@ impl Shadows {
     pub fn send(
         &self,
         versions: Option<ShadowSet>,
-        rows: Rows,
+        (from, rows): (&Arc<Served>, Rows),
         answered: Predictions,
         key: Option<u64>,
     ) {
@@ -72,6 +76,7 @@ impl Shadows {
         };
         let copy = Copy {
             versions,
+            from: from.clone(),
             rows,
             answered,
             key,
@@ -100,15 +105,20 @@ fn answer(batch: &[Copy], pending: &Pending) {
             .iter()
             .filter(|c| c.versions.iter().any(|v| Arc::ptr_eq(v, served)))
             .collect();
-        let width = copies.first().map_or(0, |c| c.rows.width());
-        let total = copies.iter().map(|c| c.rows.rows()).sum();
-        let mut rows = Rows::with_capacity(width, total);
-        for copy in &copies {
-            copy.rows.cells().iter().cloned().for_each(|c| rows.push(c));
-        }
+        let total: usize = copies.iter().map(|c| c.rows.rows()).sum();
+        let mut rows = Rows::with_capacity(served.inputs().len(), total);
+        let mut unreadable = 0;
         served.shadow_requests.increment(copies.len() as u64);
+        let copies: Vec<&Copy> = copies
+            .into_iter()
+            .filter(|copy| {
+                let read = stack(&mut rows, copy, served);
+                unreadable += if read { 0 } else { copy.rows.rows() };
+                read
+            })
+            .collect();
         let mine = served.predict(&rows).ok();
-        let failed = if mine.is_some() { 0 } else { total };
+        let failed = unreadable + if mine.is_some() { 0 } else { rows.rows() };
         let mut at = 0;
         let mut differing = 0;
         for copy in copies {
@@ -131,6 +141,28 @@ fn answer(batch: &[Copy], pending: &Pending) {
     }
 }
 
+/// Appends `copy`'s rows to `rows` as `shadow` reads them: as they are when it takes the
+/// inputs of the version that answered, else each of its inputs picked by name; false (and
+/// nothing appended) when the request lacks one of them.
+fn stack(rows: &mut Rows, copy: &Copy, shadow: &Served) -> bool {
+    let (from, to) = (copy.from.inputs(), shadow.inputs());
+    if from == to {
+        copy.rows.cells().iter().cloned().for_each(|c| rows.push(c));
+        return true;
+    }
+    let picks: Option<Vec<usize>> = to
+        .iter()
+        .map(|input| from.iter().position(|f| f == input))
+        .collect();
+    let Some(picks) = picks else {
+        return false;
+    };
+    for row in copy.rows.cells().chunks(from.len().max(1)) {
+        picks.iter().for_each(|&at| rows.push(row[at].clone()));
+    }
+    true
+}
+
 /// Rows on which `answered` differs from `mine` from row `at` on: another class, or another
 /// value.
 fn differences(mine: &Predictions, at: usize, answered: &Predictions) -> usize {
@@ -145,5 +177,69 @@ fn differences(mine: &Predictions, at: usize, answered: &Predictions) -> usize {
             .filter(|(x, y)| (*x - *y).abs() > 1e-9 * x.abs().max(y.abs()).max(1.0))
             .count(),
         _ => answered.rows(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::pipeline::Cell;
+    use crate::train::stop::Stop;
+
+    /// A classifier of `label` from `features`, loaded as `m@version`; the table has columns
+    /// x, y and z, and the label follows y.
+    fn served(version: u32, features: &str) -> Arc<Served> {
+        let mut csv = String::from("x,y,z,label\n");
+        for i in 0..60 {
+            let label = if i < 30 { "low" } else { "high" };
+            csv.push_str(&format!("{},{i},{},{label}\n", i % 7, i % 5));
+        }
+        let table = drover_ml::table::parse(csv.as_bytes()).expect("csv");
+        let spec = drover_protocol::spec::TrainSpec::from_toml(&format!(
+            "experiment = \"t\"\nmodel = \"m\"\ndataset = \"t\"\ntarget = \"label\"\ntask = \"classification\"\nalgorithm = \"decision_tree\"\nseed = 7\nfeatures = [{features}]\n"
+        ))
+        .expect("spec");
+        let trained = crate::train::train(&spec, &table, None, None, &mut |_| {}, &Stop::default())
+            .expect("trained");
+        Arc::new(Served::load("m", version, &trained.artifact).expect("loads"))
+    }
+
+    /// A request's rows as `served` reads them, with the answer it gave.
+    fn copy(served: &Arc<Served>, shadow: &Arc<Served>, ys: &[f64]) -> Copy {
+        let mut rows = Rows::with_capacity(served.inputs().len(), ys.len());
+        for &y in ys {
+            for (name, _) in served.inputs() {
+                let value = if name == "y" { y } else { 1.0 };
+                rows.push(Cell::Number(value));
+            }
+        }
+        let answered = served.predict(&rows).expect("answered");
+        Copy {
+            versions: Arc::from(vec![shadow.clone()]),
+            from: served.clone(),
+            rows,
+            answered,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn a_shadow_with_other_inputs_reads_its_own_by_name_or_fails_the_row() {
+        let baseline = served(1, "\"x\", \"y\"");
+        let reordered = served(2, "\"y\"");
+        let needs_z = served(3, "\"y\", \"z\"");
+        assert_ne!(baseline.inputs(), reordered.inputs());
+        let pending = Pending::default();
+        let ys = [3.0, 10.0, 40.0, 55.0];
+        answer(&[copy(&baseline, &reordered, &ys)], &pending);
+        let (_, shadow) = reordered.window.take(0);
+        let shadow = shadow.expect("it shadowed");
+        assert_eq!((shadow.rows, shadow.failed), (4, 0), "y read by name");
+        assert_eq!(shadow.differing, 0, "the label follows y for both");
+
+        answer(&[copy(&baseline, &needs_z, &ys)], &pending);
+        let (_, shadow) = needs_z.window.take(0);
+        let shadow = shadow.expect("it shadowed");
+        assert_eq!((shadow.rows, shadow.failed), (4, 4), "no z in the request");
     }
 }

@@ -362,6 +362,9 @@ pub fn start(
             "{model}@{candidate} is already the deployed version"
         )));
     }
+    if spec.strategy == Strategy::Shadow {
+        shadow_can_read(shared, model, baseline, candidate)?;
+    }
     let _one_at_a_time = shared.rollouts.lock().unwrap_or_else(|e| e.into_inner());
     let now = unix_ms();
     let (rollout, record) = shared
@@ -375,6 +378,40 @@ pub fn start(
     shared.events.announce(record);
     apply(shared, &rollout)?;
     status(shared, &rollout)
+}
+
+/// A shadow is fed the requests its baseline answered: refused when the candidate takes an
+/// input the baseline's requests do not carry (it would fail every one of them).
+fn shadow_can_read(
+    shared: &Shared,
+    model: &str,
+    baseline: u32,
+    candidate: u32,
+) -> Result<(), ApiError> {
+    let store = shared.store.sync();
+    let names = |version: u32| -> Result<Option<Vec<String>>, ApiError> {
+        let schema = store.feature_schema(model, version).map_err(internal)?;
+        Ok(schema.filter(|s| !s.is_empty()).map(|s| {
+            s.split(',')
+                .map(|input| input.split(':').next().unwrap_or(input).to_string())
+                .collect()
+        }))
+    };
+    let (Some(theirs), Some(mine)) = (names(baseline)?, names(candidate)?) else {
+        return Ok(());
+    };
+    let missing: Vec<&str> = mine
+        .iter()
+        .filter(|name| !theirs.contains(name))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(format!(
+        "{model}@{candidate} takes inputs {model}@{baseline}'s requests do not carry ({}): a shadow would fail every request; roll it out as a canary instead",
+        missing.join(", ")
+    )))
 }
 
 fn busy(model: &str, id: u64) -> ApiError {

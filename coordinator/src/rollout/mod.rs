@@ -19,4 +19,6 @@ pub mod observation;
 pub mod recovery;
 pub mod shadow;
 #[cfg(test)]
+mod start_tests;
+#[cfg(test)]
 mod tests;

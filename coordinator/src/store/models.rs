@@ -200,6 +200,19 @@ impl Store {
             .optional()?)
     }
 
+    /// The inputs `model@version` was trained on (`name:kind`, sorted, comma-separated), when
+    /// drover trained it.
+    pub fn feature_schema(&self, model: &str, version: u32) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .read()?
+            .query_row(
+                "SELECT feature_schema FROM model_schemas WHERE model = ?1 AND version = ?2",
+                params![model, version],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Every version of `model`, newest first.
     pub fn model_versions(&self, model: &str) -> Result<Vec<ModelVersion>, StoreError> {
         let conn = self.read()?;
