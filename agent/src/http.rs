@@ -133,6 +133,7 @@ pub async fn serve(
     };
     let listen = Listen {
         max_connections: MAX_CONNECTIONS,
+        probes: &["/v2/health/live", "/v2/health/ready"],
         tls: access.tls,
     };
     drover_protocol::http::serve_service(listener, service, listen, shutdown).await;

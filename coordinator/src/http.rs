@@ -135,6 +135,7 @@ pub async fn serve(
     let app = app.layer(middleware::from_fn(mlflow_shaped_413));
     let listen = Listen {
         max_connections: MAX_CONNECTIONS,
+        probes: &["/healthz"],
         tls,
     };
     drover_protocol::http::serve(listener, app, listen, shutdown).await;

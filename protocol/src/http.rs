@@ -1,13 +1,14 @@
 //! The HTTP listener both daemons serve a router on: bounded (at most a set number of
-//! connections; more are closed on accept), with a deadline on each request's headers so idle
-//! or half-sent connections cannot hold every slot, HTTP/1.1 only, HTTPS when given a TLS
+//! connections, a quarter of them per client address, and a small reserve that answers only
+//! health probes; more are closed on accept, see [`crate::admission`]), with a deadline on
+//! each request's headers (which covers an idle keep-alive connection's wait for its next
+//! request) so idle or half-sent connections cannot hold every slot, HTTP/1.1 only, HTTPS when given a TLS
 //! acceptor, and the bearer-token rule of every drover listener: required when it is reachable
 //! beyond loopback, kept in a file created on first need.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Request, header};
@@ -18,10 +19,10 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use rand::RngCore;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::{Admission, Gate};
 use crate::head_deadline::HeadDeadline;
 
 /// How long a client may take to send a request's headers (and how long an idle keep-alive
@@ -107,10 +108,13 @@ pub fn presented(headers: &HeaderMap, token: &str) -> Presented {
 /// How a listener is bounded and reached.
 #[derive(Clone)]
 pub struct Listen {
-    /// Connections served at once; more are closed as soon as they are accepted.
+    /// Connections served at once; more are closed as soon as they are accepted (but for
+    /// the probe reserve).
     pub max_connections: usize,
     /// HTTPS when set.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The health probes' paths, which a reserve connection answers.
+    pub probes: &'static [&'static str],
 }
 
 /// Serves `app` on `listener` until `shutdown` fires, then finishes the requests in progress.
@@ -137,7 +141,7 @@ pub async fn serve_service<M, S>(
     S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(listen.max_connections));
+    let admission = Admission::new(listen.max_connections);
     let connections = TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -152,13 +156,20 @@ pub async fn serve_service<M, S>(
                 }
             },
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            metrics::counter!("drover_http_connections_refused_total").increment(1);
-            drop(stream);
-            continue;
+        let slot = match admission.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(reason) => {
+                metrics::counter!("drover_http_connections_refused_total", "reason" => reason)
+                    .increment(1);
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
-        let service = service(peer);
+        let service = Gate {
+            inner: service(peer),
+            probes_only: slot.reserve.then_some(listen.probes),
+        };
         let (shutdown, tls) = (shutdown.clone(), listen.tls.clone());
         connections.spawn(async move {
             let _slot = slot;

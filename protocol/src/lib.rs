@@ -27,6 +27,8 @@
 //! - [`token`]: the opaque enrollment token.
 
 #[cfg(feature = "net")]
+pub mod admission;
+#[cfg(feature = "net")]
 pub mod bulk;
 #[cfg(feature = "net")]
 pub mod conn;

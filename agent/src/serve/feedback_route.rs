@@ -29,7 +29,7 @@ use super::routes::Serving;
 /// Labelled rows one feedback request counts in a window at most.
 pub const COUNTED_PER_REQUEST: usize = 64;
 /// Labelled rows one source counts in a period at most.
-pub const COUNTED_PER_SOURCE: usize = 20_000;
+pub const COUNTED_PER_SOURCE: usize = 200_000;
 /// The period a source's count runs over.
 pub const SOURCE_PERIOD: Duration = Duration::from_secs(10);
 /// Sources tracked at once; past that, the rest share one count.

@@ -256,15 +256,16 @@ fn commit(shared: &Shared, next: &Rollout, decisions: Vec<Decision>) -> Result<(
         .sync()
         .save_rollout(next, decisions, note.as_deref())
         .map_err(internal)?;
+    after_commit(next);
+    let acted = apply(shared, next).and_then(|()| match next.phase {
+        Phase::Succeeded => super::recovery::settle_registry(shared, next),
+        _ => Ok(()),
+    });
+    // Announced once acted on: whoever reacts to a decision finds its weights in place.
     records
         .into_iter()
         .for_each(|record| shared.events.announce(record));
-    after_commit(next);
-    apply(shared, next)?;
-    if next.phase == Phase::Succeeded {
-        super::recovery::settle_registry(shared, next)?;
-    }
-    Ok(())
+    acted
 }
 
 /// Test-only: the process dies right after a decision that took a rollout to the phase
@@ -375,8 +376,9 @@ pub fn start(
         })
         .map_err(internal)?
         .map_err(|id| busy(model, id))?;
+    let applied = apply(shared, &rollout);
     shared.events.announce(record);
-    apply(shared, &rollout)?;
+    applied?;
     status(shared, &rollout)
 }
 
