@@ -45,6 +45,14 @@ pub async fn listen(catalog: Arc<Catalog>, access: Access, stop: &CancellationTo
     addr
 }
 
+/// A connection to `addr` from loopback address `from` (127.0.0.0/8 is all loopback), for
+/// tests that need more connections than one address may hold.
+pub async fn connect_from(from: std::net::IpAddr, addr: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(SocketAddr::new(from, 0)).expect("bind");
+    socket.connect(addr).await.expect("connects")
+}
+
 /// `rows` rows for the model in `catalog` as an OIP request (one tensor per input), with the
 /// body `id` when given.
 pub fn infer_body(catalog: &Catalog, rows: usize, id: Option<&str>) -> String {

@@ -10,7 +10,7 @@ use drover_agent::http::Access;
 use drover_agent::serve::reply::BODY_TIMEOUT;
 use drover_agent::serve::routes::MAX_IN_FLIGHT;
 use drover_tests::http_request;
-use drover_tests::listener::{churn_catalog, infer_body, listen};
+use drover_tests::listener::{churn_catalog, connect_from, infer_body, listen};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -152,10 +152,12 @@ async fn stalled_bodies_take_no_prediction_slot_and_end_in_a_408() {
     let body = infer_body(&catalog, 1, None);
     let addr = listen(catalog, Access::default(), &stop).await;
     // More requests whose bodies never come than there are prediction slots: a slot is taken
-    // only once a body has arrived, so they lock nobody out.
+    // only once a body has arrived, so they lock nobody out. (From two addresses: one may
+    // hold only a quarter of the listener's connections.)
     let mut stalled = Vec::with_capacity(MAX_IN_FLIGHT + 16);
-    for _ in 0..MAX_IN_FLIGHT + 16 {
-        let mut stream = TcpStream::connect(addr).await.expect("connects");
+    for i in 0..MAX_IN_FLIGHT + 16 {
+        let from: std::net::IpAddr = [127, 0, 0, 2 + (i % 2) as u8].into();
+        let mut stream = connect_from(from, addr).await;
         stream
             .write_all(b"POST /v2/models/churn/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
             .await

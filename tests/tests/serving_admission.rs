@@ -6,17 +6,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use drover_agent::http::{Access, MAX_CONNECTIONS};
-use drover_tests::listener::{churn_catalog, infer_body, listen};
+use drover_tests::listener::{churn_catalog, connect_from, infer_body, listen};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_util::sync::CancellationToken;
 
-/// A connection to `addr` from loopback address `from`.
-async fn connect_from(from: IpAddr, addr: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().expect("socket");
-    socket.bind(SocketAddr::new(from, 0)).expect("bind");
-    socket.connect(addr).await.expect("connects")
-}
+use tokio_util::sync::CancellationToken;
 
 /// One request with `Connection: close` from `from`: the status, or 0 when the connection
 /// was closed unanswered.

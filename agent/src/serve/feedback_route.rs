@@ -6,13 +6,11 @@
 //! (`feedback.token` in its state dir), as `Authorization: Bearer`, on loopback too; the
 //! listener's prediction token does not open it. One request counts at most
 //! [`COUNTED_PER_REQUEST`] rows in a window, and one source (the client's address) at most
-//! [`COUNTED_PER_SOURCE`] in each [`SOURCE_PERIOD`]; rows past those are judged and answered
-//! but not counted.
+//! what [`super::sources`] allows per period; rows past those are judged and answered but not
+//! counted.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -24,16 +22,10 @@ use serde_json::{Value, json};
 use super::feedback::{Judged, PredictionId};
 use super::reply::{Failure, read};
 use super::request::BadRequest;
-use super::routes::Serving;
+use super::serving::Serving;
 
 /// Labelled rows one feedback request counts in a window at most.
 pub const COUNTED_PER_REQUEST: usize = 64;
-/// Labelled rows one source counts in a period at most.
-pub const COUNTED_PER_SOURCE: usize = 200_000;
-/// The period a source's count runs over.
-pub const SOURCE_PERIOD: Duration = Duration::from_secs(10);
-/// Sources tracked at once; past that, the rest share one count.
-const MAX_SOURCES: usize = 4_096;
 
 /// The address a request came from, as the listener tells the router.
 #[derive(Debug, Clone, Copy)]
@@ -44,48 +36,6 @@ pub fn is_feedback(path: &str) -> bool {
     path.strip_prefix("/v2/models/")
         .and_then(|rest| rest.strip_suffix("/feedback"))
         .is_some_and(|name| !name.is_empty() && !name.contains('/'))
-}
-
-/// Rows each source has counted in the current period.
-pub struct Sources {
-    period: Mutex<(Instant, HashMap<Option<IpAddr>, usize>)>,
-}
-
-impl Default for Sources {
-    fn default() -> Self {
-        Self {
-            period: Mutex::new((Instant::now(), HashMap::new())),
-        }
-    }
-}
-
-impl Sources {
-    /// Takes up to `wanted` rows from what `source` may still count this period.
-    fn take(&self, source: Option<IpAddr>, wanted: usize) -> usize {
-        let mut period = self.period.lock().unwrap_or_else(|e| e.into_inner());
-        let (started, counts) = &mut *period;
-        if started.elapsed() >= SOURCE_PERIOD {
-            *started = Instant::now();
-            counts.clear();
-        }
-        let source = if counts.len() < MAX_SOURCES || counts.contains_key(&source) {
-            source
-        } else {
-            None
-        };
-        let used = counts.entry(source).or_default();
-        let granted = wanted.min(COUNTED_PER_SOURCE - *used);
-        *used += granted;
-        granted
-    }
-
-    /// Gives back `rows` taken for `source` but not counted.
-    fn give_back(&self, source: Option<IpAddr>, rows: usize) {
-        let mut period = self.period.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(used) = period.1.get_mut(&source) {
-            *used = used.saturating_sub(rows);
-        }
-    }
 }
 
 /// The refusal of a request without the feedback token, if it lacks it.
@@ -221,22 +171,6 @@ pub async fn feedback(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_source_counts_at_most_its_share_per_period_and_gets_back_what_it_did_not_use() {
-        let sources = Sources::default();
-        let one: Option<IpAddr> = Some([10, 0, 0, 1].into());
-        let other: Option<IpAddr> = Some([10, 0, 0, 2].into());
-        let mut granted = 0;
-        for _ in 0..COUNTED_PER_SOURCE {
-            granted += sources.take(one, COUNTED_PER_REQUEST);
-        }
-        assert_eq!(granted, COUNTED_PER_SOURCE);
-        assert_eq!(sources.take(one, 1), 0, "spent for this period");
-        assert_eq!(sources.take(other, 5), 5, "another source has its own");
-        sources.give_back(one, 3);
-        assert_eq!(sources.take(one, 10), 3);
-    }
 
     #[test]
     fn only_a_models_feedback_route_is_feedback() {

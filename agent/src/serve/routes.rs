@@ -20,74 +20,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper::body::Body as HttpBody;
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 
 use super::catalog::{Catalog, Pick};
-use super::feedback::{Kept, Pending};
 use super::feedback_route::feedback;
+use super::heavy::Reserved;
 use super::model::{Predictions, Served};
-use super::reply::{Failure, busy, json_answer, read, request_id, stamped};
+use super::reply::{Failure, MAX_BODY, busy, json_answer, read, request_id, stamped};
 use super::request::{BadRequest, Rows};
-use super::shadow::Shadows;
 use super::{mlflow, oip};
 
-/// Requests answered at once; more are refused with 503 rather than queued without bound.
-pub const MAX_IN_FLIGHT: usize = 256;
+pub use super::serving::{MAX_IN_FLIGHT, Serving};
+
 /// What the split sticks to: requests with the same key get the same version.
 const KEY: HeaderName = HeaderName::from_static("x-drover-key");
 /// The model `/invocations` asks, when the agent serves more than one.
 const MODEL: HeaderName = HeaderName::from_static("x-drover-model");
-
-/// What every prediction route shares (one `Arc`, so a request clones one pointer).
-pub struct Serving {
-    pub(super) catalog: Arc<Catalog>,
-    in_flight: Arc<Semaphore>,
-    pub(super) pending: Arc<Pending>,
-    shadows: Shadows,
-    /// What feedback requires; without it, feedback is refused.
-    pub(super) feedback_token: Option<Arc<str>>,
-    pub(super) sources: super::feedback_route::Sources,
-}
-
-impl Serving {
-    /// Serving the models of `catalog` (on a runtime: shadow copies get a worker task),
-    /// taking feedback with `feedback_token`.
-    pub fn start(catalog: Arc<Catalog>, feedback_token: Option<Arc<str>>) -> Arc<Self> {
-        let pending = Arc::new(Pending::default());
-        Arc::new(Serving {
-            catalog,
-            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
-            shadows: Shadows::start(pending.clone()),
-            pending,
-            feedback_token,
-            sources: Default::default(),
-        })
-    }
-
-    /// Keeps what `served` predicted for a request that arrived at `at`, for its feedback
-    /// (`counted` unless the request pinned the version), and the request's one row, when it
-    /// is sampled and counted, for live importance; returns the prediction's id and key when
-    /// it is kept (a classifier's).
-    fn remember(
-        &self,
-        served: &Served,
-        rows: &Rows,
-        predictions: &Predictions,
-        at: Instant,
-        counted: bool,
-    ) -> Option<Kept> {
-        let Predictions::Classes { chosen, .. } = predictions else {
-            return None;
-        };
-        let kept = self
-            .pending
-            .keep(&served.name, served.version, chosen, at, counted)?;
-        if rows.rows() == 1 && counted {
-            served.labelled.offer(kept.key, rows.cells());
-        }
-        Some(kept)
-    }
-}
 
 /// Every prediction route (the hot ones are also answered by [`super::direct`]).
 pub fn router(serving: &Arc<Serving>) -> Router {
@@ -245,6 +192,9 @@ where
         Ok(pick) => pick,
         Err(e) => return e.oip(),
     };
+    let Some(_body) = reserve(&s, &parts) else {
+        return busy();
+    };
     let bytes = match read(body).await {
         Ok(bytes) => bytes,
         Err(e) => return stamped(unread(e).oip(), &request_id(&parts.headers), &served),
@@ -254,14 +204,11 @@ where
     };
     let started = Instant::now();
     let counted = version.is_none();
-    let answer = serde_json::from_slice::<oip::InferRequest<'_>>(&bytes)
-        .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))
-        .and_then(|request| {
-            let asked_id = oip::asked_id(&request).map_err(Failure::Bad)?;
-            let rows = oip::rows(request, served.inputs()).map_err(Failure::Bad)?;
-            let predictions = predict(&served, &rows)?;
-            Ok((asked_id, rows, predictions))
-        });
+    let (size, read_by) = (bytes.len(), served.clone());
+    let answer = s
+        .heavy
+        .run(size, move || decode_oip(&bytes, &read_by))
+        .await;
     let (asked_id, rows, predictions) = match answer {
         Ok(answer) => answer,
         Err(e) => {
@@ -317,6 +264,9 @@ where
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("text/csv"));
     let id = request_id(headers);
+    let Some(_body) = reserve(&s, &parts) else {
+        return busy();
+    };
     let bytes = match read(body).await {
         Ok(bytes) => bytes,
         Err(e) => return stamped(unread(e).mlflow(), &id, &served),
@@ -325,21 +275,11 @@ where
         return busy();
     };
     let started = Instant::now();
-    let answer = (|| {
-        let inputs = served.inputs();
-        let rows = if csv {
-            let text = std::str::from_utf8(&bytes)
-                .map_err(|_| Failure::Bad(BadRequest::new("body", "CSV is not UTF-8")))?;
-            mlflow::rows_from_csv(text, inputs)
-        } else {
-            let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
-            mlflow::rows_from_json(&value, inputs)
-        }
-        .map_err(Failure::Bad)?;
-        let predictions = predict(&served, &rows)?;
-        Ok::<_, Failure>((rows, predictions))
-    })();
+    let (size, read_by) = (bytes.len(), served.clone());
+    let answer = s
+        .heavy
+        .run(size, move || decode_mlflow(&bytes, csv, &read_by))
+        .await;
     match answer {
         Ok((rows, predictions)) => {
             let kept = s.remember(&served, &rows, &predictions, started, true);
@@ -358,6 +298,47 @@ where
             stamped(e.mlflow(), &id, &served)
         }
     }
+}
+
+/// Reserves the body budget for the request with `parts`: its declared length, or the
+/// largest body when it declares none.
+fn reserve(s: &Serving, parts: &Parts) -> Option<Reserved> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(MAX_BODY);
+    s.heavy.reserve(declared.min(MAX_BODY))
+}
+
+/// An OIP request's id, rows and predictions.
+fn decode_oip(
+    bytes: &[u8],
+    served: &Served,
+) -> Result<(Option<String>, Rows, Predictions), Failure> {
+    let request = serde_json::from_slice::<oip::InferRequest<'_>>(bytes)
+        .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
+    let asked_id = oip::asked_id(&request).map_err(Failure::Bad)?;
+    let rows = oip::rows(request, served.inputs()).map_err(Failure::Bad)?;
+    let predictions = predict(served, &rows)?;
+    Ok((asked_id, rows, predictions))
+}
+
+/// An MLflow scoring request's rows (from CSV when `csv`, else JSON) and predictions.
+fn decode_mlflow(bytes: &[u8], csv: bool, served: &Served) -> Result<(Rows, Predictions), Failure> {
+    let inputs = served.inputs();
+    let rows = if csv {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| Failure::Bad(BadRequest::new("body", "CSV is not UTF-8")))?;
+        mlflow::rows_from_csv(text, inputs)
+    } else {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
+        mlflow::rows_from_json(&value, inputs)
+    }
+    .map_err(Failure::Bad)?;
+    let predictions = predict(served, &rows)?;
+    Ok((rows, predictions))
 }
 
 /// A request whose body could not be read (too large, cut short, or too slow to arrive):

@@ -17,11 +17,12 @@ use drover_protocol::serve::{LoadState, Variant, selects};
 use drover_protocol::types::{AgentId, unix_ms};
 use tokio_util::sync::CancellationToken;
 
+use super::acting::{self, apply};
 use super::analysis::Tally;
 use super::machine::{self, Observation, Readiness};
+use crate::registry;
 use crate::state::Shared;
 use crate::store::{Store, StoreError};
-use crate::{deployments, registry};
 
 /// How often every active rollout is looked at, besides when windows arrive.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -258,7 +259,7 @@ fn commit(shared: &Shared, next: &Rollout, decisions: Vec<Decision>) -> Result<(
         .map_err(internal)?;
     after_commit(next);
     let acted = apply(shared, next).and_then(|()| match next.phase {
-        Phase::Succeeded => super::recovery::settle_registry(shared, next),
+        Phase::Succeeded => acting::settle_registry(shared, next),
         _ => Ok(()),
     });
     // Announced once acted on: whoever reacts to a decision finds its weights in place.
@@ -282,37 +283,6 @@ fn after_commit(r: &Rollout) {
 
 #[cfg(not(all(feature = "fault-injection", debug_assertions)))]
 fn after_commit(_: &Rollout) {}
-
-/// Puts `r`'s weights on its deployment and sends it to the agents, unless it has them.
-/// Both versions stay loaded until the rollout is over, so any move is a weight change.
-pub(super) fn apply(shared: &Shared, r: &Rollout) -> Result<(), ApiError> {
-    let weights = machine::weights(r);
-    let variant = |version: u32, weight: u32, shadow: bool| -> Result<Variant, ApiError> {
-        let found = registry::find(
-            shared,
-            &ModelRef {
-                name: r.model.clone(),
-                selector: Selector::Number(version),
-            },
-        )?;
-        Ok(Variant {
-            version,
-            artifact_hash: drover_protocol::hash::ContentHash::parse(&found.artifact_hash)
-                .map_err(internal)?,
-            weight,
-            shadow,
-        })
-    };
-    let variants = match &r.phase {
-        Phase::Succeeded => vec![variant(r.candidate, 100, false)?],
-        Phase::RolledBack { .. } => vec![variant(r.baseline, 100, false)?],
-        _ => vec![
-            variant(r.baseline, weights.baseline, false)?,
-            variant(r.candidate, weights.candidate, weights.shadow)?,
-        ],
-    };
-    deployments::set_variants(shared, &r.model, variants)
-}
 
 /// Starts a rollout of `model` to `candidate`: the baseline is the version its deployment
 /// serves.

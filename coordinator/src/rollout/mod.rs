@@ -5,10 +5,12 @@
 //! - [`moves`]: the moves strategies share; [`observation`]: what the analysis looks at.
 //! - [`canary`], [`ab`], [`shadow`], [`bluegreen`]: each strategy's rules.
 //! - [`analysis`]: the candidate against the baseline, with always-valid tests.
-//! - [`controller`]: the shell: reads windows, persists decisions, sends weights.
+//! - [`controller`]: the shell: reads windows, persists decisions, sends weights
+//!   ([`acting`]: what a decision does beyond the store).
 //! - [`recovery`]: what an ended rollout implies, done again after a crash.
 
 pub mod ab;
+pub mod acting;
 pub mod analysis;
 pub mod bluegreen;
 pub mod canary;

@@ -8,22 +8,9 @@ use drover_protocol::msg::ApiError;
 use drover_protocol::registry::{ModelRef, Selector, Stage};
 use drover_protocol::rollout::{Phase, Rollout};
 
-use super::controller::apply;
+use super::acting::{apply, settle_registry};
 use crate::registry;
 use crate::state::Shared;
-
-/// The candidate becomes production and the baseline archived.
-pub(super) fn settle_registry(shared: &Shared, r: &Rollout) -> Result<(), ApiError> {
-    let version = |v: u32| ModelRef {
-        name: r.model.clone(),
-        selector: Selector::Number(v),
-    };
-    registry::promote(shared, &version(r.candidate), Stage::Production)?;
-    if registry::find(shared, &version(r.baseline))?.stage != Stage::Archived {
-        registry::promote(shared, &version(r.baseline), Stage::Archived)?;
-    }
-    Ok(())
-}
 
 /// For every deployed model whose last rollout has ended: its final weights, unless the
 /// deployment changed after the final decision; and a succeeded rollout's registry change,

@@ -242,6 +242,17 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// One-row latency while two clients send 8 MiB batches, next to the same load alone.
+    Heavy {
+        /// One-row requests a second.
+        #[arg(long, default_value_t = 500)]
+        rps: u32,
+        /// Length of each phase.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        window: Duration,
+        #[arg(long)]
+        json: bool,
+    },
     /// What analysing many concurrent rollouts costs the coordinator, per window.
     Analysis {
         #[arg(long, default_value_t = 100)]
@@ -346,6 +357,10 @@ impl BenchCmd {
             } => {
                 let report = super::bench_serve::run(concurrency, window, rounds).await?;
                 emit(&report, json, super::bench_serve::print)
+            }
+            BenchCmd::Heavy { rps, window, json } => {
+                let report = super::bench_heavy::run(rps, window).await?;
+                emit(&report, json, super::bench_heavy::print)
             }
             BenchCmd::Analysis {
                 rollouts,

@@ -106,7 +106,7 @@ async fn serving(catalog: Arc<Catalog>) -> anyhow::Result<SocketAddr> {
 }
 
 /// A logistic regression trained on 20 synthetic features, as artifact bytes.
-fn model() -> anyhow::Result<Vec<u8>> {
+pub(super) fn model() -> anyhow::Result<Vec<u8>> {
     let csv = super::bench_train::synthetic(5_000, 20);
     let table = drover_ml::table::parse(csv.as_bytes())?;
     let spec = super::bench_train::spec("label", "logistic_regression")?;

@@ -25,7 +25,7 @@ pub fn line(record: &EventRecord, json: bool) -> String {
             "{:>6}  {:<16}  {}",
             record.seq,
             record.event.kind(),
-            record.event.describe()
+            crate::present::printable(&record.event.describe())
         )
     }
 }

@@ -44,7 +44,7 @@ pub async fn wait_for_end(
             _ = check.tick(), if !started => {
                 let reason = why_waiting(client).await?;
                 if said.as_ref() != Some(&reason) {
-                    eprintln!("{reason}");
+                    eprintln!("{}", crate::present::printable(&reason));
                     said = Some(reason);
                 }
                 continue;
@@ -63,7 +63,7 @@ pub async fn wait_for_end(
             }
             Event::RunRequeued { id, reason } if id == run.id => {
                 started = false;
-                eprintln!("queued again: {reason}")
+                eprintln!("queued again: {}", crate::present::printable(&reason))
             }
             Event::TrialFinished {
                 id,

@@ -8,6 +8,7 @@ pub mod bench_analysis;
 pub mod bench_console;
 pub mod bench_data;
 pub mod bench_drift;
+pub mod bench_heavy;
 pub mod bench_ingest;
 pub mod bench_mlflow;
 mod bench_proc;

@@ -218,7 +218,7 @@ pub async fn show(
         }
         println!();
         if let Some(reason) = waiting {
-            println!("{reason}");
+            println!("{}", crate::present::printable(&reason));
         }
     }
     Ok(())

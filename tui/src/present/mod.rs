@@ -22,10 +22,33 @@ pub fn age(at_ms: Option<u64>, now_ms: u64) -> String {
     }
 }
 
-/// Renders rows under headers as aligned columns.
+/// `text` safe to print on a terminal: control characters (escape sequences, carriage
+/// returns, newlines that would fake a line of output) and bidirectional overrides are shown
+/// escaped (`\u{1b}`) instead of acting. Names and messages from agents and MLflow clients
+/// reach every listing, and a terminal must not take them for commands.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let acts =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(acts) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match acts(c) {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// Renders rows under headers as aligned columns, every cell [`printable`].
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| printable(c).into_owned()).collect())
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -39,7 +62,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         padded.join("  ").trim_end().to_string()
     };
     let mut out = line(headers.to_vec());
-    for row in rows {
+    for row in &rows {
         out.push('\n');
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
@@ -58,7 +81,23 @@ pub fn size(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::age;
+    use super::{age, printable, table};
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(printable("churn-prod"), "churn-prod");
+        assert_eq!(printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(
+            printable("host\n2026-12-08 INFO fake line"),
+            "host\\u{a}2026-12-08 INFO fake line"
+        );
+        assert_eq!(printable("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
+        let listed = table(&["HOST"], &[vec!["\x1b]0;owned\x07".into()]]);
+        assert!(
+            !listed.contains('\x1b') && !listed.contains('\x07'),
+            "{listed}"
+        );
+    }
 
     #[test]
     fn ages_read_naturally() {
