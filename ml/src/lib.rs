@@ -17,6 +17,7 @@
 pub mod drift;
 pub mod fairness;
 pub mod gates;
+pub mod lines;
 pub mod metric;
 pub mod paired;
 pub mod profile;

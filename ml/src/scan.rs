@@ -404,6 +404,20 @@ mod tests {
     }
 
     #[test]
+    fn a_line_past_the_limit_is_refused_before_it_is_buffered() {
+        let mut csv = b"a,b\n1,2\n3,".to_vec();
+        csv.extend(std::iter::repeat_n(b'9', crate::lines::MAX_LINE + 10));
+        csv.extend(b"\n5,6\n");
+        let expected = "line 3 is longer than 4194304 bytes";
+        let scanned = scan_bytes(&csv).expect_err("refused");
+        assert_eq!(scanned.to_string(), expected);
+        let parsed = crate::table::parse(&csv).expect_err("refused");
+        assert_eq!(parsed.to_string(), expected);
+        let header = vec![b'h'; crate::lines::MAX_LINE + 1];
+        assert!(crate::table::parse(&header).is_err(), "a header line too");
+    }
+
+    #[test]
     fn a_scan_refuses_what_parsing_refuses() {
         for bad in [
             &b""[..],

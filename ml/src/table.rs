@@ -6,6 +6,8 @@ use std::collections::HashSet;
 
 use drover_protocol::data::schema::{Column, ColumnKind, Schema};
 
+use crate::lines::{LineLimit, LineTooLong};
+
 /// Most columns a dataset may have.
 pub const MAX_COLUMNS: usize = 4096;
 
@@ -74,6 +76,8 @@ pub enum TableError {
     },
     #[error("line {line}: {message}")]
     Csv { line: u64, message: String },
+    #[error("{0}")]
+    LineTooLong(#[from] LineTooLong),
 }
 
 pub(crate) fn is_null(value: &str) -> bool {
@@ -89,12 +93,13 @@ struct RawColumn {
     values: Vec<Option<String>>,
 }
 
-/// A CSV reader as every dataset is read: a header line, fields trimmed.
-pub(crate) fn reader<R: std::io::Read>(source: R) -> csv::Reader<R> {
+/// A CSV reader as every dataset is read: a header line, fields trimmed, no line longer
+/// than [`crate::lines::MAX_LINE`].
+pub(crate) fn reader<R: std::io::Read>(source: R) -> csv::Reader<LineLimit<R>> {
     csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
-        .from_reader(source)
+        .from_reader(LineLimit::new(source))
 }
 
 /// Parses CSV bytes into a typed table.
@@ -372,6 +377,13 @@ pub(crate) fn csv_error(error: &csv::Error, fallback_line: u64) -> TableError {
             found: *len as usize,
         },
         csv::ErrorKind::Utf8 { .. } => TableError::Encoding { line },
+        csv::ErrorKind::Io(e) => match e.get_ref().and_then(|i| i.downcast_ref::<LineTooLong>()) {
+            Some(long) => TableError::LineTooLong(*long),
+            None => TableError::Csv {
+                line,
+                message: error.to_string(),
+            },
+        },
         _ => TableError::Csv {
             line,
             message: error.to_string(),
