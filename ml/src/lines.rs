@@ -84,7 +84,9 @@ mod tests {
         let error = LineLimit::new(&ended[..])
             .read(&mut vec![0; ended.len()])
             .expect_err("refused");
-        let inner = error.get_ref().and_then(|e| e.downcast_ref::<LineTooLong>());
+        let inner = error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<LineTooLong>());
         assert_eq!(inner, Some(&LineTooLong(2)));
     }
 }

@@ -1,13 +1,15 @@
 //! Shadow versions: each gets a copy of the rows a request carried, off the request's path,
 //! and counts how often its answer differs from the one the caller got, and how often it
-//! fails to answer. Copies wait in a
-//! bounded queue for one worker; when it is full a copy is dropped and counted, so shadows
-//! never delay callers nor hold memory without bound. The worker takes what has queued up
-//! and predicts it as one batch per shadow version. A shadow that takes other inputs than
+//! fails to answer. Copies wait in a queue bounded in count ([`QUEUE`]) and in bytes
+//! ([`QUEUE_BYTES`] of rows, shown as `drover_shadow_queue_bytes`); a copy past either is
+//! dropped and counted, so shadows never delay callers nor hold memory without bound. One
+//! worker takes what has queued up and predicts it as one batch per shadow version, on the
+//! blocking pool, so a shadow of large batches never stalls the async workers. A shadow that takes other inputs than
 //! the version that answered reads each of its own by name from the request's rows; a row
 //! that lacks one counts as a failure of the shadow.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -19,6 +21,8 @@ use super::request::Rows;
 
 /// Copies waiting for the shadow worker; more are dropped.
 pub const QUEUE: usize = 1024;
+/// Bytes of rows waiting for the shadow worker; a copy past them is dropped.
+pub const QUEUE_BYTES: usize = 64 << 20;
 /// Most copies the worker answers at once.
 const BATCH: usize = 256;
 /// How long the worker waits after a batch, so that the next one gathers the copies of many
@@ -40,7 +44,14 @@ struct Copy {
 #[derive(Clone)]
 pub struct Shadows {
     queue: mpsc::Sender<Copy>,
+    /// Bytes of the rows queued.
+    queued: Arc<AtomicUsize>,
     dropped: metrics::Counter,
+}
+
+/// What a copy's rows take, roughly: their cells (text past them not counted).
+fn bytes_of(rows: &Rows) -> usize {
+    std::mem::size_of_val(rows.cells())
 }
 
 impl Shadows {
@@ -48,16 +59,33 @@ impl Shadows {
     /// for feedback.
     pub fn start(pending: Arc<Pending>) -> Self {
         let (queue, mut copies) = mpsc::channel::<Copy>(QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let taken = queued.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while copies.recv_many(&mut batch, BATCH).await > 0 {
-                answer(&batch, &pending);
-                batch.clear();
+                let freed: usize = batch.iter().map(|c| bytes_of(&c.rows)).sum();
+                let pending = pending.clone();
+                let answered = tokio::task::spawn_blocking(move || {
+                    answer(&batch, &pending);
+                    batch.clear();
+                    batch
+                });
+                batch = match answered.await {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        tracing::error!(cause = %e, "a shadow batch failed");
+                        Vec::with_capacity(BATCH)
+                    }
+                };
+                let left = taken.fetch_sub(freed, Ordering::Relaxed) - freed;
+                metrics::gauge!("drover_shadow_queue_bytes").set(left as f64);
                 tokio::time::sleep(GATHER).await;
             }
         });
         Self {
             queue,
+            queued,
             dropped: metrics::counter!("drover_shadow_dropped_total"),
         }
     }
@@ -74,6 +102,12 @@ impl Shadows {
         let Some(versions) = versions else {
             return;
         };
+        let bytes = bytes_of(&rows);
+        if self.queued.fetch_add(bytes, Ordering::Relaxed) + bytes > QUEUE_BYTES {
+            self.queued.fetch_sub(bytes, Ordering::Relaxed);
+            self.dropped.increment(1);
+            return;
+        }
         let copy = Copy {
             versions,
             from: from.clone(),
@@ -82,6 +116,7 @@ impl Shadows {
             key,
         };
         if self.queue.try_send(copy).is_err() {
+            self.queued.fetch_sub(bytes, Ordering::Relaxed);
             self.dropped.increment(1);
         }
     }
@@ -221,6 +256,30 @@ mod tests {
             answered,
             key: None,
         }
+    }
+
+    #[tokio::test]
+    async fn queued_copies_stay_within_their_bytes() {
+        let served = served(1, "\"y\"");
+        let shadows = Shadows::start(Arc::new(Pending::default()));
+        // A current-thread runtime: the worker takes nothing until this test yields.
+        let cells = (QUEUE_BYTES / 2 + 1) / std::mem::size_of::<Cell>();
+        for _ in 0..3 {
+            let rows = Rows::from_cells(vec![Cell::Number(1.0); cells], 1).expect("rows");
+            let versions: ShadowSet = Arc::from(vec![served.clone()]);
+            shadows.send(
+                Some(versions),
+                (&served, rows),
+                Predictions::Values(Vec::new()),
+                None,
+            );
+        }
+        let queued = shadows.queued.load(Ordering::Relaxed);
+        assert!(queued <= QUEUE_BYTES, "{queued} bytes queued");
+        assert!(
+            queued > QUEUE_BYTES / 2,
+            "one copy queued, the others dropped"
+        );
     }
 
     #[test]
