@@ -1,38 +1,78 @@
-//! Large requests, decoded and predicted off the async workers: a request whose body is at
-//! least [`LARGE_BODY`] is decoded and predicted on tokio's blocking pool, at most
-//! [`HEAVY_AT_ONCE`] at a time (the rest wait their turn), so two clients sending 8 MiB
-//! batches neither stall the one-row requests the workers answer meanwhile nor hold more
-//! than two decoded batches in memory. Large bodies are bounded in all: [`BODY_BUDGET`] bytes
-//! of them are held at once (a request declaring at least [`LARGE_BODY`], or no length,
-//! reserves it before its body is read; past the budget it is a 503), shown as
+//! Large requests, answered off the async workers: a request whose body is at least
+//! [`LARGE_BODY`] is decoded, predicted and its answer written on a pool of its own, at most
+//! [`HEAVY_AT_ONCE`] threads and never one per core (the rest wait their turn), running
+//! at a lower scheduling priority (nice 10), so two clients sending 8 MiB batches neither
+//! stall nor crowd out the one-row requests the async workers answer meanwhile, nor hold
+//! more than two decoded batches in memory. Large bodies are bounded in all: [`BODY_BUDGET`]
+//! bytes of them are held at once (a request declaring at least [`LARGE_BODY`], or no
+//! length, reserves it before its body is read; past the budget it is a 503), shown as
 //! `drover_agent_body_bytes`. Small bodies reserve nothing (the connection limit bounds
 //! them), so clients stalling large uploads can delay other large ones, never a one-row
 //! prediction.
 
-use std::sync::Arc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-/// Bodies at least this large are decoded and predicted on the blocking pool.
+/// Bodies at least this large are answered on the heavy pool.
 pub const LARGE_BODY: usize = 64 << 10;
-/// Large requests decoded and predicted at once.
+/// Threads of the heavy pool at most; fewer on a machine with fewer cores (one core is left
+/// to the async workers).
 pub const HEAVY_AT_ONCE: usize = 2;
 /// Bytes of request bodies held at once, in all.
 pub const BODY_BUDGET: usize = 256 << 20;
 /// The budget's unit: a reservation is rounded up to whole KiB.
 const UNIT: usize = 1 << 10;
+/// How much less the heavy pool's threads are scheduled than the async workers (nice).
+const NICER: i32 = 10;
 
-/// The blocking pool's turns and the body budget.
+/// Work for the heavy pool.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The heavy pool and the body budget.
 pub struct Heavy {
-    turns: Arc<Semaphore>,
+    jobs: Sender<Job>,
     budget: Arc<Semaphore>,
     held: metrics::Gauge,
 }
 
+/// The heavy pool's threads: [`HEAVY_AT_ONCE`], less one core left to the async workers
+/// when there are few.
+fn threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    HEAVY_AT_ONCE.min(cores.saturating_sub(1)).max(1)
+}
+
+/// One thread of the heavy pool: runs jobs until the pool is dropped.
+fn work(jobs: &Mutex<Receiver<Job>>) {
+    // On Linux this lowers the calling thread only; a failure leaves it at its priority.
+    let _ = rustix::process::setpriority_process(None, NICER);
+    loop {
+        let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
+
 impl Default for Heavy {
     fn default() -> Self {
+        let (jobs, queue) = channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..threads() {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("drover-heavy-{n}"))
+                .spawn(move || work(&queue));
+            if let Err(e) = spawned {
+                tracing::error!(cause = %e, "could not start a thread for large requests");
+            }
+        }
         Self {
-            turns: Arc::new(Semaphore::new(HEAVY_AT_ONCE)),
+            jobs,
             budget: Arc::new(Semaphore::new(BODY_BUDGET / UNIT)),
             held: metrics::gauge!("drover_agent_body_bytes"),
         }
@@ -69,8 +109,8 @@ impl Heavy {
         })
     }
 
-    /// Runs `work` (decoding and predicting a body of `size` bytes): inline when it is
-    /// small, else on the blocking pool once a turn is free.
+    /// Runs `work` (answering a body of `size` bytes): inline when it is small, else on the
+    /// heavy pool once a thread is free. A panic in it resumes here.
     pub async fn run<R: Send + 'static>(
         &self,
         size: usize,
@@ -79,11 +119,17 @@ impl Heavy {
         if size < LARGE_BODY {
             return work();
         }
-        let _turn = self.turns.acquire().await;
-        match tokio::task::spawn_blocking(work).await {
-            Ok(answer) => answer,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => panic!("a prediction on the blocking pool was cancelled: {e}"),
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = answer.send(catch_unwind(AssertUnwindSafe(work)));
+        });
+        if self.jobs.send(job).is_err() {
+            panic!("the pool for large requests has stopped");
+        }
+        match answered.await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("the pool for large requests dropped a request"),
         }
     }
 }

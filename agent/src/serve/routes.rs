@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use hyper::body::Body as HttpBody;
 use serde_json::{Value, json};
 
-use super::catalog::{Catalog, Pick};
+use super::catalog::{Catalog, Pick, ShadowSet};
 use super::feedback_route::feedback;
 use super::heavy::Reserved;
 use super::model::{Predictions, Served};
@@ -202,36 +202,54 @@ where
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         return busy();
     };
+    let size = bytes.len();
     let started = Instant::now();
     let counted = version.is_none();
-    let (size, read_by) = (bytes.len(), served.clone());
-    let answer = s
-        .heavy
-        .run(size, move || decode_oip(&bytes, &read_by))
-        .await;
-    let (asked_id, rows, predictions) = match answer {
-        Ok(answer) => answer,
-        Err(e) => {
-            served.window.failed(started.elapsed(), counted);
-            return stamped(e.oip(), &request_id(&parts.headers), &served);
-        }
+    let shared = s.clone();
+    let answer = move || {
+        let (s, headers) = (&shared, &parts.headers);
+        let (asked_id, rows, predictions) = match decode_oip(&bytes, &served) {
+            Ok(answer) => answer,
+            Err(e) => {
+                served.window.failed(started.elapsed(), counted);
+                return stamped(e.oip(), &request_id(headers), &served);
+            }
+        };
+        let id = asked_id.unwrap_or_else(|| request_id(headers));
+        answer_oip(
+            s,
+            (&served, shadows),
+            (&id, rows, predictions),
+            (started, counted),
+        )
     };
-    let id = asked_id.unwrap_or_else(|| request_id(&parts.headers));
-    let kept = s.remember(&served, &rows, &predictions, started, counted);
+    s.heavy.run(size, answer).await
+}
+
+/// The answer to an OIP request with `id` whose `rows` `served` predicted as `predictions`
+/// (the request arrived at `started`; `counted` unless it pinned the version): kept for
+/// feedback, counted in the window, copied to the `shadows`.
+fn answer_oip(
+    s: &Serving,
+    (served, shadows): (&Arc<Served>, Option<ShadowSet>),
+    (id, rows, predictions): (&str, Rows, Predictions),
+    (started, counted): (Instant, bool),
+) -> Response {
+    let kept = s.remember(served, &rows, &predictions, started, counted);
     let prediction = kept.map(|k| k.id.to_string());
     let reply = oip::InferResponse {
         model_name: &served.name,
         model_version: &served.version_text,
-        id: &id,
+        id,
         parameters: prediction.as_deref().map(oip::Parameters::of),
-        outputs: oip::outputs(&served, &predictions),
+        outputs: oip::outputs(served, &predictions),
     };
-    let response = json_answer(&reply, &id, prediction.as_deref(), &served);
+    let response = json_answer(&reply, id, prediction.as_deref(), served);
     served
         .window
         .answered(started.elapsed(), predictions.chosen(), counted);
     s.shadows
-        .send(shadows, (&served, rows), predictions, kept.map(|k| k.key));
+        .send(shadows, (served, rows), predictions, kept.map(|k| k.key));
     response
 }
 
@@ -275,21 +293,18 @@ where
         return busy();
     };
     let started = Instant::now();
-    let (size, read_by) = (bytes.len(), served.clone());
-    let answer = s
-        .heavy
-        .run(size, move || decode_mlflow(&bytes, csv, &read_by))
-        .await;
-    match answer {
+    let (size, shared) = (bytes.len(), s.clone());
+    let answer = move || match decode_mlflow(&bytes, csv, &served) {
         Ok((rows, predictions)) => {
-            let kept = s.remember(&served, &rows, &predictions, started, true);
+            let kept = shared.remember(&served, &rows, &predictions, started, true);
             let prediction = kept.map(|k| k.id.to_string());
             let answer = mlflow::answer(&served, &predictions);
             let response = json_answer(&answer, &id, prediction.as_deref(), &served);
             served
                 .window
                 .answered(started.elapsed(), predictions.chosen(), true);
-            s.shadows
+            shared
+                .shadows
                 .send(shadows, (&served, rows), predictions, kept.map(|k| k.key));
             response
         }
@@ -297,7 +312,8 @@ where
             served.window.failed(started.elapsed(), true);
             stamped(e.mlflow(), &id, &served)
         }
-    }
+    };
+    s.heavy.run(size, answer).await
 }
 
 /// Reserves the body budget for the request with `parts`: its declared length, or the

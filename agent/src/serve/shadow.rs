@@ -3,8 +3,8 @@
 //! fails to answer. Copies wait in a queue bounded in count ([`QUEUE`]) and in bytes
 //! ([`QUEUE_BYTES`] of rows, shown as `drover_shadow_queue_bytes`); a copy past either is
 //! dropped and counted, so shadows never delay callers nor hold memory without bound. One
-//! worker takes what has queued up and predicts it as one batch per shadow version, on the
-//! blocking pool, so a shadow of large batches never stalls the async workers. A shadow that takes other inputs than
+//! worker takes what has queued up and predicts it as one batch per shadow version; a batch
+//! of large requests' rows on the blocking pool, so it never stalls the async workers. A shadow that takes other inputs than
 //! the version that answered reads each of its own by name from the request's rows; a row
 //! that lacks one counts as a failure of the shadow.
 
@@ -23,6 +23,9 @@ use super::request::Rows;
 pub const QUEUE: usize = 1024;
 /// Bytes of rows waiting for the shadow worker; a copy past them is dropped.
 pub const QUEUE_BYTES: usize = 64 << 20;
+/// A batch of at least this many bytes of rows is predicted on the blocking pool; smaller
+/// ones (the copies of one-row requests) right on the worker, which is cheaper.
+const LARGE_BATCH: usize = 1 << 20;
 /// Most copies the worker answers at once.
 const BATCH: usize = 256;
 /// How long the worker waits after a batch, so that the next one gathers the copies of many
@@ -65,19 +68,24 @@ impl Shadows {
             let mut batch = Vec::with_capacity(BATCH);
             while copies.recv_many(&mut batch, BATCH).await > 0 {
                 let freed: usize = batch.iter().map(|c| bytes_of(&c.rows)).sum();
-                let pending = pending.clone();
-                let answered = tokio::task::spawn_blocking(move || {
+                if freed < LARGE_BATCH {
                     answer(&batch, &pending);
                     batch.clear();
-                    batch
-                });
-                batch = match answered.await {
-                    Ok(batch) => batch,
-                    Err(e) => {
-                        tracing::error!(cause = %e, "a shadow batch failed");
-                        Vec::with_capacity(BATCH)
-                    }
-                };
+                } else {
+                    let pending = pending.clone();
+                    let answered = tokio::task::spawn_blocking(move || {
+                        answer(&batch, &pending);
+                        batch.clear();
+                        batch
+                    });
+                    batch = match answered.await {
+                        Ok(batch) => batch,
+                        Err(e) => {
+                            tracing::error!(cause = %e, "a shadow batch failed");
+                            Vec::with_capacity(BATCH)
+                        }
+                    };
+                }
                 let left = taken.fetch_sub(freed, Ordering::Relaxed) - freed;
                 metrics::gauge!("drover_shadow_queue_bytes").set(left as f64);
                 tokio::time::sleep(GATHER).await;
