@@ -6,7 +6,7 @@
 use std::io::{self, Read};
 
 /// Longest line a CSV may have, bytes (every field of a row together).
-pub const MAX_LINE: usize = 4 << 20;
+pub const MAX_LINE: usize = 16 << 20;
 
 /// Why reading stopped: line `0` ran past [`MAX_LINE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

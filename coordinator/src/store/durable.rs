@@ -6,13 +6,11 @@
 //! once it is done. Hot writes (metric points, serving windows, events in batches) stay
 //! NORMAL, so ingest pays only for the syncs durable commits make.
 
+use rusqlite::Connection;
 use std::ops::{Deref, DerefMut};
 use std::sync::MutexGuard;
-use std::time::Instant;
 
-use rusqlite::{Connection, TransactionBehavior};
-
-use super::{Store, StoreError, record_write};
+use super::{Store, StoreError};
 
 /// The writer connection with `synchronous=FULL` until it is dropped.
 pub struct Durable<'a>(MutexGuard<'a, Connection>);
@@ -52,13 +50,7 @@ impl Store {
         &self,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let started = Instant::now();
-        let mut conn = self.durable()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let answer = work(&tx)?;
-        tx.commit()?;
-        record_write(started);
-        Ok(answer)
+        super::commit_on(&mut *self.durable()?, work)
     }
 }
 

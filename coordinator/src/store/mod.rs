@@ -119,6 +119,19 @@ pub struct Store {
     pending: quarantine::Pending,
 }
 
+/// Runs `work` in one immediate write transaction on `conn`, committed when it answers `Ok`.
+fn commit_on<R>(
+    conn: &mut Connection,
+    work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let started = Instant::now();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let answer = work(&tx)?;
+    tx.commit()?;
+    record_write(started);
+    Ok(answer)
+}
+
 fn record_write(started: Instant) {
     ::metrics::histogram!("drover_store_write_seconds").record(started.elapsed().as_secs_f64());
 }
@@ -181,13 +194,7 @@ impl Store {
         &self,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let started = Instant::now();
-        let mut conn = self.lock()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let answer = work(&tx)?;
-        tx.commit()?;
-        record_write(started);
-        Ok(answer)
+        commit_on(&mut *self.lock()?, work)
     }
 
     /// Records a newly issued join token.
