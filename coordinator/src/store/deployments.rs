@@ -1,5 +1,6 @@
 //! Deployments in the store: the desired state of serving, one row per model, and the
-//! serving windows agents report, as time series kept for [`WINDOW_RETENTION_MS`].
+//! serving windows agents report, as time series kept for [`WINDOW_RETENTION_MS`] and at
+//! most [`super::retention::MAX_WINDOW_ROWS`].
 
 use std::time::Instant;
 
@@ -8,7 +9,7 @@ use drover_protocol::types::AgentId;
 use drover_protocol::types::Labels;
 use rusqlite::params;
 
-use super::{Store, StoreError, json, record_write};
+use super::{Store, StoreError, json, record_write, retention};
 
 /// How long serving windows are kept.
 pub const WINDOW_RETENTION_MS: u64 = 7 * 24 * 3600 * 1000;
@@ -118,6 +119,7 @@ impl Store {
                 "DELETE FROM serving_windows WHERE end_ms < ?1",
                 [now_ms.saturating_sub(WINDOW_RETENTION_MS) as i64],
             )?;
+            retention::keep_newest(&tx, "serving_windows", retention::MAX_WINDOW_ROWS)?;
         }
         tx.commit()?;
         record_write(started);
@@ -153,6 +155,7 @@ impl Store {
                     w.failed as i64
                 ])?;
             }
+            retention::keep_newest(&tx, "serving_windows", retention::MAX_WINDOW_ROWS)?;
         }
         tx.commit()?;
         record_write(started);

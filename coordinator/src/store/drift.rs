@@ -12,7 +12,7 @@ use drover_protocol::types::AgentId;
 use rusqlite::params;
 
 use super::events::insert_event;
-use super::{Store, StoreError, json, record_write};
+use super::{Store, StoreError, json, record_write, retention};
 
 impl Store {
     /// The JSON bodies of `table` the query selects (`rowid, body`), decoded; one that does
@@ -55,6 +55,7 @@ impl Store {
                     json(s)?
                 ])?;
             }
+            retention::keep_newest(&tx, "sketch_windows", retention::MAX_SKETCH_ROWS)?;
         }
         tx.commit()?;
         record_write(started);
@@ -109,6 +110,7 @@ impl Store {
             )?
             .execute(params![agent.0, w.model, w.version, now_ms as i64, json(w)?])?;
         }
+        retention::keep_newest(&tx, "live_importance", retention::MAX_IMPORTANCE_ROWS)?;
         tx.commit()?;
         Ok(())
     }

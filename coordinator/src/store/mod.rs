@@ -30,6 +30,7 @@ pub mod quarantine;
 mod reactions;
 mod registered;
 mod registry_edits;
+mod retention;
 mod rollouts;
 mod run_files;
 mod run_inputs;
