@@ -35,11 +35,6 @@ fn status_mib(field: &str) -> anyhow::Result<f64> {
     Ok(kib / 1024.0)
 }
 
-/// Resets the peak so that the next reading is the next step's own.
-fn reset_peak() -> anyhow::Result<()> {
-    std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak memory")
-}
-
 /// Writes a synthetic churn CSV of at least `mib` MiB to `path`; returns its row count.
 fn write_csv(path: &Path, mib: u64) -> anyhow::Result<u64> {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -83,7 +78,7 @@ fn measure(path: &Path, mib: u64) -> anyhow::Result<DataReport> {
     let file_mib = std::fs::metadata(path)?.len() as f64 / (1 << 20) as f64;
 
     let before = status_mib("VmRSS:")?;
-    reset_peak()?;
+    super::bench_proc::reset_peak()?;
     let started = Instant::now();
     let open = || std::fs::File::open(path).map(std::io::BufReader::new);
     let scanned = scan::scan(open).context("scanning")?;
@@ -93,7 +88,7 @@ fn measure(path: &Path, mib: u64) -> anyhow::Result<DataReport> {
     let streamed_retained_mib = (status_mib("VmRSS:")? - before).max(0.0);
 
     let before = status_mib("VmRSS:")?;
-    reset_peak()?;
+    super::bench_proc::reset_peak()?;
     let started = Instant::now();
     let bytes = std::fs::read(path)?;
     let whole = table::parse(&bytes).context("parsing")?;

@@ -37,6 +37,10 @@ pub struct HeavyReport {
     pub rps: u32,
     pub alone: Phase,
     pub beside_batches: Phase,
+    /// This process's resident memory after the lone phase and at its peak since, MiB
+    /// (server and clients together; the clients hold one 8 MiB batch between them).
+    pub rss_before_mib: f64,
+    pub peak_rss_mib: f64,
 }
 
 /// Posts `csv` to `/invocations` on a fresh connection; whether it got a 200.
@@ -114,6 +118,9 @@ pub async fn run(rps: u32, window: Duration) -> anyhow::Result<HeavyReport> {
         .enable_all()
         .build()?;
     let alone = generator.spawn(drive(load(requests.clone()))).await??;
+    let pid = std::process::id();
+    let rss_before_mib = super::bench_proc::status_mib(pid, "VmRSS")?;
+    super::bench_proc::reset_peak()?;
     let batches = CancellationToken::new();
     let clients: Vec<_> = (0..2)
         .map(|_| {
@@ -139,10 +146,13 @@ pub async fn run(rps: u32, window: Duration) -> anyhow::Result<HeavyReport> {
         let (d, t) = client.await??;
         (done, took) = (done + d, took + t);
     }
+    let peak_rss_mib = super::bench_proc::status_mib(pid, "VmHWM")?;
     stop.cancel();
     server.shutdown_background();
     generator.shutdown_background();
     Ok(HeavyReport {
+        rss_before_mib,
+        peak_rss_mib,
         rps,
         alone: Phase {
             requests: alone.requests,
@@ -174,6 +184,10 @@ pub fn print(r: &HeavyReport) {
     println!(
         "  batches answered meanwhile: {} ({:.2} s each on average)",
         r.beside_batches.batches, r.beside_batches.batch_seconds_mean
+    );
+    println!(
+        "  memory: {:.0} MiB before the batches, {:.0} MiB at the peak beside them",
+        r.rss_before_mib, r.peak_rss_mib
     );
     let p99 = r.beside_batches.latency.p99_ms;
     let verdict = if p99 <= P99_BUDGET_MS {

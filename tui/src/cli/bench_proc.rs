@@ -161,3 +161,8 @@ pub(super) fn joined_agent(
         log,
     )
 }
+
+/// Resets the peak so that the next reading is the next step's own.
+pub(super) fn reset_peak() -> anyhow::Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak memory")
+}
