@@ -71,7 +71,8 @@ pub mod types;
 /// coordinators of version 5).
 /// Version 6 added drift: [`msg::AgentReport::Sketches`] (sent only to coordinators of
 /// version 6).
-/// Version 7 added [`msg::Event::RecordQuarantined`] for operators.
+/// Version 7 added [`msg::Event::RecordQuarantined`] and [`msg::Event::AgentDisagrees`] for
+/// operators.
 pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The oldest protocol version still spoken: peers one version apart work together, so

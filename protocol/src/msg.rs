@@ -550,6 +550,14 @@ pub enum Event {
         row: i64,
         reason: String,
     },
+    /// Protocol 7: an agent's windows disagree with the other agents' beyond chance; the
+    /// rollout leaves them out of its decisions.
+    AgentDisagrees {
+        model: String,
+        rollout: u64,
+        agent: AgentId,
+        detail: String,
+    },
 }
 
 impl Event {
@@ -581,6 +589,7 @@ impl Event {
             Event::AlertFired { .. } => "alert.fired",
             Event::AlertResolved { .. } => "alert.resolved",
             Event::RecordQuarantined { .. } => "store.quarantined",
+            Event::AgentDisagrees { .. } => "rollout.agent_left_out",
         }
     }
 
@@ -686,6 +695,12 @@ impl Event {
             Event::RecordQuarantined { table, row, reason } => format!(
                 "stored record {table} row {row} did not decode and was quarantined: {reason}"
             ),
+            Event::AgentDisagrees {
+                model,
+                rollout,
+                agent,
+                detail,
+            } => format!("rollout {rollout} of {model} leaves out agent {agent}: {detail}"),
         }
     }
 }

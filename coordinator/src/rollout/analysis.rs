@@ -42,6 +42,19 @@ impl Tally {
         self.correct += w.correct.min(w.feedback);
     }
 
+    /// Adds another tally's counts.
+    pub fn merge(&mut self, other: Tally) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        add_into(&mut self.latency, &other.latency);
+        add_into(&mut self.classes, &other.classes);
+        self.feedback += other.feedback;
+        self.correct += other.correct;
+        self.compared += other.compared;
+        self.differing += other.differing;
+        self.failed += other.failed;
+    }
+
     /// The share of requests slower than `bound_us`.
     fn slower_than(&self, bound_us: u64) -> Proportion {
         let fast = LATENCY_BUCKETS_US.partition_point(|&b| b <= bound_us);

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use drover_protocol::msg::ApiError;
+use drover_protocol::msg::{ApiError, Event};
 use drover_protocol::registry::{ModelRef, Selector};
 use drover_protocol::rollout::{
     Command, Decision, Phase, Rollout, RolloutSpec, RolloutStatus, Strategy,
@@ -18,6 +18,7 @@ use drover_protocol::types::{AgentId, unix_ms};
 use tokio_util::sync::CancellationToken;
 
 use super::acting::{self, apply};
+use super::agreement::PerAgent;
 use super::analysis::Tally;
 use super::machine::{self, Observation, Readiness};
 use crate::registry;
@@ -41,6 +42,8 @@ pub struct Seen {
     last_row: i64,
     candidate: Tally,
     baseline: Tally,
+    /// The same counts per agent, to leave out one whose windows disagree with the others'.
+    agents: PerAgent,
     /// Whether the rollout's weights were put on its deployment since this started (after a
     /// restart they are put again once; after that only decisions change them).
     applied: bool,
@@ -116,9 +119,19 @@ fn advance(
         return Ok(());
     };
     observe(shared.store.sync(), &r, seen, skews).map_err(internal)?;
+    let ((candidate, baseline), apart) = seen.agents.agreed((&seen.candidate, &seen.baseline));
+    for (agent, detail) in apart {
+        tracing::warn!(%agent, rollout = r.id, %detail, "an agent's windows are left out of a rollout");
+        shared.events.publish(Event::AgentDisagrees {
+            model: r.model.clone(),
+            rollout: r.id,
+            agent,
+            detail,
+        });
+    }
     let observation = Observation {
-        candidate: seen.candidate.clone(),
-        baseline: seen.baseline.clone(),
+        candidate,
+        baseline,
         readiness: match (&r.phase, r.spec.strategy) {
             (Phase::Running, Strategy::Bluegreen) => readiness(shared, &r),
             _ => Readiness::Ready,
@@ -166,13 +179,17 @@ fn observe(
         let w = &received.window;
         let skew = skews.get(&received.agent).copied().unwrap_or(0);
         let opened = (w.start_ms as i64).saturating_sub(skew).max(0) as u64;
+        let mut one = Tally::default();
+        one.add(w);
         if w.version == r.candidate && opened >= since.0 {
-            seen.candidate.add(w);
-            seen.candidate.compared += received.shadow_rows;
-            seen.candidate.differing += received.shadow_differing.min(received.shadow_rows);
-            seen.candidate.failed += received.shadow_failed.min(received.shadow_rows);
+            one.compared = received.shadow_rows;
+            one.differing = received.shadow_differing.min(received.shadow_rows);
+            one.failed = received.shadow_failed.min(received.shadow_rows);
+            seen.candidate.merge(one.clone());
+            seen.agents.add(&received.agent, true, one);
         } else if w.version == r.baseline && opened >= since.1 {
-            seen.baseline.add(w);
+            seen.baseline.merge(one.clone());
+            seen.agents.add(&received.agent, false, one);
         }
     }
     Ok(())

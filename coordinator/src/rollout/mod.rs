@@ -4,13 +4,15 @@
 //! - [`machine`]: the pure core, `(rollout, observation, now) -> (rollout, decisions)`.
 //! - [`moves`]: the moves strategies share; [`observation`]: what the analysis looks at.
 //! - [`canary`], [`ab`], [`shadow`], [`bluegreen`]: each strategy's rules.
-//! - [`analysis`]: the candidate against the baseline, with always-valid tests.
+//! - [`analysis`]: the candidate against the baseline, with always-valid tests
+//!   ([`agreement`]: an agent whose windows disagree with the others' is left out).
 //! - [`controller`]: the shell: reads windows, persists decisions, sends weights
 //!   ([`acting`]: what a decision does beyond the store).
 //! - [`recovery`]: what an ended rollout implies, done again after a crash.
 
 pub mod ab;
 pub mod acting;
+pub mod agreement;
 pub mod analysis;
 pub mod bluegreen;
 pub mod canary;

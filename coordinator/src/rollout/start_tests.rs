@@ -1,5 +1,7 @@
-//! A shadow rollout is refused at start when the candidate takes an input the baseline's
-//! requests do not carry; a candidate that takes fewer inputs, or the same ones, starts.
+//! The controller on a real store: a shadow rollout is refused at start when the candidate
+//! takes an input the baseline's requests do not carry (a candidate that takes fewer inputs,
+//! or the same ones, starts), and a running canary is not rolled back on one agent's
+//! failures that three others do not see: that agent is left out, with an event.
 
 use drover_protocol::hash::ContentHash;
 use drover_protocol::registry::Selector;
@@ -62,4 +64,112 @@ fn a_shadow_that_could_not_read_its_baselines_requests_is_refused_at_start() {
     let started = controller::start(&shared, "churn", &Selector::Number(2), shadow())
         .expect("churn@2 takes only tenure, which every request carries");
     assert_eq!(started.rollout.candidate, 2);
+}
+
+/// Registers churn@1 and churn@2 (the same inputs), deploys churn@1 and starts a canary of
+/// churn@2 with a wide accuracy tolerance.
+fn canary(shared: &crate::state::Shared) {
+    let store = shared.store.sync();
+    let hash = ContentHash::of(b"churn").to_string();
+    for _ in 0..2 {
+        store
+            .register_model(&NewModelVersion {
+                model: "churn",
+                run_id: "",
+                dataset_name: "churn",
+                dataset_version: 1,
+                dataset_hash: "",
+                feature_schema: "tenure:numeric",
+                artifact_hash: &hash,
+                algorithm: "logistic_regression",
+                metrics: &Default::default(),
+                created_ms: 0,
+            })
+            .expect("registered");
+    }
+    store
+        .put_deployment(&Deployment {
+            model: "churn".into(),
+            variants: vec![Variant {
+                version: 1,
+                artifact_hash: ContentHash::of(b"churn"),
+                weight: 100,
+                shadow: false,
+            }],
+            selector: Default::default(),
+            updated_ms: 0,
+        })
+        .expect("deployed");
+    controller::start(
+        shared,
+        "churn",
+        &Selector::Number(2),
+        RolloutSpec::default(),
+    )
+    .expect("started");
+}
+
+#[test]
+fn one_agent_reporting_failures_the_others_do_not_see_decides_nothing() {
+    use drover_protocol::rollout::Phase;
+    use drover_protocol::serve::{LATENCY_BUCKETS_US, ServingWindow};
+    use drover_protocol::types::{AgentId, unix_ms};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = testing::shared(dir.path());
+    canary(&shared);
+    let mut events = shared.events.subscribe();
+    let at = unix_ms() + 1_000;
+    let window = |version: u32, errors: u64| {
+        let mut latency = vec![0; LATENCY_BUCKETS_US.len() + 1];
+        latency[0] = 2_000;
+        ServingWindow {
+            model: "churn".into(),
+            version,
+            start_ms: at,
+            end_ms: at + 1_000,
+            requests: 2_000,
+            errors,
+            latency,
+            classes: vec![1_000, 1_000],
+            feedback: 0,
+            correct: 0,
+        }
+    };
+    let store = shared.store.sync();
+    for (agent, errors) in [("a", 0), ("b", 0), ("c", 0), ("liar", 2_000)] {
+        let windows = [window(1, 0), window(2, errors)];
+        store
+            .insert_windows(&AgentId(agent.into()), &windows, at + 1_000)
+            .expect("windows");
+    }
+    let mut seen = std::collections::HashMap::new();
+    controller::advance_all(&shared, &mut seen, at + 2_000);
+    let rollout = store
+        .latest_rollout("churn")
+        .expect("read")
+        .expect("a rollout");
+    assert!(
+        !matches!(rollout.phase, Phase::RolledBack { .. }),
+        "one agent's failures rolled the candidate back: {:?}",
+        rollout.phase
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let flagged = loop {
+        match events.try_recv() {
+            Ok(record) => {
+                if let drover_protocol::msg::Event::AgentDisagrees { agent, detail, .. } =
+                    record.event
+                {
+                    break (agent, detail);
+                }
+            }
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("no agent was flagged: {e}"),
+        }
+    };
+    assert_eq!(flagged.0, AgentId("liar".into()));
+    assert!(flagged.1.contains("error rate"), "{}", flagged.1);
 }

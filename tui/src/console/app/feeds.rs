@@ -200,7 +200,7 @@ impl App {
             | Event::AliasRemoved { .. }
             | Event::Deployed { .. }
             | Event::Undeployed { .. } => Feed::Models,
-            Event::RolloutDecided { .. } => Feed::Rollouts,
+            Event::RolloutDecided { .. } | Event::AgentDisagrees { .. } => Feed::Rollouts,
             Event::TokenCreated { .. }
             | Event::OperatorAction { .. }
             | Event::RecordQuarantined { .. } => return,

@@ -140,6 +140,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                     | Event::AlertFired { .. }
                     | Event::AlertResolved { .. }
                     | Event::RecordQuarantined { .. }
+                    | Event::AgentDisagrees { .. }
             )
         })
         .take(DECISIONS)
