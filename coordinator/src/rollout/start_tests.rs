@@ -16,40 +16,14 @@ use crate::testing;
 fn a_shadow_that_could_not_read_its_baselines_requests_is_refused_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let shared = testing::shared(dir.path());
-    let store = shared.store.sync();
-    let hash = ContentHash::of(b"churn").to_string();
-    for schema in [
-        "plan:categorical,tenure:numeric",
-        "tenure:numeric",
-        "calls:numeric,tenure:numeric",
-    ] {
-        let new = NewModelVersion {
-            model: "churn",
-            run_id: "",
-            dataset_name: "churn",
-            dataset_version: 1,
-            dataset_hash: "",
-            feature_schema: schema,
-            artifact_hash: &hash,
-            algorithm: "logistic_regression",
-            metrics: &Default::default(),
-            created_ms: 0,
-        };
-        store.register_model(&new).expect("registered");
-    }
-    store
-        .put_deployment(&Deployment {
-            model: "churn".into(),
-            variants: vec![Variant {
-                version: 1,
-                artifact_hash: ContentHash::of(b"churn"),
-                weight: 100,
-                shadow: false,
-            }],
-            selector: Default::default(),
-            updated_ms: 0,
-        })
-        .expect("deployed");
+    deployed(
+        &shared,
+        &[
+            "plan:categorical,tenure:numeric",
+            "tenure:numeric",
+            "calls:numeric,tenure:numeric",
+        ],
+    );
     let shadow = || RolloutSpec {
         strategy: Strategy::Shadow,
         ..RolloutSpec::default()
@@ -66,47 +40,45 @@ fn a_shadow_that_could_not_read_its_baselines_requests_is_refused_at_start() {
     assert_eq!(started.rollout.candidate, 2);
 }
 
-/// Registers churn@1 and churn@2 (the same inputs), deploys churn@1 and starts a canary of
-/// churn@2 with a wide accuracy tolerance.
-fn canary(shared: &crate::state::Shared) {
+/// Registers a version of churn for each of `schemas` (its inputs) and deploys churn@1.
+fn deployed(shared: &crate::state::Shared, schemas: &[&str]) {
     let store = shared.store.sync();
-    let hash = ContentHash::of(b"churn").to_string();
-    for _ in 0..2 {
-        store
-            .register_model(&NewModelVersion {
-                model: "churn",
-                run_id: "",
-                dataset_name: "churn",
-                dataset_version: 1,
-                dataset_hash: "",
-                feature_schema: "tenure:numeric",
-                artifact_hash: &hash,
-                algorithm: "logistic_regression",
-                metrics: &Default::default(),
-                created_ms: 0,
-            })
-            .expect("registered");
+    let hash = ContentHash::of(b"churn");
+    for schema in schemas {
+        let new = NewModelVersion {
+            model: "churn",
+            run_id: "",
+            dataset_name: "churn",
+            dataset_version: 1,
+            dataset_hash: "",
+            feature_schema: schema,
+            artifact_hash: hash.as_ref(),
+            algorithm: "logistic_regression",
+            metrics: &Default::default(),
+            created_ms: 0,
+        };
+        store.register_model(&new).expect("registered");
     }
-    store
-        .put_deployment(&Deployment {
-            model: "churn".into(),
-            variants: vec![Variant {
-                version: 1,
-                artifact_hash: ContentHash::of(b"churn"),
-                weight: 100,
-                shadow: false,
-            }],
-            selector: Default::default(),
-            updated_ms: 0,
-        })
-        .expect("deployed");
-    controller::start(
-        shared,
-        "churn",
-        &Selector::Number(2),
-        RolloutSpec::default(),
-    )
-    .expect("started");
+    let variants = vec![Variant {
+        version: 1,
+        artifact_hash: hash,
+        weight: 100,
+        shadow: false,
+    }];
+    let deployment = Deployment {
+        model: "churn".into(),
+        variants,
+        selector: Default::default(),
+        updated_ms: 0,
+    };
+    store.put_deployment(&deployment).expect("deployed");
+}
+
+/// churn@1 deployed and a canary of churn@2 (the same inputs) started.
+fn canary(shared: &crate::state::Shared) {
+    deployed(shared, &["tenure:numeric"; 2]);
+    let spec = RolloutSpec::default();
+    controller::start(shared, "churn", &Selector::Number(2), spec).expect("started");
 }
 
 #[test]
