@@ -10,6 +10,7 @@
 //! - [`conn`]: whole frames over quinn streams.
 //! - [`data`]: dataset types: schemas, profiles, versions.
 //! - [`drift`]: reference profiles, live sketches, drift scores and alerts.
+//! - [`event`]: the event log's entries (re-exported by [`msg`]).
 //! - [`float`]: floats that read back from JSON, NaN and infinities included.
 //! - [`dial`]: resolving and connecting to the coordinator.
 //! - [`files`]: crash-safe writes of keys and state (0600 for secrets).
@@ -36,6 +37,7 @@ pub mod data;
 #[cfg(feature = "net")]
 pub mod dial;
 pub mod drift;
+pub mod event;
 #[cfg(feature = "net")]
 pub mod files;
 pub mod float;
