@@ -24,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 use crate::serve::catalog::Catalog;
 use crate::serve::direct;
 use crate::serve::feedback_route::{Peer, is_feedback};
-use crate::serve::routes::{self, Serving};
+use crate::serve::routes;
+use crate::serve::serving::Serving;
 
 /// Connections served at once; more are closed as soon as they are accepted.
 pub const MAX_CONNECTIONS: usize = 1024;

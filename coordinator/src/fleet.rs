@@ -447,22 +447,7 @@ pub fn settle_labels(record: &mut AgentRecord, claimed: Labels) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(id: &str) -> AgentRecord {
-        AgentRecord {
-            id: AgentId(id.into()),
-            hostname: "h".into(),
-            labels: Default::default(),
-            version: "v".into(),
-            address: String::new(),
-            cert_sha256: String::new(),
-            capacity: None,
-            enrolled_ms: 0,
-            last_seen_ms: None,
-            labels_fixed: true,
-            claimed: Default::default(),
-        }
-    }
+    use crate::testing::record;
 
     #[test]
     fn silence_makes_lost_and_a_beat_recovers() {

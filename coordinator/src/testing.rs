@@ -129,26 +129,36 @@ pub fn churn_csv(rows: usize) -> String {
     csv
 }
 
+/// Agent `id` as enrolled and never seen: no labels, no capacity, hostname `id`.
+pub fn record(id: &str) -> AgentRecord {
+    AgentRecord {
+        id: AgentId(id.into()),
+        hostname: id.into(),
+        labels: Default::default(),
+        version: drover_protocol::DROVER_VERSION.into(),
+        address: String::new(),
+        cert_sha256: String::new(),
+        capacity: None,
+        enrolled_ms: 0,
+        last_seen_ms: None,
+        labels_fixed: true,
+        claimed: Default::default(),
+    }
+}
+
 /// Enrolls and connects agent `name` with `slots` training slots; returns its command
 /// channel's receiving end, where the jobs sent to it arrive.
 pub fn agent(shared: &Shared, name: &str, slots: u32) -> mpsc::Receiver<AgentCommand> {
     let (commands, received) = mpsc::channel(16);
     let record = AgentRecord {
-        id: AgentId(name.into()),
-        hostname: name.into(),
         labels: Labels::from([("role".to_string(), "train".to_string())]),
-        version: drover_protocol::DROVER_VERSION.into(),
         address: "127.0.0.1:1".into(),
-        cert_sha256: String::new(),
         capacity: Some(Capacity {
             cpus: slots,
             memory_bytes: 1 << 30,
             job_slots: slots,
         }),
-        enrolled_ms: 0,
-        last_seen_ms: None,
-        labels_fixed: true,
-        claimed: Default::default(),
+        ..record(name)
     };
     shared.fleet.enrolled(record.clone());
     shared.fleet.connect(record, commands);

@@ -52,7 +52,7 @@ async fn serve(catalog: Arc<Catalog>) -> SocketAddr {
     tokio::spawn(async move {
         let _ = axum::serve(
             listener,
-            drover_agent::serve::routes::router(&drover_agent::serve::routes::Serving::start(
+            drover_agent::serve::routes::router(&drover_agent::serve::serving::Serving::start(
                 catalog,
                 Some(FEEDBACK.into()),
             )),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use drover_agent::http::Access;
 use drover_agent::serve::reply::BODY_TIMEOUT;
-use drover_agent::serve::routes::MAX_IN_FLIGHT;
+use drover_agent::serve::serving::MAX_IN_FLIGHT;
 use drover_tests::http_request;
 use drover_tests::listener::{churn_catalog, connect_from, infer_body, listen};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -11,7 +11,8 @@ use axum::response::Response;
 use hyper::body::Incoming;
 use tokio_util::either::Either;
 
-use super::routes::{Serving, infer, invoke};
+use super::routes::{infer, invoke};
+use super::serving::Serving;
 
 /// A prediction route taken directly.
 #[derive(Debug, PartialEq, Eq)]

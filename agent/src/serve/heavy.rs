@@ -109,16 +109,8 @@ impl Heavy {
         })
     }
 
-    /// Runs `work` (answering a body of `size` bytes): inline when it is small, else on the
-    /// heavy pool once a thread is free. A panic in it resumes here.
-    pub async fn run<R: Send + 'static>(
-        &self,
-        size: usize,
-        work: impl FnOnce() -> R + Send + 'static,
-    ) -> R {
-        if size < LARGE_BODY {
-            return work();
-        }
+    /// Runs `work` on the heavy pool once a thread is free. A panic in it resumes here.
+    pub async fn run<R: Send + 'static>(&self, work: impl FnOnce() -> R + Send + 'static) -> R {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = answer.send(catch_unwind(AssertUnwindSafe(work)));

@@ -4,7 +4,7 @@
 //! tracing) and the version that served it (`x-drover-version`); a classifier's answer also
 //! carries the id feedback names it by (`x-drover-prediction`); bad requests get a 400
 //! naming the field, an unknown model a 404, and more requests in flight than
-//! [`MAX_IN_FLIGHT`] a 503 with `Retry-After`. A request that pins a version
+//! [`super::serving::MAX_IN_FLIGHT`] a 503 with `Retry-After`. A request that pins a version
 //! (`/versions/{v}/infer`) is answered by it but counted in no window: rollouts and monitoring
 //! judge the traffic the split sent.
 
@@ -27,9 +27,8 @@ use super::heavy::Reserved;
 use super::model::{Predictions, Served};
 use super::reply::{Failure, MAX_BODY, busy, json_answer, read, request_id, stamped};
 use super::request::{BadRequest, Rows};
+use super::serving::Serving;
 use super::{mlflow, oip};
-
-pub use super::serving::{MAX_IN_FLIGHT, Serving};
 
 /// What the split sticks to: requests with the same key get the same version.
 const KEY: HeaderName = HeaderName::from_static("x-drover-key");
@@ -205,9 +204,8 @@ where
     let size = bytes.len();
     let started = Instant::now();
     let counted = version.is_none();
-    let shared = s.clone();
-    let answer = move || {
-        let (s, headers) = (&shared, &parts.headers);
+    let answer = move |s: &Serving| {
+        let headers = &parts.headers;
         let (asked_id, rows, predictions) = match decode_oip(&bytes, &served) {
             Ok(answer) => answer,
             Err(e) => {
@@ -223,7 +221,7 @@ where
             (started, counted),
         )
     };
-    s.heavy.run(size, answer).await
+    s.answer(size, answer).await
 }
 
 /// The answer to an OIP request with `id` whose `rows` `served` predicted as `predictions`
@@ -293,8 +291,8 @@ where
         return busy();
     };
     let started = Instant::now();
-    let (size, shared) = (bytes.len(), s.clone());
-    let answer = move || match decode_mlflow(&bytes, csv, &served) {
+    let size = bytes.len();
+    let answer = move |shared: &Serving| match decode_mlflow(&bytes, csv, &served) {
         Ok((rows, predictions)) => {
             let kept = shared.remember(&served, &rows, &predictions, started, true);
             let prediction = kept.map(|k| k.id.to_string());
@@ -313,7 +311,7 @@ where
             stamped(e.mlflow(), &id, &served)
         }
     };
-    s.heavy.run(size, answer).await
+    s.answer(size, answer).await
 }
 
 /// Reserves the body budget for the request with `parts`: its declared length, or the

@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 
 use super::catalog::Catalog;
 use super::feedback::{Kept, Pending};
-use super::heavy::Heavy;
+use super::heavy::{Heavy, LARGE_BODY};
 use super::model::{Predictions, Served};
 use super::request::Rows;
 use super::shadow::Shadows;
@@ -44,6 +44,20 @@ impl Serving {
             sources: Default::default(),
             heavy: Heavy::default(),
         })
+    }
+
+    /// Answers a request whose body is `size` bytes with `work`: right here when the body is
+    /// small, else on the heavy pool (which takes a pointer to this of its own).
+    pub(super) async fn answer<R: Send + 'static>(
+        self: Arc<Self>,
+        size: usize,
+        work: impl FnOnce(&Serving) -> R + Send + 'static,
+    ) -> R {
+        if size < LARGE_BODY {
+            return work(&self);
+        }
+        let pooled = self.clone();
+        self.heavy.run(move || work(&pooled)).await
     }
 
     /// Keeps what `served` predicted for a request that arrived at `at`, for its feedback

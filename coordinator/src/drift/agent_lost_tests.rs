@@ -4,11 +4,9 @@
 use std::time::{Duration, Instant};
 
 use drover_protocol::drift::{AlertAction, AlertKind};
-use drover_protocol::types::AgentId;
 
 use super::config::{Monitoring, Rule};
 use super::monitor::Monitor;
-use crate::store::AgentRecord;
 use crate::testing;
 
 #[test]
@@ -16,19 +14,7 @@ fn only_an_agent_that_was_there_can_be_lost() {
     let dir = tempfile::tempdir().expect("tempdir");
     let shared = testing::shared(dir.path());
     let _commands = testing::agent(&shared, "gone", 1);
-    shared.fleet.enrolled(AgentRecord {
-        id: AgentId("joined-only".into()),
-        hostname: "joined-only".into(),
-        labels: Default::default(),
-        version: drover_protocol::DROVER_VERSION.into(),
-        address: String::new(),
-        cert_sha256: String::new(),
-        capacity: None,
-        enrolled_ms: 0,
-        last_seen_ms: None,
-        labels_fixed: true,
-        claimed: Default::default(),
-    });
+    shared.fleet.enrolled(testing::record("joined-only"));
     let lost = shared
         .fleet
         .expire(Instant::now() + Duration::from_secs(3_600));
