@@ -14,7 +14,6 @@ use drover_protocol::types::{AgentId, Labels, format_labels, unix_ms};
 /// Most classes a serving window may count.
 const MAX_CLASSES: usize = 10_000;
 
-use crate::quota::servable;
 use crate::state::Shared;
 use crate::{registry, rollout};
 
@@ -239,7 +238,8 @@ pub fn record_shadow_windows(
 
 /// Stores the serving windows `agent` (labelled `labels`) reported, keeping only windows of
 /// versions deployed to it (by its granted labels), of a sane shape, and within what one
-/// agent could have served ([`servable`]): an agent is untrusted.
+/// agent could have served (the configured [`crate::quota::ReportLimits`]): an agent is
+/// untrusted.
 pub fn record_windows(
     shared: &Shared,
     agent: &AgentId,
@@ -247,6 +247,7 @@ pub fn record_windows(
     windows: Vec<ServingWindow>,
 ) -> Vec<ServingWindow> {
     let plan = plan_for(shared, labels);
+    let limits = shared.reports;
     let kept: Vec<ServingWindow> = windows
         .into_iter()
         .filter(|w| {
@@ -257,8 +258,8 @@ pub fn record_windows(
                 && w.correct <= w.feedback
                 && w.start_ms <= w.end_ms
                 && w.latency.iter().sum::<u64>() == w.requests
-                && servable(w.requests, w.start_ms, w.end_ms)
-                && servable(w.feedback, w.start_ms, w.end_ms)
+                && limits.servable(w.requests, w.start_ms, w.end_ms)
+                && limits.servable(w.feedback, w.start_ms, w.end_ms)
         })
         .collect();
     for w in &kept {

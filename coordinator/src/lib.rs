@@ -76,6 +76,8 @@ pub struct CoordinatorOptions {
     pub http_tls: Option<http::HttpTls>,
     /// Drift and performance monitoring, alert rules and sinks.
     pub monitoring: drift::config::Monitoring,
+    /// What one agent may report about serving.
+    pub reports: quota::ReportLimits,
 }
 
 /// A running coordinator. Stop it with [`Coordinator::stop`].
@@ -134,6 +136,10 @@ impl Coordinator {
             .monitoring
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid [monitoring] settings: {e}"))?;
+        options
+            .reports
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid [agent_reports] settings: {e}"))?;
         create_private_dir(data_dir)?;
         let lock = runfile::acquire(data_dir)?;
         let pki = Pki::load_or_create(data_dir).context("loading the PKI")?;
@@ -203,6 +209,7 @@ impl Coordinator {
             rollouts: std::sync::Mutex::new(()),
             rollout_checks: Default::default(),
             windows_arrived: tokio::sync::Notify::new(),
+            reports: options.reports,
         });
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();

@@ -45,6 +45,8 @@ pub struct Shared {
         std::sync::Mutex<std::collections::HashMap<u64, Vec<drover_protocol::rollout::Check>>>,
     /// Wakes the rollout controller: agents reported serving windows.
     pub windows_arrived: tokio::sync::Notify,
+    /// What one agent may report about serving.
+    pub reports: crate::quota::ReportLimits,
 }
 
 impl Shared {

@@ -70,6 +70,7 @@ pub fn shared(dir: &Path) -> Arc<Shared> {
         rollouts: Default::default(),
         rollout_checks: Default::default(),
         windows_arrived: tokio::sync::Notify::new(),
+        reports: Default::default(),
     })
 }
 

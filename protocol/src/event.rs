@@ -157,6 +157,14 @@ pub enum Event {
         agent: AgentId,
         detail: String,
     },
+    /// Monitoring left an agent's evidence about a version out: it disagrees with the other
+    /// agents serving it beyond chance, so no alert rests on it.
+    AgentLeftOut {
+        model: String,
+        version: u32,
+        agent: AgentId,
+        detail: String,
+    },
 }
 
 impl Event {
@@ -189,6 +197,7 @@ impl Event {
             Event::AlertResolved { .. } => "alert.resolved",
             Event::RecordQuarantined { .. } => "store.quarantined",
             Event::AgentDisagrees { .. } => "rollout.agent_left_out",
+            Event::AgentLeftOut { .. } => "monitor.agent_left_out",
         }
     }
 
@@ -300,6 +309,12 @@ impl Event {
                 agent,
                 detail,
             } => format!("rollout {rollout} of {model} leaves out agent {agent}: {detail}"),
+            Event::AgentLeftOut {
+                model,
+                version,
+                agent,
+                detail,
+            } => format!("monitoring of {model}@{version} leaves out agent {agent}: {detail}"),
         }
     }
 }

@@ -75,7 +75,8 @@ pub mod types;
 /// version 6).
 /// Version 7 added [`msg::Event::RecordQuarantined`] and [`msg::Event::AgentDisagrees`] for
 /// operators.
-pub const PROTOCOL_VERSION: u32 = 7;
+/// Version 8 added [`msg::Event::AgentLeftOut`] for operators.
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// The oldest protocol version still spoken: peers one version apart work together, so
 /// agents and the coordinator can be upgraded one at a time. Older peers are refused with a

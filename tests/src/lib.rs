@@ -44,6 +44,7 @@ pub fn options(data_dir: &Path) -> CoordinatorOptions {
         max_connections: 100,
         http_tls: None,
         monitoring: Default::default(),
+        reports: Default::default(),
     }
 }
 

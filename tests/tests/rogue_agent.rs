@@ -2,8 +2,8 @@
 //! the deployment's zone in its hello and sends forged serving windows. It is sent no
 //! deployment, gets no artifact, and none of its windows reaches the store; `drover agents`
 //! shows what it claimed beyond its grant. Once an operator grants it the zone, it is sent the
-//! deployment, and a window beyond what one agent could serve is still refused while an
-//! honest one counts.
+//! deployment, and a window beyond the rate configured for one agent is still refused while
+//! an honest one counts.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use drover_protocol::msg::{AgentReport, OperatorRequest, OperatorResponse};
 use drover_protocol::serve::{LATENCY_BUCKETS_US, ServingWindow};
 use drover_protocol::types::{Labels, parse_labels, unix_ms};
 use drover_tests::raw_agent::RawAgent;
-use drover_tests::{InProcessAgent, agents, coordinator_with_churn, wait_for};
+use drover_tests::{InProcessAgent, agents, wait_for};
 
 /// A forged window of churn@1 claiming `requests`, all fast.
 fn window(requests: u64) -> ServingWindow {
@@ -53,7 +53,19 @@ async fn served(handle: &drover_coordinator::CoordinatorHandle) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rogue_agent_claiming_labels_and_forging_windows_changes_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (coordinator, data) = coordinator_with_churn(tmp.path()).await;
+    // An operator who knows their agents serve at most 50 requests a second says so.
+    let data = tmp.path().join("coord");
+    let options = drover_coordinator::CoordinatorOptions {
+        reports: drover_coordinator::quota::ReportLimits {
+            max_rps: 50,
+            ..Default::default()
+        },
+        ..drover_tests::options(&data)
+    };
+    let coordinator = drover_coordinator::Coordinator::start(options)
+        .await
+        .expect("starts");
+    drover_tests::add_dataset(&data, "churn", &drover_tests::churn_csv(300, 7)).await;
     let handle = coordinator.handle();
     let _trainer =
         InProcessAgent::join_and_run(&handle, tmp.path().join("trainer"), "trainer").await;
@@ -103,7 +115,7 @@ async fn a_rogue_agent_claiming_labels_and_forging_windows_changes_nothing() {
     );
 
     rogue
-        .report(&AgentReport::ServingWindows(vec![window(1_000)]))
+        .report(&AgentReport::ServingWindows(vec![window(400)]))
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -129,7 +141,7 @@ async fn a_rogue_agent_claiming_labels_and_forging_windows_changes_nothing() {
             .any(|plan| plan.iter().any(|d| d.model == "churn")),
         "once granted the zone, it is sent the deployment: {sent:?}"
     );
-    let beyond = drover_coordinator::quota::MAX_AGENT_RPS * 10 + 1;
+    let beyond = 50 * 10 + 1;
     rogue
         .report(&AgentReport::ServingWindows(vec![window(beyond)]))
         .await;
@@ -137,10 +149,10 @@ async fn a_rogue_agent_claiming_labels_and_forging_windows_changes_nothing() {
     assert_eq!(
         served(&handle).await,
         0,
-        "a window beyond any rate is dropped"
+        "a window beyond the configured rate is dropped"
     );
     rogue
-        .report(&AgentReport::ServingWindows(vec![window(1_000)]))
+        .report(&AgentReport::ServingWindows(vec![window(400)]))
         .await;
     wait_for("the honest window to count", || async {
         (served(&handle).await > 0).then_some(())

@@ -16,6 +16,7 @@ use crate::console::keymap::{KeySpec, Keymap};
 use drover_coordinator::CoordinatorOptions;
 use drover_coordinator::drift::config::Monitoring;
 use drover_coordinator::http::HttpTls;
+use drover_coordinator::quota::ReportLimits;
 
 /// The commented example shipped in `config/coordinator.toml`.
 pub const EXAMPLE: &str = include_str!("../../config/coordinator.toml");
@@ -43,6 +44,8 @@ pub struct CoordinatorFile {
     pub keys: Option<BTreeMap<String, KeySpec>>,
     /// Drift and performance monitoring, alert rules and sinks.
     pub monitoring: Option<Monitoring>,
+    /// What one agent may report about serving.
+    pub agent_reports: Option<ReportLimits>,
 }
 
 /// Values from the command line or `DROVER_*` variables (clap folds the two).
@@ -160,6 +163,7 @@ impl Settings {
                 max_connections: file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
                 http_tls,
                 monitoring: file.monitoring.unwrap_or_default(),
+                reports: file.agent_reports.unwrap_or_default(),
             },
             local_agent: over.local_agent || file.local_agent.unwrap_or(false),
             local_agent_labels: parse_labels(&labels)
@@ -218,7 +222,7 @@ mod tests {
         );
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("drover.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nhttp = \"127.0.0.1:9001\"\nheartbeat_interval = \"250ms\"\n").expect("write");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nhttp = \"127.0.0.1:9001\"\nheartbeat_interval = \"250ms\"\n[agent_reports]\nmax_rps = 5000\n").expect("write");
         let over = Overrides {
             config: Some(path),
             http: Some("127.0.0.1:0".into()),
@@ -230,6 +234,11 @@ mod tests {
         assert_eq!(
             settings.coordinator.heartbeat_interval,
             Duration::from_millis(250)
+        );
+        assert_eq!(settings.coordinator.reports.max_rps, 5_000);
+        assert_eq!(
+            settings.coordinator.reports.frames_per_minute,
+            drover_coordinator::quota::ReportLimits::default().frames_per_minute
         );
     }
 

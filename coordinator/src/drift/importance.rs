@@ -6,43 +6,22 @@ use drover_protocol::drift::{AlertKind, DriftReport, ImportanceRank, Reference};
 
 use super::condition::Condition;
 use super::config::Rule;
-use crate::state::Shared;
 
 /// Importance below this (a share of accuracy) is noise: such columns' ranks are not judged.
 const IMPORTANCE_FLOOR: f64 = 0.01;
 
-/// The version's importance ranks at training time and on the live feedback received since
-/// `since_ms` (agents' measures weighted by their rows), with the rows behind them.
+/// The version's importance ranks at training time and on live feedback (`live`: per
+/// column, with the labelled rows behind it), and those rows.
 pub fn live_ranks(
-    shared: &Shared,
     reference: &Reference,
-    model: &str,
-    version: u32,
-    since_ms: u64,
+    live: Option<&(Vec<f64>, u64)>,
 ) -> Option<(Vec<ImportanceRank>, u64)> {
-    if reference.importance.is_empty() {
+    let (live, rows) = live?;
+    if reference.importance.is_empty() || live.len() != reference.importance.len() || *rows == 0 {
         return None;
     }
-    let windows = shared
-        .store
-        .sync()
-        .importance_since(model, version, since_ms)
-        .ok()?;
-    let width = reference.importance.len();
-    let mut sum = vec![0.0; width];
-    let mut rows = 0u64;
-    for w in windows.iter().filter(|w| w.importance.len() == width) {
-        for (s, v) in sum.iter_mut().zip(&w.importance) {
-            *s += v * w.rows as f64;
-        }
-        rows += w.rows;
-    }
-    if rows == 0 {
-        return None;
-    }
-    let live: Vec<f64> = sum.iter().map(|s| s / rows as f64).collect();
     let names: Vec<String> = reference.columns.iter().map(|c| c.name.clone()).collect();
-    Some((rank::compare(&names, &reference.importance, &live)?, rows))
+    Some((rank::compare(&names, &reference.importance, live)?, *rows))
 }
 
 /// Whether a column moved `rule.above` places or more in the importance ranking.

@@ -6,12 +6,16 @@
 pub mod actions;
 #[cfg(test)]
 mod agent_lost_tests;
+pub mod aggregates;
+#[cfg(test)]
+mod agreement_tests;
 pub mod condition;
 pub mod config;
 pub mod hysteresis;
 pub mod importance;
 pub mod monitor;
 pub mod performance;
+pub mod pooled;
 pub mod references;
 pub mod sinks;
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! The monitor: every `every`, each served version's sketches over the sliding window are
+//! The monitor: every `every`, each served version's sketches over the sliding window (kept
+//! as running sums per agent, [`Aggregates`], and pooled over the agents that agree) are
 //! merged and scored against its reference (thresholds calibrated once per column and
 //! window size), the scores stored, and every alert rule evaluated with hysteresis; an
 //! alert that fires or resolves is stored with its event in one transaction, so the
 //! reactions that act on it (retrain, roll back) and the sinks that deliver it survive a
 //! restart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,11 +14,14 @@ use drover_ml::drift::score;
 use drover_protocol::drift::{
     Alert, AlertKind, ColumnCounts, ColumnDrift, ColumnReference, DriftReport, Reference, Status,
 };
-use drover_protocol::types::AgentStatus;
+use drover_protocol::msg::Event;
+use drover_protocol::types::{AgentId, AgentStatus};
 
+use super::aggregates::Aggregates;
 use super::condition::{self, Condition, Key};
 use super::config::Monitoring;
 use super::hysteresis::{Change, Hysteresis};
+use super::pooled::{Pooled, pool};
 use super::references;
 use super::thresholds::Thresholds;
 use super::{importance, performance};
@@ -32,6 +36,10 @@ pub struct Monitor {
     thresholds: Thresholds,
     conditions: HashMap<Key, Hysteresis>,
     firing: HashMap<Key, Alert>,
+    /// What agents reported over the window, per agent and version.
+    aggregates: Aggregates,
+    /// The agents left out of a version's evidence, announced once each time they are.
+    apart: HashSet<(String, u32, AgentId)>,
 }
 
 /// Most time one pass spends calibrating thresholds (a cold start with many served columns
@@ -68,6 +76,8 @@ impl Monitor {
             thresholds: Thresholds::new(CALIBRATION_BUDGET),
             conditions: HashMap::new(),
             firing,
+            aggregates: Aggregates::default(),
+            apart: HashSet::new(),
         }
     }
 
@@ -116,45 +126,33 @@ impl Monitor {
         score::judge(reference, live, method, threshold, &judging)
     }
 
-    /// Merges `model@version`'s sketches received since `since_ms` and scores each column.
-    pub fn drift(
+    /// Scores each column of `model@version` on what the agents that agree sketched over
+    /// the window (`pooled`).
+    fn drift(
         &mut self,
-        shared: &Shared,
         model: &str,
         version: u32,
-        since_ms: u64,
+        reference: &Reference,
+        pooled: &Pooled,
         now_ms: u64,
-    ) -> Option<DriftReport> {
-        let reference = self.reference(shared, model, version)?;
-        let sketches = match shared.store.sync().sketches_since(model, version, since_ms) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(cause = %e, model, version, "could not read sketches");
-                return None;
-            }
-        };
-        let mut columns: Vec<ColumnCounts> = reference
-            .columns
-            .iter()
-            .map(|c| ColumnCounts::empty(c.counts.len()))
-            .collect();
-        let mut predictions = ColumnCounts::empty(reference.predictions.counts.len());
-        for sketch in &sketches {
-            if sketch.columns.len() != columns.len() {
-                continue;
-            }
-            for (merged, live) in columns.iter_mut().zip(&sketch.columns) {
-                merged.merge(live);
-            }
-            predictions.merge(&sketch.predictions);
-        }
+    ) -> DriftReport {
+        let sketch = pooled
+            .evidence
+            .sketch
+            .as_ref()
+            .filter(|s| s.columns.len() == reference.columns.len());
+        let empty = |c: &ColumnReference| ColumnCounts::empty(c.counts.len());
         let mut judged: Vec<ColumnDrift> = reference
             .columns
             .iter()
-            .zip(&columns)
             .enumerate()
-            .map(|(i, (r, live))| self.judge(model, version, i, r, live))
+            .map(|(i, r)| {
+                let live = sketch.map_or_else(|| empty(r), |s| s.columns[i].clone());
+                self.judge(model, version, i, r, &live)
+            })
             .collect();
+        let predictions =
+            sketch.map_or_else(|| empty(&reference.predictions), |s| s.predictions.clone());
         judged.push(self.judge(
             model,
             version,
@@ -164,16 +162,59 @@ impl Monitor {
         ));
         judged.sort_by(worst_first);
         let (importance, importance_rows) =
-            importance::live_ranks(shared, &reference, model, version, since_ms)
-                .unwrap_or_default();
-        Some(DriftReport {
+            importance::live_ranks(reference, pooled.importance.as_ref()).unwrap_or_default();
+        DriftReport {
             model: model.into(),
             version,
             at_ms: now_ms,
             columns: judged,
             importance,
             importance_rows,
-        })
+        }
+    }
+
+    /// Each version of `model` with evidence in the window (and `served`), pooled over the
+    /// agents that agree; an agent newly found disagreeing is announced once.
+    fn pooled(
+        &mut self,
+        shared: &Shared,
+        model: &str,
+        served: &[u32],
+    ) -> Vec<(u32, Option<Arc<Reference>>, Pooled)> {
+        let mut versions = self.aggregates.versions(model);
+        versions.extend(served);
+        versions.sort_unstable();
+        versions.dedup();
+        let mut out = Vec::new();
+        for version in versions {
+            let reference = match served.contains(&version) {
+                true => self.reference(shared, model, version),
+                false => None,
+            };
+            let pooled = pool(
+                self.aggregates.evidence(model, version),
+                reference.as_deref(),
+            );
+            self.apart.retain(|(m, v, agent)| {
+                (m.as_str(), *v) != (model, version) || pooled.apart.iter().any(|(a, _)| a == agent)
+            });
+            for (agent, detail) in &pooled.apart {
+                if self
+                    .apart
+                    .insert((model.to_string(), version, agent.clone()))
+                {
+                    tracing::warn!(%agent, model, version, %detail, "an agent's evidence is left out of monitoring");
+                    shared.events.publish(Event::AgentLeftOut {
+                        model: model.to_string(),
+                        version,
+                        agent: agent.clone(),
+                        detail: detail.clone(),
+                    });
+                }
+            }
+            out.push((version, reference, pooled));
+        }
+        out
     }
 
     /// One pass: every served version scored and stored, every rule evaluated.
@@ -181,6 +222,13 @@ impl Monitor {
         self.thresholds.start_pass();
         let window_ms = self.config.window.as_millis() as u64;
         let since_ms = now_ms.saturating_sub(window_ms);
+        if let Err(e) = self
+            .aggregates
+            .update(shared.store.sync(), since_ms, window_ms)
+        {
+            tracing::error!(cause = %e, "could not read what agents reported");
+            return;
+        }
         let deployments = match shared.store.sync().deployments() {
             Ok(d) => d,
             Err(e) => {
@@ -192,13 +240,16 @@ impl Monitor {
         let mut conditions = Vec::new();
         let mut served = Vec::new();
         for deployment in &deployments {
-            for variant in &deployment.variants {
-                served.push((deployment.model.clone(), variant.version));
-                let Some(report) =
-                    self.drift(shared, &deployment.model, variant.version, since_ms, now_ms)
-                else {
+            let model = &deployment.model;
+            let variants: Vec<u32> = deployment.variants.iter().map(|v| v.version).collect();
+            served.extend(variants.iter().map(|v| (model.clone(), *v)));
+            let mut tallies = Vec::new();
+            for (version, reference, pooled) in self.pooled(shared, model, &variants) {
+                tallies.push((version, pooled.evidence.tally.clone()));
+                let Some(reference) = reference else {
                     continue;
                 };
+                let report = self.drift(model, version, &reference, &pooled, now_ms);
                 if let Err(e) = shared.store.sync().insert_drift(&report) {
                     tracing::error!(cause = %e, "could not store drift scores");
                 }
@@ -232,13 +283,15 @@ impl Monitor {
             conditions.extend(performance::conditions(
                 shared,
                 &rules,
-                &deployment.model,
-                since_ms,
+                model,
+                &tallies,
                 self.config.min_samples,
             ));
         }
         self.references.retain(|k, _| served.contains(k));
         self.thresholds.retain(&served);
+        self.apart
+            .retain(|(m, v, _)| served.contains(&(m.clone(), *v)));
         if let Err(e) = shared.store.sync().forget_drift_except(&served) {
             tracing::error!(cause = %e, "could not forget the drift of versions no longer served");
         }

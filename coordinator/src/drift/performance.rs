@@ -1,8 +1,6 @@
 //! Performance conditions of a model over the window: latency, error rate and live accuracy
 //! against test accuracy, per version, from the serving windows agents sent.
 
-use std::collections::HashMap;
-
 use drover_protocol::drift::AlertKind;
 use drover_protocol::registry::Selector;
 use drover_protocol::serve::{LATENCY_BUCKETS_US, latency_quantile_us};
@@ -15,13 +13,14 @@ use crate::state::Shared;
 /// The bound of the slowest latency bucket, microseconds.
 const LAST_BUCKET_US: u64 = LATENCY_BUCKETS_US[LATENCY_BUCKETS_US.len() - 1];
 
-/// Latency, error rate and live accuracy of each version of `model` since `since_ms`;
-/// inconclusive below `min` requests (or labels).
+/// Latency, error rate and live accuracy of each version of `model` over the window, from
+/// what it served (`versions`, pooled over the agents that agree); inconclusive below `min`
+/// requests (or labels).
 pub fn conditions(
     shared: &Shared,
     rules: &[Rule],
     model: &str,
-    since_ms: u64,
+    versions: &[(u32, Tally)],
     min: u64,
 ) -> Vec<Condition> {
     let watching: Vec<&Rule> = rules
@@ -37,20 +36,9 @@ pub fn conditions(
     if watching.is_empty() {
         return Vec::new();
     }
-    let windows = match shared.store.sync().recent_windows(model, since_ms, 100_000) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::error!(cause = %e, model, "could not read serving windows");
-            return Vec::new();
-        }
-    };
-    let mut versions: HashMap<u32, Tally> = HashMap::new();
-    for w in windows.iter().map(|r| &r.window) {
-        versions.entry(w.version).or_default().add(w);
-    }
-
     let mut out = Vec::new();
     for (version, t) in versions {
+        let version = *version;
         let tested = test_accuracy(shared, model, version);
         for rule in &watching {
             let bound = rule.above.unwrap_or(f64::INFINITY);

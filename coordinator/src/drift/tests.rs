@@ -21,9 +21,9 @@ use super::monitor::Monitor;
 use crate::state::Shared;
 use crate::{reactions, testing};
 
-const NOW: u64 = 1_800_000_000_000;
+pub(super) const NOW: u64 = 1_800_000_000_000;
 
-fn profile() -> Reference {
+pub(super) fn profile() -> Reference {
     Reference {
         rows: 1_000,
         columns: vec![reference::numeric(
@@ -57,7 +57,7 @@ fn register_with(shared: &Shared, salt: u32, reference: &Reference) -> ContentHa
 }
 
 /// Registers `churn@1` and deploys it.
-fn deployed(shared: &Shared) {
+pub(super) fn deployed(shared: &Shared) {
     deployed_with(shared, &profile());
 }
 
@@ -132,7 +132,7 @@ fn feedback(shared: &Shared, at_ms: u64, correct: u64) {
         .expect("window");
 }
 
-fn config() -> Monitoring {
+pub(super) fn config() -> Monitoring {
     let rule = |name: &str, kind, above, action| Rule {
         name: name.into(),
         kind,
@@ -159,7 +159,7 @@ fn config() -> Monitoring {
     }
 }
 
-fn firing(shared: &Shared) -> Vec<(String, Option<String>)> {
+pub(super) fn firing(shared: &Shared) -> Vec<(String, Option<String>)> {
     let mut alerts: Vec<(String, Option<String>)> = shared
         .store
         .sync()
@@ -301,20 +301,10 @@ fn sketches_of_undeployed_versions_or_beyond_bounds_are_dropped() {
     };
     let agent = AgentId("ag-1".into());
     super::record_sketches(&shared, &agent, &BTreeMap::new(), vec![good, other, huge]);
-    let kept = shared
-        .store
-        .sync()
-        .sketches_since("churn", 1, 0)
-        .expect("sketches");
-    assert_eq!(kept.len(), 1);
-    assert!(
-        shared
-            .store
-            .sync()
-            .sketches_since("churn", 9, 0)
-            .expect("sketches")
-            .is_empty()
-    );
+    let kept = shared.store.sync().sketches_after(0, 0).expect("sketches");
+    assert_eq!(kept.len(), 1, "only the version deployed, of a sane shape");
+    assert_eq!((kept[0].1.model.as_str(), kept[0].1.version), ("churn", 1));
+    assert_eq!(kept[0].0.agent, agent);
 }
 
 #[test]

@@ -176,7 +176,7 @@ async fn session_loop(
     let (acks, mut acked) = mpsc::unbounded_channel::<u64>();
     let grants = Arc::new(Grants::default());
     let foreign = Throttle::new(std::time::Duration::from_secs(10));
-    let mut quota = Quota::default();
+    let mut quota = Quota::new(shared.reports);
     let over_quota = Throttle::new(std::time::Duration::from_secs(10));
     loop {
         tokio::select! {

@@ -1,9 +1,10 @@
-//! Whether the agents serving one version agree. A rollout's evidence is pooled from every
-//! agent that serves the version; an agent whose windows disagree with the others' beyond
-//! chance (its error rate, live accuracy or share of the first class, against the rest
-//! pooled, by a two-proportion z-test at [`Z_BEYOND_CHANCE`]) is left out of the decision, so
-//! a rollback or a promotion never rests on one agent's evidence. It takes three agents to
-//! tell which one disagrees; with two, both count.
+//! Whether the agents serving one version agree. A rollout's or an alert's evidence is
+//! pooled from every agent that serves the version; an agent whose evidence disagrees with
+//! the others' beyond chance (any one proportion it reports, such as its error rate, live
+//! accuracy, share of the first class or of a drift sketch's bin, against the rest pooled,
+//! by a two-proportion z-test at [`Z_BEYOND_CHANCE`]) is left out of the decision, so a
+//! rollback, a promotion or an alert never rests on one agent's evidence. It takes three
+//! agents to tell which one disagrees; with two, both count.
 
 use std::collections::{HashMap, HashSet};
 
@@ -35,18 +36,18 @@ impl PerAgent {
     pub fn agreed(&mut self, pooled: (&Tally, &Tally)) -> ((Tally, Tally), Vec<(AgentId, String)>) {
         let mut newly = Vec::new();
         let mut side = |tallies: &HashMap<AgentId, Tally>, pooled: &Tally| {
-            let listed: Vec<(AgentId, Tally)> = tallies
+            let listed: Vec<(AgentId, Proportions)> = tallies
                 .iter()
-                .map(|(a, t)| (a.clone(), t.clone()))
+                .map(|(a, t)| (a.clone(), of_tally(t)))
                 .collect();
-            let apart = disagreeing(&listed);
+            let apart = disagreeing(&tally_names(), &listed);
             if apart.is_empty() {
                 return pooled.clone();
             }
             let mut kept = Tally::default();
-            for (agent, tally) in listed {
-                if !apart.iter().any(|(a, _)| *a == agent) {
-                    kept.merge(tally);
+            for (agent, tally) in tallies {
+                if !apart.iter().any(|(a, _)| a == agent) {
+                    kept.merge(tally.clone());
                 }
             }
             newly.extend(apart);
@@ -58,6 +59,10 @@ impl PerAgent {
         ((candidate, baseline), newly)
     }
 }
+
+/// What one agent's evidence says, as (successes, trials) per proportion, in the order of
+/// the names given beside it.
+pub type Proportions = Vec<(u64, u64)>;
 
 /// |z| past which an agent disagrees with the others (two-sided p about 2e-9: beyond
 /// chance even over many agents, metrics and passes).
@@ -82,66 +87,95 @@ fn z(a: u64, n: u64, b: u64, m: u64) -> f64 {
     (a as f64 / n - b as f64 / m) / spread
 }
 
-/// What one tally says, as (successes, trials) per metric: errors per request, correct
-/// rows per labelled row, first-class rows per predicted row.
-fn proportions(t: &Tally) -> [(&'static str, u64, u64); 3] {
-    let predicted = t.classes.iter().sum();
+/// The names of [`of_tally`]'s proportions.
+pub fn tally_names() -> Vec<String> {
     [
-        ("error rate", t.errors.min(t.requests), t.requests),
-        ("live accuracy", t.correct.min(t.feedback), t.feedback),
+        "error rate",
+        "live accuracy",
+        "share of the first class",
+        "shadow disagreement",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// What one tally says: errors per request, correct rows per labelled row, first-class rows
+/// per predicted row, and a shadow's rows answered otherwise per row compared.
+pub fn of_tally(t: &Tally) -> Proportions {
+    let predicted = t.classes.iter().sum();
+    vec![
+        (t.errors.min(t.requests), t.requests),
+        (t.correct.min(t.feedback), t.feedback),
         (
-            "share of the first class",
             t.classes.first().copied().unwrap_or(0).min(predicted),
             predicted,
+        ),
+        (
+            t.differing.saturating_add(t.failed).min(t.compared),
+            t.compared,
         ),
     ]
 }
 
-/// How far `mine` is from `rest` on the metric it is farthest on: |z|, and what it says.
-fn farthest(mine: &Tally, rest: &Tally) -> Option<(f64, String)> {
-    proportions(mine)
-        .iter()
-        .zip(&proportions(rest))
-        .map(|(&(what, a, n), &(_, b, m))| {
-            let z = z(a, n, b, m);
-            let why = format!(
-                "its {what} is {:.4} over {n} against {:.4} over {m} on the other agents (z {z:.1})",
-                a as f64 / n.max(1) as f64,
-                b as f64 / m.max(1) as f64
-            );
-            (z.abs(), why)
-        })
-        .max_by(|x, y| x.0.total_cmp(&y.0))
+/// One proportion of `p`, none where it is shorter.
+fn at(p: &Proportions, i: usize) -> (u64, u64) {
+    p.get(i).copied().unwrap_or((0, 0))
 }
 
-/// The agents among `tallies` (one version's, per agent) whose windows disagree with the
-/// rest pooled beyond chance, each with what it disagrees on. The one farthest from the
-/// others is left out first and the rest compared again, so one agent's lies never make the
-/// honest ones look apart; it stops while three agents remain.
-pub fn disagreeing(tallies: &[(AgentId, Tally)]) -> Vec<(AgentId, String)> {
-    let mut left: Vec<&(AgentId, Tally)> = tallies.iter().collect();
+/// How far `mine` is from the rest (`total` less `mine`) on the proportion it is farthest
+/// on: |z|, and what it says.
+fn farthest(names: &[String], mine: &Proportions, total: &Proportions) -> Option<(f64, String)> {
+    let (i, z, (a, n), (b, m)) = (0..names.len())
+        .map(|i| {
+            let (a, n) = at(mine, i);
+            let (ta, tn) = at(total, i);
+            let (b, m) = (ta.saturating_sub(a), tn.saturating_sub(n));
+            (i, z(a, n, b, m).abs(), (a, n), (b, m))
+        })
+        .max_by(|x, y| x.1.total_cmp(&y.1))?;
+    let why = format!(
+        "its {} is {:.4} over {n} against {:.4} over {m} on the other agents (z {z:.1})",
+        names[i],
+        a as f64 / n.max(1) as f64,
+        b as f64 / m.max(1) as f64
+    );
+    Some((z, why))
+}
+
+/// The agents among `agents` (one version's evidence, per agent, as proportions named by
+/// `names`) whose evidence disagrees with the rest pooled beyond chance, each with what it
+/// disagrees on. The one farthest from the others is left out first and the rest compared
+/// again, so one agent's lies never make the honest ones look apart; it stops while three
+/// agents remain.
+pub fn disagreeing(names: &[String], agents: &[(AgentId, Proportions)]) -> Vec<(AgentId, String)> {
+    let mut total: Proportions = vec![(0, 0); names.len()];
+    let shift = |total: &mut Proportions, p: &Proportions, add: bool| {
+        for (i, t) in total.iter_mut().enumerate() {
+            let (a, n) = at(p, i);
+            *t = match add {
+                true => (t.0.saturating_add(a), t.1.saturating_add(n)),
+                false => (t.0.saturating_sub(a), t.1.saturating_sub(n)),
+            };
+        }
+    };
+    for (_, p) in agents {
+        shift(&mut total, p, true);
+    }
+    let mut left: Vec<usize> = (0..agents.len()).collect();
     let mut found = Vec::new();
     while left.len() >= MIN_AGENTS {
         let apart = left
             .iter()
             .enumerate()
-            .filter_map(|(i, (_, mine))| {
-                let mut rest = Tally::default();
-                for (_, other) in left
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, t)| t)
-                {
-                    rest.merge(other.clone());
-                }
-                farthest(mine, &rest).map(|(z, why)| (i, z, why))
+            .filter_map(|(pos, &i)| {
+                farthest(names, &agents[i].1, &total).map(|(z, why)| (pos, z, why))
             })
             .max_by(|x, y| x.1.total_cmp(&y.1));
         match apart {
-            Some((i, z, why)) if z > Z_BEYOND_CHANCE => {
-                found.push((left[i].0.clone(), why));
-                left.remove(i);
+            Some((pos, z, why)) if z > Z_BEYOND_CHANCE => {
+                let i = left.remove(pos);
+                shift(&mut total, &agents[i].1, false);
+                found.push((agents[i].0.clone(), why));
             }
             _ => break,
         }
@@ -164,6 +198,14 @@ mod tests {
 
     fn agent(name: &str) -> AgentId {
         AgentId(name.into())
+    }
+
+    fn disagreeing(tallies: &[(AgentId, Tally)]) -> Vec<(AgentId, String)> {
+        let listed: Vec<(AgentId, Proportions)> = tallies
+            .iter()
+            .map(|(a, t)| (a.clone(), of_tally(t)))
+            .collect();
+        super::disagreeing(&tally_names(), &listed)
     }
 
     #[test]

@@ -201,6 +201,20 @@ impl Store {
         Ok(newest)
     }
 
+    /// The windows of every model received after `since_ms` (coordinator clock) and stored
+    /// after row `after`, in the order stored: what a reader that keeps its own sums has not
+    /// seen yet.
+    pub fn windows_after(&self, since_ms: u64, after: i64) -> Result<Vec<Received>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RECEIVED} FROM serving_windows WHERE rowid > ?1 AND received_ms > ?2 ORDER BY rowid"
+        ))?;
+        let rows = stmt
+            .query_map(params![after, since_ms as i64], received)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     fn windows_where(
         &self,
         column: &str,
@@ -215,33 +229,38 @@ impl Store {
         };
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT rowid, received_ms, agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct, shadow_rows, shadow_differing, shadow_failed
-             FROM serving_windows WHERE model = ?1 AND {column} > ?2 AND rowid > ?3 ORDER BY {order}"
+            "SELECT {RECEIVED} FROM serving_windows WHERE model = ?1 AND {column} > ?2 AND rowid > ?3 ORDER BY {order}"
         ))?;
         let rows = stmt
-            .query_map(params![model, since_ms as i64, after], |r| {
-                Ok(Received {
-                    row: r.get(0)?,
-                    at_ms: r.get::<_, i64>(1)? as u64,
-                    agent: AgentId(r.get(2)?),
-                    window: ServingWindow {
-                        model: r.get(3)?,
-                        version: r.get(4)?,
-                        start_ms: r.get::<_, i64>(5)? as u64,
-                        end_ms: r.get::<_, i64>(6)? as u64,
-                        requests: r.get::<_, i64>(7)? as u64,
-                        errors: r.get::<_, i64>(8)? as u64,
-                        latency: parse("latency", &r.get::<_, String>(9)?)?,
-                        classes: parse("classes", &r.get::<_, String>(10)?)?,
-                        feedback: r.get::<_, i64>(11)? as u64,
-                        correct: r.get::<_, i64>(12)? as u64,
-                    },
-                    shadow_rows: r.get::<_, i64>(13)? as u64,
-                    shadow_differing: r.get::<_, i64>(14)? as u64,
-                    shadow_failed: r.get::<_, i64>(15)? as u64,
-                })
-            })?
+            .query_map(params![model, since_ms as i64, after], received)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
+}
+
+/// The columns [`received`] reads, in its order.
+const RECEIVED: &str = "rowid, received_ms, agent, model, version, start_ms, end_ms, requests, errors, latency, classes, feedback, correct, shadow_rows, shadow_differing, shadow_failed";
+
+/// One stored window, read from the columns of [`RECEIVED`].
+fn received(r: &rusqlite::Row<'_>) -> rusqlite::Result<Received> {
+    Ok(Received {
+        row: r.get(0)?,
+        at_ms: r.get::<_, i64>(1)? as u64,
+        agent: AgentId(r.get(2)?),
+        window: ServingWindow {
+            model: r.get(3)?,
+            version: r.get(4)?,
+            start_ms: r.get::<_, i64>(5)? as u64,
+            end_ms: r.get::<_, i64>(6)? as u64,
+            requests: r.get::<_, i64>(7)? as u64,
+            errors: r.get::<_, i64>(8)? as u64,
+            latency: parse("latency", &r.get::<_, String>(9)?)?,
+            classes: parse("classes", &r.get::<_, String>(10)?)?,
+            feedback: r.get::<_, i64>(11)? as u64,
+            correct: r.get::<_, i64>(12)? as u64,
+        },
+        shadow_rows: r.get::<_, i64>(13)? as u64,
+        shadow_differing: r.get::<_, i64>(14)? as u64,
+        shadow_failed: r.get::<_, i64>(15)? as u64,
+    })
 }

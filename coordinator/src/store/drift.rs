@@ -28,6 +28,23 @@ impl Store {
     }
 }
 
+/// Where a report stored by an agent came from: its row, its agent and when it was received
+/// (coordinator Unix milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub row: i64,
+    pub agent: AgentId,
+    pub at_ms: u64,
+}
+
+fn receipt(r: &rusqlite::Row<'_>) -> rusqlite::Result<Receipt> {
+    Ok(Receipt {
+        row: r.get(0)?,
+        agent: AgentId(r.get(2)?),
+        at_ms: r.get::<_, i64>(3)? as u64,
+    })
+}
+
 impl Store {
     /// Stores sketches an agent sent, received at `now_ms`.
     pub fn insert_sketches(
@@ -62,17 +79,20 @@ impl Store {
         Ok(())
     }
 
-    /// The sketches of `model@version` received since `since_ms`.
-    pub fn sketches_since(
+    /// The sketches received after `since_ms` and stored after row `after`, in the order
+    /// stored, each with its row, agent and time of receipt: what a reader that keeps its own
+    /// sums has not seen yet.
+    pub fn sketches_after(
         &self,
-        model: &str,
-        version: u32,
         since_ms: u64,
-    ) -> Result<Vec<SketchWindow>, StoreError> {
-        self.bodies(
+        after: i64,
+    ) -> Result<Vec<(Receipt, SketchWindow)>, StoreError> {
+        self.decoded(
+            &*self.read()?,
             "sketch_windows",
-            "SELECT rowid, body FROM sketch_windows WHERE model = ?1 AND version = ?2 AND received_ms >= ?3",
-            params![model, version, since_ms as i64],
+            "SELECT rowid, body, agent, received_ms FROM sketch_windows WHERE rowid > ?1 AND received_ms > ?2 ORDER BY rowid",
+            params![after, since_ms as i64],
+            receipt,
         )
     }
 
@@ -115,17 +135,19 @@ impl Store {
         Ok(())
     }
 
-    /// The live importance of `model@version` received since `since_ms`.
-    pub fn importance_since(
+    /// The live importance received after `since_ms` and stored after row `after`, as
+    /// [`Store::sketches_after`].
+    pub fn importance_after(
         &self,
-        model: &str,
-        version: u32,
         since_ms: u64,
-    ) -> Result<Vec<ImportanceWindow>, StoreError> {
-        self.bodies(
+        after: i64,
+    ) -> Result<Vec<(Receipt, ImportanceWindow)>, StoreError> {
+        self.decoded(
+            &*self.read()?,
             "live_importance",
-            "SELECT rowid, body FROM live_importance WHERE model = ?1 AND version = ?2 AND received_ms >= ?3",
-            params![model, version, since_ms as i64],
+            "SELECT rowid, body, agent, received_ms FROM live_importance WHERE rowid > ?1 AND received_ms > ?2 ORDER BY rowid",
+            params![after, since_ms as i64],
+            receipt,
         )
     }
 

@@ -367,6 +367,63 @@ CREATE TABLE quarantine (
     at_ms  INTEGER NOT NULL
 );
 "#,
+    // 12: what agents report gets row ids that are never reused (AUTOINCREMENT), so a reader
+    // that remembers the last row it read never misses rows stored after its table emptied.
+    r#"
+CREATE TABLE serving_windows_12 (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent            TEXT NOT NULL,
+    model            TEXT NOT NULL,
+    version          INTEGER NOT NULL,
+    start_ms         INTEGER NOT NULL,
+    end_ms           INTEGER NOT NULL,
+    requests         INTEGER NOT NULL,
+    errors           INTEGER NOT NULL,
+    latency          TEXT NOT NULL,
+    classes          TEXT NOT NULL,
+    feedback         INTEGER NOT NULL,
+    correct          INTEGER NOT NULL,
+    received_ms      INTEGER NOT NULL DEFAULT 0,
+    shadow_rows      INTEGER NOT NULL DEFAULT 0,
+    shadow_differing INTEGER NOT NULL DEFAULT 0,
+    shadow_failed    INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO serving_windows_12 SELECT rowid, agent, model, version, start_ms, end_ms, requests,
+    errors, latency, classes, feedback, correct, received_ms, shadow_rows, shadow_differing,
+    shadow_failed FROM serving_windows;
+DROP TABLE serving_windows;
+ALTER TABLE serving_windows_12 RENAME TO serving_windows;
+CREATE INDEX serving_windows_by_version ON serving_windows (model, version, end_ms);
+CREATE INDEX serving_windows_by_receipt ON serving_windows (model, received_ms);
+CREATE TABLE sketch_windows_12 (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent       TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    start_ms    INTEGER NOT NULL,
+    end_ms      INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    body        TEXT NOT NULL
+);
+INSERT INTO sketch_windows_12 SELECT rowid, agent, model, version, start_ms, end_ms,
+    received_ms, body FROM sketch_windows;
+DROP TABLE sketch_windows;
+ALTER TABLE sketch_windows_12 RENAME TO sketch_windows;
+CREATE INDEX sketch_windows_by_receipt ON sketch_windows (model, version, received_ms);
+CREATE TABLE live_importance_12 (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent       TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    body        TEXT NOT NULL
+);
+INSERT INTO live_importance_12 SELECT rowid, agent, model, version, received_ms, body
+    FROM live_importance;
+DROP TABLE live_importance;
+ALTER TABLE live_importance_12 RENAME TO live_importance;
+CREATE INDEX live_importance_by_receipt ON live_importance (model, version, received_ms);
+"#,
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

@@ -68,6 +68,7 @@ pub async fn ingest(total: usize, batch: usize) -> anyhow::Result<IngestReport> 
         max_connections: 16,
         http_tls: None,
         monitoring: Default::default(),
+        reports: Default::default(),
     };
     let coordinator = Coordinator::start(options).await?;
     let handle = coordinator.handle();

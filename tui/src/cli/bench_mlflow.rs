@@ -113,6 +113,7 @@ pub async fn run(python: &Path, points: usize, runs: usize) -> anyhow::Result<Ml
         max_connections: 16,
         http_tls: None,
         monitoring: Default::default(),
+        reports: Default::default(),
     })
     .await?;
     let uri = format!("http://{}", coordinator.http_addr());

@@ -41,6 +41,7 @@ impl Cluster {
             max_connections: 100,
             http_tls: None,
             monitoring,
+            reports: Default::default(),
         })
         .await?;
         let http = SocketAddr::from(([127, 0, 0, 1], crate::cli::free_port()?));

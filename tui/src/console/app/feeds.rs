@@ -204,7 +204,9 @@ impl App {
             Event::TokenCreated { .. }
             | Event::OperatorAction { .. }
             | Event::RecordQuarantined { .. } => return,
-            Event::AlertFired { .. } | Event::AlertResolved { .. } => Feed::Monitoring,
+            Event::AlertFired { .. } | Event::AlertResolved { .. } | Event::AgentLeftOut { .. } => {
+                Feed::Monitoring
+            }
         };
         let on_screen = feed == Feed::Agents
             || self.view_feed() == Some(feed)

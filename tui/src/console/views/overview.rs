@@ -141,6 +141,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                     | Event::AlertResolved { .. }
                     | Event::RecordQuarantined { .. }
                     | Event::AgentDisagrees { .. }
+                    | Event::AgentLeftOut { .. }
             )
         })
         .take(DECISIONS)

@@ -1,0 +1,161 @@
+//! One version's evidence pooled over the agents that agree, so an alert never rests on one
+//! agent's evidence: where three or more agents report on a version, one whose serving
+//! counts or sketches disagree with the rest beyond chance
+//! ([`crate::rollout::agreement::disagreeing`], on every proportion it reports: error rate,
+//! live accuracy, share of the first class, and each sketch bin's share of its column) is
+//! left out, and live importance is the per-column median over agents rather than a mean one
+//! agent could drag.
+
+use drover_protocol::drift::{ColumnCounts, ColumnReference, Reference};
+use drover_protocol::types::AgentId;
+
+use super::aggregates::Evidence;
+use crate::rollout::agreement::{self, Proportions};
+
+/// What the agents that agree say about one version.
+#[derive(Debug, Default)]
+pub struct Pooled {
+    /// Their evidence summed (importance included, row-weighted).
+    pub evidence: Evidence,
+    /// Live importance per column and the rows behind it: the median over agents where
+    /// three or more measured it, else the row-weighted mean.
+    pub importance: Option<(Vec<f64>, u64)>,
+    /// The agents left out, each with what it disagrees on.
+    pub apart: Vec<(AgentId, String)>,
+}
+
+/// Pools `agents`' evidence about one version, whose training profile is `reference` (its
+/// sketches are compared only where one is known).
+pub fn pool(agents: Vec<(AgentId, Evidence)>, reference: Option<&Reference>) -> Pooled {
+    let mut names = agreement::tally_names();
+    if let Some(r) = reference {
+        for column in r.columns.iter().chain([&r.predictions]) {
+            names.extend(sketch_names(column));
+        }
+    }
+    let listed: Vec<(AgentId, Proportions)> = agents
+        .iter()
+        .map(|(agent, e)| (agent.clone(), proportions(e, reference)))
+        .collect();
+    let apart = agreement::disagreeing(&names, &listed);
+    let kept: Vec<&Evidence> = agents
+        .iter()
+        .filter(|(agent, _)| !apart.iter().any(|(a, _)| a == agent))
+        .map(|(_, e)| e)
+        .collect();
+    let mut evidence = Evidence::default();
+    for e in &kept {
+        evidence.merge(e);
+    }
+    Pooled {
+        importance: importance(&kept, &evidence),
+        evidence,
+        apart,
+    }
+}
+
+/// The names of one column's proportions: each bin, the missing and the invalid values.
+fn sketch_names(column: &ColumnReference) -> Vec<String> {
+    let name = &column.name;
+    (0..column.counts.len())
+        .map(|i| format!("{name} bin {i} share"))
+        .chain([
+            format!("{name} missing share"),
+            format!("{name} invalid share"),
+        ])
+        .collect()
+}
+
+/// One agent's proportions: its tally's, then each reference column's bins (none where its
+/// sketches do not have the reference's shape).
+fn proportions(e: &Evidence, reference: Option<&Reference>) -> Proportions {
+    let mut out = agreement::of_tally(&e.tally);
+    let Some(r) = reference else {
+        return out;
+    };
+    let shaped = e.sketch.as_ref().filter(|s| {
+        s.columns.len() == r.columns.len()
+            && s.predictions.counts.len() == r.predictions.counts.len()
+    });
+    let live = r
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c, shaped.map(|s| &s.columns[i])))
+        .chain([(&r.predictions, shaped.map(|s| &s.predictions))]);
+    for (column, counts) in live {
+        out.extend(column_proportions(column, counts));
+    }
+    out
+}
+
+fn column_proportions(column: &ColumnReference, counts: Option<&ColumnCounts>) -> Proportions {
+    let counts = counts.filter(|c| c.counts.len() == column.counts.len());
+    let seen = counts.map_or(0, ColumnCounts::seen);
+    let binned = (0..column.counts.len())
+        .map(|i| counts.and_then(|c| c.counts.get(i)).copied().unwrap_or(0));
+    let extra = counts.map_or([0, 0], |c| [c.nulls, c.invalid]);
+    binned.chain(extra).map(|n| (n.min(seen), seen)).collect()
+}
+
+/// Live importance of the agents kept: the per-column median of each agent's mean where
+/// three or more measured it (one agent cannot move it beyond the honest ones' range),
+/// else the row-weighted mean of all.
+fn importance(kept: &[&Evidence], pooled: &Evidence) -> Option<(Vec<f64>, u64)> {
+    let means: Vec<Vec<f64>> = kept
+        .iter()
+        .filter_map(|e| e.mean_importance())
+        .filter(|m| m.len() == pooled.importance.len())
+        .collect();
+    let rows = pooled.importance_rows;
+    if means.len() < 3 {
+        return pooled.mean_importance().map(|m| (m, rows));
+    }
+    let median = (0..pooled.importance.len())
+        .map(|i| {
+            let mut column: Vec<f64> = means.iter().map(|m| m[i]).collect();
+            column.sort_by(f64::total_cmp);
+            let mid = column.len() / 2;
+            match column.len() % 2 {
+                0 => (column[mid - 1] + column[mid]) / 2.0,
+                _ => column[mid],
+            }
+        })
+        .collect();
+    Some((median, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(importance: f64, rows: u64) -> Evidence {
+        Evidence {
+            importance: vec![importance * rows as f64, 0.1 * rows as f64],
+            importance_rows: rows,
+            ..Evidence::default()
+        }
+    }
+
+    #[test]
+    fn live_importance_is_the_median_over_three_agents_or_more_else_the_mean() {
+        let agent = |name: &str| AgentId(name.into());
+        let three = vec![
+            (agent("a"), measured(0.2, 100)),
+            (agent("b"), measured(0.3, 100)),
+            (agent("liar"), measured(50.0, 10_000)),
+        ];
+        let (live, rows) = pool(three, None).importance.expect("measured");
+        assert_eq!(live, vec![0.3, 0.1], "one agent cannot drag the median");
+        assert_eq!(rows, 10_200);
+        let two = vec![
+            (agent("a"), measured(0.2, 100)),
+            (agent("b"), measured(0.4, 300)),
+        ];
+        let (live, _) = pool(two, None).importance.expect("measured");
+        assert!(
+            (live[0] - 0.35).abs() < 1e-12,
+            "row-weighted mean: {live:?}"
+        );
+    }
+}
