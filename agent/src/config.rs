@@ -10,6 +10,8 @@ use anyhow::Context;
 use drover_protocol::types::{Labels, parse_labels};
 use serde::Deserialize;
 
+use crate::state::AgentState;
+
 /// Settings `drover-agent run` works with.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -116,11 +118,20 @@ impl AgentConfig {
             None if Path::new(SYSTEM_CONFIG).exists() => read_file(Path::new(SYSTEM_CONFIG))?,
             None => AgentFile::default(),
         };
-        let labels_text = over
-            .labels
-            .or(file.labels)
-            .unwrap_or_else(|| DEFAULT_LABELS.into());
-        let labels = parse_labels(&labels_text).map_err(|e| anyhow::anyhow!("labels: {e}"))?;
+        let state_dir = over
+            .state_dir
+            .or(file.state_dir)
+            .unwrap_or_else(default_state_dir);
+        let labels = match over.labels.or(file.labels) {
+            Some(text) => parse_labels(&text).map_err(|e| anyhow::anyhow!("labels: {e}"))?,
+            None => match crate::state::AgentState::load(&state_dir).ok().flatten() {
+                Some(AgentState {
+                    labels: Some(joined),
+                    ..
+                }) => joined,
+                _ => parse_labels(DEFAULT_LABELS).map_err(|e| anyhow::anyhow!("labels: {e}"))?,
+            },
+        };
         let http_text = over
             .http
             .or(file.http)
@@ -153,10 +164,7 @@ impl AgentConfig {
         let job_slots = over.job_slots.or(file.job_slots).unwrap_or(1);
         anyhow::ensure!(job_slots >= 1, "job_slots must be at least 1");
         Ok(Self {
-            state_dir: over
-                .state_dir
-                .or(file.state_dir)
-                .unwrap_or_else(default_state_dir),
+            state_dir,
             labels,
             http,
             job_slots,

@@ -10,7 +10,7 @@ use drover_protocol::msg::{EnrollRequest, Hello, HelloOutcome, HelloReply, Inten
 use drover_protocol::pki::{self, CertifiedKeyPem, PkiError};
 use drover_protocol::tls::{self, PIN_MISMATCH, TlsError};
 use drover_protocol::token::{JoinToken, TokenError};
-use drover_protocol::types::AgentId;
+use drover_protocol::types::{AgentId, Labels};
 use drover_protocol::{DROVER_VERSION, PROTOCOL_VERSION};
 
 use crate::state::AgentState;
@@ -48,6 +48,19 @@ pub async fn join(
     address: Option<&str>,
     hostname: &str,
 ) -> Result<AgentState, JoinError> {
+    join_labelled(token, state_dir, address, hostname, &Labels::new()).await
+}
+
+/// As [`join`], asking for `labels` (when not empty): the coordinator fixes them at
+/// enrollment unless the token carries labels of its own. They are kept in the state dir as
+/// the labels `drover-agent run` claims when none are configured.
+pub async fn join_labelled(
+    token: &str,
+    state_dir: &Path,
+    address: Option<&str>,
+    hostname: &str,
+    labels: &Labels,
+) -> Result<AgentState, JoinError> {
     let token = JoinToken::decode(token)?;
     if let Some(existing) =
         AgentState::load(state_dir).map_err(|e| JoinError::State(e.to_string()))?
@@ -58,7 +71,7 @@ pub async fn join(
     let addr = dial::resolve(&coordinator).await.map_err(JoinError::Dial)?;
     let (csr_pem, key_pem) = pki::new_request(hostname)?;
     let endpoint = dial::endpoint_for(addr).map_err(JoinError::Dial)?;
-    let outcome = exchange(&endpoint, &token, addr, csr_pem, hostname).await;
+    let outcome = exchange(&endpoint, &token, addr, csr_pem, hostname, labels).await;
     endpoint.close(0u32.into(), b"enrollment done");
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), endpoint.wait_idle()).await;
     let enrolled = match outcome? {
@@ -77,6 +90,7 @@ pub async fn join(
             cert_pem: enrolled.cert_pem,
             key_pem,
         },
+        labels: (!labels.is_empty()).then(|| labels.clone()),
     };
     state
         .save(state_dir)
@@ -90,6 +104,7 @@ async fn exchange(
     addr: std::net::SocketAddr,
     csr_pem: String,
     hostname: &str,
+    labels: &Labels,
 ) -> Result<HelloOutcome, JoinError> {
     let config = tls::pinned_client_config(token.ca_sha256)?;
     let conn = dial::connect(endpoint, config, addr)
@@ -110,7 +125,13 @@ async fn exchange(
     let hello = Hello {
         proto_version: PROTOCOL_VERSION,
         drover_version: DROVER_VERSION.into(),
-        intent: Intent::Enroll(request),
+        intent: match labels.is_empty() {
+            true => Intent::Enroll(request),
+            false => Intent::EnrollLabelled {
+                request,
+                labels: labels.clone(),
+            },
+        },
     };
     send.send(&hello).await?;
     let reply: HelloReply = recv.expect_versioned().await?;

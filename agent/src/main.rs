@@ -32,6 +32,10 @@ enum Command {
         /// Dial this host:port instead of the address in the token.
         #[arg(long, env = "DROVER_COORDINATOR")]
         coordinator: Option<String>,
+        /// Labels to ask for, e.g. role=serve,zone=eu: fixed at enrollment unless the token
+        /// carries labels of its own (which win); later only `drover agents label` changes them.
+        #[arg(long)]
+        labels: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -107,17 +111,28 @@ async fn dispatch(command: Command, log: logging::LogFilter) -> anyhow::Result<(
             token,
             state_dir,
             coordinator,
+            labels,
             json,
         } => {
             let state_dir = state_dir.unwrap_or_else(config::default_state_dir);
             let hostname = drover_agent::host::hostname();
-            let state =
-                drover_agent::enroll::join(&token, &state_dir, coordinator.as_deref(), &hostname)
-                    .await?;
+            let labels = match labels {
+                Some(text) => drover_protocol::types::parse_labels(&text)
+                    .map_err(|e| anyhow::anyhow!("--labels: {e}"))?,
+                None => Default::default(),
+            };
+            let state = drover_agent::enroll::join_labelled(
+                &token,
+                &state_dir,
+                coordinator.as_deref(),
+                &hostname,
+                &labels,
+            )
+            .await?;
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "agent_id": state.agent_id, "state_dir": state_dir, "coordinator": state.coordinator })
+                    serde_json::json!({ "agent_id": state.agent_id, "state_dir": state_dir, "coordinator": state.coordinator, "labels": state.labels })
                 );
             } else {
                 println!("{}", state.agent_id);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use drover_protocol::files::{read_text, write_atomic};
 use drover_protocol::pki::CertifiedKeyPem;
-use drover_protocol::types::AgentId;
+use drover_protocol::types::{AgentId, Labels};
 use serde::{Deserialize, Serialize};
 
 /// An enrolled agent's identity.
@@ -17,12 +17,16 @@ pub struct AgentState {
     pub coordinator: String,
     pub ca_pem: String,
     pub identity: CertifiedKeyPem,
+    /// The labels asked for at join, claimed by `run` when none are configured.
+    pub labels: Option<Labels>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Manifest {
     agent_id: AgentId,
     coordinator: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    labels: Option<Labels>,
 }
 
 fn manifest_path(dir: &Path) -> PathBuf {
@@ -46,6 +50,7 @@ impl AgentState {
                 cert_pem: read_text(&dir.join("agent.pem"))?,
                 key_pem: read_text(&dir.join("agent.key"))?,
             },
+            labels: manifest.labels,
         }))
     }
 
@@ -66,6 +71,7 @@ impl AgentState {
         let manifest = Manifest {
             agent_id: self.agent_id.clone(),
             coordinator: self.coordinator.clone(),
+            labels: self.labels.clone(),
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
         write_atomic(&manifest_path(dir), &json, false)

@@ -137,6 +137,10 @@ mod tests {
             frames_per_minute: 0,
             ..limits
         };
-        assert!(none.validate().expect_err("refused").contains("frames_per_minute"));
+        assert!(
+            none.validate()
+                .expect_err("refused")
+                .contains("frames_per_minute")
+        );
     }
 }

@@ -75,7 +75,8 @@ pub mod types;
 /// version 6).
 /// Version 7 added [`msg::Event::RecordQuarantined`] and [`msg::Event::AgentDisagrees`] for
 /// operators.
-/// Version 8 added [`msg::Event::AgentLeftOut`] for operators.
+/// Version 8 added [`msg::Event::AgentLeftOut`] for operators and
+/// [`msg::Intent::EnrollLabelled`] (sent only by `drover-agent join --labels`).
 pub const PROTOCOL_VERSION: u32 = 8;
 
 /// The oldest protocol version still spoken: peers one version apart work together, so

@@ -41,6 +41,12 @@ pub enum Intent {
     Operator,
     /// An agent without a certificate yet, redeeming a join token.
     Enroll(EnrollRequest),
+    /// As [`Intent::Enroll`], asking for `labels`: fixed at enrollment unless the token
+    /// carries labels of its own, which win. Sent only with labels (protocol 8).
+    EnrollLabelled {
+        request: EnrollRequest,
+        labels: Labels,
+    },
 }
 
 /// What an agent tells the coordinator about itself on connect.

@@ -95,6 +95,7 @@ impl FakeCoordinator {
             coordinator: addr.to_string(),
             ca_pem: ca.cert_pem.clone(),
             identity,
+            labels: None,
         }
         .save(state_dir)
         .expect("state");

@@ -94,3 +94,83 @@ async fn token_limits_are_validated() {
     }
     coordinator.stop().await;
 }
+
+/// Labels asked for at join are fixed at enrollment, before the agent ever connects, and
+/// are what `run` claims when none are configured; a token's own labels win over them.
+#[tokio::test]
+async fn labels_asked_for_at_join_are_fixed_unless_the_token_grants_its_own() {
+    use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+    use drover_protocol::types::parse_labels;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let coordinator = start_coordinator(&tmp.path().join("coord")).await;
+    let handle = coordinator.handle();
+    let asked = parse_labels("role=serve,zone=eu").expect("labels");
+
+    let dir = tmp.path().join("asked");
+    let plain = token(&handle, 1, 60).await;
+    let state = drover_agent::enroll::join_labelled(&plain, &dir, None, "node-a", &asked)
+        .await
+        .expect("joins");
+    let listed = agents(&handle).await;
+    let joined = listed
+        .iter()
+        .find(|a| a.id == state.agent_id)
+        .expect("listed");
+    assert_eq!(joined.labels, asked, "fixed at enrollment");
+    assert!(joined.claimed.is_empty());
+    let config = drover_agent::config::AgentConfig::resolve(drover_agent::config::AgentOverrides {
+        state_dir: Some(dir.clone()),
+        ..Default::default()
+    })
+    .expect("config");
+    assert_eq!(config.labels, asked, "run claims the labels it joined with");
+
+    let granted = parse_labels("role=train").expect("labels");
+    let labelled = match handle
+        .request(OperatorRequest::CreateLabelledToken {
+            ttl_secs: 60,
+            uses: 1,
+            labels: granted.clone(),
+        })
+        .await
+    {
+        OperatorResponse::Token(t) => t.token,
+        other => panic!("{other:?}"),
+    };
+    let state = drover_agent::enroll::join_labelled(
+        &labelled,
+        &tmp.path().join("overruled"),
+        None,
+        "node-b",
+        &asked,
+    )
+    .await
+    .expect("joins");
+    let listed = agents(&handle).await;
+    let joined = listed
+        .iter()
+        .find(|a| a.id == state.agent_id)
+        .expect("listed");
+    assert_eq!(joined.labels, granted, "the token's labels win");
+    assert_eq!(joined.claimed, asked, "what it asked beyond them is shown");
+
+    let bad = token(&handle, 1, 60).await;
+    let malformed = parse_labels("role=serve").map(|mut l| {
+        l.insert("bad key\u{1b}".into(), "x".into());
+        l
+    });
+    let Err(err) = drover_agent::enroll::join_labelled(
+        &bad,
+        &tmp.path().join("bad"),
+        None,
+        "node-c",
+        &malformed.expect("labels"),
+    )
+    .await
+    else {
+        panic!("malformed labels were accepted");
+    };
+    assert!(err.to_string().contains("labels"), "{err}");
+    assert_nothing_stored(&tmp.path().join("bad"));
+}

@@ -12,10 +12,19 @@ use rand::RngCore;
 use crate::state::Shared;
 use crate::store::AgentRecord;
 
-/// Redeems the token in `request` and signs the agent's certificate.
-pub async fn enroll(shared: &Shared, request: EnrollRequest, remote: SocketAddr) -> HelloOutcome {
+/// Redeems the token in `request` and signs the agent's certificate. `labels` asked for at
+/// join are fixed at enrollment, unless the token carries labels of its own, which win.
+pub async fn enroll(
+    shared: &Shared,
+    request: EnrollRequest,
+    labels: Option<Labels>,
+    remote: SocketAddr,
+) -> HelloOutcome {
     if let Err(e) = drover_protocol::types::check_hostname(&request.hostname) {
         return HelloOutcome::Refused(e);
+    }
+    if let Some(Err(e)) = labels.as_ref().map(drover_protocol::types::check_labels) {
+        return HelloOutcome::Refused(format!("labels: {e}"));
     }
     let mut raw = [0u8; 6];
     rand::thread_rng().fill_bytes(&mut raw);
@@ -31,14 +40,14 @@ pub async fn enroll(shared: &Shared, request: EnrollRequest, remote: SocketAddr)
     let record = AgentRecord {
         id: id.clone(),
         hostname: request.hostname.clone(),
-        labels: Labels::new(),
+        labels_fixed: labels.is_some(),
+        labels: labels.unwrap_or_default(),
         version: String::new(),
         address: remote.to_string(),
         cert_sha256,
         capacity: None,
         enrolled_ms: unix_ms(),
         last_seen_ms: None,
-        labels_fixed: false,
         claimed: Labels::new(),
     };
     let secret_sha256 = pki::hex(&pki::sha256(request.secret.as_bytes()));

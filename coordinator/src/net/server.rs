@@ -164,7 +164,12 @@ async fn handle(
     match (identity, intent) {
         (Err(reason), _) => refuse(&conn, &mut send, reason, "certificate").await,
         (Ok(None), Intent::Enroll(request)) => {
-            let outcome = enroll::enroll(&shared, request, conn.remote_address()).await;
+            let outcome = enroll::enroll(&shared, request, None, conn.remote_address()).await;
+            reply(&conn, &mut send, outcome).await
+        }
+        (Ok(None), Intent::EnrollLabelled { request, labels }) => {
+            let outcome =
+                enroll::enroll(&shared, request, Some(labels), conn.remote_address()).await;
             reply(&conn, &mut send, outcome).await
         }
         (Ok(None), _) => {

@@ -247,6 +247,8 @@ impl Store {
         };
         let mut agent = agent.clone();
         if let Some(labels) = granted {
+            // What the agent asked for at join beyond the token's grant is only recorded.
+            agent.claimed = drover_protocol::types::beyond_grant(&agent.labels, &labels);
             agent.labels = labels;
             agent.labels_fixed = true;
         }
@@ -255,8 +257,8 @@ impl Store {
             [token_id],
         )?;
         tx.execute(
-            "INSERT INTO agents (id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms, labels_fixed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO agents (id, hostname, labels, version, address, cert_sha256, capacity, enrolled_ms, labels_fixed, claimed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 agent.id.0,
                 agent.hostname,
@@ -266,7 +268,8 @@ impl Store {
                 agent.cert_sha256,
                 agent.capacity.as_ref().map(json).transpose()?,
                 agent.enrolled_ms as i64,
-                agent.labels_fixed
+                agent.labels_fixed,
+                json(&agent.claimed)?
             ],
         )?;
         tx.commit()?;

@@ -67,8 +67,9 @@ pub enum TokenCmd {
         #[arg(long, default_value_t = 1)]
         uses: u32,
         /// Labels every agent joining with it is granted for good, e.g. `role=serve`. Without
-        /// them an agent's first connection fixes the labels it gives then; after that only
-        /// `drover agents label` changes them.
+        /// them the labels given to `drover-agent join --labels` are fixed at enrollment, or
+        /// else those of the agent's first connection; after that only `drover agents label`
+        /// changes them.
         #[arg(long)]
         labels: Option<String>,
         #[arg(long)]
