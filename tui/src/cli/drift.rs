@@ -1,11 +1,13 @@
 //! `drover drift`: the drift of a served model (`status`) and the offline comparison of two
 //! CSV files (`compare`), with the statistics the coordinator computes live.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
 use drover_ml::drift::compare::{ColumnComparison, compare};
+use drover_ml::lines::{LineLimit, LineTooLong, MAX_LINE};
 use drover_ml::table::{Table, parse};
 use serde::Serialize;
 
@@ -247,8 +249,20 @@ pub fn compare_files(
     })
 }
 
+/// Reads a CSV file, refusing it at the first line longer than [`MAX_LINE`] (so a file with
+/// no newline is never read whole).
 fn read(path: &Path) -> anyhow::Result<Table> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    if let Err(e) = LineLimit::new(file).read_to_end(&mut bytes) {
+        return Err(
+            match e.get_ref().and_then(|i| i.downcast_ref::<LineTooLong>()) {
+                Some(long) => UsageError(format!("{}: {long}", path.display())).into(),
+                None => anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+            },
+        );
+    }
     parse(&bytes).map_err(|e| UsageError(format!("{}: {e}", path.display())).into())
 }
 
@@ -319,5 +333,25 @@ fn p_text(p: f64) -> String {
         "<0.0001".into()
     } else {
         format!("{p:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_with_a_line_past_the_limit_is_refused_without_reading_it_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("long.csv");
+        let mut text = b"a,b\n1,2\n".to_vec();
+        text.extend(std::iter::repeat_n(b'7', MAX_LINE + 1));
+        text.extend(b"\n3,4\n");
+        std::fs::write(&path, &text).expect("write");
+        let error = read(&path).expect_err("refused").to_string();
+        assert!(error.contains("line 3 is longer than"), "{error}");
+        let fine = dir.path().join("fine.csv");
+        std::fs::write(&fine, "a,b\n1,2\n3,4\n").expect("write");
+        assert_eq!(read(&fine).expect("reads").rows, 2);
     }
 }
