@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use serde::Serialize;
 
 use super::model::{Data, Predictions, Served};
-use super::request::{BadRequest, Rows, cell, input_names};
+use super::request::{Allowance, BadRequest, Rows, cell, input_names};
 use crate::train::pipeline::Cell;
 
 /// The rows of a JSON body for a model with `inputs` (name, numeric) in order.
@@ -161,7 +161,11 @@ fn columnar(columns: &Map<String, Value>, inputs: &[(String, bool)]) -> Result<R
 
 /// A CSV body with a header row: numbers for numeric inputs (empty or `NA` is missing), text
 /// for the others.
-pub fn rows_from_csv(text: &str, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
+pub fn rows_from_csv(
+    text: &str,
+    inputs: &[(String, bool)],
+    allowance: &mut Allowance,
+) -> Result<Rows, BadRequest> {
     let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
@@ -188,6 +192,7 @@ pub fn rows_from_csv(text: &str, inputs: &[(String, bool)]) -> Result<Rows, BadR
                 })?),
                 raw => Cell::Text(raw.to_string()),
             };
+            allowance.cell(&cell)?;
             out.push(cell);
         }
     }
@@ -270,6 +275,27 @@ mod tests {
         inputs.iter().map(|(n, b)| (n.to_string(), *b)).collect()
     }
 
+    /// `text` read as a CSV request of its own size.
+    fn csv(text: &str) -> Result<Rows, BadRequest> {
+        rows_from_csv(text, &owned(INPUTS), &mut Allowance::for_body(text.len()))
+    }
+
+    #[test]
+    fn a_csv_decoding_to_more_than_its_allowance_is_refused() {
+        // 600,000 rows of two empty fields: two bytes a row, 48 bytes decoded.
+        let mut empty = String::from("x,plan\n");
+        empty.push_str(&",\n".repeat(600_000));
+        let Err(error) = csv(&empty) else {
+            panic!("a body of empty fields was decoded whole");
+        };
+        assert_eq!(error.field, "body");
+        assert!(error.message.contains("16 times its size"), "{error}");
+        // One-character fields decode to about 12 times their size: answered.
+        let mut short = String::from("x,plan\n");
+        short.push_str(&"1,a\n".repeat(300_000));
+        assert_eq!(csv(&short).map(|r| r.rows()), Ok(300_000));
+    }
+
     #[test]
     fn the_four_json_shapes_and_csv_give_the_same_rows() {
         let shapes = [
@@ -278,15 +304,15 @@ mod tests {
             serde_json::json!({ "instances": [[1.5, "pro"], [2, null]] }),
             serde_json::json!({ "inputs": { "x": [1.5, 2], "plan": ["pro", null] } }),
         ];
-        let csv = rows_from_csv("plan,x\npro,1.5\n,2\n", &owned(INPUTS)).expect("csv");
+        let expected = csv("plan,x\npro,1.5\n,2\n").expect("csv");
         for body in shapes {
             assert_eq!(
                 rows_from_json(&body, &owned(INPUTS)).expect("rows"),
-                csv,
+                expected,
                 "{body}"
             );
         }
-        let error = rows_from_csv("x,plan\nhigh,pro\n", &owned(INPUTS)).expect_err("refused");
+        let error = csv("x,plan\nhigh,pro\n").expect_err("refused");
         assert_eq!(error.field, "csv row 1 column x");
         let error = rows_from_json(
             &serde_json::json!({ "instances": [], "inputs": [] }),
@@ -301,7 +327,7 @@ mod tests {
 
     #[test]
     fn a_column_given_twice_is_refused_not_read_once() {
-        let error = rows_from_csv("x,plan,x\n1,pro,2\n", &owned(INPUTS)).expect_err("refused");
+        let error = csv("x,plan,x\n1,pro,2\n").expect_err("refused");
         assert_eq!(error.field, "csv header");
         assert!(error.message.contains("\"x\" is given twice"), "{error}");
         let split =

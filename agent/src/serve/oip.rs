@@ -9,7 +9,7 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::model::{Data, Predictions, Served};
-use super::request::{BadRequest, Rows, input_names};
+use super::request::{Allowance, BadRequest, Rows, input_names};
 use crate::train::pipeline::Cell;
 
 /// `POST /v2/models/{name}/infer`, borrowing its strings from the body where it can.
@@ -232,7 +232,23 @@ fn elements(tensor: Tensor<'_>, field: &str) -> Result<(Vec<Cell>, Vec<usize>), 
 }
 
 /// The rows a request carries for a model with `inputs` (name, numeric) in order.
-pub fn rows(request: InferRequest<'_>, inputs: &[(String, bool)]) -> Result<Rows, BadRequest> {
+pub fn rows(
+    request: InferRequest<'_>,
+    inputs: &[(String, bool)],
+    allowance: &mut Allowance,
+) -> Result<Rows, BadRequest> {
+    for tensor in &request.inputs {
+        let text: usize = tensor
+            .data
+            .0
+            .iter()
+            .map(|d| match d {
+                Datum::Text(t) => t.capacity(),
+                _ => 0,
+            })
+            .sum();
+        allowance.charge(tensor.data.0.capacity() * std::mem::size_of::<Datum>() + text)?;
+    }
     let named = |t: &Tensor<'_>| inputs.iter().any(|(n, _)| *n == t.name);
     let k = inputs.len();
     let mut tensors = request.inputs;
@@ -348,7 +364,33 @@ mod tests {
     fn rows_of(body: serde_json::Value, inputs: &[(&str, bool)]) -> Result<Rows, BadRequest> {
         let text = body.to_string();
         let request: InferRequest<'_> = serde_json::from_str(&text).expect("request");
-        rows(request, &owned(inputs))
+        rows(
+            request,
+            &owned(inputs),
+            &mut Allowance::for_body(text.len()),
+        )
+    }
+
+    #[test]
+    fn a_request_decoding_to_more_than_its_allowance_is_refused() {
+        // Nulls are five bytes of JSON and a 24-byte element each: within 16 times.
+        let nulls = serde_json::json!({ "inputs": [{ "name": "x", "shape": [200_000], "datatype": "FP64", "data": vec![serde_json::Value::Null; 200_000] }] });
+        let text = nulls.to_string();
+        let request: InferRequest<'_> = serde_json::from_str(&text).expect("request");
+        let one = [("x", true)];
+        let within = rows(request, &owned(&one), &mut Allowance::for_body(text.len()));
+        assert_eq!(within.map(|r| r.rows()), Ok(200_000));
+        // The same elements against a body a tenth the size are past it.
+        let request: InferRequest<'_> = serde_json::from_str(&text).expect("request");
+        let past = rows(
+            request,
+            &owned(&one),
+            &mut Allowance::for_body(text.len() / 10),
+        );
+        assert_eq!(
+            past.map(|r| r.rows()).map_err(|e| e.field),
+            Err("body".into())
+        );
     }
 
     const INPUTS: &[(&str, bool)] = &[("x", true), ("plan", false)];

@@ -63,6 +63,83 @@ impl Rows {
     }
 }
 
+/// Bytes a request may decode to, per byte of its body.
+pub const DECODED_PER_BODY_BYTE: usize = 16;
+/// Bytes any request may decode to, whatever its body's size.
+const DECODED_FLOOR: usize = 1 << 20;
+
+/// What one request may decode to: [`DECODED_PER_BODY_BYTE`] times its body, and at least
+/// [`DECODED_FLOOR`]. A value costs a cell (24 bytes), text its bytes too, so a CSV of
+/// one-character fields decodes to about 12 times its size; one made mostly of empty
+/// fields, which would decode to 24, is refused. What requests in flight hold is
+/// `drover_agent_decoded_bytes`.
+pub struct Allowance {
+    left: usize,
+    limit: usize,
+    held: usize,
+}
+
+impl Allowance {
+    /// The allowance of a request whose body is `body` bytes.
+    pub fn for_body(body: usize) -> Self {
+        let limit = body
+            .saturating_mul(DECODED_PER_BODY_BYTE)
+            .max(DECODED_FLOOR);
+        Self {
+            left: limit,
+            limit,
+            held: 0,
+        }
+    }
+
+    /// Counts `bytes` more decoded; refused past the allowance.
+    pub fn charge(&mut self, bytes: usize) -> Result<(), BadRequest> {
+        if bytes > self.left {
+            return Err(BadRequest::new(
+                "body",
+                format!(
+                    "decodes to more than {} bytes ({DECODED_PER_BODY_BYTE} times its size); send fewer empty fields or smaller batches",
+                    self.limit
+                ),
+            ));
+        }
+        self.left -= bytes;
+        self.held += bytes;
+        metrics::gauge!("drover_agent_decoded_bytes").increment(bytes as f64);
+        Ok(())
+    }
+
+    /// Counts one cell.
+    pub fn cell(&mut self, cell: &Cell) -> Result<(), BadRequest> {
+        let text = match cell {
+            Cell::Text(t) => t.capacity(),
+            _ => 0,
+        };
+        self.charge(std::mem::size_of::<Cell>() + text)
+    }
+
+    /// Counts every cell of `rows`.
+    pub fn rows(&mut self, rows: &Rows) -> Result<(), BadRequest> {
+        let text: usize = rows
+            .cells()
+            .iter()
+            .map(|c| match c {
+                Cell::Text(t) => t.capacity(),
+                _ => 0,
+            })
+            .sum();
+        self.charge(std::mem::size_of_val(rows.cells()) + text)
+    }
+}
+
+impl Drop for Allowance {
+    fn drop(&mut self) {
+        if self.held > 0 {
+            metrics::gauge!("drover_agent_decoded_bytes").decrement(self.held as f64);
+        }
+    }
+}
+
 /// A request that cannot be answered as sent: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{field}: {message}")]

@@ -26,7 +26,7 @@ use super::feedback_route::feedback;
 use super::heavy::Reserved;
 use super::model::{Predictions, Served};
 use super::reply::{Failure, MAX_BODY, busy, json_answer, read, request_id, stamped};
-use super::request::{BadRequest, Rows};
+use super::request::{Allowance, BadRequest, Rows};
 use super::serving::Serving;
 use super::{mlflow, oip};
 
@@ -333,7 +333,8 @@ fn decode_oip(
     let request = serde_json::from_slice::<oip::InferRequest<'_>>(bytes)
         .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
     let asked_id = oip::asked_id(&request).map_err(Failure::Bad)?;
-    let rows = oip::rows(request, served.inputs()).map_err(Failure::Bad)?;
+    let mut allowance = Allowance::for_body(bytes.len());
+    let rows = oip::rows(request, served.inputs(), &mut allowance).map_err(Failure::Bad)?;
     let predictions = predict(served, &rows)?;
     Ok((asked_id, rows, predictions))
 }
@@ -341,14 +342,15 @@ fn decode_oip(
 /// An MLflow scoring request's rows (from CSV when `csv`, else JSON) and predictions.
 fn decode_mlflow(bytes: &[u8], csv: bool, served: &Served) -> Result<(Rows, Predictions), Failure> {
     let inputs = served.inputs();
+    let mut allowance = Allowance::for_body(bytes.len());
     let rows = if csv {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| Failure::Bad(BadRequest::new("body", "CSV is not UTF-8")))?;
-        mlflow::rows_from_csv(text, inputs)
+        mlflow::rows_from_csv(text, inputs, &mut allowance)
     } else {
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| Failure::Bad(BadRequest::new("body", e.to_string())))?;
-        mlflow::rows_from_json(&value, inputs)
+        mlflow::rows_from_json(&value, inputs).and_then(|rows| allowance.rows(&rows).map(|()| rows))
     }
     .map_err(Failure::Bad)?;
     let predictions = predict(served, &rows)?;

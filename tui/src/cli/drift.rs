@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 use drover_ml::drift::compare::{ColumnComparison, compare};
-use drover_ml::lines::{LineLimit, LineTooLong, MAX_LINE};
+use drover_ml::lines::{LineLimit, LineTooLong};
 use drover_ml::table::{Table, parse};
 use serde::Serialize;
 
@@ -249,7 +249,8 @@ pub fn compare_files(
     })
 }
 
-/// Reads a CSV file, refusing it at the first line longer than [`MAX_LINE`] (so a file with
+/// Reads a CSV file, refusing it at the first line longer than
+/// [`drover_ml::lines::MAX_LINE`] (so a file with
 /// no newline is never read whole).
 fn read(path: &Path) -> anyhow::Result<Table> {
     let file =
@@ -345,7 +346,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("long.csv");
         let mut text = b"a,b\n1,2\n".to_vec();
-        text.extend(std::iter::repeat_n(b'7', MAX_LINE + 1));
+        text.extend(std::iter::repeat_n(b'7', drover_ml::lines::MAX_LINE + 1));
         text.extend(b"\n3,4\n");
         std::fs::write(&path, &text).expect("write");
         let error = read(&path).expect_err("refused").to_string();
