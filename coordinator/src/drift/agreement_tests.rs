@@ -108,6 +108,12 @@ fn one_agent_disagreeing_with_three_others_raises_no_alert_and_is_announced_once
     assert_eq!(alerts, Vec::new(), "the liar's reports raised alerts");
     assert_eq!(left_out.len(), 1, "announced once: {left_out:?}");
     assert_eq!(left_out[0].0, AgentId("liar".into()));
+    let named = ["error rate", "live accuracy", "tenure bin"];
+    assert!(
+        named.iter().any(|n| left_out[0].1.contains(n)),
+        "says what it disagrees on: {}",
+        left_out[0].1
+    );
 
     // Beside one honest agent neither can be told wrong: both count, and the same reports
     // fire drift, accuracy and error-rate alerts.

@@ -27,17 +27,12 @@ pub struct Pooled {
 /// Pools `agents`' evidence about one version, whose training profile is `reference` (its
 /// sketches are compared only where one is known).
 pub fn pool(agents: Vec<(AgentId, Evidence)>, reference: Option<&Reference>) -> Pooled {
-    let mut names = agreement::tally_names();
-    if let Some(r) = reference {
-        for column in r.columns.iter().chain([&r.predictions]) {
-            names.extend(sketch_names(column));
-        }
-    }
     let listed: Vec<(AgentId, Proportions)> = agents
         .iter()
         .map(|(agent, e)| (agent.clone(), proportions(e, reference)))
         .collect();
-    let apart = agreement::disagreeing(&names, &listed);
+    let width = listed.first().map_or(0, |(_, p)| p.len());
+    let apart = agreement::disagreeing(width, &|i| name(reference, i), &listed);
     let kept: Vec<&Evidence> = agents
         .iter()
         .filter(|(agent, _)| !apart.iter().any(|(a, _)| a == agent))
@@ -54,16 +49,26 @@ pub fn pool(agents: Vec<(AgentId, Evidence)>, reference: Option<&Reference>) -> 
     }
 }
 
-/// The names of one column's proportions: each bin, the missing and the invalid values.
-fn sketch_names(column: &ColumnReference) -> Vec<String> {
-    let name = &column.name;
-    (0..column.counts.len())
-        .map(|i| format!("{name} bin {i} share"))
-        .chain([
-            format!("{name} missing share"),
-            format!("{name} invalid share"),
-        ])
-        .collect()
+/// What proportion `i` of [`proportions`] is: the tally's, then each column's bins, its
+/// missing and its invalid values.
+fn name(reference: Option<&Reference>, i: usize) -> String {
+    let Some(mut at) = i.checked_sub(agreement::TALLY.len()) else {
+        return agreement::tally_name(i);
+    };
+    let columns = reference
+        .into_iter()
+        .flat_map(|r| r.columns.iter().chain([&r.predictions]));
+    for column in columns {
+        let bins = column.counts.len();
+        let column_name = &column.name;
+        match at {
+            at if at < bins => return format!("{column_name} bin {at} share"),
+            at if at == bins => return format!("{column_name} missing share"),
+            at if at == bins + 1 => return format!("{column_name} invalid share"),
+            _ => at -= bins + 2,
+        }
+    }
+    "proportion".into()
 }
 
 /// One agent's proportions: its tally's, then each reference column's bins (none where its

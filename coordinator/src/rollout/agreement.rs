@@ -40,7 +40,7 @@ impl PerAgent {
                 .iter()
                 .map(|(a, t)| (a.clone(), of_tally(t)))
                 .collect();
-            let apart = disagreeing(&tally_names(), &listed);
+            let apart = disagreeing(TALLY.len(), &tally_name, &listed);
             if apart.is_empty() {
                 return pooled.clone();
             }
@@ -60,8 +60,8 @@ impl PerAgent {
     }
 }
 
-/// What one agent's evidence says, as (successes, trials) per proportion, in the order of
-/// the names given beside it.
+/// What one agent's evidence says, as (successes, trials) per proportion, in an order every
+/// agent's list shares.
 pub type Proportions = Vec<(u64, u64)>;
 
 /// |z| past which an agent disagrees with the others (two-sided p about 2e-9: beyond
@@ -87,16 +87,17 @@ fn z(a: u64, n: u64, b: u64, m: u64) -> f64 {
     (a as f64 / n - b as f64 / m) / spread
 }
 
-/// The names of [`of_tally`]'s proportions.
-pub fn tally_names() -> Vec<String> {
-    [
-        "error rate",
-        "live accuracy",
-        "share of the first class",
-        "shadow disagreement",
-    ]
-    .map(String::from)
-    .to_vec()
+/// What [`of_tally`]'s proportions are.
+pub const TALLY: [&str; 4] = [
+    "error rate",
+    "live accuracy",
+    "share of the first class",
+    "shadow disagreement",
+];
+
+/// The name of [`of_tally`]'s proportion `i`.
+pub fn tally_name(i: usize) -> String {
+    TALLY.get(i).copied().unwrap_or("proportion").to_string()
 }
 
 /// What one tally says: errors per request, correct rows per labelled row, first-class rows
@@ -124,8 +125,13 @@ fn at(p: &Proportions, i: usize) -> (u64, u64) {
 
 /// How far `mine` is from the rest (`total` less `mine`) on the proportion it is farthest
 /// on: |z|, and what it says.
-fn farthest(names: &[String], mine: &Proportions, total: &Proportions) -> Option<(f64, String)> {
-    let (i, z, (a, n), (b, m)) = (0..names.len())
+fn farthest(
+    width: usize,
+    name: &dyn Fn(usize) -> String,
+    mine: &Proportions,
+    total: &Proportions,
+) -> Option<(f64, String)> {
+    let (i, z, (a, n), (b, m)) = (0..width)
         .map(|i| {
             let (a, n) = at(mine, i);
             let (ta, tn) = at(total, i);
@@ -135,7 +141,7 @@ fn farthest(names: &[String], mine: &Proportions, total: &Proportions) -> Option
         .max_by(|x, y| x.1.total_cmp(&y.1))?;
     let why = format!(
         "its {} is {:.4} over {n} against {:.4} over {m} on the other agents (z {z:.1})",
-        names[i],
+        name(i),
         a as f64 / n.max(1) as f64,
         b as f64 / m.max(1) as f64
     );
@@ -143,12 +149,16 @@ fn farthest(names: &[String], mine: &Proportions, total: &Proportions) -> Option
 }
 
 /// The agents among `agents` (one version's evidence, per agent, as proportions named by
-/// `names`) whose evidence disagrees with the rest pooled beyond chance, each with what it
+/// `name`, `width` of them) whose evidence disagrees with the rest pooled beyond chance, each with what it
 /// disagrees on. The one farthest from the others is left out first and the rest compared
 /// again, so one agent's lies never make the honest ones look apart; it stops while three
 /// agents remain.
-pub fn disagreeing(names: &[String], agents: &[(AgentId, Proportions)]) -> Vec<(AgentId, String)> {
-    let mut total: Proportions = vec![(0, 0); names.len()];
+pub fn disagreeing(
+    width: usize,
+    name: &dyn Fn(usize) -> String,
+    agents: &[(AgentId, Proportions)],
+) -> Vec<(AgentId, String)> {
+    let mut total: Proportions = vec![(0, 0); width];
     let shift = |total: &mut Proportions, p: &Proportions, add: bool| {
         for (i, t) in total.iter_mut().enumerate() {
             let (a, n) = at(p, i);
@@ -168,7 +178,7 @@ pub fn disagreeing(names: &[String], agents: &[(AgentId, Proportions)]) -> Vec<(
             .iter()
             .enumerate()
             .filter_map(|(pos, &i)| {
-                farthest(names, &agents[i].1, &total).map(|(z, why)| (pos, z, why))
+                farthest(width, name, &agents[i].1, &total).map(|(z, why)| (pos, z, why))
             })
             .max_by(|x, y| x.1.total_cmp(&y.1));
         match apart {
@@ -205,7 +215,7 @@ mod tests {
             .iter()
             .map(|(a, t)| (a.clone(), of_tally(t)))
             .collect();
-        super::disagreeing(&tally_names(), &listed)
+        super::disagreeing(TALLY.len(), &tally_name, &listed)
     }
 
     #[test]

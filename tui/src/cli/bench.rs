@@ -267,6 +267,21 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// What one monitoring pass costs in reading agents' reports: from running sums, against
+    /// reading the whole window again.
+    Monitor {
+        #[arg(long, default_value_t = 100)]
+        models: usize,
+        /// Agents serving each model.
+        #[arg(long, default_value_t = 4)]
+        agents: usize,
+        #[arg(long, default_value_t = 300)]
+        window_secs: u64,
+        #[arg(long, default_value_t = 10)]
+        passes: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// How soon a rollback takes effect: from the decision to the candidate's last answer,
     /// under a fixed request rate.
     Rollback {
@@ -372,6 +387,16 @@ impl BenchCmd {
                 let report =
                     super::bench_analysis::run(rollouts, agents, window_secs, passes).await?;
                 emit(&report, json, super::bench_analysis::print)
+            }
+            BenchCmd::Monitor {
+                models,
+                agents,
+                window_secs,
+                passes,
+                json,
+            } => {
+                let report = super::bench_monitor::run(models, agents, window_secs, passes).await?;
+                emit(&report, json, super::bench_monitor::print)
             }
             BenchCmd::Rollback { rps, runs, json } => {
                 let report = super::bench_rollback::run(rps, runs).await?;

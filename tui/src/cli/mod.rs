@@ -11,6 +11,7 @@ pub mod bench_drift;
 pub mod bench_heavy;
 pub mod bench_ingest;
 pub mod bench_mlflow;
+pub mod bench_monitor;
 mod bench_proc;
 pub mod bench_rollback;
 pub mod bench_serve;
