@@ -17,6 +17,11 @@ const MAX_CLASSES: usize = 10_000;
 use crate::state::Shared;
 use crate::{registry, rollout};
 
+/// The sum of forged counts too: `None` where it would overflow.
+fn checked_sum(counts: &[u64]) -> Option<u64> {
+    counts.iter().try_fold(0u64, |sum, &n| sum.checked_add(n))
+}
+
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
 }
@@ -215,6 +220,7 @@ pub fn record_shadow_windows(
             holds(&plan, &w.model, w.version, true)
                 && w.differing.saturating_add(w.failed) <= w.rows
                 && w.start_ms <= w.end_ms
+                && shared.reports.predictable(w.rows, w.start_ms, w.end_ms)
         })
         .collect();
     for w in &kept {
@@ -257,9 +263,11 @@ pub fn record_windows(
                 && w.errors <= w.requests
                 && w.correct <= w.feedback
                 && w.start_ms <= w.end_ms
-                && w.latency.iter().sum::<u64>() == w.requests
+                && checked_sum(&w.latency) == Some(w.requests)
                 && limits.servable(w.requests, w.start_ms, w.end_ms)
                 && limits.servable(w.feedback, w.start_ms, w.end_ms)
+                && checked_sum(&w.classes)
+                    .is_some_and(|rows| limits.predictable(rows, w.start_ms, w.end_ms))
         })
         .collect();
     for w in &kept {

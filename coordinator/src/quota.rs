@@ -20,6 +20,9 @@ pub struct ReportLimits {
     /// Requests (and feedback labels) per second one agent is believed to serve at most: a
     /// window claiming more is refused.
     pub max_rps: u64,
+    /// Rows per second one agent is believed to predict at most (a batch request carries
+    /// many): a sketch, shadow window or importance measure counting more is refused.
+    pub max_rows_per_second: u64,
     /// Serving reports one agent session may send per minute.
     pub frames_per_minute: u32,
     /// Bytes of serving reports one agent session may send per minute.
@@ -32,6 +35,7 @@ impl Default for ReportLimits {
     fn default() -> Self {
         Self {
             max_rps: 200_000,
+            max_rows_per_second: 10_000_000,
             frames_per_minute: 120,
             bytes_per_minute: 64 << 20,
         }
@@ -41,6 +45,9 @@ impl Default for ReportLimits {
 impl ReportLimits {
     /// Every limit must let something through.
     pub fn validate(&self) -> Result<(), String> {
+        if self.max_rows_per_second < self.max_rps {
+            return Err("max_rows_per_second must be at least max_rps".into());
+        }
         match (self.max_rps, self.frames_per_minute, self.bytes_per_minute) {
             (0, _, _) => Err("max_rps must be at least 1".into()),
             (_, 0, _) => Err("frames_per_minute must be at least 1".into()),
@@ -52,11 +59,22 @@ impl ReportLimits {
     /// Whether a window of `requests` (or labels) over `start_ms..end_ms` is within what one
     /// agent could have served.
     pub fn servable(&self, requests: u64, start_ms: u64, end_ms: u64) -> bool {
-        let span = end_ms.saturating_sub(start_ms);
-        span <= MAX_WINDOW_MS
-            && u128::from(requests)
-                <= u128::from(self.max_rps) * u128::from(span.max(1_000)) / 1_000
+        within(requests, self.max_rps, start_ms, end_ms)
     }
+
+    /// Whether `rows` predicted over `start_ms..end_ms` are within what one agent could
+    /// have predicted.
+    pub fn predictable(&self, rows: u64, start_ms: u64, end_ms: u64) -> bool {
+        within(rows, self.max_rows_per_second, start_ms, end_ms)
+    }
+}
+
+/// Whether `count` over `start_ms..end_ms` (a window no longer than [`MAX_WINDOW_MS`]) is at
+/// most `per_second` a second, a window shorter than a second counting as one.
+fn within(count: u64, per_second: u64, start_ms: u64, end_ms: u64) -> bool {
+    let span = end_ms.saturating_sub(start_ms);
+    span <= MAX_WINDOW_MS
+        && u128::from(count) <= u128::from(per_second) * u128::from(span.max(1_000)) / 1_000
 }
 
 /// One session's use of its quota, per minute.

@@ -151,6 +151,16 @@ async fn a_rogue_agent_claiming_labels_and_forging_windows_changes_nothing() {
         0,
         "a window beyond the configured rate is dropped"
     );
+    // Counts chosen to overflow a sum: refused, and the session goes on.
+    let mut overflowing = window(0);
+    overflowing.latency[0] = u64::MAX;
+    overflowing.latency[1] = 1;
+    overflowing.classes = vec![u64::MAX, 1];
+    rogue
+        .report(&AgentReport::ServingWindows(vec![overflowing]))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(served(&handle).await, 0, "an overflowing window is dropped");
     rogue
         .report(&AgentReport::ServingWindows(vec![window(400)]))
         .await;

@@ -24,7 +24,7 @@ pub mod thresholds;
 
 use std::sync::Arc;
 
-use drover_protocol::drift::{ImportanceWindow, MAX_SKETCH_COLUMNS, SketchWindow};
+use drover_protocol::drift::{ColumnCounts, ImportanceWindow, MAX_SKETCH_COLUMNS, SketchWindow};
 use drover_protocol::types::{AgentId, Labels, unix_ms};
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +32,8 @@ use crate::deployments::{holds, plan_for};
 use crate::state::Shared;
 
 /// Stores the sketches of versions the agent's deployments hold; sketches of anything else,
-/// or beyond the bounds an agent may send, are dropped.
+/// beyond the bounds an agent may send, or counting more rows than one agent could have
+/// predicted, are dropped.
 pub fn record_sketches(
     shared: &Shared,
     agent: &AgentId,
@@ -40,10 +41,17 @@ pub fn record_sketches(
     sketches: Vec<SketchWindow>,
 ) {
     let plan = plan_for(shared, labels);
+    let limits = shared.reports;
     let kept: Vec<SketchWindow> = sketches
         .into_iter()
         .filter(|s| {
-            s.bounded() && s.start_ms <= s.end_ms && holds(&plan, &s.model, s.version, false)
+            s.bounded()
+                && s.start_ms <= s.end_ms
+                && holds(&plan, &s.model, s.version, false)
+                && s.columns
+                    .iter()
+                    .chain([&s.predictions])
+                    .all(|c| limits.predictable(rows(c), s.start_ms, s.end_ms))
         })
         .collect();
     if kept.is_empty() {
@@ -54,8 +62,18 @@ pub fn record_sketches(
     }
 }
 
+/// Every value a column's counts hold, saturating rather than overflowing on forged counts.
+fn rows(c: &ColumnCounts) -> u64 {
+    c.counts
+        .iter()
+        .fold(c.nulls.saturating_add(c.invalid), |sum, &n| {
+            sum.saturating_add(n)
+        })
+}
+
 /// Stores the live feature importance of versions the agent's deployments hold; anything
-/// else, or beyond bounds, is dropped.
+/// else, or beyond bounds (more rows than one agent could predict in the longest window),
+/// is dropped.
 pub fn record_importance(
     shared: &Shared,
     agent: &AgentId,
@@ -68,6 +86,9 @@ pub fn record_importance(
         .filter(|w| {
             w.importance.len() <= MAX_SKETCH_COLUMNS
                 && w.importance.iter().all(|v| v.is_finite())
+                && shared
+                    .reports
+                    .predictable(w.rows, 0, crate::quota::MAX_WINDOW_MS)
                 && holds(&plan, &w.model, w.version, false)
         })
         .collect();

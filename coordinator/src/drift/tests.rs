@@ -299,8 +299,23 @@ fn sketches_of_undeployed_versions_or_beyond_bounds_are_dropped() {
         columns: vec![ColumnCounts::empty(3); 5_000],
         ..good.clone()
     };
+    let overflowing = SketchWindow {
+        columns: vec![ColumnCounts {
+            counts: vec![u64::MAX, 1, 0],
+            ..ColumnCounts::default()
+        }],
+        ..good.clone()
+    };
+    let more_than_predictable = SketchWindow {
+        predictions: ColumnCounts {
+            counts: vec![10_000_001, 0],
+            ..ColumnCounts::default()
+        },
+        ..good.clone()
+    };
     let agent = AgentId("ag-1".into());
-    super::record_sketches(&shared, &agent, &BTreeMap::new(), vec![good, other, huge]);
+    let sent = vec![good, other, huge, overflowing, more_than_predictable];
+    super::record_sketches(&shared, &agent, &BTreeMap::new(), sent);
     let kept = shared.store.sync().sketches_after(0, 0).expect("sketches");
     assert_eq!(kept.len(), 1, "only the version deployed, of a sane shape");
     assert_eq!((kept[0].1.model.as_str(), kept[0].1.version), ("churn", 1));
