@@ -82,7 +82,7 @@ pub const PROTOCOL_VERSION: u32 = 8;
 /// The oldest protocol version still spoken: peers one version apart work together, so
 /// agents and the coordinator can be upgraded one at a time. Older peers are refused with a
 /// clear error.
-pub const MIN_PROTOCOL_VERSION: u32 = 6;
+pub const MIN_PROTOCOL_VERSION: u32 = 7;
 
 /// ALPN identifier negotiated on every QUIC connection.
 pub const ALPN: &[u8] = b"drover/1";
