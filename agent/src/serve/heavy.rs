@@ -1,7 +1,7 @@
 //! Large requests, answered off the async workers: a request whose body is at least
 //! [`LARGE_BODY`] is decoded, predicted and its answer written on a pool of its own, at most
 //! [`HEAVY_AT_ONCE`] threads and never one per core (the rest wait their turn), running
-//! at a low scheduling priority (nice 15), so two clients sending 8 MiB batches neither
+//! at a lower scheduling priority (nice 10), so two clients sending 8 MiB batches neither
 //! stall nor crowd out the one-row requests the async workers answer meanwhile, nor hold
 //! more than two decoded batches in memory. Large bodies are bounded in all: [`BODY_BUDGET`]
 //! bytes of them are held at once (a request declaring at least [`LARGE_BODY`], or no
@@ -26,7 +26,7 @@ pub const BODY_BUDGET: usize = 256 << 20;
 /// The budget's unit: a reservation is rounded up to whole KiB.
 const UNIT: usize = 1 << 10;
 /// How much less the heavy pool's threads are scheduled than the async workers (nice).
-const NICER: i32 = 15;
+const NICER: i32 = 10;
 
 /// Work for the heavy pool.
 type Job = Box<dyn FnOnce() + Send>;

@@ -122,24 +122,36 @@ where
     Box::pin(rest(first, body)).await
 }
 
-/// The rest of a body after its `first` bytes.
+/// The rest of a body after its `first` bytes, appended frame by frame to one buffer sized
+/// by the declared length: a large body is never copied whole at once on an async worker,
+/// where it would hold up the small requests beside it.
 async fn rest<B>(first: Bytes, body: B) -> Result<Bytes, Failure>
 where
-    B: HttpBody<Data = Bytes>,
+    B: HttpBody<Data = Bytes> + Unpin,
     B::Error: Into<axum::BoxError>,
 {
-    let limited = http_body_util::Limited::new(body, MAX_BODY - first.len());
-    let collected = tokio::time::timeout(BODY_TIMEOUT, limited.collect())
-        .await
-        .map_err(|_| Failure::Slow)?
-        .map_err(|_| too_large())?
-        .to_bytes();
-    if first.is_empty() {
-        return Ok(collected);
-    }
-    let mut whole = Vec::with_capacity(first.len() + collected.len());
+    let declared = usize::try_from(body.size_hint().lower()).unwrap_or(MAX_BODY);
+    let mut whole = Vec::with_capacity(first.len() + declared.min(MAX_BODY - first.len()));
     whole.extend_from_slice(&first);
-    whole.extend_from_slice(&collected);
+    let mut body = body;
+    let filled = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame
+                .map_err(|_| ())
+                .map(|f| f.into_data().unwrap_or_default())
+            else {
+                return Err(too_large());
+            };
+            if whole.len() + data.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            whole.extend_from_slice(&data);
+        }
+        Ok(())
+    };
+    tokio::time::timeout(BODY_TIMEOUT, filled)
+        .await
+        .map_err(|_| Failure::Slow)??;
     Ok(Bytes::from(whole))
 }
 

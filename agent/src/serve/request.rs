@@ -72,12 +72,18 @@ const DECODED_FLOOR: usize = 1 << 20;
 /// [`DECODED_FLOOR`]. A value costs a cell (24 bytes), text its bytes too, so a CSV of
 /// one-character fields decodes to about 12 times its size; one made mostly of empty
 /// fields, which would decode to 24, is refused. What requests in flight hold is
-/// `drover_agent_decoded_bytes`.
+/// `drover_agent_decoded_bytes` (to the MiB).
 pub struct Allowance {
     left: usize,
     limit: usize,
+    /// Charged, and of that shown in the gauge (updated a MiB at a time: a gauge update
+    /// per cell would cost more than decoding it).
     held: usize,
+    shown: usize,
 }
+
+/// How much decoding is charged before the gauge is brought up to date.
+const SHOWN_EVERY: usize = 1 << 20;
 
 impl Allowance {
     /// The allowance of a request whose body is `body` bytes.
@@ -89,6 +95,7 @@ impl Allowance {
             left: limit,
             limit,
             held: 0,
+            shown: 0,
         }
     }
 
@@ -105,7 +112,11 @@ impl Allowance {
         }
         self.left -= bytes;
         self.held += bytes;
-        metrics::gauge!("drover_agent_decoded_bytes").increment(bytes as f64);
+        if self.held - self.shown >= SHOWN_EVERY {
+            metrics::gauge!("drover_agent_decoded_bytes")
+                .increment((self.held - self.shown) as f64);
+            self.shown = self.held;
+        }
         Ok(())
     }
 
@@ -134,8 +145,8 @@ impl Allowance {
 
 impl Drop for Allowance {
     fn drop(&mut self) {
-        if self.held > 0 {
-            metrics::gauge!("drover_agent_decoded_bytes").decrement(self.held as f64);
+        if self.shown > 0 {
+            metrics::gauge!("drover_agent_decoded_bytes").decrement(self.shown as f64);
         }
     }
 }

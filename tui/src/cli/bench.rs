@@ -250,6 +250,10 @@ pub enum BenchCmd {
         /// Length of each phase.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         window: Duration,
+        /// Scheduling priority (nice) of the batch clients, which stand in for other
+        /// machines; 0 sends them at the server's own priority.
+        #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
+        batch_nice: i32,
         #[arg(long)]
         json: bool,
     },
@@ -373,8 +377,13 @@ impl BenchCmd {
                 let report = super::bench_serve::run(concurrency, window, rounds).await?;
                 emit(&report, json, super::bench_serve::print)
             }
-            BenchCmd::Heavy { rps, window, json } => {
-                let report = super::bench_heavy::run(rps, window).await?;
+            BenchCmd::Heavy {
+                rps,
+                window,
+                batch_nice,
+                json,
+            } => {
+                let report = super::bench_heavy::run(rps, window, batch_nice).await?;
                 emit(&report, json, super::bench_heavy::print)
             }
             BenchCmd::Analysis {

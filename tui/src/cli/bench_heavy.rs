@@ -2,7 +2,10 @@
 //! The agent's listener (the 20-feature logistic regression of `bench serve`, on a runtime
 //! with two workers) answers one client sending one row at a fixed rate, first alone, then
 //! while two clients keep sending 8 MiB CSV batches; the report gives the one-row client's
-//! latency percentiles in each phase, and how many batches went through.
+//! latency percentiles in each phase, and how many batches went through. The batch clients
+//! stand in for other machines: by default they run at nice 19, so that on a 2-core machine
+//! their own copying competes with the server less (`--batch-nice 0` sends them at normal
+//! priority).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +38,8 @@ pub struct Phase {
 #[derive(Debug, Serialize)]
 pub struct HeavyReport {
     pub rps: u32,
+    /// The batch clients' scheduling priority (nice).
+    pub batch_nice: i32,
     pub alone: Phase,
     pub beside_batches: Phase,
     /// This process's resident memory after the lone phase and at its peak since, MiB
@@ -57,8 +62,9 @@ async fn batch(addr: SocketAddr, csv: &[u8]) -> anyhow::Result<bool> {
     Ok(answer.starts_with(b"HTTP/1.1 200"))
 }
 
-/// Runs the benchmark: the one-row client at `rps` for `window`, alone and beside batches.
-pub async fn run(rps: u32, window: Duration) -> anyhow::Result<HeavyReport> {
+/// Runs the benchmark: the one-row client at `rps` for `window`, alone and beside batches
+/// sent at scheduling priority `batch_nice`.
+pub async fn run(rps: u32, window: Duration, batch_nice: i32) -> anyhow::Result<HeavyReport> {
     let server = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bench-server")
@@ -122,10 +128,21 @@ pub async fn run(rps: u32, window: Duration) -> anyhow::Result<HeavyReport> {
     let rss_before_mib = super::bench_proc::status_mib(pid, "VmRSS")?;
     super::bench_proc::reset_peak()?;
     let batches = CancellationToken::new();
+    // The batch clients stand in for other machines: on a runtime of their own, at
+    // `batch_nice`, so that on a small machine their copying competes with the server less
+    // than it would from the same machine's normal priority.
+    let senders = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-batches")
+        .on_thread_start(move || {
+            let _ = rustix::process::setpriority_process(None, batch_nice);
+        })
+        .enable_all()
+        .build()?;
     let clients: Vec<_> = (0..2)
         .map(|_| {
             let (csv, batches) = (csv.clone(), batches.clone());
-            tokio::spawn(async move {
+            senders.spawn(async move {
                 let (mut done, mut took) = (0u64, Duration::ZERO);
                 while !batches.is_cancelled() {
                     let started = Instant::now();
@@ -150,10 +167,12 @@ pub async fn run(rps: u32, window: Duration) -> anyhow::Result<HeavyReport> {
     stop.cancel();
     server.shutdown_background();
     generator.shutdown_background();
+    senders.shutdown_background();
     Ok(HeavyReport {
         rss_before_mib,
         peak_rss_mib,
         rps,
+        batch_nice,
         alone: Phase {
             requests: alone.requests,
             latency: alone.latency,
@@ -182,8 +201,8 @@ pub fn print(r: &HeavyReport) {
         );
     }
     println!(
-        "  batches answered meanwhile: {} ({:.2} s each on average)",
-        r.beside_batches.batches, r.beside_batches.batch_seconds_mean
+        "  batches answered meanwhile: {} ({:.2} s each on average; their clients at nice {})",
+        r.beside_batches.batches, r.beside_batches.batch_seconds_mean, r.batch_nice
     );
     println!(
         "  memory: {:.0} MiB before the batches, {:.0} MiB at the peak beside them",
