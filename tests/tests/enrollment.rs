@@ -95,6 +95,15 @@ async fn token_limits_are_validated() {
     coordinator.stop().await;
 }
 
+/// The coordinator's record of agent `id`.
+async fn listed(
+    handle: &drover_coordinator::CoordinatorHandle,
+    id: &drover_protocol::types::AgentId,
+) -> drover_protocol::types::AgentInfo {
+    let all = agents(handle).await;
+    all.into_iter().find(|a| a.id == *id).expect("listed")
+}
+
 /// Labels asked for at join are fixed at enrollment, before the agent ever connects, and
 /// are what `run` claims when none are configured; a token's own labels win over them.
 #[tokio::test]
@@ -112,11 +121,7 @@ async fn labels_asked_for_at_join_are_fixed_unless_the_token_grants_its_own() {
     let state = drover_agent::enroll::join_labelled(&plain, &dir, None, "node-a", &asked)
         .await
         .expect("joins");
-    let listed = agents(&handle).await;
-    let joined = listed
-        .iter()
-        .find(|a| a.id == state.agent_id)
-        .expect("listed");
+    let joined = listed(&handle, &state.agent_id).await;
     assert_eq!(joined.labels, asked, "fixed at enrollment");
     assert!(joined.claimed.is_empty());
     let config = drover_agent::config::AgentConfig::resolve(drover_agent::config::AgentOverrides {
@@ -147,11 +152,7 @@ async fn labels_asked_for_at_join_are_fixed_unless_the_token_grants_its_own() {
     )
     .await
     .expect("joins");
-    let listed = agents(&handle).await;
-    let joined = listed
-        .iter()
-        .find(|a| a.id == state.agent_id)
-        .expect("listed");
+    let joined = listed(&handle, &state.agent_id).await;
     assert_eq!(joined.labels, granted, "the token's labels win");
     assert_eq!(joined.claimed, asked, "what it asked beyond them is shown");
 

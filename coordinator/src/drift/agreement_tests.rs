@@ -4,60 +4,22 @@
 //! still count; and the monitor's running sums count each stored row once and slide with
 //! the window.
 
-use drover_protocol::drift::{AlertKind, ColumnCounts, SketchWindow};
+use drover_protocol::drift::AlertKind;
 use drover_protocol::msg::Event;
-use drover_protocol::serve::{LATENCY_BUCKETS_US, ServingWindow};
 use drover_protocol::types::AgentId;
 
 use super::aggregates::Aggregates;
 use super::config::Rule;
 use super::monitor::Monitor;
-use super::tests::{NOW, config, deployed, firing, profile};
+use super::tests::{NOW, config, deployed, firing, served_by, sketch_from};
 use crate::state::Shared;
 use crate::testing;
 
 /// What `agent` reports at `at_ms` over one second: a sketch (as the reference has it, or
 /// all in the top bin) and 500 requests with `errors` failed and `correct` of 500 labels right.
 fn report(shared: &Shared, agent: &str, at_ms: u64, drifted: bool, errors: u64, correct: u64) {
-    let tenure = &profile().columns[0];
-    let mut counts = ColumnCounts::empty(tenure.counts.len());
-    match drifted {
-        true => *counts.counts.last_mut().expect("bins") = 1_000,
-        false => counts.counts.clone_from(&tenure.counts),
-    }
-    let agent = AgentId(agent.into());
-    let store = shared.store.sync();
-    let sketch = SketchWindow {
-        model: "churn".into(),
-        version: 1,
-        start_ms: at_ms - 1_000,
-        end_ms: at_ms,
-        columns: vec![counts],
-        predictions: ColumnCounts {
-            counts: vec![500, 500],
-            ..ColumnCounts::default()
-        },
-    };
-    store
-        .insert_sketches(&agent, &[sketch], at_ms)
-        .expect("sketch");
-    let mut latency = vec![0; LATENCY_BUCKETS_US.len() + 1];
-    latency[0] = 500;
-    let window = ServingWindow {
-        model: "churn".into(),
-        version: 1,
-        start_ms: at_ms - 1_000,
-        end_ms: at_ms,
-        requests: 500,
-        errors,
-        latency,
-        classes: vec![250, 250],
-        feedback: 500,
-        correct,
-    };
-    store
-        .insert_windows(&agent, &[window], at_ms)
-        .expect("window");
+    sketch_from(shared, agent, at_ms, drifted);
+    served_by(shared, agent, at_ms, errors, correct);
 }
 
 /// The alerts firing (rule and column), and the agents announced as left out.

@@ -85,6 +85,11 @@ fn deployed_with(shared: &Shared, reference: &Reference) {
 /// One agent's sketch at `at_ms`: 1,000 values as the reference has them, or all in the
 /// top bin.
 fn sketch(shared: &Shared, at_ms: u64, drifted: bool) {
+    sketch_from(shared, "ag-1", at_ms, drifted);
+}
+
+/// `agent`'s sketch at `at_ms`, as [`sketch`].
+pub(super) fn sketch_from(shared: &Shared, agent: &str, at_ms: u64, drifted: bool) {
     let r = profile();
     let tenure = &r.columns[0];
     let mut counts = ColumnCounts::empty(tenure.counts.len());
@@ -107,20 +112,28 @@ fn sketch(shared: &Shared, at_ms: u64, drifted: bool) {
     shared
         .store
         .sync()
-        .insert_sketches(&AgentId("ag-1".into()), &[window], at_ms)
+        .insert_sketches(&AgentId(agent.into()), &[window], at_ms)
         .expect("sketch");
 }
 
 /// Feedback on 500 predictions at `at_ms`, `correct` of them right.
 fn feedback(shared: &Shared, at_ms: u64, correct: u64) {
+    served_by(shared, "ag-1", at_ms, 0, correct);
+}
+
+/// 500 requests `agent` served at `at_ms`, `errors` of them failed, with feedback on each,
+/// `correct` of it right.
+pub(super) fn served_by(shared: &Shared, agent: &str, at_ms: u64, errors: u64, correct: u64) {
+    let mut latency = vec![0; LATENCY_BUCKETS_US.len() + 1];
+    latency[0] = 500;
     let window = ServingWindow {
         model: "churn".into(),
         version: 1,
         start_ms: at_ms - 1_000,
         end_ms: at_ms,
         requests: 500,
-        errors: 0,
-        latency: vec![0; LATENCY_BUCKETS_US.len() + 1],
+        errors,
+        latency,
         classes: vec![250, 250],
         feedback: 500,
         correct,
@@ -128,7 +141,7 @@ fn feedback(shared: &Shared, at_ms: u64, correct: u64) {
     shared
         .store
         .sync()
-        .insert_windows(&AgentId("ag-1".into()), &[window], at_ms)
+        .insert_windows(&AgentId(agent.into()), &[window], at_ms)
         .expect("window");
 }
 

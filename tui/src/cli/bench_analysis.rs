@@ -65,11 +65,7 @@ pub async fn run(
         measure(&path, rollouts, agents, window_secs, passes)
     })
     .await?;
-    let median = |v: &[f64]| {
-        let mut sorted = v.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        sorted.get(sorted.len() / 2).copied().unwrap_or_default()
-    };
+    let median = super::bench_proc::median;
     let per_window = median(&pass_ms) + idle as f64 * median(&idle_pass_ms);
     Ok(AnalysisReport {
         rollouts,

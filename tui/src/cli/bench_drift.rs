@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use super::bench_proc::median;
 use super::drift::compare_files;
 
 /// The Python baselines, medians in seconds.
@@ -81,11 +82,6 @@ fn write_table(
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_unstable_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn timed<T>(runs: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<Vec<f64>> {
     (0..runs)
         .map(|_| {
@@ -137,10 +133,10 @@ pub fn run(rows: usize, runs: usize, python: Option<PathBuf>) -> anyhow::Result<
         rows,
         columns,
         runs,
-        parse: median(parse),
-        compute: median(compute_runs.clone()),
+        parse: median(&parse),
+        compute: median(&compute_runs),
         compute_runs,
-        end_to_end: median(end_to_end),
+        end_to_end: median(&end_to_end),
         python,
         live_models,
         live_features,
@@ -212,7 +208,8 @@ fn live(models: usize, features: usize) -> (f64, f64) {
     for _ in 0..10 {
         window(&mut rng, &mut thresholds);
     }
-    let later = median((0..10).map(|_| window(&mut rng, &mut thresholds)).collect());
+    let later: Vec<f64> = (0..10).map(|_| window(&mut rng, &mut thresholds)).collect();
+    let later = median(&later);
     (first, later)
 }
 

@@ -147,11 +147,7 @@ pub async fn run(
             measure(&path, models, agents, window_secs, passes)
         })
         .await?;
-    let median = |v: &[f64]| {
-        let mut sorted = v.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        sorted.get(sorted.len() / 2).copied().unwrap_or_default()
-    };
+    let median = super::bench_proc::median;
     let (incremental_ms, reread_ms) = (median(&incremental), median(&reread));
     Ok(MonitorReport {
         models,
