@@ -9,6 +9,8 @@ mod agent_lost_tests;
 pub mod aggregates;
 #[cfg(test)]
 mod agreement_tests;
+#[cfg(test)]
+mod bounds_tests;
 pub mod condition;
 pub mod config;
 pub mod hysteresis;
