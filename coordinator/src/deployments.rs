@@ -35,6 +35,7 @@ pub fn deploy(
 ) -> Result<DeploymentStatus, ApiError> {
     refuse_during_rollout(shared, &model.name)?;
     let version = registry::find(shared, model)?;
+    crate::servable::check(shared, &version)?;
     let artifact_hash = drover_protocol::hash::ContentHash::parse(&version.artifact_hash)
         .map_err(|e| internal(format!("{}@{}: {e}", version.model, version.version)))?;
     let deployment = Deployment {

@@ -33,6 +33,7 @@ pub mod reactions;
 pub mod registry;
 pub mod rollout;
 pub mod runfile;
+mod servable;
 mod state;
 pub mod store;
 #[cfg(test)]

@@ -43,8 +43,10 @@ fn register(shared: &Shared, salt: u32) -> ContentHash {
 
 /// Registers the next version of `churn` with an artifact carrying `reference`.
 fn register_with(shared: &Shared, salt: u32, reference: &Reference) -> ContentHash {
-    let artifact = serde_json::to_vec(&serde_json::json!({ "reference": reference, "salt": salt }))
-        .expect("json");
+    let artifact = serde_json::to_vec(
+        &serde_json::json!({ "format": 1, "reference": reference, "salt": salt }),
+    )
+    .expect("json");
     let hash = ContentHash::of(&artifact);
     let path = shared.artifacts.path(&hash);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");

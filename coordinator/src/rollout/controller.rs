@@ -343,8 +343,9 @@ pub fn start(
             name: model.into(),
             selector: candidate.clone(),
         },
-    )?
-    .version;
+    )?;
+    crate::servable::check(shared, &candidate)?;
+    let candidate = candidate.version;
     if candidate == baseline {
         return Err(ApiError::invalid(format!(
             "{model}@{candidate} is already the deployed version"

@@ -3,7 +3,6 @@
 //! or the same ones, starts), and a running canary is not rolled back on one agent's
 //! failures that three others do not see: that agent is left out, with an event.
 
-use drover_protocol::hash::ContentHash;
 use drover_protocol::registry::Selector;
 use drover_protocol::rollout::{RolloutSpec, Strategy};
 use drover_protocol::serve::{Deployment, Variant};
@@ -40,10 +39,54 @@ fn a_shadow_that_could_not_read_its_baselines_requests_is_refused_at_start() {
     assert_eq!(started.rollout.candidate, 2);
 }
 
+#[test]
+fn a_candidate_logged_through_mlflow_is_refused_at_start_naming_its_flavors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = testing::shared(dir.path());
+    deployed(&shared, &["tenure:numeric"]);
+    let put = |bytes: &[u8]| shared.artifacts.put_bytes(bytes).expect("artifact");
+    let mlmodel = put(b"flavors:\n  python_function:\n    loader_module: mlflow.onnx\n  onnx:\n    data: model.onnx\n");
+    let manifest = put(format!("MLmodel\t{mlmodel}\nmodel.onnx\t{}\n", put(b"onnx")).as_bytes());
+    let new = NewModelVersion {
+        model: "churn",
+        run_id: "",
+        dataset_name: "",
+        dataset_version: 0,
+        dataset_hash: "",
+        feature_schema: "",
+        artifact_hash: manifest.as_ref(),
+        algorithm: "mlflow",
+        metrics: &Default::default(),
+        created_ms: 0,
+    };
+    shared
+        .store
+        .sync()
+        .register_model(&new)
+        .expect("registered");
+    let refused = controller::start(
+        &shared,
+        "churn",
+        &Selector::Number(2),
+        RolloutSpec::default(),
+    )
+    .expect_err("an MLflow model is no candidate yet");
+    assert!(
+        refused
+            .message
+            .contains("churn@2 is an MLflow model (flavors: python_function, onnx)"),
+        "{}",
+        refused.message
+    );
+}
+
 /// Registers a version of churn for each of `schemas` (its inputs) and deploys churn@1.
 fn deployed(shared: &crate::state::Shared, schemas: &[&str]) {
     let store = shared.store.sync();
-    let hash = ContentHash::of(b"churn");
+    let hash = shared
+        .artifacts
+        .put_bytes(br#"{"format":1}"#)
+        .expect("artifact");
     for schema in schemas {
         let new = NewModelVersion {
             model: "churn",

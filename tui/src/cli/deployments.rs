@@ -2,7 +2,7 @@
 //! versions are served on which agents, and how each agent reports serving them.
 
 use clap::Args;
-use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+use drover_protocol::msg::{ApiErrorKind, OperatorRequest, OperatorResponse};
 use drover_protocol::registry::{ModelRef, Selector};
 use drover_protocol::serve::DeploymentStatus;
 use drover_protocol::types::{format_labels, parse_labels};
@@ -120,7 +120,13 @@ pub async fn deploy(ctx: &Ctx, reference: &str, selector: &str) -> anyhow::Resul
     let selector = parse_labels(selector).map_err(UsageError)?;
     let request = OperatorRequest::Deploy { model, selector };
     let status = with_client(&ctx.data_dir, ctx.address(), async |c| {
-        expect_response!(c.request(&request).await?, OperatorResponse::Deployment)
+        match c.request(&request).await? {
+            // Refused as asked (a version no agent can load, a rollout running): exit 2.
+            OperatorResponse::Error(e) if e.kind == ApiErrorKind::Invalid => {
+                Err(UsageError(e.message).into())
+            }
+            other => expect_response!(other, OperatorResponse::Deployment),
+        }
     })
     .await?;
     let d = &status.deployment;
