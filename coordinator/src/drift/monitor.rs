@@ -140,7 +140,7 @@ impl Monitor {
             .evidence
             .sketch
             .as_ref()
-            .filter(|s| s.columns.len() == reference.columns.len());
+            .filter(|s| super::pooled::fits(s, reference));
         let empty = |c: &ColumnReference| ColumnCounts::empty(c.counts.len());
         let mut judged: Vec<ColumnDrift> = reference
             .columns

@@ -9,7 +9,7 @@
 use drover_protocol::drift::{ColumnCounts, ColumnReference, Reference};
 use drover_protocol::types::AgentId;
 
-use super::aggregates::Evidence;
+use super::aggregates::{Evidence, Sketch};
 use crate::rollout::agreement::{self, Proportions};
 
 /// What the agents that agree say about one version.
@@ -33,11 +33,21 @@ pub fn pool(agents: Vec<(AgentId, Evidence)>, reference: Option<&Reference>) -> 
         .collect();
     let width = listed.first().map_or(0, |(_, p)| p.len());
     let apart = agreement::disagreeing(width, &|i| name(reference, i), &listed);
-    let kept: Vec<&Evidence> = agents
-        .iter()
+    // Sketches of another shape than the reference's are no evidence: merged first, one
+    // would keep every other agent's from merging.
+    let kept: Vec<Evidence> = agents
+        .into_iter()
         .filter(|(agent, _)| !apart.iter().any(|(a, _)| a == agent))
-        .map(|(_, e)| e)
+        .map(|(_, mut e)| {
+            if let Some(r) = reference
+                && !e.sketch.as_ref().is_some_and(|s| fits(s, r))
+            {
+                e.sketch = None;
+            }
+            e
+        })
         .collect();
+    let kept: Vec<&Evidence> = kept.iter().collect();
     let mut evidence = Evidence::default();
     for e in &kept {
         evidence.merge(e);
@@ -78,10 +88,7 @@ fn proportions(e: &Evidence, reference: Option<&Reference>) -> Proportions {
     let Some(r) = reference else {
         return out;
     };
-    let shaped = e.sketch.as_ref().filter(|s| {
-        s.columns.len() == r.columns.len()
-            && s.predictions.counts.len() == r.predictions.counts.len()
-    });
+    let shaped = e.sketch.as_ref().filter(|s| fits(s, r));
     let live = r
         .columns
         .iter()
@@ -92,6 +99,17 @@ fn proportions(e: &Evidence, reference: Option<&Reference>) -> Proportions {
         out.extend(column_proportions(column, counts));
     }
     out
+}
+
+/// Whether `sketch` has `reference`'s columns and bins.
+pub fn fits(sketch: &Sketch, reference: &Reference) -> bool {
+    sketch.columns.len() == reference.columns.len()
+        && sketch.predictions.counts.len() == reference.predictions.counts.len()
+        && sketch
+            .columns
+            .iter()
+            .zip(&reference.columns)
+            .all(|(s, r)| s.counts.len() == r.counts.len())
 }
 
 fn column_proportions(column: &ColumnReference, counts: Option<&ColumnCounts>) -> Proportions {
@@ -140,6 +158,40 @@ mod tests {
             importance_rows: rows,
             ..Evidence::default()
         }
+    }
+
+    #[test]
+    fn a_sketch_of_another_shape_keeps_no_other_agents_from_counting() {
+        use drover_ml::drift::reference;
+        use drover_protocol::drift::Reference;
+        let profile = Reference {
+            rows: 4,
+            columns: vec![reference::numeric(
+                "x",
+                [1.0, 2.0, 3.0, 4.0].map(Some).into_iter(),
+            )],
+            predictions: reference::classes(&["0".into(), "1".into()], &[0, 1, 0, 1]),
+            importance: Vec::new(),
+        };
+        let sketched = |bins: usize| Evidence {
+            sketch: Some(Sketch {
+                columns: vec![ColumnCounts {
+                    counts: vec![1; bins],
+                    ..ColumnCounts::default()
+                }],
+                predictions: ColumnCounts::empty(2),
+            }),
+            ..Evidence::default()
+        };
+        let bins = profile.columns[0].counts.len();
+        let agents = vec![
+            (AgentId("a-odd".into()), sketched(bins + 3)),
+            (AgentId("b".into()), sketched(bins)),
+            (AgentId("c".into()), sketched(bins)),
+        ];
+        let pooled = pool(agents, Some(&profile));
+        let sketch = pooled.evidence.sketch.expect("the honest sketches");
+        assert_eq!(sketch.columns[0].counts, vec![2; bins]);
     }
 
     #[test]
