@@ -3,7 +3,8 @@
 source file over 500 lines of non-test code unless its first lines say why.
 
 A module is a file; `a` depends on `b` when `a` names `crate::b`, `super::b` or `self::b`
-outside its test module. Naming an ancestor (the crate root, a parent `mod.rs`) is not a
+outside its test module, or names `m::b` after bringing module `m` in by name
+(`use crate::{m}`). Naming an ancestor (the crate root, a parent `mod.rs`) is not a
 dependency: children use their parent's items by design."""
 
 import os
@@ -65,6 +66,7 @@ def dependencies(mods):
 
     edges = {}
     for mod, path in mods.items():
+        aliases = {}
         text = re.sub(r"//[^\n]*", "", non_test(open(path).read()))
         for m in re.finditer(r"\b(crate|super|self)::(\{[^;]*?\}|[\w:]+)", text):
             kind, rest = m.groups()
@@ -76,6 +78,17 @@ def dependencies(mods):
             for target in map(resolve, named):
                 if target != mod and target != mod[: len(target)]:
                     edges.setdefault(mod, set()).add(target)
+                if target == tuple(target) and target and list(target) in named:
+                    aliases[target[-1]] = list(target)
+        # A module brought in by name (`use crate::{rollout}`) reaches further through it:
+        # `rollout::controller::running` depends on `rollout::controller`.
+        for m in re.finditer(r"(?<![\w:])(\w+)::([\w:]+)", text):
+            name, rest = m.groups()
+            if name not in aliases or name in ("crate", "super", "self"):
+                continue
+            target = resolve(aliases[name] + [s for s in rest.split("::") if s])
+            if target != mod and target != mod[: len(target)]:
+                edges.setdefault(mod, set()).add(target)
     return edges
 
 

@@ -176,15 +176,21 @@ fn stored(shared: &Shared, request: OperatorRequest) -> OperatorResponse {
             model_answer(registry::remove_alias(shared, &model, &alias))
         }
         OperatorRequest::Deploy { model, selector } => {
-            match deployments::deploy(shared, &model, selector) {
+            let deployed = refuse_during_rollout(shared, &model.name)
+                .and_then(|()| deployments::deploy(shared, &model, selector));
+            match deployed {
                 Ok(status) => OperatorResponse::Deployment(Box::new(status)),
                 Err(e) => OperatorResponse::Error(e),
             }
         }
-        OperatorRequest::Undeploy { model } => match deployments::undeploy(shared, &model) {
-            Ok(model) => OperatorResponse::Undeployed(model),
-            Err(e) => OperatorResponse::Error(e),
-        },
+        OperatorRequest::Undeploy { model } => {
+            let undeployed = refuse_during_rollout(shared, &model)
+                .and_then(|()| deployments::undeploy(shared, &model));
+            match undeployed {
+                Ok(model) => OperatorResponse::Undeployed(model),
+                Err(e) => OperatorResponse::Error(e),
+            }
+        }
         OperatorRequest::ListDeployments => match deployments::list(shared) {
             Ok(list) => OperatorResponse::Deployments(list),
             Err(e) => OperatorResponse::Error(e),
@@ -396,4 +402,16 @@ fn create_token(
         expires_ms,
         uses,
     })
+}
+
+/// A model's deployment is its running rollout's to change: deploying or undeploying it
+/// is refused while one runs. Checked here rather than in `deployments`, which the rollout
+/// controller itself calls to move traffic.
+fn refuse_during_rollout(shared: &Shared, model: &str) -> Result<(), ApiError> {
+    match controller::running(shared, model)? {
+        Some(id) => Err(ApiError::invalid(format!(
+            "{model} has rollout {id} running; promote or abort it first (drover rollout abort {model})"
+        ))),
+        None => Ok(()),
+    }
 }

@@ -14,8 +14,8 @@ use drover_protocol::types::{AgentId, Labels, format_labels, unix_ms};
 /// Most classes a serving window may count.
 const MAX_CLASSES: usize = 10_000;
 
+use crate::registry;
 use crate::state::Shared;
-use crate::{registry, rollout};
 
 /// The sum of forged counts too: `None` where it would overflow.
 fn checked_sum(counts: &[u64]) -> Option<u64> {
@@ -33,7 +33,6 @@ pub fn deploy(
     model: &ModelRef,
     selector: Labels,
 ) -> Result<DeploymentStatus, ApiError> {
-    refuse_during_rollout(shared, &model.name)?;
     let version = registry::find(shared, model)?;
     crate::servable::check(shared, &version)?;
     let artifact_hash = drover_protocol::hash::ContentHash::parse(&version.artifact_hash)
@@ -65,7 +64,6 @@ pub fn deploy(
 
 /// Stops serving `model` everywhere.
 pub fn undeploy(shared: &Shared, model: &str) -> Result<String, ApiError> {
-    refuse_during_rollout(shared, model)?;
     if !shared
         .store
         .sync()
@@ -79,16 +77,6 @@ pub fn undeploy(shared: &Shared, model: &str) -> Result<String, ApiError> {
     });
     push(shared);
     Ok(model.into())
-}
-
-/// A model's deployment is its running rollout's to change.
-fn refuse_during_rollout(shared: &Shared, model: &str) -> Result<(), ApiError> {
-    match rollout::controller::running(shared, model)? {
-        Some(id) => Err(ApiError::invalid(format!(
-            "{model} has rollout {id} running; promote or abort it first (drover rollout abort {model})"
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// Puts `variants` on `model`'s deployment (its selector kept) and sends it to the agents,

@@ -80,6 +80,35 @@ fn a_candidate_logged_through_mlflow_is_refused_at_start_naming_its_flavors() {
     );
 }
 
+/// An operator's deploy or undeploy of a model whose rollout runs is refused (the guard
+/// sits in the API, since the controller itself moves traffic through `deployments`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploying_or_undeploying_is_refused_while_a_rollout_runs() {
+    use drover_protocol::msg::{OperatorRequest, OperatorResponse};
+    use drover_protocol::registry::ModelRef;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = testing::shared(dir.path());
+    shared.blocking(canary).await;
+    let deploy = OperatorRequest::Deploy {
+        model: ModelRef {
+            name: "churn".into(),
+            selector: Selector::Number(2),
+        },
+        selector: Default::default(),
+    };
+    let undeploy = OperatorRequest::Undeploy {
+        model: "churn".into(),
+    };
+    for request in [deploy, undeploy] {
+        let answer = crate::api::handle(&shared, crate::pki::LOCAL_OPERATOR, request).await;
+        assert!(
+            matches!(&answer, OperatorResponse::Error(e) if e.message.contains("has rollout 1 running")),
+            "{answer:?}"
+        );
+    }
+}
+
 /// Registers a version of churn for each of `schemas` (its inputs) and deploys churn@1.
 fn deployed(shared: &crate::state::Shared, schemas: &[&str]) {
     let store = shared.store.sync();
