@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::serve::catalog::Catalog;
 use crate::serve::direct;
 use crate::serve::feedback_route::{Peer, is_feedback};
+use crate::serve::reply::{request_id, with_request_id};
 use crate::serve::routes;
 use crate::serve::serving::Serving;
 
@@ -50,6 +51,13 @@ pub fn feedback_token(state_dir: &std::path::Path) -> std::io::Result<String> {
 }
 
 /// The answer to a request without the listener's `token`, if it lacks it.
+/// Every answer of the router carries `x-request-id`: the client's (at most 128
+/// characters) or a new one, 404s and 401s included.
+async fn echo_request_id(request: Request, next: Next) -> Response {
+    let id = request_id(request.headers());
+    with_request_id(next.run(request).await, &id)
+}
+
 fn refused(headers: &HeaderMap, token: &str) -> Option<Response> {
     let message = match drover_protocol::http::presented(headers, token) {
         Presented::Right => return None,
@@ -114,6 +122,7 @@ pub async fn serve(
     if let Some(token) = &token {
         app = app.layer(middleware::from_fn_with_state(token.clone(), require_token));
     }
+    let app = app.layer(middleware::from_fn(echo_request_id));
     let router = TowerToHyperService::new(app);
     // Predictions skip the router (see `direct`); everything else, and the token check of
     // every other route, is the router's, told the peer's address. Each way's future is kept
@@ -126,6 +135,8 @@ pub async fn serve(
                 return Either::Right(router.call(request));
             };
             if let Some(refusal) = token.as_deref().and_then(|t| refused(request.headers(), t)) {
+                let id = request_id(request.headers());
+                let refusal = with_request_id(refusal, &id);
                 return Either::Left(Either::Left(std::future::ready(Ok(refusal))));
             }
             let answer = direct::answer(serving.clone(), route, request);

@@ -83,7 +83,7 @@ pub(super) fn busy() -> Response {
 }
 
 /// The caller's request id (echoed for tracing: at most 128 characters), or a new one.
-pub(super) fn request_id(headers: &HeaderMap) -> String {
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -95,6 +95,16 @@ pub(super) fn request_id(headers: &HeaderMap) -> String {
             },
             str::to_string,
         )
+}
+
+/// `response` with `id` as its `x-request-id`, unless it has one already.
+pub(crate) fn with_request_id(mut response: Response, id: &str) -> Response {
+    if !response.headers().contains_key(REQUEST_ID)
+        && let Ok(id) = HeaderValue::from_str(id)
+    {
+        response.headers_mut().insert(REQUEST_ID, id);
+    }
+    response
 }
 
 /// Reads the body: at most [`MAX_BODY`] bytes, within [`BODY_TIMEOUT`]. A body that has

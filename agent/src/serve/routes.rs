@@ -38,6 +38,7 @@ const MODEL: HeaderName = HeaderName::from_static("x-drover-model");
 /// Every prediction route (the hot ones are also answered by [`super::direct`]).
 pub fn router(serving: &Arc<Serving>) -> Router {
     Router::new()
+        .route("/v2", get(server_metadata))
         .route("/v2/models/{name}", get(metadata))
         .route("/v2/models/{name}/ready", get(ready))
         .route(
@@ -57,6 +58,15 @@ pub fn router(serving: &Arc<Serving>) -> Router {
             get(|| std::future::ready(drover_protocol::DROVER_VERSION)),
         )
         .with_state(serving.clone())
+}
+
+/// `GET /v2`: the Open Inference Protocol's server metadata.
+async fn server_metadata() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "name": "drover-agent",
+        "version": drover_protocol::DROVER_VERSION,
+        "extensions": [],
+    }))
 }
 
 fn model_of(catalog: &Catalog, name: &str, version: Option<u32>) -> Result<Arc<Served>, Failure> {
