@@ -14,13 +14,9 @@ use drover_protocol::types::{AgentId, Labels, format_labels, unix_ms};
 /// Most classes a serving window may count.
 const MAX_CLASSES: usize = 10_000;
 
+use crate::quota::total;
 use crate::registry;
 use crate::state::Shared;
-
-/// The sum of forged counts too: `None` where it would overflow.
-fn checked_sum(counts: &[u64]) -> Option<u64> {
-    counts.iter().try_fold(0u64, |sum, &n| sum.checked_add(n))
-}
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
@@ -252,10 +248,10 @@ pub fn record_windows(
                 && w.errors <= w.requests
                 && w.correct <= w.feedback
                 && w.start_ms <= w.end_ms
-                && checked_sum(&w.latency) == Some(w.requests)
+                && total(w.latency.iter().copied()) == Some(w.requests)
                 && limits.servable(w.requests, w.start_ms, w.end_ms)
                 && limits.servable(w.feedback, w.start_ms, w.end_ms)
-                && checked_sum(&w.classes)
+                && total(w.classes.iter().copied())
                     .is_some_and(|rows| limits.predictable(rows, w.start_ms, w.end_ms))
         })
         .collect();

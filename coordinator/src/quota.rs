@@ -69,6 +69,13 @@ impl ReportLimits {
     }
 }
 
+/// The sum of counts an agent sent, `None` where forged counts would overflow it.
+pub fn total(counts: impl IntoIterator<Item = u64>) -> Option<u64> {
+    counts
+        .into_iter()
+        .try_fold(0u64, |sum, n| sum.checked_add(n))
+}
+
 /// Whether `count` over `start_ms..end_ms` (a window no longer than [`MAX_WINDOW_MS`]) is at
 /// most `per_second` a second, a window shorter than a second counting as one.
 fn within(count: u64, per_second: u64, start_ms: u64, end_ms: u64) -> bool {

@@ -135,7 +135,7 @@ where
 /// The rest of a body after its `first` bytes, appended frame by frame to one buffer sized
 /// by the declared length: a large body is never copied whole at once on an async worker,
 /// where it would hold up the small requests beside it.
-async fn rest<B>(first: Bytes, body: B) -> Result<Bytes, Failure>
+async fn rest<B>(first: Bytes, mut body: B) -> Result<Bytes, Failure>
 where
     B: HttpBody<Data = Bytes> + Unpin,
     B::Error: Into<axum::BoxError>,
@@ -143,15 +143,12 @@ where
     let declared = usize::try_from(body.size_hint().lower()).unwrap_or(MAX_BODY);
     let mut whole = Vec::with_capacity(first.len() + declared.min(MAX_BODY - first.len()));
     whole.extend_from_slice(&first);
-    let mut body = body;
     let filled = async {
         while let Some(frame) = body.frame().await {
-            let Ok(data) = frame
-                .map_err(|_| ())
-                .map(|f| f.into_data().unwrap_or_default())
-            else {
-                return Err(too_large());
-            };
+            let data = frame
+                .map_err(|_| too_large())?
+                .into_data()
+                .unwrap_or_default();
             if whole.len() + data.len() > MAX_BODY {
                 return Err(too_large());
             }

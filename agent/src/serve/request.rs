@@ -74,7 +74,6 @@ const DECODED_FLOOR: usize = 1 << 20;
 /// fields, which would decode to 24, is refused. What requests in flight hold is
 /// `drover_agent_decoded_bytes` (to the MiB).
 pub struct Allowance {
-    left: usize,
     limit: usize,
     /// Charged, and of that shown in the gauge (updated a MiB at a time: a gauge update
     /// per cell would cost more than decoding it).
@@ -92,7 +91,6 @@ impl Allowance {
             .saturating_mul(DECODED_PER_BODY_BYTE)
             .max(DECODED_FLOOR);
         Self {
-            left: limit,
             limit,
             held: 0,
             shown: 0,
@@ -101,7 +99,7 @@ impl Allowance {
 
     /// Counts `bytes` more decoded; refused past the allowance.
     pub fn charge(&mut self, bytes: usize) -> Result<(), BadRequest> {
-        if bytes > self.left {
+        if bytes > self.limit - self.held {
             return Err(BadRequest::new(
                 "body",
                 format!(
@@ -110,7 +108,6 @@ impl Allowance {
                 ),
             ));
         }
-        self.left -= bytes;
         self.held += bytes;
         if self.held - self.shown >= SHOWN_EVERY {
             metrics::gauge!("drover_agent_decoded_bytes")
@@ -122,25 +119,22 @@ impl Allowance {
 
     /// Counts one cell.
     pub fn cell(&mut self, cell: &Cell) -> Result<(), BadRequest> {
-        let text = match cell {
-            Cell::Text(t) => t.capacity(),
-            _ => 0,
-        };
-        self.charge(std::mem::size_of::<Cell>() + text)
+        self.charge(cost(cell))
     }
 
     /// Counts every cell of `rows`.
     pub fn rows(&mut self, rows: &Rows) -> Result<(), BadRequest> {
-        let text: usize = rows
-            .cells()
-            .iter()
-            .map(|c| match c {
-                Cell::Text(t) => t.capacity(),
-                _ => 0,
-            })
-            .sum();
-        self.charge(std::mem::size_of_val(rows.cells()) + text)
+        self.charge(rows.cells().iter().map(cost).sum())
     }
+}
+
+/// What one decoded cell holds: the cell, and its text.
+fn cost(cell: &Cell) -> usize {
+    std::mem::size_of::<Cell>()
+        + match cell {
+            Cell::Text(t) => t.capacity(),
+            _ => 0,
+        }
 }
 
 impl Drop for Allowance {

@@ -60,7 +60,7 @@ impl Sketch {
 impl Evidence {
     /// Adds another agent's (or bucket's) evidence.
     pub fn merge(&mut self, other: &Evidence) {
-        self.tally.merge(other.tally.clone());
+        self.tally.merge(&other.tally);
         match (&mut self.sketch, &other.sketch) {
             (None, Some(s)) => self.sketch = Some(s.clone()),
             (Some(mine), Some(s)) => {

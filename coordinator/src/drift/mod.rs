@@ -26,11 +26,12 @@ pub mod thresholds;
 
 use std::sync::Arc;
 
-use drover_protocol::drift::{ColumnCounts, ImportanceWindow, MAX_SKETCH_COLUMNS, SketchWindow};
+use drover_protocol::drift::{ImportanceWindow, MAX_SKETCH_COLUMNS, SketchWindow};
 use drover_protocol::types::{AgentId, Labels, unix_ms};
 use tokio_util::sync::CancellationToken;
 
 use crate::deployments::{holds, plan_for};
+use crate::quota::total;
 use crate::state::Shared;
 
 /// Stores the sketches of versions the agent's deployments hold; sketches of anything else,
@@ -50,10 +51,10 @@ pub fn record_sketches(
             s.bounded()
                 && s.start_ms <= s.end_ms
                 && holds(&plan, &s.model, s.version, false)
-                && s.columns
-                    .iter()
-                    .chain([&s.predictions])
-                    .all(|c| limits.predictable(rows(c), s.start_ms, s.end_ms))
+                && s.columns.iter().chain([&s.predictions]).all(|c| {
+                    total(c.counts.iter().copied().chain([c.nulls, c.invalid]))
+                        .is_some_and(|rows| limits.predictable(rows, s.start_ms, s.end_ms))
+                })
         })
         .collect();
     if kept.is_empty() {
@@ -62,15 +63,6 @@ pub fn record_sketches(
     if let Err(e) = shared.store.sync().insert_sketches(agent, &kept, unix_ms()) {
         tracing::error!(cause = %e, %agent, "could not store sketches");
     }
-}
-
-/// Every value a column's counts hold, saturating rather than overflowing on forged counts.
-fn rows(c: &ColumnCounts) -> u64 {
-    c.counts
-        .iter()
-        .fold(c.nulls.saturating_add(c.invalid), |sum, &n| {
-            sum.saturating_add(n)
-        })
 }
 
 /// Stores the live feature importance of versions the agent's deployments hold; anything

@@ -47,7 +47,6 @@ pub fn pool(agents: Vec<(AgentId, Evidence)>, reference: Option<&Reference>) -> 
             e
         })
         .collect();
-    let kept: Vec<&Evidence> = kept.iter().collect();
     let mut evidence = Evidence::default();
     for e in &kept {
         evidence.merge(e);
@@ -124,7 +123,7 @@ fn column_proportions(column: &ColumnReference, counts: Option<&ColumnCounts>) -
 /// Live importance of the agents kept: the per-column median of each agent's mean where
 /// three or more measured it (one agent cannot move it beyond the honest ones' range),
 /// else the row-weighted mean of all.
-fn importance(kept: &[&Evidence], pooled: &Evidence) -> Option<(Vec<f64>, u64)> {
+fn importance(kept: &[Evidence], pooled: &Evidence) -> Option<(Vec<f64>, u64)> {
     let means: Vec<Vec<f64>> = kept
         .iter()
         .filter_map(|e| e.mean_importance())

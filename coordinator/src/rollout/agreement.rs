@@ -23,7 +23,7 @@ pub struct PerAgent {
 
 impl PerAgent {
     /// Adds `tally` that `agent` reported for the candidate (`candidate`) or the baseline.
-    pub fn add(&mut self, agent: &AgentId, candidate: bool, tally: Tally) {
+    pub fn add(&mut self, agent: &AgentId, candidate: bool, tally: &Tally) {
         let side = match candidate {
             true => &mut self.candidate,
             false => &mut self.baseline,
@@ -31,30 +31,27 @@ impl PerAgent {
         side.entry(agent.clone()).or_default().merge(tally);
     }
 
-    /// The candidate's and the baseline's counts with the agents that disagree left out
-    /// (`pooled`, unchanged, when none does), and the agents newly found disagreeing.
-    pub fn agreed(&mut self, pooled: (&Tally, &Tally)) -> ((Tally, Tally), Vec<(AgentId, String)>) {
+    /// The candidate's and the baseline's counts summed over the agents, those that disagree
+    /// left out, and the agents newly found disagreeing.
+    pub fn agreed(&mut self) -> ((Tally, Tally), Vec<(AgentId, String)>) {
         let mut newly = Vec::new();
-        let mut side = |tallies: &HashMap<AgentId, Tally>, pooled: &Tally| {
+        let mut side = |tallies: &HashMap<AgentId, Tally>| {
             let listed: Vec<(AgentId, Proportions)> = tallies
                 .iter()
                 .map(|(a, t)| (a.clone(), of_tally(t)))
                 .collect();
             let apart = disagreeing(TALLY.len(), &tally_name, &listed);
-            if apart.is_empty() {
-                return pooled.clone();
-            }
             let mut kept = Tally::default();
             for (agent, tally) in tallies {
                 if !apart.iter().any(|(a, _)| a == agent) {
-                    kept.merge(tally.clone());
+                    kept.merge(tally);
                 }
             }
             newly.extend(apart);
             kept
         };
-        let candidate = side(&self.candidate, pooled.0);
-        let baseline = side(&self.baseline, pooled.1);
+        let candidate = side(&self.candidate);
+        let baseline = side(&self.baseline);
         newly.retain(|(agent, _)| self.flagged.insert(agent.clone()));
         ((candidate, baseline), newly)
     }

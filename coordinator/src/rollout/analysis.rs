@@ -43,7 +43,7 @@ impl Tally {
     }
 
     /// Adds another tally's counts.
-    pub fn merge(&mut self, other: Tally) {
+    pub fn merge(&mut self, other: &Tally) {
         self.requests += other.requests;
         self.errors += other.errors;
         add_into(&mut self.latency, &other.latency);

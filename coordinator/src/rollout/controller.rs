@@ -34,15 +34,13 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
-/// What one rollout's analysis has read so far: the tallies since its step began and the
-/// last window row they include. Bounded: two tallies per active rollout.
+/// What one rollout's analysis has read so far: each agent's tallies since its step began
+/// (per agent, to leave out one whose windows disagree with the others') and the last window
+/// row they include. Bounded: two tallies per agent serving an active rollout.
 #[derive(Debug, Default, Clone)]
 pub struct Seen {
     since: (u64, u64),
     last_row: i64,
-    candidate: Tally,
-    baseline: Tally,
-    /// The same counts per agent, to leave out one whose windows disagree with the others'.
     agents: PerAgent,
     /// Whether the rollout's weights were put on its deployment since this started (after a
     /// restart they are put again once; after that only decisions change them).
@@ -119,7 +117,7 @@ fn advance(
         return Ok(());
     };
     observe(shared.store.sync(), &r, seen, skews).map_err(internal)?;
-    let ((candidate, baseline), apart) = seen.agents.agreed((&seen.candidate, &seen.baseline));
+    let ((candidate, baseline), apart) = seen.agents.agreed();
     for (agent, detail) in apart {
         tracing::warn!(%agent, rollout = r.id, %detail, "an agent's windows are left out of a rollout");
         shared.events.publish(Event::AgentDisagrees {
@@ -185,11 +183,9 @@ fn observe(
             one.compared = received.shadow_rows;
             one.differing = received.shadow_differing.min(received.shadow_rows);
             one.failed = received.shadow_failed.min(received.shadow_rows);
-            seen.candidate.merge(one.clone());
-            seen.agents.add(&received.agent, true, one);
+            seen.agents.add(&received.agent, true, &one);
         } else if w.version == r.baseline && opened >= since.1 {
-            seen.baseline.merge(one.clone());
-            seen.agents.add(&received.agent, false, one);
+            seen.agents.add(&received.agent, false, &one);
         }
     }
     Ok(())
@@ -210,9 +206,10 @@ pub fn analyse(
         };
         let mine = seen.entry(r.id).or_default();
         observe(store, &r, mine, &HashMap::new())?;
+        let ((candidate, baseline), _) = mine.agents.agreed();
         let observation = Observation {
-            candidate: mine.candidate.clone(),
-            baseline: mine.baseline.clone(),
+            candidate,
+            baseline,
             readiness: Readiness::Ready,
         };
         decided += machine::step(&r, &observation, now_ms).decisions.len();

@@ -11,6 +11,8 @@ use anyhow::Context;
 use drover_ml::{profile, scan, table};
 use serde::Serialize;
 
+use super::bench_proc::{reset_peak, status_mib};
+
 /// What the data benchmark measured.
 #[derive(Debug, Serialize)]
 pub struct DataReport {
@@ -22,17 +24,6 @@ pub struct DataReport {
     pub streamed_retained_mib: f64,
     pub whole_secs: f64,
     pub whole_peak_mib: f64,
-}
-
-/// A `VmHWM`/`VmRSS` line of `/proc/self/status`, in MiB.
-fn status_mib(field: &str) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc")?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .with_context(|| format!("no {field} in /proc/self/status"))?;
-    Ok(kib / 1024.0)
 }
 
 /// Writes a synthetic churn CSV of at least `mib` MiB to `path`; returns its row count.
@@ -77,25 +68,26 @@ fn measure(path: &Path, mib: u64) -> anyhow::Result<DataReport> {
     write_csv(path, mib)?;
     let file_mib = std::fs::metadata(path)?.len() as f64 / (1 << 20) as f64;
 
-    let before = status_mib("VmRSS:")?;
-    super::bench_proc::reset_peak()?;
+    let pid = std::process::id();
+    let before = status_mib(pid, "VmRSS")?;
+    reset_peak()?;
     let started = Instant::now();
     let open = || std::fs::File::open(path).map(std::io::BufReader::new);
     let scanned = scan::scan(open).context("scanning")?;
     let streamed_secs = started.elapsed().as_secs_f64();
-    let streamed_peak_mib = status_mib("VmHWM:")? - before;
+    let streamed_peak_mib = status_mib(pid, "VmHWM")? - before;
     drop(scanned);
-    let streamed_retained_mib = (status_mib("VmRSS:")? - before).max(0.0);
+    let streamed_retained_mib = (status_mib(pid, "VmRSS")? - before).max(0.0);
 
-    let before = status_mib("VmRSS:")?;
-    super::bench_proc::reset_peak()?;
+    let before = status_mib(pid, "VmRSS")?;
+    reset_peak()?;
     let started = Instant::now();
     let bytes = std::fs::read(path)?;
     let whole = table::parse(&bytes).context("parsing")?;
     let rows = whole.rows as u64;
     let whole_profile = profile::profile(&whole);
     let whole_secs = started.elapsed().as_secs_f64();
-    let whole_peak_mib = status_mib("VmHWM:")? - before;
+    let whole_peak_mib = status_mib(pid, "VmHWM")? - before;
     drop((bytes, whole, whole_profile));
     Ok(DataReport {
         file_mib,
